@@ -1,0 +1,45 @@
+"""The embedded default: a demo commune with the bundled sample registers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+from .config import CONFIG_NAME
+from .datadir import init_data_dir
+from .importer import import_file, report_lines
+from .store import Store
+
+DEMO_ORG_ID = "000.21.08.H49"
+DEMO_ORG_NAME = "Ủy ban nhân dân xã Đông Hải"
+CLOSED_FOND = "000.21.07.H49"
+SAMPLES = (
+    ("registers.jsonl", None),
+    ("so-den-2024.csv", CLOSED_FOND),
+    ("so-di-2024.csv", CLOSED_FOND),
+)
+
+
+def ensure_demo(data_dir: Path) -> Iterator[str]:
+    """Create and fill ``data_dir`` unless it already holds a data folder; say what was done."""
+    if (data_dir / CONFIG_NAME).exists():
+        with Store.open(data_dir, readonly=True) as store:
+            n = store.count("document")
+            size, _ = store.tree_head()
+        yield f"{data_dir} already exists: {n} documents, {size} log entries; nothing changed"
+        return
+    res = init_data_dir(data_dir, DEMO_ORG_ID, DEMO_ORG_NAME, "software")
+    yield f"created {data_dir} for {DEMO_ORG_NAME} ({DEMO_ORG_ID})"
+    yield (f"device key: SOFTWARE Ed25519 {res.kid} (no TPM: shown as such everywhere)")
+    sample = resources.files("appliance").joinpath("data/sample")
+    with Store.open(data_dir) as store:
+        for name, fond in SAMPLES:
+            with resources.as_file(sample.joinpath(name)) as path:
+                report = import_file(store, Path(path), actor=f"demo:{name}", fond=fond)
+            yield (f"imported {name}: {report.imported} records"
+                   + (f", {len(report.failed)} refused" if report.failed else ""))
+            yield from ("  " + line for line in report_lines(report))
+        store.wait_sealed()
+        size, root = store.tree_head()
+        yield f"sealed log: {size} entries, root {root.hex()}"

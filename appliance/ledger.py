@@ -1,0 +1,165 @@
+"""The append-only log: entries in deterministic CBOR, RFC 9162 Merkle nodes, checkpoints.
+
+Every change to a record is one entry carrying the record's full new version. Leaf hashes and
+the hashes of every complete subtree are kept in ``merkle_nodes`` so that roots and proofs for
+any past size cost O(log n) lookups. The right edge of the tree (the compact range) is kept
+in memory by the one writer and snapshotted around each savepoint so a rolled-back job
+leaves no trace.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import cbor, merkle
+from .errors import EncodingError
+
+ENTRY_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One log entry. ``data`` is the record's full new version; ``refs`` the content SHA-256s."""
+
+    index: int
+    kind: str
+    at: str
+    actor: str
+    type: str | None = None
+    id: str | None = None
+    version: int | None = None
+    data: dict[str, Any] | None = None
+    refs: tuple[bytes, ...] = field(default=())
+
+    def to_cbor_map(self) -> dict[str, Any]:
+        m: dict[str, Any] = {
+            "v": ENTRY_VERSION, "i": self.index, "kind": self.kind, "at": self.at,
+            "actor": self.actor,
+        }
+        if self.type is not None:
+            m["type"] = self.type
+        if self.id is not None:
+            m["id"] = self.id
+        if self.version is not None:
+            m["ver"] = self.version
+        if self.data is not None:
+            m["data"] = self.data
+        if self.refs:
+            m["refs"] = list(self.refs)
+        return m
+
+    def encode(self) -> bytes:
+        return cbor.dumps(self.to_cbor_map())
+
+    @classmethod
+    def decode(cls, raw: bytes, strict: bool = True) -> Entry:
+        """Parse an entry; ``strict`` also insists on the deterministic encoding."""
+        m = cbor.loads_deterministic(raw) if strict else cbor.loads(raw)
+        if not isinstance(m, dict) or m.get("v") != ENTRY_VERSION:
+            raise EncodingError("log entry is not a version-1 entry map")
+        try:
+            refs = tuple(bytes(r) for r in m.get("refs", []))
+            return cls(
+                index=int(m["i"]), kind=str(m["kind"]), at=str(m["at"]), actor=str(m["actor"]),
+                type=m.get("type"), id=m.get("id"), version=m.get("ver"), data=m.get("data"),
+                refs=refs,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EncodingError(f"log entry is missing a field: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class TreeState:
+    size: int
+    frontier: tuple[bytes, ...]  # hashes of the perfect subtrees of the right edge, largest first
+
+    def root(self) -> bytes:
+        if self.size == 0:
+            return merkle.EMPTY_ROOT
+        r = self.frontier[-1]
+        for h in reversed(self.frontier[:-1]):
+            r = merkle.node_hash(h, r)
+        return r
+
+
+def node_source(conn: sqlite3.Connection) -> merkle.NodeSource:
+    def get(level: int, index: int) -> bytes:
+        row = conn.execute(
+            "SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", (level, index)
+        ).fetchone()
+        if row is None:
+            raise EncodingError(f"Merkle node ({level}, {index}) is missing")
+        return bytes(row[0])
+
+    return get
+
+
+def load_state(conn: sqlite3.Connection) -> TreeState:
+    row = conn.execute("SELECT max(idx) FROM log").fetchone()
+    size = 0 if row[0] is None else int(row[0]) + 1
+    nodes = node_source(conn)
+    frontier = []
+    offset = 0
+    for level in range(size.bit_length() - 1, -1, -1):
+        if size & (1 << level):
+            frontier.append(nodes(level, offset >> level))
+            offset += 1 << level
+    return TreeState(size, tuple(frontier))
+
+
+class Ledger:
+    """Appends entries inside the writer's transaction and keeps the tree's right edge."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self.state = load_state(conn)
+
+    def reload(self) -> None:
+        self.state = load_state(self._conn)
+
+    def append(self, entry_without_index: Entry) -> Entry:
+        index = self.state.size
+        entry = Entry(
+            index, entry_without_index.kind, entry_without_index.at, entry_without_index.actor,
+            entry_without_index.type, entry_without_index.id, entry_without_index.version,
+            entry_without_index.data, entry_without_index.refs,
+        )
+        raw = entry.encode()
+        h = merkle.leaf_hash(raw)
+        rows = [(0, index, h)]
+        frontier = list(self.state.frontier)
+        level, idx = 0, index
+        while idx & 1:
+            h = merkle.node_hash(frontier.pop(), h)
+            level += 1
+            idx >>= 1
+            rows.append((level, idx, h))
+        frontier.append(h)
+        self._conn.execute("INSERT INTO log (idx, entry) VALUES (?, ?)", (index, raw))
+        self._conn.executemany(
+            "INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)", rows
+        )
+        self.state = TreeState(index + 1, tuple(frontier))
+        return entry
+
+
+def iter_entries(
+    conn: sqlite3.Connection, start: int = 0, end: int | None = None
+) -> Iterator[tuple[int, bytes]]:
+    sql = "SELECT idx, entry FROM log WHERE idx >= ?"
+    args: list[Any] = [start]
+    if end is not None:
+        sql += " AND idx < ?"
+        args.append(end)
+    yield from ((int(i), bytes(b)) for i, b in conn.execute(sql + " ORDER BY idx", args))
+
+
+def latest_checkpoint(conn: sqlite3.Connection) -> tuple[int, bytes, str, bytes] | None:
+    row = conn.execute(
+        "SELECT tree_size, root_hash, signed_at, cose FROM checkpoints "
+        "ORDER BY tree_size DESC LIMIT 1"
+    ).fetchone()
+    return None if row is None else (int(row[0]), bytes(row[1]), str(row[2]), bytes(row[3]))

@@ -1,0 +1,169 @@
+"""Validate and normalise a record's fields (pure: no database, no clock)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .clock import parse_date
+from .codelists import CodeLists
+from .errors import ValidationError
+from .fields import Field, Kind, field_map
+from .identifiers import normalise_code_number, validate_notation, validate_organ_id
+from .text import nfc, nfc_multiline
+
+_TRUE = {"1", "true", "yes", "có", "co", "x"}
+_FALSE = {"0", "false", "no", "không", "khong", ""}
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _str(f: Field, value: Any) -> str:
+    text = nfc_multiline(str(value)) if f.kind is Kind.TEXT else nfc(str(value))
+    if f.max_len is not None and len(text) > f.max_len:
+        raise ValidationError(
+            f"{f.name} ({f.label_vi}) has {len(text)} characters; at most {f.max_len} allowed",
+            f.name,
+        )
+    return text
+
+
+def _int(f: Field, value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValidationError(f"{f.name} must be a number", f.name)
+    try:
+        n = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        raise ValidationError(f"{f.name} ({f.label_vi}): '{value}' is not a number", f.name) from None
+    if n < 0 or (f.max_int is not None and n > f.max_int):
+        raise ValidationError(f"{f.name} ({f.label_vi}): {n} is out of range", f.name)
+    return n
+
+
+def _bool(f: Field, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    key = nfc(str(value)).lower()
+    if key in _TRUE:
+        return True
+    if key in _FALSE:
+        return False
+    raise ValidationError(f"{f.name}: '{value}' is not yes/no", f.name)
+
+
+def _recipients(f: Field, value: Any) -> list[dict[str, str]]:
+    if isinstance(value, Mapping):
+        value = [value]
+    if isinstance(value, str):
+        value = [{"OrganName": part} for part in value.split(";") if part.strip()]
+    if not isinstance(value, list):
+        raise ValidationError(f"{f.name} must be a list of recipients", f.name)
+    out = []
+    for item in value:
+        if not isinstance(item, Mapping):
+            raise ValidationError(f"{f.name}: each recipient is an object", f.name)
+        rec: dict[str, str] = {}
+        if item.get("OrganId"):
+            rec["OrganId"] = validate_organ_id(str(item["OrganId"]), "To.OrganId", strict=False)
+            if len(rec["OrganId"]) > 13:
+                raise ValidationError("To.OrganId is longer than 13 characters", "To.OrganId")
+        name = nfc(str(item.get("OrganName") or ""))
+        if not name:
+            raise ValidationError("each recipient needs OrganName", "To.OrganName")
+        if len(name) > 200:
+            raise ValidationError("To.OrganName is longer than 200 characters", "To.OrganName")
+        rec["OrganName"] = name
+        out.append(rec)
+    return out
+
+
+def _content(f: Field, value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise ValidationError("Content must be a list", f.name)
+    out = []
+    for item in value:
+        if not isinstance(item, Mapping) or not _SHA256_HEX.match(str(item.get("sha256", ""))):
+            raise ValidationError("each content file needs a lower-case hex sha256", f.name)
+        size = item.get("size")
+        if not isinstance(size, int) or size < 0:
+            raise ValidationError("each content file needs its size in bytes", f.name)
+        out.append(
+            {
+                "sha256": item["sha256"],
+                "size": size,
+                "name": nfc(str(item.get("name") or ""))[:255],
+                "mime": str(item.get("mime") or "application/octet-stream")[:100],
+            }
+        )
+    return out
+
+
+def normalise_field(f: Field, value: Any, codes: CodeLists) -> Any:
+    """Return the stored form of ``value`` for field ``f``, or None when empty."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if f.kind in (Kind.STR, Kind.TEXT):
+        return _str(f, value)
+    if f.kind is Kind.INT:
+        return _int(f, value)
+    if f.kind is Kind.DATE:
+        return parse_date(value, f.name).isoformat()
+    if f.kind is Kind.BOOL:
+        return _bool(f, value)
+    if f.kind is Kind.CODE:
+        assert f.code_list is not None
+        return codes[f.code_list].lookup(value).code
+    if f.kind is Kind.ENUM:
+        text = nfc(str(value))
+        if text not in f.choices:
+            raise ValidationError(f"{f.name}: '{value}' is not one of {', '.join(f.choices)}", f.name)
+        return text
+    if f.name == "To":
+        return _recipients(f, value) or None
+    if f.name == "Content":
+        return _content(f, value) or None
+    raise ValidationError(f"{f.name}: unsupported structured value", f.name)
+
+
+def normalise(record_type: str, raw: Mapping[str, Any], codes: CodeLists) -> dict[str, Any]:
+    """Validate every field of ``raw`` against the schema; unknown fields are refused."""
+    fields = field_map(record_type)
+    data: dict[str, Any] = {}
+    for name, value in raw.items():
+        f = fields.get(name)
+        if f is None:
+            raise ValidationError(f"unknown field '{name}' for a {record_type}", name)
+        stored = normalise_field(f, value, codes)
+        if stored is not None:
+            data[name] = stored
+    return data
+
+
+def complete_document(data: dict[str, Any], codes: CodeLists) -> dict[str, Any]:
+    """Cross-field rules of a document: type name and TT 05 code agree, defaults, notation."""
+    types = codes["typeName"]
+    if "TypeName" in data:
+        try:
+            item = types.lookup(data["TypeName"])
+            data.setdefault("TypeCode", item.code)
+        except ValidationError:
+            # Legacy registers carry types the code list lacks; TT 05 calls them "Khác" (32).
+            data.setdefault("TypeCode", types.lookup("Khác").code)
+    elif "TypeCode" in data:
+        data["TypeName"] = types.by_code(data["TypeCode"]).label
+    else:
+        raise ValidationError("TypeName (Tên loại văn bản) is required", "TypeName")
+    data.setdefault("Language", "01")
+    data.setdefault("Mode", "01")
+    if "CodeNumber" in data:
+        data["CodeNumber"] = normalise_code_number(data["CodeNumber"])
+    if "CodeNotation" in data:
+        data["CodeNotation"] = validate_notation(data["CodeNotation"])
+    if not data.get("Subject"):
+        raise ValidationError("Subject (Trích yếu nội dung) is required", "Subject")
+    return data
+
+
+def is_classified(data: Mapping[str, Any]) -> bool:
+    """Mode 03 (mật): numbered in its own series and never leaves the appliance."""
+    return data.get("Mode") == "03"

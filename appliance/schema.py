@@ -1,0 +1,164 @@
+"""The SQLite schema: the log, its Merkle nodes and checkpoints, and the projections the UI reads.
+
+Projection tables are generated from the field schemas so that every Phụ lục VI field has a
+column with its CHECK at the decree's length.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+from .fields import SCHEMAS, Field, Kind
+
+SCHEMA_VERSION = 1
+
+TABLES = {"fonds": "fonds", "file": "files", "document": "documents", "membership": "memberships"}
+
+
+def q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _column(f: Field) -> str:
+    col = q(f.name)
+    if f.kind in (Kind.STR, Kind.TEXT, Kind.CODE):
+        check = f"length({col}) <= {f.max_len}" if f.max_len else "1"
+        return f"{col} TEXT CHECK ({col} IS NULL OR ({check}))"
+    if f.kind is Kind.INT:
+        hi = f.max_int if f.max_int is not None else 2**62
+        return f"{col} INTEGER CHECK ({col} IS NULL OR ({col} BETWEEN 0 AND {hi}))"
+    if f.kind is Kind.DATE:
+        pattern = "[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]"
+        return f"{col} TEXT CHECK ({col} IS NULL OR {col} GLOB '{pattern}')"
+    if f.kind is Kind.BOOL:
+        return f"{col} INTEGER CHECK ({col} IS NULL OR {col} IN (0, 1))"
+    if f.kind is Kind.ENUM:
+        choices = ", ".join("'" + c + "'" for c in f.choices)
+        return f"{col} TEXT CHECK ({col} IS NULL OR {col} IN ({choices}))"
+    return f"{col} TEXT CHECK ({col} IS NULL OR json_valid({col}))"
+
+
+def projection_ddl(record_type: str) -> str:
+    cols = ",\n  ".join(_column(f) for f in SCHEMAS[record_type])
+    return (
+        f"CREATE TABLE IF NOT EXISTS {TABLES[record_type]} (\n"
+        "  rid INTEGER PRIMARY KEY,\n"
+        "  id TEXT NOT NULL UNIQUE,\n"
+        "  version INTEGER NOT NULL CHECK (version >= 1),\n"
+        "  log_index INTEGER NOT NULL,\n"
+        f"  {cols}\n)"
+    )
+
+
+BASE_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS log (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS merkle_nodes (
+  level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+  PRIMARY KEY (level, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+  tree_size INTEGER PRIMARY KEY, root_hash BLOB NOT NULL, signed_at TEXT NOT NULL,
+  cose BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS number_counters (
+  fond TEXT NOT NULL, series TEXT NOT NULL, year INTEGER NOT NULL, last INTEGER NOT NULL,
+  PRIMARY KEY (fond, series, year)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS content (
+  sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, mime TEXT, first_log_index INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS codelist_versions (
+  version TEXT PRIMARY KEY, sha256 TEXT NOT NULL, body BLOB NOT NULL, log_index INTEGER NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS document_fts USING fts5(
+  body, tokenize = 'unicode61 remove_diacritics 2');
+"""
+
+INDEX_DDL = """
+CREATE UNIQUE INDEX IF NOT EXISTS fonds_code ON fonds ("FondCode");
+CREATE UNIQUE INDEX IF NOT EXISTS files_code ON files ("FileCode");
+CREATE UNIQUE INDEX IF NOT EXISTS documents_out_number
+  ON documents ("FondCode", "Series", "Year", "CodeNumber")
+  WHERE "Direction" = 'outgoing' AND "CodeNumber" IS NOT NULL AND "Series" IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS documents_in_number
+  ON documents ("FondCode", "Year", "ArrivalNumber")
+  WHERE "Direction" = 'incoming' AND "ArrivalNumber" IS NOT NULL;
+CREATE INDEX IF NOT EXISTS documents_triple ON documents ("CodeNumber", "CodeNotation", "OrganName");
+CREATE INDEX IF NOT EXISTS documents_file ON documents ("FileCode");
+CREATE INDEX IF NOT EXISTS documents_year ON documents ("Year", "Direction");
+CREATE UNIQUE INDEX IF NOT EXISTS memberships_pair ON memberships ("FileCode", "DocumentId");
+"""
+
+
+def connect(path: str, readonly: bool = False) -> sqlite3.Connection:
+    """Open the database in WAL mode with full durability; callers manage transactions."""
+    uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 15000")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode = WAL")
+    # FULL: a commit is fsynced to the WAL before it is acknowledged (WAL+NORMAL is not durable).
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA cache_size = -16000")
+    return conn
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    conn.executescript(BASE_DDL)
+    for record_type in SCHEMAS:
+        conn.execute(projection_ddl(record_type))
+    conn.executescript(INDEX_DDL)
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+        (str(SCHEMA_VERSION),),
+    )
+
+
+def to_row(record_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Field values as SQLite stores them (JSON text, 0/1)."""
+    row: dict[str, Any] = {}
+    for f in SCHEMAS[record_type]:
+        value = data.get(f.name)
+        if value is None:
+            row[f.name] = None
+        elif f.kind is Kind.JSON:
+            row[f.name] = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        elif f.kind is Kind.BOOL:
+            row[f.name] = 1 if value else 0
+        else:
+            row[f.name] = value
+    return row
+
+
+def from_row(record_type: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The record data that a projection row holds (the inverse of ``to_row``)."""
+    data: dict[str, Any] = {}
+    for f in SCHEMAS[record_type]:
+        value = row[f.name]
+        if value is None:
+            continue
+        if f.kind is Kind.JSON:
+            data[f.name] = json.loads(value)
+        elif f.kind is Kind.BOOL:
+            data[f.name] = bool(value)
+        else:
+            data[f.name] = value
+    return data
+
+
+_UPSERT_CACHE: dict[str, str] = {}
+
+
+def upsert_sql(record_type: str) -> str:
+    sql = _UPSERT_CACHE.get(record_type)
+    if sql is None:
+        names = ["id", "version", "log_index"] + [f.name for f in SCHEMAS[record_type]]
+        cols = ", ".join(q(n) for n in names)
+        params = ", ".join(":" + ("p_" + n) for n in names)
+        updates = ", ".join(f"{q(n)} = excluded.{q(n)}" for n in names[1:])
+        sql = (
+            f"INSERT INTO {TABLES[record_type]} ({cols}) VALUES ({params}) "
+            f"ON CONFLICT(id) DO UPDATE SET {updates}"
+        )
+        _UPSERT_CACHE[record_type] = sql
+    return sql

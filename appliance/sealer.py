@@ -1,0 +1,104 @@
+"""Grouped checkpoint signing: one signature covers every entry committed since the last.
+
+The writer tells the sealer the new tree head after each commit; the sealer signs the newest
+head it knows whenever it is free, so a slow key (a TPM at 10–100 signatures/s) never holds
+back ingest: it only makes groups larger.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from . import clock as clockmod
+from .checkpoint import Checkpoint, sign_checkpoint
+from .clock import Clock
+from .errors import KeyUnavailableError
+from .keys.base import KeyProvider
+
+log = logging.getLogger(__name__)
+
+StoreCheckpoint = Callable[[int, bytes, str, bytes], None]
+
+
+class Sealer:
+    def __init__(
+        self, key: KeyProvider, origin: str, clock: Clock, store: StoreCheckpoint,
+        signed_size: int,
+    ) -> None:
+        self._key = key
+        self._origin = origin
+        self._clock = clock
+        self._store = store
+        self._cond = threading.Condition()
+        self._pending: tuple[int, bytes] | None = None
+        self._signed = signed_size
+        self._error: BaseException | None = None
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="luutru-sealer", daemon=True)
+        self._thread.start()
+
+    @property
+    def signed_size(self) -> int:
+        with self._cond:
+            return self._signed
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._error
+
+    def check(self) -> None:
+        """Raise if the key failed: no record is accepted that cannot be sealed."""
+        if self._error is not None:
+            raise KeyUnavailableError(
+                f"the device key cannot sign checkpoints ({self._error}); no record is accepted "
+                "until it is back"
+            ) from self._error
+
+    def notify(self, size: int, root: bytes) -> None:
+        with self._cond:
+            if size > self._signed and (self._pending is None or size > self._pending[0]):
+                self._pending = (size, root)
+                self._cond.notify_all()
+
+    def wait_sealed(self, size: int, timeout: float | None = None) -> bool:
+        with self._cond:
+            ok = self._cond.wait_for(
+                lambda: self._signed >= size or self._error is not None or self._stopping,
+                timeout,
+            )
+            return ok and self._signed >= size
+
+    def close(self) -> None:
+        """Sign what is pending, then stop."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending is not None or self._stopping)
+                if self._pending is None:
+                    return
+                size, root = self._pending
+                self._pending = None
+            try:
+                cp = Checkpoint(
+                    origin=self._origin, tree_size=size, root_hash=root,
+                    time=clockmod.iso(self._clock.now()), backing=self._key.backing,
+                    alg=self._key.alg,
+                )
+                cose = sign_checkpoint(cp, self._key)
+                self._store(size, root, cp.time, cose)
+            except BaseException as exc:
+                log.error("sealing tree size %d failed: %s", size, exc)
+                with self._cond:
+                    self._error = exc
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._signed = max(self._signed, size)
+                self._cond.notify_all()

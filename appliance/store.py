@@ -1,0 +1,758 @@
+"""The record store: the library every CLI command and HTTP handler calls.
+
+Writes run as jobs on the one writer: each validates, appends one log entry carrying the full
+new version, and updates the projections in the same transaction. Reads use a connection per
+thread. The sealer signs checkpoints over whatever the writer committed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import clock as clockmod
+from . import merkle, numbering, records, schema
+from .codelists import CodeLists, load_bundled
+from .config import DB_NAME, ApplianceConfig, load_config
+from .content import ContentStore
+from .errors import ConflictError, NotFoundError, ReadOnlyError, ValidationError
+from .identifiers import FileCode, validate_organ_id
+from .keys.base import KeyProvider
+from .keys.loader import open_key
+from .ledger import Entry, iter_entries, latest_checkpoint, node_source
+from .sealer import Sealer
+from .search import fts_body
+from .writer import Txn, Writer
+
+__all__ = ["Record", "Store", "Txn", "WriteResult"]
+
+
+@dataclass(frozen=True)
+class Record:
+    type: str
+    id: str
+    version: int
+    log_index: int
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    record: Record
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    line: int
+    kind: str
+    ok: bool
+    message: str = ""
+    record_id: str | None = None
+    skipped: bool = False
+    warnings: tuple[str, ...] = field(default=())
+
+
+class Store:
+    """A data folder opened for use. Close it to sign the last checkpoint."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        config: ApplianceConfig,
+        key: KeyProvider | None,
+        clock: clockmod.Clock,
+    ) -> None:
+        self.data_dir = data_dir
+        self.config = config
+        self.clock = clock
+        self.content = ContentStore(data_dir / "content")
+        self.db_path = str(data_dir / DB_NAME)
+        self._local = threading.local()
+        self._read_conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        conn = schema.connect(self.db_path)
+        schema.create_schema(conn)
+        self.codes = self._load_codes(conn)
+        self.key = key
+        self.sealer: Sealer | None = None
+        self.writer: Writer | None = None
+        if key is not None:
+            latest = latest_checkpoint(conn)
+            self.sealer = Sealer(
+                key, config.origin, clock, self._store_checkpoint,
+                signed_size=latest[0] if latest else 0,
+            )
+            self.writer = Writer(conn, clock, self.sealer.notify, guard=self.sealer.check)
+            size, root = self.writer.tree
+            self.sealer.notify(size, root)  # seal a tail left unsigned by a crash
+        else:
+            conn.close()
+
+    # -- opening and closing ------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path,
+        *,
+        clock: clockmod.Clock | None = None,
+        key: KeyProvider | None = None,
+        readonly: bool = False,
+    ) -> Store:
+        """Open for writing (with the configured device key) or read-only (no key needed)."""
+        config = load_config(data_dir)
+        if not readonly and key is None:
+            key = open_key(data_dir, config.key)
+        return cls(data_dir, config, None if readonly else key, clock or clockmod.SystemClock())
+
+    def close(self) -> None:
+        if self.sealer is not None:
+            self.sealer.close()
+        if self.writer is not None:
+            self.writer.close()
+        if self.key is not None:
+            self.key.close()
+        with self._conns_lock:
+            for c in self._read_conns:
+                c.close()
+            self._read_conns.clear()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _load_codes(self, conn: sqlite3.Connection) -> CodeLists:
+        row = conn.execute(
+            "SELECT body FROM codelist_versions ORDER BY log_index DESC LIMIT 1"
+        ).fetchone()
+        if row is not None:
+            from .codelists import parse
+
+            return parse(bytes(row[0]))
+        return load_bundled()[1]
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = schema.connect(self.db_path)
+            conn.execute("PRAGMA query_only = ON")
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+            with self._conns_lock:
+                self._read_conns.append(conn)
+        return conn
+
+    def get(self, record_type: str, record_id: str) -> Record:
+        row = self.reader().execute(
+            f"SELECT * FROM {schema.TABLES[record_type]} WHERE id = ?", (record_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no {record_type} with id {record_id}")
+        return _record(record_type, row)
+
+    def find(self, record_type: str, **where: Any) -> list[Record]:
+        clauses = " AND ".join(f"{schema.q(k)} IS ?" for k in where) or "1"
+        rows = self.reader().execute(
+            f"SELECT * FROM {schema.TABLES[record_type]} WHERE {clauses} ORDER BY rid",
+            tuple(where.values()),
+        ).fetchall()
+        return [_record(record_type, r) for r in rows]
+
+    def find_one(self, record_type: str, **where: Any) -> Record | None:
+        found = self.find(record_type, **where)
+        return found[0] if found else None
+
+    def count(self, record_type: str) -> int:
+        return int(
+            self.reader().execute(f"SELECT count(*) FROM {schema.TABLES[record_type]}").fetchone()[0]
+        )
+
+    def tree_head(self) -> tuple[int, bytes]:
+        conn = self.reader()
+        conn.execute("BEGIN")
+        try:
+            row = conn.execute("SELECT max(idx) FROM log").fetchone()
+            size = 0 if row[0] is None else int(row[0]) + 1
+            return size, merkle.root_hash(node_source(conn), size)
+        finally:
+            conn.execute("COMMIT")
+
+    def latest_checkpoint(self) -> tuple[int, bytes, str, bytes] | None:
+        return latest_checkpoint(self.reader())
+
+    def entries(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
+        return iter_entries(self.reader(), start, end)
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        return merkle.inclusion_proof(node_source(self.reader()), index, size)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        return merkle.consistency_proof(node_source(self.reader()), old_size, new_size)
+
+    def root_at(self, size: int) -> bytes:
+        return merkle.root_hash(node_source(self.reader()), size)
+
+    def wait_sealed(self, timeout: float | None = 30.0) -> bool:
+        """Block until every committed entry is covered by a signed checkpoint."""
+        if self.writer is None or self.sealer is None:
+            return True
+        size, _ = self.writer.tree
+        return self.sealer.wait_sealed(size, timeout)
+
+    # -- writing: the primitive -------------------------------------------------------------
+
+    def _writer(self) -> Writer:
+        if self.writer is None:
+            raise ReadOnlyError("the store was opened read-only")
+        return self.writer
+
+    def _store_checkpoint(self, size: int, root: bytes, signed_at: str, cose: bytes) -> None:
+        def job(txn: Txn) -> None:
+            txn.conn.execute(
+                "INSERT OR IGNORE INTO checkpoints (tree_size, root_hash, signed_at, cose) "
+                "VALUES (?, ?, ?, ?)",
+                (size, root, signed_at, cose),
+            )
+
+        self._writer().submit(job, guarded=False).result()
+
+    def put(
+        self,
+        txn: Txn,
+        record_type: str,
+        kind: str,
+        actor: str,
+        data: dict[str, Any],
+        record_id: str | None = None,
+        expect_version: int | None = None,
+    ) -> Record:
+        """Append the full new version of a record and project it, inside the caller's job."""
+        table = schema.TABLES[record_type]
+        if record_id is None:
+            record_id = str(uuid.uuid4())
+            version = 1
+        else:
+            row = txn.conn.execute(
+                f"SELECT version FROM {table} WHERE id = ?", (record_id,)
+            ).fetchone()
+            current = 0 if row is None else int(row[0])
+            if expect_version is not None and current != expect_version:
+                raise ConflictError(
+                    f"{record_type} {record_id} is at version {current}, not {expect_version}"
+                )
+            version = current + 1
+        refs = tuple(bytes.fromhex(c["sha256"]) for c in data.get("Content") or ())
+        entry = txn.ledger.append(
+            Entry(
+                index=-1, kind=kind, at=clockmod.iso(txn.clock.now()), actor=actor,
+                type=record_type, id=record_id, version=version, data=data, refs=refs,
+            )
+        )
+        row = schema.to_row(record_type, data)
+        params = {"p_id": record_id, "p_version": version, "p_log_index": entry.index}
+        params.update({"p_" + k: v for k, v in row.items()})
+        txn.conn.execute(schema.upsert_sql(record_type), params)
+        if record_type == "document":
+            rid = txn.conn.execute(
+                "SELECT rid FROM documents WHERE id = ?", (record_id,)
+            ).fetchone()[0]
+            txn.conn.execute("DELETE FROM document_fts WHERE rowid = ?", (rid,))
+            txn.conn.execute(
+                "INSERT INTO document_fts (rowid, body) VALUES (?, ?)", (rid, fts_body(data))
+            )
+            for c in data.get("Content") or ():
+                txn.conn.execute(
+                    "INSERT OR IGNORE INTO content (sha256, size, mime, first_log_index) "
+                    "VALUES (?, ?, ?, ?)",
+                    (c["sha256"], c["size"], c["mime"], entry.index),
+                )
+        return Record(record_type, record_id, version, entry.index, data)
+
+    def append_event(
+        self, txn: Txn, kind: str, actor: str, data: dict[str, Any] | None = None,
+        target_type: str | None = None, target_id: str | None = None,
+    ) -> Entry:
+        """Append an entry that changes no projection (views, prints, receipts, audits)."""
+        return txn.ledger.append(
+            Entry(
+                index=-1, kind=kind, at=clockmod.iso(txn.clock.now()), actor=actor,
+                type=target_type, id=target_id, data=data,
+            )
+        )
+
+    def audit(
+        self, action: str, actor: str, target_type: str | None = None,
+        target_id: str | None = None, detail: dict[str, Any] | None = None,
+    ) -> int:
+        """Log a view, print or download of a record; returns the entry's index."""
+        entry = self._writer().call(
+            lambda txn: self.append_event(
+                txn, f"audit.{action}", actor, detail, target_type, target_id
+            )
+        )
+        return entry.index
+
+    # -- fonds ------------------------------------------------------------------------------
+
+    def _fonds(self, conn: sqlite3.Connection, code: str | None) -> dict[str, Any]:
+        if code is None:
+            rows = conn.execute(
+                'SELECT "FondCode", "Status" FROM fonds WHERE "Status" = \'open\' ORDER BY rid'
+            ).fetchall()
+            own = [r for r in rows if r[0] == self.config.org_id]
+            if own or len(rows) == 1:
+                return {"FondCode": (own or rows)[0][0], "Status": "open"}
+            raise ValidationError("FondCode is required: there is not exactly one open fonds",
+                                  "FondCode")
+        row = conn.execute(
+            'SELECT "FondCode", "Status" FROM fonds WHERE "FondCode" = ?', (code,)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"fonds {code} does not exist")
+        return {"FondCode": row[0], "Status": row[1]}
+
+    def create_fonds(self, raw: Mapping[str, Any], actor: str = "system") -> Record:
+        data = records.normalise("fonds", raw, self.codes)
+        if "FondCode" not in data or "FondName" not in data:
+            raise ValidationError("a fonds needs FondCode and FondName", "FondCode")
+        data["FondCode"] = validate_organ_id(data["FondCode"], "FondCode", strict=False)
+        data.setdefault("Status", "open")
+
+        def job(txn: Txn) -> Record:
+            if txn.conn.execute(
+                'SELECT 1 FROM fonds WHERE "FondCode" = ?', (data["FondCode"],)
+            ).fetchone():
+                raise ConflictError(f"fonds {data['FondCode']} already exists")
+            return self.put(txn, "fonds", "fonds.create", actor, data)
+
+        return self._writer().call(job)
+
+    def close_fonds(
+        self, fond_code: str, closed_date: str, successor: str | None = None,
+        actor: str = "system",
+    ) -> Record:
+        """Close a fonds (a merger): its records become read-only and its numbering stops."""
+        when = clockmod.parse_date(closed_date, "ClosedDate").isoformat()
+
+        def job(txn: Txn) -> Record:
+            rec = self._current(txn, "fonds", FondCode=fond_code)
+            if rec.data.get("Status") == "closed":
+                raise ConflictError(f"fonds {fond_code} is already closed")
+            data = dict(rec.data, Status="closed", ClosedDate=when)
+            if successor:
+                data["SuccessorFondCode"] = successor
+            return self.put(txn, "fonds", "fonds.close", actor, data, rec.id, rec.version)
+
+        return self._writer().call(job)
+
+    def _current(self, txn: Txn, record_type: str, **where: Any) -> Record:
+        clauses = " AND ".join(f"{schema.q(k)} = ?" for k in where)
+        txn.conn.row_factory = sqlite3.Row
+        try:
+            row = txn.conn.execute(
+                f"SELECT * FROM {schema.TABLES[record_type]} WHERE {clauses}", tuple(where.values())
+            ).fetchone()
+        finally:
+            txn.conn.row_factory = None
+        if row is None:
+            desc = ", ".join(f"{k}={v}" for k, v in where.items())
+            raise NotFoundError(f"no {record_type} with {desc}")
+        return _record(record_type, row)
+
+    # -- hồ sơ ------------------------------------------------------------------------------
+
+    def _prepare_file(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        data = records.normalise("file", raw, self.codes)
+        if "Title" not in data:
+            raise ValidationError("Title (Tiêu đề hồ sơ) is required", "Title")
+        if "FileCode" in data:
+            code = FileCode.parse(data["FileCode"])
+        else:
+            organ = data.get("OrganId") or data.get("FondCode") or self.config.org_id
+            if "FileCatalog" not in data or "FileNotation" not in data:
+                raise ValidationError("FileCatalog (year) and FileNotation (e.g. 01.VP) are required",
+                                      "FileNotation")
+            code = FileCode.build(organ, data["FileCatalog"], data["FileNotation"])
+        data.update(FileCode=str(code), OrganId=code.organ_id, FileCatalog=code.year,
+                    FileNotation=code.notation)
+        data.setdefault("FondCode", code.organ_id)
+        data.setdefault("Status", "open")
+        data.setdefault("Language", "01")
+        if "Maintenance" not in data:
+            raise ValidationError("Maintenance (Thời hạn bảo quản) is required", "Maintenance")
+        return data
+
+    def _insert_file(self, txn: Txn, data: dict[str, Any], actor: str, legacy: bool) -> Record:
+        fonds = self._fonds(txn.conn, data["FondCode"])
+        if fonds["Status"] != "open" and not legacy:
+            raise ReadOnlyError(f"fonds {data['FondCode']} is closed; no new hồ sơ can be opened")
+        if txn.conn.execute('SELECT 1 FROM files WHERE "FileCode" = ?',
+                            (data["FileCode"],)).fetchone():
+            raise ConflictError(f"hồ sơ {data['FileCode']} already exists")
+        return self.put(txn, "file", "file.open", actor, data)
+
+    def open_file(self, raw: Mapping[str, Any], actor: str = "system") -> Record:
+        data = self._prepare_file(raw)
+        return self._writer().call(lambda txn: self._insert_file(txn, data, actor, legacy=False))
+
+    def close_file(self, file_code: str, actor: str = "system") -> Record:
+        """Close a hồ sơ: count its documents and pages (biên mục) and set the end date."""
+
+        def job(txn: Txn) -> Record:
+            rec = self._current(txn, "file", FileCode=file_code)
+            self._check_fonds_open(txn, rec.data.get("FondCode"))
+            if rec.data.get("Status") == "closed":
+                raise ConflictError(f"hồ sơ {file_code} is already closed")
+            docs, pages, last = txn.conn.execute(
+                'SELECT count(*), coalesce(sum("PageAmount"), 0), '
+                'max(coalesce("IssuedDate", "ArrivalDate")) FROM documents WHERE "FileCode" = ?',
+                (file_code,),
+            ).fetchone()
+            data = dict(rec.data, Status="closed", DocTotal=int(docs), PageTotal=int(pages))
+            if last and "EndDate" not in data:
+                data["EndDate"] = last
+            return self.put(txn, "file", "file.close", actor, data, rec.id, rec.version)
+
+        return self._writer().call(job)
+
+    def _check_fonds_open(self, txn: Txn, fond_code: str | None) -> None:
+        if fond_code and self._fonds(txn.conn, fond_code)["Status"] != "open":
+            raise ReadOnlyError(f"fonds {fond_code} is closed: its records are read-only")
+
+    # -- documents --------------------------------------------------------------------------
+
+    def _prepare_document(self, direction: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+        raw = dict(raw)
+        signer = raw.pop("SignerInfo", None)
+        if isinstance(signer, Mapping):
+            raw.setdefault("SignerPosition", signer.get("Position"))
+            raw.setdefault("SignerFullName", signer.get("FullName"))
+        data = records.normalise("document", raw, self.codes)
+        data["Direction"] = direction
+        return records.complete_document(data, self.codes)
+
+    def _place_in_file(self, txn: Txn, data: dict[str, Any]) -> None:
+        code = data.get("FileCode")
+        if not code:
+            return
+        row = txn.conn.execute(
+            'SELECT "Status" FROM files WHERE "FileCode" = ?', (code,)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"hồ sơ {code} does not exist")
+        if "DocOrdinal" not in data:
+            n = txn.conn.execute(
+                'SELECT max(m) FROM (SELECT max("DocOrdinal") AS m FROM documents '
+                'WHERE "FileCode" = ? UNION ALL SELECT max("DocOrdinal") FROM memberships '
+                'WHERE "FileCode" = ?)', (code, code),
+            ).fetchone()[0]
+            data["DocOrdinal"] = (n or 0) + 1
+
+    def _duplicate_warnings(self, txn: Txn, data: Mapping[str, Any], own_id: str | None) -> list[str]:
+        """Spec §2.10: warn when (số, ký hiệu, cơ quan ban hành) repeats within a year."""
+        if not (data.get("CodeNumber") and data.get("CodeNotation") and data.get("OrganName")):
+            return []
+        year = (data.get("IssuedDate") or "")[:4]
+        rows = txn.conn.execute(
+            'SELECT id, "Direction", "ArrivalNumber", "Year", "IssuedDate" FROM documents '
+            'WHERE "CodeNumber" = ? AND "CodeNotation" = ? AND "OrganName" = ?',
+            (data["CodeNumber"], data["CodeNotation"], data["OrganName"]),
+        ).fetchall()
+        out = []
+        for rid, direction, arrival, y, issued in rows:
+            if rid == own_id or (year and issued and issued[:4] != year):
+                continue
+            where = f"số đến {arrival}/{y}" if direction == "incoming" else "văn bản đi"
+            out.append(
+                f"Trùng số, ký hiệu và cơ quan ban hành với {where} "
+                f"({data['CodeNumber']}/{data['CodeNotation']}, id {rid})"
+            )
+        return out
+
+    def register_incoming(
+        self, raw: Mapping[str, Any], actor: str = "system"
+    ) -> WriteResult:
+        """Register a văn bản đến: the next số đến of the year is given automatically."""
+        data = self._prepare_document("incoming", raw)
+        for f in ("CodeNumber", "CodeNotation", "OrganName"):
+            if f not in data:
+                raise ValidationError(f"{f} is required for an incoming document", f)
+        data.pop("ArrivalNumber", None)
+
+        def job(txn: Txn) -> WriteResult:
+            fonds = self._fonds(txn.conn, data.get("FondCode"))
+            if fonds["Status"] != "open":
+                raise ReadOnlyError(f"fonds {fonds['FondCode']} is closed: no registrations")
+            now = txn.clock.now()
+            d = dict(data, FondCode=fonds["FondCode"], Status="registered",
+                     Series=numbering.INCOMING, Year=now.year)
+            d.setdefault("ArrivalDate", now.date().isoformat())
+            d["ArrivalNumber"] = numbering.next_number(
+                txn.conn, d["FondCode"], numbering.INCOMING, now.year
+            )
+            self._place_in_file(txn, d)
+            warnings = self._duplicate_warnings(txn, d, None)
+            rec = self.put(txn, "document", "document.register", actor, d)
+            return WriteResult(rec, tuple(warnings))
+
+        return self._writer().call(job)
+
+    def draft_outgoing(self, raw: Mapping[str, Any], actor: str = "system") -> WriteResult:
+        """Record a draft văn bản đi; its number is given only when it is issued."""
+        data = self._prepare_document("outgoing", raw)
+        for f in ("CodeNumber", "IssuedDate"):
+            data.pop(f, None)
+        data.setdefault("OrganName", self.config.org_name)
+        if "CodeNotation" not in data:
+            data["CodeNotation"] = numbering.default_notation(
+                data, self.codes, self.config.agency_abbr
+            )
+
+        def job(txn: Txn) -> WriteResult:
+            fonds = self._fonds(txn.conn, data.get("FondCode"))
+            if fonds["Status"] != "open":
+                raise ReadOnlyError(f"fonds {fonds['FondCode']} is closed: no new documents")
+            d = dict(data, FondCode=fonds["FondCode"], Status="draft")
+            self._place_in_file(txn, d)
+            return WriteResult(self.put(txn, "document", "document.draft", actor, d))
+
+        return self._writer().call(job)
+
+    def issue_outgoing(self, doc_id: str, actor: str = "system") -> WriteResult:
+        """Issue a draft: assign the next number of its series and today's date."""
+
+        def job(txn: Txn) -> WriteResult:
+            rec = self._current(txn, "document", id=doc_id)
+            if rec.data.get("Direction") != "outgoing" or rec.data.get("Status") != "draft":
+                raise ConflictError(f"document {doc_id} is not an outgoing draft")
+            self._check_fonds_open(txn, rec.data.get("FondCode"))
+            now = txn.clock.now()
+            series = numbering.series_for(
+                "outgoing", rec.data, self.codes, self.config.numbering.own_series_types
+            )
+            n = numbering.next_number(txn.conn, rec.data["FondCode"], series, now.year)
+            from .identifiers import format_number
+
+            d = dict(rec.data, Status="issued", Series=series, Year=now.year,
+                     CodeNumber=format_number(n), IssuedDate=now.date().isoformat())
+            warnings = self._duplicate_warnings(txn, d, rec.id)
+            out = self.put(txn, "document", "document.issue", actor, d, rec.id, rec.version)
+            return WriteResult(out, tuple(warnings))
+
+        return self._writer().call(job)
+
+    def update_document(
+        self, doc_id: str, changes: Mapping[str, Any], actor: str = "system",
+        expect_version: int | None = None,
+    ) -> Record:
+        """Change a document's descriptive fields; numbers, direction and series are fixed."""
+        fixed = {"Direction", "Status", "Series", "Year", "CodeNumber", "ArrivalNumber", "FondCode"}
+        bad = fixed.intersection(changes)
+        if bad:
+            raise ValidationError(f"{', '.join(sorted(bad))} cannot be changed", sorted(bad)[0])
+        patch = records.normalise("document", changes, self.codes)
+        cleared = {k for k, v in changes.items() if v is None or v == ""}
+
+        def job(txn: Txn) -> Record:
+            rec = self._current(txn, "document", id=doc_id)
+            self._check_fonds_open(txn, rec.data.get("FondCode"))
+            d = {k: v for k, v in rec.data.items() if k not in cleared}
+            d.update(patch)
+            d = records.complete_document(d, self.codes)
+            if "FileCode" in patch and patch["FileCode"] != rec.data.get("FileCode"):
+                d.pop("DocOrdinal", None)
+                self._place_in_file(txn, d)
+            return self.put(txn, "document", "document.update", actor, d, rec.id,
+                            expect_version if expect_version is not None else rec.version)
+
+        return self._writer().call(job)
+
+    def attach_content(
+        self, doc_id: str, files: Sequence[Mapping[str, Any]], actor: str = "system"
+    ) -> Record:
+        """Reference content already in the content store from a new version of the document."""
+        for f in files:
+            if not self.content.exists(str(f.get("sha256"))):
+                raise NotFoundError(f"content {f.get('sha256')} was not stored first")
+
+        def job(txn: Txn) -> Record:
+            rec = self._current(txn, "document", id=doc_id)
+            self._check_fonds_open(txn, rec.data.get("FondCode"))
+            current = list(rec.data.get("Content") or [])
+            known = {c["sha256"] for c in current}
+            current.extend(dict(f) for f in files if f["sha256"] not in known)
+            d = dict(rec.data, Content=current)
+            d = records.normalise("document", d, self.codes)
+            return self.put(txn, "document", "document.content", actor, d, rec.id, rec.version)
+
+        return self._writer().call(job)
+
+    def add_to_file(self, doc_id: str, file_code: str, actor: str = "system") -> Record:
+        """Put a document into another hồ sơ as well, without copying it (spec §2.10)."""
+
+        def job(txn: Txn) -> Record:
+            doc = self._current(txn, "document", id=doc_id)
+            file = self._current(txn, "file", FileCode=file_code)
+            self._check_fonds_open(txn, file.data.get("FondCode"))
+            if doc.data.get("FileCode") == file_code or txn.conn.execute(
+                'SELECT 1 FROM memberships WHERE "FileCode" = ? AND "DocumentId" = ?',
+                (file_code, doc_id),
+            ).fetchone():
+                raise ConflictError(f"document {doc_id} is already in hồ sơ {file_code}")
+            d: dict[str, Any] = {"FileCode": file_code}
+            self._place_in_file(txn, d)
+            d["DocumentId"] = doc_id
+            return self.put(txn, "membership", "file.add_document", actor, d)
+
+        return self._writer().call(job)
+
+    # -- import -----------------------------------------------------------------------------
+
+    def prepare_import(self, kind: str, raw: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Validate one legacy row (outside the writer); returns (record type, data)."""
+        if kind == "fonds":
+            data = records.normalise("fonds", raw, self.codes)
+            data.setdefault("Status", "open")
+            if "FondCode" not in data or "FondName" not in data:
+                raise ValidationError("a fonds needs FondCode and FondName", "FondCode")
+            return "fonds", data
+        if kind == "file":
+            return "file", self._prepare_file(raw)
+        if kind in ("incoming", "outgoing"):
+            data = self._prepare_document(kind, raw)
+            if kind == "incoming":
+                for f in ("ArrivalNumber", "ArrivalDate"):
+                    if f not in data:
+                        raise ValidationError(f"{f} is required for an imported incoming document",
+                                              f)
+            else:
+                data.setdefault("OrganName", self.config.org_name)
+                for f in ("CodeNumber", "IssuedDate"):
+                    if f not in data:
+                        raise ValidationError(f"{f} is required for an imported outgoing document",
+                                              f)
+                if "CodeNotation" not in data:
+                    data["CodeNotation"] = numbering.default_notation(
+                        data, self.codes, self.config.agency_abbr)
+            return "document", data
+        raise ValidationError(f"kind must be incoming, outgoing, file or fonds, not '{kind}'",
+                              "kind")
+
+    def import_prepared(
+        self, txn: Txn, record_type: str, data: dict[str, Any], actor: str
+    ) -> WriteResult | None:
+        """Insert one validated legacy row inside a job; None when it is already present."""
+        if record_type == "fonds":
+            if txn.conn.execute('SELECT 1 FROM fonds WHERE "FondCode" = ?',
+                                (data["FondCode"],)).fetchone():
+                return None
+            return WriteResult(self.put(txn, "fonds", "fonds.import", actor, data))
+        if record_type == "file":
+            if txn.conn.execute('SELECT 1 FROM files WHERE "FileCode" = ?',
+                                (data["FileCode"],)).fetchone():
+                return None
+            return WriteResult(self._insert_file(txn, data, actor, legacy=True))
+        d = dict(data)
+        d["FondCode"] = self._fonds(txn.conn, d.get("FondCode"))["FondCode"]
+        d.setdefault("Status", "registered" if d["Direction"] == "incoming" else "issued")
+        if d["Direction"] == "incoming":
+            d["Series"] = numbering.INCOMING
+            d["Year"] = int(d["ArrivalDate"][:4])
+            clash = txn.conn.execute(
+                'SELECT "CodeNumber", "CodeNotation", "OrganName" FROM documents WHERE '
+                '"Direction" = \'incoming\' AND "FondCode" = ? AND "Year" = ? AND "ArrivalNumber" = ?',
+                (d["FondCode"], d["Year"], d["ArrivalNumber"]),
+            ).fetchone()
+            if clash:
+                if tuple(clash) == (d.get("CodeNumber"), d.get("CodeNotation"), d.get("OrganName")):
+                    return None
+                raise ConflictError(
+                    f"số đến {d['ArrivalNumber']}/{d['Year']} is already used by another document")
+            numbering.observe_number(txn.conn, d["FondCode"], numbering.INCOMING, d["Year"],
+                                     d["ArrivalNumber"])
+        else:
+            d["Series"] = numbering.series_for(
+                "outgoing", d, self.codes, self.config.numbering.own_series_types)
+            d["Year"] = int(d["IssuedDate"][:4])
+            clash = txn.conn.execute(
+                'SELECT "CodeNotation", "Subject" FROM documents WHERE "Direction" = \'outgoing\' '
+                'AND "FondCode" = ? AND "Series" = ? AND "Year" = ? AND "CodeNumber" = ?',
+                (d["FondCode"], d["Series"], d["Year"], d["CodeNumber"]),
+            ).fetchone()
+            if clash:
+                if tuple(clash) == (d.get("CodeNotation"), d.get("Subject")):
+                    return None
+                raise ConflictError(
+                    f"số {d['CodeNumber']} of {d['Year']} is already used in series {d['Series']}")
+            numbering.observe_number(txn.conn, d["FondCode"], d["Series"], d["Year"],
+                                     int(d["CodeNumber"]))
+        self._place_in_file(txn, d)
+        warnings = self._duplicate_warnings(txn, d, None)
+        rec = self.put(txn, "document", "document.import", actor, d)
+        return WriteResult(rec, tuple(warnings))
+
+    def import_batch(
+        self, rows: Iterable[tuple[int, str, str, dict[str, Any]]], actor: str
+    ) -> list[ImportOutcome]:
+        """Insert validated rows (line, kind, record type, data) in one transaction, each alone."""
+        rows = list(rows)
+
+        def job(txn: Txn) -> list[ImportOutcome]:
+            out = []
+            for line, kind, record_type, data in rows:
+                saved = txn.ledger.state
+                txn.conn.execute("SAVEPOINT row")
+                try:
+                    res = self.import_prepared(txn, record_type, data, actor)
+                except (ValidationError, ConflictError, NotFoundError, sqlite3.IntegrityError) as exc:
+                    txn.conn.execute("ROLLBACK TO row")
+                    txn.conn.execute("RELEASE row")
+                    txn.ledger.state = saved
+                    out.append(ImportOutcome(line, kind, False, str(exc)))
+                    continue
+                txn.conn.execute("RELEASE row")
+                if res is None:
+                    out.append(ImportOutcome(line, kind, True, "already present", skipped=True))
+                else:
+                    out.append(ImportOutcome(line, kind, True, "", res.record.id,
+                                             warnings=res.warnings))
+            return out
+
+        return self._writer().call(job)
+
+    def load_codelists(self, raw: bytes, actor: str = "system") -> str:
+        """Record a version of the code lists in the log and use it from now on."""
+        from .codelists import parse
+
+        lists = parse(raw)
+
+        def job(txn: Txn) -> str:
+            if txn.conn.execute("SELECT 1 FROM codelist_versions WHERE version = ?",
+                                (lists.version,)).fetchone():
+                return lists.version
+            entry = self.append_event(
+                txn, "codelists.load", actor,
+                {"version": lists.version, "sha256": lists.sha256}, "codelists", lists.version)
+            txn.conn.execute(
+                "INSERT INTO codelist_versions (version, sha256, body, log_index) "
+                "VALUES (?, ?, ?, ?)", (lists.version, lists.sha256, raw, entry.index))
+            return lists.version
+
+        version = self._writer().call(job)
+        self.codes = lists
+        return version
+
+
+def _record(record_type: str, row: Mapping[str, Any]) -> Record:
+    return Record(record_type, row["id"], int(row["version"]), int(row["log_index"]),
+                  schema.from_row(record_type, row))

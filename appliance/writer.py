@@ -1,0 +1,154 @@
+"""The one writer: a thread that owns the write connection and commits jobs in groups.
+
+A job is a function run inside a SAVEPOINT of a shared ``BEGIN IMMEDIATE`` transaction; jobs
+queued together commit together (group commit), and each caller's future resolves only after
+COMMIT has returned, i.e. after the WAL is fsynced. A failing job rolls back to its savepoint
+and fails alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from .clock import Clock
+from .errors import StoreClosedError
+from .ledger import Ledger
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+MAX_GROUP = 256
+
+
+@dataclass
+class Txn:
+    """What a job sees: the connection inside the open transaction, the ledger and the clock."""
+
+    conn: sqlite3.Connection
+    ledger: Ledger
+    clock: Clock
+
+
+@dataclass
+class _Job(Generic[T]):
+    fn: Callable[[Txn], T]
+    future: Future[T]
+
+
+_STOP = object()
+
+
+class Writer:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        clock: Clock,
+        on_commit: Callable[[int, bytes], None],
+        guard: Callable[[], None] | None = None,
+    ) -> None:
+        self._conn = conn
+        self._ledger = Ledger(conn)
+        self._clock = clock
+        self._on_commit = on_commit
+        self._guard = guard
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="luutru-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def tree(self) -> tuple[int, bytes]:
+        state = self._ledger.state
+        return state.size, state.root()
+
+    def submit(self, fn: Callable[[Txn], T], *, guarded: bool = True) -> Future[T]:
+        if self._closed:
+            raise StoreClosedError("the store is closed")
+        if guarded and self._guard is not None:
+            self._guard()  # e.g. refuse writes while the device key cannot seal them
+        fut: Future[T] = Future()
+        self._queue.put(_Job(fn, fut))
+        return fut
+
+    def call(self, fn: Callable[[Txn], T]) -> T:
+        return self.submit(fn).result()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put(_STOP)
+            self._thread.join()
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            jobs: list[_Job[Any]] = [first]
+            while len(jobs) < MAX_GROUP:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                jobs.append(nxt)
+            self._commit_group(jobs)
+        self._conn.close()
+
+    def _commit_group(self, jobs: list[_Job[Any]]) -> None:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            for job in jobs:
+                job.future.set_exception(exc)
+            return
+        # Another process (a CLI import beside `serve`) may have appended since our last commit.
+        row = conn.execute("SELECT max(idx) FROM log").fetchone()
+        size = 0 if row[0] is None else int(row[0]) + 1
+        if size != self._ledger.state.size:
+            self._ledger.reload()
+        before = self._ledger.state
+        txn = Txn(conn, self._ledger, self._clock)
+        outcomes: list[tuple[_Job[Any], Any, BaseException | None]] = []
+        for job in jobs:
+            if not job.future.set_running_or_notify_cancel():
+                continue
+            saved = self._ledger.state
+            conn.execute("SAVEPOINT job")
+            try:
+                result = job.fn(txn)
+            except BaseException as exc:  # the job's own failure; the group goes on
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+                self._ledger.state = saved
+                outcomes.append((job, None, exc))
+            else:
+                conn.execute("RELEASE job")
+                outcomes.append((job, result, None))
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:  # disk full, I/O error: nothing of the group is kept
+            log.error("commit failed: %s", exc)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._ledger.state = before
+            for job, _, _ in outcomes:
+                job.future.set_exception(exc)
+            return
+        for job, result, error in outcomes:
+            if error is not None:
+                job.future.set_exception(error)
+            else:
+                job.future.set_result(result)
+        if self._ledger.state.size != before.size:
+            self._on_commit(self._ledger.state.size, self._ledger.state.root())
