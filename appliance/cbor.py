@@ -8,6 +8,7 @@ deterministic form, so two encodings of one value can never both be accepted as 
 
 from __future__ import annotations
 
+import io
 import math
 import struct
 from typing import Any
@@ -118,10 +119,13 @@ def _thaw(obj: Any) -> Any:
 
 def loads(data: bytes) -> Any:
     """Decode one CBOR item, refusing trailing bytes."""
+    buf = io.BytesIO(data)
     try:
-        value = cbor2.loads(data)
+        value = cbor2.CBORDecoder(buf).decode()
     except Exception as exc:  # cbor2 raises several unrelated types
         raise EncodingError(f"not valid CBOR: {exc}") from exc
+    if buf.tell() != len(data):
+        raise EncodingError(f"{len(data) - buf.tell()} bytes follow the CBOR item")
     return _thaw(value)
 
 

@@ -110,6 +110,8 @@ def verify_inclusion(
     """Raise ProofError unless ``proof`` shows leaf hash ``leaf`` at ``index`` in the tree ``root``."""
     if index >= size or index < 0:
         raise ProofError(f"index {index} is outside a tree of size {size}")
+    if len(leaf) != HASH_SIZE or len(root) != HASH_SIZE:
+        raise ProofError("leaf hash and root must be 32-byte SHA-256 values")
     fn, sn = index, size - 1
     r = leaf
     for p in proof:
@@ -139,15 +141,15 @@ def verify_consistency(
     """Raise ProofError unless ``proof`` shows tree ``old_root`` is a prefix of ``new_root``."""
     if old_size < 0 or new_size < old_size:
         raise ProofError(f"sizes go backwards: {old_size} -> {new_size}")
+    if old_size == 0:
+        # Every tree extends the empty one; such a "proof" proves nothing, so callers must not
+        # rely on one (transparency-dev/merkle refuses it too).
+        raise ProofError("a consistency proof from the empty tree proves nothing")
     if old_size == new_size:
         if proof:
             raise ProofError("a proof between equal sizes must be empty")
         if old_root != new_root:
             raise ProofError("equal sizes but different roots")
-        return
-    if old_size == 0:
-        if proof:
-            raise ProofError("a proof from the empty tree must be empty")
         return
     if not proof:
         raise ProofError("empty consistency proof")

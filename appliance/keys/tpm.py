@@ -72,7 +72,7 @@ class TpmKeyInfo:
     srk_name: bytes
 
 
-def _tss() -> Any:
+def import_tss() -> Any:
     """Import tpm2_pytss, or say plainly that this build cannot reach a TPM."""
     try:
         import tpm2_pytss
@@ -127,7 +127,7 @@ def _flush_transients(ectx: Any) -> None:
 
 def with_room(ectx: Any, tcti: str, fn: Callable[[], T]) -> T:
     """Run ``fn``; if an unmanaged TPM is out of object slots, flush stale ones and retry once."""
-    tss = _tss()
+    tss = import_tss()
     try:
         return fn()
     except tss.TSS2_Exception as exc:
@@ -149,7 +149,7 @@ def tpm_context(tcti: str) -> Iterator[Any]:
 
 def connect(tcti: str) -> Any:
     """Open an ESAPI context (the caller closes it)."""
-    tss = _tss()
+    tss = import_tss()
     try:
         return tss.ESAPI(tss.TCTILdr.parse(tcti))
     except tss.TSS2_Exception as exc:
@@ -213,7 +213,7 @@ def create_key_blob(path: Path, tcti: str, noda: bool = True) -> TpmKeyInfo:
             f"a TPM key blob already exists at {path}",
             "refusing to overwrite it; remove it only if the appliance is being re-provisioned",
         )
-    tss = _tss()
+    tss = import_tss()
     from tpm2_pytss.tsskey import TSSPrivKey
 
     with tpm_context(tcti) as ectx:
@@ -252,7 +252,7 @@ class TpmKey:
         sign_delay_ms: float = 0.0,
     ) -> TpmKey:
         """Load the blob at ``path`` into the TPM; refuse a foreign, damaged or swapped blob."""
-        tss = _tss()
+        tss = import_tss()
         from tpm2_pytss.tsskey import TSSPrivKey
 
         try:
@@ -344,7 +344,7 @@ class TpmKey:
         return public_pem(self._public)
 
     def _sign_digest(self, digest: bytes) -> Any:
-        tss = _tss()
+        tss = import_tss()
         from tpm2_pytss.constants import TPM2_ALG, TPM2_RH, TPM2_ST
         from tpm2_pytss.types import TPMT_SIG_SCHEME, TPMT_TK_HASHCHECK
 

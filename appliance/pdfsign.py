@@ -1,0 +1,133 @@
+"""PAdES signatures on PDFs with the agency key, laid out as Decree 30 (Phụ lục I) requires.
+
+The visible signature sits at the top right of page 1 with no seal image: a text block of
+[copy type,] agency name and signing time (ISO 8601, +07:00) in a Times New Roman-compatible
+10 pt font that has every Vietnamese letter (Liberation Serif). pyHanko is imported lazily:
+it costs ~300 ms and only this path needs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from .errors import LuutruError
+
+VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+FONT_SIZE = 10
+FIELD_NAME = "ChuKySoCoQuan"
+# Metric-compatible with Times New Roman, full Vietnamese coverage (Debian fonts-liberation2).
+FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSerif-Regular.ttf",
+    "/usr/share/fonts/truetype/msttcorefonts/Times_New_Roman.ttf",
+)
+_MARGIN = 28.0  # points from the page's top and right edges (about 1 cm)
+_BOX_WIDTH = 220.0
+
+
+class PdfSignError(LuutruError):
+    """A PDF cannot be signed (bad input, no font, no certificate)."""
+
+
+class PdfSigningKey(Protocol):
+    """What sign_pdf needs from a key: a pyHanko signer (see keys.agency.AgencyKey)."""
+
+    def pdf_signer(self) -> Any: ...
+
+
+def find_font(candidates: Sequence[str] = FONT_CANDIDATES) -> Path:
+    for name in candidates:
+        if Path(name).is_file():
+            return Path(name)
+    raise PdfSignError(
+        "no Times New Roman-compatible font with Vietnamese letters is installed; "
+        "install the Debian package fonts-liberation2"
+    )
+
+
+def vn_time(moment: datetime | None = None) -> str:
+    """ISO 8601 in Vietnam's time zone, to the second: 2025-07-01T09:30:15+07:00."""
+    when = moment or datetime.now(VN_TZ)
+    if when.tzinfo is None:
+        raise PdfSignError("signing time must carry a time zone")
+    return when.astimezone(VN_TZ).isoformat(timespec="seconds")
+
+
+def stamp_lines(
+    agency_name: str, signed_at: str, copy_type: str | None = None, doc_ref: str | None = None
+) -> list[str]:
+    """The visible text block: [copy type,] [document number,] agency name, time."""
+    lines = []
+    if copy_type:
+        lines.append(copy_type)
+    if doc_ref:
+        lines.append(doc_ref)
+    lines.append(agency_name)
+    lines.append(signed_at)
+    return lines
+
+
+def sign_pdf(
+    pdf: bytes,
+    key: PdfSigningKey,
+    *,
+    agency_name: str,
+    copy_type: str | None = None,
+    doc_ref: str | None = None,
+    signed_at: datetime | None = None,
+    font_path: Path | None = None,
+    field_name: str = FIELD_NAME,
+) -> bytes:
+    """Return ``pdf`` with a PAdES B-B signature by ``key`` and its visible text block."""
+    from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils.rw_common import find_inherited_value_in_tree
+    from pyhanko.pdf_utils.text import TextBoxStyle
+    from pyhanko.sign import fields, signers
+    from pyhanko.stamp import TextStampStyle
+
+    lines = stamp_lines(agency_name, vn_time(signed_at), copy_type, doc_ref)
+    font = GlyphAccumulatorFactory(str(font_path or find_font()))
+    try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+        page_ref, _ = writer.find_page_for_modification(0)
+        box = find_inherited_value_in_tree(page_ref.get_object(), "/MediaBox", "/Parent")
+        x1, y1, x2, y2 = (float(v) for v in box)
+    except Exception as exc:
+        raise PdfSignError(f"the PDF cannot be read for signing ({exc})") from exc
+    height = FONT_SIZE * 1.25 * len(lines) + 8
+    right, top = x2 - _MARGIN, y2 - _MARGIN
+    field_box = (int(right - _BOX_WIDTH), int(top - height), int(right), int(top))
+    style = TextStampStyle(
+        # '%' would be read as a template parameter by pyHanko.
+        stamp_text="\n".join(line.replace("%", "%%") for line in lines),
+        text_box_style=TextBoxStyle(font=font, font_size=FONT_SIZE),
+        border_width=0,
+        background=None,
+    )
+    meta = signers.PdfSignatureMetadata(
+        field_name=field_name,
+        md_algorithm="sha256",
+        subfilter=fields.SigSeedSubFilter.PADES,
+        name=agency_name,
+    )
+    pdf_signer = signers.PdfSigner(
+        meta,
+        signer=key.pdf_signer(),
+        stamp_style=style,
+        new_field_spec=fields.SigFieldSpec(sig_field_name=field_name, on_page=0, box=field_box),
+    )
+    out = io.BytesIO()
+    try:
+        asyncio.run(pdf_signer.async_sign_pdf(writer, output=out))
+    except LuutruError:
+        raise
+    except Exception as exc:
+        raise PdfSignError(f"signing the PDF failed ({exc})") from exc
+    return out.getvalue()

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Set-up shared by ./run.sh and ./test.sh: Debian packages (when root), a virtual environment
+# with the pinned packages of requirements.lock, and luutru itself. Idempotent: a stamp keyed
+# on the lock files' hash skips pip when nothing changed.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+
+want=$(cat scripts/apt-packages.d/*.txt | sed 's/#.*//' | tr -s ' \t' '\n' | sed '/^$/d' | sort -u)
+missing=()
+for pkg in $want; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "bootstrap: installing Debian packages: ${missing[*]}" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "bootstrap: missing Debian packages (run as root to install): ${missing[*]}" >&2
+    fi
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+stamp=".venv/.stamp-$(cat requirements.lock scripts/requirements.d/*.txt pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    echo "bootstrap: installing pinned Python packages" >&2
+    .venv/bin/python -m pip install -q --upgrade "pip>=23" >/dev/null
+    .venv/bin/python -m pip install -q --require-hashes -r requirements.lock
+    for f in scripts/requirements.d/*.txt; do
+        [ -f "$f" ] && .venv/bin/python -m pip install -q -r "$f"
+    done
+    .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+    rm -f .venv/.stamp-*
+    touch "$stamp"
+fi
