@@ -33,7 +33,11 @@ class CodeList:
 
     def lookup(self, value: str | int) -> CodeItem:
         """Find an item by its code or by its Vietnamese label or alias, folding diacritics."""
-        key = fold(nfc(str(value)))
+        exact = nfc(str(value))
+        for item in self.items:  # HĐ (Hợp đồng) and HD (Hướng dẫn) differ only by đ
+            if item.code == exact or item.label == exact:
+                return item
+        key = fold(exact)
         for k, code in self._index:
             if k == key:
                 return self.by_code(code)

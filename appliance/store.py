@@ -310,6 +310,8 @@ class Store:
                 'SELECT "FondCode", "Status" FROM fonds WHERE "Status" = \'open\' ORDER BY rid'
             ).fetchall()
             own = [r for r in rows if r[0] == self.config.org_id]
+            if not rows:
+                raise ReadOnlyError("no fonds is open: every fonds here is closed")
             if own or len(rows) == 1:
                 return {"FondCode": (own or rows)[0][0], "Status": "open"}
             raise ValidationError("FondCode is required: there is not exactly one open fonds",

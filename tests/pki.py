@@ -28,7 +28,7 @@ USER_PIN = "123456"
 
 
 @dataclass(frozen=True)
-class TestCA:
+class CA:
     key: ec.EllipticCurvePrivateKey
     cert: x509.Certificate
 
@@ -66,7 +66,7 @@ class TestCA:
         )
 
 
-def make_ca() -> TestCA:
+def make_ca() -> CA:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
@@ -95,7 +95,7 @@ def make_ca() -> TestCA:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    return TestCA(key, cert)
+    return CA(key, cert)
 
 
 def pem(cert: x509.Certificate) -> bytes:

@@ -164,7 +164,11 @@ class AgencyKey:
             self._session,
             key_label=self.config.options["key_label"],
             signing_cert=leaf,
-            other_certs=others,
+            ca_chain=others,
+            other_certs_to_pull=None,  # we hold the chain; do not search the token for more
+            # Hash on the host, sign with plain CKM_ECDSA: tokens (SoftHSM2 among them) often
+            # lack the combined CKM_ECDSA_SHA256 mechanism.
+            use_raw_mechanism=True,
         )
 
     def close(self) -> None:
@@ -187,13 +191,15 @@ def _tpm_pdf_signer(key: TpmKey, leaf: Any, others: list[Any]) -> Any:
     from pyhanko.sign.signers.pdf_cms import Signer
     from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-    class TpmPdfSigner(Signer):  # type: ignore[misc]
+    class TpmPdfSigner(Signer):
         """CMS signatures (DER ECDSA) made by the TPM."""
 
         def __init__(self) -> None:
             super().__init__(
                 signing_cert=leaf,
-                cert_registry=SimpleCertificateStore.from_certs([leaf, *others]),
+                cert_registry=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
+                    [leaf, *others]
+                ),
                 signature_mechanism=algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"}),
             )
 
@@ -217,8 +223,8 @@ def _read_chain(path: Path) -> list[x509.Certificate]:
 def _open_pkcs11(config: AgencyConfig, pin: str | None) -> tuple[Any, Any, list[x509.Certificate]]:
     import pkcs11
     from pkcs11.util.ec import encode_ec_public_key
+    from pyhanko.config.pkcs11 import TokenCriteria
     from pyhanko.sign.pkcs11 import open_pkcs11_session
-    from pyhanko.sign.pkcs11 import TokenCriteria
 
     opts = config.options
     try:
@@ -234,7 +240,7 @@ def _open_pkcs11(config: AgencyConfig, pin: str | None) -> tuple[Any, Any, list[
         pub = session.get_key(
             object_class=pkcs11.ObjectClass.PUBLIC_KEY, label=opts["key_label"]
         )
-        public = serialization.load_der_public_key(encode_ec_public_key(pub))
+        public = serialization.load_der_public_key(encode_ec_public_key(pub))  # type: ignore[arg-type]
         chain: list[x509.Certificate] = []
         if opts.get("cert_label"):
             for obj in session.get_objects(
