@@ -14,7 +14,7 @@ from cryptography import x509
 
 from appliance.keys import agency
 from appliance.pdfsign import VN_TZ, sign_pdf, vn_time
-from tests.pki import SoftHsmToken, CA, make_ca, pem, sample_pdf, softhsm_token
+from tests.pki import CA, SoftHsmToken, make_ca, pem, sample_pdf, softhsm_token
 from tests.swtpm import Swtpm, swtpm, swtpm_factory
 
 __all__ = ["softhsm_token", "swtpm", "swtpm_factory"]

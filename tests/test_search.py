@@ -1,0 +1,63 @@
+"""Vietnamese search: diacritics, đ/Đ and case fold; filters narrow the hits."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance.search import Filters, match_expression, search
+from appliance.store import Store
+from appliance.text import fold
+
+from .conftest import incoming, outgoing
+
+
+@pytest.fixture
+def filled(store: Store) -> Store:
+    store.register_incoming(incoming(TypeName="Quyết định", CodeNumber="15",
+                                     CodeNotation="QĐ-UBND",
+                                     Subject="Quyết định giao đất cho hộ ông Đỗ Văn Đức"))
+    store.register_incoming(incoming(Subject="V/v đăng ký kết hôn và cấp bản sao trích lục"))
+    store.register_incoming(incoming(Subject="Về việc phòng chống bão số 3", IssuedDate="2024-07-01"))
+    d = store.draft_outgoing(outgoing(Subject="Về việc thành lập Đoàn kiểm tra đất đai")).record
+    store.issue_outgoing(d.id)
+    return store
+
+
+@pytest.mark.parametrize("query", ["quyet dinh giao dat", "QUYẾT ĐỊNH GIAO ĐẤT",
+                                   "Quyết định giao đất", "do van duc", "Đỗ Văn Đức", "đuc"])
+def test_folded_queries_find_the_same(filled: Store, query: str) -> None:
+    """With or without diacritics, in any case, and d for đ: the same document is found."""
+    hits = search(filled.reader(), query)
+    assert [h.data["CodeNumber"] for h in hits] == ["15"], query
+
+
+def test_prefix_and_number_queries(filled: Store) -> None:
+    """The last word is a prefix; a số/ký hiệu finds its document."""
+    assert len(search(filled.reader(), "dang k")) == 1
+    assert [h.data["Subject"][:6] for h in search(filled.reader(), "15/QĐ-UBND")] == ["Quyết "]
+    assert search(filled.reader(), "01/QD-UBND")[0].data["Direction"] == "outgoing"
+
+
+def test_filters(filled: Store) -> None:
+    """Direction, year and type filters narrow the hits."""
+    r = filled.reader()
+    assert len(search(r, "dat", Filters(direction="outgoing"))) == 1
+    assert len(search(r, "", Filters(year=2025, direction="incoming"))) == 3
+    assert len(search(r, "bao", Filters(type_name="Công văn"))) == 1
+    assert search(r, "", Filters(type_name="02"))[0].data["CodeNumber"] in ("15", "01")
+
+
+def test_classified_hidden_when_asked(store: Store) -> None:
+    """Mật documents can be left out of search results for users without clearance."""
+    store.register_incoming(incoming(Subject="Tài liệu mật về quốc phòng", Mode="03"))
+    r = store.reader()
+    assert len(search(r, "quoc phong")) == 1
+    assert search(r, "quoc phong", Filters(include_classified=False)) == []
+
+
+def test_fold_and_expression() -> None:
+    """Folding maps old and new tone placement together; queries cannot inject FTS syntax."""
+    assert fold("Uỷ ban") == fold("Ủy ban") == "uy ban"
+    assert fold("ĐƠN ĐỀ NGHỊ") == "don de nghi"
+    assert match_expression('a" OR *') == '"a" AND "or" *'
+    assert match_expression("  ") is None
