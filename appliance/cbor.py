@@ -105,6 +105,11 @@ def dumps(obj: Any) -> bytes:
     return b"".join(out)
 
 
+def dumps_text_keyed(obj: Any) -> bytes:
+    """Deterministic encoding of a value whose maps all have text keys and holding no floats."""
+    return cbor2.dumps(obj, canonical=True)
+
+
 def _thaw(obj: Any) -> Any:
     # cbor2 6 hands back immutable containers for map keys and tag contents; give callers
     # plain dicts and lists.

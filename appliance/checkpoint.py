@@ -65,7 +65,7 @@ def sign_checkpoint(cp: Checkpoint, key: KeyProvider) -> bytes:
 
 
 def verify_checkpoint(data: bytes, public_key: PublicKey) -> Checkpoint:
-    """Return the checkpoint in ``data`` if its signature verifies with ``public_key``; else raise."""
+    """Return the checkpoint in ``data`` if it verifies with ``public_key``; else raise."""
     msg = cose.decode_sign1(data)
     if msg.kid is not None and msg.kid != key_id(public_key):
         raise SignatureError("checkpoint was signed by a different key (kid mismatch)")

@@ -21,7 +21,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def data_option(fn: F) -> F:
     return click.option(
-        "--data", "data", type=click.Path(file_okay=False, path_type=Path), default=None,
+        "--data",
+        "data",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
         help="Data folder (default: $LUUTRU_DATA, then ./var/appliance).",
     )(fn)
 
@@ -44,27 +47,43 @@ def main() -> None:
 @data_option
 @click.option("--org-id", required=True, help="Mã định danh của cơ quan, e.g. 000.21.08.H49.")
 @click.option("--org-name", required=True, help="Tên cơ quan, e.g. Ủy ban nhân dân xã Đông Hải.")
-@click.option("--agency-abbr", default="UBND", show_default=True,
-              help="Chữ viết tắt tên cơ quan used in ký hiệu (QĐ-UBND).")
-@click.option("--key", "key_kind", default="software", show_default=True,
-              help="Device key: software, tpm or auto.")
+@click.option(
+    "--agency-abbr",
+    default="UBND",
+    show_default=True,
+    help="Chữ viết tắt tên cơ quan used in ký hiệu (QĐ-UBND).",
+)
+@click.option(
+    "--key",
+    "key_kind",
+    default="software",
+    show_default=True,
+    help="Device key: software, tpm or auto.",
+)
 @click.option("--tcti", default=None, help="TPM connection (tpm keys), e.g. device:/dev/tpmrm0.")
-def init(data: Path | None, org_id: str, org_name: str, agency_abbr: str, key_kind: str,
-         tcti: str | None) -> None:
+def init(
+    data: Path | None, org_id: str, org_name: str, agency_abbr: str, key_kind: str, tcti: str | None
+) -> None:
     """Create a data folder with the agency's identity and a device key."""
     from .datadir import init_data_dir
 
     options: dict[str, object] = {"tcti": tcti} if tcti else {}
     try:
-        res = init_data_dir(resolve_data_dir(data), org_id, org_name, key_kind, agency_abbr,
-                            options)
+        res = init_data_dir(
+            resolve_data_dir(data), org_id, org_name, key_kind, agency_abbr, options
+        )
     except LuutruError as exc:
         raise _fail(exc) from exc
     if res.backing == "software":
-        click.echo("CẢNH BÁO / WARNING: the device key is a SOFTWARE key (no TPM): it can be "
-                   "copied with the disk.", err=True)
-    click.echo(f"initialised {res.data_dir} for {res.org_id}: {res.backing} device key "
-               f"{res.kid}, code lists {res.codelists_version}")
+        click.echo(
+            "CẢNH BÁO / WARNING: the device key is a SOFTWARE key (no TPM): it can be "
+            "copied with the disk.",
+            err=True,
+        )
+    click.echo(
+        f"initialised {res.data_dir} for {res.org_id}: {res.backing} device key "
+        f"{res.kid}, code lists {res.codelists_version}"
+    )
 
 
 @main.command("import")
@@ -90,14 +109,21 @@ def import_cmd(data: Path | None, file: Path, fond: str | None, as_json: bool) -
     except LuutruError as exc:
         raise _fail(exc) from exc
     if as_json:
-        _emit({"imported": report.imported, "skipped": report.skipped,
-               "failed": [{"line": f.line, "reason": f.message} for f in report.failed],
-               "warnings": [{"line": ln, "warning": w} for ln, w in report.warnings]})
+        _emit(
+            {
+                "imported": report.imported,
+                "skipped": report.skipped,
+                "failed": [{"line": f.line, "reason": f.message} for f in report.failed],
+                "warnings": [{"line": ln, "warning": w} for ln, w in report.warnings],
+            }
+        )
     else:
         for line in report_lines(report):
             click.echo(line, err=True)
-        click.echo(f"imported {report.imported}, already present {report.skipped}, "
-                   f"refused {len(report.failed)}")
+        click.echo(
+            f"imported {report.imported}, already present {report.skipped}, "
+            f"refused {len(report.failed)}"
+        )
     if report.failed:
         sys.exit(1)
 
@@ -120,8 +146,10 @@ def verify(data: Path | None, as_json: bool, skip_content: bool) -> None:
         for f in report.findings:
             click.echo(f"{f.severity.value}: [{f.code}] {f.message}")
         state = "intact" if report.ok else "FINDINGS"
-        click.echo(f"{state}: {report.entries} entries, {report.checkpoints} checkpoints, "
-                   f"{report.records} records, {report.content_files} content files")
+        click.echo(
+            f"{state}: {report.entries} entries, {report.checkpoints} checkpoints, "
+            f"{report.records} records, {report.content_files} content files"
+        )
     sys.exit(0 if report.ok else 1)
 
 
@@ -135,9 +163,17 @@ def verify(data: Path | None, as_json: bool, skip_content: bool) -> None:
 @click.option("--file", "file_code", default=None, help="Mã hồ sơ.")
 @click.option("--limit", type=int, default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def search(data: Path | None, query: str, year: int | None, type_name: str | None,
-           direction: str | None, fond: str | None, file_code: str | None, limit: int,
-           as_json: bool) -> None:
+def search(
+    data: Path | None,
+    query: str,
+    year: int | None,
+    type_name: str | None,
+    direction: str | None,
+    fond: str | None,
+    file_code: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
     """Search documents in Vietnamese, with or without diacritics."""
     from .search import search as run_search
     from .store import Store
@@ -186,8 +222,14 @@ def log_checkpoint(data: Path | None, as_json: bool) -> None:
     if cp is None:
         raise click.ClickException("no checkpoint has been signed yet")
     size, root, _, cose = cp
-    _emit({"tree_size": size, "root_hash": root.hex(),
-           "cose_sign1": base64.b64encode(cose).decode(), "public_key": pem})
+    _emit(
+        {
+            "tree_size": size,
+            "root_hash": root.hex(),
+            "cose_sign1": base64.b64encode(cose).decode(),
+            "public_key": pem,
+        }
+    )
 
 
 @log.command("entries")

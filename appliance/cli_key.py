@@ -20,7 +20,10 @@ from .keys.loader import open_key
 from .keys.tpm import DEFAULT_TCTI
 
 _data_option = click.option(
-    "--data", "data", type=click.Path(file_okay=False, path_type=Path), default=None,
+    "--data",
+    "data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
     help="Data folder (default: $LUUTRU_DATA, then ./var/appliance).",
 )
 
@@ -64,13 +67,23 @@ def show(data: Path | None, as_json: bool) -> None:
 
 @key.command("agency-csr")
 @_data_option
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the PKCS#10 request (PEM).")
-@click.option("--name", "name", default=None,
-              help="Agency name in the certificate (default: the data folder's org name).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the PKCS#10 request (PEM).",
+)
+@click.option(
+    "--name",
+    "name",
+    default=None,
+    help="Agency name in the certificate (default: the data folder's org name).",
+)
 @click.option("--province", default=None, help="Province (ST) in the certificate.")
-@click.option("--tcti", default=None,
-              help="TPM to create the agency key in (default: the device key's TPM).")
+@click.option(
+    "--tcti", default=None, help="TPM to create the agency key in (default: the device key's TPM)."
+)
 def agency_csr(
     data: Path | None, out: Path, name: str | None, province: str | None, tcti: str | None
 ) -> None:

@@ -23,7 +23,7 @@ class StoredContent:
 
 
 class ContentStore:
-    """A folder of immutable blobs at ``sha256/ab/cd/<hex>``. A blob nothing references is garbage."""
+    """Immutable blobs at ``sha256/ab/cd/<hex>``; a blob nothing references is garbage."""
 
     def __init__(self, root: Path) -> None:
         self.root = root

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import schema
+from .clock import SystemClock
 from .codelists import load_bundled
 from .config import CONFIG_NAME, DB_NAME, ApplianceConfig, save_config
 from .errors import ConfigError
@@ -28,8 +29,12 @@ class InitResult:
 
 
 def init_data_dir(
-    data_dir: Path, org_id: str, org_name: str, key_kind: str = "software",
-    agency_abbr: str = "UBND", key_options: dict[str, object] | None = None,
+    data_dir: Path,
+    org_id: str,
+    org_name: str,
+    key_kind: str = "software",
+    agency_abbr: str = "UBND",
+    key_options: dict[str, object] | None = None,
 ) -> InitResult:
     """Make a new data folder; refuses one that already holds a configuration."""
     if (data_dir / CONFIG_NAME).exists() or (data_dir / DB_NAME).exists():
@@ -43,24 +48,21 @@ def init_data_dir(
     key = open_key(data_dir, key_config)
     write_atomic(data_dir / PUBLIC_KEY_NAME, key.public_key_pem().encode())
     config = ApplianceConfig(
-        org_id=org_id, org_name=org_name, agency_abbr=nfc(agency_abbr),
-        origin=f"luutru/{org_id}/{key.kid.hex()}", key=key_config,
+        org_id=org_id,
+        org_name=org_name,
+        agency_abbr=nfc(agency_abbr),
+        origin=f"luutru/{org_id}/{key.kid.hex()}",
+        key=key_config,
     )
     save_config(data_dir, config)
     conn = schema.connect(str(data_dir / DB_NAME))
     schema.create_schema(conn)
     conn.close()
     raw, _ = load_bundled()
-    with Store(data_dir, config, key, _clock()) as store:
+    with Store(data_dir, config, key, SystemClock()) as store:
         version = store.load_codelists(raw, actor="luutru init")
         store.create_fonds(
             {"FondCode": org_id, "FondName": f"Phông {org_name}", "Status": "open"},
             actor="luutru init",
         )
     return InitResult(data_dir, org_id, key.kid.hex(), key.backing.value, version)
-
-
-def _clock():  # type: ignore[no-untyped-def]
-    from .clock import SystemClock
-
-    return SystemClock()

@@ -37,8 +37,10 @@ def ensure_demo(data_dir: Path) -> Iterator[str]:
         for name, fond in SAMPLES:
             with resources.as_file(sample.joinpath(name)) as path:
                 report = import_file(store, Path(path), actor=f"demo:{name}", fond=fond)
-            yield (f"imported {name}: {report.imported} records"
-                   + (f", {len(report.failed)} refused" if report.failed else ""))
+            yield (
+                f"imported {name}: {report.imported} records"
+                + (f", {len(report.failed)} refused" if report.failed else "")
+            )
             yield from ("  " + line for line in report_lines(report))
         store.wait_sealed()
         size, root = store.tree_head()

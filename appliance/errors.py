@@ -1,4 +1,4 @@
-"""Errors of the appliance library. Each carries what an operator needs and whether a retry helps."""
+"""Errors of the appliance library: what an operator needs, and whether a retry helps."""
 
 from __future__ import annotations
 

@@ -8,10 +8,10 @@ the instruments' element names so imports, exports and the code read the same.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     STR = "str"
     TEXT = "text"  # long text, line breaks kept
     INT = "int"
@@ -37,8 +37,15 @@ class Field:
         return 10**self.max_len - 1 if self.kind is Kind.INT and self.max_len else None
 
 
-S, T, I, D, C, B, J, E = (
-    Kind.STR, Kind.TEXT, Kind.INT, Kind.DATE, Kind.CODE, Kind.BOOL, Kind.JSON, Kind.ENUM
+S, T, I, D, C, B, J, E = (  # noqa: E741
+    Kind.STR,
+    Kind.TEXT,
+    Kind.INT,
+    Kind.DATE,
+    Kind.CODE,
+    Kind.BOOL,
+    Kind.JSON,
+    Kind.ENUM,
 )
 
 FONDS_FIELDS: tuple[Field, ...] = (
@@ -90,8 +97,13 @@ FILE_FIELDS: tuple[Field, ...] = (
 
 DOCUMENT_FIELDS: tuple[Field, ...] = (
     Field("Direction", E, "Văn bản đến / đi", choices=("incoming", "outgoing"), source="luutru"),
-    Field("Status", E, "Trạng thái", choices=("draft", "registered", "issued", "recalled"),
-          source="luutru"),
+    Field(
+        "Status",
+        E,
+        "Trạng thái",
+        choices=("draft", "registered", "issued", "recalled"),
+        source="luutru",
+    ),
     Field("FondCode", S, "Mã phông", 13, source="luutru"),
     Field("FileCode", S, "Mã hồ sơ", 39),
     Field("DocOrdinal", I, "Số thứ tự văn bản trong hồ sơ", 3),
@@ -147,8 +159,14 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
 # The Phụ lục VI fields the system fills by itself (III.1.g), for the UI to mark read-only.
 AUTO_FILLED = {
     "outgoing": ("OrganId", "FileCatalog", "DocOrdinal", "CodeNumber", "IssuedDate", "PageAmount"),
-    "incoming": ("OrganId", "FileCatalog", "DocOrdinal", "PageAmount", "ArrivalDate",
-                 "ArrivalNumber"),
+    "incoming": (
+        "OrganId",
+        "FileCatalog",
+        "DocOrdinal",
+        "PageAmount",
+        "ArrivalDate",
+        "ArrivalNumber",
+    ),
     "file": ("OrganId", "FileCatalog", "DocTotal", "PageTotal"),
 }
 

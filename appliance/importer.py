@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,15 @@ OUTGOING_HEADERS = {
     "ky nhan": "_ky_nhan",
     "ghi chu": "Description",
 }
-SIGNER_TITLES = ("KT. Chủ tịch", "TM. Ủy ban nhân dân", "Phó Chủ tịch", "Chủ tịch",
-                 "Q. Chủ tịch", "TL. Chủ tịch", "TUQ. Chủ tịch")
+SIGNER_TITLES = (
+    "KT. Chủ tịch",
+    "TM. Ủy ban nhân dân",
+    "Phó Chủ tịch",
+    "Chủ tịch",
+    "Q. Chủ tịch",
+    "TL. Chủ tịch",
+    "TUQ. Chủ tịch",
+)
 
 
 @dataclass
@@ -90,11 +98,11 @@ def _split_type_subject(text: str, codes: CodeLists) -> tuple[str, str]:
     for item in codes["typeName"].items:
         for label in (item.label, *[str(a) for a in dict(item.extra).get("aliases", [])]):
             key = fold(label)
-            if folded.startswith(key + " ") or folded == key:
-                if best is None or len(key) > best[0]:
-                    best = (len(key), item.label)
+            matches = folded.startswith(key + " ") or folded == key
+            if matches and (best is None or len(key) > best[0]):
+                best = (len(key), item.label)
     if best is not None:
-        rest = text[best[0]:].strip(" :-–")
+        rest = text[best[0] :].strip(" :-–")
         return best[1], (rest[:1].upper() + rest[1:]) if rest else text
     if folded.startswith("v/v"):
         return "Công văn", text
@@ -105,7 +113,7 @@ def _split_signer(text: str) -> tuple[str | None, str]:
     text = nfc(text)
     for title in SIGNER_TITLES:
         if fold(text).startswith(fold(title) + " "):
-            return title, text[len(title):].strip()
+            return title, text[len(title) :].strip()
     return None, text
 
 
@@ -229,23 +237,36 @@ def read_rows(path: Path, codes: CodeLists) -> Iterator[Row]:
 
 
 def import_file(
-    store: Store, path: Path, actor: str | None = None, fond: str | None = None,
+    store: Store,
+    path: Path,
+    actor: str | None = None,
+    fond: str | None = None,
     on_batch: Callable[[int, ImportReport], None] | None = None,
 ) -> ImportReport:
     """Import every good row of ``path``; ``on_batch(last_line, report)`` runs after each commit."""
     actor = actor or f"import:{path.name}"
     report = ImportReport()
     batch: list[tuple[int, str, str, dict[str, Any]]] = []
+    # One batch commits in the writer while the next is parsed and validated here.
+    in_flight: list[tuple[int, Future[list[ImportOutcome]]]] = []
 
-    def flush() -> None:
-        if not batch:
-            return
-        for outcome in store.import_batch(batch, actor):
-            _count(report, outcome)
-        last = batch[-1][0]
-        batch.clear()
-        if on_batch:
-            on_batch(last, report)
+    def settle() -> None:
+        while in_flight:
+            last, fut = in_flight.pop(0)
+            for outcome in fut.result():
+                _count(report, outcome)
+            if on_batch:
+                on_batch(last, report)
+
+    def flush(wait: bool = False) -> None:
+        if batch:
+            fut = store.submit_import_batch(list(batch), actor)
+            last = batch[-1][0]
+            batch.clear()
+            settle()
+            in_flight.append((last, fut))
+        if wait:
+            settle()
 
     for line, raw, error in read_rows(path, store.codes):
         if raw is None:
@@ -260,9 +281,11 @@ def import_file(
             report.failed.append(ImportOutcome(line, kind, False, str(exc)))
             continue
         batch.append((line, kind, record_type, data))
-        if len(batch) >= BATCH or record_type != "document":
-            flush()  # fonds and files commit before the documents that name them
-    flush()
+        if record_type != "document":
+            flush(wait=True)  # fonds and files commit before the documents that name them
+        elif len(batch) >= BATCH:
+            flush()
+    flush(wait=True)
     return report
 
 

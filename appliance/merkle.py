@@ -107,7 +107,7 @@ def list_source(leaf_hashes: Sequence[bytes]) -> NodeSource:
 def verify_inclusion(
     leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
 ) -> None:
-    """Raise ProofError unless ``proof`` shows leaf hash ``leaf`` at ``index`` in the tree ``root``."""
+    """Raise ProofError unless ``proof`` puts leaf hash ``leaf`` at ``index`` under ``root``."""
     if index >= size or index < 0:
         raise ProofError(f"index {index} is outside a tree of size {size}")
     if len(leaf) != HASH_SIZE or len(root) != HASH_SIZE:

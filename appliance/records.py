@@ -34,7 +34,9 @@ def _int(f: Field, value: Any) -> int:
     try:
         n = int(str(value).strip()) if not isinstance(value, int) else value
     except ValueError:
-        raise ValidationError(f"{f.name} ({f.label_vi}): '{value}' is not a number", f.name) from None
+        raise ValidationError(
+            f"{f.name} ({f.label_vi}): '{value}' is not a number", f.name
+        ) from None
     if n < 0 or (f.max_int is not None and n > f.max_int):
         raise ValidationError(f"{f.name} ({f.label_vi}): {n} is out of range", f.name)
     return n
@@ -116,7 +118,9 @@ def normalise_field(f: Field, value: Any, codes: CodeLists) -> Any:
     if f.kind is Kind.ENUM:
         text = nfc(str(value))
         if text not in f.choices:
-            raise ValidationError(f"{f.name}: '{value}' is not one of {', '.join(f.choices)}", f.name)
+            raise ValidationError(
+                f"{f.name}: '{value}' is not one of {', '.join(f.choices)}", f.name
+            )
         return text
     if f.name == "To":
         return _recipients(f, value) or None

@@ -82,7 +82,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS documents_out_number
 CREATE UNIQUE INDEX IF NOT EXISTS documents_in_number
   ON documents ("FondCode", "Year", "ArrivalNumber")
   WHERE "Direction" = 'incoming' AND "ArrivalNumber" IS NOT NULL;
-CREATE INDEX IF NOT EXISTS documents_triple ON documents ("CodeNumber", "CodeNotation", "OrganName");
+CREATE INDEX IF NOT EXISTS documents_triple
+  ON documents ("CodeNumber", "CodeNotation", "OrganName");
 CREATE INDEX IF NOT EXISTS documents_file ON documents ("FileCode");
 CREATE INDEX IF NOT EXISTS documents_year ON documents ("Year", "Direction");
 CREATE UNIQUE INDEX IF NOT EXISTS memberships_pair ON memberships ("FileCode", "DocumentId");
@@ -100,6 +101,7 @@ def connect(path: str, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA cache_size = -16000")
+    conn.execute("PRAGMA temp_store = MEMORY")  # savepoint journals stay off the SD card
     return conn
 
 
@@ -122,7 +124,9 @@ def to_row(record_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
         if value is None:
             row[f.name] = None
         elif f.kind is Kind.JSON:
-            row[f.name] = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+            row[f.name] = json.dumps(
+                value, ensure_ascii=False, sort_keys=True, separators=(",", ":")
+            )
         elif f.kind is Kind.BOOL:
             row[f.name] = 1 if value else 0
         else:
@@ -158,7 +162,7 @@ def upsert_sql(record_type: str) -> str:
         updates = ", ".join(f"{q(n)} = excluded.{q(n)}" for n in names[1:])
         sql = (
             f"INSERT INTO {TABLES[record_type]} ({cols}) VALUES ({params}) "
-            f"ON CONFLICT(id) DO UPDATE SET {updates}"
+            f"ON CONFLICT(id) DO UPDATE SET {updates} RETURNING rid"
         )
         _UPSERT_CACHE[record_type] = sql
     return sql

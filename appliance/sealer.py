@@ -24,7 +24,11 @@ StoreCheckpoint = Callable[[int, bytes, str, bytes], None]
 
 class Sealer:
     def __init__(
-        self, key: KeyProvider, origin: str, clock: Clock, store: StoreCheckpoint,
+        self,
+        key: KeyProvider,
+        origin: str,
+        clock: Clock,
+        store: StoreCheckpoint,
         signed_size: int,
     ) -> None:
         self._key = key
@@ -87,8 +91,11 @@ class Sealer:
                 self._pending = None
             try:
                 cp = Checkpoint(
-                    origin=self._origin, tree_size=size, root_hash=root,
-                    time=clockmod.iso(self._clock.now()), backing=self._key.backing,
+                    origin=self._origin,
+                    tree_size=size,
+                    root_hash=root,
+                    time=clockmod.iso(self._clock.now()),
+                    backing=self._key.backing,
                     alg=self._key.alg,
                 )
                 cose = sign_checkpoint(cp, self._key)

@@ -17,8 +17,15 @@ from .text import fold, nfc
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 SEARCHED_FIELDS = (
-    "TypeName", "CodeNumber", "CodeNotation", "OrganName", "Subject", "Keyword",
-    "SignerFullName", "ToPlaces", "Description",
+    "TypeName",
+    "CodeNumber",
+    "CodeNotation",
+    "OrganName",
+    "Subject",
+    "Keyword",
+    "SignerFullName",
+    "ToPlaces",
+    "Description",
 )
 
 
@@ -33,7 +40,7 @@ def fts_body(data: Mapping[str, Any], extra_text: str = "") -> str:
 
 
 def match_expression(query: str) -> str | None:
-    """Each whitespace-separated chunk becomes a phrase of its folded words; the last is a prefix."""
+    """Each chunk between spaces becomes a phrase of its folded words; the last is a prefix."""
     phrases = []
     for chunk in nfc(query).split():
         words = _WORD.findall(fold(chunk))
@@ -62,7 +69,10 @@ class Hit:
 
 
 def search(
-    conn: sqlite3.Connection, query: str, filters: Filters | None = None, limit: int = 50,
+    conn: sqlite3.Connection,
+    query: str,
+    filters: Filters | None = None,
+    limit: int = 50,
     offset: int = 0,
 ) -> list[Hit]:
     """Newest first. An empty query lists the documents that match the filters."""
@@ -86,11 +96,13 @@ def search(
         where.append('d."FondCode" = ?')
         args.append(filters.fond)
     if filters.file_code:
-        where.append('(d."FileCode" = ? OR d.id IN (SELECT "DocumentId" FROM memberships '
-                     'WHERE "FileCode" = ?))')
+        where.append(
+            '(d."FileCode" = ? OR d.id IN (SELECT "DocumentId" FROM memberships '
+            'WHERE "FileCode" = ?))'
+        )
         args.extend([filters.file_code, filters.file_code])
     if not filters.include_classified:
-        where.append('coalesce(d."Mode", \'01\') <> \'03\'')
+        where.append("coalesce(d.\"Mode\", '01') <> '03'")
     sql = f"SELECT d.* FROM {TABLES['document']} d"
     if where:
         sql += " WHERE " + " AND ".join(where)

@@ -11,6 +11,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,10 @@ class Store:
         if key is not None:
             latest = latest_checkpoint(conn)
             self.sealer = Sealer(
-                key, config.origin, clock, self._store_checkpoint,
+                key,
+                config.origin,
+                clock,
+                self._store_checkpoint,
                 signed_size=latest[0] if latest else 0,
             )
             self.writer = Writer(conn, clock, self.sealer.notify, guard=self.sealer.check)
@@ -153,19 +157,25 @@ class Store:
         return conn
 
     def get(self, record_type: str, record_id: str) -> Record:
-        row = self.reader().execute(
-            f"SELECT * FROM {schema.TABLES[record_type]} WHERE id = ?", (record_id,)
-        ).fetchone()
+        row = (
+            self.reader()
+            .execute(f"SELECT * FROM {schema.TABLES[record_type]} WHERE id = ?", (record_id,))
+            .fetchone()
+        )
         if row is None:
             raise NotFoundError(f"no {record_type} with id {record_id}")
         return _record(record_type, row)
 
     def find(self, record_type: str, **where: Any) -> list[Record]:
         clauses = " AND ".join(f"{schema.q(k)} IS ?" for k in where) or "1"
-        rows = self.reader().execute(
-            f"SELECT * FROM {schema.TABLES[record_type]} WHERE {clauses} ORDER BY rid",
-            tuple(where.values()),
-        ).fetchall()
+        rows = (
+            self.reader()
+            .execute(
+                f"SELECT * FROM {schema.TABLES[record_type]} WHERE {clauses} ORDER BY rid",
+                tuple(where.values()),
+            )
+            .fetchall()
+        )
         return [_record(record_type, r) for r in rows]
 
     def find_one(self, record_type: str, **where: Any) -> Record | None:
@@ -174,7 +184,9 @@ class Store:
 
     def count(self, record_type: str) -> int:
         return int(
-            self.reader().execute(f"SELECT count(*) FROM {schema.TABLES[record_type]}").fetchone()[0]
+            self.reader()
+            .execute(f"SELECT count(*) FROM {schema.TABLES[record_type]}")
+            .fetchone()[0]
         )
 
     def tree_head(self) -> tuple[int, bytes]:
@@ -254,19 +266,24 @@ class Store:
         refs = tuple(bytes.fromhex(c["sha256"]) for c in data.get("Content") or ())
         entry = txn.ledger.append(
             Entry(
-                index=-1, kind=kind, at=clockmod.iso(txn.clock.now()), actor=actor,
-                type=record_type, id=record_id, version=version, data=data, refs=refs,
+                index=-1,
+                kind=kind,
+                at=clockmod.iso(txn.clock.now()),
+                actor=actor,
+                type=record_type,
+                id=record_id,
+                version=version,
+                data=data,
+                refs=refs,
             )
         )
         row = schema.to_row(record_type, data)
         params = {"p_id": record_id, "p_version": version, "p_log_index": entry.index}
         params.update({"p_" + k: v for k, v in row.items()})
-        txn.conn.execute(schema.upsert_sql(record_type), params)
+        rid = txn.conn.execute(schema.upsert_sql(record_type), params).fetchone()[0]
         if record_type == "document":
-            rid = txn.conn.execute(
-                "SELECT rid FROM documents WHERE id = ?", (record_id,)
-            ).fetchone()[0]
-            txn.conn.execute("DELETE FROM document_fts WHERE rowid = ?", (rid,))
+            if version > 1:
+                txn.conn.execute("DELETE FROM document_fts WHERE rowid = ?", (rid,))
             txn.conn.execute(
                 "INSERT INTO document_fts (rowid, body) VALUES (?, ?)", (rid, fts_body(data))
             )
@@ -279,20 +296,34 @@ class Store:
         return Record(record_type, record_id, version, entry.index, data)
 
     def append_event(
-        self, txn: Txn, kind: str, actor: str, data: dict[str, Any] | None = None,
-        target_type: str | None = None, target_id: str | None = None,
+        self,
+        txn: Txn,
+        kind: str,
+        actor: str,
+        data: dict[str, Any] | None = None,
+        target_type: str | None = None,
+        target_id: str | None = None,
     ) -> Entry:
         """Append an entry that changes no projection (views, prints, receipts, audits)."""
         return txn.ledger.append(
             Entry(
-                index=-1, kind=kind, at=clockmod.iso(txn.clock.now()), actor=actor,
-                type=target_type, id=target_id, data=data,
+                index=-1,
+                kind=kind,
+                at=clockmod.iso(txn.clock.now()),
+                actor=actor,
+                type=target_type,
+                id=target_id,
+                data=data,
             )
         )
 
     def audit(
-        self, action: str, actor: str, target_type: str | None = None,
-        target_id: str | None = None, detail: dict[str, Any] | None = None,
+        self,
+        action: str,
+        actor: str,
+        target_type: str | None = None,
+        target_id: str | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> int:
         """Log a view, print or download of a record; returns the entry's index."""
         entry = self._writer().call(
@@ -314,8 +345,9 @@ class Store:
                 raise ReadOnlyError("no fonds is open: every fonds here is closed")
             if own or len(rows) == 1:
                 return {"FondCode": (own or rows)[0][0], "Status": "open"}
-            raise ValidationError("FondCode is required: there is not exactly one open fonds",
-                                  "FondCode")
+            raise ValidationError(
+                "FondCode is required: there is not exactly one open fonds", "FondCode"
+            )
         row = conn.execute(
             'SELECT "FondCode", "Status" FROM fonds WHERE "FondCode" = ?', (code,)
         ).fetchone()
@@ -340,7 +372,10 @@ class Store:
         return self._writer().call(job)
 
     def close_fonds(
-        self, fond_code: str, closed_date: str, successor: str | None = None,
+        self,
+        fond_code: str,
+        closed_date: str,
+        successor: str | None = None,
         actor: str = "system",
     ) -> Record:
         """Close a fonds (a merger): its records become read-only and its numbering stops."""
@@ -382,11 +417,16 @@ class Store:
         else:
             organ = data.get("OrganId") or data.get("FondCode") or self.config.org_id
             if "FileCatalog" not in data or "FileNotation" not in data:
-                raise ValidationError("FileCatalog (year) and FileNotation (e.g. 01.VP) are required",
-                                      "FileNotation")
+                raise ValidationError(
+                    "FileCatalog (year) and FileNotation (e.g. 01.VP) are required", "FileNotation"
+                )
             code = FileCode.build(organ, data["FileCatalog"], data["FileNotation"])
-        data.update(FileCode=str(code), OrganId=code.organ_id, FileCatalog=code.year,
-                    FileNotation=code.notation)
+        data.update(
+            FileCode=str(code),
+            OrganId=code.organ_id,
+            FileCatalog=code.year,
+            FileNotation=code.notation,
+        )
         data.setdefault("FondCode", code.organ_id)
         data.setdefault("Status", "open")
         data.setdefault("Language", "01")
@@ -398,8 +438,9 @@ class Store:
         fonds = self._fonds(txn.conn, data["FondCode"])
         if fonds["Status"] != "open" and not legacy:
             raise ReadOnlyError(f"fonds {data['FondCode']} is closed; no new hồ sơ can be opened")
-        if txn.conn.execute('SELECT 1 FROM files WHERE "FileCode" = ?',
-                            (data["FileCode"],)).fetchone():
+        if txn.conn.execute(
+            'SELECT 1 FROM files WHERE "FileCode" = ?', (data["FileCode"],)
+        ).fetchone():
             raise ConflictError(f"hồ sơ {data['FileCode']} already exists")
         return self.put(txn, "file", "file.open", actor, data)
 
@@ -456,11 +497,14 @@ class Store:
             n = txn.conn.execute(
                 'SELECT max(m) FROM (SELECT max("DocOrdinal") AS m FROM documents '
                 'WHERE "FileCode" = ? UNION ALL SELECT max("DocOrdinal") FROM memberships '
-                'WHERE "FileCode" = ?)', (code, code),
+                'WHERE "FileCode" = ?)',
+                (code, code),
             ).fetchone()[0]
             data["DocOrdinal"] = (n or 0) + 1
 
-    def _duplicate_warnings(self, txn: Txn, data: Mapping[str, Any], own_id: str | None) -> list[str]:
+    def _duplicate_warnings(
+        self, txn: Txn, data: Mapping[str, Any], own_id: str | None
+    ) -> list[str]:
         """Spec §2.10: warn when (số, ký hiệu, cơ quan ban hành) repeats within a year."""
         if not (data.get("CodeNumber") and data.get("CodeNotation") and data.get("OrganName")):
             return []
@@ -481,9 +525,7 @@ class Store:
             )
         return out
 
-    def register_incoming(
-        self, raw: Mapping[str, Any], actor: str = "system"
-    ) -> WriteResult:
+    def register_incoming(self, raw: Mapping[str, Any], actor: str = "system") -> WriteResult:
         """Register a văn bản đến: the next số đến of the year is given automatically."""
         data = self._prepare_document("incoming", raw)
         for f in ("CodeNumber", "CodeNotation", "OrganName"):
@@ -496,8 +538,13 @@ class Store:
             if fonds["Status"] != "open":
                 raise ReadOnlyError(f"fonds {fonds['FondCode']} is closed: no registrations")
             now = txn.clock.now()
-            d = dict(data, FondCode=fonds["FondCode"], Status="registered",
-                     Series=numbering.INCOMING, Year=now.year)
+            d = dict(
+                data,
+                FondCode=fonds["FondCode"],
+                Status="registered",
+                Series=numbering.INCOMING,
+                Year=now.year,
+            )
             d.setdefault("ArrivalDate", now.date().isoformat())
             d["ArrivalNumber"] = numbering.next_number(
                 txn.conn, d["FondCode"], numbering.INCOMING, now.year
@@ -545,8 +592,14 @@ class Store:
             n = numbering.next_number(txn.conn, rec.data["FondCode"], series, now.year)
             from .identifiers import format_number
 
-            d = dict(rec.data, Status="issued", Series=series, Year=now.year,
-                     CodeNumber=format_number(n), IssuedDate=now.date().isoformat())
+            d = dict(
+                rec.data,
+                Status="issued",
+                Series=series,
+                Year=now.year,
+                CodeNumber=format_number(n),
+                IssuedDate=now.date().isoformat(),
+            )
             warnings = self._duplicate_warnings(txn, d, rec.id)
             out = self.put(txn, "document", "document.issue", actor, d, rec.id, rec.version)
             return WriteResult(out, tuple(warnings))
@@ -554,7 +607,10 @@ class Store:
         return self._writer().call(job)
 
     def update_document(
-        self, doc_id: str, changes: Mapping[str, Any], actor: str = "system",
+        self,
+        doc_id: str,
+        changes: Mapping[str, Any],
+        actor: str = "system",
         expect_version: int | None = None,
     ) -> Record:
         """Change a document's descriptive fields; numbers, direction and series are fixed."""
@@ -574,8 +630,15 @@ class Store:
             if "FileCode" in patch and patch["FileCode"] != rec.data.get("FileCode"):
                 d.pop("DocOrdinal", None)
                 self._place_in_file(txn, d)
-            return self.put(txn, "document", "document.update", actor, d, rec.id,
-                            expect_version if expect_version is not None else rec.version)
+            return self.put(
+                txn,
+                "document",
+                "document.update",
+                actor,
+                d,
+                rec.id,
+                expect_version if expect_version is not None else rec.version,
+            )
 
         return self._writer().call(job)
 
@@ -606,10 +669,13 @@ class Store:
             doc = self._current(txn, "document", id=doc_id)
             file = self._current(txn, "file", FileCode=file_code)
             self._check_fonds_open(txn, file.data.get("FondCode"))
-            if doc.data.get("FileCode") == file_code or txn.conn.execute(
-                'SELECT 1 FROM memberships WHERE "FileCode" = ? AND "DocumentId" = ?',
-                (file_code, doc_id),
-            ).fetchone():
+            if (
+                doc.data.get("FileCode") == file_code
+                or txn.conn.execute(
+                    'SELECT 1 FROM memberships WHERE "FileCode" = ? AND "DocumentId" = ?',
+                    (file_code, doc_id),
+                ).fetchone()
+            ):
                 raise ConflictError(f"document {doc_id} is already in hồ sơ {file_code}")
             d: dict[str, Any] = {"FileCode": file_code}
             self._place_in_file(txn, d)
@@ -635,33 +701,39 @@ class Store:
             if kind == "incoming":
                 for f in ("ArrivalNumber", "ArrivalDate"):
                     if f not in data:
-                        raise ValidationError(f"{f} is required for an imported incoming document",
-                                              f)
+                        raise ValidationError(
+                            f"{f} is required for an imported incoming document", f
+                        )
             else:
                 data.setdefault("OrganName", self.config.org_name)
                 for f in ("CodeNumber", "IssuedDate"):
                     if f not in data:
-                        raise ValidationError(f"{f} is required for an imported outgoing document",
-                                              f)
+                        raise ValidationError(
+                            f"{f} is required for an imported outgoing document", f
+                        )
                 if "CodeNotation" not in data:
                     data["CodeNotation"] = numbering.default_notation(
-                        data, self.codes, self.config.agency_abbr)
+                        data, self.codes, self.config.agency_abbr
+                    )
             return "document", data
-        raise ValidationError(f"kind must be incoming, outgoing, file or fonds, not '{kind}'",
-                              "kind")
+        raise ValidationError(
+            f"kind must be incoming, outgoing, file or fonds, not '{kind}'", "kind"
+        )
 
     def import_prepared(
         self, txn: Txn, record_type: str, data: dict[str, Any], actor: str
     ) -> WriteResult | None:
         """Insert one validated legacy row inside a job; None when it is already present."""
         if record_type == "fonds":
-            if txn.conn.execute('SELECT 1 FROM fonds WHERE "FondCode" = ?',
-                                (data["FondCode"],)).fetchone():
+            if txn.conn.execute(
+                'SELECT 1 FROM fonds WHERE "FondCode" = ?', (data["FondCode"],)
+            ).fetchone():
                 return None
             return WriteResult(self.put(txn, "fonds", "fonds.import", actor, data))
         if record_type == "file":
-            if txn.conn.execute('SELECT 1 FROM files WHERE "FileCode" = ?',
-                                (data["FileCode"],)).fetchone():
+            if txn.conn.execute(
+                'SELECT 1 FROM files WHERE "FileCode" = ?', (data["FileCode"],)
+            ).fetchone():
                 return None
             return WriteResult(self._insert_file(txn, data, actor, legacy=True))
         d = dict(data)
@@ -672,19 +744,23 @@ class Store:
             d["Year"] = int(d["ArrivalDate"][:4])
             clash = txn.conn.execute(
                 'SELECT "CodeNumber", "CodeNotation", "OrganName" FROM documents WHERE '
-                '"Direction" = \'incoming\' AND "FondCode" = ? AND "Year" = ? AND "ArrivalNumber" = ?',
+                '"Direction" = \'incoming\' AND "FondCode" = ? AND "Year" = ? '
+                'AND "ArrivalNumber" = ?',
                 (d["FondCode"], d["Year"], d["ArrivalNumber"]),
             ).fetchone()
             if clash:
                 if tuple(clash) == (d.get("CodeNumber"), d.get("CodeNotation"), d.get("OrganName")):
                     return None
                 raise ConflictError(
-                    f"số đến {d['ArrivalNumber']}/{d['Year']} is already used by another document")
-            numbering.observe_number(txn.conn, d["FondCode"], numbering.INCOMING, d["Year"],
-                                     d["ArrivalNumber"])
+                    f"số đến {d['ArrivalNumber']}/{d['Year']} is already used by another document"
+                )
+            numbering.observe_number(
+                txn.conn, d["FondCode"], numbering.INCOMING, d["Year"], d["ArrivalNumber"]
+            )
         else:
             d["Series"] = numbering.series_for(
-                "outgoing", d, self.codes, self.config.numbering.own_series_types)
+                "outgoing", d, self.codes, self.config.numbering.own_series_types
+            )
             d["Year"] = int(d["IssuedDate"][:4])
             clash = txn.conn.execute(
                 'SELECT "CodeNotation", "Subject" FROM documents WHERE "Direction" = \'outgoing\' '
@@ -695,9 +771,11 @@ class Store:
                 if tuple(clash) == (d.get("CodeNotation"), d.get("Subject")):
                     return None
                 raise ConflictError(
-                    f"số {d['CodeNumber']} of {d['Year']} is already used in series {d['Series']}")
-            numbering.observe_number(txn.conn, d["FondCode"], d["Series"], d["Year"],
-                                     int(d["CodeNumber"]))
+                    f"số {d['CodeNumber']} of {d['Year']} is already used in series {d['Series']}"
+                )
+            numbering.observe_number(
+                txn.conn, d["FondCode"], d["Series"], d["Year"], int(d["CodeNumber"])
+            )
         self._place_in_file(txn, d)
         warnings = self._duplicate_warnings(txn, d, None)
         rec = self.put(txn, "document", "document.import", actor, d)
@@ -707,6 +785,12 @@ class Store:
         self, rows: Iterable[tuple[int, str, str, dict[str, Any]]], actor: str
     ) -> list[ImportOutcome]:
         """Insert validated rows (line, kind, record type, data) in one transaction, each alone."""
+        return self.submit_import_batch(rows, actor).result()
+
+    def submit_import_batch(
+        self, rows: Iterable[tuple[int, str, str, dict[str, Any]]], actor: str
+    ) -> Future[list[ImportOutcome]]:
+        """As ``import_batch``, returning at once; the future resolves after the durable commit."""
         rows = list(rows)
 
         def job(txn: Txn) -> list[ImportOutcome]:
@@ -716,7 +800,12 @@ class Store:
                 txn.conn.execute("SAVEPOINT row")
                 try:
                     res = self.import_prepared(txn, record_type, data, actor)
-                except (ValidationError, ConflictError, NotFoundError, sqlite3.IntegrityError) as exc:
+                except (
+                    ValidationError,
+                    ConflictError,
+                    NotFoundError,
+                    sqlite3.IntegrityError,
+                ) as exc:
                     txn.conn.execute("ROLLBACK TO row")
                     txn.conn.execute("RELEASE row")
                     txn.ledger.state = saved
@@ -726,11 +815,12 @@ class Store:
                 if res is None:
                     out.append(ImportOutcome(line, kind, True, "already present", skipped=True))
                 else:
-                    out.append(ImportOutcome(line, kind, True, "", res.record.id,
-                                             warnings=res.warnings))
+                    out.append(
+                        ImportOutcome(line, kind, True, "", res.record.id, warnings=res.warnings)
+                    )
             return out
 
-        return self._writer().call(job)
+        return self._writer().submit(job)
 
     def load_codelists(self, raw: bytes, actor: str = "system") -> str:
         """Record a version of the code lists in the log and use it from now on."""
@@ -739,15 +829,23 @@ class Store:
         lists = parse(raw)
 
         def job(txn: Txn) -> str:
-            if txn.conn.execute("SELECT 1 FROM codelist_versions WHERE version = ?",
-                                (lists.version,)).fetchone():
+            if txn.conn.execute(
+                "SELECT 1 FROM codelist_versions WHERE version = ?", (lists.version,)
+            ).fetchone():
                 return lists.version
             entry = self.append_event(
-                txn, "codelists.load", actor,
-                {"version": lists.version, "sha256": lists.sha256}, "codelists", lists.version)
+                txn,
+                "codelists.load",
+                actor,
+                {"version": lists.version, "sha256": lists.sha256},
+                "codelists",
+                lists.version,
+            )
             txn.conn.execute(
                 "INSERT INTO codelist_versions (version, sha256, body, log_index) "
-                "VALUES (?, ?, ?, ?)", (lists.version, lists.sha256, raw, entry.index))
+                "VALUES (?, ?, ?, ?)",
+                (lists.version, lists.sha256, raw, entry.index),
+            )
             return lists.version
 
         version = self._writer().call(job)
@@ -756,5 +854,10 @@ class Store:
 
 
 def _record(record_type: str, row: Mapping[str, Any]) -> Record:
-    return Record(record_type, row["id"], int(row["version"]), int(row["log_index"]),
-                  schema.from_row(record_type, row))
+    return Record(
+        record_type,
+        row["id"],
+        int(row["version"]),
+        int(row["log_index"]),
+        schema.from_row(record_type, row),
+    )

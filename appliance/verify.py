@@ -11,7 +11,7 @@ import hashlib
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from .ledger import Entry
 from .search import fts_body
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
 
@@ -40,8 +40,11 @@ class Finding:
     index: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "severity": self.severity.value,
-                               "message": self.message}
+        out: dict[str, Any] = {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+        }
         if self.index is not None:
             out["index"] = self.index
         return out
@@ -60,14 +63,18 @@ class Report:
     def ok(self) -> bool:
         return not any(f.severity is Severity.ERROR for f in self.findings)
 
-    def add(self, code: str, message: str, index: int | None = None,
-            severity: Severity = Severity.ERROR) -> None:
+    def add(
+        self, code: str, message: str, index: int | None = None, severity: Severity = Severity.ERROR
+    ) -> None:
         self.findings.append(Finding(code, message, severity, index))
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "ok": self.ok, "tree_size": self.tree_size, "entries": self.entries,
-            "checkpoints": self.checkpoints, "records": self.records,
+            "ok": self.ok,
+            "tree_size": self.tree_size,
+            "entries": self.entries,
+            "checkpoints": self.checkpoints,
+            "records": self.records,
             "content_files": self.content_files,
             "findings": [f.to_json() for f in self.findings],
         }
@@ -117,8 +124,13 @@ def _public_key(data_dir: Path, config: ApplianceConfig) -> PublicKey:
         return load_public_key((data_dir / PUBLIC_KEY_NAME).read_bytes())
 
 
-def _verify(conn: sqlite3.Connection, data_dir: Path, config: ApplianceConfig,
-            public_key: PublicKey, check_content: bool) -> Report:
+def _verify(
+    conn: sqlite3.Connection,
+    data_dir: Path,
+    config: ApplianceConfig,
+    public_key: PublicKey,
+    check_content: bool,
+) -> Report:
     rep = Report()
     leaves: list[bytes] = []
     latest: dict[tuple[str, str], tuple[int, int, bytes]] = {}
@@ -140,16 +152,21 @@ def _verify(conn: sqlite3.Connection, data_dir: Path, config: ApplianceConfig,
             rep.add("entry.encoding", f"log entry {idx} is not a valid entry: {exc}", idx)
             continue
         if entry.index != idx:
-            rep.add("entry.position",
-                    f"log entry stored at {idx} says it is entry {entry.index} (entries reordered)",
-                    idx)
+            rep.add(
+                "entry.position",
+                f"log entry stored at {idx} says it is entry {entry.index} (entries reordered)",
+                idx,
+            )
         if entry.type in schema.TABLES and entry.id is not None:
             prev = latest.get((entry.type, entry.id))
             want = 1 if prev is None else prev[1] + 1
             if entry.version != want:
-                rep.add("entry.version",
-                        f"log entry {idx}: {entry.type} {entry.id} version {entry.version}, "
-                        f"expected {want}", idx)
+                rep.add(
+                    "entry.version",
+                    f"log entry {idx}: {entry.type} {entry.id} version {entry.version}, "
+                    f"expected {want}",
+                    idx,
+                )
             latest[(entry.type, entry.id)] = (idx, entry.version or 0, _digest(entry.data))
         for r in entry.refs:
             refs.setdefault(r.hex(), idx)
@@ -161,7 +178,7 @@ def _verify(conn: sqlite3.Connection, data_dir: Path, config: ApplianceConfig,
     rep.tree_size = expected
     levels = _levels(leaves) if leaves else [[]]
     _check_nodes(conn, levels, rep)
-    source = (lambda level, i: levels[level][i])  # noqa: E731
+    source = lambda level, i: levels[level][i]  # noqa: E731
     _check_checkpoints(conn, config, public_key, source, len(leaves), rep)
     _check_projections(conn, latest, rep)
     _check_counters(conn, rep)
@@ -183,17 +200,26 @@ def _check_nodes(conn: sqlite3.Connection, levels: list[list[bytes]], rep: Repor
             bad += 1
             if bad <= 20:
                 if level == 0:
-                    rep.add("entry.hash",
-                            f"log entry {idx} does not match its sealed leaf hash (entry edited, "
-                            "deleted or moved)", idx)
+                    rep.add(
+                        "entry.hash",
+                        f"log entry {idx} does not match its sealed leaf hash (entry edited, "
+                        "deleted or moved)",
+                        idx,
+                    )
                 else:
                     rep.add("tree.node", f"Merkle node ({level}, {idx}) does not match the log")
     if bad > 20:
         rep.add("tree.node", f"… {bad - 20} more Merkle nodes do not match")
 
 
-def _check_checkpoints(conn: sqlite3.Connection, config: ApplianceConfig, public_key: PublicKey,
-                       source: merkle.NodeSource, size: int, rep: Report) -> None:
+def _check_checkpoints(
+    conn: sqlite3.Connection,
+    config: ApplianceConfig,
+    public_key: PublicKey,
+    source: merkle.NodeSource,
+    size: int,
+    rep: Report,
+) -> None:
     last_good = 0
     signed = 0
     for tree_size, root, _signed_at, cose in conn.execute(
@@ -203,37 +229,57 @@ def _check_checkpoints(conn: sqlite3.Connection, config: ApplianceConfig, public
         try:
             cp = verify_checkpoint(bytes(cose), public_key)
         except LuutruError as exc:
-            rep.add("checkpoint.signature",
-                    f"checkpoint at tree size {tree_size}: signature invalid ({exc})", tree_size)
+            rep.add(
+                "checkpoint.signature",
+                f"checkpoint at tree size {tree_size}: signature invalid ({exc})",
+                tree_size,
+            )
             continue
         if cp.tree_size != tree_size or cp.root_hash != bytes(root):
-            rep.add("checkpoint.row",
-                    f"checkpoint at tree size {tree_size}: stored size/root differ from the "
-                    "signed ones", tree_size)
+            rep.add(
+                "checkpoint.row",
+                f"checkpoint at tree size {tree_size}: stored size/root differ from the "
+                "signed ones",
+                tree_size,
+            )
         if cp.origin != config.origin:
-            rep.add("checkpoint.origin",
-                    f"checkpoint at tree size {tree_size} is for origin {cp.origin!r}, "
-                    f"not {config.origin!r}", tree_size)
+            rep.add(
+                "checkpoint.origin",
+                f"checkpoint at tree size {tree_size} is for origin {cp.origin!r}, "
+                f"not {config.origin!r}",
+                tree_size,
+            )
         if cp.tree_size > size:
-            rep.add("checkpoint.beyond",
-                    f"signed checkpoint covers {cp.tree_size} entries but the log has {size} "
-                    "(entries deleted)", cp.tree_size)
+            rep.add(
+                "checkpoint.beyond",
+                f"signed checkpoint covers {cp.tree_size} entries but the log has {size} "
+                "(entries deleted)",
+                cp.tree_size,
+            )
             continue
         if merkle.root_hash(source, cp.tree_size) != cp.root_hash:
-            rep.add("checkpoint.root",
-                    f"the log no longer matches the signed checkpoint at size {cp.tree_size}: "
-                    f"entries {last_good}–{cp.tree_size - 1} were changed", last_good)
+            rep.add(
+                "checkpoint.root",
+                f"the log no longer matches the signed checkpoint at size {cp.tree_size}: "
+                f"entries {last_good}–{cp.tree_size - 1} were changed",
+                last_good,
+            )
         else:
             last_good = cp.tree_size
         signed = max(signed, cp.tree_size)
     if size > signed:
-        rep.add("log.unsealed",
-                f"entries {signed}–{size - 1} are not yet covered by a signed checkpoint "
-                "(they are sealed when the appliance next runs)", signed, Severity.WARNING)
+        rep.add(
+            "log.unsealed",
+            f"entries {signed}–{size - 1} are not yet covered by a signed checkpoint "
+            "(they are sealed when the appliance next runs)",
+            signed,
+            Severity.WARNING,
+        )
 
 
-def _check_projections(conn: sqlite3.Connection,
-                       latest: dict[tuple[str, str], tuple[int, int, bytes]], rep: Report) -> None:
+def _check_projections(
+    conn: sqlite3.Connection, latest: dict[tuple[str, str], tuple[int, int, bytes]], rep: Report
+) -> None:
     conn.row_factory = sqlite3.Row
     seen: set[tuple[str, str]] = set()
     fts: dict[int, str] = {
@@ -248,20 +294,29 @@ def _check_projections(conn: sqlite3.Connection,
                 want = latest.get(key)
                 data = schema.from_row(record_type, row)
                 if want is None:
-                    rep.add("projection.extra",
-                            f"{table} row {row['id']} has no log entry (row inserted by hand)")
+                    rep.add(
+                        "projection.extra",
+                        f"{table} row {row['id']} has no log entry (row inserted by hand)",
+                    )
                 elif (row["log_index"], row["version"]) != want[:2] or _digest(data) != want[2]:
-                    rep.add("projection.mismatch",
-                            f"{table} row {row['id']} differs from its log entry {want[0]} "
-                            "(row edited)", want[0])
-                if record_type == "document":
-                    if fts.pop(int(row["rid"]), None) != fts_body(data):
-                        rep.add("search.mismatch",
-                                f"search index entry of document {row['id']} differs from it")
+                    rep.add(
+                        "projection.mismatch",
+                        f"{table} row {row['id']} differs from its log entry {want[0]} "
+                        "(row edited)",
+                        want[0],
+                    )
+                if record_type == "document" and fts.pop(int(row["rid"]), None) != fts_body(data):
+                    rep.add(
+                        "search.mismatch",
+                        f"search index entry of document {row['id']} differs from it",
+                    )
         for key, (idx, _, _) in latest.items():
             if key not in seen:
-                rep.add("projection.missing",
-                        f"{key[0]} {key[1]} (log entry {idx}) has no row (row deleted)", idx)
+                rep.add(
+                    "projection.missing",
+                    f"{key[0]} {key[1]} (log entry {idx}) has no row (row deleted)",
+                    idx,
+                )
         if fts:
             rep.add("search.extra", f"{len(fts)} search index rows belong to no document")
     finally:
@@ -270,18 +325,24 @@ def _check_projections(conn: sqlite3.Connection,
 
 def _check_counters(conn: sqlite3.Connection, rep: Report) -> None:
     used = {
-        (f, s, int(y)): int(n) for f, s, y, n in conn.execute(
+        (f, s, int(y)): int(n)
+        for f, s, y, n in conn.execute(
             'SELECT "FondCode", "Series", "Year", max(CASE WHEN "Direction" = \'incoming\' '
             'THEN "ArrivalNumber" ELSE CAST("CodeNumber" AS INTEGER) END) FROM documents '
-            'WHERE "Series" IS NOT NULL AND "Year" IS NOT NULL GROUP BY 1, 2, 3')
+            'WHERE "Series" IS NOT NULL AND "Year" IS NOT NULL GROUP BY 1, 2, 3'
+        )
     }
-    counters = {(f, s, int(y)): int(n) for f, s, y, n in
-                conn.execute("SELECT fond, series, year, last FROM number_counters")}
+    counters = {
+        (f, s, int(y)): int(n)
+        for f, s, y, n in conn.execute("SELECT fond, series, year, last FROM number_counters")
+    }
     for key in used.keys() | counters.keys():
         if used.get(key) != counters.get(key):
-            rep.add("numbering.counter",
-                    f"number counter {key[1]}/{key[2]} of {key[0]} is {counters.get(key)} but "
-                    f"the highest number used is {used.get(key)}")
+            rep.add(
+                "numbering.counter",
+                f"number counter {key[1]}/{key[2]} of {key[0]} is {counters.get(key)} but "
+                f"the highest number used is {used.get(key)}",
+            )
 
 
 def _check_content(content: ContentStore, refs: dict[str, int], rep: Report) -> None:
@@ -289,6 +350,9 @@ def _check_content(content: ContentStore, refs: dict[str, int], rep: Report) -> 
         if not content.exists(sha):
             rep.add("content.missing", f"content file {sha} (log entry {idx}) is missing", idx)
         elif content.hash_file(sha) != sha:
-            rep.add("content.corrupt",
-                    f"content file {sha} (log entry {idx}) no longer has that SHA-256 "
-                    f"({content.path(sha)})", idx)
+            rep.add(
+                "content.corrupt",
+                f"content file {sha} (log entry {idx}) no longer has that SHA-256 "
+                f"({content.path(sha)})",
+                idx,
+            )

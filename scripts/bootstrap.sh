@@ -26,14 +26,11 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
-stamp=".venv/.stamp-$(cat requirements.lock scripts/requirements.d/*.txt pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)"
+stamp=".venv/.stamp-$(cat requirements.lock pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
     echo "bootstrap: installing pinned Python packages" >&2
     .venv/bin/python -m pip install -q --upgrade "pip>=23" >/dev/null
     .venv/bin/python -m pip install -q --require-hashes -r requirements.lock
-    for f in scripts/requirements.d/*.txt; do
-        [ -f "$f" ] && .venv/bin/python -m pip install -q -r "$f"
-    done
     .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
     rm -f .venv/.stamp-*
     touch "$stamp"

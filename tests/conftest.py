@@ -54,8 +54,11 @@ def store(open_store: Callable[..., Store]) -> Store:
 def incoming(**over: object) -> dict[str, object]:
     """A valid incoming document; keyword arguments override fields."""
     base: dict[str, object] = {
-        "TypeName": "Công văn", "CodeNumber": "1245", "CodeNotation": "UBND-NC",
-        "IssuedDate": "2025-09-03", "OrganName": "Ủy ban nhân dân tỉnh Quảng Ninh",
+        "TypeName": "Công văn",
+        "CodeNumber": "1245",
+        "CodeNotation": "UBND-NC",
+        "IssuedDate": "2025-09-03",
+        "OrganName": "Ủy ban nhân dân tỉnh Quảng Ninh",
         "Subject": "V/v triển khai công tác phòng, chống thiên tai năm 2025",
         "PageAmount": 2,
     }
@@ -65,9 +68,11 @@ def incoming(**over: object) -> dict[str, object]:
 
 def outgoing(**over: object) -> dict[str, object]:
     base: dict[str, object] = {
-        "TypeName": "Quyết định", "Subject": "Về việc thành lập Tổ công tác chuyển đổi số",
+        "TypeName": "Quyết định",
+        "Subject": "Về việc thành lập Tổ công tác chuyển đổi số",
         "SignerInfo": {"Position": "Chủ tịch", "FullName": "Trần Văn Hùng"},
-        "To": [{"OrganName": "Các thôn trên địa bàn xã"}], "PageAmount": 3,
+        "To": [{"OrganName": "Các thôn trên địa bàn xã"}],
+        "PageAmount": 3,
     }
     base.update(over)
     return base

@@ -51,9 +51,15 @@ class CA:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, content_commitment=True, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                    crl_sign=False, encipher_only=False, decipher_only=False,
+                    digital_signature=True,
+                    content_commitment=True,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
@@ -86,9 +92,15 @@ def make_ca() -> CA:
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=False, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -124,9 +136,15 @@ class SoftHsmToken:
     pin: str
 
 
+_TOKEN: list[SoftHsmToken] = []  # one per process: PKCS#11 libraries initialise only once
+
+
 @pytest.fixture(scope="session")
 def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsmToken]:
     """One SoftHSM2 token with a P-256 key for the whole session (PKCS#11 libs load once)."""
+    if _TOKEN:
+        yield _TOKEN[0]
+        return
     module = next((m for m in SOFTHSM_MODULES if Path(m).exists()), None)
     if module is None or shutil.which("softhsm2-util") is None:
         pytest.skip("SoftHSM2 is not installed (apt-get install softhsm2)")
@@ -137,12 +155,21 @@ def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsmT
     (root / "tokens").mkdir()
     conf = root / "softhsm2.conf"
     conf.write_text(f"directories.tokendir = {root / 'tokens'}\nobjectstore.backend = file\n")
-    old = os.environ.get("SOFTHSM2_CONF")
     os.environ["SOFTHSM2_CONF"] = str(conf)
     subprocess.run(
-        ["softhsm2-util", "--init-token", "--free", "--label", TOKEN_LABEL,
-         "--pin", USER_PIN, "--so-pin", "654321"],
-        check=True, capture_output=True,
+        [
+            "softhsm2-util",
+            "--init-token",
+            "--free",
+            "--label",
+            TOKEN_LABEL,
+            "--pin",
+            USER_PIN,
+            "--so-pin",
+            "654321",
+        ],
+        check=True,
+        capture_output=True,
     )
     token = pkcs11.lib(module).get_token(token_label=TOKEN_LABEL)
     with token.open(rw=True, user_pin=USER_PIN) as session:
@@ -152,8 +179,5 @@ def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsmT
             local=True,
         )
         params.generate_keypair(store=True, label=KEY_LABEL)
-    yield SoftHsmToken(module, TOKEN_LABEL, KEY_LABEL, USER_PIN)
-    if old is None:
-        os.environ.pop("SOFTHSM2_CONF", None)
-    else:
-        os.environ["SOFTHSM2_CONF"] = old
+    _TOKEN.append(SoftHsmToken(module, TOKEN_LABEL, KEY_LABEL, USER_PIN))
+    yield _TOKEN[0]

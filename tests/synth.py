@@ -9,13 +9,25 @@ from pathlib import Path
 from typing import Any
 
 SENDERS = [
-    ("Ủy ban nhân dân tỉnh Quảng Ninh", "UBND"), ("Sở Nội vụ", "SNV"), ("Sở Tài chính", "STC"),
-    ("Sở Nông nghiệp và Môi trường", "SNNMT"), ("Công an tỉnh Quảng Ninh", "CAT"),
-    ("Bảo hiểm xã hội tỉnh Quảng Ninh", "BHXH"), ("Sở Y tế", "SYT"),
+    ("Ủy ban nhân dân tỉnh Quảng Ninh", "UBND"),
+    ("Sở Nội vụ", "SNV"),
+    ("Sở Tài chính", "STC"),
+    ("Sở Nông nghiệp và Môi trường", "SNNMT"),
+    ("Công an tỉnh Quảng Ninh", "CAT"),
+    ("Bảo hiểm xã hội tỉnh Quảng Ninh", "BHXH"),
+    ("Sở Y tế", "SYT"),
     ("Trung tâm Phục vụ hành chính công tỉnh", "TTPVHCC"),
 ]
-TYPES = [("Công văn", None), ("Quyết định", "QĐ"), ("Kế hoạch", "KH"), ("Thông báo", "TB"),
-         ("Báo cáo", "BC"), ("Tờ trình", "TTr"), ("Giấy mời", "GM"), ("Hướng dẫn", "HD")]
+TYPES = [
+    ("Công văn", None),
+    ("Quyết định", "QĐ"),
+    ("Kế hoạch", "KH"),
+    ("Thông báo", "TB"),
+    ("Báo cáo", "BC"),
+    ("Tờ trình", "TTr"),
+    ("Giấy mời", "GM"),
+    ("Hướng dẫn", "HD"),
+]
 TOPICS = [
     "đăng ký đất đai, cấp Giấy chứng nhận quyền sử dụng đất",
     "triển khai công tác phòng, chống thiên tai và tìm kiếm cứu nạn",
@@ -47,11 +59,17 @@ def documents(n: int, seed: int = 1, start_year: int = 2006) -> Iterator[dict[st
         notation = f"{abbr}-VP" if type_abbr is None else f"{type_abbr}-{abbr}"
         subject = ("V/v " if type_abbr is None else "Về việc ") + rnd.choice(TOPICS)
         yield {
-            "kind": "incoming", "TypeName": type_name, "CodeNumber": str(rnd.randint(1, 3000)),
-            "CodeNotation": notation, "IssuedDate": f"{year}-{month:02d}-{dom:02d}",
-            "OrganName": sender, "Subject": f"{subject} (đợt {i % 97 + 1})",
-            "Language": "01", "PageAmount": rnd.randint(1, 12),
-            "ArrivalDate": f"{year}-{month:02d}-{dom:02d}", "ArrivalNumber": number_in_year,
+            "kind": "incoming",
+            "TypeName": type_name,
+            "CodeNumber": str(rnd.randint(1, 3000)),
+            "CodeNotation": notation,
+            "IssuedDate": f"{year}-{month:02d}-{dom:02d}",
+            "OrganName": sender,
+            "Subject": f"{subject} (đợt {i % 97 + 1})",
+            "Language": "01",
+            "PageAmount": rnd.randint(1, 12),
+            "ArrivalDate": f"{year}-{month:02d}-{dom:02d}",
+            "ArrivalNumber": number_in_year,
             "SignerInfo": {"Position": "Phó Chủ tịch", "FullName": "Nguyễn Văn Bình"},
             "ToPlaces": "Chủ tịch UBND xã; Công chức Văn phòng - Thống kê",
         }

@@ -42,8 +42,11 @@ def _data_folder(tmp_path: Path, kind: str, tcti: str | None = None) -> Path:
     save_config(
         tmp_path,
         ApplianceConfig(
-            org_id="000.00.00.H29", org_name=AGENCY, agency_abbr="UBND",
-            origin="luutru/test", key=key,
+            org_id="000.00.00.H29",
+            org_name=AGENCY,
+            agency_abbr="UBND",
+            origin="luutru/test",
+            key=key,
         ),
     )
     return tmp_path

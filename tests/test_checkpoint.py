@@ -24,8 +24,14 @@ def key(tmp_path: Path) -> SoftwareKey:
 
 
 def _cp() -> Checkpoint:
-    return Checkpoint("luutru/000.21.08.H49/ab", 42, bytes(range(32)),
-                      "2025-09-15T09:30:00.000+07:00", Backing.SOFTWARE, cose.ALG_EDDSA)
+    return Checkpoint(
+        "luutru/000.21.08.H49/ab",
+        42,
+        bytes(range(32)),
+        "2025-09-15T09:30:00.000+07:00",
+        Backing.SOFTWARE,
+        cose.ALG_EDDSA,
+    )
 
 
 def test_round_trip_and_key_kind(key: SoftwareKey) -> None:
@@ -36,11 +42,11 @@ def test_round_trip_and_key_kind(key: SoftwareKey) -> None:
 
 
 def test_sig_structure_checked_by_hand_with_cryptography(key: SoftwareKey) -> None:
-    """An independent check: rebuild RFC 9052's Sig_structure by hand and verify with cryptography."""
+    """Independently: rebuild RFC 9052's Sig_structure by hand, verify with cryptography."""
     raw = sign_checkpoint(_cp(), key)
     tag = cbor2.loads(raw)
     assert tag.tag == 18
-    protected, unprotected, payload, signature = tag.value
+    protected, _unprotected, payload, signature = tag.value
     assert cbor2.loads(protected)[1] == -8
     tbs = cbor2.dumps(["Signature1", protected, b"", payload])
     pub = load_pem_public_key(key.public_key_pem().encode())
@@ -72,8 +78,9 @@ def test_bit_flip_fails(key: SoftwareKey, where: str) -> None:
     b = bytearray(parts[where])
     b[len(b) // 2] ^= 0x01
     parts[where] = bytes(b)
-    forged = cbor2.dumps(cbor2.CBORTag(18, [parts["protected"], u, parts["payload"],
-                                             parts["signature"]]))
+    forged = cbor2.dumps(
+        cbor2.CBORTag(18, [parts["protected"], u, parts["payload"], parts["signature"]])
+    )
     with pytest.raises((SignatureError, EncodingError)):
         verify_checkpoint(forged, load_public_key(key.public_key_pem()))
 

@@ -38,8 +38,9 @@ def test_full_contract(tmp_path: Path) -> None:
     code, out = run("log", "checkpoint", "--data", d, "--json")
     cp = json.loads(out)
     assert set(cp) == {"tree_size", "root_hash", "cose_sign1", "public_key"}
-    signed = verify_checkpoint(base64.b64decode(cp["cose_sign1"]),
-                               load_public_key(cp["public_key"]))
+    signed = verify_checkpoint(
+        base64.b64decode(cp["cose_sign1"]), load_public_key(cp["public_key"])
+    )
     assert signed.tree_size == cp["tree_size"] and signed.root_hash.hex() == cp["root_hash"]
 
     code, out = run("log", "entries", "--data", d, "--json")
@@ -51,16 +52,25 @@ def test_full_contract(tmp_path: Path) -> None:
     code, out = run("log", "proof", "--data", d, "--index", "7", "--json")
     proof = json.loads(out)
     assert set(proof) == {"index", "tree_size", "audit_path"}
-    merkle.verify_inclusion(leaves[7], 7, proof["tree_size"],
-                            [bytes.fromhex(h) for h in proof["audit_path"]],
-                            bytes.fromhex(cp["root_hash"]))
+    merkle.verify_inclusion(
+        leaves[7],
+        7,
+        proof["tree_size"],
+        [bytes.fromhex(h) for h in proof["audit_path"]],
+        bytes.fromhex(cp["root_hash"]),
+    )
 
     code, out = run("log", "consistency", "--data", d, "--old", "5", "--json")
     cons = json.loads(out)
     assert set(cons) == {"old_size", "new_size", "proof"}
     old_root = merkle.root_hash(merkle.list_source(leaves[:5]), 5)
-    merkle.verify_consistency(5, cons["new_size"], old_root, bytes.fromhex(cp["root_hash"]),
-                              [bytes.fromhex(h) for h in cons["proof"]])
+    merkle.verify_consistency(
+        5,
+        cons["new_size"],
+        old_root,
+        bytes.fromhex(cp["root_hash"]),
+        [bytes.fromhex(h) for h in cons["proof"]],
+    )
 
     code, out = run("search", "--data", d, "dang ky dat dai", "--json")
     assert code == 0 and out.strip()
@@ -87,13 +97,15 @@ def test_verify_exit_one_on_findings(tmp_path: Path) -> None:
     d = tmp_path / "c"
     run("init", "--data", str(d), "--org-id", ORG_ID, "--org-name", ORG_NAME)
     sqlite3.connect(d / "luutru.db").execute(
-        "UPDATE fonds SET \"FondName\" = 'x'").connection.commit()
+        "UPDATE fonds SET \"FondName\" = 'x'"
+    ).connection.commit()
     code, out = run("verify", "--data", str(d))
     assert code == 1 and "projection.mismatch" in out
 
 
 def test_bad_org_id_refused(tmp_path: Path) -> None:
     """An agency identifier not of the form 000.00.00.H49 is refused with a clear message."""
-    code, out = run("init", "--data", str(tmp_path / "d"), "--org-id", "UBND-XA",
-                    "--org-name", ORG_NAME)
+    code, out = run(
+        "init", "--data", str(tmp_path / "d"), "--org-id", "UBND-XA", "--org-name", ORG_NAME
+    )
     assert code == 1 and "000.00.00.H49" in out

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,16 +69,29 @@ def _tree(n: int) -> tuple[list[bytes], merkle.NodeSource]:
 
 def test_known_roots() -> None:
     """Roots of the RFC 6962 reference tree (8 leaves of the test data) match the Go library's."""
-    leaves_raw = [bytes.fromhex(h) for h in
-                  ["", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-                   "606162636465666768696a6b6c6d6e6f"]]
+    leaves_raw = [
+        bytes.fromhex(h)
+        for h in [
+            "",
+            "00",
+            "10",
+            "2021",
+            "3031",
+            "40414243",
+            "5051525354555657",
+            "606162636465666768696a6b6c6d6e6f",
+        ]
+    ]
     source = merkle.list_source([merkle.leaf_hash(x) for x in leaves_raw])
     assert merkle.root_hash(source, 8).hex() == (
-        "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328")
+        "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
+    )
     assert merkle.root_hash(source, 1).hex() == (
-        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")
+        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
+    )
     assert merkle.EMPTY_ROOT.hex() == (
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    )
 
 
 @given(st.integers(1, 300), st.data())

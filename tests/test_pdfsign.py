@@ -131,9 +131,7 @@ def test_visible_block_top_right_page1_with_vietnamese_text(tmp_path: Path, tpm_
     data, _ca = tpm_agency
     when = datetime(2025, 7, 1, 9, 30, 15, tzinfo=VN_TZ)
     with agency.open_agency_key(data) as key:
-        signed = sign_pdf(
-            sample_pdf(), key, agency_name=AGENCY, copy_type="SAO Y", signed_at=when
-        )
+        signed = sign_pdf(sample_pdf(), key, agency_name=AGENCY, copy_type="SAO Y", signed_at=when)
     reader = PdfFileReader(io.BytesIO(signed), strict=False)
     page = reader.root["/Pages"]["/Kids"][0].get_object()
     media = page["/MediaBox"]

@@ -36,9 +36,7 @@ def test_sealed_secret_survives_tpm_restart(tmp_path: Path, swtpm: Swtpm) -> Non
     assert SecretStore(tmp_path, swtpm.tcti).unseal("session") == SECRET
 
 
-def test_other_tpm_cannot_unseal(
-    tmp_path: Path, swtpm: Swtpm, swtpm_factory: SwtpmFactory
-) -> None:
+def test_other_tpm_cannot_unseal(tmp_path: Path, swtpm: Swtpm, swtpm_factory: SwtpmFactory) -> None:
     """A copied data folder cannot unseal on another TPM: clear error, not the secret."""
     SecretStore(tmp_path, swtpm.tcti).seal("session", SECRET)
     other = swtpm_factory()

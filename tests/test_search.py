@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from appliance.search import Filters, match_expression, search
 from appliance.store import Store
@@ -13,18 +15,34 @@ from .conftest import incoming, outgoing
 
 @pytest.fixture
 def filled(store: Store) -> Store:
-    store.register_incoming(incoming(TypeName="Quyết định", CodeNumber="15",
-                                     CodeNotation="QĐ-UBND",
-                                     Subject="Quyết định giao đất cho hộ ông Đỗ Văn Đức"))
+    store.register_incoming(
+        incoming(
+            TypeName="Quyết định",
+            CodeNumber="15",
+            CodeNotation="QĐ-UBND",
+            Subject="Quyết định giao đất cho hộ ông Đỗ Văn Đức",
+        )
+    )
     store.register_incoming(incoming(Subject="V/v đăng ký kết hôn và cấp bản sao trích lục"))
-    store.register_incoming(incoming(Subject="Về việc phòng chống bão số 3", IssuedDate="2024-07-01"))
+    store.register_incoming(
+        incoming(Subject="Về việc phòng chống bão số 3", IssuedDate="2024-07-01")
+    )
     d = store.draft_outgoing(outgoing(Subject="Về việc thành lập Đoàn kiểm tra đất đai")).record
     store.issue_outgoing(d.id)
     return store
 
 
-@pytest.mark.parametrize("query", ["quyet dinh giao dat", "QUYẾT ĐỊNH GIAO ĐẤT",
-                                   "Quyết định giao đất", "do van duc", "Đỗ Văn Đức", "đuc"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "quyet dinh giao dat",
+        "QUYẾT ĐỊNH GIAO ĐẤT",
+        "Quyết định giao đất",
+        "do van duc",
+        "Đỗ Văn Đức",
+        "đuc",
+    ],
+)
 def test_folded_queries_find_the_same(filled: Store, query: str) -> None:
     """With or without diacritics, in any case, and d for đ: the same document is found."""
     hits = search(filled.reader(), query)
@@ -61,3 +79,23 @@ def test_fold_and_expression() -> None:
     assert fold("ĐƠN ĐỀ NGHỊ") == "don de nghi"
     assert match_expression('a" OR *') == '"a" AND "or" *'
     assert match_expression("  ") is None
+
+
+@given(
+    st.text(
+        alphabet=st.sampled_from(
+            list(
+                "aăâeêioôơuưyđAĂÂĐƠƯáàảãạắằẳẵặấầẩẫậéèẻẽẹếềểễệíìỉĩịóòỏõọốồổỗộớờởỡợúùủũụứừửữựýỳỷỹỵ ỦỶ"
+            )
+        )
+    )
+)
+def test_fast_fold_equals_reference(text: str) -> None:
+    """The table-driven fold equals the NFD-strip reference on any Vietnamese text, NFC or NFD."""
+    import unicodedata
+
+    from appliance.text import _fold_slow
+
+    for form in ("NFC", "NFD"):
+        s = unicodedata.normalize(form, text)
+        assert fold(s) == unicodedata.normalize("NFC", _fold_slow(s)).lower()

@@ -42,6 +42,7 @@ def test_outgoing_numbered_only_when_issued(store: Store) -> None:
 
 def test_series_are_separate(store: Store) -> None:
     """Administrative, classified (mật) and copies each have their own series."""
+
     def issue(**kw: object) -> str:
         d = store.draft_outgoing(outgoing(**kw)).record
         return str(store.issue_outgoing(d.id).record.data["CodeNumber"])
@@ -83,31 +84,42 @@ def test_text_stored_nfc(store: Store) -> None:
 
 def test_code_list_by_code_or_label(store: Store) -> None:
     """A code-list field takes its code or its Vietnamese label, with or without diacritics."""
-    rec = store.open_file({"FileCatalog": 2025, "FileNotation": "01.VP", "Title": "Tập lưu",
-                           "Maintenance": "vinh vien", "Rights": "Công khai"})
+    rec = store.open_file(
+        {
+            "FileCatalog": 2025,
+            "FileNotation": "01.VP",
+            "Title": "Tập lưu",
+            "Maintenance": "vinh vien",
+            "Rights": "Công khai",
+        }
+    )
     assert rec.data["Maintenance"] == "01" and rec.data["Rights"] == "01"
     with pytest.raises(ValidationError):
-        store.open_file({"FileCatalog": 2025, "FileNotation": "02.VP", "Title": "x",
-                         "Maintenance": "mãi mãi"})
+        store.open_file(
+            {"FileCatalog": 2025, "FileNotation": "02.VP", "Title": "x", "Maintenance": "mãi mãi"}
+        )
 
 
 def test_file_code_and_ordinals(store: Store) -> None:
     """Mã hồ sơ is OrganId.YYYY.NN.ABBR; documents filed get ordinals 1, 2 …; closing counts."""
-    f = store.open_file({"FileCatalog": 2025, "FileNotation": "01.VP", "Title": "Tập lưu",
-                         "Maintenance": "01"})
+    f = store.open_file(
+        {"FileCatalog": 2025, "FileNotation": "01.VP", "Title": "Tập lưu", "Maintenance": "01"}
+    )
     assert f.data["FileCode"] == f"{ORG_ID}.2025.01.VP"
     a = store.register_incoming(incoming(FileCode=f.data["FileCode"])).record
     b = store.register_incoming(incoming(CodeNumber="9", FileCode=f.data["FileCode"])).record
     assert (a.data["DocOrdinal"], b.data["DocOrdinal"]) == (1, 2)
-    other = store.open_file({"FileCatalog": 2025, "FileNotation": "02.TP", "Title": "Hộ tịch",
-                             "Maintenance": "06"})
+    other = store.open_file(
+        {"FileCatalog": 2025, "FileNotation": "02.TP", "Title": "Hộ tịch", "Maintenance": "06"}
+    )
     m = store.add_to_file(a.id, other.data["FileCode"])
     assert m.data["DocOrdinal"] == 1
     closed = store.close_file(f.data["FileCode"])
     assert (closed.data["DocTotal"], closed.data["PageTotal"]) == (2, 4)
     with pytest.raises(ValidationError):
-        store.open_file({"FileCatalog": 2025, "FileNotation": "bad notation", "Title": "x",
-                         "Maintenance": "01"})
+        store.open_file(
+            {"FileCatalog": 2025, "FileNotation": "bad notation", "Title": "x", "Maintenance": "01"}
+        )
 
 
 def test_duplicate_triple_warns(store: Store) -> None:
@@ -166,24 +178,36 @@ def test_rollover_uses_vietnam_time(open_store: Callable[..., Store]) -> None:
     clock.set(dt.datetime(2025, 12, 31, 17, 0, tzinfo=dt.UTC))
     rec = s.register_incoming(incoming()).record
     assert (rec.data["Year"], rec.data["ArrivalNumber"], rec.data["ArrivalDate"]) == (
-        2026, 1, "2026-01-01")
+        2026,
+        1,
+        "2026-01-01",
+    )
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
-    ops=st.lists(st.tuples(st.sampled_from(["in", "out", "mat"]), st.booleans()), min_size=1,
-                 max_size=40),
+    ops=st.lists(
+        st.tuples(st.sampled_from(["in", "out", "mat"]), st.booleans()), min_size=1, max_size=40
+    ),
     rollover_at=st.integers(0, 40),
     workers=st.integers(1, 6),
 )
 def test_numbering_no_gaps_no_duplicates(
-    open_store: Callable[..., Store], ops: list[tuple[str, bool]], rollover_at: int, workers: int,
+    open_store: Callable[..., Store],
+    ops: list[tuple[str, bool]],
+    rollover_at: int,
+    workers: int,
 ) -> None:
     """Concurrent registrations and issues, with a year rollover mid-way: every series is 1..n."""
     clock = ManualClock(dt.datetime(2030 + rollover_at, 12, 31, 23, 59, 59, tzinfo=TZ))
     s = open_store(clock=clock)
-    drafts = [s.draft_outgoing(outgoing(Mode="03" if k == "mat" else "01")).record.id
-              for k, _ in ops if k != "in"]
+    drafts = [
+        s.draft_outgoing(outgoing(Mode="03" if k == "mat" else "01")).record.id
+        for k, _ in ops
+        if k != "in"
+    ]
     jobs: list[Callable[[], object]] = []
     it = iter(drafts)
     for kind, _ in ops:

@@ -56,8 +56,11 @@ def _lockout(tpm: Swtpm) -> None:
     from appliance.keys.tpm import tpm_context
 
     attrs = (
-        TPMA_OBJECT.FIXEDTPM | TPMA_OBJECT.FIXEDPARENT | TPMA_OBJECT.SENSITIVEDATAORIGIN
-        | TPMA_OBJECT.USERWITHAUTH | TPMA_OBJECT.SIGN_ENCRYPT
+        TPMA_OBJECT.FIXEDTPM
+        | TPMA_OBJECT.FIXEDPARENT
+        | TPMA_OBJECT.SENSITIVEDATAORIGIN
+        | TPMA_OBJECT.USERWITHAUTH
+        | TPMA_OBJECT.SIGN_ENCRYPT
     )
     tmpl = TPM2B_PUBLIC.parse("ecc256:ecdsa-sha256", objectAttributes=attrs).publicArea
     with tpm_context(tpm.tcti) as ectx:
@@ -143,9 +146,7 @@ def test_pycose_accepts_tpm_checkpoint(tmp_path: Path, swtpm: Swtpm) -> None:
         key.close()
     assert isinstance(public, ec.EllipticCurvePublicKey)
     numbers = public.public_numbers()
-    cose_key = EC2Key(
-        crv=P256, x=numbers.x.to_bytes(32, "big"), y=numbers.y.to_bytes(32, "big")
-    )
+    cose_key = EC2Key(crv=P256, x=numbers.x.to_bytes(32, "big"), y=numbers.y.to_bytes(32, "big"))
     # pycose 1.1 cannot decode with cbor2 6 (tuples inside tags): unwrap the tag ourselves.
     protected, unprotected, payload, signature = cbor2.loads(signed).value
     msg = Sign1Message.from_cose_obj([protected, dict(unprotected), payload, signature], True)

@@ -21,14 +21,25 @@ from .conftest import incoming
 @pytest.fixture
 def filled(data_dir: Path, open_store: Callable[..., Store]) -> Path:
     s = open_store()
-    f = s.open_file({"FileCatalog": 2025, "FileNotation": "01.VP", "Title": "Tập lưu",
-                     "Maintenance": "01"})
+    f = s.open_file(
+        {"FileCatalog": 2025, "FileNotation": "01.VP", "Title": "Tập lưu", "Maintenance": "01"}
+    )
     stored = s.content.put_bytes(b"%PDF-1.7 scanned page")
     for i in range(12):
-        doc = s.register_incoming(incoming(CodeNumber=str(100 + i),
-                                           FileCode=f.data["FileCode"])).record
-    s.attach_content(doc.id, [{"sha256": stored.sha256, "size": stored.size,
-                               "name": "cv.pdf", "mime": "application/pdf"}])
+        doc = s.register_incoming(
+            incoming(CodeNumber=str(100 + i), FileCode=f.data["FileCode"])
+        ).record
+    s.attach_content(
+        doc.id,
+        [
+            {
+                "sha256": stored.sha256,
+                "size": stored.size,
+                "name": "cv.pdf",
+                "mime": "application/pdf",
+            }
+        ],
+    )
     s.close()
     return data_dir
 
@@ -50,7 +61,7 @@ def test_clean_store_is_intact(filled: Path) -> None:
 
 def test_edited_projection_row(filled: Path) -> None:
     """A trích yếu changed in the table the UI reads is named as a projection mismatch."""
-    db(filled).execute('UPDATE documents SET "Subject" = \'sửa trộm\' WHERE rid = 3')
+    db(filled).execute("UPDATE documents SET \"Subject\" = 'sửa trộm' WHERE rid = 3")
     rep = verify_data_dir(filled)
     assert "projection.mismatch" in codes(rep)
     assert any("documents row" in f.message for f in rep.findings)
@@ -78,11 +89,15 @@ def test_edited_entry_with_recomputed_hashes(filled: Path) -> None:
 
     _rewrite_entry(filled, 5, lambda m: m["data"].update(Subject="sửa trộm"))
     conn = db(filled)
-    leaves = [merkle.leaf_hash(bytes(r[0])) for r in conn.execute("SELECT entry FROM log ORDER BY idx")]
+    leaves = [
+        merkle.leaf_hash(bytes(r[0])) for r in conn.execute("SELECT entry FROM log ORDER BY idx")
+    ]
     source = merkle.list_source(leaves)
     for level, idx in conn.execute("SELECT level, idx FROM merkle_nodes").fetchall():
-        conn.execute("UPDATE merkle_nodes SET hash = ? WHERE level = ? AND idx = ?",
-                     (source(level, idx), level, idx))
+        conn.execute(
+            "UPDATE merkle_nodes SET hash = ? WHERE level = ? AND idx = ?",
+            (source(level, idx), level, idx),
+        )
     rep = verify_data_dir(filled)
     assert "checkpoint.root" in codes(rep)
     assert "entry.hash" not in codes(rep)
@@ -142,7 +157,8 @@ def test_forged_checkpoint_signature(filled: Path) -> None:
     """A checkpoint whose signature was altered is named as a forged signature."""
     conn = db(filled)
     size, cose = conn.execute(
-        "SELECT tree_size, cose FROM checkpoints ORDER BY tree_size DESC LIMIT 1").fetchone()
+        "SELECT tree_size, cose FROM checkpoints ORDER BY tree_size DESC LIMIT 1"
+    ).fetchone()
     forged = bytearray(cose)
     forged[-5] ^= 0x40
     conn.execute("UPDATE checkpoints SET cose = ? WHERE tree_size = ?", (bytes(forged), size))
@@ -162,8 +178,9 @@ def test_checkpoint_signed_by_another_key(filled: Path, tmp_path: Path) -> None:
     ).fetchone()
     pub = load_public_key((filled / "keys" / "device.pub.pem").read_bytes())
     cp = verify_checkpoint(cose, pub)
-    forged = sign_checkpoint(Checkpoint(cp.origin, size, root, cp.time, other.backing, other.alg),
-                             other)
+    forged = sign_checkpoint(
+        Checkpoint(cp.origin, size, root, cp.time, other.backing, other.alg), other
+    )
     with pytest.raises(SignatureError):
         verify_checkpoint(forged, pub)
     conn.execute("UPDATE checkpoints SET cose = ? WHERE tree_size = ?", (forged, size))

@@ -237,9 +237,7 @@ def _open_pkcs11(config: AgencyConfig, pin: str | None) -> tuple[Any, Any, list[
             "the token is plugged in and that its PIN is right"
         ) from exc
     try:
-        pub = session.get_key(
-            object_class=pkcs11.ObjectClass.PUBLIC_KEY, label=opts["key_label"]
-        )
+        pub = session.get_key(object_class=pkcs11.ObjectClass.PUBLIC_KEY, label=opts["key_label"])
         public = serialization.load_der_public_key(encode_ec_public_key(pub))  # type: ignore[arg-type]
         chain: list[x509.Certificate] = []
         if opts.get("cert_label"):
@@ -283,9 +281,15 @@ def make_csr(key: AgencyKey, subject: x509.Name) -> bytes:
         .subject_name(subject)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=True, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 
-class Backing(str, Enum):
+class Backing(StrEnum):
     """Where a device key lives; shown to users, written into every checkpoint."""
 
     SOFTWARE = "software"

@@ -104,8 +104,7 @@ def _sealed_template() -> Any:
 
     # No SENSITIVEDATAORIGIN: we supply the data. noDA: empty auth, nothing to guess.
     attrs = (
-        TPMA_OBJECT.FIXEDTPM | TPMA_OBJECT.FIXEDPARENT | TPMA_OBJECT.NODA
-        | TPMA_OBJECT.USERWITHAUTH
+        TPMA_OBJECT.FIXEDTPM | TPMA_OBJECT.FIXEDPARENT | TPMA_OBJECT.NODA | TPMA_OBJECT.USERWITHAUTH
     )
     return TPM2B_PUBLIC.parse("keyedhash", objectAttributes=attrs)
 

@@ -54,9 +54,7 @@ _ACTION_FOREIGN = (
     "disk back in its own appliance, or restore the backup made for this TPM; re-provision only "
     "with the province's approval (the old key's checkpoints stay verifiable by the centre)"
 )
-_ACTION_CORRUPT = (
-    "restore {path} from the appliance's backup; the TPM itself is fine"
-)
+_ACTION_CORRUPT = "restore {path} from the appliance's backup; the TPM itself is fine"
 _ACTION_LOCKOUT = (
     "the TPM saw too many wrong passwords; wait for its recovery time, or clear the lockout "
     "with the lockout password (tpm2_dictionarylockout --clear-lockout); records are refused "
@@ -231,7 +229,11 @@ class TpmKey:
     """A loaded TPM key: ES256 COSE signatures (raw r||s) and a ``cryptography`` view of it."""
 
     def __init__(
-        self, ectx: Any, handle: Any, public: ec.EllipticCurvePublicKey, tcti: str,
+        self,
+        ectx: Any,
+        handle: Any,
+        public: ec.EllipticCurvePublicKey,
+        tcti: str,
         sign_delay_ms: float = 0.0,
     ) -> None:
         self._ectx = ectx

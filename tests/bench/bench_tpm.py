@@ -52,8 +52,12 @@ def checkpoint_round_trip(n: int = 500) -> dict[str, float]:
         try:
             for i in range(n):
                 cp = Checkpoint(
-                    "luutru/bench", i, hashlib.sha256(b"%d" % i).digest(),
-                    "2025-07-01T09:30:15+07:00", key.backing, key.alg,
+                    "luutru/bench",
+                    i,
+                    hashlib.sha256(b"%d" % i).digest(),
+                    "2025-07-01T09:30:15+07:00",
+                    key.backing,
+                    key.alg,
                 )
                 t0 = time.perf_counter()
                 signed = sign_checkpoint(cp, key)
@@ -146,7 +150,10 @@ def simulated_latency_ratio(
         sw_dir, tpm_dir = Path(tmp) / "software", Path(tmp) / "tpm"
         init_data_dir(sw_dir, ORG_ID, ORG_NAME, "software")
         init_data_dir(
-            tpm_dir, ORG_ID, ORG_NAME, "tpm",
+            tpm_dir,
+            ORG_ID,
+            ORG_NAME,
+            "tpm",
             key_options={"tcti": tpm.tcti, "sign_delay_ms": delay_ms},
         )
         software = _sealed_rate(sw_dir, docs, writers)
