@@ -63,7 +63,11 @@ class Entry:
     @classmethod
     def decode(cls, raw: bytes, strict: bool = True) -> Entry:
         """Parse an entry; ``strict`` also insists on the deterministic encoding."""
-        m = cbor.loads_deterministic(raw) if strict else cbor.loads(raw)
+        return cls.from_map(cbor.loads_deterministic(raw) if strict else cbor.loads(raw))
+
+    @classmethod
+    def from_map(cls, m: Any) -> Entry:
+        """Build an entry from its decoded CBOR map (callers check the encoding)."""
         if not isinstance(m, dict) or m.get("v") != ENTRY_VERSION:
             raise EncodingError("log entry is not a version-1 entry map")
         try:

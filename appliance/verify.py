@@ -8,6 +8,7 @@ content file's SHA-256. It never repairs anything.
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -81,8 +82,10 @@ class Report:
 
 
 def _digest(data: Any) -> bytes:
-    # Both sides go through the same encoder: this only compares values.
-    return hashlib.sha256(cbor2.dumps(data, canonical=True)).digest()
+    # Both sides go through the same encoder, so this only compares values; sorted JSON is
+    # several times faster than canonical CBOR here and tells True from 1.
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).digest()
 
 
 def _levels(leaves: list[bytes]) -> list[list[bytes]]:
@@ -145,9 +148,10 @@ def _verify(
         expected += 1
         leaves.append(merkle.leaf_hash(raw))
         try:
-            if cbor2.dumps(cbor2.loads(raw), canonical=True) != raw:
+            value = cbor2.loads(raw)
+            if cbor2.dumps(value, canonical=True) != raw:
                 raise EncodingError("not in deterministic encoding")
-            entry = Entry.decode(raw, strict=False)
+            entry = Entry.from_map(value)
         except (EncodingError, ValueError) as exc:
             rep.add("entry.encoding", f"log entry {idx} is not a valid entry: {exc}", idx)
             continue
@@ -167,7 +171,7 @@ def _verify(
                     f"expected {want}",
                     idx,
                 )
-            latest[(entry.type, entry.id)] = (idx, entry.version or 0, _digest(entry.data))
+            latest[(entry.type, entry.id)] = (idx, entry.version or 0, _digest(value.get("data")))
         for r in entry.refs:
             refs.setdefault(r.hex(), idx)
         if entry.data and entry.data.get("Content"):

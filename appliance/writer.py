@@ -120,6 +120,9 @@ class Writer:
         before = self._ledger.state
         txn = Txn(conn, self._ledger, self._clock)
         outcomes: list[tuple[_Job[Any], Any, BaseException | None]] = []
+        if len(jobs) == 1:
+            self._commit_one(jobs[0], txn, before)
+            return
         for job in jobs:
             if not job.future.set_running_or_notify_cancel():
                 continue
@@ -150,5 +153,24 @@ class Writer:
                 job.future.set_exception(error)
             else:
                 job.future.set_result(result)
+        if self._ledger.state.size != before.size:
+            self._on_commit(self._ledger.state.size, self._ledger.state.root())
+
+    def _commit_one(self, job: _Job[Any], txn: Txn, before: Any) -> None:
+        """A lone job needs no savepoint: its failure rolls back the whole transaction."""
+        conn = self._conn
+        if not job.future.set_running_or_notify_cancel():
+            conn.execute("ROLLBACK")
+            return
+        try:
+            result = job.fn(txn)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._ledger.state = before
+            job.future.set_exception(exc)
+            return
+        job.future.set_result(result)
         if self._ledger.state.size != before.size:
             self._on_commit(self._ledger.state.size, self._ledger.state.root())
