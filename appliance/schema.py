@@ -70,7 +70,7 @@ CREATE TABLE IF NOT EXISTS content (
 CREATE TABLE IF NOT EXISTS codelist_versions (
   version TEXT PRIMARY KEY, sha256 TEXT NOT NULL, body BLOB NOT NULL, log_index INTEGER NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS document_fts USING fts5(
-  body, tokenize = 'unicode61 remove_diacritics 2');
+  body, tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3');
 """
 
 INDEX_DDL = """
