@@ -264,19 +264,7 @@ class Store:
                 )
             version = current + 1
         refs = tuple(bytes.fromhex(c["sha256"]) for c in data.get("Content") or ())
-        entry = txn.ledger.append(
-            Entry(
-                index=-1,
-                kind=kind,
-                at=clockmod.iso(txn.clock.now()),
-                actor=actor,
-                type=record_type,
-                id=record_id,
-                version=version,
-                data=data,
-                refs=refs,
-            )
-        )
+        entry = _append(txn, kind, actor, record_type, record_id, data, version, refs)
         row = schema.to_row(record_type, data)
         params = {"p_id": record_id, "p_version": version, "p_log_index": entry.index}
         params.update({"p_" + k: v for k, v in row.items()})
@@ -305,17 +293,7 @@ class Store:
         target_id: str | None = None,
     ) -> Entry:
         """Append an entry that changes no projection (views, prints, receipts, audits)."""
-        return txn.ledger.append(
-            Entry(
-                index=-1,
-                kind=kind,
-                at=clockmod.iso(txn.clock.now()),
-                actor=actor,
-                type=target_type,
-                id=target_id,
-                data=data,
-            )
-        )
+        return _append(txn, kind, actor, target_type, target_id, data)
 
     def audit(
         self,
@@ -851,6 +829,23 @@ class Store:
         version = self._writer().call(job)
         self.codes = lists
         return version
+
+
+def _append(
+    txn: Txn,
+    kind: str,
+    actor: str,
+    record_type: str | None,
+    record_id: str | None,
+    data: dict[str, Any] | None,
+    version: int | None = None,
+    refs: tuple[bytes, ...] = (),
+) -> Entry:
+    """Append one entry stamped with the writer's clock (Asia/Ho_Chi_Minh, +07:00)."""
+    now = clockmod.iso(txn.clock.now())
+    return txn.ledger.append(
+        Entry(-1, kind, now, actor, record_type, record_id, version, data, refs)
+    )
 
 
 def _record(record_type: str, row: Mapping[str, Any]) -> Record:
