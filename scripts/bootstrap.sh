@@ -31,7 +31,7 @@ if [ ! -f "$stamp" ]; then
     echo "bootstrap: installing pinned Python packages" >&2
     .venv/bin/python -m pip install -q --upgrade "pip>=23" >/dev/null
     .venv/bin/python -m pip install -q --require-hashes -r requirements.lock
-    .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+    .venv/bin/python -m pip install -q --no-deps -e .
     rm -f .venv/.stamp-*
     touch "$stamp"
 fi
