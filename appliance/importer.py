@@ -18,7 +18,8 @@ from typing import Any
 from .codelists import CodeLists
 from .errors import LuutruError, ValidationError
 from .identifiers import split_so_ky_hieu
-from .store import ImportOutcome, Store
+from .legacy import ImportOutcome, prepare, submit_batch
+from .store import Store
 from .text import fold, nfc
 
 BATCH = 500
@@ -260,7 +261,7 @@ def import_file(
 
     def flush(wait: bool = False) -> None:
         if batch:
-            fut = store.submit_import_batch(list(batch), actor)
+            fut = submit_batch(store, list(batch), actor)
             last = batch[-1][0]
             batch.clear()
             settle()
@@ -276,7 +277,7 @@ def import_file(
         if fond and "FondCode" not in raw and kind != "fonds":
             raw["FondCode"] = fond
         try:
-            record_type, data = store.prepare_import(kind, raw)
+            record_type, data = prepare(store, kind, raw)
         except (LuutruError, ValueError) as exc:
             report.failed.append(ImportOutcome(line, kind, False, str(exc)))
             continue

@@ -10,9 +10,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,17 +45,6 @@ class Record:
 class WriteResult:
     record: Record
     warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ImportOutcome:
-    line: int
-    kind: str
-    ok: bool
-    message: str = ""
-    record_id: str | None = None
-    skipped: bool = False
-    warnings: tuple[str, ...] = field(default=())
 
 
 class Store:
@@ -223,7 +211,7 @@ class Store:
 
     # -- writing: the primitive -------------------------------------------------------------
 
-    def _writer(self) -> Writer:
+    def writer_or_fail(self) -> Writer:
         if self.writer is None:
             raise ReadOnlyError("the store was opened read-only")
         return self.writer
@@ -236,7 +224,7 @@ class Store:
                 (size, root, signed_at, cose),
             )
 
-        self._writer().submit(job, guarded=False).result()
+        self.writer_or_fail().submit(job, guarded=False).result()
 
     def put(
         self,
@@ -304,7 +292,7 @@ class Store:
         detail: dict[str, Any] | None = None,
     ) -> int:
         """Log a view, print or download of a record; returns the entry's index."""
-        entry = self._writer().call(
+        entry = self.writer_or_fail().call(
             lambda txn: self.append_event(
                 txn, f"audit.{action}", actor, detail, target_type, target_id
             )
@@ -313,7 +301,7 @@ class Store:
 
     # -- fonds ------------------------------------------------------------------------------
 
-    def _fonds(self, conn: sqlite3.Connection, code: str | None) -> dict[str, Any]:
+    def fonds_state(self, conn: sqlite3.Connection, code: str | None) -> dict[str, Any]:
         if code is None:
             rows = conn.execute(
                 'SELECT "FondCode", "Status" FROM fonds WHERE "Status" = \'open\' ORDER BY rid'
@@ -347,7 +335,7 @@ class Store:
                 raise ConflictError(f"fonds {data['FondCode']} already exists")
             return self.put(txn, "fonds", "fonds.create", actor, data)
 
-        return self._writer().call(job)
+        return self.writer_or_fail().call(job)
 
     def close_fonds(
         self,
@@ -368,7 +356,7 @@ class Store:
                 data["SuccessorFondCode"] = successor
             return self.put(txn, "fonds", "fonds.close", actor, data, rec.id, rec.version)
 
-        return self._writer().call(job)
+        return self.writer_or_fail().call(job)
 
     def _current(self, txn: Txn, record_type: str, **where: Any) -> Record:
         clauses = " AND ".join(f"{schema.q(k)} = ?" for k in where)
@@ -386,7 +374,7 @@ class Store:
 
     # -- hồ sơ ------------------------------------------------------------------------------
 
-    def _prepare_file(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+    def prepare_file(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         data = records.normalise("file", raw, self.codes)
         if "Title" not in data:
             raise ValidationError("Title (Tiêu đề hồ sơ) is required", "Title")
@@ -412,8 +400,8 @@ class Store:
             raise ValidationError("Maintenance (Thời hạn bảo quản) is required", "Maintenance")
         return data
 
-    def _insert_file(self, txn: Txn, data: dict[str, Any], actor: str, legacy: bool) -> Record:
-        fonds = self._fonds(txn.conn, data["FondCode"])
+    def insert_file(self, txn: Txn, data: dict[str, Any], actor: str, legacy: bool) -> Record:
+        fonds = self.fonds_state(txn.conn, data["FondCode"])
         if fonds["Status"] != "open" and not legacy:
             raise ReadOnlyError(f"fonds {data['FondCode']} is closed; no new hồ sơ can be opened")
         if txn.conn.execute(
@@ -423,8 +411,10 @@ class Store:
         return self.put(txn, "file", "file.open", actor, data)
 
     def open_file(self, raw: Mapping[str, Any], actor: str = "system") -> Record:
-        data = self._prepare_file(raw)
-        return self._writer().call(lambda txn: self._insert_file(txn, data, actor, legacy=False))
+        data = self.prepare_file(raw)
+        return self.writer_or_fail().call(
+            lambda txn: self.insert_file(txn, data, actor, legacy=False)
+        )
 
     def close_file(self, file_code: str, actor: str = "system") -> Record:
         """Close a hồ sơ: count its documents and pages (biên mục) and set the end date."""
@@ -444,15 +434,15 @@ class Store:
                 data["EndDate"] = last
             return self.put(txn, "file", "file.close", actor, data, rec.id, rec.version)
 
-        return self._writer().call(job)
+        return self.writer_or_fail().call(job)
 
     def _check_fonds_open(self, txn: Txn, fond_code: str | None) -> None:
-        if fond_code and self._fonds(txn.conn, fond_code)["Status"] != "open":
+        if fond_code and self.fonds_state(txn.conn, fond_code)["Status"] != "open":
             raise ReadOnlyError(f"fonds {fond_code} is closed: its records are read-only")
 
     # -- documents --------------------------------------------------------------------------
 
-    def _prepare_document(self, direction: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    def prepare_document(self, direction: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         raw = dict(raw)
         signer = raw.pop("SignerInfo", None)
         if isinstance(signer, Mapping):
@@ -462,7 +452,7 @@ class Store:
         data["Direction"] = direction
         return records.complete_document(data, self.codes)
 
-    def _place_in_file(self, txn: Txn, data: dict[str, Any]) -> None:
+    def place_in_file(self, txn: Txn, data: dict[str, Any]) -> None:
         code = data.get("FileCode")
         if not code:
             return
@@ -480,7 +470,7 @@ class Store:
             ).fetchone()[0]
             data["DocOrdinal"] = (n or 0) + 1
 
-    def _duplicate_warnings(
+    def duplicate_warnings(
         self, txn: Txn, data: Mapping[str, Any], own_id: str | None
     ) -> list[str]:
         """Spec §2.10: warn when (số, ký hiệu, cơ quan ban hành) repeats within a year."""
@@ -505,14 +495,14 @@ class Store:
 
     def register_incoming(self, raw: Mapping[str, Any], actor: str = "system") -> WriteResult:
         """Register a văn bản đến: the next số đến of the year is given automatically."""
-        data = self._prepare_document("incoming", raw)
+        data = self.prepare_document("incoming", raw)
         for f in ("CodeNumber", "CodeNotation", "OrganName"):
             if f not in data:
                 raise ValidationError(f"{f} is required for an incoming document", f)
         data.pop("ArrivalNumber", None)
 
         def job(txn: Txn) -> WriteResult:
-            fonds = self._fonds(txn.conn, data.get("FondCode"))
+            fonds = self.fonds_state(txn.conn, data.get("FondCode"))
             if fonds["Status"] != "open":
                 raise ReadOnlyError(f"fonds {fonds['FondCode']} is closed: no registrations")
             now = txn.clock.now()
@@ -527,16 +517,16 @@ class Store:
             d["ArrivalNumber"] = numbering.next_number(
                 txn.conn, d["FondCode"], numbering.INCOMING, now.year
             )
-            self._place_in_file(txn, d)
-            warnings = self._duplicate_warnings(txn, d, None)
+            self.place_in_file(txn, d)
+            warnings = self.duplicate_warnings(txn, d, None)
             rec = self.put(txn, "document", "document.register", actor, d)
             return WriteResult(rec, tuple(warnings))
 
-        return self._writer().call(job)
+        return self.writer_or_fail().call(job)
 
     def draft_outgoing(self, raw: Mapping[str, Any], actor: str = "system") -> WriteResult:
         """Record a draft văn bản đi; its number is given only when it is issued."""
-        data = self._prepare_document("outgoing", raw)
+        data = self.prepare_document("outgoing", raw)
         for f in ("CodeNumber", "IssuedDate"):
             data.pop(f, None)
         data.setdefault("OrganName", self.config.org_name)
@@ -546,14 +536,14 @@ class Store:
             )
 
         def job(txn: Txn) -> WriteResult:
-            fonds = self._fonds(txn.conn, data.get("FondCode"))
+            fonds = self.fonds_state(txn.conn, data.get("FondCode"))
             if fonds["Status"] != "open":
                 raise ReadOnlyError(f"fonds {fonds['FondCode']} is closed: no new documents")
             d = dict(data, FondCode=fonds["FondCode"], Status="draft")
-            self._place_in_file(txn, d)
+            self.place_in_file(txn, d)
             return WriteResult(self.put(txn, "document", "document.draft", actor, d))
 
-        return self._writer().call(job)
+        return self.writer_or_fail().call(job)
 
     def issue_outgoing(self, doc_id: str, actor: str = "system") -> WriteResult:
         """Issue a draft: assign the next number of its series and today's date."""
@@ -578,11 +568,11 @@ class Store:
                 CodeNumber=format_number(n),
                 IssuedDate=now.date().isoformat(),
             )
-            warnings = self._duplicate_warnings(txn, d, rec.id)
+            warnings = self.duplicate_warnings(txn, d, rec.id)
             out = self.put(txn, "document", "document.issue", actor, d, rec.id, rec.version)
             return WriteResult(out, tuple(warnings))
 
-        return self._writer().call(job)
+        return self.writer_or_fail().call(job)
 
     def update_document(
         self,
@@ -607,7 +597,7 @@ class Store:
             d = records.complete_document(d, self.codes)
             if "FileCode" in patch and patch["FileCode"] != rec.data.get("FileCode"):
                 d.pop("DocOrdinal", None)
-                self._place_in_file(txn, d)
+                self.place_in_file(txn, d)
             return self.put(
                 txn,
                 "document",
@@ -618,7 +608,7 @@ class Store:
                 expect_version if expect_version is not None else rec.version,
             )
 
-        return self._writer().call(job)
+        return self.writer_or_fail().call(job)
 
     def attach_content(
         self, doc_id: str, files: Sequence[Mapping[str, Any]], actor: str = "system"
@@ -638,7 +628,7 @@ class Store:
             d = records.normalise("document", d, self.codes)
             return self.put(txn, "document", "document.content", actor, d, rec.id, rec.version)
 
-        return self._writer().call(job)
+        return self.writer_or_fail().call(job)
 
     def add_to_file(self, doc_id: str, file_code: str, actor: str = "system") -> Record:
         """Put a document into another hồ sơ as well, without copying it (spec §2.10)."""
@@ -656,149 +646,11 @@ class Store:
             ):
                 raise ConflictError(f"document {doc_id} is already in hồ sơ {file_code}")
             d: dict[str, Any] = {"FileCode": file_code}
-            self._place_in_file(txn, d)
+            self.place_in_file(txn, d)
             d["DocumentId"] = doc_id
             return self.put(txn, "membership", "file.add_document", actor, d)
 
-        return self._writer().call(job)
-
-    # -- import -----------------------------------------------------------------------------
-
-    def prepare_import(self, kind: str, raw: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-        """Validate one legacy row (outside the writer); returns (record type, data)."""
-        if kind == "fonds":
-            data = records.normalise("fonds", raw, self.codes)
-            data.setdefault("Status", "open")
-            if "FondCode" not in data or "FondName" not in data:
-                raise ValidationError("a fonds needs FondCode and FondName", "FondCode")
-            return "fonds", data
-        if kind == "file":
-            return "file", self._prepare_file(raw)
-        if kind in ("incoming", "outgoing"):
-            data = self._prepare_document(kind, raw)
-            if kind == "incoming":
-                for f in ("ArrivalNumber", "ArrivalDate"):
-                    if f not in data:
-                        raise ValidationError(
-                            f"{f} is required for an imported incoming document", f
-                        )
-            else:
-                data.setdefault("OrganName", self.config.org_name)
-                for f in ("CodeNumber", "IssuedDate"):
-                    if f not in data:
-                        raise ValidationError(
-                            f"{f} is required for an imported outgoing document", f
-                        )
-                if "CodeNotation" not in data:
-                    data["CodeNotation"] = numbering.default_notation(
-                        data, self.codes, self.config.agency_abbr
-                    )
-            return "document", data
-        raise ValidationError(
-            f"kind must be incoming, outgoing, file or fonds, not '{kind}'", "kind"
-        )
-
-    def import_prepared(
-        self, txn: Txn, record_type: str, data: dict[str, Any], actor: str
-    ) -> WriteResult | None:
-        """Insert one validated legacy row inside a job; None when it is already present."""
-        if record_type == "fonds":
-            if txn.conn.execute(
-                'SELECT 1 FROM fonds WHERE "FondCode" = ?', (data["FondCode"],)
-            ).fetchone():
-                return None
-            return WriteResult(self.put(txn, "fonds", "fonds.import", actor, data))
-        if record_type == "file":
-            if txn.conn.execute(
-                'SELECT 1 FROM files WHERE "FileCode" = ?', (data["FileCode"],)
-            ).fetchone():
-                return None
-            return WriteResult(self._insert_file(txn, data, actor, legacy=True))
-        d = dict(data)
-        d["FondCode"] = self._fonds(txn.conn, d.get("FondCode"))["FondCode"]
-        d.setdefault("Status", "registered" if d["Direction"] == "incoming" else "issued")
-        if d["Direction"] == "incoming":
-            d["Series"] = numbering.INCOMING
-            d["Year"] = int(d["ArrivalDate"][:4])
-            clash = txn.conn.execute(
-                'SELECT "CodeNumber", "CodeNotation", "OrganName" FROM documents WHERE '
-                '"Direction" = \'incoming\' AND "FondCode" = ? AND "Year" = ? '
-                'AND "ArrivalNumber" = ?',
-                (d["FondCode"], d["Year"], d["ArrivalNumber"]),
-            ).fetchone()
-            if clash:
-                if tuple(clash) == (d.get("CodeNumber"), d.get("CodeNotation"), d.get("OrganName")):
-                    return None
-                raise ConflictError(
-                    f"số đến {d['ArrivalNumber']}/{d['Year']} is already used by another document"
-                )
-            numbering.observe_number(
-                txn.conn, d["FondCode"], numbering.INCOMING, d["Year"], d["ArrivalNumber"]
-            )
-        else:
-            d["Series"] = numbering.series_for(
-                "outgoing", d, self.codes, self.config.numbering.own_series_types
-            )
-            d["Year"] = int(d["IssuedDate"][:4])
-            clash = txn.conn.execute(
-                'SELECT "CodeNotation", "Subject" FROM documents WHERE "Direction" = \'outgoing\' '
-                'AND "FondCode" = ? AND "Series" = ? AND "Year" = ? AND "CodeNumber" = ?',
-                (d["FondCode"], d["Series"], d["Year"], d["CodeNumber"]),
-            ).fetchone()
-            if clash:
-                if tuple(clash) == (d.get("CodeNotation"), d.get("Subject")):
-                    return None
-                raise ConflictError(
-                    f"số {d['CodeNumber']} of {d['Year']} is already used in series {d['Series']}"
-                )
-            numbering.observe_number(
-                txn.conn, d["FondCode"], d["Series"], d["Year"], int(d["CodeNumber"])
-            )
-        self._place_in_file(txn, d)
-        warnings = self._duplicate_warnings(txn, d, None)
-        rec = self.put(txn, "document", "document.import", actor, d)
-        return WriteResult(rec, tuple(warnings))
-
-    def import_batch(
-        self, rows: Iterable[tuple[int, str, str, dict[str, Any]]], actor: str
-    ) -> list[ImportOutcome]:
-        """Insert validated rows (line, kind, record type, data) in one transaction, each alone."""
-        return self.submit_import_batch(rows, actor).result()
-
-    def submit_import_batch(
-        self, rows: Iterable[tuple[int, str, str, dict[str, Any]]], actor: str
-    ) -> Future[list[ImportOutcome]]:
-        """As ``import_batch``, returning at once; the future resolves after the durable commit."""
-        rows = list(rows)
-
-        def job(txn: Txn) -> list[ImportOutcome]:
-            out = []
-            for line, kind, record_type, data in rows:
-                saved = txn.ledger.state
-                txn.conn.execute("SAVEPOINT row")
-                try:
-                    res = self.import_prepared(txn, record_type, data, actor)
-                except (
-                    ValidationError,
-                    ConflictError,
-                    NotFoundError,
-                    sqlite3.IntegrityError,
-                ) as exc:
-                    txn.conn.execute("ROLLBACK TO row")
-                    txn.conn.execute("RELEASE row")
-                    txn.ledger.state = saved
-                    out.append(ImportOutcome(line, kind, False, str(exc)))
-                    continue
-                txn.conn.execute("RELEASE row")
-                if res is None:
-                    out.append(ImportOutcome(line, kind, True, "already present", skipped=True))
-                else:
-                    out.append(
-                        ImportOutcome(line, kind, True, "", res.record.id, warnings=res.warnings)
-                    )
-            return out
-
-        return self._writer().submit(job)
+        return self.writer_or_fail().call(job)
 
     def load_codelists(self, raw: bytes, actor: str = "system") -> str:
         """Record a version of the code lists in the log and use it from now on."""
@@ -826,7 +678,7 @@ class Store:
             )
             return lists.version
 
-        version = self._writer().call(job)
+        version = self.writer_or_fail().call(job)
         self.codes = lists
         return version
 
