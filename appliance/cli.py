@@ -303,12 +303,18 @@ def demo(data: Path | None) -> None:
         raise _fail(exc) from exc
 
 
-def _register_optional() -> None:
-    try:
-        from .cli_key import key
-    except ImportError:
-        return
+def _register_parts() -> None:
+    """Each part owns a module of commands; they all hang off the one `luutru` group."""
+    from sync.cli import register as register_sync
+    from web_ui.cli import register as register_web
+
+    from .archive.cli import register as register_archive
+    from .capture.cli import register as register_capture
+    from .cli_key import key
+
     main.add_command(key)
+    for register in (register_web, register_sync, register_capture, register_archive):
+        register(main)
 
 
-_register_optional()
+_register_parts()
