@@ -134,6 +134,42 @@ def to_row(record_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
+_ROW_SHAPES: dict[str, tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]] = {}
+
+
+def _row_shape(record_type: str) -> tuple[tuple[str, ...], tuple[int, ...], tuple[int, ...]]:
+    shape = _ROW_SHAPES.get(record_type)
+    if shape is None:
+        fields = SCHEMAS[record_type]
+        shape = (
+            tuple(f.name for f in fields),
+            tuple(i for i, f in enumerate(fields) if f.kind is Kind.JSON),
+            tuple(i for i, f in enumerate(fields) if f.kind is Kind.BOOL),
+        )
+        _ROW_SHAPES[record_type] = shape
+    return shape
+
+
+def field_columns(record_type: str) -> tuple[str, ...]:
+    """The projection's field columns, in the order ``row_values`` gives them."""
+    return _row_shape(record_type)[0]
+
+
+def row_values(record_type: str, data: Mapping[str, Any]) -> tuple[Any, ...]:
+    """``to_row`` as a tuple in ``field_columns`` order: what a projection row must hold."""
+    names, json_at, bool_at = _row_shape(record_type)
+    values = [data.get(n) for n in names]
+    for i in json_at:
+        if values[i] is not None:
+            values[i] = json.dumps(
+                values[i], ensure_ascii=False, sort_keys=True, separators=(",", ":")
+            )
+    for i in bool_at:
+        if values[i] is not None:
+            values[i] = 1 if values[i] else 0
+    return tuple(values)
+
+
 def from_row(record_type: str, row: Mapping[str, Any]) -> dict[str, Any]:
     """The record data that a projection row holds (the inverse of ``to_row``)."""
     data: dict[str, Any] = {}

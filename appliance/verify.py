@@ -8,9 +8,11 @@ content file's SHA-256. It never repairs anything.
 from __future__ import annotations
 
 import hashlib
-import json
+import multiprocessing
+import os
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -81,11 +83,15 @@ class Report:
         }
 
 
-def _digest(data: Any) -> bytes:
-    # Both sides go through the same encoder, so this only compares values; sorted JSON is
-    # several times faster than canonical CBOR here and tells True from 1.
-    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+def _text_digest(text: str) -> bytes:
     return hashlib.sha256(text.encode()).digest()
+
+
+def _row_digest(values: tuple[Any, ...]) -> bytes:
+    # The projection row as SQLite returns it and the row the entry's data must project to
+    # (schema.row_values) are tuples of str/int/bytes/None; repr() tells all of them apart
+    # (1 from '1', None from 'None'), so equal digests mean equal rows.
+    return hashlib.sha256(repr(values).encode()).digest()
 
 
 def _levels(leaves: list[bytes]) -> list[list[bytes]]:
@@ -97,15 +103,20 @@ def _levels(leaves: list[bytes]) -> list[list[bytes]]:
 
 
 def verify_data_dir(
-    data_dir: Path, public_key: PublicKey | None = None, check_content: bool = True
+    data_dir: Path,
+    public_key: PublicKey | None = None,
+    check_content: bool = True,
+    workers: int | None = None,
 ) -> Report:
+    """Verify a data folder. ``workers``: processes for the entry pass (default: one for a
+    small log, else one per core up to 4)."""
     config = load_config(data_dir)
     if public_key is None:
         public_key = _public_key(data_dir, config)
     conn = schema.connect(str(data_dir / DB_NAME), readonly=True)
     conn.execute("BEGIN")  # one snapshot for the whole run
     try:
-        return _verify(conn, data_dir, config, public_key, check_content)
+        return _verify(conn, data_dir, config, public_key, check_content, workers)
     finally:
         conn.execute("COMMIT")
         conn.close()
@@ -127,59 +138,155 @@ def _public_key(data_dir: Path, config: ApplianceConfig) -> PublicKey:
         return load_public_key((data_dir / PUBLIC_KEY_NAME).read_bytes())
 
 
+Latest = dict[tuple[str, str], tuple[int, int, bytes, bytes | None]]
+
+
+@dataclass
+class _Scan:
+    """What one pass over a range of the log found: leaves, findings, latest versions, refs."""
+
+    start: int
+    end: int  # one past the last index seen (the range's own gaps are already findings)
+    leaves: list[bytes] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    latest: Latest = field(default_factory=dict)
+    first: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)  # idx, version
+    refs: dict[str, int] = field(default_factory=dict)
+
+    def add(self, code: str, message: str, index: int | None = None) -> None:
+        self.findings.append(Finding(code, message, Severity.ERROR, index))
+
+
+def _scan(rows: Iterator[tuple[int, bytes]], start: int) -> _Scan:
+    """Check each entry of a contiguous range on its own; versions are checked within it."""
+    scan = _Scan(start, start)
+    expected = start
+    leaves, latest, first, refs = scan.leaves, scan.latest, scan.first, scan.refs
+    leaf_hash, loads, dumps = merkle.leaf_hash, cbor2.loads, cbor2.dumps
+    row_values = schema.row_values
+    tables = schema.TABLES
+    for idx, raw in rows:
+        raw = bytes(raw)
+        if idx != expected:
+            missing = f"{expected}" if idx == expected + 1 else f"{expected}–{idx - 1}"
+            scan.add("log.gap", f"log entries {missing} are missing (deleted)", expected)
+            expected = idx
+        expected += 1
+        leaves.append(leaf_hash(raw))
+        try:
+            value = loads(raw)
+            if dumps(value, canonical=True) != raw:
+                raise EncodingError("not in deterministic encoding")
+            entry = Entry.from_map(value)
+        except (EncodingError, ValueError) as exc:
+            scan.add("entry.encoding", f"log entry {idx} is not a valid entry: {exc}", idx)
+            continue
+        if entry.index != idx:
+            scan.add(
+                "entry.position",
+                f"log entry stored at {idx} says it is entry {entry.index} (entries reordered)",
+                idx,
+            )
+        if entry.type in tables and entry.id is not None:
+            key = (entry.type, entry.id)
+            prev = latest.get(key)
+            if prev is None:
+                first[key] = (idx, entry.version or 0)
+            elif entry.version != prev[1] + 1:
+                scan.add(
+                    "entry.version",
+                    f"log entry {idx}: {entry.type} {entry.id} version {entry.version}, "
+                    f"expected {prev[1] + 1}",
+                    idx,
+                )
+            data = entry.data or {}
+            latest[key] = (
+                idx,
+                entry.version or 0,
+                _row_digest(row_values(entry.type, data)),
+                _text_digest(fts_body(data)) if entry.type == "document" else None,
+            )
+        for r in entry.refs:
+            refs.setdefault(r.hex(), idx)
+        if entry.data and entry.data.get("Content"):
+            named = {c["sha256"] for c in entry.data["Content"]}
+            if named != {r.hex() for r in entry.refs}:
+                scan.add("entry.refs", f"log entry {idx}: content list and references differ", idx)
+    scan.end = expected
+    return scan
+
+
+def _scan_file(db_path: str, start: int, end: int) -> _Scan:
+    """A worker process's share: entries [start, end) read from its own connection."""
+    conn = schema.connect(db_path, readonly=True)
+    try:
+        rows = conn.execute(
+            "SELECT idx, entry FROM log WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
+        )
+        return _scan(rows, start)
+    finally:
+        conn.close()
+
+
+# Below this many entries one process is quicker than starting workers.
+PARALLEL_FROM = 40_000
+
+
+def _scan_log(conn: sqlite3.Connection, db_path: str, workers: int | None) -> list[_Scan]:
+    row = conn.execute("SELECT max(idx) FROM log").fetchone()
+    end = 0 if row[0] is None else int(row[0]) + 1
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if end >= PARALLEL_FROM else 1
+    if workers <= 1 or end < 2 * workers:
+        return [_scan(_entries(conn), 0)]
+    # Entries below `end` are append-only, so workers reading their own snapshots see the
+    # same bytes as this connection's snapshot. Spawned, not forked: the caller may be a
+    # threaded server.
+    bounds = [end * i // workers for i in range(workers + 1)]
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [
+            pool.submit(_scan_file, db_path, bounds[i], bounds[i + 1]) for i in range(workers)
+        ]
+        return [f.result() for f in futures]
+
+
+def _merge(scans: list[_Scan], rep: Report) -> tuple[list[bytes], Latest, dict[str, int]]:
+    """Join ranges in log order: the versions where one range hands over to the next."""
+    leaves: list[bytes] = []
+    latest: Latest = {}
+    refs: dict[str, int] = {}
+    for scan in scans:
+        rep.findings.extend(scan.findings)
+        leaves.extend(scan.leaves)
+        for key, (idx, version) in scan.first.items():
+            prev = latest.get(key)
+            want = 1 if prev is None else prev[1] + 1
+            if version != want:
+                rep.add(
+                    "entry.version",
+                    f"log entry {idx}: {key[0]} {key[1]} version {version}, expected {want}",
+                    idx,
+                )
+        latest.update(scan.latest)
+        for h, idx in scan.refs.items():
+            refs.setdefault(h, idx)
+    return leaves, latest, refs
+
+
 def _verify(
     conn: sqlite3.Connection,
     data_dir: Path,
     config: ApplianceConfig,
     public_key: PublicKey,
     check_content: bool,
+    workers: int | None = None,
 ) -> Report:
     rep = Report()
-    leaves: list[bytes] = []
-    latest: dict[tuple[str, str], tuple[int, int, bytes]] = {}
-    refs: dict[str, int] = {}
-    expected = 0
-    for idx, raw in _entries(conn):
-        raw = bytes(raw)
-        if idx != expected:
-            missing = f"{expected}" if idx == expected + 1 else f"{expected}–{idx - 1}"
-            rep.add("log.gap", f"log entries {missing} are missing (deleted)", expected)
-            expected = idx
-        expected += 1
-        leaves.append(merkle.leaf_hash(raw))
-        try:
-            value = cbor2.loads(raw)
-            if cbor2.dumps(value, canonical=True) != raw:
-                raise EncodingError("not in deterministic encoding")
-            entry = Entry.from_map(value)
-        except (EncodingError, ValueError) as exc:
-            rep.add("entry.encoding", f"log entry {idx} is not a valid entry: {exc}", idx)
-            continue
-        if entry.index != idx:
-            rep.add(
-                "entry.position",
-                f"log entry stored at {idx} says it is entry {entry.index} (entries reordered)",
-                idx,
-            )
-        if entry.type in schema.TABLES and entry.id is not None:
-            prev = latest.get((entry.type, entry.id))
-            want = 1 if prev is None else prev[1] + 1
-            if entry.version != want:
-                rep.add(
-                    "entry.version",
-                    f"log entry {idx}: {entry.type} {entry.id} version {entry.version}, "
-                    f"expected {want}",
-                    idx,
-                )
-            latest[(entry.type, entry.id)] = (idx, entry.version or 0, _digest(value.get("data")))
-        for r in entry.refs:
-            refs.setdefault(r.hex(), idx)
-        if entry.data and entry.data.get("Content"):
-            named = {c["sha256"] for c in entry.data["Content"]}
-            if named != {r.hex() for r in entry.refs}:
-                rep.add("entry.refs", f"log entry {idx}: content list and references differ", idx)
+    scans = _scan_log(conn, str(data_dir / DB_NAME), workers)
+    leaves, latest, refs = _merge(scans, rep)
     rep.entries = len(leaves)
-    rep.tree_size = expected
+    rep.tree_size = scans[-1].end
     levels = _levels(leaves) if leaves else [[]]
     _check_nodes(conn, levels, rep)
     source = lambda level, i: levels[level][i]  # noqa: E731
@@ -282,49 +389,48 @@ def _check_checkpoints(
 
 
 def _check_projections(
-    conn: sqlite3.Connection, latest: dict[tuple[str, str], tuple[int, int, bytes]], rep: Report
+    conn: sqlite3.Connection,
+    latest: Latest,
+    rep: Report,
 ) -> None:
-    conn.row_factory = sqlite3.Row
     seen: set[tuple[str, str]] = set()
-    fts: dict[int, str] = {
-        int(r[0]): str(r[1]) for r in conn.execute("SELECT rowid, body FROM document_fts")
+    fts: dict[int, bytes] = {
+        int(r[0]): _text_digest(str(r[1]))
+        for r in conn.execute("SELECT rowid, body FROM document_fts")
     }
-    try:
-        for record_type, table in schema.TABLES.items():
-            for row in conn.execute(f"SELECT * FROM {table}"):
-                rep.records += 1
-                key = (record_type, row["id"])
-                seen.add(key)
-                want = latest.get(key)
-                data = schema.from_row(record_type, row)
-                if want is None:
-                    rep.add(
-                        "projection.extra",
-                        f"{table} row {row['id']} has no log entry (row inserted by hand)",
-                    )
-                elif (row["log_index"], row["version"]) != want[:2] or _digest(data) != want[2]:
-                    rep.add(
-                        "projection.mismatch",
-                        f"{table} row {row['id']} differs from its log entry {want[0]} "
-                        "(row edited)",
-                        want[0],
-                    )
-                if record_type == "document" and fts.pop(int(row["rid"]), None) != fts_body(data):
-                    rep.add(
-                        "search.mismatch",
-                        f"search index entry of document {row['id']} differs from it",
-                    )
-        for key, (idx, _, _) in latest.items():
-            if key not in seen:
+    for record_type, table in schema.TABLES.items():
+        cols = ", ".join(schema.q(n) for n in schema.field_columns(record_type))
+        for row in conn.execute(f"SELECT id, version, log_index, rid, {cols} FROM {table}"):
+            rep.records += 1
+            key = (record_type, row[0])
+            seen.add(key)
+            want = latest.get(key)
+            if want is None:
                 rep.add(
-                    "projection.missing",
-                    f"{key[0]} {key[1]} (log entry {idx}) has no row (row deleted)",
-                    idx,
+                    "projection.extra",
+                    f"{table} row {row[0]} has no log entry (row inserted by hand)",
                 )
-        if fts:
-            rep.add("search.extra", f"{len(fts)} search index rows belong to no document")
-    finally:
-        conn.row_factory = None
+            elif (row[2], row[1]) != want[:2] or _row_digest(row[4:]) != want[2]:
+                rep.add(
+                    "projection.mismatch",
+                    f"{table} row {row[0]} differs from its log entry {want[0]} (row edited)",
+                    want[0],
+                )
+            indexed = fts.pop(int(row[3]), None) if record_type == "document" else None
+            if want is not None and indexed != want[3]:
+                rep.add(
+                    "search.mismatch",
+                    f"search index entry of document {row[0]} differs from it",
+                )
+    for key, (idx, _, _, _) in latest.items():
+        if key not in seen:
+            rep.add(
+                "projection.missing",
+                f"{key[0]} {key[1]} (log entry {idx}) has no row (row deleted)",
+                idx,
+            )
+    if fts:
+        rep.add("search.extra", f"{len(fts)} search index rows belong to no document")
 
 
 def _check_counters(conn: sqlite3.Connection, rep: Report) -> None:

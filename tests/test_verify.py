@@ -18,6 +18,17 @@ from appliance.verify import Report, verify_data_dir
 from .conftest import incoming
 
 
+@pytest.fixture(autouse=True, params=["one process", "worker processes"])
+def entry_pass(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every check runs twice: the entry pass in this process, and split across workers."""
+    import appliance.verify
+
+    monkeypatch.setattr(
+        appliance.verify, "PARALLEL_FROM", 0 if request.param == "worker processes" else 10**9
+    )
+    monkeypatch.setattr(appliance.verify.os, "cpu_count", lambda: 3)
+
+
 @pytest.fixture
 def filled(data_dir: Path, open_store: Callable[..., Store]) -> Path:
     s = open_store()
