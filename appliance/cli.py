@@ -311,10 +311,12 @@ def _register_parts() -> None:
     from .archive.cli import register as register_archive
     from .capture.cli import register as register_capture
     from .cli_key import key
+    from .provision.cli import register as register_provision
 
     main.add_command(key)
     for register in (register_web, register_sync, register_capture, register_archive):
         register(main)
+    register_provision(main)
 
 
 _register_parts()

@@ -34,6 +34,52 @@ class NumberingConfig:
 
 
 @dataclass(frozen=True)
+class SyncConfig:
+    """How the sync agent may use the link to the provincial centre (sync/agent.py)."""
+
+    bandwidth_kbit: int = 0  # upload cap; 0 = none
+    windows: tuple[str, ...] = ()  # "HH:MM-HH:MM" in Vietnam time (may wrap midnight); () = always
+    interval_s: int = 300  # between cycles when there is nothing to send
+    chunk_bytes: int = 256 * 1024  # content upload chunk (a resume resends at most one)
+    max_batch_entries: int = 2000
+    max_batch_bytes: int = 512 * 1024
+    backoff_max_s: int = 3600
+    stall_timeout_s: int = 30  # a request whose body stops moving this long is given up
+    read_timeout_s: int = 60  # waiting for the centre's answer
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "bandwidth_kbit": self.bandwidth_kbit,
+            "windows": list(self.windows),
+            "interval_s": self.interval_s,
+            "chunk_bytes": self.chunk_bytes,
+            "max_batch_entries": self.max_batch_entries,
+            "max_batch_bytes": self.max_batch_bytes,
+            "backoff_max_s": self.backoff_max_s,
+            "stall_timeout_s": self.stall_timeout_s,
+            "read_timeout_s": self.read_timeout_s,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> SyncConfig:
+        d = cls()
+        try:
+            return cls(
+                bandwidth_kbit=int(value.get("bandwidth_kbit", d.bandwidth_kbit)),
+                windows=tuple(str(w) for w in value.get("windows", d.windows)),
+                interval_s=int(value.get("interval_s", d.interval_s)),
+                chunk_bytes=int(value.get("chunk_bytes", d.chunk_bytes)),
+                max_batch_entries=int(value.get("max_batch_entries", d.max_batch_entries)),
+                max_batch_bytes=int(value.get("max_batch_bytes", d.max_batch_bytes)),
+                backoff_max_s=int(value.get("backoff_max_s", d.backoff_max_s)),
+                stall_timeout_s=int(value.get("stall_timeout_s", d.stall_timeout_s)),
+                read_timeout_s=int(value.get("read_timeout_s", d.read_timeout_s)),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"sync settings in {CONFIG_NAME} are malformed: {exc}") from exc
+
+
+@dataclass(frozen=True)
 class ApplianceConfig:
     org_id: str
     org_name: str
@@ -41,6 +87,7 @@ class ApplianceConfig:
     origin: str
     key: KeyConfig
     numbering: NumberingConfig = field(default_factory=NumberingConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +98,7 @@ class ApplianceConfig:
             "origin": self.origin,
             "key": self.key.to_json(),
             "numbering": {"own_series_types": list(self.numbering.own_series_types)},
+            "sync": self.sync.to_json(),
         }
 
     @classmethod
@@ -66,6 +114,7 @@ class ApplianceConfig:
                 origin=value["origin"],
                 key=KeyConfig.from_json(value["key"]),
                 numbering=NumberingConfig(tuple(numbering.get("own_series_types", ()))),
+                sync=SyncConfig.from_json(value.get("sync", {})),
             )
         except KeyError as exc:
             raise ConfigError(f"{CONFIG_NAME} lacks {exc}") from exc

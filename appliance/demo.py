@@ -23,6 +23,14 @@ SAMPLES = (
 
 def ensure_demo(data_dir: Path) -> Iterator[str]:
     """Create and fill ``data_dir`` unless it already holds a data folder; say what was done."""
+    yield from _ensure_records(data_dir)
+    # The web UI's first sign-in: users are created once, their passwords printed once.
+    from web_ui.setup import ensure_first_users
+
+    yield from ensure_first_users(data_dir)
+
+
+def _ensure_records(data_dir: Path) -> Iterator[str]:
     if (data_dir / CONFIG_NAME).exists():
         with Store.open(data_dir, readonly=True) as store:
             n = store.count("document")

@@ -43,6 +43,10 @@ class ValidationError(LuutruError):
         self.field = field
 
 
+class RefusedRowError(ValidationError):
+    """The database refused a record's row (a CHECK or UNIQUE rule); nothing of it was written."""
+
+
 class NotFoundError(LuutruError):
     """A record that the call names does not exist."""
 

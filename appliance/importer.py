@@ -18,11 +18,11 @@ from typing import Any
 from .codelists import CodeLists
 from .errors import LuutruError, ValidationError
 from .identifiers import split_so_ky_hieu
-from .legacy import ImportOutcome, prepare, submit_batch
+from .legacy import Context, ImportOutcome, prepare, submit_batch
 from .store import Store
 from .text import fold, nfc
 
-BATCH = 500
+BATCH = 2000
 
 # Phụ lục IV register columns (folded) -> our field, for each register.
 INCOMING_HEADERS = {
@@ -237,6 +237,27 @@ def read_rows(path: Path, codes: CodeLists) -> Iterator[Row]:
     raise ValidationError(f"cannot import {path.name}: use .jsonl, .csv or .xlsx")
 
 
+# One prepared row: (line, kind, record type or None when it failed, data or the reason).
+Prepared = tuple[int, str, str | None, Any]
+def prepared_rows(
+    path: Path, ctx: Context, fond: str | None
+) -> Iterator[Prepared]:
+    """Parse and validate every row of ``path``, in order; failures are rows too."""
+    for line, raw, error in read_rows(path, ctx.codes):
+        if raw is None:
+            yield (line, "?", None, error or "unreadable")
+            continue
+        kind = str(raw.pop("kind", "") or "")
+        if fond and "FondCode" not in raw and kind != "fonds":
+            raw["FondCode"] = fond
+        try:
+            record_type, data = prepare(ctx, kind, raw)
+        except (LuutruError, ValueError) as exc:
+            yield (line, kind, None, str(exc))
+            continue
+        yield (line, kind, record_type, data)
+
+
 def import_file(
     store: Store,
     path: Path,
@@ -248,7 +269,7 @@ def import_file(
     actor = actor or f"import:{path.name}"
     report = ImportReport()
     batch: list[tuple[int, str, str, dict[str, Any]]] = []
-    # One batch commits in the writer while the next is parsed and validated here.
+    # One batch commits in the writer while the next is parsed and validated.
     in_flight: list[tuple[int, Future[list[ImportOutcome]]]] = []
 
     def settle() -> None:
@@ -269,17 +290,9 @@ def import_file(
         if wait:
             settle()
 
-    for line, raw, error in read_rows(path, store.codes):
-        if raw is None:
-            report.failed.append(ImportOutcome(line, "?", False, error or "unreadable"))
-            continue
-        kind = str(raw.pop("kind", "") or "")
-        if fond and "FondCode" not in raw and kind != "fonds":
-            raw["FondCode"] = fond
-        try:
-            record_type, data = prepare(store, kind, raw)
-        except (LuutruError, ValueError) as exc:
-            report.failed.append(ImportOutcome(line, kind, False, str(exc)))
+    for line, kind, record_type, data in prepared_rows(path, store, fond):
+        if record_type is None:
+            report.failed.append(ImportOutcome(line, kind, False, str(data)))
             continue
         batch.append((line, kind, record_type, data))
         if record_type != "document":

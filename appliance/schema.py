@@ -69,8 +69,14 @@ CREATE TABLE IF NOT EXISTS content (
   sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, mime TEXT, first_log_index INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS codelist_versions (
   version TEXT PRIMARY KEY, sha256 TEXT NOT NULL, body BLOB NOT NULL, log_index INTEGER NOT NULL);
+-- Search: one row per document (rowid = documents.rid); `body` is the folded metadata
+-- (search.fts_body), `ocr` the folded OCR text of its content, so one MATCH covers both.
 CREATE VIRTUAL TABLE IF NOT EXISTS document_fts USING fts5(
-  body, tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3');
+  body, ocr, tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3');
+-- OCR text of digitised documents (capture), projected from 'document.text' log entries.
+CREATE TABLE IF NOT EXISTS document_text (
+  document_id TEXT PRIMARY KEY, sha256 TEXT NOT NULL, text TEXT NOT NULL,
+  log_index INTEGER NOT NULL);
 """
 
 INDEX_DDL = """
@@ -106,6 +112,12 @@ def connect(path: str, readonly: bool = False) -> sqlite3.Connection:
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
+    # Folders made before OCR text joined the search index have a one-column index and a
+    # separate OCR index: drop both, and rebuild the new one from the projections below.
+    old_index = [r[1] for r in conn.execute("PRAGMA table_info(document_fts)")] == ["body"]
+    if old_index:
+        conn.execute("DROP TABLE document_fts")
+        conn.execute("DROP TABLE IF EXISTS document_text_fts")
     conn.executescript(BASE_DDL)
     for record_type in SCHEMAS:
         conn.execute(projection_ddl(record_type))
@@ -114,6 +126,10 @@ def create_schema(conn: sqlite3.Connection) -> None:
         "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
         (str(SCHEMA_VERSION),),
     )
+    if old_index:
+        from .search import rebuild_index
+
+        rebuild_index(conn)
 
 
 def to_row(record_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -187,14 +203,28 @@ def from_row(record_type: str, row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _UPSERT_CACHE: dict[str, str] = {}
+_INSERT_CACHE: dict[str, str] = {}
+
+
+def insert_sql(record_type: str) -> str:
+    """Insert a new projection row (parameters as ``upsert_sql``); its rid is lastrowid."""
+    sql = _INSERT_CACHE.get(record_type)
+    if sql is None:
+        names = ["id", "version", "log_index"] + [f.name for f in SCHEMAS[record_type]]
+        cols = ", ".join(q(n) for n in names)
+        sql = f"INSERT INTO {TABLES[record_type]} ({cols}) VALUES ({', '.join('?' * len(names))})"
+        _INSERT_CACHE[record_type] = sql
+    return sql
 
 
 def upsert_sql(record_type: str) -> str:
+    """Insert or replace a projection row; parameters: id, version, log_index, then
+    ``row_values(record_type, data)``."""
     sql = _UPSERT_CACHE.get(record_type)
     if sql is None:
         names = ["id", "version", "log_index"] + [f.name for f in SCHEMAS[record_type]]
         cols = ", ".join(q(n) for n in names)
-        params = ", ".join(":" + ("p_" + n) for n in names)
+        params = ", ".join("?" for _ in names)
         updates = ", ".join(f"{q(n)} = excluded.{q(n)}" for n in names[1:])
         sql = (
             f"INSERT INTO {TABLES[record_type]} ({cols}) VALUES ({params}) "

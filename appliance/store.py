@@ -7,6 +7,7 @@ thread. The sealer signs checkpoints over whatever the writer committed.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import uuid
@@ -20,13 +21,19 @@ from . import merkle, numbering, records, schema
 from .codelists import CodeLists, load_bundled
 from .config import DB_NAME, ApplianceConfig, load_config
 from .content import ContentStore
-from .errors import ConflictError, NotFoundError, ReadOnlyError, ValidationError
+from .errors import (
+    ConflictError,
+    NotFoundError,
+    ReadOnlyError,
+    RefusedRowError,
+    ValidationError,
+)
 from .identifiers import FileCode, validate_organ_id
 from .keys.base import KeyProvider
 from .keys.loader import open_key
 from .ledger import Entry, iter_entries, latest_checkpoint, node_source
 from .sealer import Sealer
-from .search import fts_body
+from .search import fts_body, index_document, ocr_text_of
 from .writer import Txn, Writer
 
 __all__ = ["Record", "Store", "Txn", "WriteResult"]
@@ -251,24 +258,31 @@ class Store:
                     f"{record_type} {record_id} is at version {current}, not {expect_version}"
                 )
             version = current + 1
-        refs = tuple(bytes.fromhex(c["sha256"]) for c in data.get("Content") or ())
-        entry = _append(txn, kind, actor, record_type, record_id, data, version, refs)
-        row = schema.to_row(record_type, data)
-        params = {"p_id": record_id, "p_version": version, "p_log_index": entry.index}
-        params.update({"p_" + k: v for k, v in row.items()})
-        rid = txn.conn.execute(schema.upsert_sql(record_type), params).fetchone()[0]
+        # The projection row goes first: when the database refuses it (a CHECK or UNIQUE rule)
+        # nothing of this change has been written, so a batch can carry on without a savepoint.
+        index = txn.ledger.state.size
+        params = (record_id, version, index, *schema.row_values(record_type, data))
+        try:
+            if version == 1:
+                rid = int(txn.conn.execute(schema.insert_sql(record_type), params).lastrowid or 0)
+            else:
+                rid = txn.conn.execute(schema.upsert_sql(record_type), params).fetchone()[0]
+        except sqlite3.IntegrityError as exc:
+            raise RefusedRowError(f"{record_type} refused by the database: {exc}") from exc
         if record_type == "document":
-            if version > 1:
-                txn.conn.execute("DELETE FROM document_fts WHERE rowid = ?", (rid,))
-            txn.conn.execute(
-                "INSERT INTO document_fts (rowid, body) VALUES (?, ?)", (rid, fts_body(data))
-            )
+            if txn.search_rows is not None and version == 1:
+                txn.search_rows.append((rid, fts_body(data)))
+            else:
+                ocr = None if version == 1 else ocr_text_of(txn.conn, record_id)
+                index_document(txn.conn, rid, data, ocr, new=version == 1)
             for c in data.get("Content") or ():
                 txn.conn.execute(
                     "INSERT OR IGNORE INTO content (sha256, size, mime, first_log_index) "
                     "VALUES (?, ?, ?, ?)",
-                    (c["sha256"], c["size"], c["mime"], entry.index),
+                    (c["sha256"], c["size"], c["mime"], index),
                 )
+        refs = tuple(bytes.fromhex(c["sha256"]) for c in data.get("Content") or ())
+        entry = _append(txn, kind, actor, record_type, record_id, data, version, refs)
         return Record(record_type, record_id, version, entry.index, data)
 
     def append_event(
@@ -279,9 +293,10 @@ class Store:
         data: dict[str, Any] | None = None,
         target_type: str | None = None,
         target_id: str | None = None,
+        refs: Sequence[bytes] = (),
     ) -> Entry:
         """Append an entry that changes no projection (views, prints, receipts, audits)."""
-        return _append(txn, kind, actor, target_type, target_id, data)
+        return _append(txn, kind, actor, target_type, target_id, data, refs=tuple(refs))
 
     def audit(
         self,
@@ -358,6 +373,10 @@ class Store:
 
         return self.writer_or_fail().call(job)
 
+    def current(self, txn: Txn, record_type: str, **where: Any) -> Record:
+        """The record as the writer's transaction sees it (for use inside a job)."""
+        return self._current(txn, record_type, **where)
+
     def _current(self, txn: Txn, record_type: str, **where: Any) -> Record:
         clauses = " AND ".join(f"{schema.q(k)} = ?" for k in where)
         txn.conn.row_factory = sqlite3.Row
@@ -375,30 +394,7 @@ class Store:
     # -- hồ sơ ------------------------------------------------------------------------------
 
     def prepare_file(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        data = records.normalise("file", raw, self.codes)
-        if "Title" not in data:
-            raise ValidationError("Title (Tiêu đề hồ sơ) is required", "Title")
-        if "FileCode" in data:
-            code = FileCode.parse(data["FileCode"])
-        else:
-            organ = data.get("OrganId") or data.get("FondCode") or self.config.org_id
-            if "FileCatalog" not in data or "FileNotation" not in data:
-                raise ValidationError(
-                    "FileCatalog (year) and FileNotation (e.g. 01.VP) are required", "FileNotation"
-                )
-            code = FileCode.build(organ, data["FileCatalog"], data["FileNotation"])
-        data.update(
-            FileCode=str(code),
-            OrganId=code.organ_id,
-            FileCatalog=code.year,
-            FileNotation=code.notation,
-        )
-        data.setdefault("FondCode", code.organ_id)
-        data.setdefault("Status", "open")
-        data.setdefault("Language", "01")
-        if "Maintenance" not in data:
-            raise ValidationError("Maintenance (Thời hạn bảo quản) is required", "Maintenance")
-        return data
+        return prepare_file(self.codes, self.config, raw)
 
     def insert_file(self, txn: Txn, data: dict[str, Any], actor: str, legacy: bool) -> Record:
         fonds = self.fonds_state(txn.conn, data["FondCode"])
@@ -416,41 +412,33 @@ class Store:
             lambda txn: self.insert_file(txn, data, actor, legacy=False)
         )
 
-    def close_file(self, file_code: str, actor: str = "system") -> Record:
-        """Close a hồ sơ: count its documents and pages (biên mục) and set the end date."""
+    def close_file(
+        self,
+        file_code: str,
+        actor: str = "system",
+        maintenance: str | None = None,
+        reason: str | None = None,
+    ) -> Record:
+        """Close a hồ sơ: contents list (biên mục), counts, retention re-assessed (archive)."""
+        from .archive.closing import close_file
 
-        def job(txn: Txn) -> Record:
-            rec = self._current(txn, "file", FileCode=file_code)
-            self._check_fonds_open(txn, rec.data.get("FondCode"))
-            if rec.data.get("Status") == "closed":
-                raise ConflictError(f"hồ sơ {file_code} is already closed")
-            docs, pages, last = txn.conn.execute(
-                'SELECT count(*), coalesce(sum("PageAmount"), 0), '
-                'max(coalesce("IssuedDate", "ArrivalDate")) FROM documents WHERE "FileCode" = ?',
-                (file_code,),
-            ).fetchone()
-            data = dict(rec.data, Status="closed", DocTotal=int(docs), PageTotal=int(pages))
-            if last and "EndDate" not in data:
-                data["EndDate"] = last
-            return self.put(txn, "file", "file.close", actor, data, rec.id, rec.version)
-
-        return self.writer_or_fail().call(job)
+        return close_file(self, file_code, actor, maintenance=maintenance, reason=reason).record
 
     def _check_fonds_open(self, txn: Txn, fond_code: str | None) -> None:
         if fond_code and self.fonds_state(txn.conn, fond_code)["Status"] != "open":
             raise ReadOnlyError(f"fonds {fond_code} is closed: its records are read-only")
 
+    def _check_editable(self, txn: Txn, rec: Record) -> None:
+        """Closed fonds, and frozen, recalled or destroyed records (spec §2.10), refuse edits."""
+        from .archive.state import check_editable
+
+        self._check_fonds_open(txn, rec.data.get("FondCode"))
+        check_editable(txn.conn, rec.type, rec.id, rec.data)
+
     # -- documents --------------------------------------------------------------------------
 
     def prepare_document(self, direction: str, raw: Mapping[str, Any]) -> dict[str, Any]:
-        raw = dict(raw)
-        signer = raw.pop("SignerInfo", None)
-        if isinstance(signer, Mapping):
-            raw.setdefault("SignerPosition", signer.get("Position"))
-            raw.setdefault("SignerFullName", signer.get("FullName"))
-        data = records.normalise("document", raw, self.codes)
-        data["Direction"] = direction
-        return records.complete_document(data, self.codes)
+        return prepare_document(self.codes, direction, raw)
 
     def place_in_file(self, txn: Txn, data: dict[str, Any]) -> None:
         code = data.get("FileCode")
@@ -552,7 +540,7 @@ class Store:
             rec = self._current(txn, "document", id=doc_id)
             if rec.data.get("Direction") != "outgoing" or rec.data.get("Status") != "draft":
                 raise ConflictError(f"document {doc_id} is not an outgoing draft")
-            self._check_fonds_open(txn, rec.data.get("FondCode"))
+            self._check_editable(txn, rec)
             now = txn.clock.now()
             series = numbering.series_for(
                 "outgoing", rec.data, self.codes, self.config.numbering.own_series_types
@@ -591,7 +579,7 @@ class Store:
 
         def job(txn: Txn) -> Record:
             rec = self._current(txn, "document", id=doc_id)
-            self._check_fonds_open(txn, rec.data.get("FondCode"))
+            self._check_editable(txn, rec)
             d = {k: v for k, v in rec.data.items() if k not in cleared}
             d.update(patch)
             d = records.complete_document(d, self.codes)
@@ -610,6 +598,44 @@ class Store:
 
         return self.writer_or_fail().call(job)
 
+    def register_draft(
+        self, doc_id: str, changes: Mapping[str, Any], actor: str = "system"
+    ) -> WriteResult:
+        """Register a draft văn bản đến (e.g. a digitised scan filed before anyone read it):
+        the clerk's fields complete it and it gets the next số đến, as ``register_incoming``."""
+        fixed = {"Direction", "Status", "Series", "Year", "ArrivalNumber", "FondCode"}
+        bad = fixed.intersection(changes)
+        if bad:
+            raise ValidationError(f"{', '.join(sorted(bad))} cannot be set", sorted(bad)[0])
+        patch = records.normalise("document", changes, self.codes)
+
+        def job(txn: Txn) -> WriteResult:
+            rec = self._current(txn, "document", id=doc_id)
+            if rec.data.get("Direction") != "incoming" or rec.data.get("Status") != "draft":
+                raise ConflictError(f"document {doc_id} is not a draft văn bản đến")
+            self._check_editable(txn, rec)
+            d = records.complete_document({**rec.data, **patch}, self.codes)
+            for f in ("CodeNumber", "CodeNotation", "OrganName"):
+                if not d.get(f):
+                    raise ValidationError(f"{f} is required to register a document", f)
+            fonds = self.fonds_state(txn.conn, d.get("FondCode"))
+            if fonds["Status"] != "open":
+                raise ReadOnlyError(f"fonds {fonds['FondCode']} is closed: no registrations")
+            now = txn.clock.now()
+            d.update(Status="registered", Series=numbering.INCOMING, Year=now.year)
+            d.setdefault("ArrivalDate", now.date().isoformat())
+            d["ArrivalNumber"] = numbering.next_number(
+                txn.conn, d["FondCode"], numbering.INCOMING, now.year
+            )
+            if d.get("FileCode") != rec.data.get("FileCode"):
+                d.pop("DocOrdinal", None)
+                self.place_in_file(txn, d)
+            warnings = self.duplicate_warnings(txn, d, rec.id)
+            new = self.put(txn, "document", "document.register", actor, d, rec.id, rec.version)
+            return WriteResult(new, tuple(warnings))
+
+        return self.writer_or_fail().call(job)
+
     def attach_content(
         self, doc_id: str, files: Sequence[Mapping[str, Any]], actor: str = "system"
     ) -> Record:
@@ -620,7 +646,7 @@ class Store:
 
         def job(txn: Txn) -> Record:
             rec = self._current(txn, "document", id=doc_id)
-            self._check_fonds_open(txn, rec.data.get("FondCode"))
+            self._check_editable(txn, rec)
             current = list(rec.data.get("Content") or [])
             known = {c["sha256"] for c in current}
             current.extend(dict(f) for f in files if f["sha256"] not in known)
@@ -636,7 +662,7 @@ class Store:
         def job(txn: Txn) -> Record:
             doc = self._current(txn, "document", id=doc_id)
             file = self._current(txn, "file", FileCode=file_code)
-            self._check_fonds_open(txn, file.data.get("FondCode"))
+            self._check_editable(txn, file)
             if (
                 doc.data.get("FileCode") == file_code
                 or txn.conn.execute(
@@ -681,6 +707,64 @@ class Store:
         version = self.writer_or_fail().call(job)
         self.codes = lists
         return version
+
+
+def prepare_file(
+    codes: CodeLists, config: ApplianceConfig, raw: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Validate and complete a hồ sơ (outside the writer)."""
+    data = records.normalise("file", raw, codes)
+    if "Title" not in data:
+        raise ValidationError("Title (Tiêu đề hồ sơ) is required", "Title")
+    if "FileCode" in data:
+        code = FileCode.parse(data["FileCode"])
+    else:
+        organ = data.get("OrganId") or data.get("FondCode") or config.org_id
+        if "FileCatalog" not in data or "FileNotation" not in data:
+            raise ValidationError(
+                "FileCatalog (year) and FileNotation (e.g. 01.VP) are required", "FileNotation"
+            )
+        code = FileCode.build(organ, data["FileCatalog"], data["FileNotation"])
+    data.update(
+        FileCode=str(code),
+        OrganId=code.organ_id,
+        FileCatalog=code.year,
+        FileNotation=code.notation,
+    )
+    data.setdefault("FondCode", code.organ_id)
+    data.setdefault("Status", "open")
+    data.setdefault("Language", "01")
+    if "Maintenance" not in data:
+        raise ValidationError("Maintenance (Thời hạn bảo quản) is required", "Maintenance")
+    return data
+
+
+def prepare_document(codes: CodeLists, direction: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate and complete a document (outside the writer)."""
+    raw = dict(raw)
+    signer = raw.pop("SignerInfo", None)
+    if isinstance(signer, Mapping):
+        raw.setdefault("SignerPosition", signer.get("Position"))
+        raw.setdefault("SignerFullName", signer.get("FullName"))
+    data = records.normalise("document", raw, codes)
+    data["Direction"] = direction
+    return records.complete_document(data, codes)
+
+
+def flush_search_rows(txn: Txn) -> None:
+    """Write the collected search rows in one statement.
+
+    SQLite's FTS5 writes its pending terms to disk at the start of every later statement of
+    the transaction, so inserting rows one by one between other writes makes a segment per
+    document; one INSERT … SELECT makes one segment for the whole batch.
+    """
+    if txn.search_rows:
+        txn.conn.execute(
+            "INSERT INTO document_fts (rowid, body, ocr) "
+            "SELECT value ->> 0, value ->> 1, '' FROM json_each(?)",
+            (json.dumps(txn.search_rows, ensure_ascii=False),),
+        )
+    txn.search_rows = None
 
 
 def _append(

@@ -13,6 +13,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -27,7 +28,7 @@ from .content import ContentStore
 from .errors import EncodingError, LuutruError
 from .keys.verify import PublicKey, load_public_key
 from .ledger import Entry
-from .search import fts_body
+from .search import OCR_TEXT_KIND, fts_body, fts_ocr
 
 
 class Severity(StrEnum):
@@ -139,6 +140,8 @@ def _public_key(data_dir: Path, config: ApplianceConfig) -> PublicKey:
 
 
 Latest = dict[tuple[str, str], tuple[int, int, bytes, bytes | None]]
+# document id -> (log index, digest of its document_text row, digest of its indexed OCR text)
+Texts = dict[str, tuple[int, bytes, bytes]]
 
 
 @dataclass
@@ -152,6 +155,7 @@ class _Scan:
     latest: Latest = field(default_factory=dict)
     first: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)  # idx, version
     refs: dict[str, int] = field(default_factory=dict)
+    texts: Texts = field(default_factory=dict)
 
     def add(self, code: str, message: str, index: int | None = None) -> None:
         self.findings.append(Finding(code, message, Severity.ERROR, index))
@@ -187,7 +191,7 @@ def _scan(rows: Iterator[tuple[int, bytes]], start: int) -> _Scan:
                 f"log entry stored at {idx} says it is entry {entry.index} (entries reordered)",
                 idx,
             )
-        if entry.type in tables and entry.id is not None:
+        if entry.type in tables and entry.id is not None and entry.version is not None:
             key = (entry.type, entry.id)
             prev = latest.get(key)
             if prev is None:
@@ -205,6 +209,13 @@ def _scan(rows: Iterator[tuple[int, bytes]], start: int) -> _Scan:
                 entry.version or 0,
                 _row_digest(row_values(entry.type, data)),
                 _text_digest(fts_body(data)) if entry.type == "document" else None,
+            )
+        elif entry.kind == OCR_TEXT_KIND and entry.id is not None and entry.data:
+            sha, text = entry.data.get("sha256"), entry.data.get("text")
+            scan.texts[entry.id] = (
+                idx,
+                _row_digest((sha, text)),
+                _text_digest(fts_ocr(text if isinstance(text, str) else None)),
             )
         for r in entry.refs:
             refs.setdefault(r.hex(), idx)
@@ -244,17 +255,26 @@ def _scan_log(conn: sqlite3.Connection, db_path: str, workers: int | None) -> li
     # threaded server.
     bounds = [end * i // workers for i in range(workers + 1)]
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [
-            pool.submit(_scan_file, db_path, bounds[i], bounds[i + 1]) for i in range(workers)
-        ]
-        return [f.result() for f in futures]
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = [
+                pool.submit(_scan_file, db_path, bounds[i], bounds[i + 1])
+                for i in range(workers)
+            ]
+            return [f.result() for f in futures]
+    except (BrokenProcessPool, OSError):
+        # Workers could not start (a caller whose __main__ cannot be re-imported, no
+        # /dev/shm, a process limit): the same pass in this process gives the same answer.
+        return [_scan(_entries(conn), 0)]
 
 
-def _merge(scans: list[_Scan], rep: Report) -> tuple[list[bytes], Latest, dict[str, int]]:
+def _merge(
+    scans: list[_Scan], rep: Report
+) -> tuple[list[bytes], Latest, Texts, dict[str, int]]:
     """Join ranges in log order: the versions where one range hands over to the next."""
     leaves: list[bytes] = []
     latest: Latest = {}
+    texts: Texts = {}
     refs: dict[str, int] = {}
     for scan in scans:
         rep.findings.extend(scan.findings)
@@ -269,9 +289,10 @@ def _merge(scans: list[_Scan], rep: Report) -> tuple[list[bytes], Latest, dict[s
                     idx,
                 )
         latest.update(scan.latest)
+        texts.update(scan.texts)
         for h, idx in scan.refs.items():
             refs.setdefault(h, idx)
-    return leaves, latest, refs
+    return leaves, latest, texts, refs
 
 
 def _verify(
@@ -284,17 +305,20 @@ def _verify(
 ) -> Report:
     rep = Report()
     scans = _scan_log(conn, str(data_dir / DB_NAME), workers)
-    leaves, latest, refs = _merge(scans, rep)
+    leaves, latest, texts, refs = _merge(scans, rep)
     rep.entries = len(leaves)
     rep.tree_size = scans[-1].end
     levels = _levels(leaves) if leaves else [[]]
     _check_nodes(conn, levels, rep)
     source = lambda level, i: levels[level][i]  # noqa: E731
     _check_checkpoints(conn, config, public_key, source, len(leaves), rep)
-    _check_projections(conn, latest, rep)
+    _check_projections(conn, latest, texts, rep)
     _check_counters(conn, rep)
     if check_content:
-        _check_content(ContentStore(data_dir / "content"), refs, rep)
+        from .archive.state import destroyed_content
+
+        destroyed = destroyed_content(conn)
+        _check_content(ContentStore(data_dir / "content"), refs, rep, destroyed)
     rep.content_files = len(refs)
     return rep
 
@@ -391,13 +415,15 @@ def _check_checkpoints(
 def _check_projections(
     conn: sqlite3.Connection,
     latest: Latest,
+    texts: Texts,
     rep: Report,
 ) -> None:
     seen: set[tuple[str, str]] = set()
-    fts: dict[int, bytes] = {
-        int(r[0]): _text_digest(str(r[1]))
-        for r in conn.execute("SELECT rowid, body FROM document_fts")
+    fts: dict[int, tuple[bytes, bytes]] = {
+        int(r[0]): (_text_digest(str(r[1])), _text_digest(str(r[2] or "")))
+        for r in conn.execute("SELECT rowid, body, ocr FROM document_fts")
     }
+    no_text = _text_digest("")
     for record_type, table in schema.TABLES.items():
         cols = ", ".join(schema.q(n) for n in schema.field_columns(record_type))
         for row in conn.execute(f"SELECT id, version, log_index, rid, {cols} FROM {table}"):
@@ -416,8 +442,11 @@ def _check_projections(
                     f"{table} row {row[0]} differs from its log entry {want[0]} (row edited)",
                     want[0],
                 )
-            indexed = fts.pop(int(row[3]), None) if record_type == "document" else None
-            if want is not None and indexed != want[3]:
+            if record_type != "document":
+                continue
+            indexed = fts.pop(int(row[3]), None)
+            ocr = texts[row[0]][2] if row[0] in texts else no_text
+            if want is not None and indexed != (want[3], ocr):
                 rep.add(
                     "search.mismatch",
                     f"search index entry of document {row[0]} differs from it",
@@ -431,6 +460,28 @@ def _check_projections(
             )
     if fts:
         rep.add("search.extra", f"{len(fts)} search index rows belong to no document")
+    _check_texts(conn, texts, rep)
+
+
+def _check_texts(conn: sqlite3.Connection, texts: Texts, rep: Report) -> None:
+    """The OCR text projection (document_text) against its 'document.text' log entries."""
+    seen = set()
+    for doc_id, sha, text, log_index in conn.execute(
+        "SELECT document_id, sha256, text, log_index FROM document_text"
+    ):
+        seen.add(doc_id)
+        want = texts.get(doc_id)
+        if want is None:
+            rep.add("projection.extra", f"OCR text of {doc_id} has no log entry")
+        elif (log_index, _row_digest((sha, text))) != want[:2]:
+            rep.add(
+                "projection.mismatch",
+                f"OCR text of {doc_id} differs from its log entry {want[0]} (row edited)",
+                want[0],
+            )
+    for doc_id, (idx, _, _) in texts.items():
+        if doc_id not in seen:
+            rep.add("projection.missing", f"OCR text of {doc_id} (log entry {idx}) is missing", idx)
 
 
 def _check_counters(conn: sqlite3.Connection, rep: Report) -> None:
@@ -455,9 +506,16 @@ def _check_counters(conn: sqlite3.Connection, rep: Report) -> None:
             )
 
 
-def _check_content(content: ContentStore, refs: dict[str, int], rep: Report) -> None:
+def _check_content(
+    content: ContentStore,
+    refs: dict[str, int],
+    rep: Report,
+    destroyed: frozenset[str] | set[str] = frozenset(),
+) -> None:
     for sha, idx in sorted(refs.items()):
         if not content.exists(sha):
+            if sha in destroyed:  # removed by a logged destruction or recall
+                continue
             rep.add("content.missing", f"content file {sha} (log entry {idx}) is missing", idx)
         elif content.hash_file(sha) != sha:
             rep.add(

@@ -33,6 +33,9 @@ class Txn:
     conn: sqlite3.Connection
     ledger: Ledger
     clock: Clock
+    # When a job sets this to a list, new documents' search rows are collected here and
+    # written by one statement (store.flush_search_rows) instead of one insert each.
+    search_rows: list[tuple[int, str]] | None = None
 
 
 @dataclass

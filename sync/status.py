@@ -22,6 +22,8 @@ class SyncStatus:
     pending_entries: int = 0
     pending_content: int = 0  # content files the centre does not have yet
     quarantined: bool = False
+    clock_skew_s: int | None = None  # appliance clock minus the centre's, at the last contact
+    last_error_code: str | None = None  # short code of last_error (errors.py ``code``)
 
     def confirmed(self, entry_index: int) -> bool:
         """Whether the log entry at `entry_index` is covered by a receipt from the province."""
@@ -36,6 +38,9 @@ def sync_status(data_dir: Path, tree_size: int = 0) -> SyncStatus:
     except FileNotFoundError:
         return SyncStatus(enrolled=False, pending_entries=tree_size)
     acknowledged = int(raw.get("acknowledged_size", 0))
+    # Receipts appended after the acknowledged size are bookkeeping: nothing to send for them.
+    settled = max(acknowledged, int(raw.get("settled_size", 0)))
+    skew = raw.get("clock_skew_s")
     return SyncStatus(
         enrolled=bool(raw.get("centre_url")),
         centre_url=raw.get("centre_url"),
@@ -43,7 +48,9 @@ def sync_status(data_dir: Path, tree_size: int = 0) -> SyncStatus:
         confirmed_size=int(raw.get("confirmed_size", 0)),
         last_contact=raw.get("last_contact"),
         last_error=raw.get("last_error"),
-        pending_entries=max(0, tree_size - acknowledged),
+        pending_entries=max(0, tree_size - settled),
         pending_content=int(raw.get("pending_content", 0)),
         quarantined=bool(raw.get("quarantined", False)),
+        clock_skew_s=int(skew) if skew is not None else None,
+        last_error_code=raw.get("last_error_code"),
     )

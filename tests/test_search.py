@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -99,3 +102,42 @@ def test_fast_fold_equals_reference(text: str) -> None:
     for form in ("NFC", "NFD"):
         s = unicodedata.normalize(form, text)
         assert fold(s) == unicodedata.normalize("NFC", _fold_slow(s)).lower()
+
+
+def test_ocr_text_joins_metadata_in_one_match(store: Store) -> None:
+    """Words split between the metadata and the OCR text still find the document, and a
+    later edit of the metadata keeps the OCR text searchable."""
+    from appliance.capture.filing import add_text
+
+    doc = store.register_incoming(incoming(Subject="Về việc tu sửa đường thôn")).record
+    add_text(store, doc.id, "cd" * 32, "Kinh phí dự kiến 250 triệu đồng từ ngân sách xã", "ocr")
+    conn = store.reader()
+    assert [h.id for h in search(conn, "tu sua kinh phi")] == [doc.id]
+    store.update_document(doc.id, {"Description": "bổ sung"})
+    assert [h.id for h in search(conn, "ngan sach xa")] == [doc.id]
+    assert [h.id for h in search(conn, "bo sung du kien")] == [doc.id]
+
+
+def test_old_search_index_is_rebuilt_on_open(
+    data_dir: Path, open_store: Callable[..., Store]
+) -> None:
+    """A folder made before OCR text joined the index gets the new index on open."""
+    import sqlite3
+
+    s = open_store()
+    doc = s.register_incoming(incoming(Subject="Kế hoạch phòng chống lụt bão")).record
+    s.close()
+    conn = sqlite3.connect(data_dir / "luutru.db", isolation_level=None)
+    conn.execute("DROP TABLE document_fts")
+    conn.execute(
+        "CREATE VIRTUAL TABLE document_fts USING fts5(body, "
+        "tokenize = 'unicode61 remove_diacritics 2')"
+    )
+    conn.execute("CREATE VIRTUAL TABLE document_text_fts USING fts5(body)")
+    conn.close()
+    s = open_store()
+    assert [h.id for h in search(s.reader(), "phong chong lut")] == [doc.id]
+    s.close()
+    from appliance.verify import verify_data_dir
+
+    assert verify_data_dir(data_dir).ok

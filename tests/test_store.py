@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from appliance.clock import TZ, ManualClock
 from appliance.errors import ConflictError, ReadOnlyError, ValidationError
-from appliance.store import Store
+from appliance.store import Record, Store
+from appliance.verify import verify_data_dir
+from appliance.writer import Txn
 
 from .conftest import ORG_ID, incoming, outgoing
 
@@ -235,3 +237,30 @@ def test_numbering_no_gaps_no_duplicates(
         series.setdefault((d["Series"], d["Year"]), []).append(n)
     for key, numbers in series.items():
         assert sorted(numbers) == list(range(1, len(numbers) + 1)), key
+
+
+def test_register_draft_gives_the_next_so_den(store: Store) -> None:
+    """A draft văn bản đến (a scan filed unread) is completed and numbered in the series."""
+    first = store.register_incoming(incoming(CodeNumber="7")).record
+    data = store.prepare_document(
+        "incoming", {"Subject": "Bản quét chưa đọc", "TypeName": "Công văn"}
+    )
+
+    def file_draft(txn: Txn) -> Record:
+        d = dict(data, FondCode=store.config.org_id, Status="draft")
+        return store.put(txn, "document", "document.digitise", "scan", d)
+
+    draft = store.writer_or_fail().call(file_draft)
+    with pytest.raises(ValidationError, match="CodeNumber"):
+        store.register_draft(draft.id, {"OrganName": "Sở Nội vụ"})
+    with pytest.raises(ValidationError, match="ArrivalNumber"):
+        store.register_draft(draft.id, {"ArrivalNumber": 99})
+    res = store.register_draft(
+        draft.id, {"CodeNumber": "15", "CodeNotation": "SNV-VP", "OrganName": "Sở Nội vụ"}, "vt"
+    )
+    assert res.record.data["Status"] == "registered"
+    assert res.record.data["ArrivalNumber"] == first.data["ArrivalNumber"] + 1
+    assert res.record.version == 2
+    with pytest.raises(ConflictError, match="not a draft"):
+        store.register_draft(draft.id, {"Subject": "lại"})
+    assert verify_data_dir(store.data_dir).ok

@@ -218,3 +218,28 @@ def test_unsealed_tail_is_a_warning_then_sealed_on_open(filled: Path) -> None:
         assert s.wait_sealed(10)
     rep = verify_data_dir(filled)
     assert rep.ok and not rep.findings
+
+
+def test_ocr_text_projection_and_index_are_checked(
+    filled: Path, open_store: Callable[..., Store]
+) -> None:
+    """OCR text is a projection of its log entry, and its search column follows it."""
+    from appliance.capture.filing import add_text
+
+    s = open_store()
+    doc = s.find("document")[0]
+    add_text(s, doc.id, "ab" * 32, "Biên bản họp dân về đường giao thông nông thôn", "ocr")
+    s.close()
+    assert verify_data_dir(filled).ok
+    conn = db(filled)
+    conn.execute("UPDATE document_text SET text = 'khác' WHERE document_id = ?", (doc.id,))
+    assert "projection.mismatch" in codes(verify_data_dir(filled))
+    conn.execute(
+        "UPDATE document_text SET text = 'Biên bản họp dân về đường giao thông nông thôn'"
+    )
+    assert verify_data_dir(filled).ok
+    rid = conn.execute("SELECT rid FROM documents WHERE id = ?", (doc.id,)).fetchone()[0]
+    conn.execute("UPDATE document_fts SET ocr = 'khong lien quan' WHERE rowid = ?", (rid,))
+    assert "search.mismatch" in codes(verify_data_dir(filled))
+    conn.execute("DELETE FROM document_text")
+    assert "projection.missing" in codes(verify_data_dir(filled))

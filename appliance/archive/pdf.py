@@ -1,0 +1,112 @@
+"""Vietnamese PDF documents (minutes, covers, contents lists) with reportlab and DejaVu Sans."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import ConfigError
+
+FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
+_registered = False
+
+
+def _register() -> None:
+    global _registered
+    if _registered:
+        return
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    for d in FONT_DIRS:
+        regular, bold = d / "DejaVuSans.ttf", d / "DejaVuSans-Bold.ttf"
+        if regular.is_file() and bold.is_file():
+            pdfmetrics.registerFont(TTFont("DejaVuSans", str(regular)))
+            pdfmetrics.registerFont(TTFont("DejaVuSans-Bold", str(bold)))
+            _registered = True
+            return
+    raise ConfigError("DejaVu Sans is not installed (Debian package fonts-dejavu-core)")
+
+
+class Doc:
+    """A simple A4 document: headings, paragraphs and tables, rendered once to bytes."""
+
+    def __init__(self, title: str) -> None:
+        _register()
+        from reportlab.lib.styles import ParagraphStyle
+
+        self.title = title
+        self.flow: list[object] = []
+        self.body = ParagraphStyle("body", fontName="DejaVuSans", fontSize=10, leading=13)
+        self.small = ParagraphStyle("small", fontName="DejaVuSans", fontSize=8, leading=10)
+        self.center = ParagraphStyle(
+            "center", fontName="DejaVuSans-Bold", fontSize=11, leading=14, alignment=1
+        )
+        self.head = ParagraphStyle(
+            "head", fontName="DejaVuSans-Bold", fontSize=13, leading=17, alignment=1,
+            spaceBefore=6, spaceAfter=6,
+        )
+
+    @staticmethod
+    def _esc(text: str) -> str:
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    def header(self, left: Sequence[str], right: Sequence[str]) -> None:
+        """The two-column heading of an administrative document (agency | motto)."""
+        from reportlab.platypus import Paragraph, Table
+
+        cell_l = [Paragraph(self._esc(x), self.center) for x in left]
+        cell_r = [Paragraph(self._esc(x), self.center) for x in right]
+        self.flow.append(Table([[cell_l, cell_r]], colWidths=[220, 290]))
+
+    def heading(self, text: str) -> None:
+        from reportlab.platypus import Paragraph
+
+        self.flow.append(Paragraph(self._esc(text), self.head))
+
+    def para(self, text: str, small: bool = False) -> None:
+        from reportlab.platypus import Paragraph
+
+        self.flow.append(Paragraph(self._esc(text), self.small if small else self.body))
+
+    def table(self, header: Sequence[str], rows: Sequence[Sequence[str]],
+              widths: Sequence[float] | None = None) -> None:
+        from reportlab.lib import colors
+        from reportlab.platypus import Paragraph, Table, TableStyle
+
+        data = [[Paragraph(self._esc(h), self.small) for h in header]]
+        data += [[Paragraph(self._esc(str(c)), self.small) for c in r] for r in rows]
+        t = Table(data, colWidths=list(widths) if widths else None, repeatRows=1)
+        t.setStyle(
+            TableStyle(
+                [
+                    ("GRID", (0, 0), (-1, -1), 0.5, colors.black),
+                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                    ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
+                ]
+            )
+        )
+        self.flow.append(t)
+
+    def space(self, height: float = 8) -> None:
+        from reportlab.platypus import Spacer
+
+        self.flow.append(Spacer(1, height))
+
+    def page_break(self) -> None:
+        from reportlab.platypus import PageBreak
+
+        self.flow.append(PageBreak())
+
+    def render(self) -> bytes:
+        from reportlab.lib.pagesizes import A4
+        from reportlab.platypus import SimpleDocTemplate
+
+        out = io.BytesIO()
+        doc = SimpleDocTemplate(
+            out, pagesize=A4, title=self.title, leftMargin=50, rightMargin=40,
+            topMargin=40, bottomMargin=40,
+        )
+        doc.build(list(self.flow))
+        return out.getvalue()

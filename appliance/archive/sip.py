@@ -1,0 +1,628 @@
+"""Circular 05/2025 SIP_hoso packages: an E-ARK CSIP 2.0.4 tree, METS, EAD, ZIP.
+
+One permanent (maintenance 01), closed hồ sơ becomes one package; classified items stay
+out unless asked for. Content files are copied into the ZIP while their SHA-256 is checked
+against the content store's name, so a rotted file stops the package instead of travelling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lxml import etree
+
+from ..clock import iso, vn_date
+from ..errors import ConflictError, ValidationError
+from ..fsutil import fsync_dir
+from ..identifiers import doc_code, doc_id
+from . import state
+from .closing import ContentsItem, contents_list
+from .eadfields import EAD_DOC, EAD_HOSO, SCHEMA_DIR, EadField
+from .errors import ClassifiedError, NotPermanentError, PackageError
+
+if TYPE_CHECKING:
+    from ..store import Record, Store
+
+METS_NS = "http://www.loc.gov/METS/"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+CSIP_NS = "https://DILCIS.eu/XML/METS/CSIPExtensionMETS"
+SIP_NS = "https://DILCIS.eu/XML/METS/SIPExtensionMETS"
+NSMAP = {None: METS_NS, "xlink": XLINK_NS, "xsi": XSI_NS, "csip": CSIP_NS, "sip": SIP_NS}
+PROFILE = "https://earkcsip.dilcis.eu/profile/E-ARK-CSIP.xml"
+SCHEMA_FILES = (
+    "mets1_12.xsd",
+    "xlink.xsd",
+    "DILCISExtensionMETS.xsd",
+    "DILCISExtensionSIPMETS.xsd",
+    "ead.xsd",
+    "ead_doc.xsd",
+    "ead_pic.xsd",
+    "ead_media.xsd",
+)
+SOFTWARE = "luutru"
+CHUNK = 1 << 20
+EXTENSIONS = {
+    "application/pdf": "pdf",
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/tiff": "tif",
+    "text/plain": "txt",
+    "application/xml": "xml",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/msword": "doc",
+}
+
+
+def _m(tag: str) -> str:
+    return f"{{{METS_NS}}}{tag}"
+
+
+def _x(tag: str) -> str:
+    return f"{{{XLINK_NS}}}{tag}"
+
+
+def _c(tag: str) -> str:
+    return f"{{{CSIP_NS}}}{tag}"
+
+
+def new_id(prefix: str = "uuid-") -> str:
+    """TT 05 IDs: ``uuid-{UUID}`` (``ID-{UUID}`` for <file>), upper-case."""
+    return prefix + str(uuid.uuid4()).upper()
+
+
+@dataclass(frozen=True)
+class PackageOptions:
+    include_classified: bool = False
+    record_status: str = "NEW"  # NEW · SUPPLEMENT · REPLACEMENT · TEST · OTHER
+    submission_agreement: str | None = None  # default: the fileCode, as the sample does
+    actor: str = "system"
+
+
+@dataclass
+class PackageResult:
+    path: Path
+    objid: str
+    file_code: str
+    documents: int
+    content_files: int
+    content_bytes: int
+    zip_sha256: str = ""
+    zip_size: int = 0
+    excluded_classified: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "objid": self.objid,
+            "file_code": self.file_code,
+            "documents": self.documents,
+            "content_files": self.content_files,
+            "content_bytes": self.content_bytes,
+            "zip_sha256": self.zip_sha256,
+            "zip_size": self.zip_size,
+            "excluded_classified": self.excluded_classified,
+            "warnings": self.warnings,
+        }
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A file the METS names: its path in the package, size, SHA-256 and time."""
+
+    id: str
+    href: str
+    size: int
+    sha256: str
+    created: str
+    mime: str
+
+
+# -- EAD ------------------------------------------------------------------------------------
+
+
+def _code(store: Store, list_name: str, value: Any, default: str) -> str:
+    if value in (None, ""):
+        return default
+    try:
+        return store.codes[list_name].lookup(str(value)).code
+    except ValidationError:
+        return default
+
+
+def _date(value: Any) -> str:
+    return vn_date(str(value)) if value else ""
+
+
+def simpledc(fields: tuple[EadField, ...], values: dict[str, Any]) -> bytes:
+    """An EAD ``<simpledc>`` document with every field of the list, in order (empty if unknown)."""
+    root = etree.Element("simpledc")
+    for f in fields:
+        v = values.get(f.name)
+        el = etree.SubElement(root, f.name)
+        el.text = "" if v is None else str(v)
+        if f.kind == "str" and len(el.text) > f.length:
+            raise PackageError(f"{f.name} ({f.label_vi}) is longer than {f.length} characters")
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+def file_ead(
+    store: Store, file: dict[str, Any], items: list[ContentsItem], docs: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    confidence = _code(store, "confidenceLevel", file.get("ConfidenceLevel"), "01")
+    paper = file.get("PaperFileCode") or ""
+    if confidence == "02" and not paper:
+        raise PackageError(
+            f"hồ sơ {file['FileCode']} is digitised (confidenceLevel 02): PaperFileCode "
+            "(mã hồ sơ gốc giấy) is required"
+        )
+    risk = "1" if file.get("RiskRecovery") else "0"
+    dates = sorted(i.date for i in items if i.date)
+    creator = f"Người lập hồ sơ: {file['Creator']}." if file.get("Creator") else ""
+    note = " ".join(x for x in (str(file.get("Description") or ""), creator) if x)
+    return {
+        "fileCode": file["FileCode"],
+        "title": file["Title"],
+        "maintenance": file["Maintenance"],
+        "mode": _code(store, "mode", file.get("Rights"), "01"),
+        "language": _code(store, "language", file.get("Language"), "01"),
+        "startDate": _date(file.get("StartDate") or (dates[0] if dates else None)),
+        "endDate": _date(file.get("EndDate") or (dates[-1] if dates else None)),
+        "keyword": file.get("Keyword") or "",
+        "totalDoc": len(items),
+        "numberOfPaper": file.get("NumberOfPaper") if file.get("NumberOfPaper") else "",
+        "numberOfPage": sum(int(docs[i.document_id].get("PageAmount") or 0) for i in items),
+        "format": _code(store, "format", file.get("Format"), ""),
+        "inforSign": file.get("InforSign") or "",
+        "confidenceLevel": confidence,
+        "paperFileCode": paper,
+        "riskRecovery": risk,
+        "riskRecoveryStatus": file.get("RiskRecoveryStatus") or ("02" if risk == "1" else ""),
+        "description": note,
+    }
+
+
+def doc_ead(
+    store: Store, file: dict[str, Any], ordinal: int, d: dict[str, Any]
+) -> dict[str, Any]:
+    code = str(file["FileCode"])
+    risk = "1" if d.get("RiskRecovery") else "0"
+    return {
+        "docId": doc_id(code, ordinal),
+        "docCode": doc_code(code, ordinal),
+        "maintenance": d.get("Maintenance") or file["Maintenance"],
+        "typeName": d.get("TypeCode") or "32",
+        "codeNumber": d.get("CodeNumber") or "",
+        "codeNotation": d.get("CodeNotation") or "",
+        "issuedDate": _date(d.get("IssuedDate") or d.get("ArrivalDate")),
+        "organName": d.get("OrganName") or store.config.org_name,
+        "subject": d.get("Subject") or "",
+        "language": _code(store, "language", d.get("Language"), "01"),
+        "numberOfPage": int(d.get("PageAmount") or 0),
+        "inforSign": d.get("InforSign") or "",
+        "keyword": d.get("Keyword") or "",
+        "mode": d.get("Mode") or "01",
+        "confidenceLevel": d.get("ConfidenceLevel") or file.get("ConfidenceLevel") or "01",
+        "autograph": d.get("Autograph") or "",
+        "format": d.get("Format") or "",
+        "riskRecovery": risk,
+        "riskRecoveryStatus": d.get("RiskRecoveryStatus") or ("02" if risk == "1" else ""),
+        "process": "1" if d.get("Process") else "0",
+        "description": d.get("Description") or "",
+    }
+
+
+# -- METS -----------------------------------------------------------------------------------
+
+
+def _mets_root(objid: str, label: str, created: str, status: str) -> etree._Element:
+    root = etree.Element(_m("mets"), nsmap=NSMAP)
+    root.set("OBJID", objid)
+    if label:
+        root.set("LABEL", label)
+    root.set("TYPE", "Mixed")
+    root.set(_c("CONTENTINFORMATIONTYPE"), "MIXED")
+    root.set("PROFILE", PROFILE)
+    root.set(f"{{{XSI_NS}}}schemaLocation", "")
+    hdr = etree.SubElement(root, _m("metsHdr"))
+    hdr.set("CREATEDATE", created)
+    hdr.set("LASTMODDATE", created)
+    hdr.set("RECORDSTATUS", status)
+    hdr.set(_c("OAISPACKAGETYPE"), "SIP")
+    return root
+
+
+def _schema_location(root: etree._Element, prefix: str) -> None:
+    root.set(
+        f"{{{XSI_NS}}}schemaLocation",
+        f"{METS_NS} {prefix}schemas/mets1_12.xsd {XLINK_NS} {prefix}schemas/xlink.xsd "
+        f"{CSIP_NS} {prefix}schemas/DILCISExtensionMETS.xsd "
+        f"{SIP_NS} {prefix}schemas/DILCISExtensionSIPMETS.xsd",
+    )
+
+
+def _agent(hdr: etree._Element, role: str, kind: str, name: str,
+           note: tuple[str, str] | None = None, other: str | None = None) -> None:
+    a = etree.SubElement(hdr, _m("agent"))
+    a.set("ROLE", role)
+    a.set("TYPE", kind)
+    if other:
+        a.set("OTHERTYPE", other)
+    etree.SubElement(a, _m("name")).text = name
+    if note:
+        n = etree.SubElement(a, _m("note"))
+        n.set(_c("NOTETYPE"), note[0])
+        n.text = note[1]
+
+
+def _dmd(root: etree._Element, ref: Ref) -> str:
+    sec = etree.SubElement(root, _m("dmdSec"))
+    dmd_id = new_id()
+    sec.set("ID", dmd_id)
+    sec.set("CREATED", ref.created)
+    sec.set("STATUS", "CURRENT")
+    md = etree.SubElement(sec, _m("mdRef"))
+    md.set("LOCTYPE", "URL")
+    md.set(_x("type"), "simple")
+    md.set(_x("href"), ref.href)
+    md.set("MDTYPE", "DC")
+    md.set("MDTYPEVERSION", "1.0.0")
+    md.set("MIMETYPE", ref.mime)
+    md.set("SIZE", str(ref.size))
+    md.set("CREATED", ref.created)
+    md.set("CHECKSUM", ref.sha256.upper())
+    md.set("CHECKSUMTYPE", "SHA-256")
+    return dmd_id
+
+
+def _file(grp: etree._Element, ref: Ref) -> None:
+    f = etree.SubElement(grp, _m("file"))
+    f.set("ID", ref.id)
+    f.set("MIMETYPE", ref.mime)
+    f.set("SIZE", str(ref.size))
+    f.set("CREATED", ref.created)
+    f.set("CHECKSUM", ref.sha256.upper())
+    f.set("CHECKSUMTYPE", "SHA-256")
+    loc = etree.SubElement(f, _m("FLocat"))
+    loc.set("LOCTYPE", "URL")
+    loc.set(_x("type"), "simple")
+    loc.set(_x("href"), ref.href)
+
+
+def _div(parent: etree._Element, label: str, **attrs: str) -> etree._Element:
+    d = etree.SubElement(parent, _m("div"))
+    d.set("ID", new_id())
+    d.set("LABEL", label)
+    for k, v in attrs.items():
+        d.set(k, v)
+    return d
+
+
+def _fptr(div: etree._Element, file_id: str) -> None:
+    etree.SubElement(div, _m("fptr")).set("FILEID", file_id)
+
+
+def rep_mets(
+    created: str, actor: str, eads: list[Ref], data: list[list[Ref]], status: str
+) -> bytes:
+    """representations/rep1/METS.xml: one dmdSec per EAD_DOC, the data files, their links."""
+    root = _mets_root("rep1", "", created, status)
+    _schema_location(root, "../../")
+    hdr = root.find(_m("metsHdr"))
+    assert hdr is not None
+    _agent(hdr, "CREATOR", "INDIVIDUAL", actor)
+    _agent(hdr, "CREATOR", "OTHER", SOFTWARE, ("SOFTWARE VERSION", _version()), "SOFTWARE")
+    dmd_ids = [_dmd(root, ref) for ref in eads]
+    etree.SubElement(root, _m("amdSec")).set("ID", new_id())
+    sec = etree.SubElement(root, _m("fileSec"))
+    sec.set("ID", new_id())
+    grp = etree.SubElement(sec, _m("fileGrp"))
+    grp.set("ID", new_id())
+    grp.set("USE", "Data")
+    for refs in data:
+        for ref in refs:
+            _file(grp, ref)
+    smap = etree.SubElement(root, _m("structMap"))
+    smap.set("ID", new_id())
+    smap.set("TYPE", "PHYSICAL")
+    smap.set("LABEL", "CSIP")
+    top = _div(smap, "rep1", TYPE="ORIGINAL")
+    data_div = _div(top, "Data")
+    for refs in data:
+        for ref in refs:
+            _fptr(data_div, ref.id)
+    links = _div(top, "MetadataLink")
+    for dmd_id, refs in zip(dmd_ids, data, strict=True):
+        link = _div(links, "MetadataLink/File", DMDID=dmd_id)
+        for ref in refs:
+            _fptr(link, ref.id)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+def root_mets(
+    objid: str,
+    title: str,
+    created: str,
+    fond_code: str,
+    org_name: str,
+    agreement: str,
+    ead: Ref,
+    schemas: list[Ref],
+    rep: Ref,
+    status: str,
+) -> bytes:
+    root = _mets_root(objid, title, created, status)
+    _schema_location(root, "")
+    hdr = root.find(_m("metsHdr"))
+    assert hdr is not None
+    _agent(hdr, "CREATOR", "OTHER", SOFTWARE, ("SOFTWARE VERSION", _version()), "SOFTWARE")
+    _agent(hdr, "CREATOR", "ORGANIZATION", org_name, ("IDENTIFICATIONCODE", fond_code))
+    alt = etree.SubElement(hdr, _m("altRecordID"))
+    alt.set("TYPE", "SUBMISSIONAGREEMENT")
+    alt.text = agreement
+    dmd_id = _dmd(root, ead)
+    etree.SubElement(root, _m("amdSec")).set("ID", new_id())
+    sec = etree.SubElement(root, _m("fileSec"))
+    sec.set("ID", new_id())
+    sgrp = etree.SubElement(sec, _m("fileGrp"))
+    sgrp.set("ID", new_id())
+    sgrp.set("USE", "Schemas")
+    for ref in schemas:
+        _file(sgrp, ref)
+    rgrp = etree.SubElement(sec, _m("fileGrp"))
+    rgrp_id = new_id()
+    rgrp.set("ID", rgrp_id)
+    rgrp.set("USE", "Representations/rep1")
+    _file(rgrp, rep)
+    smap = etree.SubElement(root, _m("structMap"))
+    smap.set("ID", new_id())
+    smap.set("TYPE", "PHYSICAL")
+    smap.set("LABEL", "CSIP")
+    top = _div(smap, objid)
+    _div(top, "Metadata", DMDID=dmd_id)
+    sdiv = _div(top, "Schemas")
+    for ref in schemas:
+        _fptr(sdiv, ref.id)
+    rdiv = _div(top, "Representations/rep1")
+    mptr = etree.SubElement(rdiv, _m("mptr"))
+    mptr.set("LOCTYPE", "URL")
+    mptr.set(_x("type"), "simple")
+    mptr.set(_x("href"), "representations/rep1/METS.xml")
+    mptr.set(_x("title"), rgrp_id)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("luutru")
+    except PackageNotFoundError:
+        return "0"
+
+
+# -- building -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What goes into a package, decided before anything is written."""
+
+    file: Record
+    items: list[ContentsItem]
+    docs: dict[str, dict[str, Any]]
+    excluded_classified: int
+    warnings: list[str]
+
+
+def plan(store: Store, file_code: str, opts: PackageOptions) -> Plan:
+    """Check that the hồ sơ may be transferred and pick its documents."""
+    file = store.find_one("file", FileCode=file_code)
+    if file is None:
+        raise PackageError(f"no hồ sơ {file_code}")
+    data = file.data
+    if data.get("Maintenance") != "01":
+        raise NotPermanentError(
+            f"hồ sơ {file_code} has retention {data.get('Maintenance')}: only permanent files "
+            "(01 Vĩnh viễn) are transferred to the historical archive (TT 05/2025)",
+            "Maintenance",
+        )
+    if data.get("Status") != "closed":
+        raise ConflictError(f"hồ sơ {file_code} is still open: close it before packaging")
+    if data.get("Rights") == "03" and not opts.include_classified:
+        raise ClassifiedError(
+            f"hồ sơ {file_code} is classified (mật): it is kept off packages unless explicitly "
+            "included through the state-secrets procedure"
+        )
+    conn = store.reader()
+    held = state.holds_on(conn, [("file", str(file.id)), ("file", file_code)])
+    if any(h[2] == "destroyed" for h in held):
+        raise ConflictError(f"hồ sơ {file_code} has been destroyed")
+    items = [i for i in contents_list(conn, file_code) if i.status != "draft"]
+    docs = {i.document_id: store.get("document", i.document_id).data for i in items}
+    excluded = 0
+    if not opts.include_classified:
+        excluded = sum(1 for i in items if i.classified)
+        items = [i for i in items if not i.classified]
+    warnings = []
+    if excluded:
+        warnings.append(f"{excluded} văn bản mật không đưa vào gói")
+    if not items:
+        raise PackageError(f"hồ sơ {file_code} has no document to transfer")
+    for i in items:
+        if not i.content:
+            warnings.append(f"văn bản {i.ordinal} ({i.subject[:50]}) không có tệp nội dung")
+    return Plan(file, items, docs, excluded, warnings)
+
+
+def _content_name(docid: str, n: int, item: dict[str, Any]) -> str:
+    ext = EXTENSIONS.get(str(item.get("mime")), "")
+    if not ext:
+        name = str(item.get("name") or "")
+        ext = name.rsplit(".", 1)[-1].lower() if "." in name else "bin"
+    return f"{docid}.{ext}" if n == 0 else f"{docid}_{n + 1}.{ext}"
+
+
+def _created_times(store: Store, shas: list[str]) -> dict[str, str]:
+    """When each content file first entered the log (its CREATED), from the content table."""
+    conn = store.reader()
+    out: dict[str, str] = {}
+    from ..ledger import Entry
+
+    for sha in shas:
+        row = conn.execute(
+            "SELECT first_log_index FROM content WHERE sha256 = ?", (sha,)
+        ).fetchone()
+        if row is None:
+            continue
+        raw = conn.execute("SELECT entry FROM log WHERE idx = ?", (row[0],)).fetchone()
+        if raw is not None:
+            out[sha] = Entry.decode(bytes(raw[0]), strict=False).at
+    return out
+
+
+class _ZipWriter:
+    """Adds members under the package folder and remembers what it wrote."""
+
+    def __init__(self, zf: zipfile.ZipFile, objid: str) -> None:
+        self.zf = zf
+        self.objid = objid
+
+    def add_bytes(self, rel: str, body: bytes, compress: bool = True) -> tuple[int, str]:
+        info = zipfile.ZipInfo(f"{self.objid}/{rel}", date_time=_zip_time())
+        info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+        info.external_attr = 0o644 << 16
+        self.zf.writestr(info, body)
+        return len(body), hashlib.sha256(body).hexdigest()
+
+    def add_stream(self, rel: str, src: Path, size: int, want_sha: str) -> None:
+        info = zipfile.ZipInfo(f"{self.objid}/{rel}", date_time=_zip_time())
+        info.compress_type = zipfile.ZIP_STORED  # scans are compressed already
+        info.external_attr = 0o644 << 16
+        digest = hashlib.sha256()
+        n = 0
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        with src.open("rb") as fh, self.zf.open(info, "w", force_zip64=size > 2**31) as out:
+            while True:
+                k = fh.readinto(buf)
+                if not k:
+                    break
+                digest.update(view[:k])
+                out.write(view[:k])
+                n += k
+        if digest.hexdigest() != want_sha or n != size:
+            raise PackageError(
+                f"content file {want_sha} ({src}) does not match its SHA-256/size: it is "
+                "corrupt. Run `luutru fixity` and heal it from a backup before packaging."
+            )
+
+
+def _zip_time() -> tuple[int, int, int, int, int, int]:
+    import time
+
+    t = time.localtime()
+    return (max(t.tm_year, 1980), t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+
+
+def build_package(
+    store: Store, file_code: str, out: Path, opts: PackageOptions | None = None
+) -> PackageResult:
+    """Write the SIP_hoso of ``file_code`` to ``out`` (a .zip), atomically, and log it."""
+    opts = opts or PackageOptions()
+    p = plan(store, file_code, opts)
+    file = p.file.data
+    objid = new_id()
+    created = iso(store.clock.now())
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    all_shas = [s for i in p.items for s in i.content]
+    times = _created_times(store, all_shas)
+    result = PackageResult(out, objid, file_code, len(p.items), 0, 0,
+                           excluded_classified=p.excluded_classified, warnings=list(p.warnings))
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".sip-", suffix=".zip")
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
+            zw = _ZipWriter(zf, objid)
+            eads: list[Ref] = []
+            data: list[list[Ref]] = []
+            for ordinal, item in enumerate(p.items, start=1):
+                d = p.docs[item.document_id]
+                values = doc_ead(store, file, item.ordinal or ordinal, d)
+                docid = values["docId"]
+                refs: list[Ref] = []
+                for n, c in enumerate(d.get("Content") or []):
+                    rel = f"data/{_content_name(docid, n, c)}"
+                    zw.add_stream(
+                        f"representations/rep1/{rel}", store.content.path(c["sha256"]),
+                        int(c["size"]), c["sha256"],
+                    )
+                    refs.append(
+                        Ref(new_id("ID-"), rel, int(c["size"]), c["sha256"],
+                            times.get(c["sha256"], created), str(c.get("mime") or
+                            "application/octet-stream"))
+                    )
+                    result.content_files += 1
+                    result.content_bytes += int(c["size"])
+                body = simpledc(EAD_DOC, values)
+                rel = f"metadata/descriptive/EAD_DOC_{docid}.xml"
+                size, sha = zw.add_bytes(f"representations/rep1/{rel}", body)
+                eads.append(Ref(new_id(), rel, size, sha, created, "application/xml"))
+                data.append(refs)
+            rep = rep_mets(created, opts.actor, eads, data, opts.record_status)
+            size, sha = zw.add_bytes("representations/rep1/METS.xml", rep)
+            rep_ref = Ref(new_id("ID-"), "representations/rep1/METS.xml", size, sha, created,
+                          "application/xml")
+            schemas = []
+            for name in SCHEMA_FILES:
+                size, sha = zw.add_bytes(f"schemas/{name}", (SCHEMA_DIR / name).read_bytes())
+                schemas.append(Ref(new_id("ID-"), f"schemas/{name}", size, sha, created,
+                                   "application/octet-stream"))
+            ead = simpledc(EAD_HOSO, file_ead(store, file, p.items, p.docs))
+            size, sha = zw.add_bytes("metadata/descriptive/EAD.xml", ead)
+            ead_ref = Ref(new_id(), "metadata/descriptive/EAD.xml", size, sha, created,
+                          "application/xml")
+            fond = str(file.get("FondCode") or store.config.org_id)
+            zw.add_bytes(
+                "METS.xml",
+                root_mets(objid, str(file["Title"]), created, fond, store.config.org_name,
+                          opts.submission_agreement or file_code, ead_ref, schemas, rep_ref,
+                          opts.record_status),
+            )
+        with open(tmp, "rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256")
+            os.fsync(fh.fileno())
+        result.zip_sha256 = digest.hexdigest()
+        result.zip_size = os.path.getsize(tmp)
+        os.replace(tmp, out)
+        fsync_dir(out.parent)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _log_package(store, p.file, result, opts.actor)
+    return result
+
+
+def _log_package(store: Store, file: Record, res: PackageResult, actor: str) -> None:
+    data = {k: v for k, v in res.to_json().items() if k != "path"}
+    data["name"] = res.path.name
+
+    def job(txn: Any) -> None:
+        store.append_event(txn, "archive.package", actor, data, "file", file.id)
+
+    store.writer_or_fail().call(job)
+
+
+def iter_members(path: Path) -> Iterator[str]:
+    with zipfile.ZipFile(path) as zf:
+        yield from zf.namelist()

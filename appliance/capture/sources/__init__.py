@@ -1,0 +1,1 @@
+"""Where pages come from: SANE scanners, eSCL network scanners, a watch folder, uploads."""

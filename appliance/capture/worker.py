@@ -1,0 +1,154 @@
+"""The background worker: OCR then signing for each filed document, each adding a version.
+
+One worker per data folder, in the process that holds the Store (the one writer). OCR runs in
+a separate, niced, memory-capped process; a crash or out-of-memory there fails only the job,
+which is queued again with capped exponential backoff. The record, sealed at filing, stays.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import KeyError_, LuutruError, NotFoundError, ReadOnlyError
+from ..store import Store
+from . import filing
+from .config import CaptureConfig
+from .errors import CaptureError, DiskFull, OcrFailed, SigningUnavailable
+from .ocr import OcrResult, pdfa_part, run_ocr
+from .queue import Job, JobKind, Queue
+
+MAX_BACKOFF_S = 6 * 3600.0
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    job: Job
+    ok: bool
+    error: str | None = None
+    output_sha256: str | None = None
+    ocr: OcrResult | None = None
+
+
+KeyOpener = Callable[[], AbstractContextManager[Any]]
+
+
+class Worker:
+    """Runs queued capture jobs: ``run_once()`` for one, ``run_forever()`` as a service."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: CaptureConfig | None = None,
+        queue: Queue | None = None,
+        open_key: KeyOpener | None = None,
+        actor: str = "capture",
+    ) -> None:
+        self.store = store
+        self.config = config or CaptureConfig()
+        self.queue = queue or Queue(store.data_dir)
+        self._open_key = open_key or self._default_key
+        self.actor = actor
+        self.queue.recover()
+
+    def _default_key(self) -> AbstractContextManager[Any]:
+        from ..keys.agency import open_agency_key
+
+        return open_agency_key(self.store.data_dir)
+
+    def backoff(self, attempts: int) -> float:
+        base = self.config.retry_base_s * (2 ** max(0, attempts - 1))
+        return float(min(MAX_BACKOFF_S, base) * random.uniform(0.8, 1.2))
+
+    def run_once(self) -> JobOutcome | None:
+        """Run the oldest due job; None when nothing is due."""
+        job = self.queue.claim()
+        if job is None:
+            return None
+        try:
+            if job.kind is JobKind.OCR:
+                sha, ocr = self._ocr(job)
+            else:
+                sha, ocr = self._sign(job), None
+        except (NotFoundError, ReadOnlyError) as exc:
+            self.queue.fail(job.id, str(exc), None)  # the document is gone or frozen
+            return JobOutcome(job, False, str(exc))
+        except SigningUnavailable as exc:
+            # Not the document's fault: wait for the key without using up attempts.
+            self.queue.fail(job.id, str(exc), min(3600.0, self.backoff(job.attempts)))
+            return JobOutcome(job, False, str(exc))
+        except (LuutruError, OSError) as exc:
+            msg = str(exc) if isinstance(exc, LuutruError) else f"{type(exc).__name__}: {exc}"
+            retry = job.attempts < self.config.max_attempts
+            self.queue.fail(job.id, msg, self.backoff(job.attempts) if retry else None)
+            return JobOutcome(job, False, msg)
+        self.queue.finish(job.id, sha)
+        return JobOutcome(job, True, None, sha, ocr)
+
+    def drain(self, on_job: Callable[[JobOutcome], None] | None = None) -> list[JobOutcome]:
+        """Run jobs until none is due (the CLI's --wait, tests)."""
+        done = []
+        while (outcome := self.run_once()) is not None:
+            done.append(outcome)
+            if on_job is not None:
+                on_job(outcome)
+        return done
+
+    def run_forever(self, stop: threading.Event, idle_s: float = 2.0) -> None:
+        while not stop.is_set():
+            if self.run_once() is None:
+                stop.wait(idle_s * random.uniform(0.8, 1.2))
+
+    # -- the jobs ---------------------------------------------------------------------------
+
+    def _read(self, sha256: str) -> bytes:
+        with self.store.content.open(sha256) as fh:
+            return fh.read()
+
+    def _put(self, data: bytes) -> tuple[str, int]:
+        try:
+            stored = self.store.content.put_bytes(data)
+        except OSError as exc:
+            raise DiskFull(f"the disk is full; the job is retried later ({exc})") from exc
+        return stored.sha256, stored.size
+
+    def _ocr(self, job: Job) -> tuple[str, OcrResult]:
+        doc = self.store.get("document", job.document_id)
+        result = run_ocr(self._read(job.input_sha256), self.config.ocr)
+        flavour = pdfa_part(result.pdf)
+        if flavour != "2B":
+            raise OcrFailed(f"OCR output is not PDF/A-2b (XMP says {flavour or 'nothing'})")
+        sha, size = self._put(result.pdf)
+        name = f"{filing.base_name(doc.data, doc.id)}.ocr.pdf"
+        filing.attach(self.store, doc.id, filing.content_ref(sha, size, name), self.actor)
+        filing.add_text(self.store, doc.id, sha, result.text, self.actor)
+        if self.config.sign:
+            self.queue.enqueue(JobKind.SIGN, doc.id, sha, job.batch_id)
+        return sha, result
+
+    def _sign(self, job: Job) -> str:
+        from ..pdfsign import sign_pdf
+
+        doc = self.store.get("document", job.document_id)
+        pdf = self._read(job.input_sha256)
+        try:
+            with self._open_key() as key:
+                signed = sign_pdf(
+                    pdf,
+                    key,
+                    agency_name=self.store.config.org_name,
+                    copy_type=self.config.copy_type,
+                    signed_at=self.store.clock.now(),
+                )
+        except KeyError_ as exc:  # no agency key, no certificate, TPM or token absent
+            raise SigningUnavailable(f"the agency key cannot sign now: {exc}") from exc
+        except CaptureError:
+            raise
+        sha, size = self._put(signed)
+        name = f"{filing.base_name(doc.data, doc.id)}.pdf"
+        filing.attach(self.store, doc.id, filing.content_ref(sha, size, name), self.actor)
+        return sha

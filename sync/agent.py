@@ -1,0 +1,412 @@
+"""The sync agent: ships the log after the acknowledged size, then content, then keeps the
+receipt. ``run_once`` is one cycle (also `luutru sync --once`); ``run_agent`` is the
+background loop that `luutru serve` starts, with capped exponential backoff and jitter,
+time windows and a bandwidth cap from the appliance configuration.
+
+A cycle: (1) batches of entries [acked, latest checkpoint) with the signed checkpoint and a
+consistency proof, until the centre holds them all; (2) a status request lists content the
+centre lacks, which goes up by tus (HEAD, PATCH from the offset, chunk by chunk); (3) once
+nothing is missing, the centre's receipt for the acknowledged size is checked and appended
+to the log, and state.json's ``confirmed_size`` moves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from appliance import clock as clockmod
+from appliance.keys.base import KeyProvider
+from appliance.store import Store
+
+from . import wire
+from .client import CentreClient, Counters, TokenBucket
+from .errors import (
+    CentreRefusedError,
+    ContentError,
+    NotEnrolledError,
+    QuarantinedError,
+    SyncError,
+    TransportError,
+    WireError,
+)
+from .outbox import build_batch, classified_content, classified_ids, uploadable
+from .receipts import check_receipt, store_receipt
+from .state import (
+    USB_CENTRE,
+    AgentBusyError,
+    AgentLock,
+    AgentState,
+    Enrolment,
+    Sequencer,
+    load_enrolment,
+    load_state,
+    save_state,
+)
+
+log = logging.getLogger(__name__)
+MAX_ROUNDS = 10_000
+
+
+@dataclass
+class CycleReport:
+    batches: int = 0
+    entries_sent: int = 0
+    withheld_sent: int = 0
+    uploaded_files: int = 0
+    content_unavailable: int = 0
+    acknowledged_size: int = 0
+    confirmed_size: int = 0
+    pending_content: int = 0
+    receipt_index: int | None = None
+    bytes_sent: int = 0
+    content_bytes_sent: int = 0
+    metadata_seconds: float = 0.0
+    content_seconds: float = 0.0  # status, HEAD and PATCH requests: what the link was busy with
+    outcomes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+# -- schedule -------------------------------------------------------------------------------
+
+
+def parse_window(text: str) -> tuple[dt.time, dt.time]:
+    try:
+        a, b = text.split("-")
+        return dt.time.fromisoformat(a.strip()), dt.time.fromisoformat(b.strip())
+    except ValueError as exc:
+        raise SyncError(f"sync window {text!r} is not HH:MM-HH:MM") from exc
+
+
+def seconds_until_window(windows: tuple[str, ...], now: dt.datetime) -> float:
+    """0 inside a window (or with none configured), else seconds to the next one's start."""
+    if not windows:
+        return 0.0
+    best: float | None = None
+    t = now.time()
+    for w in windows:
+        start, end = parse_window(w)
+        inside = start <= t < end if start <= end else (t >= start or t < end)
+        if inside:
+            return 0.0
+        nxt = dt.datetime.combine(now.date(), start, tzinfo=now.tzinfo)
+        if nxt <= now:
+            nxt += dt.timedelta(days=1)
+        wait = (nxt - now).total_seconds()
+        best = wait if best is None else min(best, wait)
+    return best or 0.0
+
+
+def backoff(attempt: int, cap: float, base: float = 5.0, rnd: random.Random | None = None) -> float:
+    """Capped exponential backoff with equal jitter: in [d/2, d), d = min(cap, base·2^(n-1))."""
+    d = min(cap, base * (2.0 ** max(0, attempt - 1)))
+    return float(d / 2 + (rnd or random).uniform(0, d / 2))
+
+
+# -- one cycle ------------------------------------------------------------------------------
+
+
+class _Cycle:
+    def __init__(
+        self,
+        data_dir: Path,
+        store: Store,
+        enrolment: Enrolment,
+        state: AgentState,
+        client: CentreClient,
+    ) -> None:
+        if store.key is None:
+            raise SyncError("the store was opened read-only; the agent needs the device key")
+        self.data_dir = data_dir
+        self.store = store
+        self.key: KeyProvider = store.key
+        self.enrolment = enrolment
+        self.state = state
+        self.client = client
+        self.seq = Sequencer(data_dir, state)
+        self.cfg = store.config.sync
+        self.report = CycleReport()
+
+    def now(self) -> str:
+        return clockmod.iso(self.store.clock.now())
+
+    async def send(self, path: str, make: Callable[[int], bytes]) -> wire.Response:
+        """POST a signed request; re-sign once past the centre's sequence if it says replay."""
+        for _ in range(2):
+            raw = make(self.seq.next())
+            status, body = await self.client.post_cbor(path, raw)
+            if status >= 500:
+                raise TransportError(f"the centre answered HTTP {status}")
+            try:
+                resp = wire.verify_response(body, self.enrolment.centre_key, wire.sha256(raw))
+            except WireError as exc:
+                raise TransportError(f"HTTP {status} without a signed answer: {exc}") from exc
+            self.state.last_contact = self.now()
+            if "clock_skew_s" in resp.extra:
+                self.state.clock_skew_s = int(resp.extra["clock_skew_s"])
+            if resp.outcome is wire.Outcome.REFUSED and resp.code == "replay":
+                self.seq.skip_past(resp.last_seq)
+                continue
+            if resp.outcome is wire.Outcome.QUARANTINED:
+                self.state.quarantined = True
+                raise QuarantinedError(f"quarantined by the centre ({resp.code}): {resp.message}")
+            if resp.outcome is wire.Outcome.REFUSED:
+                raise CentreRefusedError(resp.message, resp.code, resp.retryable)
+            self.state.quarantined = False
+            return resp
+        raise CentreRefusedError("the centre keeps refusing our sequence numbers", "replay")
+
+    async def metadata(self) -> None:
+        st = self.state
+        ids = await asyncio.to_thread(classified_ids, self.store.reader())
+        for _ in range(MAX_ROUNDS):
+            out = await asyncio.to_thread(
+                build_batch,
+                self.store,
+                self.key,
+                st.acknowledged_size,
+                self.now(),
+                self.cfg.max_batch_entries,
+                self.cfg.max_batch_bytes,
+                ids,
+            )
+            if out is None:
+                return
+            if out.bookkeeping_only:
+                st.settled_size = out.batch.end
+                return
+            body = dict(out.batch.to_body(), head=out.head)
+
+            def make(seq: int, body: dict[str, Any] = body) -> bytes:
+                return wire.sign_request(
+                    self.key, wire.RequestType.BATCH, seq, self.now(), body
+                )
+
+            resp = await self.send("/v1/batch", make)
+            self.report.batches += 1
+            self.report.outcomes.append(resp.outcome.value)
+            st.last_batch = f"{out.batch.start}-{out.batch.end}: {resp.outcome.value}"
+            if resp.outcome is wire.Outcome.PARKED:
+                if resp.accepted_size >= st.acknowledged_size:
+                    raise CentreRefusedError(resp.message, "gap", retryable=True)
+                st.acknowledged_size = resp.accepted_size  # the centre lost entries: resend
+                continue
+            if resp.receipt is None:
+                raise CentreRefusedError("the centre accepted a batch without a receipt", "bad")
+            checked = await asyncio.to_thread(
+                check_receipt, resp.receipt, self.enrolment.centre_key, self.store
+            )
+            if checked.receipt.tree_size != out.batch.end:
+                raise CentreRefusedError("the receipt is for another size than the batch", "bad")
+            self.report.entries_sent += len(out.batch.items)
+            self.report.withheld_sent += out.batch.withheld_count
+            st.acknowledged_size = out.batch.end
+            st.acknowledged_root = checked.receipt.root_hash.hex()
+            st.settled_size = max(st.settled_size, out.batch.end)
+            save_state(self.data_dir, st)
+
+    async def status(self) -> wire.Response:
+        latest = self.store.latest_checkpoint()
+        body: dict[str, Any] = {}
+        if latest and latest[0] > max(self.state.settled_size, self.state.acknowledged_size):
+            body["head"] = latest[3]  # our claim; trailing receipts alone are not one
+        return await self.send(
+            "/v1/status",
+            lambda seq: wire.sign_request(
+                self.key, wire.RequestType.STATUS, seq, self.now(), body
+            ),
+        )
+
+    async def content(self) -> wire.Response:
+        resp = await self.status()
+        never = await asyncio.to_thread(classified_content, self.store.reader())
+        tried: set[str] = set()
+        unavailable: set[str] = set()
+        while resp.missing:
+            todo, bad = uploadable(resp.missing, self.store, never)
+            unavailable.update(bad)
+            todo = [s for s in todo if s not in tried]
+            if not todo:
+                break
+            for sha in todo:
+                tried.add(sha)
+                if await self.upload(sha):
+                    self.report.uploaded_files += 1
+            resp = await self.status()
+        self.state.missing = list(resp.missing)
+        self.state.content_unavailable = len(unavailable)
+        self.report.content_unavailable = len(unavailable)
+        return resp
+
+    async def upload(self, sha: str) -> bool:
+        """Send one content file from the centre's offset; True when the centre has it all."""
+        st = await self.client.head(sha, self.enrolment.appliance_id)
+        if st is None:
+            return False
+        offset, length = st
+        path = self.store.content.path(sha)
+        size = path.stat().st_size
+        if length is not None and length != size:
+            raise ContentError(f"the centre expects {length} bytes of {sha}; this file has {size}")
+        discarded = 0
+        with path.open("rb") as fh:
+            while offset < size:
+                fh.seek(offset)
+                chunk = fh.read(self.cfg.chunk_bytes)
+                body = dict(wire.chunk_body(sha, offset, chunk), total=size)
+                auth = wire.b64(
+                    wire.sign_request(
+                        self.key, wire.RequestType.CHUNK, self.seq.next(), self.now(), body
+                    )
+                )
+                status, new_off, headers, text = await self.client.patch(sha, offset, chunk, auth)
+                self.state.last_contact = self.now()
+                if status == 204 and new_off is not None:
+                    offset = new_off
+                elif status == 409 and headers.get("Luutru-Error") == "replay":
+                    self.seq.skip_past(int(headers.get("Luutru-Last-Seq", "0")))
+                elif status == 409 and new_off is not None:
+                    offset = new_off  # the centre holds another length: resume from there
+                elif status == 460:
+                    discarded += 1
+                    if discarded > 2:
+                        raise ContentError(f"{sha} keeps arriving corrupted at the centre")
+                    offset = 0
+                elif status == 423:
+                    self.state.quarantined = True
+                    raise QuarantinedError(text)
+                elif status >= 500:
+                    raise TransportError(f"upload of {sha}: HTTP {status}")
+                else:
+                    raise CentreRefusedError(
+                        f"upload of {sha} refused: HTTP {status} {text}", "content"
+                    )
+        return True
+
+    async def confirm(self, resp: wire.Response) -> None:
+        st = self.state
+        st.pending_content = resp.missing_count
+        if resp.missing_count or resp.receipt is None:
+            return
+        checked = await asyncio.to_thread(
+            check_receipt, resp.receipt, self.enrolment.centre_key, self.store
+        )
+        size = checked.receipt.tree_size
+        if size <= st.confirmed_size:
+            return
+        index = await asyncio.to_thread(
+            store_receipt, self.store, checked, self.enrolment.centre_origin
+        )
+        self.report.receipt_index = index
+        st.confirmed_size = size
+        st.acknowledged_size = max(st.acknowledged_size, size)
+        if index == st.acknowledged_size:  # only this receipt follows what the centre holds
+            st.settled_size = index + 1
+
+
+async def run_once(
+    data_dir: Path, store: Store, *, counters: Counters | None = None
+) -> CycleReport:
+    """One sync cycle; raises SyncError (its ``retryable`` says whether to try again)."""
+    enrolment = load_enrolment(data_dir)
+    if enrolment.centre_url == USB_CENTRE:
+        raise SyncError("this appliance is enrolled for USB only: use `luutru sync --export`")
+    with AgentLock(data_dir):
+        state = load_state(data_dir)
+        state.centre_url = enrolment.centre_url
+        cfg = store.config.sync
+        bucket = TokenBucket(cfg.bandwidth_kbit * 125) if cfg.bandwidth_kbit > 0 else None
+        counters = counters or Counters()
+        client = CentreClient(
+            enrolment.centre_url,
+            bucket=bucket,
+            counters=counters,
+            stall_timeout=float(cfg.stall_timeout_s),
+            read_timeout=float(cfg.read_timeout_s),
+        )
+        before = (counters.request_bytes, counters.response_bytes, counters.content_bytes)
+        cycle = _Cycle(data_dir, store, enrolment, state, client)
+        try:
+            async with client:
+                t0 = time.monotonic()
+                await cycle.metadata()
+                t1 = time.monotonic()
+                resp = await cycle.content()
+                cycle.report.metadata_seconds = round(t1 - t0, 3)
+                cycle.report.content_seconds = round(time.monotonic() - t1, 3)
+                await cycle.confirm(resp)
+            state.last_error = None
+            state.last_error_code = None
+        except SyncError as exc:
+            state.last_error = str(exc)
+            state.last_error_code = exc.code
+            raise
+        finally:
+            state.bytes_sent += counters.request_bytes - before[0]
+            state.bytes_received += counters.response_bytes - before[1]
+            state.content_bytes_sent += counters.content_bytes - before[2]
+            save_state(data_dir, state)
+        cycle.report.acknowledged_size = state.acknowledged_size
+        cycle.report.confirmed_size = state.confirmed_size
+        cycle.report.pending_content = state.pending_content
+        cycle.report.bytes_sent = counters.request_bytes - before[0]
+        cycle.report.content_bytes_sent = counters.content_bytes - before[2]
+        return cycle.report
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=max(0.0, seconds))
+
+
+async def run_agent(data_dir: Path, stop: asyncio.Event, store: Store | None = None) -> None:
+    """The background agent for `luutru serve`: cycles until ``stop`` is set.
+
+    Pass the server's open ``store`` to share its writer and device key; without one the agent
+    opens its own. Never raises for sync failures: they are in state.json for the UI.
+    """
+    own = store is None
+    if store is None:
+        store = await asyncio.to_thread(Store.open, data_dir)
+    attempt = 0
+    try:
+        while not stop.is_set():
+            cfg = store.config.sync
+            try:
+                wait = seconds_until_window(cfg.windows, store.clock.now())
+            except SyncError as exc:
+                log.error("%s; syncing at any time", exc)
+                wait = 0.0
+            if wait > 0:
+                await _sleep(stop, min(wait, 300.0))
+                continue
+            try:
+                await run_once(data_dir, store)
+                attempt = 0
+                delay = float(cfg.interval_s)
+            except NotEnrolledError:
+                delay = 60.0
+            except AgentBusyError:
+                delay = float(cfg.interval_s)
+            except SyncError as exc:
+                attempt += 1
+                delay = backoff(attempt, float(cfg.backoff_max_s))
+                log.warning("sync failed (%s); next try in %.0f s", exc, delay)
+            except Exception:  # a bug must not kill the web server's loop
+                attempt += 1
+                delay = backoff(attempt, float(cfg.backoff_max_s))
+                log.exception("sync agent error; next try in %.0f s", delay)
+            await _sleep(stop, delay)
+    finally:
+        if own:
+            await asyncio.to_thread(store.close)

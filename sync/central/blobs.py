@@ -1,0 +1,130 @@
+"""The centre's content: a blob store seam and its folder implementation.
+
+Blobs live at ``sha256/ab/cd/<hex>`` and become visible only by rename after an fsync; an
+upload in progress is a ``.part`` file that grows only by whole, verified chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from appliance.fsutil import fsync_dir
+
+from ..errors import ContentError
+
+READ = 1 << 20
+
+
+class BlobStore(Protocol):
+    def has(self, sha256: str) -> bool: ...
+
+    def open(self, sha256: str) -> BinaryIO: ...
+
+    def partial_size(self, sha256: str) -> int: ...
+
+    def append_partial(self, sha256: str, offset: int, data: bytes) -> int:
+        """Append ``data`` at ``offset`` (which must be the partial's size); returns the size."""
+        ...
+
+    def finish_partial(self, sha256: str) -> bool:
+        """Promote a complete partial if its SHA-256 matches; else discard it and return False."""
+        ...
+
+    def discard_partial(self, sha256: str) -> None: ...
+
+    def put_stream(self, sha256: str, src: BinaryIO) -> bool:
+        """Copy a whole file in; keep it only if its SHA-256 is ``sha256``."""
+        ...
+
+
+class FolderBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._uploads = root / "uploads"
+        self._uploads.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha256: str) -> Path:
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise ContentError(f"{sha256!r} is not a lower-case hex SHA-256")
+        return self.root / "sha256" / sha256[:2] / sha256[2:4] / sha256
+
+    def _part(self, sha256: str) -> Path:
+        self.path(sha256)  # validates the name
+        return self._uploads / f"{sha256}.part"
+
+    def has(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    def open(self, sha256: str) -> BinaryIO:
+        return self.path(sha256).open("rb")
+
+    def partial_size(self, sha256: str) -> int:
+        try:
+            return self._part(sha256).stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def append_partial(self, sha256: str, offset: int, data: bytes) -> int:
+        part = self._part(sha256)
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT, 0o640)
+        try:
+            size = os.fstat(fd).st_size
+            if size != offset:
+                raise ContentError(f"upload of {sha256} is at {size}, not {offset}", size)
+            os.lseek(fd, offset, os.SEEK_SET)
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fsync(fd)
+            return offset + len(data)
+        finally:
+            os.close(fd)
+
+    def finish_partial(self, sha256: str) -> bool:
+        part = self._part(sha256)
+        digest = hashlib.sha256()
+        with part.open("rb") as fh:
+            while chunk := fh.read(READ):
+                digest.update(chunk)
+        if digest.hexdigest() != sha256:
+            part.unlink(missing_ok=True)
+            return False
+        self._promote(part, sha256)
+        return True
+
+    def discard_partial(self, sha256: str) -> None:
+        self._part(sha256).unlink(missing_ok=True)
+
+    def put_stream(self, sha256: str, src: BinaryIO) -> bool:
+        final = self.path(sha256)
+        if final.is_file():
+            return True
+        fd, tmp = tempfile.mkstemp(dir=self._uploads, prefix="in-")
+        digest = hashlib.sha256()
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := src.read(READ):
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if digest.hexdigest() != sha256:
+                os.unlink(tmp)
+                return False
+            self._promote(Path(tmp), sha256)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return True
+
+    def _promote(self, src: Path, sha256: str) -> None:
+        final = self.path(sha256)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(src, 0o444)
+        os.replace(src, final)
+        fsync_dir(final.parent)

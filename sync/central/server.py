@@ -1,0 +1,174 @@
+"""The centre's HTTP server: thin aiohttp handlers over intake, enrolment and uploads.
+
+Blocking work (signature checks, SQLite commits with fsync, hashing) runs in worker threads;
+the storage's one writer keeps commits in order. The dashboard (web_ui/central) is mounted on
+the same application.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from aiohttp import web
+
+from ..errors import AuthError, ContentError, QuarantinedError, ReplayError, SyncError
+from .centre import Centre
+from .enrolment import enrol
+from .intake import Answer, Intake
+from .uploads import TUS_VERSION, Uploads
+
+log = logging.getLogger(__name__)
+
+CENTRE = web.AppKey("centre", Centre)
+INTAKE = web.AppKey("intake", Intake)
+UPLOADS = web.AppKey("uploads", Uploads)
+CBOR = "application/cbor"
+TUS_HEADERS = {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store"}
+
+
+def create_app(centre: Centre, dashboard: bool = True) -> web.Application:
+    """The centre application: sync API under /v1, /healthz, and the dashboard."""
+    limit = max(centre.config.max_request_bytes, centre.config.max_chunk_bytes) + (1 << 16)
+    app = web.Application(client_max_size=limit)
+    intake = Intake(centre)
+    app[CENTRE] = centre
+    app[INTAKE] = intake
+    app[UPLOADS] = Uploads(intake)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_post("/v1/enrol", post_enrol)
+    app.router.add_post("/v1/batch", post_signed)
+    app.router.add_post("/v1/status", post_signed)
+    app.router.add_route("OPTIONS", "/v1/content", tus_options)
+    app.router.add_route("HEAD", "/v1/content/{sha256}", tus_head)
+    app.router.add_route("PATCH", "/v1/content/{sha256}", tus_patch)
+    if dashboard:
+        from web_ui.central import setup_dashboard
+
+        setup_dashboard(app, centre)
+    return app
+
+
+def _cbor(answer: Answer) -> web.Response:
+    return web.Response(status=answer.status, body=answer.body, content_type=CBOR)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    centre = request.app[CENTRE]
+
+    def probe() -> int:
+        with centre.storage.view() as v:
+            return len(v.appliances())
+
+    n = await asyncio.to_thread(probe)
+    return web.json_response({"ok": True, "origin": centre.origin, "appliances": n})
+
+
+async def _body(request: web.Request) -> bytes:
+    if request.content_type != CBOR:
+        raise web.HTTPUnsupportedMediaType(text=f"send {CBOR}")
+    return await request.read()
+
+
+async def post_enrol(request: web.Request) -> web.Response:
+    raw = await _body(request)
+    intake = request.app[INTAKE]
+    return _cbor(await asyncio.to_thread(enrol, intake, raw))
+
+
+async def post_signed(request: web.Request) -> web.Response:
+    raw = await _body(request)
+    intake = request.app[INTAKE]
+    return _cbor(await asyncio.to_thread(intake.handle, raw))
+
+
+async def tus_options(request: web.Request) -> web.Response:
+    centre = request.app[CENTRE]
+    return web.Response(
+        status=204,
+        headers={
+            **TUS_HEADERS,
+            "Tus-Version": TUS_VERSION,
+            "Tus-Max-Size": str(1 << 40),
+            "Luutru-Max-Chunk": str(centre.config.max_chunk_bytes),
+        },
+    )
+
+
+def _tus_version(request: web.Request) -> None:
+    if request.headers.get("Tus-Resumable") != TUS_VERSION:
+        raise web.HTTPPreconditionFailed(
+            headers={"Tus-Version": TUS_VERSION}, text=f"Tus-Resumable {TUS_VERSION} required"
+        )
+
+
+async def tus_head(request: web.Request) -> web.Response:
+    _tus_version(request)
+    uploads = request.app[UPLOADS]
+    sha = request.match_info["sha256"]
+    device = request.headers.get("Luutru-Device")
+    try:
+        st = await asyncio.to_thread(uploads.head, sha, device)
+    except ContentError:
+        return web.Response(status=404, headers=TUS_HEADERS)
+    headers = {**TUS_HEADERS, "Upload-Offset": str(st.offset)}
+    if st.length >= 0:
+        headers["Upload-Length"] = str(st.length)
+    return web.Response(status=200, headers=headers)
+
+
+async def tus_patch(request: web.Request) -> web.Response:
+    _tus_version(request)
+    if request.content_type != "application/offset+octet-stream":
+        raise web.HTTPUnsupportedMediaType(text="send application/offset+octet-stream")
+    try:
+        offset = int(request.headers["Upload-Offset"])
+    except (KeyError, ValueError):
+        raise web.HTTPBadRequest(text="Upload-Offset header is required") from None
+    auth = request.headers.get("Luutru-Signature", "")
+    if not auth:
+        raise web.HTTPForbidden(text="Luutru-Signature header is required")
+    centre = request.app[CENTRE]
+    if (request.content_length or 0) > centre.config.max_chunk_bytes:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=centre.config.max_chunk_bytes, actual_size=request.content_length or 0
+        )
+    # The whole chunk first: a request cut short raises here and commits nothing.
+    data = await request.read()
+    uploads = request.app[UPLOADS]
+    sha = request.match_info["sha256"]
+    try:
+        st = await asyncio.to_thread(uploads.patch, sha, offset, data, auth)
+    except ContentError as exc:
+        status = 460 if exc.offset == 0 and "discarded" in str(exc) else 409
+        headers = dict(TUS_HEADERS)
+        if exc.offset is not None:
+            headers["Upload-Offset"] = str(exc.offset)
+        else:
+            status = 400
+        return web.Response(status=status, headers=headers, text=str(exc))
+    except (AuthError, ReplayError, QuarantinedError) as exc:
+        status = 423 if isinstance(exc, QuarantinedError) else 403
+        if isinstance(exc, ReplayError):
+            status = 409
+        return web.Response(
+            status=status,
+            headers={**TUS_HEADERS, "Luutru-Error": exc.code, "Luutru-Last-Seq": str(
+                exc.last_seq if isinstance(exc, ReplayError) else 0)},
+            text=str(exc),
+        )
+    except SyncError as exc:
+        return web.Response(status=400, headers=TUS_HEADERS, text=str(exc))
+    headers = {**TUS_HEADERS, "Upload-Offset": str(st.offset)}
+    return web.Response(status=204, headers=headers)
+
+
+def serve(centre: Centre, host: str, port: int) -> None:
+    """Run the centre until SIGINT/SIGTERM; prints one line when it listens."""
+    app = create_app(centre)
+
+    def announce(_: object) -> None:
+        print(json.dumps({"listening": f"http://{host}:{port}"}), flush=True)
+
+    web.run_app(app, host=host, port=port, print=announce, access_log=None)

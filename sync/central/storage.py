@@ -1,0 +1,302 @@
+"""The centre's storage seam: one small interface, SQLite the embedded default.
+
+Everything above this module speaks in these dataclasses and the two protocols; nothing above
+it knows SQL. A PostgreSQL implementation (several stateless intake workers, one database,
+per-appliance ordering by row locks) plugs in behind ``open_storage`` without touching intake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from ..errors import StorageError
+
+
+class ApplianceStatus(StrEnum):
+    ACTIVE = "active"
+    QUARANTINED = "quarantined"
+
+
+class AnomalyKind(StrEnum):
+    """Why something was refused or looked wrong; counted per appliance (None: unknown key)."""
+
+    UNKNOWN_KEY = "unknown_key"
+    BAD_SIGNATURE = "bad_signature"
+    MALFORMED = "malformed"
+    REPLAY = "replay"
+    SEQUENCE_REGRESSED = "sequence_regressed"
+    CLOCK_SKEW = "clock_skew"
+    CLASSIFIED = "classified"
+    BAD_BATCH = "bad_batch"
+    FORK = "fork"
+    QUARANTINED_REQUEST = "quarantined_request"
+    CONTENT_MISMATCH = "content_mismatch"
+    CENTRE_AHEAD = "centre_ahead"
+    ENROLMENT = "enrolment"
+
+
+@dataclass(frozen=True)
+class ApplianceRecord:
+    id: str  # the device key id, hex
+    org_id: str
+    org_name: str
+    origin: str
+    public_key_pem: str
+    backing: str
+    alg: int
+    enrolled_at: str
+    status: ApplianceStatus = ApplianceStatus.ACTIVE
+    accepted_size: int = 0
+    accepted_root: bytes = b""
+    frontier: tuple[bytes, ...] = ()
+    last_seq: int = 0
+    last_contact: str | None = None
+    claimed_size: int = 0
+    claimed_at: str | None = None
+    withheld: int = 0
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    token_id: bytes
+    secret: bytes
+    org_id: str
+    created_at: str
+    expires_at: str
+    used_by: str | None = None
+    used_at: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    appliance_id: str
+    tree_size: int
+    root_hash: bytes
+    cose: bytes
+    frontier: tuple[bytes, ...]
+    accepted_at: str
+    receipt: bytes
+
+
+@dataclass(frozen=True)
+class EntryRow:
+    index: int
+    leaf_hash: bytes
+    entry: bytes | None  # None: withheld (a classified record's entry)
+
+
+@dataclass(frozen=True)
+class ContentRef:
+    sha256: str
+    size: int  # -1 when the entry did not say
+    first_index: int
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    """A document of any commune, as the province-wide search reads it."""
+
+    appliance_id: str
+    org_id: str
+    doc_id: str
+    version: int
+    log_index: int
+    direction: str | None
+    type_name: str | None
+    code_number: str | None
+    code_notation: str | None
+    organ_name: str | None
+    subject: str | None
+    issued_date: str | None
+    arrival_date: str | None
+    arrival_number: int | None
+    year: int | None
+    file_code: str | None
+    folded: str  # folded text for search (diacritics and đ folded, lower case)
+    data_json: str
+
+
+@dataclass(frozen=True)
+class ParkedBatch:
+    appliance_id: str
+    start: int
+    end: int
+    digest: bytes
+    raw: bytes
+    parked_at: str
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    appliance_id: str | None
+    kind: AnomalyKind
+    detail: str
+    first_at: str
+    last_at: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: int
+    appliance_id: str
+    kind: str
+    detail: str
+    raised_at: str
+    cleared_at: str | None = None
+    cleared_by: str | None = None
+
+
+@dataclass(frozen=True)
+class ForkEvidence:
+    appliance_id: str
+    detected_at: str
+    accepted_size: int
+    accepted_checkpoint: bytes  # the checkpoint the centre had accepted (device-signed)
+    claimed_size: int
+    claimed_checkpoint: bytes  # the contradicting checkpoint (device-signed)
+    diverge_index: int | None
+    request: bytes  # the whole signed request that showed the fork
+    reason: str
+
+
+@dataclass(frozen=True)
+class ApplianceCounts:
+    entries: int
+    documents: int
+    content_expected: int
+    content_missing: int
+
+
+class CentreView(Protocol):
+    """Reads; a view is a consistent snapshot for as long as it is open."""
+
+    def appliance(self, appliance_id: str) -> ApplianceRecord | None: ...
+
+    def appliances(self) -> list[ApplianceRecord]: ...
+
+    def token(self, token_id: bytes) -> TokenRecord | None: ...
+
+    def checkpoint(self, appliance_id: str, tree_size: int) -> CheckpointRecord | None: ...
+
+    def checkpoint_at_or_below(
+        self, appliance_id: str, tree_size: int
+    ) -> CheckpointRecord | None: ...
+
+    def leaves(self, appliance_id: str, start: int, end: int) -> list[bytes]: ...
+
+    def entries(self, appliance_id: str, start: int, end: int) -> list[EntryRow]: ...
+
+    def response_for(self, appliance_id: str, digest: bytes) -> bytes | None: ...
+
+    def nonce_seen(self, appliance_id: str, nonce: bytes) -> bool: ...
+
+    def content_expected(self, appliance_id: str, sha256: str) -> ContentRef | None: ...
+
+    def blob_recorded(self, sha256: str) -> bool: ...
+
+    def missing_content(self, appliance_id: str, limit: int) -> tuple[list[ContentRef], int]: ...
+
+    def parked(self, appliance_id: str) -> list[ParkedBatch]: ...
+
+    def anomalies(self, appliance_id: str | None = None) -> list[Anomaly]: ...
+
+    def alerts(self, open_only: bool = True) -> list[Alert]: ...
+
+    def forks(self, appliance_id: str) -> list[ForkEvidence]: ...
+
+    def counts(self, appliance_id: str) -> ApplianceCounts: ...
+
+    def all_counts(self) -> dict[str, ApplianceCounts]:
+        """``counts`` of every appliance holding anything, in a few grouped scans (report)."""
+        ...
+
+    def search_documents(
+        self, folded_query: str, org_id: str | None = None, limit: int = 50
+    ) -> list[DocumentRow]: ...
+
+
+class CentreTx(CentreView, Protocol):
+    """Writes inside one transaction: all of them land, or none."""
+
+    def add_token(self, token: TokenRecord) -> None: ...
+
+    def use_token(self, token_id: bytes, appliance_id: str, at: str) -> None: ...
+
+    def add_appliance(self, rec: ApplianceRecord) -> None: ...
+
+    def set_accepted(
+        self, appliance_id: str, size: int, root: bytes, frontier: Sequence[bytes], withheld: int
+    ) -> None: ...
+
+    def set_seq(self, appliance_id: str, seq: int) -> None: ...
+
+    def touch(self, appliance_id: str, at: str) -> None: ...
+
+    def set_claim(self, appliance_id: str, size: int, at: str) -> None: ...
+
+    def set_status(self, appliance_id: str, status: ApplianceStatus) -> None: ...
+
+    def add_nonce(self, appliance_id: str, nonce: bytes, at: str) -> None: ...
+
+    def remember_response(
+        self, appliance_id: str, digest: bytes, response: bytes, at: str
+    ) -> None: ...
+
+    def add_entries(self, appliance_id: str, rows: Sequence[EntryRow]) -> None: ...
+
+    def add_checkpoint(self, rec: CheckpointRecord) -> None: ...
+
+    def add_content_refs(self, appliance_id: str, refs: Sequence[ContentRef]) -> None: ...
+
+    def record_blob(self, sha256: str, size: int, at: str) -> None: ...
+
+    def upsert_documents(self, rows: Sequence[DocumentRow]) -> None: ...
+
+    def record_anomaly(
+        self, appliance_id: str | None, kind: AnomalyKind, detail: str, at: str
+    ) -> None: ...
+
+    def raise_alert(self, appliance_id: str, kind: str, detail: str, at: str) -> int: ...
+
+    def clear_alerts(self, appliance_id: str, by: str, at: str) -> int: ...
+
+    def add_fork(self, ev: ForkEvidence) -> None: ...
+
+    def park(self, batch: ParkedBatch) -> None: ...
+
+    def unpark(self, appliance_id: str, digest: bytes) -> None: ...
+
+    def truncate(self, appliance_id: str, size: int, at: str) -> tuple[int, list[str]]:
+        """Move entries at and above ``size`` to superseded evidence and drop the projections
+        they made; returns (entries moved, ids of documents to re-project from the rest)."""
+        ...
+
+
+class CentreStorage(Protocol):
+    def transaction(self) -> AbstractContextManager[CentreTx]:
+        """The one writer's transaction; commits on normal exit, rolls back on an exception."""
+        ...
+
+    def view(self) -> AbstractContextManager[CentreView]: ...
+
+    def close(self) -> None: ...
+
+
+def open_storage(url: str, base: Path) -> CentreStorage:
+    """Open storage by URL: ``sqlite:PATH`` (relative to ``base``) or ``postgresql://…``."""
+    if url.startswith("sqlite:"):
+        from .sqlite_storage import SqliteStorage
+
+        path = Path(url[len("sqlite:") :].removeprefix("//"))
+        return SqliteStorage(path if path.is_absolute() else base / path)
+    if url.startswith(("postgresql:", "postgres:")):
+        from .pg_storage import PgStorage
+
+        return PgStorage(url)
+    raise StorageError(f"unknown database URL {url!r}; use sqlite:PATH or postgresql://…")

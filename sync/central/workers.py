@@ -1,0 +1,142 @@
+"""`luutru central serve --workers N`: N intake worker processes on one port.
+
+The supervisor binds the listening socket once and hands it to N worker processes
+(``python -m sync.central.workers --fd …``, the descriptor inherited); each worker opens the
+centre itself (its own PostgreSQL connections, the shared folder blob store) and runs the
+aiohttp application on that socket, so the kernel spreads connections over them. Per-appliance
+ordering is the database's (row locks), so any worker may take any request. A worker that dies
+is restarted; SIGTERM/SIGINT stop them all. SQLite has one writer per file: more than one
+worker is refused for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from appliance.errors import ConfigError
+
+from .centre import CONFIG_NAME
+
+STOP_GRACE_S = 15.0
+
+
+def database_url(data_dir: Path) -> str:
+    """The ``db`` of a centre folder's configuration, without opening anything."""
+    try:
+        return str(json.loads((data_dir / CONFIG_NAME).read_text("utf-8"))["db"])
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{data_dir} is not a centre folder (no {CONFIG_NAME}); run `luutru central init`"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"cannot read {data_dir / CONFIG_NAME}: {exc}") from exc
+
+
+def check_workers(data_dir: Path, workers: int) -> None:
+    if workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    url = database_url(data_dir)
+    if workers > 1 and not url.startswith(("postgresql:", "postgres:")):
+        raise ConfigError(
+            f"--workers {workers} needs PostgreSQL: this centre's storage is {url}, and SQLite "
+            "has a single writer, so only one worker may use it. Run with --workers 1, or "
+            "create the centre with `luutru central init --db postgresql://…`."
+        )
+
+
+def listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _spawn(data_dir: Path, sock: socket.socket, k: int) -> subprocess.Popen[bytes]:
+    fd = sock.fileno()
+    return subprocess.Popen(
+        [sys.executable, "-m", "sync.central.workers", "--data", str(data_dir), "--fd", str(fd),
+         "--index", str(k)],
+        pass_fds=(fd,),
+    )
+
+
+def serve_workers(data_dir: Path, host: str, port: int, workers: int) -> int:
+    """Supervise ``workers`` processes on one socket until SIGTERM/SIGINT; returns 0."""
+    check_workers(data_dir, workers)
+    sock = listen(host, port)
+    port = int(sock.getsockname()[1])
+    stopping = False
+
+    def stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    procs = {k: _spawn(data_dir, sock, k) for k in range(workers)}
+    shown = f"[{host}]" if ":" in host else host
+    print(json.dumps({"listening": f"http://{shown}:{port}", "workers": workers}), flush=True)
+    restarts: dict[int, float] = {}
+    while not stopping:
+        time.sleep(0.2)
+        for k, p in list(procs.items()):
+            code = p.poll()
+            if code is None or stopping:
+                continue
+            print(f"worker {k} (pid {p.pid}) exited with {code}; restarting", file=sys.stderr,
+                  flush=True)
+            if time.monotonic() - restarts.get(k, 0.0) < 1.0:
+                time.sleep(1.0)  # a worker that cannot start must not spin
+            restarts[k] = time.monotonic()
+            procs[k] = _spawn(data_dir, sock, k)
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for p in procs.values():
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    sock.close()
+    return 0
+
+
+def _worker_main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="luutru-centre-worker")
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--fd", type=int, required=True)
+    ap.add_argument("--index", type=int, default=0)
+    a = ap.parse_args(argv)
+    import logging
+
+    from aiohttp import web
+
+    from .centre import open_centre
+    from .server import create_app
+
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"%(asctime)s %(levelname)s worker{a.index} %(name)s %(message)s",
+    )
+    sock = socket.socket(fileno=a.fd)
+    with open_centre(a.data) as c:
+        web.run_app(create_app(c), sock=sock, print=None, access_log=None)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    _worker_main()

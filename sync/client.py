@@ -1,0 +1,228 @@
+"""The appliance's HTTP transport to the centre: CBOR POSTs and tus HEAD/PATCH, with a
+bandwidth cap (token bucket), a stall watchdog, and byte counters for the benchmarks.
+
+The appliance only ever dials out. Every failure to reach the centre or to finish a request
+becomes a retryable TransportError; what the centre *says* is left to the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, TypeVar
+
+import aiohttp
+
+from .errors import TransportError
+
+T = TypeVar("T")
+SLICE = 16 * 1024
+# Keeps "accepted by the socket" close to "on the wire" on a slow link (the kernel doubles it:
+# 128 KiB is 4 s at 256 kbit/s), so the stall watchdog and the read timeout see the real link;
+# still well above the bandwidth-delay product of a 3G link (2 Mbit/s × 300 ms = 75 KiB).
+SNDBUF = 64 * 1024
+
+
+@dataclass
+class Counters:
+    """Bytes this client put on (and took off) the HTTP streams; for benches and state."""
+
+    request_bytes: int = 0  # request lines, headers and bodies
+    response_bytes: int = 0
+    content_bytes: int = 0  # PATCH bodies sent, including any resent after a cut
+    requests: int = 0
+
+
+class TokenBucket:
+    """At most ``rate`` bytes/s on average, bursts up to ``burst`` bytes."""
+
+    def __init__(self, rate: float, burst: int = SLICE * 4) -> None:
+        self.rate = rate
+        self.burst = max(burst, SLICE)
+        self._tokens = float(self.burst)
+        self._t = time.monotonic()
+
+    async def take(self, n: int) -> None:
+        while True:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._t) * self.rate)
+            self._t = now
+            if self._tokens >= n:
+                self._tokens -= n
+                return
+            await asyncio.sleep((n - self._tokens) / self.rate)
+
+
+def _socket_factory(addr_info: Any) -> socket.socket:
+    family, type_, proto, _, _ = addr_info
+    sock = socket.socket(family=family, type=type_, proto=proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF)
+    return sock
+
+
+class CentreClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        bucket: TokenBucket | None = None,
+        stall_timeout: float = 30.0,
+        connect_timeout: float = 20.0,
+        read_timeout: float = 60.0,
+        counters: Counters | None = None,
+    ) -> None:
+        self.base = base_url.rstrip("/")
+        self.bucket = bucket
+        self.stall_timeout = stall_timeout
+        self.counters = counters or Counters()
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=connect_timeout, sock_connect=connect_timeout,
+            sock_read=read_timeout,
+        )
+        self._session: aiohttp.ClientSession | None = None
+        self._progress = time.monotonic()
+        self._sending = False
+
+    async def __aenter__(self) -> CentreClient:
+        trace = aiohttp.TraceConfig()
+        trace.on_request_headers_sent.append(self._on_headers)
+        trace.on_request_chunk_sent.append(self._on_chunk)
+        trace.on_response_chunk_received.append(self._on_response_chunk)
+        connector = aiohttp.TCPConnector(limit=4, socket_factory=_socket_factory)
+        self._session = aiohttp.ClientSession(
+            timeout=self._timeout, connector=connector, trace_configs=[trace]
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # byte counting ---------------------------------------------------------------------
+
+    async def _on_headers(self, _s: Any, _c: SimpleNamespace, p: Any) -> None:
+        n = len(p.method) + len(str(p.url.raw_path_qs)) + 12
+        n += sum(len(k) + len(v) + 4 for k, v in p.headers.items()) + 2
+        self.counters.request_bytes += n
+        self.counters.requests += 1
+
+    async def _on_chunk(self, _s: Any, _c: SimpleNamespace, p: Any) -> None:
+        self.counters.request_bytes += len(p.chunk)
+
+    async def _on_response_chunk(self, _s: Any, _c: SimpleNamespace, p: Any) -> None:
+        self.counters.response_bytes += len(p.chunk)
+
+    # streaming with a cap and a watchdog ------------------------------------------------
+
+    async def _stream(
+        self, body: bytes, on_sent: Callable[[int], None] | None
+    ) -> AsyncIterator[bytes]:
+        view = memoryview(body)
+        self._sending = True
+        try:
+            for i in range(0, len(body), SLICE):
+                piece = bytes(view[i : i + SLICE])
+                if self.bucket is not None:
+                    await self.bucket.take(len(piece))
+                self._progress = time.monotonic()
+                yield piece
+                self._progress = time.monotonic()
+                if on_sent is not None:
+                    on_sent(len(piece))
+        finally:
+            self._sending = False
+
+    async def _guard(self, make: Callable[[], Awaitable[T]]) -> T:
+        """Run one request; cancel it when its body stops moving for ``stall_timeout``."""
+        self._progress = time.monotonic()
+        task = asyncio.ensure_future(make())
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=1.0)
+                if done:
+                    return task.result()
+                if self._sending and time.monotonic() - self._progress > self.stall_timeout:
+                    task.cancel()
+                    raise TransportError(
+                        f"the link stalled for {self.stall_timeout:.0f} s while sending"
+                    )
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise TransportError(f"cannot reach the centre at {self.base}: {exc!r}") from exc
+        finally:
+            if not task.done():
+                task.cancel()
+
+    def _sess(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise TransportError("client is not open")
+        return self._session
+
+    # requests --------------------------------------------------------------------------
+
+    async def post_cbor(self, path: str, body: bytes) -> tuple[int, bytes]:
+        async def go() -> tuple[int, bytes]:
+            async with self._sess().post(
+                self.base + path,
+                data=self._stream(body, None),
+                headers={"Content-Type": "application/cbor", "Content-Length": str(len(body))},
+            ) as r:
+                return r.status, await r.read()
+
+        return await self._guard(go)
+
+    async def get_json(self, path: str) -> Any:
+        async def go() -> Any:
+            async with self._sess().get(self.base + path) as r:
+                return await r.json()
+
+        return await self._guard(go)
+
+    async def head(self, sha256: str, device: str) -> tuple[int, int | None] | None:
+        """(offset, length) of an upload, or None if the centre does not expect it."""
+
+        async def go() -> tuple[int, int | None] | None:
+            async with self._sess().head(
+                f"{self.base}/v1/content/{sha256}",
+                headers={"Tus-Resumable": "1.0.0", "Luutru-Device": device},
+            ) as r:
+                if r.status == 404:
+                    return None
+                if r.status != 200:
+                    raise TransportError(f"HEAD {sha256}: HTTP {r.status}")
+                length = r.headers.get("Upload-Length")
+                return int(r.headers["Upload-Offset"]), int(length) if length else None
+
+        return await self._guard(go)
+
+    async def patch(
+        self, sha256: str, offset: int, chunk: bytes, auth: str
+    ) -> tuple[int, int | None, dict[str, str], str]:
+        """PATCH one chunk; returns (status, Upload-Offset, headers, text)."""
+
+        def sent(n: int) -> None:
+            self.counters.content_bytes += n
+
+        async def go() -> tuple[int, int | None, dict[str, str], str]:
+            async with self._sess().patch(
+                f"{self.base}/v1/content/{sha256}",
+                data=self._stream(chunk, sent),
+                headers={
+                    "Tus-Resumable": "1.0.0",
+                    "Upload-Offset": str(offset),
+                    "Content-Type": "application/offset+octet-stream",
+                    "Content-Length": str(len(chunk)),
+                    "Luutru-Signature": auth,
+                },
+            ) as r:
+                off = r.headers.get("Upload-Offset")
+                return r.status, int(off) if off else None, dict(r.headers), await r.text()
+
+        return await self._guard(go)

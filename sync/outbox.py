@@ -1,0 +1,155 @@
+"""What the appliance sends: the next batch of log entries after the acknowledged size.
+
+Nothing is queued: a batch is read from the log when it is needed. An entry that concerns a
+classified (mật, Mode 03) record travels as its leaf hash only, marked withheld; so does
+every entry about such a record (audits, memberships), and no content file of one is ever
+uploaded. The centre still recomputes the root from the leaf hashes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from appliance import cbor, merkle
+from appliance.checkpoint import Checkpoint, sign_checkpoint
+from appliance.keys.base import KeyProvider
+from appliance.store import Store
+
+from . import wire
+
+RECEIPT_KIND = "sync.receipt"
+CLASSIFIED_MODE = "03"
+
+
+def classified_ids(conn: sqlite3.Connection) -> set[str]:
+    """Ids of records that are classified now (the projection is the current state)."""
+    return {r[0] for r in conn.execute('SELECT id FROM documents WHERE "Mode" = ?', ("03",))}
+
+
+def classified_content(conn: sqlite3.Connection) -> set[str]:
+    """SHA-256 of every content file a classified record references: never uploaded."""
+    out: set[str] = set()
+    for (content,) in conn.execute(
+        'SELECT "Content" FROM documents WHERE "Mode" = ? AND "Content" IS NOT NULL', ("03",)
+    ):
+        for c in json.loads(content):
+            out.add(str(c.get("sha256")))
+    return out
+
+
+def concerns_classified(m: dict[str, Any], ids: set[str]) -> bool:
+    """Whether a decoded log entry is about a classified record (then it is withheld)."""
+    data = m.get("data")
+    if isinstance(data, dict):
+        if data.get("Mode") == CLASSIFIED_MODE:
+            return True
+        if data.get("DocumentId") in ids:
+            return True
+    return m.get("id") in ids
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    batch: wire.Batch
+    head: bytes  # the latest signed checkpoint (the appliance's claim)
+    head_size: int
+    refs: tuple[str, ...]  # content referenced by the batch's full entries
+    withheld_refs: tuple[str, ...]  # content referenced by withheld entries
+    bookkeeping_only: bool  # nothing but receipts since the acknowledged size
+
+
+def _checkpoint_at(store: Store, key: KeyProvider, size: int, now: str) -> bytes:
+    row = (
+        store.reader()
+        .execute("SELECT cose FROM checkpoints WHERE tree_size = ?", (size,))
+        .fetchone()
+    )
+    if row is not None:
+        return bytes(row[0])
+    cp = Checkpoint(
+        origin=store.config.origin,
+        tree_size=size,
+        root_hash=store.root_at(size),
+        time=now,
+        backing=key.backing,
+        alg=key.alg,
+    )
+    return sign_checkpoint(cp, key)
+
+
+def build_batch(
+    store: Store,
+    key: KeyProvider,
+    start: int,
+    now: str,
+    max_entries: int = 2000,
+    max_bytes: int = 512 * 1024,
+    classified: set[str] | None = None,
+) -> Outgoing | None:
+    """The batch [start, end) up to the latest signed checkpoint, or None if nothing is."""
+    latest = store.latest_checkpoint()
+    if latest is None or latest[0] <= start:
+        return None
+    head_size, _, _, head = latest
+    ids = classified if classified is not None else classified_ids(store.reader())
+    items: list[wire.BatchItem] = []
+    refs: list[str] = []
+    withheld_refs: list[str] = []
+    size = 0
+    only_receipts = True
+    limit = min(head_size, start + max_entries)
+    for _idx, raw in store.entries(start, limit):
+        m = cbor.loads(raw)
+        if m.get("kind") != RECEIPT_KIND:
+            only_receipts = False
+        entry_refs = [bytes(r).hex() for r in m.get("refs", [])]
+        if concerns_classified(m, ids):
+            items.append(wire.Withheld(merkle.leaf_hash(raw)))
+            withheld_refs.extend(entry_refs)
+            size += 40
+        else:
+            items.append(raw)
+            refs.extend(entry_refs)
+            size += len(raw) + 4
+        if size >= max_bytes:
+            break
+    end = start + len(items)
+    checkpoint = head if end == head_size else _checkpoint_at(store, key, end, now)
+    proof = tuple(store.consistency_proof(start, end)) if start > 0 else ()
+    batch = wire.Batch(start, end, checkpoint, proof, tuple(items))
+    return Outgoing(
+        batch=batch,
+        head=head,
+        head_size=head_size,
+        refs=tuple(dict.fromkeys(refs)),
+        withheld_refs=tuple(dict.fromkeys(withheld_refs)),
+        bookkeeping_only=only_receipts and end == head_size,
+    )
+
+
+def content_of_entries(store: Store, start: int, end: int, ids: set[str]) -> list[str]:
+    """Content hashes referenced by the full (not withheld) entries in [start, end)."""
+    out: dict[str, None] = {}
+    for _idx, raw in store.entries(start, end):
+        m = cbor.loads(raw)
+        if concerns_classified(m, ids):
+            continue
+        for r in m.get("refs", []):
+            out[bytes(r).hex()] = None
+    return list(out)
+
+
+def uploadable(shas: Iterable[str], store: Store, never: set[str]) -> tuple[list[str], list[str]]:
+    """Split content hashes into (can upload, cannot: classified or not on this appliance)."""
+    ok: list[str] = []
+    bad: list[str] = []
+    for sha in shas:
+        if sha in never or not store.content.exists(sha):
+            bad.append(sha)
+        else:
+            ok.append(sha)
+    return ok, bad

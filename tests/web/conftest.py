@@ -1,0 +1,89 @@
+"""Fixtures for the web UI: the app in-process on a fresh data folder, a user per role."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import nacl.pwhash
+import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestClient
+
+from appliance.store import Store
+from web_ui.accounts import HashParams, Role
+from web_ui.app import SERVICES, Services, create_app
+from web_ui.config import WebConfig
+from web_ui.throttle import Throttle
+
+# Real argon2id, at libsodium's minimum cost so that a test creating five users stays fast.
+FAST_HASH = HashParams(nacl.pwhash.argon2id.OPSLIMIT_MIN, nacl.pwhash.argon2id.MEMLIMIT_MIN)
+PASSWORD = "mật khẩu đủ dài 123"
+ROLE_USERS = {role: f"u-{role.value}" for role in Role}
+_CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def web_config(data_dir: Path) -> WebConfig:
+    return WebConfig(data_dir=data_dir, mdns=False, max_upload=2 * 1024 * 1024,
+                     max_pixels=4_000_000)
+
+
+@pytest_asyncio.fixture
+async def client(
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+    store: Store,
+    web_config: WebConfig,
+    fake_time: FakeTime,
+) -> TestClient:
+    app = create_app(web_config, store, hash_params=FAST_HASH, throttle=Throttle(now=fake_time))
+    c = await aiohttp_client(app)
+    services = c.app[SERVICES]
+    for role, name in ROLE_USERS.items():
+        services.accounts.add_user(name, role.value, PASSWORD, "test", f"Người {role.value}")
+    return c
+
+
+def services_of(client: TestClient) -> Services:
+    return client.app[SERVICES]
+
+
+def csrf_of(html: str) -> str:
+    m = _CSRF.search(html)
+    assert m, "page has no CSRF token"
+    return m.group(1)
+
+
+async def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> Any:
+    """Sign in through the real form (GET for the token, POST); returns the POST response."""
+    page = await client.get("/signin")
+    token = csrf_of(await page.text())
+    return await client.post(
+        "/signin",
+        data={"username": username, "password": password, "csrf_token": token, "next": "/"},
+        allow_redirects=False,
+    )
+
+
+async def as_role(client: TestClient, role: Role) -> str:
+    """Sign in as the role's user; returns a CSRF token valid for the new session."""
+    resp = await sign_in(client, ROLE_USERS[role])
+    assert resp.status == 303, await resp.text()
+    page = await client.get("/account")
+    assert page.status == 200
+    return csrf_of(await page.text())

@@ -1,0 +1,268 @@
+"""Registering, drafting and issuing through the pages; the document page, its seal and history;
+content upload (good and bad files) and viewing; classified documents."""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp
+import cbor2
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.conftest import incoming
+from web_ui.accounts import Role
+
+from . import samples
+from .conftest import as_role, services_of
+
+pytestmark = pytest.mark.asyncio
+
+FORM = {
+    "TypeName": "Công văn",
+    "CodeNumber": "1245",
+    "CodeNotation": "UBND-NC",
+    "IssuedDate": "03/09/2025",
+    "OrganName": "Ủy ban nhân dân tỉnh Quảng Ninh",
+    "Subject": "V/v triển khai công tác phòng, chống thiên tai năm 2025",
+    "PageAmount": "2",
+    "DueDate": "20/09/2025",
+    "Mode": "01",
+}
+
+
+def _multipart(
+    fields: dict[str, str], files: dict[str, tuple[str, bytes, str]]
+) -> aiohttp.FormData:
+    form = aiohttp.FormData(quote_fields=False)  # as browsers send names: raw UTF-8
+    for k, v in fields.items():
+        form.add_field(k, v)
+    for k, (name, data, ctype) in files.items():
+        form.add_field(k, data, filename=name, content_type=ctype)
+    return form
+
+
+def _doc_id(resp: aiohttp.ClientResponse) -> str:
+    m = re.match(r"^/documents/([0-9a-f-]{36})\?done=", resp.headers["Location"])
+    assert m, resp.headers.get("Location")
+    return m.group(1)
+
+
+def _content_files(client: TestClient) -> set[str]:
+    return set(services_of(client).store.content.iter_hashes())
+
+
+async def test_register_incoming_with_a_scan(client: TestClient) -> None:
+    s = services_of(client)
+    csrf = await as_role(client, Role.CLERK)
+    scan = samples.pdf()
+    resp = await client.post("/documents/incoming", allow_redirects=False, data=_multipart(
+        {**FORM, "csrf_token": csrf}, {"scan": ("công văn 1245.pdf", scan, "application/pdf")}))
+    assert resp.status == 303, await resp.text()
+    doc_id = _doc_id(resp)
+    rec = s.store.get("document", doc_id)
+    assert rec.data["ArrivalNumber"] == 1
+    assert rec.data["ArrivalDate"] == "2025-09-15"  # the clock's date, given automatically
+    assert rec.data["IssuedDate"] == "2025-09-03"
+    (content,) = rec.data["Content"]
+    assert content["mime"] == "application/pdf" and content["size"] == len(scan)
+    assert content["name"] == "công văn 1245.pdf"
+    page = await client.get(f"/documents/{doc_id}?done=registered")
+    html = await page.text()
+    assert "Đã đăng ký với số đến 1." in html
+    assert "20/09/2025" in html  # dates for people are dd/mm/yyyy
+    pdf = await client.get(f"/documents/{doc_id}/content/{content['sha256']}")
+    assert pdf.status == 200 and pdf.headers["Content-Type"] == "application/pdf"
+    assert await pdf.read() == scan
+
+
+async def test_duplicate_triple_warns_before_registering(client: TestClient) -> None:
+    s = services_of(client)
+    s.store.register_incoming(incoming())
+    csrf = await as_role(client, Role.CLERK)
+    resp = await client.post("/documents/incoming", data={**FORM, "csrf_token": csrf},
+                             allow_redirects=False)
+    assert resp.status == 409
+    html = await resp.text()
+    assert "Trùng số, ký hiệu và cơ quan ban hành" in html and 'name="confirm_duplicate"' in html
+    assert s.store.count("document") == 1
+    resp = await client.post("/documents/incoming", allow_redirects=False,
+                             data={**FORM, "csrf_token": csrf, "confirm_duplicate": "1"})
+    assert resp.status == 303
+    assert s.store.count("document") == 2
+
+
+async def test_invalid_fields_are_explained_and_kept_in_the_form(client: TestClient) -> None:
+    csrf = await as_role(client, Role.CLERK)
+    bad = {**FORM, "CodeNotation": "CV-UBND", "csrf_token": csrf}
+    resp = await client.post("/documents/incoming", data=bad)
+    assert resp.status == 422
+    html = await resp.text()
+    assert "is not a document-type abbreviation" in html
+    assert 'value="CV-UBND"' in html and "phòng, chống thiên tai" in html
+    assert services_of(client).store.count("document") == 0
+
+
+@pytest.mark.parametrize(
+    ("maker", "message"),
+    [
+        (samples.not_a_scan, "Chỉ nhận tệp PDF, JPEG, PNG hoặc TIFF"),
+        (samples.png_bomb, "Ảnh quá lớn"),
+        (samples.truncated_jpeg, "Tệp ảnh bị hỏng"),
+        (samples.damaged_pdf, "Tệp PDF bị hỏng"),
+        (samples.pdf_with_javascript, "JavaScript"),
+        (samples.pdf_with_attachment, "tệp đính kèm"),
+    ],
+)
+async def test_bad_uploads_are_refused_and_nothing_is_stored(
+    client: TestClient, maker, message: str
+) -> None:
+    s = services_of(client)
+    csrf = await as_role(client, Role.CLERK)
+    before_files = _content_files(client)
+    size_before, _ = s.store.tree_head()
+    resp = await client.post("/documents/incoming", data=_multipart(
+        {**FORM, "csrf_token": csrf}, {"scan": ("scan.pdf", maker(), "application/pdf")}))
+    assert resp.status == 422
+    assert message in await resp.text()
+    assert s.store.count("document") == 0
+    assert _content_files(client) == before_files
+    assert s.store.tree_head()[0] == size_before
+    assert not list((s.store.data_dir / "content" / "tmp").glob("up-*"))
+
+
+async def test_too_large_upload_is_refused_with_a_clear_message(client: TestClient) -> None:
+    csrf = await as_role(client, Role.CLERK)
+    big = b"%PDF-1.4\n" + b"0" * (3 * 1024 * 1024)  # the test limit is 2 MiB
+    resp = await client.post("/documents/incoming", data=_multipart(
+        {**FORM, "csrf_token": csrf}, {"scan": ("big.pdf", big, "application/pdf")}))
+    assert resp.status == 413
+    assert "quá lớn" in await resp.text()
+    assert services_of(client).store.count("document") == 0
+
+
+async def test_photo_from_a_phone_and_tiff_are_accepted(client: TestClient) -> None:
+    s = services_of(client)
+    csrf = await as_role(client, Role.CLERK)
+    resp = await client.post("/documents/incoming", allow_redirects=False, data=_multipart(
+        {**FORM, "csrf_token": csrf},
+        {"camera": ("IMG_0001.JPG", samples.jpeg(), "image/jpeg")}))
+    doc_id = _doc_id(resp)
+    up = await client.post(f"/documents/{doc_id}/content", allow_redirects=False, data=_multipart(
+        {"csrf_token": csrf}, {"scan": ("trang.tiff", samples.tiff(), "image/tiff")}))
+    assert up.status == 303
+    kinds = [c["mime"] for c in s.store.get("document", doc_id).data["Content"]]
+    assert kinds == ["image/jpeg", "image/tiff"]
+    tif = s.store.get("document", doc_id).data["Content"][1]
+    preview = await client.get(f"/documents/{doc_id}/content/{tif['sha256']}?preview=png")
+    assert preview.status == 200 and (await preview.read()).startswith(b"\x89PNG")
+
+
+async def test_views_and_downloads_are_logged(client: TestClient) -> None:
+    s = services_of(client)
+    rec = s.store.register_incoming(
+        {**incoming(), "Content": [_put(s, samples.png())]}, "test").record
+    await as_role(client, Role.AUDITOR)
+    size0, _ = s.store.tree_head()
+    assert (await client.get(f"/documents/{rec.id}")).status == 200
+    sha = rec.data["Content"][0]["sha256"]
+    assert (await client.get(f"/documents/{rec.id}/content/{sha}?download=1")).status == 200
+    kinds = [(e["kind"], e["actor"], e.get("id")) for _, raw in s.store.entries(size0)
+             for e in [cbor2.loads(raw)]]
+    who = "u-auditor"
+    assert ("audit.view", who, rec.id) in kinds
+    assert ("audit.download", who, rec.id) in kinds
+
+
+def _put(s, data: bytes) -> dict:
+    stored = s.store.content.put_bytes(data)
+    return {"sha256": stored.sha256, "size": stored.size, "name": "a.png", "mime": "image/png"}
+
+
+async def test_outgoing_draft_preview_then_issue(client: TestClient) -> None:
+    s = services_of(client)
+    csrf = await as_role(client, Role.CLERK)
+    resp = await client.post("/documents/outgoing", allow_redirects=False, data={
+        "csrf_token": csrf, "TypeName": "Quyết định",
+        "Subject": "Về việc thành lập Tổ công tác chuyển đổi số",
+        "SignerPosition": "Chủ tịch", "SignerFullName": "Trần Văn Hùng",
+        "To": "Các thôn trên địa bàn xã\nVăn phòng HĐND và UBND xã", "IssuedAmount": "5",
+        "Mode": "01"})
+    assert resp.status == 303, await resp.text()
+    doc_id = _doc_id(resp)
+    page = await (await client.get(f"/documents/{doc_id}")).text()
+    assert 'id="preview">01/QĐ-UBND<' in page
+    assert s.store.get("document", doc_id).data["Status"] == "draft"
+    issued = await client.post(f"/documents/{doc_id}/issue", data={"csrf_token": csrf},
+                               allow_redirects=False)
+    assert issued.status == 303
+    data = s.store.get("document", doc_id).data
+    assert (data["Status"], data["CodeNumber"], data["IssuedDate"]) == (
+        "issued", "01", "2025-09-15")
+    page = await (await client.get(f"/documents/{doc_id}?done=issued")).text()
+    assert "Đã ban hành số 01/QĐ-UBND ngày 15/09/2025." in page
+    again = await client.post(f"/documents/{doc_id}/issue", data={"csrf_token": csrf})
+    assert again.status == 409
+
+
+async def test_sealed_badge_is_a_real_inclusion_proof(client: TestClient) -> None:
+    s = services_of(client)
+    rec = s.store.register_incoming(incoming()).record
+    await as_role(client, Role.LEADER)
+    pending_or_sealed = await (await client.get(f"/documents/{rec.id}")).text()
+    assert 'id="seal"' in pending_or_sealed
+    assert s.store.wait_sealed(10)
+    html = await (await client.get(f"/documents/{rec.id}")).text()
+    assert "✔ Đã niêm phong" in html
+    state = s.seal.check(s.store.get("document", rec.id))
+    assert state.status.value == "sealed"
+    # A projection row that differs from the sealed entry is shown as broken, not sealed.
+    conn = s.store.writer_or_fail()
+    conn.call(lambda txn: txn.conn.execute(
+        'UPDATE documents SET "Subject" = ? WHERE id = ?', ("Trích yếu bị sửa lén", rec.id)))
+    html = await (await client.get(f"/documents/{rec.id}")).text()
+    assert "Kiểm tra niêm phong THẤT BẠI" in html and "✔ Đã niêm phong" not in html
+
+
+async def test_entries_after_the_checkpoint_are_not_yet_sealed(client: TestClient) -> None:
+    from web_ui.seal import SealStatus
+
+    s = services_of(client)
+    rec = s.store.register_incoming(incoming()).record
+    s.store.wait_sealed(10)
+    size = s.store.latest_checkpoint()[0]
+    assert s.seal.check_entry(rec.log_index).status is SealStatus.SEALED
+    assert s.seal.check_entry(size).status is SealStatus.PENDING
+
+
+async def test_history_lists_the_documents_log_entries(client: TestClient) -> None:
+    s = services_of(client)
+    rec = s.store.register_incoming(incoming()).record
+    s.store.update_document(rec.id, {"Description": "Đã chuyển Chủ tịch"}, "vanthu")
+    await as_role(client, Role.CLERK)
+    await client.get(f"/documents/{rec.id}")
+    items, complete = s.log_index.history("document", rec.id)
+    assert complete
+    assert [i.kind for i in items] == ["document.register", "document.update", "audit.view"]
+    s.log_index.catch_up()
+    items2, _ = s.log_index.history("document", rec.id)
+    assert [i.index for i in items2] == [i.index for i in items]  # index and tail scan agree
+    html = await (await client.get(f"/documents/{rec.id}")).text()
+    assert "Đăng ký văn bản đến" in html and "Sửa thông tin" in html
+
+
+async def test_classified_documents_are_hidden_from_roles_without_clearance(
+    client: TestClient,
+) -> None:
+    s = services_of(client)
+    secret = s.store.register_incoming(incoming(Mode="03", Subject="Văn bản mật về quốc phòng"))
+    open_ = s.store.register_incoming(incoming(CodeNumber="77", Subject="Văn bản thường"))
+    for role, sees in ((Role.CLERK, True), (Role.LEADER, True), (Role.ARCHIVIST, False),
+                       (Role.AUDITOR, False)):
+        await as_role(client, role)
+        doc = await client.get(f"/documents/{secret.record.id}")
+        assert (doc.status == 200) is sees, role
+        found = await (await client.get("/search?q=van+ban")).text()
+        assert ("Văn bản mật về quốc phòng" in found) is sees, role
+        assert "Văn bản thường" in found
+        assert (await client.get(f"/documents/{open_.record.id}")).status == 200

@@ -1,0 +1,97 @@
+"""What `luutru serve` runs beside the pages: the sync agent, the capture worker (OCR and
+signing of scans) and the archive's scheduled backups and fixity audits.
+
+Each is the library's own loop; this module only starts them with the served Store (the one
+writer) and stops them on shutdown. A failing service is logged and restarted with back-off;
+it never takes the web UI down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from appliance.store import Store
+
+log = logging.getLogger(__name__)
+
+ARCHIVE_EVERY_S = 3600.0  # the archive scheduler decides what is due; hourly is enough
+
+
+async def _supervise(name: str, run: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
+    delay = 5.0
+    while not stop.is_set():
+        try:
+            await run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed; restarting in %.0f s", name, delay)
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+        except TimeoutError:
+            delay = min(600.0, delay * 2)
+
+
+async def _capture_worker(store: Store, stop: asyncio.Event) -> None:
+    from appliance.capture.worker import Worker
+
+    flag = threading.Event()
+    waiter = asyncio.create_task(stop.wait())
+    waiter.add_done_callback(lambda _: flag.set())
+    try:
+        await asyncio.to_thread(Worker(store, actor="capture").run_forever, flag)
+    finally:
+        flag.set()
+        waiter.cancel()
+
+
+async def _archive_scheduler(store: Store, stop: asyncio.Event) -> None:
+    from appliance.archive.scheduler import load_archive_config, run_once
+
+    while not stop.is_set():
+        config = await asyncio.to_thread(load_archive_config, store.data_dir)
+        out = await asyncio.to_thread(run_once, store, config)
+        for err in out.get("errors", []):
+            log.warning("archive scheduler: %s", err)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), ARCHIVE_EVERY_S)
+
+
+async def _sync_agent(store: Store, stop: asyncio.Event) -> None:
+    from sync.agent import run_agent
+
+    await run_agent(store.data_dir, stop, store=store)
+
+
+def background_ctx(
+    store_of: Callable[[web.Application], Store],
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context starting the services once the store is open."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        store = store_of(app)
+        stop = asyncio.Event()
+        services = {
+            "sync agent": lambda: _sync_agent(store, stop),
+            "capture worker": lambda: _capture_worker(store, stop),
+            "archive scheduler": lambda: _archive_scheduler(store, stop),
+        }
+        tasks = [
+            asyncio.create_task(_supervise(name, run, stop), name=name)
+            for name, run in services.items()
+        ]
+        yield
+        stop.set()
+        _, pending = await asyncio.wait(tasks, timeout=15)
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    return ctx

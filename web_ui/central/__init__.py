@@ -1,0 +1,210 @@
+"""The centre's dashboard: the province's appliances, their backlog and anomalies, search
+across communes, and CSV/JSON export. Read-only, server-rendered, every asset local.
+
+Vietnamese first; ``?lang=en`` shows English labels. Dates dd/mm/yyyy, times with +07:00.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from appliance.clock import TZ, vn_date
+from appliance.text import fold
+from sync.central.centre import Centre
+from sync.central.report import build_report, to_csv
+
+HERE = Path(__file__).parent
+DASH_CENTRE = web.AppKey("dashboard_centre", Centre)
+DASH_ENV = web.AppKey("dashboard_env", jinja2.Environment)
+
+LABELS: dict[str, dict[str, str]] = {
+    "vi": {
+        "title": "Trung tâm dữ liệu tỉnh — đồng bộ từ các xã",
+        "appliances": "Thiết bị",
+        "quarantined": "Đang cách ly",
+        "entries": "Mục nhật ký đã nhận",
+        "documents": "Văn bản",
+        "withheld": "Mục mật (chỉ mã băm)",
+        "backlog": "Tệp còn thiếu",
+        "lag": "Mục chưa nhận",
+        "anomalies": "Bất thường",
+        "unknown_key": "Từ chối khóa lạ",
+        "alerts": "Cảnh báo",
+        "org": "Cơ quan",
+        "status": "Trạng thái",
+        "last_contact": "Liên lạc gần nhất",
+        "accepted": "Đã nhận / thiết bị báo",
+        "content": "Tệp (thiếu / cần)",
+        "search": "Tìm văn bản toàn tỉnh",
+        "search_btn": "Tìm",
+        "csv": "Xuất CSV",
+        "json": "Xuất JSON",
+        "none": "Không có",
+        "detail": "Chi tiết thiết bị",
+        "forks": "Bằng chứng rẽ nhánh",
+        "back": "Về trang chính",
+        "active": "hoạt động",
+        "q_hint": "ví dụ: quyet dinh dat dai",
+        "results": "kết quả",
+        "enrolled_at": "Đăng ký",
+        "key": "Khóa thiết bị",
+        "diverge": "Rẽ nhánh tại mục",
+        "reason": "Lý do",
+        "kind": "Loại",
+        "count": "Số lần",
+        "detail_col": "Chi tiết",
+        "when": "Lúc",
+    },
+    "en": {
+        "title": "Provincial data centre — sync from communes",
+        "appliances": "Appliances",
+        "quarantined": "Quarantined",
+        "entries": "Log entries received",
+        "documents": "Documents",
+        "withheld": "Classified entries (hash only)",
+        "backlog": "Content files missing",
+        "lag": "Entries not yet received",
+        "anomalies": "Anomalies",
+        "unknown_key": "Unknown-key refusals",
+        "alerts": "Alerts",
+        "org": "Agency",
+        "status": "Status",
+        "last_contact": "Last contact",
+        "accepted": "Accepted / claimed",
+        "content": "Files (missing / expected)",
+        "search": "Search documents province-wide",
+        "search_btn": "Search",
+        "csv": "Export CSV",
+        "json": "Export JSON",
+        "none": "None",
+        "detail": "Appliance detail",
+        "forks": "Fork evidence",
+        "back": "Back",
+        "active": "active",
+        "q_hint": "e.g. quyet dinh dat dai",
+        "results": "results",
+        "enrolled_at": "Enrolled",
+        "key": "Device key",
+        "diverge": "Diverges at entry",
+        "reason": "Reason",
+        "kind": "Kind",
+        "count": "Count",
+        "detail_col": "Detail",
+        "when": "When",
+    },
+}
+STATUS_VI = {"active": "hoạt động", "quarantined": "cách ly"}
+
+
+def when(value: str | None) -> str:
+    """dd/mm/yyyy HH:MM in Vietnam time, or an em dash."""
+    if not value:
+        return "—"
+    try:
+        t = dt.datetime.fromisoformat(value).astimezone(TZ)
+    except ValueError:
+        return value
+    return f"{vn_date(t.date())} {t:%H:%M}"
+
+
+def setup_dashboard(app: web.Application, centre: Centre) -> None:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["when"] = when
+    env.filters["vndate"] = lambda v: vn_date(v) if v else "—"
+    app[DASH_CENTRE] = centre
+    app[DASH_ENV] = env
+    app.router.add_get("/", overview)
+    app.router.add_get("/appliances/{id}", appliance_detail)
+    app.router.add_get("/search", search)
+    app.router.add_get("/report.csv", report_csv)
+    app.router.add_get("/report.json", report_json)
+    app.router.add_static("/static/central/", HERE / "static")
+
+
+def _lang(request: web.Request) -> str:
+    return "en" if request.query.get("lang") == "en" else "vi"
+
+
+def _render(request: web.Request, template: str, **ctx: Any) -> web.Response:
+    lang = _lang(request)
+    env = request.app[DASH_ENV]
+    html = env.get_template(template).render(
+        L=LABELS[lang], lang=lang, status_vi=STATUS_VI, **ctx
+    )
+    return web.Response(text=html, content_type="text/html", charset="utf-8")
+
+
+async def _report(request: web.Request) -> Any:
+    c = request.app[DASH_CENTRE]
+
+    def build() -> Any:
+        with c.storage.view() as v:
+            return build_report(v, c.now(), c.origin)
+
+    return await asyncio.to_thread(build)
+
+
+async def overview(request: web.Request) -> web.Response:
+    rep = await _report(request)
+    return _render(request, "overview.html", rep=rep, centre=request.app[DASH_CENTRE])
+
+
+async def appliance_detail(request: web.Request) -> web.Response:
+    c = request.app[DASH_CENTRE]
+    app_id = request.match_info["id"]
+
+    def load() -> tuple[Any, Any, Any, Any]:
+        with c.storage.view() as v:
+            app = v.appliance(app_id)
+            if app is None:
+                raise web.HTTPNotFound(text="no such appliance")
+            return app, v.counts(app_id), v.anomalies(app_id), v.forks(app_id)
+
+    app, counts, anomalies, forks = await asyncio.to_thread(load)
+    return _render(
+        request, "appliance.html", app=app, counts=counts, anomalies=anomalies, forks=forks
+    )
+
+
+async def search(request: web.Request) -> web.Response:
+    c = request.app[DASH_CENTRE]
+    q = request.query.get("q", "")
+    org = request.query.get("org") or None
+
+    def run() -> Any:
+        with c.storage.view() as v:
+            return v.search_documents(fold(q), org, 100)
+
+    hits = await asyncio.to_thread(run) if q or org else []
+    return _render(request, "search.html", q=q, org=org or "", hits=hits)
+
+
+async def report_csv(request: web.Request) -> web.Response:
+    rep = await _report(request)
+    return web.Response(
+        body=to_csv(rep).encode("utf-8"),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": 'attachment; filename="bao-cao-dong-bo.csv"'},
+    )
+
+
+async def report_json(request: web.Request) -> web.Response:
+    rep = await _report(request)
+    return web.json_response(rep.to_json(), dumps=_dumps)
+
+
+def _dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,96 @@
+"""Helpers the page handlers share: rendering with the base context, forms, blocking calls."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from . import i18n, permissions
+from .accounts import User
+from .app import SERVICES, Services
+from .errors import ForbiddenError
+from .reqkeys import CSRF, LANG, USER
+
+T = TypeVar("T")
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
+async def blocking(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    """Run a store call off the event loop (writes wait on the writer thread; big reads)."""
+    return await asyncio.to_thread(fn, *args, **kw)
+
+
+def can(request: web.Request, route_name: str) -> bool:
+    user: User | None = request.get(USER)
+    return permissions.allowed(route_name, user.role if user else None)
+
+
+def render(request: web.Request, template: str, status: int = 200, **ctx: Any) -> web.Response:
+    s = services(request)
+    env = s.envs[request.get(LANG, i18n.DEFAULT)]
+    base = {
+        "user": request.get(USER),
+        "csrf": request.get(CSRF, ""),
+        "org_name": s.org_name,
+        "org_id": s.store.config.org_id,
+        "key_backing": s.key_backing,
+        "can": lambda name: can(request, name),
+        "path": request.path,
+        "path_qs": request.path_qs,
+        "max_upload_mb": s.config.max_upload // (1 << 20),
+    }
+    base.update(ctx)
+    html = env.get_template(template).render(base)
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+async def form_of(request: web.Request) -> dict[str, Any]:
+    """The posted form as a dict of str (files kept as FileField), without the CSRF token."""
+    form = await request.post()
+    out: dict[str, Any] = {}
+    for k in form:
+        if k == "csrf_token":
+            continue
+        out[k] = form.get(k)
+    return out
+
+
+def clean(form: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The named text fields of a form that are not blank."""
+    out = {}
+    for n in names:
+        v = form.get(n)
+        if isinstance(v, str) and v.strip():
+            out[n] = v.strip()
+    return out
+
+
+def require_cleared(request: web.Request, data: Mapping[str, Any]) -> None:
+    """Classified (mật) records are hidden from roles without clearance: as if absent."""
+    from appliance.records import is_classified
+
+    user: User | None = request.get(USER)
+    if is_classified(data) and (user is None or not user.cleared):
+        raise web.HTTPNotFound()
+
+
+def forbid(message: str) -> ForbiddenError:
+    return ForbiddenError(message)
+
+
+def int_arg(
+    value: str | None, default: int | None = None, lo: int = 0, hi: int = 10**9
+) -> int | None:
+    if value is None or value == "":
+        return default
+    try:
+        n = int(value)
+    except ValueError:
+        return default
+    return n if lo <= n <= hi else default

@@ -1,0 +1,50 @@
+"""Errors of the web UI; each carries the HTTP status a handler answers with."""
+
+from __future__ import annotations
+
+from appliance.errors import LuutruError
+
+
+class WebError(LuutruError):
+    """Base class of the web UI's own errors."""
+
+    status = 400
+
+
+class AccountError(WebError):
+    """A user, role, password or token request is not acceptable."""
+
+
+class AuthError(WebError):
+    """Sign-in failed, or the request carries no valid session or token."""
+
+    status = 401
+
+
+class ForbiddenError(WebError):
+    """The signed-in role may not use this page or call."""
+
+    status = 403
+
+
+class CsrfError(WebError):
+    """A form was posted without the token of the session that rendered it."""
+
+    status = 403
+
+
+class ThrottledError(WebError):
+    """Too many failed sign-ins: the caller must wait ``retry_after`` seconds."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.retryable = True
+
+
+class UploadError(WebError):
+    """An uploaded file is refused (type, size, damage, active content); nothing is stored."""
+
+    status = 422

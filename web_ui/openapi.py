@@ -1,0 +1,320 @@
+"""The OpenAPI 3 description of /api/v1, built from the route table so that it stays true.
+
+tests/web/test_openapi.py checks that every API route of ``permissions.ROUTES`` is described
+(and nothing else), and schemathesis exercises the description against a live server.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from appliance.fields import SCHEMAS, Field, Kind
+
+from . import permissions
+
+STR = {"type": "string"}
+INT = {"type": "integer"}
+
+
+def _field_schema(f: Field) -> dict[str, Any]:
+    desc = f.label_vi
+    if f.kind in (Kind.STR, Kind.TEXT, Kind.CODE):
+        s: dict[str, Any] = {"type": "string", "description": desc}
+        if f.max_len:
+            s["maxLength"] = f.max_len
+        return s
+    if f.kind is Kind.INT:
+        s = {"type": "integer", "minimum": 0, "description": desc}
+        if f.max_int is not None:
+            s["maximum"] = f.max_int
+        return s
+    if f.kind is Kind.DATE:
+        return {"type": "string", "description": desc + " (YYYY-MM-DD or dd/mm/yyyy)"}
+    if f.kind is Kind.BOOL:
+        return {"type": "boolean", "description": desc}
+    if f.kind is Kind.ENUM:
+        return {"type": "string", "enum": list(f.choices), "description": desc}
+    if f.name == "To":
+        return {"type": "array", "description": desc, "items": {
+            "type": "object", "required": ["OrganName"],
+            "properties": {"OrganId": STR, "OrganName": STR}}}
+    return {"type": "array", "description": desc, "items": {"type": "object"}}
+
+
+def _data_schema(record_type: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {f.name: _field_schema(f) for f in SCHEMAS[record_type]},
+        "additionalProperties": True,
+    }
+
+
+_SYSTEM = ("Content", "Direction", "Status", "Series", "Year", "ArrivalNumber", "DocOrdinal",
+           "DocId")
+
+
+def _input(record_type: str, required: list[str], drop: tuple[str, ...]) -> dict[str, Any]:
+    props = {f.name: _field_schema(f) for f in SCHEMAS[record_type] if f.name not in drop}
+    if record_type == "document":
+        props["SignerInfo"] = {"type": "object", "properties": {
+            "Position": {"type": "string", "maxLength": 100},
+            "FullName": {"type": "string", "maxLength": 50}}}
+    return {"type": "object", "required": required, "properties": props,
+            "additionalProperties": False}
+
+
+def _json(schema: dict[str, Any] | str) -> dict[str, Any]:
+    if isinstance(schema, str):
+        schema = {"$ref": f"#/components/schemas/{schema}"}
+    return {"application/json": {"schema": schema}}
+
+
+def _ok(schema: dict[str, Any] | str, desc: str = "OK", status: str = "200") -> dict[str, Any]:
+    return {status: {"description": desc, "content": _json(schema)}}
+
+
+_ERR = {
+    code: {"description": desc, "content": _json("Error")}
+    for code, desc in (
+        ("400", "Bad request"),
+        ("401", "No valid token or session"),
+        ("403", "The role may not use this call, or CSRF refused"),
+        ("404", "Not found (classified records are not found for roles without clearance)"),
+        ("405", "Method not allowed"),
+        ("409", "Conflicts with what is stored (closed fonds, not a draft, already in file)"),
+        ("413", "Body too large"),
+        ("422", "A field breaks the rules of Decree 30 / Circular 05, or the upload is refused"),
+        ("503", "The device key cannot seal now; nothing was written"),
+    )
+}
+
+_PATH_PARAMS = {
+    "id": {"name": "id", "in": "path", "required": True, "schema": STR,
+           "description": "Document id (UUID)"},
+    "sha256": {"name": "sha256", "in": "path", "required": True,
+               "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
+    "code": {"name": "code", "in": "path", "required": True, "schema": STR,
+             "description": "Mã hồ sơ, e.g. 000.21.08.H49.2025.01.VP"},
+    "direction": {"name": "direction", "in": "path", "required": True,
+                  "schema": {"type": "string", "enum": ["incoming", "outgoing"]}},
+    "year": {"name": "year", "in": "path", "required": True,
+             "schema": {"type": "integer", "minimum": 1900, "maximum": 2200}},
+}
+
+
+def _q(name: str, schema: dict[str, Any], desc: str = "") -> dict[str, Any]:
+    p: dict[str, Any] = {"name": name, "in": "query", "required": False, "schema": schema}
+    if desc:
+        p["description"] = desc
+    return p
+
+
+_DOC_WRITE = {"application/json": {"schema": {"type": "object", "properties": {
+    "document": {"$ref": "#/components/schemas/Document"},
+    "warnings": {"type": "array", "items": STR},
+    "number_if_issued_now": STR}}}}
+_REGISTER_JSON = {"type": "object", "properties": {
+    "direction": STR, "year": INT, "title": STR, "total": INT, "rows": {"type": "array", "items": {
+        "type": "object", "properties": {"id": STR, "cells": {"type": "array", "items": STR}}}}}}
+
+def _links(ops: tuple[str, ...], param: str, expr: str) -> dict[str, Any]:
+    return {op: {"operationId": op, "parameters": {param: expr}} for op in ops}
+
+
+_DOC_LINKS = _links(("api_document", "api_issue", "api_history", "api_upload",
+                     "api_add_to_file"), "id", "$response.body#/document/id")
+_FILE_LINKS = _links(("api_file", "api_file_close"), "code", "$response.body#/data/FileCode")
+
+OPERATIONS: dict[str, dict[str, Any]] = {
+    "api_openapi": {"summary": "This document", "responses": _ok({"type": "object"})},
+    "api_me": {"summary": "Who the token belongs to", "responses": _ok("Me")},
+    "api_status": {"summary": "Seal and sync status", "responses": _ok({"type": "object"})},
+    "api_device": {"summary": "Device key, latest checkpoint, versions",
+                   "responses": _ok({"type": "object"})},
+    "api_search": {
+        "summary": "Search documents (diacritics optional); newest first",
+        "parameters": [
+            _q("q", {"type": "string", "maxLength": 200}, "words, with or without diacritics"),
+            _q("year", {"type": "integer", "minimum": 1900, "maximum": 2200}),
+            _q("type", STR, "type name or TT 05 type code"),
+            _q("direction", {"type": "string", "enum": ["incoming", "outgoing"]}),
+            _q("fond", STR), _q("file", STR, "mã hồ sơ"),
+            _q("limit", {"type": "integer", "minimum": 1, "maximum": 200}),
+            _q("offset", {"type": "integer", "minimum": 0}),
+        ],
+        "responses": _ok({"type": "object", "properties": {
+            "items": {"type": "array", "items": {"type": "object", "properties": {
+                "id": STR, "data": {"$ref": "#/components/schemas/DocumentData"}}}},
+            "limit": INT, "offset": INT}}),
+    },
+    "api_incoming": {
+        "summary": "Register a văn bản đến (số đến is given automatically)",
+        "requestBody": {"required": True, "content": _json("IncomingInput")},
+        "responses": {"201": {"description": "Registered; warnings name duplicates (§2.10)",
+                              "content": _DOC_WRITE, "links": _DOC_LINKS}},
+    },
+    "api_outgoing": {
+        "summary": "Draft a văn bản đi (numbered when issued)",
+        "requestBody": {"required": True, "content": _json("OutgoingInput")},
+        "responses": {"201": {"description": "Drafted", "content": _DOC_WRITE,
+                              "links": _DOC_LINKS}},
+    },
+    "api_document": {"summary": "A document with its seal state (the view is logged)",
+                     "responses": _ok("DocumentWithSeal")},
+    "api_issue": {"summary": "Issue a draft: number and date are assigned now",
+                  "responses": {"200": {"description": "Issued", "content": _DOC_WRITE}}},
+    "api_history": {"summary": "Log entries naming the document", "responses": _ok({
+        "type": "object", "properties": {"items": {"type": "array", "items": {"type": "object"}},
+                                         "complete": {"type": "boolean"}}})},
+    "api_upload": {
+        "summary": "Attach a file (PDF, JPEG, PNG, TIFF); the body is the file",
+        "parameters": [_q("name", {"type": "string", "maxLength": 200}, "file name")],
+        "requestBody": {"required": True, "content": {
+            t: {"schema": {"type": "string", "format": "binary"}} for t in (
+                "application/pdf", "image/jpeg", "image/png", "image/tiff",
+                "application/octet-stream")}},
+        "responses": {"201": {"description": "Stored and attached", "content": _json({
+            "type": "object", "properties": {"document": {"$ref": "#/components/schemas/Document"},
+                                             "content": {"type": "object"}}})}},
+    },
+    "api_content": {
+        "summary": "A content file of the document (the view or download is logged)",
+        "parameters": [_q("download", {"type": "string", "enum": ["1"]}),
+                       _q("preview", {"type": "string", "enum": ["png"]})],
+        "responses": {"200": {"description": "The file", "content": {
+            t: {"schema": {"type": "string", "format": "binary"}} for t in (
+                "application/pdf", "image/jpeg", "image/png", "image/tiff")}}},
+    },
+    "api_add_to_file": {
+        "summary": "Put the document into a hồ sơ (without copying it)",
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["FileCode"], "properties": {"FileCode": STR}})},
+        "responses": _ok({"type": "object", "properties": {
+            "document": {"$ref": "#/components/schemas/Document"}}}),
+    },
+    "api_files": {
+        "summary": "Danh mục hồ sơ of a year",
+        "parameters": [_q("year", {"type": "integer", "minimum": 1900, "maximum": 2200})],
+        "responses": _ok({"type": "object", "properties": {"year": INT, "items": {
+            "type": "array", "items": {"$ref": "#/components/schemas/FileData"}}}}),
+    },
+    "api_file_create": {
+        "summary": "Open a hồ sơ",
+        "requestBody": {"required": True, "content": _json("FileInput")},
+        "responses": {"201": {"description": "Opened", "content": _json("File"),
+                              "links": _FILE_LINKS}},
+    },
+    "api_file": {"summary": "A hồ sơ and its documents (the view is logged)",
+                 "responses": _ok("File")},
+    "api_file_close": {"summary": "Close a hồ sơ (counts documents and pages)",
+                       "responses": _ok("File")},
+    "api_register": {
+        "summary": "Sổ đăng ký văn bản đến / đi of a year (PDF and XLSX prints are logged)",
+        "parameters": [
+            _q("format", {"type": "string", "enum": ["json", "pdf", "xlsx"]}),
+            _q("classified", {"type": "string", "enum": ["0", "1"]},
+               "1: the separate register of the mật series (cleared roles only)"),
+            _q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+            _q("offset", {"type": "integer", "minimum": 0}),
+        ],
+        "responses": {"200": {"description": "The register", "content": {
+            "application/json": {"schema": _REGISTER_JSON},
+            "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                "schema": {"type": "string", "format": "binary"}}}}},
+    },
+    "api_users": {"summary": "Users and roles", "responses": _ok({
+        "type": "object", "properties": {"items": {"type": "array", "items": {
+            "$ref": "#/components/schemas/UserOut"}}}})},
+    "api_user_create": {
+        "summary": "Create a user (leader only); the log records it, never the password",
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["username", "role", "password"],
+            "additionalProperties": False, "properties": {
+                "username": {"type": "string", "pattern": "^[a-z0-9._-]{2,40}$"},
+                "role": {"type": "string", "enum": [
+                    "clerk", "archivist", "leader", "technician", "auditor"]},
+                "password": {"type": "string", "minLength": 10, "maxLength": 200},
+                "full_name": {"type": "string", "maxLength": 100}}})},
+        "responses": _ok("UserOut", "Created", "201"),
+    },
+}
+
+
+def _components() -> dict[str, Any]:
+    return {
+        "securitySchemes": {"bearerAuth": {
+            "type": "http", "scheme": "bearer",
+            "description": "API token from the Account page or `luutru user token`"}},
+        "schemas": {
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                "type": "object", "required": ["code", "message"],
+                "properties": {"code": STR, "message": STR, "field": STR}}}},
+            "Me": {"type": "object", "properties": {
+                "username": STR, "role": STR, "role_label": STR, "full_name": STR,
+                "cleared": {"type": "boolean"}}},
+            "DocumentData": _data_schema("document"),
+            "FileData": _data_schema("file"),
+            "Document": {"type": "object", "required": ["id", "version", "data"], "properties": {
+                "id": STR, "version": INT, "log_index": INT,
+                "data": {"$ref": "#/components/schemas/DocumentData"}}},
+            "DocumentWithSeal": {"allOf": [{"$ref": "#/components/schemas/Document"}, {
+                "type": "object", "properties": {
+                    "seal": {"type": "object", "properties": {
+                        "status": {"type": "string", "enum": ["sealed", "pending", "broken"]},
+                        "log_index": INT, "checkpoint_size": INT}},
+                    "confirmed_at_province": {"type": "boolean"}}}]},
+            "File": {"type": "object", "properties": {
+                "id": STR, "version": INT, "data": {"$ref": "#/components/schemas/FileData"},
+                "documents": {"type": "array", "items": {"type": "object"}}}},
+            "IncomingInput": _input(
+                "document", ["TypeName", "CodeNumber", "CodeNotation", "OrganName", "Subject"],
+                _SYSTEM),
+            "OutgoingInput": _input(
+                "document", ["TypeName", "Subject"], (*_SYSTEM, "CodeNumber", "IssuedDate")),
+            "FileInput": _input("file", ["Title", "Maintenance"],
+                                ("DocTotal", "PageTotal", "Status")),
+            "UserOut": {"type": "object", "properties": {
+                "username": STR, "role": STR, "full_name": STR, "disabled": {"type": "boolean"}}},
+        },
+    }
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in permissions.ROUTES:
+        if not route.api:
+            continue
+        op = dict(OPERATIONS[route.name])
+        op["operationId"] = route.name
+        params = [_PATH_PARAMS[p] for p in _path_params(route.path)]
+        op["parameters"] = params + list(op.get("parameters", []))
+        if not op["parameters"]:
+            del op["parameters"]
+        responses = dict(op["responses"])
+        for code, resp in _ERR.items():
+            responses.setdefault(code, resp)
+        op["responses"] = responses
+        if route.public:
+            op["security"] = []
+        else:
+            roles = ", ".join(sorted(r.value for r in route.roles))
+            op["description"] = f"Roles: {roles}."
+        paths.setdefault(route.path.removeprefix("/api/v1"), {})[route.method.lower()] = op
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "luutru appliance API", "version": "1",
+                 "description": "Sổ đăng ký văn bản, hồ sơ và lưu trữ niêm phong (UBND xã)."},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearerAuth": []}],
+        "paths": paths,
+        "components": _components(),
+    }
+
+
+def _path_params(path: str) -> list[str]:
+    import re
+
+    return re.findall(r"{(\w+)}", path)

@@ -1,0 +1,107 @@
+"""THE table of every route and the roles allowed to use it; the middleware enforces it.
+
+A route that is not in this table is not served (``app.py`` refuses to start), and
+tests/web/test_permissions.py requests every route as every role and checks the answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .accounts import Role
+
+PUBLIC: frozenset[Role] = frozenset()  # no sign-in needed
+ALL = frozenset(Role)
+# Roles that may read record contents (metadata, scans, registers): all but the technician.
+READERS = frozenset({Role.CLERK, Role.ARCHIVIST, Role.LEADER, Role.AUDITOR})
+CLERK = frozenset({Role.CLERK})
+FILERS = frozenset({Role.CLERK, Role.ARCHIVIST})  # open, close and fill hồ sơ
+USER_ADMINS = frozenset({Role.LEADER})  # granting access to records is the head's decision
+USER_VIEWERS = frozenset({Role.LEADER, Role.TECHNICIAN, Role.AUDITOR})
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    method: str
+    path: str
+    roles: frozenset[Role]
+
+    @property
+    def public(self) -> bool:
+        return not self.roles
+
+    @property
+    def api(self) -> bool:
+        return self.path.startswith("/api/")
+
+
+ROUTES: tuple[Route, ...] = (
+    # -- pages ---------------------------------------------------------------------------
+    Route("healthz", "GET", "/healthz", PUBLIC),
+    Route("static", "GET", "/static/{name}", PUBLIC),
+    Route("signin_form", "GET", "/signin", PUBLIC),
+    Route("signin", "POST", "/signin", PUBLIC),
+    Route("lang", "POST", "/lang", PUBLIC),
+    Route("signout", "POST", "/signout", ALL),
+    Route("home", "GET", "/", ALL),
+    Route("incoming_form", "GET", "/documents/incoming/new", CLERK),
+    Route("incoming_create", "POST", "/documents/incoming", CLERK),
+    Route("outgoing_form", "GET", "/documents/outgoing/new", CLERK),
+    Route("outgoing_create", "POST", "/documents/outgoing", CLERK),
+    Route("document", "GET", "/documents/{id}", READERS),
+    Route("document_issue", "POST", "/documents/{id}/issue", CLERK),
+    Route("document_upload", "POST", "/documents/{id}/content", CLERK),
+    Route("document_file", "POST", "/documents/{id}/file", FILERS),
+    Route("content", "GET", "/documents/{id}/content/{sha256}", READERS),
+    Route("search", "GET", "/search", READERS),
+    Route("files", "GET", "/files", READERS),
+    Route("file_form", "GET", "/files/new", FILERS),
+    Route("file_create", "POST", "/files", FILERS),
+    Route("file", "GET", "/files/{code}", READERS),
+    Route("file_close", "POST", "/files/{code}/close", FILERS),
+    Route("registers", "GET", "/registers", READERS),
+    Route("register", "GET", "/registers/{direction}/{year}", READERS),
+    Route("register_print", "GET", "/registers/{direction}/{year}/print.{fmt}", READERS),
+    Route("users", "GET", "/users", USER_VIEWERS),
+    Route("user_create", "POST", "/users", USER_ADMINS),
+    Route("user_update", "POST", "/users/{username}", USER_ADMINS),
+    Route("account", "GET", "/account", ALL),
+    Route("account_password", "POST", "/account/password", ALL),
+    Route("token_create", "POST", "/account/tokens", ALL),
+    Route("token_revoke", "POST", "/account/tokens/{token_id}/revoke", ALL),
+    Route("device", "GET", "/device", ALL),
+    # -- JSON API ------------------------------------------------------------------------
+    Route("api_openapi", "GET", "/api/v1/openapi.json", PUBLIC),
+    Route("api_me", "GET", "/api/v1/me", ALL),
+    Route("api_status", "GET", "/api/v1/status", ALL),
+    Route("api_device", "GET", "/api/v1/device", ALL),
+    Route("api_search", "GET", "/api/v1/documents", READERS),
+    Route("api_incoming", "POST", "/api/v1/documents/incoming", CLERK),
+    Route("api_outgoing", "POST", "/api/v1/documents/outgoing", CLERK),
+    Route("api_document", "GET", "/api/v1/documents/{id}", READERS),
+    Route("api_issue", "POST", "/api/v1/documents/{id}/issue", CLERK),
+    Route("api_history", "GET", "/api/v1/documents/{id}/history", READERS),
+    Route("api_upload", "POST", "/api/v1/documents/{id}/content", CLERK),
+    Route("api_content", "GET", "/api/v1/documents/{id}/content/{sha256}", READERS),
+    Route("api_add_to_file", "POST", "/api/v1/documents/{id}/file", FILERS),
+    Route("api_files", "GET", "/api/v1/files", READERS),
+    Route("api_file_create", "POST", "/api/v1/files", FILERS),
+    Route("api_file", "GET", "/api/v1/files/{code}", READERS),
+    Route("api_file_close", "POST", "/api/v1/files/{code}/close", FILERS),
+    Route("api_register", "GET", "/api/v1/registers/{direction}/{year}", READERS),
+    Route("api_users", "GET", "/api/v1/users", USER_VIEWERS),
+    Route("api_user_create", "POST", "/api/v1/users", USER_ADMINS),
+)
+
+BY_NAME = {r.name: r for r in ROUTES}
+
+
+def allowed(route_name: str, role: Role | None) -> bool:
+    """Whether ``role`` (None: not signed in) may use the route."""
+    route = BY_NAME.get(route_name)
+    if route is None:
+        return False
+    if route.public:
+        return True
+    return role is not None and role in route.roles

@@ -1,0 +1,318 @@
+"""Sổ đăng ký văn bản đến / đi (Decree 30, Phụ lục IV): rows, cover, PDF and XLSX.
+
+The columns are exactly the ten of each paper register (regulations.md §2.3). Columns the
+appliance has no data for (Ngày chuyển, Ký nhận, Đơn vị/người nhận bản lưu) print empty, to
+be filled in by hand on the bound copy, as the decree expects of a printed register.
+Classified documents are registered under the state-secrets law (Điều 16.3, 22.4): they are
+not in these registers; cleared roles can print the separate register of the "mật" series.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from appliance import clock as clockmod
+from appliance import schema
+
+INCOMING_COLUMNS = (
+    "Ngày đến",
+    "Số đến",
+    "Tác giả",
+    "Số, ký hiệu văn bản",
+    "Ngày tháng văn bản",
+    "Tên loại và trích yếu nội dung văn bản",
+    "Đơn vị hoặc người nhận",
+    "Ngày chuyển",
+    "Ký nhận",
+    "Ghi chú",
+)
+OUTGOING_COLUMNS = (
+    "Số, ký hiệu văn bản",
+    "Ngày tháng văn bản",
+    "Tên loại và trích yếu nội dung văn bản",
+    "Người ký",
+    "Nơi nhận văn bản",
+    "Đơn vị, người nhận bản lưu",
+    "Số lượng bản",
+    "Ngày chuyển",
+    "Ký nhận",
+    "Ghi chú",
+)
+TITLES = {"incoming": "SỔ ĐĂNG KÝ VĂN BẢN ĐẾN", "outgoing": "SỔ ĐĂNG KÝ VĂN BẢN ĐI"}
+DIRECTIONS = ("incoming", "outgoing")
+
+
+@dataclass(frozen=True)
+class Register:
+    direction: str
+    year: int
+    org_name: str
+    classified: bool
+    total: int
+    first_date: str | None
+    last_date: str | None
+    first_number: str | None
+    last_number: str | None
+    volume: int = 1
+
+    @property
+    def title(self) -> str:
+        return TITLES[self.direction] + (" MẬT" if self.classified else "")
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return INCOMING_COLUMNS if self.direction == "incoming" else OUTGOING_COLUMNS
+
+    def cover_lines(self) -> list[tuple[str, str]]:
+        return [
+            ("Cơ quan", self.org_name.upper()),
+            ("Sổ", self.title),
+            ("Năm", str(self.year)),
+            ("Từ ngày", clockmod.vn_date(self.first_date) if self.first_date else "…"),
+            ("đến ngày", clockmod.vn_date(self.last_date) if self.last_date else "…"),
+            ("Từ số", self.first_number or "…"),
+            ("đến số", self.last_number or "…"),
+            ("Quyển số", f"{self.volume:02d}"),
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "direction": self.direction,
+            "year": self.year,
+            "title": self.title,
+            "org_name": self.org_name,
+            "total": self.total,
+            "from_date": self.first_date,
+            "to_date": self.last_date,
+            "from_number": self.first_number,
+            "to_number": self.last_number,
+            "volume": self.volume,
+            "columns": list(self.columns),
+        }
+
+
+def _where(direction: str, classified: bool) -> str:
+    mode = "coalesce(\"Mode\", '01') = '03'" if classified else "coalesce(\"Mode\", '01') <> '03'"
+    if direction == "incoming":
+        return (f'"FondCode" = ? AND "Year" = ? AND "Direction" = \'incoming\' '
+                f'AND "ArrivalNumber" IS NOT NULL AND {mode}')
+    return (f'"FondCode" = ? AND "Year" = ? AND "Direction" = \'outgoing\' '
+            f'AND "Status" = \'issued\' AND "CodeNumber" IS NOT NULL AND {mode}')
+
+
+def _order(direction: str) -> str:
+    if direction == "incoming":
+        return '"ArrivalNumber"'
+    return '"Series", CAST("CodeNumber" AS INTEGER), rid'
+
+
+def register_info(conn: sqlite3.Connection, fond: str, org_name: str, direction: str, year: int,
+                  classified: bool = False) -> Register:
+    where = _where(direction, classified)
+    if direction == "incoming":
+        row = conn.execute(
+            f'SELECT count(*), min("ArrivalDate"), max("ArrivalDate"), min("ArrivalNumber"), '
+            f'max("ArrivalNumber") FROM documents WHERE {where}', (fond, year)
+        ).fetchone()
+        first = str(row[3]) if row[3] is not None else None
+        last = str(row[4]) if row[4] is not None else None
+    else:
+        row = conn.execute(
+            f'SELECT count(*), min("IssuedDate"), max("IssuedDate"), '
+            f'min(CAST("CodeNumber" AS INTEGER)), max(CAST("CodeNumber" AS INTEGER)) '
+            f"FROM documents WHERE {where}", (fond, year)
+        ).fetchone()
+        first = f"{int(row[3]):02d}" if row[3] is not None else None
+        last = f"{int(row[4]):02d}" if row[4] is not None else None
+    return Register(direction, year, org_name, classified, int(row[0]), row[1], row[2],
+                    first, last)
+
+
+def register_docs(conn: sqlite3.Connection, fond: str, direction: str, year: int,
+                  classified: bool = False, limit: int | None = None,
+                  offset: int = 0) -> list[tuple[str, dict[str, Any]]]:
+    sql = (f"SELECT * FROM documents WHERE {_where(direction, classified)} "
+           f"ORDER BY {_order(direction)}")
+    args: list[Any] = [fond, year]
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        args += [limit, offset]
+    prev = conn.row_factory
+    conn.row_factory = sqlite3.Row
+    try:
+        rows = conn.execute(sql, args).fetchall()
+    finally:
+        conn.row_factory = prev
+    return [(r["id"], schema.from_row("document", r)) for r in rows]
+
+
+def _d(value: Any) -> str:
+    return clockmod.vn_date(value) if value else ""
+
+
+def _type_subject(d: dict[str, Any]) -> str:
+    return " ".join(p for p in (d.get("TypeName", ""), d.get("Subject", "")) if p)
+
+
+def row_cells(direction: str, d: dict[str, Any]) -> list[str]:
+    """One register row, as the paper register's ten columns."""
+    number = f"{d.get('CodeNumber', '')}/{d.get('CodeNotation', '')}".strip("/")
+    if direction == "incoming":
+        return [
+            _d(d.get("ArrivalDate")),
+            str(d.get("ArrivalNumber", "")),
+            d.get("OrganName", ""),
+            number,
+            _d(d.get("IssuedDate")),
+            _type_subject(d),
+            d.get("ToPlaces", ""),
+            "",
+            "",
+            d.get("Description", ""),
+        ]
+    signer = ", ".join(p for p in (d.get("SignerPosition"), d.get("SignerFullName")) if p)
+    recipients = "; ".join(r.get("OrganName", "") for r in d.get("To") or [])
+    return [
+        number,
+        _d(d.get("IssuedDate")),
+        _type_subject(d),
+        signer,
+        recipients,
+        "",
+        str(d.get("IssuedAmount", "")),
+        "",
+        "",
+        d.get("Description", ""),
+    ]
+
+
+# -- PDF ---------------------------------------------------------------------------------------
+
+FONT_DIR = "/usr/share/fonts/truetype/dejavu"
+_FONTS_READY = False
+
+
+def _fonts() -> None:
+    global _FONTS_READY
+    if _FONTS_READY:
+        return
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    pdfmetrics.registerFont(TTFont("DejaVuSans", f"{FONT_DIR}/DejaVuSans.ttf"))
+    pdfmetrics.registerFont(TTFont("DejaVuSans-Bold", f"{FONT_DIR}/DejaVuSans-Bold.ttf"))
+    _FONTS_READY = True
+
+
+def render_pdf(reg: Register, docs: list[tuple[str, dict[str, Any]]], printed_at: dt.datetime,
+               printed_by: str) -> bytes:
+    """A4 landscape: the cover page, then the register with its header row on every page."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4, landscape
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import mm
+    from reportlab.platypus import (
+        PageBreak,
+        Paragraph,
+        SimpleDocTemplate,
+        Spacer,
+        Table,
+        TableStyle,
+    )
+
+    _fonts()
+    body = ParagraphStyle("b", fontName="DejaVuSans", fontSize=8, leading=10)
+    head = ParagraphStyle("h", fontName="DejaVuSans-Bold", fontSize=8, leading=10,
+                          alignment=1)
+    title = ParagraphStyle("t", fontName="DejaVuSans-Bold", fontSize=22, leading=28,
+                           alignment=1)
+    cover = ParagraphStyle("c", fontName="DejaVuSans", fontSize=14, leading=22, alignment=1)
+    org = ParagraphStyle("o", fontName="DejaVuSans-Bold", fontSize=14, leading=20, alignment=1)
+    buf = io.BytesIO()
+    footer = (f"In lúc {clockmod.iso(printed_at)} bởi {printed_by} — luutru — "
+              f"{reg.title} năm {reg.year}")
+
+    def on_page(canvas: Any, doc: Any) -> None:
+        canvas.saveState()
+        canvas.setFont("DejaVuSans", 7)
+        canvas.drawString(12 * mm, 7 * mm, footer)
+        canvas.drawRightString(landscape(A4)[0] - 12 * mm, 7 * mm, f"Trang {doc.page}")
+        canvas.restoreState()
+
+    doc = SimpleDocTemplate(
+        buf, pagesize=landscape(A4), leftMargin=12 * mm, rightMargin=12 * mm,
+        topMargin=12 * mm, bottomMargin=14 * mm, title=f"{reg.title} {reg.year}",
+        author=reg.org_name, creator="luutru",
+    )
+    lines = dict(reg.cover_lines())
+    story: list[Any] = [
+        Paragraph(lines["Cơ quan"], org),
+        Spacer(1, 40 * mm),
+        Paragraph(reg.title, title),
+        Spacer(1, 10 * mm),
+        Paragraph(f"Năm: {reg.year}", cover),
+        Paragraph(f"Từ ngày {lines['Từ ngày']} đến ngày {lines['đến ngày']}", cover),
+        Paragraph(f"Từ số {lines['Từ số']} đến số {lines['đến số']}", cover),
+        Paragraph(f"Quyển số: {lines['Quyển số']}", cover),
+        PageBreak(),
+    ]
+    widths_in = [21, 14, 32, 28, 21, 66, 32, 20, 19, 20]
+    widths_out = [26, 21, 66, 32, 34, 26, 14, 20, 17, 17]
+    widths = [w * mm for w in (widths_in if reg.direction == "incoming" else widths_out)]
+    numbers = [Paragraph(f"({i})", head) for i in range(1, 11)]
+    data: list[list[Any]] = [[Paragraph(c, head) for c in reg.columns], numbers]
+    for _, d in docs:
+        data.append([Paragraph(_esc(c), body) for c in row_cells(reg.direction, d)])
+    table = Table(data, colWidths=widths, repeatRows=2)
+    table.setStyle(TableStyle([
+        ("GRID", (0, 0), (-1, -1), 0.4, colors.black),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("BACKGROUND", (0, 0), (-1, 1), colors.Color(0.92, 0.92, 0.92)),
+        ("LEFTPADDING", (0, 0), (-1, -1), 3),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+    ]))
+    story.append(table)
+    if not docs:
+        story.append(Paragraph("(Chưa có văn bản nào trong sổ)", body))
+    doc.build(story, onFirstPage=on_page, onLaterPages=on_page)
+    return buf.getvalue()
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# -- XLSX --------------------------------------------------------------------------------------
+
+def render_xlsx(reg: Register, docs: list[tuple[str, dict[str, Any]]]) -> bytes:
+    """Sheet "Bìa" (the cover data) and sheet "Sổ" with the ten columns."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+
+    wb = Workbook()
+    ws_cover = wb.active
+    ws_cover.title = "Bìa"
+    for label, value in reg.cover_lines():
+        ws_cover.append([label, value])
+    ws_cover.column_dimensions["A"].width = 14
+    ws_cover.column_dimensions["B"].width = 60
+    ws = wb.create_sheet("Sổ")
+    ws.append(list(reg.columns))
+    ws.append([f"({i})" for i in range(1, 11)])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    for _, d in docs:
+        ws.append(row_cells(reg.direction, d))
+    widths = [12, 9, 28, 18, 12, 60, 28, 12, 12, 20] if reg.direction == "incoming" else [
+        18, 12, 60, 26, 30, 20, 10, 12, 12, 20]
+    for i, w in enumerate(widths):
+        ws.column_dimensions[chr(ord("A") + i)].width = w
+    ws.freeze_panes = "A3"
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

@@ -1,0 +1,34 @@
+// luutru — a little plain JavaScript; every page works without it.
+"use strict";
+document.addEventListener("DOMContentLoaded", function () {
+  // Forms that change something final ask first (issue a number, close a file).
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (ev) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) { ev.preventDefault(); }
+    });
+  });
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (sel) {
+    sel.addEventListener("change", function () { sel.form.submit(); });
+  });
+  // Refuse a too-large file before uploading it for minutes over a slow LAN.
+  document.querySelectorAll("input[type=file]").forEach(function (input) {
+    input.addEventListener("change", function () {
+      var limit = 1048576 * parseInt(document.body.getAttribute("data-max-mb") || "50", 10);
+      for (var i = 0; i < input.files.length; i++) {
+        if (input.files[i].size > limit) {
+          window.alert(input.getAttribute("data-too-large") || "Tệp quá lớn.");
+          input.value = "";
+        }
+      }
+    });
+  });
+  // Dates: let clerks type 15092025 or 15.9.2025; the server also accepts dd/mm/yyyy.
+  document.querySelectorAll("input[placeholder='dd/mm/yyyy']").forEach(function (input) {
+    input.addEventListener("blur", function () {
+      var v = input.value.trim(), m = v.match(/^(\d{2})(\d{2})(\d{4})$/);
+      if (m) { input.value = m[1] + "/" + m[2] + "/" + m[3]; return; }
+      m = v.match(/^(\d{1,2})[.\-](\d{1,2})[.\-](\d{4})$/);
+      if (m) { input.value = ("0" + m[1]).slice(-2) + "/" + ("0" + m[2]).slice(-2) + "/" + m[3]; }
+    });
+  });
+});

@@ -1,0 +1,170 @@
+"""Users and roles, one's own account (password, API tokens), and the device page."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from aiohttp import web
+
+from appliance.errors import LuutruError
+
+from .accounts import ROLE_LABELS_VI, Role
+from .app import Services
+from .common import blocking, form_of, render, services
+from .errors import AccountError, AuthError
+from .reqkeys import me
+from .views_records import status_summary
+
+
+async def users(request: web.Request, error: str | None = None, status: int = 200,
+                done: str | None = None) -> web.Response:
+    s = services(request)
+    rows = await blocking(s.accounts.list_users)
+    return render(request, "users.html", status=status, users=rows, roles=list(Role),
+                  role_labels=ROLE_LABELS_VI, error=error, done=done or request.query.get("done"))
+
+
+async def user_create(request: web.Request) -> web.Response:
+    s = services(request)
+    form = await form_of(request)
+    try:
+        await blocking(
+            s.accounts.add_user, str(form.get("username") or ""), str(form.get("role") or ""),
+            str(form.get("password") or ""), me(request).username,
+            str(form.get("full_name") or ""),
+        )
+    except LuutruError as exc:
+        return await users(request, error=str(exc), status=422)
+    raise web.HTTPSeeOther("/users?done=created")
+
+
+async def user_update(request: web.Request) -> web.Response:
+    s = services(request)
+    username = request.match_info["username"]
+    form = await form_of(request)
+    action = str(form.get("action") or "")
+    actor = me(request).username
+    try:
+        if username == actor and action in ("role", "disable"):
+            raise AccountError("Không thể tự đổi vai trò hoặc tự khóa tài khoản của mình "
+                               "(you cannot change your own role or disable yourself).")
+        if action == "role":
+            await blocking(s.accounts.set_role, username, str(form.get("role") or ""), actor)
+        elif action == "disable":
+            await blocking(s.accounts.set_disabled, username, True, actor)
+        elif action == "enable":
+            await blocking(s.accounts.set_disabled, username, False, actor)
+        elif action == "password":
+            await blocking(s.accounts.set_password, username, str(form.get("password") or ""),
+                           actor)
+        else:
+            raise AccountError(f"Thao tác không hợp lệ: '{action}'")
+    except LuutruError as exc:
+        return await users(request, error=str(exc), status=422)
+    raise web.HTTPSeeOther(f"/users?done={action}")
+
+
+async def account(request: web.Request, error: str | None = None, status: int = 200,
+                  new_token: str | None = None) -> web.Response:
+    s = services(request)
+    tokens = await blocking(s.accounts.list_tokens, me(request).username)
+    return render(request, "account.html", status=status, tokens=tokens, error=error,
+                  new_token=new_token, role_labels=ROLE_LABELS_VI,
+                  done=request.query.get("done"))
+
+
+async def account_password(request: web.Request) -> web.Response:
+    s = services(request)
+    form = await form_of(request)
+    user = me(request)
+    try:
+        await blocking(s.accounts.authenticate, user.username, str(form.get("current") or ""))
+        new = str(form.get("new") or "")
+        if new != str(form.get("confirm") or ""):
+            raise AccountError("Hai lần nhập mật khẩu mới không khớp (passwords differ).")
+        await blocking(s.accounts.set_password, user.username, new, user.username)
+    except AuthError:
+        return await account(request, error="Mật khẩu hiện tại không đúng (wrong password).",
+                             status=422)
+    except LuutruError as exc:
+        return await account(request, error=str(exc), status=422)
+    # Every session ended with the change, this one too: sign in again.
+    raise web.HTTPSeeOther("/signin")
+
+
+async def token_create(request: web.Request) -> web.Response:
+    s = services(request)
+    form = await form_of(request)
+    user = me(request)
+    try:
+        _, token = await blocking(s.accounts.create_token, user.username,
+                                  str(form.get("name") or ""), user.username)
+    except LuutruError as exc:
+        return await account(request, error=str(exc), status=422)
+    # Shown once, on this response only (never stored in clear, never redirected through a URL).
+    return await account(request, new_token=token)
+
+
+async def token_revoke(request: web.Request) -> web.Response:
+    s = services(request)
+    user = me(request)
+    try:
+        await blocking(s.accounts.revoke_token, request.match_info["token_id"], user.username,
+                       user.username)
+    except LuutruError as exc:
+        return await account(request, error=str(exc), status=422)
+    raise web.HTTPSeeOther("/account?done=revoked")
+
+
+def device_info(s: Services) -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    cfg = s.store.config
+    pem = s.store.key.public_key_pem() if s.store.key is not None else ""
+    kid = s.store.key.kid.hex() if s.store.key is not None else ""
+    try:
+        ver = version("luutru")
+    except PackageNotFoundError:
+        ver = "dev"
+    cp = None
+    try:
+        verified = s.seal.checkpoint()
+        if verified is not None:
+            cp = {"size": verified[0], "time": verified[1].time,
+                  "root": verified[1].root_hash.hex(), "verified": True}
+    except LuutruError as exc:
+        cp = {"verified": False, "error": str(exc)}
+    return {
+        "org_id": cfg.org_id,
+        "org_name": cfg.org_name,
+        "origin": cfg.origin,
+        "key_backing": s.key_backing,
+        "key_kid": kid,
+        "public_key_pem": pem,
+        "secrets": s.secrets_description,
+        "checkpoint": cp,
+        "version": ver,
+        "python": sys.version.split()[0],
+        "data_dir": str(s.store.data_dir),
+        "max_upload": s.config.max_upload,
+    }
+
+
+async def device(request: web.Request) -> web.Response:
+    s = services(request)
+    info = await blocking(device_info, s)
+    summary = await blocking(status_summary, s)
+    return render(request, "device.html", info=info, summary=summary)
+
+
+HANDLERS = {
+    "users": users,
+    "user_create": user_create,
+    "user_update": user_update,
+    "account": account,
+    "account_password": account_password,
+    "token_create": token_create,
+    "token_revoke": token_revoke,
+    "device": device,
+}

@@ -1,0 +1,183 @@
+"""The home page, search, and the hồ sơ pages (Danh mục hồ sơ, open, close, contents)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from appliance.errors import LuutruError, NotFoundError
+from appliance.search import Filters
+from appliance.search import search as run_search
+
+from . import queries
+from .accounts import Role
+from .app import Services
+from .common import blocking, clean, form_of, int_arg, render, services
+from .reqkeys import me
+from .views_documents import today
+
+FILE_FIELDS = (
+    "FileCatalog", "FileNotation", "Title", "Maintenance", "Rights", "Creator", "Heading",
+    "StartDate", "Description", "Keyword",
+)
+
+
+def status_summary(s: Services) -> dict[str, Any]:
+    """Seal and sync state for the home and device pages (no record contents)."""
+    from sync.status import sync_status
+
+    size, _ = s.store.tree_head()
+    cp = s.store.latest_checkpoint()
+    signed = cp[0] if cp else 0
+    sync = sync_status(s.store.data_dir, size)
+    return {
+        "tree_size": size,
+        "signed_size": signed,
+        "signed_at": cp[2] if cp else None,
+        "unsealed": size - signed,
+        "key_backing": s.key_backing,
+        "sync": sync,
+    }
+
+
+def _home_lists(s: Services, cleared: bool) -> dict[str, Any]:
+    conn = s.store.reader()
+    d = today(s)
+    return {
+        "today": queries.todays_registrations(conn, d, cleared),
+        "due": queries.due_for_reply(conn, d, cleared),
+        "transfer": queries.files_due_for_transfer(s.store, d),
+        "day": d,
+    }
+
+
+async def home(request: web.Request) -> web.Response:
+    s = services(request)
+    user = me(request)
+    summary = await blocking(status_summary, s)
+    lists = {}
+    if user.role is not Role.TECHNICIAN:  # the technician never sees record contents
+        lists = await blocking(_home_lists, s, user.cleared)
+    return render(request, "home.html", summary=summary, **lists)
+
+
+def search_filters(query: Any, cleared: bool) -> Filters:
+    direction = query.get("direction") or None
+    if direction not in (None, "incoming", "outgoing"):
+        direction = None
+    return Filters(
+        year=int_arg(query.get("year"), None, 1900, 2200),
+        type_name=(query.get("type") or None),
+        direction=direction,
+        fond=(query.get("fond") or None),
+        file_code=(query.get("file") or None),
+        include_classified=cleared,
+    )
+
+
+async def search(request: web.Request) -> web.Response:
+    s = services(request)
+    q = request.query.get("q", "")[:200]
+    filters = search_filters(request.query, me(request).cleared)
+    page = int_arg(request.query.get("page"), 1, 1, 10_000) or 1
+    size = s.config.page_size
+    hits = await blocking(
+        lambda: run_search(s.store.reader(), q, filters, size + 1, (page - 1) * size)
+    )
+    more = len(hits) > size
+    args = {k: v for k, v in request.query.items() if k != "page" and v}
+    base = "/search?" + "&".join(f"{k}={quote(v)}" for k, v in args.items())
+    return render(
+        request, "search.html", q=q, hits=hits[:size], page=page, more=more, base=base,
+        filters=filters, types=[i.label for i in s.store.codes["typeName"].items],
+        searched=bool(request.query),
+    )
+
+
+# -- hồ sơ ------------------------------------------------------------------------------
+
+async def files(request: web.Request) -> web.Response:
+    s = services(request)
+    year = int_arg(request.query.get("year"), today(s).year, 1900, 2200) or today(s).year
+    rows = await blocking(queries.danh_muc, s.store.reader(), year)
+    years = sorted(set(await blocking(queries.file_years, s.store.reader())) | {year},
+                   reverse=True)
+    headings: list[tuple[str, list[dict[str, Any]]]] = []
+    for f in rows:
+        h = f.get("Heading") or ""
+        if not headings or headings[-1][0] != h:
+            headings.append((h, []))
+        headings[-1][1].append(f)
+    permanent = sum(1 for f in rows if f.get("Maintenance") == queries.PERMANENT)
+    labels = {i.code: i.label for i in s.store.codes["maintenance"].items}
+    return render(request, "files.html", year=year, years=years, headings=headings,
+                  total=len(rows), permanent=permanent, limited=len(rows) - permanent,
+                  maintenance=labels)
+
+
+def _file_options(s: Services) -> dict[str, Any]:
+    return {
+        "maintenance": [(i.code, i.label) for i in s.store.codes["maintenance"].items],
+        "modes": [(i.code, i.label) for i in s.store.codes["mode"].items],
+        "year": today(s).year,
+    }
+
+
+async def file_form(request: web.Request) -> web.Response:
+    s = services(request)
+    return render(request, "file_new.html", values={}, error=None, **_file_options(s))
+
+
+async def file_create(request: web.Request) -> web.Response:
+    s = services(request)
+    form = await form_of(request)
+    values = clean(form, FILE_FIELDS)
+    try:
+        rec = await blocking(s.store.open_file, values, me(request).username)
+    except LuutruError as exc:
+        return render(request, "file_new.html", status=422, values=values, error=str(exc),
+                      **_file_options(s))
+    raise web.HTTPSeeOther(f"/files/{quote(rec.data['FileCode'])}?done=opened")
+
+
+async def _file_page(request: web.Request, code: str, error: str | None = None,
+                     status: int = 200) -> web.Response:
+    s = services(request)
+    rec = await blocking(s.store.find_one, "file", FileCode=code)
+    if rec is None:
+        raise NotFoundError(f"không có hồ sơ {code}")
+    await blocking(s.store.audit, "view", me(request).username, "file", rec.id,
+                   {"via": "web"})
+    docs = await blocking(queries.file_contents, s.store.reader(), code, me(request).cleared)
+    labels = {i.code: i.label for i in s.store.codes["maintenance"].items}
+    return render(request, "file.html", status=status, file=rec.data, docs=docs, error=error,
+                  maintenance=labels, done=request.query.get("done"))
+
+
+async def file(request: web.Request) -> web.Response:
+    return await _file_page(request, request.match_info["code"])
+
+
+async def file_close(request: web.Request) -> web.Response:
+    s = services(request)
+    code = request.match_info["code"]
+    try:
+        await blocking(s.store.close_file, code, me(request).username)
+    except NotFoundError:
+        raise
+    except LuutruError as exc:
+        return await _file_page(request, code, error=str(exc), status=409)
+    raise web.HTTPSeeOther(f"/files/{quote(code)}?done=closed")
+
+
+HANDLERS = {
+    "home": home,
+    "search": search,
+    "files": files,
+    "file_form": file_form,
+    "file_create": file_create,
+    "file": file,
+    "file_close": file_close,
+}
