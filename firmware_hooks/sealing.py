@@ -6,7 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from appliance import schema
 from appliance.clock import Clock
+from appliance.config import DB_NAME
+from appliance.ledger import latest_checkpoint
 from appliance.store import Store
 
 from .errors import HookError
@@ -14,12 +17,22 @@ from .errors import HookError
 SEAL_TIMEOUT_S = 60.0
 
 
+def _signed_before(data_dir: Path) -> tuple[int, bytes, str, bytes] | None:
+    conn = schema.connect(str(data_dir / DB_NAME), readonly=True)
+    try:
+        return latest_checkpoint(conn)
+    finally:
+        conn.close()
+
+
 def seal(
     data_dir: Path, clock: Clock, event: tuple[str, dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     """Sign a checkpoint over the whole log (optionally after appending one system event)."""
+    # Read what was signed before opening the store: opening it starts the sealer, which may
+    # already have signed the tail by the time we could ask the store.
+    before = _signed_before(data_dir)
     with Store.open(data_dir, clock=clock) as store:
-        before = store.latest_checkpoint()
         index = None
         if event is not None:
             kind, data = event

@@ -227,7 +227,9 @@ def central_init(data: Path | None, db: str | None, name: str) -> None:
 
     try:
         with init_centre(_centre_dir(data), name, db) as c:
-            click.echo(f"centre {c.origin} initialised in {c.data_dir} ({c.config.db})")
+            from .central.storage import safe_url
+
+            click.echo(f"centre {c.origin} initialised in {c.data_dir} ({safe_url(c.config.db)})")
             click.echo(
                 "CẢNH BÁO / WARNING: the centre key is a SOFTWARE key; keep the folder's "
                 "keys/ on encrypted storage.",

@@ -1,5 +1,6 @@
 """What `luutru serve` runs beside the pages: the sync agent, the capture worker (OCR and
-signing of scans) and the archive's scheduled backups and fixity audits.
+signing of scans), the archive's scheduled backups and fixity audits, and the scan sources
+configured in ``<data>/capture.json`` (a watch folder, a serial barcode reader).
 
 Each is the library's own loop; this module only starts them with the served Store (the one
 writer) and stops them on shutdown. A failing service is logged and restarted with back-off;
@@ -13,6 +14,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 from aiohttp import web
 
@@ -42,14 +44,59 @@ async def _supervise(name: str, run: Callable[[], Awaitable[None]], stop: asynci
 async def _capture_worker(store: Store, stop: asyncio.Event) -> None:
     from appliance.capture.worker import Worker
 
+    await _in_thread(Worker(store, actor="capture").run_forever, stop)
+
+
+async def _in_thread(run: Callable[[threading.Event], None], stop: asyncio.Event) -> None:
+    """Run a library loop that takes a threading.Event until ``stop`` is set."""
     flag = threading.Event()
     waiter = asyncio.create_task(stop.wait())
     waiter.add_done_callback(lambda _: flag.set())
     try:
-        await asyncio.to_thread(Worker(store, actor="capture").run_forever, flag)
+        await asyncio.to_thread(run, flag)
     finally:
         flag.set()
         waiter.cancel()
+
+
+def capture_sources(store: Store) -> dict[str, Callable[[threading.Event], None]]:
+    """The scan sources named in ``<data>/capture.json``: a watch folder that a scan-to-folder
+    printer writes into, and a serial barcode reader whose codes route the next batch to a
+    hồ sơ or document, e.g. ``{"watch_folder": "/srv/scans", "serial_port": "/dev/ttyACM0"}``.
+    """
+    path = store.data_dir / "capture.json"
+    if not path.is_file():
+        return {}
+    import json
+
+    from appliance.capture.batch import Capture
+    from appliance.capture.routing import BarcodeRouter, SerialReader, store_exists
+    from appliance.capture.sources.folder import WatchFolder
+    from appliance.errors import ConfigError
+
+    try:
+        raw = json.loads(path.read_text("utf-8"))
+        folder, port = raw.get("watch_folder"), raw.get("serial_port")
+        terminator = str(raw.get("serial_terminator", "\r")).encode().decode("unicode_escape")
+        baudrate = int(raw.get("serial_baudrate", 9600))
+    except (ValueError, AttributeError) as exc:
+        raise ConfigError(f"{path} is malformed: {exc}") from exc
+    router = BarcodeRouter(store_exists(store))
+    out: dict[str, Callable[[threading.Event], None]] = {}
+    if port:
+
+        def read_codes(flag: threading.Event) -> None:
+            reader = SerialReader(str(port), router, terminator.encode(), baudrate)
+            try:
+                reader.run_forever(flag)
+            finally:
+                reader.close()
+
+        out["barcode reader"] = read_codes
+    if folder:
+        watch = WatchFolder(Path(folder), Capture(store), router)
+        out["watch folder"] = watch.run_forever
+    return out
 
 
 async def _archive_scheduler(store: Store, stop: asyncio.Event) -> None:
@@ -78,11 +125,18 @@ def background_ctx(
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         store = store_of(app)
         stop = asyncio.Event()
-        services = {
+        services: dict[str, Callable[[], Awaitable[None]]] = {
             "sync agent": lambda: _sync_agent(store, stop),
             "capture worker": lambda: _capture_worker(store, stop),
             "archive scheduler": lambda: _archive_scheduler(store, stop),
         }
+        try:
+            sources = capture_sources(store)
+        except Exception:  # a bad capture.json must not stop the web UI; say why
+            log.exception("scan sources from capture.json not started")
+            sources = {}
+        for name, run in sources.items():
+            services[name] = lambda run=run: _in_thread(run, stop)  # type: ignore[misc]
         tasks = [
             asyncio.create_task(_supervise(name, run, stop), name=name)
             for name, run in services.items()

@@ -72,8 +72,11 @@ def register(main: click.Group) -> None:
 @click.option("--no-mdns", is_flag=True, help="Do not advertise on the LAN by mDNS.")
 @click.option("--max-upload-mb", default=50, show_default=True, type=int)
 @click.option("--secure-cookies", is_flag=True, help="Only when served over HTTPS.")
+@click.option("--tls/--no-tls", "tls", default=None,
+              help="HTTPS with the certificate provisioning wrote to DIR/tls/ (default: when "
+                   "it exists).")
 def serve(data: Path | None, host: str, port: int, no_mdns: bool, max_upload_mb: int,
-          secure_cookies: bool) -> None:
+          secure_cookies: bool, tls: bool | None) -> None:
     """Serve the clerks' web UI and the JSON API (/api/v1)."""
     from appliance.config import resolve_data_dir
     from appliance.errors import LuutruError
@@ -81,9 +84,16 @@ def serve(data: Path | None, host: str, port: int, no_mdns: bool, max_upload_mb:
     from .config import MiB, WebConfig
     from .server import run
 
+    data_dir = resolve_data_dir(data)
+    cert, key = data_dir / "tls" / "appliance.crt", data_dir / "tls" / "appliance.key"
+    has_cert = cert.is_file() and key.is_file()
+    if tls and not has_cert:
+        raise click.ClickException(f"--tls: no certificate at {cert} (run luutru provision)")
+    use_tls = has_cert if tls is None else tls
     config = WebConfig(
-        data_dir=resolve_data_dir(data), host=host, port=port, mdns=not no_mdns,
-        max_upload=max_upload_mb * MiB, secure_cookies=secure_cookies, background=True,
+        data_dir=data_dir, host=host, port=port, mdns=not no_mdns,
+        max_upload=max_upload_mb * MiB, secure_cookies=secure_cookies or use_tls,
+        background=True, tls_cert=cert if use_tls else None, tls_key=key if use_tls else None,
     )
     try:
         run(config)

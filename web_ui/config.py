@@ -26,6 +26,9 @@ class WebConfig:
     # `serve` also runs the sync agent, the capture worker and the archive scheduler
     # (web_ui/background.py); tests of the pages leave them off.
     background: bool = False
+    # HTTPS: the appliance's LAN certificate and key (appliance/provision/tls.py writes them).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
 
 # The settings the CLI exposes, as data (datasette's SETTINGS habit): name -> help text.

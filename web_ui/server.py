@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import socket
+import ssl
 import sys
 
 from aiohttp import web
@@ -26,10 +27,20 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _urls(config: WebConfig, port: int, services: Services) -> list[str]:
     shown = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
-    urls = [f"http://{shown}:{port}/"]
+    scheme = "https" if config.tls_cert else "http"
+    urls = [f"{scheme}://{shown}:{port}/"]
     if config.mdns:
-        urls.append(f"http://{instance_name(services.org_name)}.local:{port}/ (mDNS)")
+        urls.append(f"{scheme}://{instance_name(services.org_name)}.local:{port}/ (mDNS)")
     return urls
+
+
+def _ssl_context(config: WebConfig) -> ssl.SSLContext | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(config.tls_cert, config.tls_key)
+    return ctx
 
 
 async def serve_forever(config: WebConfig) -> None:
@@ -41,7 +52,7 @@ async def serve_forever(config: WebConfig) -> None:
     app[PORT_KEY] = port
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.SockSite(runner, sock, shutdown_timeout=5.0)
+    site = web.SockSite(runner, sock, shutdown_timeout=5.0, ssl_context=_ssl_context(config))
     await site.start()
     services = ready[0]
     for url in _urls(config, port, services):

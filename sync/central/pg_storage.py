@@ -43,6 +43,7 @@ from .storage import (
     ForkEvidence,
     ParkedBatch,
     TokenRecord,
+    safe_url,
 )
 
 MIGRATION_LOCK = 0x6C757472  # "lutr": one migrator at a time across workers
@@ -657,7 +658,9 @@ class PgStorage:
             migrate(conn)
         except psycopg.Error as exc:
             conn.close()
-            raise StorageError(f"cannot prepare the centre schema in {_safe(url)}: {exc}") from exc
+            raise StorageError(
+                f"cannot prepare the centre schema in {safe_url(url)}: {exc}"
+            ) from exc
         self._idle.put(conn)
 
     def _connect(self) -> psycopg.Connection[Any]:
@@ -667,7 +670,7 @@ class PgStorage:
                 application_name="luutru-centre",
             )
         except psycopg.Error as exc:
-            raise StorageError(f"cannot connect to {_safe(self.url)}: {exc}") from exc
+            raise StorageError(f"cannot connect to {safe_url(self.url)}: {exc}") from exc
         with self._guard:
             self._all_conns.append(conn)
         return conn
@@ -710,8 +713,10 @@ class PgStorage:
             try:
                 yield _Conn(conn)
             finally:
-                if not conn.closed:
+                try:
                     conn.execute(b"ROLLBACK")
+                except psycopg.Error:
+                    conn.close()  # broken: _borrow drops it; the caller's error stands
 
     def close(self) -> None:
         self._closed = True
@@ -720,7 +725,3 @@ class PgStorage:
         for c in conns:
             c.close()
 
-
-def _safe(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)

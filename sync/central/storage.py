@@ -300,3 +300,10 @@ def open_storage(url: str, base: Path) -> CentreStorage:
 
         return PgStorage(url)
     raise StorageError(f"unknown database URL {url!r}; use sqlite:PATH or postgresql://…")
+
+
+def safe_url(url: str) -> str:
+    """A database URL without its password, for messages and logs."""
+    import re
+
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)

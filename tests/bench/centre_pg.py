@@ -263,13 +263,131 @@ def bench_national(
     }
 
 
+# -- report and search with many entries stored ---------------------------------------------
+
+_TOPICS = ("dat dai", "xay dung", "giao thong", "y te", "giao duc", "thue", "ho tich", "moi truong")
+
+
+def _bulk_sqlite(path: Path, apps: list[str], per_app: int) -> None:
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("BEGIN")
+    topics = " ".join(f"WHEN {k} THEN '{t}'" for k, t in enumerate(_TOPICS))
+    for a in apps:
+        conn.execute(
+            "WITH RECURSIVE g(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM g WHERE x < ?) "
+            "INSERT INTO entries (appliance_id, idx, leaf, entry) "
+            "SELECT ?, x, randomblob(32), NULL FROM g",
+            (per_app - 1, a),
+        )
+        conn.execute(
+            "WITH RECURSIVE g(x) AS (SELECT 0 UNION ALL SELECT x + 2 FROM g WHERE x < ?) "
+            "INSERT INTO documents (appliance_id, org_id, doc_id, version, log_index, year, "
+            "folded, data_json) SELECT ?, 'org' || substr(?, 1, 4), 'd' || x, 1, x, 2025, "
+            f"'quyet dinh ve viec ' || CASE x / 2 % {len(_TOPICS)} {topics} END "
+            "|| ' so ' || x || '/qd-ubnd', '{}' FROM g",
+            (per_app - 2, a, a),
+        )
+        conn.execute(
+            "WITH RECURSIVE g(x) AS (SELECT 0 UNION ALL SELECT x + 10 FROM g WHERE x < ?) "
+            "INSERT INTO content_refs (appliance_id, sha256, size, first_idx) "
+            "SELECT ?, lower(hex(randomblob(32))), 2048, x FROM g",
+            (per_app - 10, a),
+        )
+    conn.execute(
+        "INSERT INTO blobs (sha256, size, stored_at) SELECT sha256, size, 'x' FROM content_refs "
+        "WHERE first_idx % 100 != 0"
+    )
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def _bulk_pg(url: str, per_app: int) -> None:
+    import psycopg
+
+    topics = "ARRAY[" + ", ".join(f"'{t}'" for t in _TOPICS) + "]"
+    with psycopg.connect(url, autocommit=True) as pg:
+        pg.execute(
+            "INSERT INTO entries (appliance_id, idx, leaf, entry) SELECT a.id, g, "
+            "sha256(int8send(g) || convert_to(a.id, 'UTF8')), NULL FROM appliances a, "
+            "generate_series(0, %s) g",
+            (per_app - 1,),
+        )
+        pg.execute(
+            "INSERT INTO documents (appliance_id, org_id, doc_id, version, log_index, year, "
+            "folded, data_json) SELECT a.id, a.org_id, 'd' || g, 1, g, 2025, "
+            f"'quyet dinh ve viec ' || ({topics})[1 + mod(g / 2, {len(_TOPICS)})] "
+            "|| ' so ' || g || '/qd-ubnd', '{}' FROM appliances a, "
+            "generate_series(0, %s, 2) g",
+            (per_app - 1,),
+        )
+        pg.execute(
+            "INSERT INTO content_refs (appliance_id, sha256, size, first_idx) SELECT a.id, "
+            "encode(sha256(int8send(g) || convert_to(a.id, 'UTF8')), 'hex'), 2048, g "
+            "FROM appliances a, generate_series(0, %s, 10) g",
+            (per_app - 1,),
+        )
+        pg.execute(
+            "INSERT INTO blobs (sha256, size, stored_at) SELECT sha256, size, 'x' "
+            "FROM content_refs WHERE mod(first_idx, 100) != 0"
+        )
+        pg.execute("VACUUM ANALYZE")
+
+
+def bench_stored(
+    tmp: Path, backend: str, total: int, apps: int, cluster: PgCluster | None
+) -> dict[str, Any]:
+    from sync.central.storage import ApplianceRecord
+
+    d = tmp / f"stored-{backend}"
+    per_app = max(10, total // apps)
+    ids = [f"{i:064x}" for i in range(apps)]
+    with init_centre(d, db=_db(backend, cluster)) as c, c.storage.transaction() as tx:
+        for k, a in enumerate(ids):
+            tx.add_appliance(ApplianceRecord(a, f"org{k % 100}", "Xã", "o", "pem", "software",
+                                             -8, "2025-01-01T00:00:00+07:00"))
+        db = c.config.db
+    t0 = time.perf_counter()
+    if backend == "sqlite":
+        _bulk_sqlite(d / "centre.db", ids, per_app)
+    else:
+        _bulk_pg(db, per_app)
+    load_s = time.perf_counter() - t0
+    with open_centre(d) as c:
+        times = []
+        for _ in range(3):
+            with c.storage.view() as v:
+                t0 = time.perf_counter()
+                rep = build_report(v, "bench", c.origin)
+                times.append(time.perf_counter() - t0)
+        assert rep.totals.entries == per_app * apps, rep.totals.entries
+        search: dict[str, float] = {}
+        for q in ("thue", "quyet dinh dat", "so 1234", "ho tich so 99", "khong co gi"):
+            with c.storage.view() as v:
+                t0 = time.perf_counter()
+                v.search_documents(q, limit=50)
+                search[q] = round((time.perf_counter() - t0) * 1000, 1)
+    return {
+        "backend": backend,
+        "appliances": apps,
+        "entries": per_app * apps,
+        "documents": rep.totals.documents,
+        "bulk_load_s": round(load_s, 1),
+        "report_s": round(statistics.median(times), 2),
+        "search_ms": search,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.bench.centre_pg")
     ap.add_argument("--quick", action="store_true", help="a small run (about a minute)")
     ap.add_argument("--appliances", type=int, default=None,
                     help="national day size (default 3300; 300 with --quick)")
     ap.add_argument("--entries", type=int, default=50, help="entries per appliance per day")
-    ap.add_argument("--only", choices=("intake", "national"), default=None)
+    ap.add_argument("--only", choices=("intake", "national", "stored"), default=None)
+    ap.add_argument("--stored", type=int, default=None,
+                    help="entries bulk-loaded for report/search latency (default 1,000,000; "
+                    "100,000 with --quick; the issue's figure is 10,000,000)")
     ap.add_argument("--national-backends", default="postgresql,sqlite")
     a = ap.parse_args(argv)
     reason = missing_reason()
@@ -311,6 +429,14 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(r)
                     print(json.dumps({"national": r}), flush=True)
                 results["national"] = rows
+            if a.only in (None, "stored"):
+                total = a.stored or (100_000 if a.quick else 1_000_000)
+                rows = []
+                for backend in ("sqlite", "postgresql"):
+                    r = bench_stored(tmp, backend, total, 3300, cluster)
+                    rows.append(r)
+                    print(json.dumps({"stored": r}), flush=True)
+                results["stored"] = rows
     finally:
         cluster.stop()
     print(json.dumps(results, ensure_ascii=False, indent=1))

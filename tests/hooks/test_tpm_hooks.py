@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from appliance.datadir import init_data_dir
 from appliance.keys.loader import TPM_KEY_PATH
 from firmware_hooks.checks import check_tpm
@@ -81,3 +83,23 @@ def test_reset_evicts_our_persistent_handle_and_destroys_the_blob(
     assert not d.exists()
     with tpm_context(swtpm.tcti) as ectx:
         assert PERSISTENT not in persistent(ectx)
+
+
+def test_reset_with_clear_changes_the_owner_seed(tmp_path: Path, swtpm: Swtpm) -> None:
+    """--clear-tpm: even a copy of the key blob kept elsewhere no longer loads in this TPM."""
+    from appliance.errors import LuutruError
+    from appliance.keys.tpm import TpmKey, srk_name, tpm_context
+
+    d = _tpm_folder(tmp_path, swtpm)
+    kept = tmp_path / "blob-copy.pem"
+    kept.write_bytes((d / TPM_KEY_PATH).read_bytes())
+    with tpm_context(swtpm.tcti) as ectx:
+        before = srk_name(ectx)
+    res = factory_reset(HookConfig(d), ResetOptions(
+        force=True, confirm=f"XOA DU LIEU {ORG_ID}", clear_tpm=True))
+    assert res.status is Status.OK, res.to_json()
+    assert "TPM cleared (owner seed changed)" in res.details["destroyed"]
+    with tpm_context(swtpm.tcti) as ectx:
+        assert srk_name(ectx) != before
+    with pytest.raises(LuutruError):  # the old blob no longer loads
+        TpmKey.open(kept, swtpm.tcti)

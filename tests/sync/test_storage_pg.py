@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from appliance.store import Store
 from sync import wire
 from sync.central.centre import Centre, init_centre, open_centre
 from sync.central.intake import Answer, Intake, Transport
@@ -83,8 +85,9 @@ def test_migrations_are_recorded_once_and_a_newer_schema_is_refused(pg_url: str)
 def test_unreachable_database_is_a_clear_error_and_writes_no_config(tmp_path: Path) -> None:
     with socket_port() as port:
         url = f"postgresql://test@127.0.0.1:{port}/nope?connect_timeout=2"
-    with pytest.raises(StorageError, match="cannot connect to"):
+    with pytest.raises(StorageError, match="cannot connect to") as err:
         init_centre(tmp_path / "c", db=url.replace("test@", "test:secret@"))
+    assert "secret" not in str(err.value) and "test:***@" in str(err.value)
     assert not (tmp_path / "c" / "centre.json").exists()
     with pytest.raises(StorageError, match=r"unknown database URL"):
         open_storage("mysql://x", tmp_path)
@@ -219,6 +222,51 @@ def test_two_workers_taking_usb_batches_in_any_order(
         _expect_whole_log(centre, app)
     finally:
         other.c.close()
+
+
+def test_two_workers_given_conflicting_branches_accept_one_and_report_the_fork(
+    make_appliance: Callable[..., Appliance], centre: Centre, intake: Intake, tmp_path: Path
+) -> None:
+    """A restored backup's branch and the original reach two workers at once: the database
+    lets exactly one be accepted; the other is the fork it really is."""
+    app = make_appliance()
+    app.add(3)
+    base = response(centre, app.send(0)).accepted_size
+    app.store.close()
+    shutil.copytree(app.data_dir, tmp_path / "backup")
+    app.store = Store.open(app.data_dir, clock=app.clock)
+    app.add(3)
+    raw_a = app.sign(wire.RequestType.BATCH, app.batch_body(base))
+    log_a = [raw for _, raw in app.store.entries()]
+    app.store.close()
+    shutil.rmtree(app.data_dir)
+    shutil.copytree(tmp_path / "backup", app.data_dir)
+    app.store = Store.open(app.data_dir, clock=app.clock)
+    app.add(3, Subject="Lịch sử khác sau khi khôi phục")
+    raw_b = app.sign(wire.RequestType.BATCH, app.batch_body(base))
+    log_b = [raw for _, raw in app.store.entries()]
+    assert log_a[:base] == log_b[:base] and log_a != log_b
+    other = _worker(centre)
+    barrier = threading.Barrier(2)
+
+    def send(worker: Intake, raw: bytes) -> Answer:
+        barrier.wait()
+        return worker.handle(raw, Transport.USB)
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            a, b = pool.map(send, [intake, other], [raw_a, raw_b])
+    finally:
+        other.c.close()
+    outcomes = sorted([response(centre, a).outcome.value, response(centre, b).outcome.value])
+    assert outcomes == sorted([wire.Outcome.ACCEPTED.value, wire.Outcome.QUARANTINED.value])
+    winner = log_a if response(centre, a).outcome is wire.Outcome.ACCEPTED else log_b
+    with centre.storage.view() as v:
+        rec = v.appliance(app.id)
+        assert rec is not None and rec.status is ApplianceStatus.QUARANTINED
+        assert rec.accepted_size == len(winner)
+        assert [r.entry for r in v.entries(app.id, 0, 1 << 40)] == winner
+        assert len(v.forks(app.id)) == 1 and [x.kind for x in v.alerts()] == ["fork"]
 
 
 _KILLED_WORKER = r"""

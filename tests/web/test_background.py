@@ -1,0 +1,57 @@
+"""`luutru serve` runs the scan sources of capture.json: a barcode read on a serial reader
+routes the next file dropped in the watch folder into that hồ sơ, as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import tty
+from collections.abc import Callable
+from pathlib import Path
+
+from appliance.store import Store
+from tests.capture.images import encode, text_page
+
+from .server import serve
+
+
+def test_serve_files_a_routed_scan_from_the_watch_folder(
+    data_dir: Path, open_store: Callable[..., Store], tmp_path: Path
+) -> None:
+    s = open_store()
+    code = s.open_file(
+        {"FileCatalog": 2026, "FileNotation": "03.VP", "Title": "Hồ sơ tiếp dân",
+         "Maintenance": "05"}
+    ).data["FileCode"]
+    s.close()
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    master, slave = os.openpty()
+    tty.setraw(master)
+    (data_dir / "capture.json").write_text(
+        json.dumps({"watch_folder": str(inbox), "serial_port": os.ttyname(slave)}), "utf-8"
+    )
+    try:
+        with serve(data_dir) as srv:
+            time.sleep(1.0)  # the reader opens its port in the background
+            os.write(master, code.encode() + b"\r\n")
+            time.sleep(0.5)
+            (inbox / "scan-0001.png").write_bytes(encode(text_page(["Đơn đề nghị"]), "PNG"))
+            db = sqlite3.connect(data_dir / "luutru.db")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                row = db.execute(
+                    'SELECT "FileCode", "PageAmount" FROM documents WHERE "FileCode" = ?',
+                    (code,),
+                ).fetchone()
+                if row:
+                    break
+                time.sleep(0.3)
+            assert srv.proc.poll() is None
+        assert row == (code, 1), f"the scan was not filed into {code}"
+        assert (inbox / "processed" / "scan-0001.png").exists()
+    finally:
+        os.close(master)
+        os.close(slave)
