@@ -11,13 +11,13 @@ import hashlib
 import multiprocessing
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import cbor2
 
@@ -139,6 +139,7 @@ def _public_key(data_dir: Path, config: ApplianceConfig) -> PublicKey:
         return load_public_key((data_dir / PUBLIC_KEY_NAME).read_bytes())
 
 
+T = TypeVar("T")
 Latest = dict[tuple[str, str], tuple[int, int, bytes, bytes | None]]
 # document id -> (log index, digest of its document_text row, digest of its indexed OCR text)
 Texts = dict[str, tuple[int, bytes, bytes]]
@@ -243,13 +244,16 @@ def _scan_file(db_path: str, start: int, end: int) -> _Scan:
 PARALLEL_FROM = 40_000
 
 
-def _scan_log(conn: sqlite3.Connection, db_path: str, workers: int | None) -> list[_Scan]:
+def _scan_log(
+    conn: sqlite3.Connection, db_path: str, workers: int | None, meanwhile: Callable[[], T]
+) -> tuple[list[_Scan], T]:
+    """The entry pass, and ``meanwhile()`` run in this process while workers do it."""
     row = conn.execute("SELECT max(idx) FROM log").fetchone()
     end = 0 if row[0] is None else int(row[0]) + 1
     if workers is None:
         workers = min(os.cpu_count() or 1, 4) if end >= PARALLEL_FROM else 1
     if workers <= 1 or end < 2 * workers:
-        return [_scan(_entries(conn), 0)]
+        return [_scan(_entries(conn), 0)], meanwhile()
     # Entries below `end` are append-only, so workers reading their own snapshots see the
     # same bytes as this connection's snapshot. Spawned, not forked: the caller may be a
     # threaded server.
@@ -261,11 +265,12 @@ def _scan_log(conn: sqlite3.Connection, db_path: str, workers: int | None) -> li
                 pool.submit(_scan_file, db_path, bounds[i], bounds[i + 1])
                 for i in range(workers)
             ]
-            return [f.result() for f in futures]
+            done = meanwhile()
+            return [f.result() for f in futures], done
     except (BrokenProcessPool, OSError):
         # Workers could not start (a caller whose __main__ cannot be re-imported, no
         # /dev/shm, a process limit): the same pass in this process gives the same answer.
-        return [_scan(_entries(conn), 0)]
+        return [_scan(_entries(conn), 0)], meanwhile()
 
 
 def _merge(
@@ -304,7 +309,9 @@ def _verify(
     workers: int | None = None,
 ) -> Report:
     rep = Report()
-    scans = _scan_log(conn, str(data_dir / DB_NAME), workers)
+    scans, projections = _scan_log(
+        conn, str(data_dir / DB_NAME), workers, lambda: _read_projections(conn)
+    )
     leaves, latest, texts, refs = _merge(scans, rep)
     rep.entries = len(leaves)
     rep.tree_size = scans[-1].end
@@ -312,7 +319,8 @@ def _verify(
     _check_nodes(conn, levels, rep)
     source = lambda level, i: levels[level][i]  # noqa: E731
     _check_checkpoints(conn, config, public_key, source, len(leaves), rep)
-    _check_projections(conn, latest, texts, rep)
+    _check_projections(projections, latest, texts, rep)
+    _check_texts(conn, texts, rep)
     _check_counters(conn, rep)
     if check_content:
         from .archive.state import destroyed_content
@@ -412,47 +420,64 @@ def _check_checkpoints(
         )
 
 
+@dataclass
+class _Projections:
+    """The projection rows as digests, read while the workers scan the log."""
+
+    # (record type, id) -> (table, log_index, version, row digest, rid)
+    rows: dict[tuple[str, str], tuple[str, int, int, bytes, int]] = field(default_factory=dict)
+    fts: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)  # rid -> body, ocr
+
+
+def _read_projections(conn: sqlite3.Connection) -> _Projections:
+    out = _Projections()
+    out.fts = {
+        int(r[0]): (_text_digest(str(r[1])), _text_digest(str(r[2] or "")))
+        for r in conn.execute("SELECT rowid, body, ocr FROM document_fts")
+    }
+    for record_type, table in schema.TABLES.items():
+        cols = ", ".join(schema.q(n) for n in schema.field_columns(record_type))
+        for row in conn.execute(f"SELECT id, version, log_index, rid, {cols} FROM {table}"):
+            out.rows[(record_type, row[0])] = (
+                table, int(row[2]), int(row[1]), _row_digest(row[4:]), int(row[3])
+            )
+    return out
+
+
 def _check_projections(
-    conn: sqlite3.Connection,
+    proj: _Projections,
     latest: Latest,
     texts: Texts,
     rep: Report,
 ) -> None:
-    seen: set[tuple[str, str]] = set()
-    fts: dict[int, tuple[bytes, bytes]] = {
-        int(r[0]): (_text_digest(str(r[1])), _text_digest(str(r[2] or "")))
-        for r in conn.execute("SELECT rowid, body, ocr FROM document_fts")
-    }
+    fts = proj.fts
     no_text = _text_digest("")
-    for record_type, table in schema.TABLES.items():
-        cols = ", ".join(schema.q(n) for n in schema.field_columns(record_type))
-        for row in conn.execute(f"SELECT id, version, log_index, rid, {cols} FROM {table}"):
-            rep.records += 1
-            key = (record_type, row[0])
-            seen.add(key)
-            want = latest.get(key)
-            if want is None:
-                rep.add(
-                    "projection.extra",
-                    f"{table} row {row[0]} has no log entry (row inserted by hand)",
-                )
-            elif (row[2], row[1]) != want[:2] or _row_digest(row[4:]) != want[2]:
-                rep.add(
-                    "projection.mismatch",
-                    f"{table} row {row[0]} differs from its log entry {want[0]} (row edited)",
-                    want[0],
-                )
-            if record_type != "document":
-                continue
-            indexed = fts.pop(int(row[3]), None)
-            ocr = texts[row[0]][2] if row[0] in texts else no_text
-            if want is not None and indexed != (want[3], ocr):
-                rep.add(
-                    "search.mismatch",
-                    f"search index entry of document {row[0]} differs from it",
-                )
+    for key, (table, log_index, version, digest, rid) in proj.rows.items():
+        record_type, record_id = key
+        rep.records += 1
+        want = latest.get(key)
+        if want is None:
+            rep.add(
+                "projection.extra",
+                f"{table} row {record_id} has no log entry (row inserted by hand)",
+            )
+        elif (log_index, version) != want[:2] or digest != want[2]:
+            rep.add(
+                "projection.mismatch",
+                f"{table} row {record_id} differs from its log entry {want[0]} (row edited)",
+                want[0],
+            )
+        if record_type != "document":
+            continue
+        indexed = fts.pop(rid, None)
+        ocr = texts[record_id][2] if record_id in texts else no_text
+        if want is not None and indexed != (want[3], ocr):
+            rep.add(
+                "search.mismatch",
+                f"search index entry of document {record_id} differs from it",
+            )
     for key, (idx, _, _, _) in latest.items():
-        if key not in seen:
+        if key not in proj.rows:
             rep.add(
                 "projection.missing",
                 f"{key[0]} {key[1]} (log entry {idx}) has no row (row deleted)",
@@ -460,7 +485,6 @@ def _check_projections(
             )
     if fts:
         rep.add("search.extra", f"{len(fts)} search index rows belong to no document")
-    _check_texts(conn, texts, rep)
 
 
 def _check_texts(conn: sqlite3.Connection, texts: Texts, rep: Report) -> None:
