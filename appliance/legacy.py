@@ -85,8 +85,43 @@ def prepare(ctx: Context, kind: str, raw: Mapping[str, Any]) -> tuple[str, dict[
     raise ValidationError(f"kind must be incoming, outgoing, file or fonds, not '{kind}'", "kind")
 
 
+@dataclass
+class BatchMemo:
+    """What rows of one batch share inside its job: fonds looked up once, counters advanced
+    once at the end (they only move forward, to the highest number kept)."""
+
+    fonds: dict[str | None, tuple[str, str | None, str | None]] = field(default_factory=dict)
+    observed: dict[tuple[str, str, int], int] = field(default_factory=dict)
+
+    def flush(self, txn: Txn) -> None:
+        for (fond, series, year), n in self.observed.items():
+            numbering.observe_number(txn.conn, fond, series, year, n)
+        self.observed.clear()
+
+
+def _fonds(
+    store: Store, txn: Txn, code: str | None, memo: BatchMemo | None
+) -> tuple[str, str | None, str | None]:
+    """(FondCode, Status, ClosedDate) of the named fonds, or of the one open fonds."""
+    if memo is not None and code in memo.fonds:
+        return memo.fonds[code]
+    resolved = store.fonds_state(txn.conn, code)["FondCode"]
+    row = txn.conn.execute(
+        'SELECT "Status", "ClosedDate" FROM fonds WHERE "FondCode" = ?', (resolved,)
+    ).fetchone()
+    out = (resolved, row[0] if row else None, row[1] if row else None)
+    if memo is not None:
+        memo.fonds[code] = out
+    return out
+
+
 def insert(
-    store: Store, txn: Txn, record_type: str, data: dict[str, Any], actor: str
+    store: Store,
+    txn: Txn,
+    record_type: str,
+    data: dict[str, Any],
+    actor: str,
+    memo: BatchMemo | None = None,
 ) -> WriteResult | None:
     """Insert one validated legacy row inside a job; None when it is already present."""
     if record_type == "fonds":
@@ -104,9 +139,10 @@ def insert(
         _check_closed_fonds(txn, data["FondCode"], start, "hồ sơ")
         return WriteResult(store.insert_file(txn, data, actor, legacy=True))
     d = dict(data)
-    d["FondCode"] = store.fonds_state(txn.conn, d.get("FondCode"))["FondCode"]
+    fond, status, closed = _fonds(store, txn, d.get("FondCode"), memo)
+    d["FondCode"] = fond
     when = d.get("ArrivalDate") if d["Direction"] == "incoming" else d.get("IssuedDate")
-    _check_closed_fonds(txn, d["FondCode"], when, "document")
+    _refuse_after_closing(fond, status, closed, when, "document")
     d.setdefault("Status", "registered" if d["Direction"] == "incoming" else "issued")
     if d["Direction"] == "incoming":
         d["Series"] = numbering.INCOMING
@@ -144,7 +180,11 @@ def insert(
     store.place_in_file(txn, d)
     warnings = store.duplicate_warnings(txn, d, None)
     rec = store.put(txn, "document", "document.import", actor, d)
-    numbering.observe_number(txn.conn, d["FondCode"], observed[0], d["Year"], observed[1])
+    if memo is None:
+        numbering.observe_number(txn.conn, d["FondCode"], observed[0], d["Year"], observed[1])
+    else:
+        key = (d["FondCode"], observed[0], d["Year"])
+        memo.observed[key] = max(memo.observed.get(key, 0), observed[1])
     return WriteResult(rec, tuple(warnings))
 
 
@@ -153,11 +193,18 @@ def _check_closed_fonds(txn: Txn, fond_code: str, when: str | None, what: str) -
     row = txn.conn.execute(
         'SELECT "Status", "ClosedDate" FROM fonds WHERE "FondCode" = ?', (fond_code,)
     ).fetchone()
-    if row is None or row[0] != "closed" or not row[1]:
+    if row is not None:
+        _refuse_after_closing(fond_code, row[0], row[1], when, what)
+
+
+def _refuse_after_closing(
+    fond_code: str, status: str | None, closed: str | None, when: str | None, what: str
+) -> None:
+    if status != "closed" or not closed:
         return
-    if not when or when >= row[1]:
+    if not when or when >= closed:
         raise ReadOnlyError(
-            f"fonds {fond_code} was closed on {row[1]}: a {what} dated {when or '(no date)'} "
+            f"fonds {fond_code} was closed on {closed}: a {what} dated {when or '(no date)'} "
             "cannot be imported into it"
         )
 
@@ -194,13 +241,15 @@ def submit_batch(
     def fast(txn: Txn) -> list[ImportOutcome]:
         out = []
         txn.search_rows = []
+        memo = BatchMemo()
         for line, kind, record_type, data in rows:
             try:
-                res = insert(store, txn, record_type, data, actor)
+                res = insert(store, txn, record_type, data, actor, memo)
             except _CLEAN_FAILURES as exc:
                 out.append(ImportOutcome(line, kind, False, str(exc)))
             else:
                 out.append(outcome(line, kind, res))
+        memo.flush(txn)
         flush_search_rows(txn)
         return out
 
