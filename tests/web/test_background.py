@@ -55,3 +55,26 @@ def test_serve_files_a_routed_scan_from_the_watch_folder(
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_archive_pass_runs_in_a_child_and_is_logged(
+    data_dir: Path, open_store: Callable[..., Store]
+) -> None:
+    """The archive pass serve starts (a niced child) audits and logs it; the log stays sound."""
+    import subprocess
+    import sys
+
+    from appliance.verify import verify_data_dir
+
+    open_store().close()
+    proc = subprocess.run(
+        [sys.executable, "-m", "web_ui.background", "archive-once", str(data_dir)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["errors"] == [] and result["audit"]["ok"] is True
+    db = sqlite3.connect(data_dir / "luutru.db")
+    kinds = [k for (k,) in db.execute("SELECT entry FROM log")]
+    assert any(b"archive.fixity_audit" in k for k in kinds)
+    assert verify_data_dir(data_dir).ok
