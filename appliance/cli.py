@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from . import clock as clockmod
+from .cli_options import data_option
 from .config import resolve_data_dir
 from .errors import LuutruError
 from .search import Filters
@@ -19,14 +20,6 @@ from .search import Filters
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def data_option(fn: F) -> F:
-    return click.option(
-        "--data",
-        "data",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Data folder (default: $LUUTRU_DATA, then ./var/appliance).",
-    )(fn)
 
 
 def _fail(exc: LuutruError) -> click.ClickException:

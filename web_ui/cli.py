@@ -14,17 +14,11 @@ from typing import Any
 
 import click
 
+from appliance.cli_options import data_option as _data_option
+
 ROLES = ("clerk", "archivist", "leader", "technician", "auditor")
 
 
-def _data_option(fn: Any) -> Any:
-    return click.option(
-        "--data",
-        "data",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Data folder (default: $LUUTRU_DATA, then ./var/appliance).",
-    )(fn)
 
 
 def _accounts(data: Path | None) -> Any:

@@ -17,17 +17,11 @@ from typing import Any, TypeVar
 
 import click
 
+from appliance.cli_options import data_option as _data_option
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _data_option(fn: F) -> F:
-    return click.option(
-        "--data",
-        "data",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Data folder (default: $LUUTRU_DATA, then ./var/appliance).",
-    )(fn)
 
 
 def _actor_option(fn: F) -> F:
