@@ -12,12 +12,11 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import clock as clockmod
-from . import merkle, numbering, records, schema
+from . import documents, merkle, records, schema
 from .codelists import CodeLists, load_bundled
 from .config import DB_NAME, ApplianceConfig, load_config
 from .content import ContentStore
@@ -32,26 +31,12 @@ from .identifiers import FileCode, validate_organ_id
 from .keys.base import KeyProvider
 from .keys.loader import open_key
 from .ledger import Entry, iter_entries, latest_checkpoint, node_source
+from .results import Record, WriteResult
 from .sealer import Sealer
 from .search import fts_body, index_document, ocr_text_of
 from .writer import Txn, Writer
 
 __all__ = ["Record", "Store", "Txn", "WriteResult"]
-
-
-@dataclass(frozen=True)
-class Record:
-    type: str
-    id: str
-    version: int
-    log_index: int
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    record: Record
-    warnings: tuple[str, ...] = ()
 
 
 class Store:
@@ -363,7 +348,7 @@ class Store:
         when = clockmod.parse_date(closed_date, "ClosedDate").isoformat()
 
         def job(txn: Txn) -> Record:
-            rec = self._current(txn, "fonds", FondCode=fond_code)
+            rec = self.current(txn, "fonds", FondCode=fond_code)
             if rec.data.get("Status") == "closed":
                 raise ConflictError(f"fonds {fond_code} is already closed")
             data = dict(rec.data, Status="closed", ClosedDate=when)
@@ -374,10 +359,6 @@ class Store:
         return self.writer_or_fail().call(job)
 
     def current(self, txn: Txn, record_type: str, **where: Any) -> Record:
-        """The record as the writer's transaction sees it (for use inside a job)."""
-        return self._current(txn, record_type, **where)
-
-    def _current(self, txn: Txn, record_type: str, **where: Any) -> Record:
         clauses = " AND ".join(f"{schema.q(k)} = ?" for k in where)
         txn.conn.row_factory = sqlite3.Row
         try:
@@ -428,14 +409,14 @@ class Store:
         if fond_code and self.fonds_state(txn.conn, fond_code)["Status"] != "open":
             raise ReadOnlyError(f"fonds {fond_code} is closed: its records are read-only")
 
-    def _check_editable(self, txn: Txn, rec: Record) -> None:
+    def check_editable(self, txn: Txn, rec: Record) -> None:
         """Closed fonds, and frozen, recalled or destroyed records (spec §2.10), refuse edits."""
         from .archive.state import check_editable
 
         self._check_fonds_open(txn, rec.data.get("FondCode"))
         check_editable(txn.conn, rec.type, rec.id, rec.data)
 
-    # -- documents --------------------------------------------------------------------------
+    # -- documents (the writes live in documents.py) -----------------------------------------
 
     def prepare_document(self, direction: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         return prepare_document(self.codes, direction, raw)
@@ -483,84 +464,15 @@ class Store:
 
     def register_incoming(self, raw: Mapping[str, Any], actor: str = "system") -> WriteResult:
         """Register a văn bản đến: the next số đến of the year is given automatically."""
-        data = self.prepare_document("incoming", raw)
-        for f in ("CodeNumber", "CodeNotation", "OrganName"):
-            if f not in data:
-                raise ValidationError(f"{f} is required for an incoming document", f)
-        data.pop("ArrivalNumber", None)
-
-        def job(txn: Txn) -> WriteResult:
-            fonds = self.fonds_state(txn.conn, data.get("FondCode"))
-            if fonds["Status"] != "open":
-                raise ReadOnlyError(f"fonds {fonds['FondCode']} is closed: no registrations")
-            now = txn.clock.now()
-            d = dict(
-                data,
-                FondCode=fonds["FondCode"],
-                Status="registered",
-                Series=numbering.INCOMING,
-                Year=now.year,
-            )
-            d.setdefault("ArrivalDate", now.date().isoformat())
-            d["ArrivalNumber"] = numbering.next_number(
-                txn.conn, d["FondCode"], numbering.INCOMING, now.year
-            )
-            self.place_in_file(txn, d)
-            warnings = self.duplicate_warnings(txn, d, None)
-            rec = self.put(txn, "document", "document.register", actor, d)
-            return WriteResult(rec, tuple(warnings))
-
-        return self.writer_or_fail().call(job)
+        return documents.register_incoming(self, raw, actor)
 
     def draft_outgoing(self, raw: Mapping[str, Any], actor: str = "system") -> WriteResult:
         """Record a draft văn bản đi; its number is given only when it is issued."""
-        data = self.prepare_document("outgoing", raw)
-        for f in ("CodeNumber", "IssuedDate"):
-            data.pop(f, None)
-        data.setdefault("OrganName", self.config.org_name)
-        if "CodeNotation" not in data:
-            data["CodeNotation"] = numbering.default_notation(
-                data, self.codes, self.config.agency_abbr
-            )
-
-        def job(txn: Txn) -> WriteResult:
-            fonds = self.fonds_state(txn.conn, data.get("FondCode"))
-            if fonds["Status"] != "open":
-                raise ReadOnlyError(f"fonds {fonds['FondCode']} is closed: no new documents")
-            d = dict(data, FondCode=fonds["FondCode"], Status="draft")
-            self.place_in_file(txn, d)
-            return WriteResult(self.put(txn, "document", "document.draft", actor, d))
-
-        return self.writer_or_fail().call(job)
+        return documents.draft_outgoing(self, raw, actor)
 
     def issue_outgoing(self, doc_id: str, actor: str = "system") -> WriteResult:
         """Issue a draft: assign the next number of its series and today's date."""
-
-        def job(txn: Txn) -> WriteResult:
-            rec = self._current(txn, "document", id=doc_id)
-            if rec.data.get("Direction") != "outgoing" or rec.data.get("Status") != "draft":
-                raise ConflictError(f"document {doc_id} is not an outgoing draft")
-            self._check_editable(txn, rec)
-            now = txn.clock.now()
-            series = numbering.series_for(
-                "outgoing", rec.data, self.codes, self.config.numbering.own_series_types
-            )
-            n = numbering.next_number(txn.conn, rec.data["FondCode"], series, now.year)
-            from .identifiers import format_number
-
-            d = dict(
-                rec.data,
-                Status="issued",
-                Series=series,
-                Year=now.year,
-                CodeNumber=format_number(n),
-                IssuedDate=now.date().isoformat(),
-            )
-            warnings = self.duplicate_warnings(txn, d, rec.id)
-            out = self.put(txn, "document", "document.issue", actor, d, rec.id, rec.version)
-            return WriteResult(out, tuple(warnings))
-
-        return self.writer_or_fail().call(job)
+        return documents.issue_outgoing(self, doc_id, actor)
 
     def update_document(
         self,
@@ -570,113 +482,24 @@ class Store:
         expect_version: int | None = None,
     ) -> Record:
         """Change a document's descriptive fields; numbers, direction and series are fixed."""
-        fixed = {"Direction", "Status", "Series", "Year", "CodeNumber", "ArrivalNumber", "FondCode"}
-        bad = fixed.intersection(changes)
-        if bad:
-            raise ValidationError(f"{', '.join(sorted(bad))} cannot be changed", sorted(bad)[0])
-        patch = records.normalise("document", changes, self.codes)
-        cleared = {k for k, v in changes.items() if v is None or v == ""}
-
-        def job(txn: Txn) -> Record:
-            rec = self._current(txn, "document", id=doc_id)
-            self._check_editable(txn, rec)
-            d = {k: v for k, v in rec.data.items() if k not in cleared}
-            d.update(patch)
-            d = records.complete_document(d, self.codes)
-            if "FileCode" in patch and patch["FileCode"] != rec.data.get("FileCode"):
-                d.pop("DocOrdinal", None)
-                self.place_in_file(txn, d)
-            return self.put(
-                txn,
-                "document",
-                "document.update",
-                actor,
-                d,
-                rec.id,
-                expect_version if expect_version is not None else rec.version,
-            )
-
-        return self.writer_or_fail().call(job)
+        return documents.update_document(self, doc_id, changes, actor, expect_version)
 
     def register_draft(
         self, doc_id: str, changes: Mapping[str, Any], actor: str = "system"
     ) -> WriteResult:
         """Register a draft văn bản đến (e.g. a digitised scan filed before anyone read it):
         the clerk's fields complete it and it gets the next số đến, as ``register_incoming``."""
-        fixed = {"Direction", "Status", "Series", "Year", "ArrivalNumber", "FondCode"}
-        bad = fixed.intersection(changes)
-        if bad:
-            raise ValidationError(f"{', '.join(sorted(bad))} cannot be set", sorted(bad)[0])
-        patch = records.normalise("document", changes, self.codes)
-
-        def job(txn: Txn) -> WriteResult:
-            rec = self._current(txn, "document", id=doc_id)
-            if rec.data.get("Direction") != "incoming" or rec.data.get("Status") != "draft":
-                raise ConflictError(f"document {doc_id} is not a draft văn bản đến")
-            self._check_editable(txn, rec)
-            d = records.complete_document({**rec.data, **patch}, self.codes)
-            for f in ("CodeNumber", "CodeNotation", "OrganName"):
-                if not d.get(f):
-                    raise ValidationError(f"{f} is required to register a document", f)
-            fonds = self.fonds_state(txn.conn, d.get("FondCode"))
-            if fonds["Status"] != "open":
-                raise ReadOnlyError(f"fonds {fonds['FondCode']} is closed: no registrations")
-            now = txn.clock.now()
-            d.update(Status="registered", Series=numbering.INCOMING, Year=now.year)
-            d.setdefault("ArrivalDate", now.date().isoformat())
-            d["ArrivalNumber"] = numbering.next_number(
-                txn.conn, d["FondCode"], numbering.INCOMING, now.year
-            )
-            if d.get("FileCode") != rec.data.get("FileCode"):
-                d.pop("DocOrdinal", None)
-                self.place_in_file(txn, d)
-            warnings = self.duplicate_warnings(txn, d, rec.id)
-            new = self.put(txn, "document", "document.register", actor, d, rec.id, rec.version)
-            return WriteResult(new, tuple(warnings))
-
-        return self.writer_or_fail().call(job)
+        return documents.register_draft(self, doc_id, changes, actor)
 
     def attach_content(
         self, doc_id: str, files: Sequence[Mapping[str, Any]], actor: str = "system"
     ) -> Record:
         """Reference content already in the content store from a new version of the document."""
-        for f in files:
-            if not self.content.exists(str(f.get("sha256"))):
-                raise NotFoundError(f"content {f.get('sha256')} was not stored first")
-
-        def job(txn: Txn) -> Record:
-            rec = self._current(txn, "document", id=doc_id)
-            self._check_editable(txn, rec)
-            current = list(rec.data.get("Content") or [])
-            known = {c["sha256"] for c in current}
-            current.extend(dict(f) for f in files if f["sha256"] not in known)
-            d = dict(rec.data, Content=current)
-            d = records.normalise("document", d, self.codes)
-            return self.put(txn, "document", "document.content", actor, d, rec.id, rec.version)
-
-        return self.writer_or_fail().call(job)
+        return documents.attach_content(self, doc_id, files, actor)
 
     def add_to_file(self, doc_id: str, file_code: str, actor: str = "system") -> Record:
         """Put a document into another hồ sơ as well, without copying it (spec §2.10)."""
-
-        def job(txn: Txn) -> Record:
-            doc = self._current(txn, "document", id=doc_id)
-            file = self._current(txn, "file", FileCode=file_code)
-            self._check_editable(txn, file)
-            if (
-                doc.data.get("FileCode") == file_code
-                or txn.conn.execute(
-                    'SELECT 1 FROM memberships WHERE "FileCode" = ? AND "DocumentId" = ?',
-                    (file_code, doc_id),
-                ).fetchone()
-            ):
-                raise ConflictError(f"document {doc_id} is already in hồ sơ {file_code}")
-            d: dict[str, Any] = {"FileCode": file_code}
-            self.place_in_file(txn, d)
-            d["DocumentId"] = doc_id
-            return self.put(txn, "membership", "file.add_document", actor, d)
-
-        return self.writer_or_fail().call(job)
+        return documents.add_to_file(self, doc_id, file_code, actor)
 
     def load_codelists(self, raw: bytes, actor: str = "system") -> str:
         """Record a version of the code lists in the log and use it from now on."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -166,7 +167,7 @@ def background_ctx(
             log.exception("scan sources from capture.json not started")
             sources = {}
         for name, run in sources.items():
-            services[name] = lambda run=run: _in_thread(run, stop)  # type: ignore[misc]
+            services[name] = functools.partial(_in_thread, run, stop)
         tasks = [
             asyncio.create_task(_supervise(name, run, stop), name=name)
             for name, run in services.items()

@@ -182,7 +182,7 @@ def close_in_txn(
     reason: str | None = None,
 ) -> CloseResult:
     """Close inside the caller's job: the file's new version, then its contents-list entry."""
-    rec = store._current(txn, "file", FileCode=file_code)
+    rec = store.current(txn, "file", FileCode=file_code)
     store._check_fonds_open(txn, rec.data.get("FondCode"))
     state.check_editable(txn.conn, "file", rec.id, rec.data)
     if rec.data.get("Status") == "closed":

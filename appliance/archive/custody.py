@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def _file(store: Store, txn: Txn, file_code: str) -> Any:
-    return store._current(txn, "file", FileCode=file_code)
+    return store.current(txn, "file", FileCode=file_code)
 
 
 def accession(

@@ -203,7 +203,7 @@ def execute(store: Store, list_id: str, actor: str = "system") -> dict[str, Any]
                             if not i.member]
             elif item["type"] == "document" and item["document_id"] not in excluded:
                 doc_ids.append(item["document_id"])
-        recs = [store._current(txn, "document", id=d) for d in dict.fromkeys(doc_ids)]
+        recs = [store.current(txn, "document", id=d) for d in dict.fromkeys(doc_ids)]
         shas = sorted({c["sha256"] for r in recs for c in r.data.get("Content") or []})
         gone = sorted(set(shas) - live_references(txn, shas, {r.id for r in recs}))
         for r in recs:

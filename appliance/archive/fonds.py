@@ -39,11 +39,11 @@ def close_fonds(
     when = parse_date(closed_date, "ClosedDate").isoformat()
 
     def job(txn: Txn) -> FondsClosed:
-        rec = store._current(txn, "fonds", FondCode=fond_code)
+        rec = store.current(txn, "fonds", FondCode=fond_code)
         if rec.data.get("Status") == "closed":
             raise ConflictError(f"fonds {fond_code} is already closed")
         if successor:
-            store._current(txn, "fonds", FondCode=successor)
+            store.current(txn, "fonds", FondCode=successor)
         open_files = [
             str(r[0])
             for r in txn.conn.execute(

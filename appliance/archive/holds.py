@@ -28,11 +28,11 @@ TARGETS = {"document": "document", "file": "file", "fonds": "fonds"}
 
 def _target(store: Store, txn: Txn, target_type: str, target: str) -> Record:
     if target_type == "document":
-        return store._current(txn, "document", id=target)
+        return store.current(txn, "document", id=target)
     if target_type == "file":
-        return store._current(txn, "file", FileCode=target)
+        return store.current(txn, "file", FileCode=target)
     if target_type == "fonds":
-        return store._current(txn, "fonds", FondCode=target)
+        return store.current(txn, "fonds", FondCode=target)
     raise ValidationError(f"cannot freeze a {target_type}", "target")
 
 
@@ -126,7 +126,7 @@ def recall(
 
     def job(txn: Txn) -> tuple[dict[str, Any], list[str]]:
         state.ensure_schema(txn.conn)
-        rec = store._current(txn, "document", id=doc_id)
+        rec = store.current(txn, "document", id=doc_id)
         if rec.data.get("Status") == "recalled":
             raise ConflictError(f"document {doc_id} is already recalled")
         note = f"Đã thu hồi theo {ref.strip()}: {reason.strip()}"
