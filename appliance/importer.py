@@ -2,7 +2,7 @@
 from paper-era registers with the Vietnamese column headers of Phụ lục IV.
 
 A bad row is reported with its line and reason and does not stop the good ones; rows commit
-in batches, each row alone inside its batch, so nothing half-written remains.
+in batches, and a bad row fails alone inside its batch, so nothing half-written remains.
 """
 
 from __future__ import annotations

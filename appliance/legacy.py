@@ -1,8 +1,10 @@
 """Legacy rows: records from paper-era registers that arrive with their numbers already given.
 
-Validation runs outside the writer; insertion runs inside it, one savepoint per row, so a bad
-row fails alone. Numbers are kept, checked for uniqueness in their series and year, and
-advance the counters; a row already present is skipped, so a re-run resumes an import.
+Validation runs outside the writer; insertion runs inside it, a batch at a time. A bad row
+fails alone: it is refused before it writes anything (and a batch that meets an unexpected
+error is run again with a savepoint per row). Numbers are kept, checked for uniqueness in
+their series and year, and advance the counters; a row already present is skipped, so a
+re-run resumes an import.
 """
 
 from __future__ import annotations
