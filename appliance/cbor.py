@@ -105,9 +105,53 @@ def dumps(obj: Any) -> bytes:
     return b"".join(out)
 
 
+class _NotPlain(Exception):
+    """A value the fast path leaves to cbor2's canonical encoder (floats, tags, other keys)."""
+
+
+_PLAIN = frozenset({str, int, bool, bytes, type(None)})
+# Map key order per insertion order: a log entry's maps have a handful of key sequences.
+_KEY_ORDER: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _text_key(key: str) -> tuple[int, bytes]:
+    # A text key's encoding is its head (major type 3 and the UTF-8 length) then the bytes, so
+    # RFC 8949's bytewise order of encoded keys is: shorter first, then bytewise.
+    raw = key.encode()
+    return len(raw), raw
+
+
+def _in_key_order(obj: Any) -> Any:
+    t = type(obj)
+    if t is dict:
+        keys = tuple(obj)
+        order = _KEY_ORDER.get(keys)
+        if order is None:
+            if any(type(k) is not str for k in keys):
+                raise _NotPlain
+            order = tuple(sorted(keys, key=_text_key))
+            if len(_KEY_ORDER) < 4096:
+                _KEY_ORDER[keys] = order
+        return {k: obj[k] if type(obj[k]) in _PLAIN else _in_key_order(obj[k]) for k in order}
+    if t is list or t is tuple:
+        return [v if type(v) in _PLAIN else _in_key_order(v) for v in obj]
+    if t in _PLAIN:
+        return obj
+    raise _NotPlain
+
+
 def dumps_text_keyed(obj: Any) -> bytes:
-    """Deterministic encoding of a value whose maps all have text keys and holding no floats."""
-    return cbor2.dumps(obj, canonical=True)
+    """Deterministic encoding of a value whose maps all have text keys and holding no floats.
+
+    Maps are rebuilt in deterministic key order and encoded as they stand: for text, integers,
+    byte strings, booleans and null cbor2's plain encoding is already the deterministic one, and
+    this is about twice as fast as its canonical mode (which sorts every map as it encodes).
+    Anything else goes to the canonical mode."""
+    try:
+        ordered = _in_key_order(obj)
+    except _NotPlain:
+        return cbor2.dumps(obj, canonical=True)
+    return cbor2.dumps(ordered)
 
 
 def _thaw(obj: Any) -> Any:

@@ -235,6 +235,10 @@ def log_entries(data: Path | None, as_json: bool, start: int, end: int | None) -
     try:
         with _store_ro(data) as store:
             for idx, raw in store.entries(start, end):
+                if not raw:  # restored from the centre as its leaf hash only (classified)
+                    leaf = base64.b64encode(store.leaf_hash(idx)).decode()
+                    _emit({"index": idx, "leaf": None, "withheld": True, "leaf_hash": leaf})
+                    continue
                 _emit({"index": idx, "leaf": base64.b64encode(raw).decode()})
     except LuutruError as exc:
         raise _fail(exc) from exc

@@ -1,10 +1,11 @@
 """The append-only log: entries in deterministic CBOR, RFC 9162 Merkle nodes, checkpoints.
 
 Every change to a record is one entry carrying the record's full new version. Leaf hashes and
-the hashes of every complete subtree are kept in ``merkle_nodes`` so that roots and proofs for
-any past size cost O(log n) lookups. The right edge of the tree (the compact range) is kept
-in memory by the one writer and snapshotted around each savepoint so a rolled-back job
-leaves no trace.
+the hashes of every complete subtree from level 4 up are kept in ``merkle_nodes`` so that roots
+and proofs for any past size cost O(log n) lookups; a subtree of levels 1–3 (at most 8 leaves)
+is recomputed from the leaves when asked for (folders written before may hold them too).
+The right edge of the tree (the compact range) is kept in memory by the one writer and
+snapshotted around each savepoint so a rolled-back job leaves no trace.
 """
 
 from __future__ import annotations
@@ -101,14 +102,22 @@ class TreeState:
         return r
 
 
+# Levels whose subtree hashes appends do not store: each append writes its leaf, and one entry
+# in 16 a node of level 4 or more, instead of two nodes on average in different pages of the
+# table (every page is one more WAL frame of a durable registration).
+UNSTORED_LEVELS = range(1, 4)
+
+
 def node_source(conn: sqlite3.Connection) -> merkle.NodeSource:
     def get(level: int, index: int) -> bytes:
         row = conn.execute(
             "SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?", (level, index)
         ).fetchone()
-        if row is None:
-            raise EncodingError(f"Merkle node ({level}, {index}) is missing")
-        return bytes(row[0])
+        if row is not None:
+            return bytes(row[0])
+        if level in UNSTORED_LEVELS:
+            return merkle.node_hash(get(level - 1, 2 * index), get(level - 1, 2 * index + 1))
+        raise EncodingError(f"Merkle node ({level}, {index}) is missing")
 
     return get
 
@@ -158,10 +167,15 @@ class Ledger:
             h = merkle.node_hash(frontier.pop(), h)
             level += 1
             idx >>= 1
-            rows.append((level, idx, h))
+            if level not in UNSTORED_LEVELS:
+                rows.append((level, idx, h))
         frontier.append(h)
         self._conn.execute("INSERT INTO log (idx, entry) VALUES (?, ?)", (index, raw))
-        self._conn.executemany("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)", rows)
+        sql = "INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)"
+        if len(rows) == 1:
+            self._conn.execute(sql, rows[0])
+        else:
+            self._conn.executemany(sql, rows)
         self.state = TreeState(index + 1, tuple(frontier))
         return entry
 

@@ -59,17 +59,18 @@ def default_notation(data: Mapping[str, Any], codes: CodeLists, agency_abbr: str
 
 def next_number(conn: sqlite3.Connection, fond: str, series: str, year: int) -> int:
     """Take the next number of (fond, series, year); call only inside the writer's transaction."""
+    key = (fond, series, year)
     row = conn.execute(
-        "SELECT last FROM number_counters WHERE fond = ? AND series = ? AND year = ?",
-        (fond, series, year),
+        "UPDATE number_counters SET last = last + 1 WHERE fond = ? AND series = ? AND year = ? "
+        "RETURNING last",
+        key,
     ).fetchone()
-    n = 1 if row is None else int(row[0]) + 1
+    if row is not None:
+        return int(row[0])
     conn.execute(
-        "INSERT INTO number_counters (fond, series, year, last) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (fond, series, year) DO UPDATE SET last = excluded.last",
-        (fond, series, year, n),
+        "INSERT INTO number_counters (fond, series, year, last) VALUES (?, ?, ?, 1)", key
     )
-    return n
+    return 1
 
 
 def observe_number(conn: sqlite3.Connection, fond: str, series: str, year: int, n: int) -> None:
@@ -79,3 +80,29 @@ def observe_number(conn: sqlite3.Connection, fond: str, series: str, year: int, 
         "ON CONFLICT (fond, series, year) DO UPDATE SET last = max(last, excluded.last)",
         (fond, series, year, n),
     )
+
+
+# A classified document never leaves the appliance, so the number it takes would be unknown to
+# a box rebuilt from the centre's copy, which could then give that number again. Each number a
+# classified document takes is therefore also logged on its own, without the document: the
+# series, year and number only (the ordinary register shows that a number is taken anyway).
+NUMBER_USED_KIND = "numbering.used"
+NUMBERING_KINDS = frozenset({"document.register", "document.issue", "document.import"})
+
+
+def number_used(kind: str, data: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The data of a ``numbering.used`` entry for a classified document's new number, or None
+    when ``data`` is not a classified document taking a number."""
+    if kind not in NUMBERING_KINDS or not is_classified(data):
+        return None
+    series, year = data.get("Series"), data.get("Year")
+    if data.get("Direction") == "incoming":
+        n = data.get("ArrivalNumber")
+    else:
+        try:
+            n = int(str(data.get("CodeNumber")))
+        except ValueError:
+            n = None
+    if not isinstance(n, int) or not series or not isinstance(year, int):
+        return None
+    return {"FondCode": data.get("FondCode"), "Series": series, "Year": year, "Number": n}

@@ -73,6 +73,11 @@ CREATE TABLE IF NOT EXISTS codelist_versions (
 -- (search.fts_body), `ocr` the folded OCR text of its content, so one MATCH covers both.
 CREATE VIRTUAL TABLE IF NOT EXISTS document_fts USING fts5(
   body, ocr, tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3');
+-- Search rows written since they were last merged into document_fts, in one statement per
+-- search.MERGE_AT documents (search.py): a document's row is in exactly one of the two, and
+-- search matches both. One FTS5 insert per registration would write a segment per commit.
+CREATE TABLE IF NOT EXISTS search_pending (
+  rid INTEGER PRIMARY KEY, body TEXT NOT NULL, ocr TEXT NOT NULL);
 -- OCR text of digitised documents (capture), projected from 'document.text' log entries.
 CREATE TABLE IF NOT EXISTS document_text (
   document_id TEXT PRIMARY KEY, sha256 TEXT NOT NULL, text TEXT NOT NULL,
@@ -96,10 +101,18 @@ CREATE UNIQUE INDEX IF NOT EXISTS memberships_pair ON memberships ("FileCode", "
 """
 
 
+class Connection(sqlite3.Connection):
+    """A connection that can carry per-connection state (search.py keeps its cache here)."""
+
+    search_cache: Any = None
+
+
 def connect(path: str, readonly: bool = False) -> sqlite3.Connection:
     """Open the database in WAL mode with full durability; callers manage transactions."""
     uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
-    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(
+        uri, uri=True, isolation_level=None, check_same_thread=False, factory=Connection
+    )
     conn.execute("PRAGMA busy_timeout = 15000")
     if not readonly:
         conn.execute("PRAGMA journal_mode = WAL")
@@ -186,9 +199,33 @@ def row_values(record_type: str, data: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(values)
 
 
+# (record type, the row's column names) -> (position, field name, kind) of each field: a
+# sqlite3.Row looked up by name costs more than the rest of from_row.
+_ROW_PLANS: dict[tuple[str, tuple[str, ...]], list[tuple[int, str, Kind]]] = {}
+
+
 def from_row(record_type: str, row: Mapping[str, Any]) -> dict[str, Any]:
     """The record data that a projection row holds (the inverse of ``to_row``)."""
     data: dict[str, Any] = {}
+    if isinstance(row, sqlite3.Row):
+        names = tuple(row.keys())
+        plan = _ROW_PLANS.get((record_type, names))
+        if plan is None:
+            where = {n: i for i, n in enumerate(names)}
+            plan = [(where[f.name], f.name, f.kind) for f in SCHEMAS[record_type]]
+            _ROW_PLANS[(record_type, names)] = plan
+        values = tuple(row)
+        for i, name, kind in plan:
+            value = values[i]
+            if value is None:
+                continue
+            if kind is Kind.JSON:
+                data[name] = json.loads(value)
+            elif kind is Kind.BOOL:
+                data[name] = bool(value)
+            else:
+                data[name] = value
+        return data
     for f in SCHEMAS[record_type]:
         value = row[f.name]
         if value is None:

@@ -41,10 +41,11 @@ class Sealer:
         self._clock = clock
         self._store = store
         self._cond = threading.Condition()
-        self._pending: tuple[int, bytes] | None = None
+        self._pending: tuple[int, bytes | Callable[[], bytes]] | None = None
         self._signed = signed_size
         self._error: BaseException | None = None
         self._stopping = False
+        self._waiting = 0  # callers in wait_sealed: the pause between signatures is cut short
         self._thread = threading.Thread(target=self._run, name="luutru-sealer", daemon=True)
         self._thread.start()
 
@@ -65,18 +66,30 @@ class Sealer:
                 "until it is back"
             ) from self._error
 
-    def notify(self, size: int, root: bytes) -> None:
+    def notify(self, size: int, root: bytes | Callable[[], bytes]) -> None:
+        """A new tree head was committed; ``root`` may be a function computing its root."""
         with self._cond:
             if size > self._signed and (self._pending is None or size > self._pending[0]):
+                idle = self._pending is None
                 self._pending = (size, root)
-                self._cond.notify_all()
+                # Only an idle sealer waits for work; a busy or pausing one takes the newest
+                # head when it gets to it. Waking it at every commit costs the committing
+                # thread a context switch and the GIL.
+                if idle:
+                    self._cond.notify_all()
 
     def wait_sealed(self, size: int, timeout: float | None = None) -> bool:
+        """Block until a checkpoint covers ``size``; someone waiting cuts the pause short."""
         with self._cond:
-            ok = self._cond.wait_for(
-                lambda: self._signed >= size or self._error is not None or self._stopping,
-                timeout,
-            )
+            self._waiting += 1
+            self._cond.notify_all()
+            try:
+                ok = self._cond.wait_for(
+                    lambda: self._signed >= size or self._error is not None or self._stopping,
+                    timeout,
+                )
+            finally:
+                self._waiting -= 1
             return ok and self._signed >= size
 
     def close(self) -> None:
@@ -95,12 +108,13 @@ class Sealer:
                     return
                 pause = last + self._min_interval - time.monotonic()
                 if pause > 0 and not self._stopping:
-                    self._cond.wait_for(lambda: self._stopping, pause)
+                    self._cond.wait_for(lambda: self._stopping or self._waiting > 0, pause)
                 if self._pending is None:
                     return
-                size, root = self._pending
+                size, root_of = self._pending
                 self._pending = None
             try:
+                root = root_of() if callable(root_of) else root_of
                 cp = Checkpoint(
                     origin=self._origin,
                     tree_size=size,

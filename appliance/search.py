@@ -2,15 +2,27 @@
 
 The index holds a folded copy of each document's searchable text (tone marks and đ/Đ
 folded, lower case), so any SQLite client can read it; queries are folded the same way.
+
+The index is two tables, both written in the transaction that changes the document:
+``document_fts`` (FTS5) and ``search_pending``, the rows written since they were last merged
+into it. FTS5 writes a new segment, its structure record and its merge work at every commit
+that inserts, however small — about three quarters of a durable single-document registration's
+work — so single writes go to ``search_pending`` and move into ``document_fts`` in one
+statement once ``MERGE_AT`` have gathered. A document's row is in exactly one of the two.
+``search`` matches the pending rows with an in-memory FTS5 table of the same tokenizer, kept
+per connection, so both halves answer a query by the same rules. Bulk writes (import, rebuild)
+go straight to ``document_fts``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from .schema import TABLES, from_row
 from .text import fold, nfc
@@ -48,16 +60,60 @@ def fts_ocr(text: str | None) -> str:
     return fold(text) if text else ""
 
 
+# The FTS5 tokenizer: search_pending's in-memory mirror must tokenize exactly as document_fts.
+TOKENIZE = "unicode61 remove_diacritics 2"
+# Pending rows merged into document_fts in one statement (one segment) at a time.
+MERGE_AT = 256
+
+
 def index_document(
     conn: sqlite3.Connection, rid: int, data: Mapping[str, Any], ocr_text: str | None, new: bool
 ) -> None:
     """(Re)write a document's search row inside the caller's transaction."""
-    if not new:
+    if not new and not conn.execute(
+        "SELECT 1 FROM search_pending WHERE rid = ?", (rid,)
+    ).fetchone():
         conn.execute("DELETE FROM document_fts WHERE rowid = ?", (rid,))
     conn.execute(
-        "INSERT INTO document_fts (rowid, body, ocr) VALUES (?, ?, ?)",
+        "INSERT OR REPLACE INTO search_pending (rid, body, ocr) VALUES (?, ?, ?)",
         (rid, fts_body(data), fts_ocr(ocr_text)),
     )
+    if conn.execute("SELECT count(*) FROM search_pending").fetchone()[0] >= MERGE_AT:
+        merge_pending(conn)
+
+
+def merge_pending(conn: sqlite3.Connection) -> int:
+    """Move every pending search row into document_fts (one segment); returns how many."""
+    moved = conn.execute(
+        "INSERT INTO document_fts (rowid, body, ocr) SELECT rid, body, ocr FROM search_pending"
+    ).rowcount
+    conn.execute("DELETE FROM search_pending")
+    return int(moved)
+
+
+def _has_pending_table(conn: sqlite3.Connection) -> bool:
+    """Folders made before search_pending get it when a store opens them (create_schema);
+    a read-only look (verify) may come first."""
+    return (
+        conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'search_pending'"
+        ).fetchone()
+        is not None
+    )
+
+
+def indexed_rows(conn: sqlite3.Connection) -> Iterator[tuple[int, str, str | None]]:
+    """Every search row, (rid, body, ocr): document_fts's, then the pending ones."""
+    sql = "SELECT rowid, body, ocr FROM document_fts"
+    if _has_pending_table(conn):
+        sql += " UNION ALL SELECT rid, body, ocr FROM search_pending"
+    return cast(Iterator[tuple[int, str, "str | None"]], conn.execute(sql))
+
+
+def clear_index(conn: sqlite3.Connection) -> None:
+    """Empty the search index (both halves), inside the caller's transaction."""
+    conn.execute("DELETE FROM document_fts")
+    conn.execute("DELETE FROM search_pending")
 
 
 def ocr_text_of(conn: sqlite3.Connection, doc_id: str) -> str | None:
@@ -65,19 +121,94 @@ def ocr_text_of(conn: sqlite3.Connection, doc_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def rebuild_index(conn: sqlite3.Connection) -> int:
+def rebuild_index(conn: sqlite3.Connection, chunk: int = 5000) -> int:
     """Rewrite the whole search index from the projections; returns the documents indexed."""
-    conn.execute("DELETE FROM document_fts")
+    clear_index(conn)
     texts = dict(conn.execute("SELECT document_id, text FROM document_text").fetchall())
+    total, last = 0, -1
     prev = conn.row_factory
     conn.row_factory = sqlite3.Row
     try:
-        rows = conn.execute(f"SELECT * FROM {TABLES['document']}").fetchall()
+        while True:
+            rows = conn.execute(
+                f"SELECT * FROM {TABLES['document']} WHERE rid > ? ORDER BY rid LIMIT ?",
+                (last, chunk),
+            ).fetchall()
+            if not rows:
+                break
+            batch = [
+                (int(r["rid"]), fts_body(from_row("document", r)), fts_ocr(texts.get(r["id"])))
+                for r in rows
+            ]
+            # One statement per chunk: FTS5 writes a segment at each later statement.
+            conn.execute(
+                "INSERT INTO document_fts (rowid, body, ocr) "
+                "SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)",
+                (json.dumps(batch, ensure_ascii=False),),
+            )
+            last = int(rows[-1]["rid"])
+            total += len(rows)
     finally:
         conn.row_factory = prev
-    for r in rows:
-        index_document(conn, int(r["rid"]), from_row("document", r), texts.get(r["id"]), True)
-    return len(rows)
+    return total
+
+
+class _PendingMirror:
+    """An in-memory FTS5 copy of one connection's view of search_pending.
+
+    It is brought up to date when the connection's view may have changed: another connection
+    committed (``PRAGMA data_version``) or this one wrote (``total_changes``)."""
+
+    def __init__(self) -> None:
+        self.db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        self.db.execute(f"CREATE VIRTUAL TABLE m USING fts5(body, ocr, tokenize = '{TOKENIZE}')")
+        self.rows: dict[int, tuple[str, str]] = {}
+        self.seen: tuple[int, int] | None = None
+        self.lock = threading.Lock()
+
+    def refresh(self, conn: sqlite3.Connection) -> None:
+        seen = (int(conn.execute("PRAGMA data_version").fetchone()[0]), conn.total_changes)
+        if seen == self.seen:
+            return
+        now = {
+            int(r): (str(b), str(o or ""))
+            for r, b, o in conn.execute("SELECT rid, body, ocr FROM search_pending")
+        }
+        db = self.db
+        db.execute("BEGIN")
+        for rid in self.rows.keys() - now.keys():
+            db.execute("DELETE FROM m WHERE rowid = ?", (rid,))
+        for rid, (body, ocr) in now.items():
+            old = self.rows.get(rid)
+            if old != (body, ocr):
+                if old is not None:
+                    db.execute("DELETE FROM m WHERE rowid = ?", (rid,))
+                db.execute("INSERT INTO m (rowid, body, ocr) VALUES (?, ?, ?)", (rid, body, ocr))
+        db.execute("COMMIT")
+        self.rows = now
+        self.seen = seen
+
+    def match(self, expr: str) -> list[int]:
+        if not self.rows:
+            return []
+        return [int(r) for (r,) in self.db.execute("SELECT rowid FROM m WHERE m MATCH ?", (expr,))]
+
+
+def pending_matches(conn: sqlite3.Connection, expr: str) -> list[int]:
+    """The rids of pending search rows that match an FTS5 expression, as document_fts would."""
+    mirror = getattr(conn, "search_cache", None)
+    keep = hasattr(conn, "search_cache")
+    if not isinstance(mirror, _PendingMirror):
+        if not _has_pending_table(conn) or not conn.execute(
+            "SELECT 1 FROM search_pending LIMIT 1"
+        ).fetchone():
+            return []
+        mirror = _PendingMirror()
+        if keep:  # a schema.Connection: the mirror lives as long as the connection
+            conn.search_cache = mirror  # type: ignore[attr-defined]
+    with mirror.lock:
+        mirror.refresh(conn)
+        return mirror.match(expr)
 
 
 def match_expression(query: str) -> str | None:
@@ -109,40 +240,10 @@ class Hit:
     data: dict[str, Any]
 
 
-def search(
-    conn: sqlite3.Connection,
-    query: str,
-    filters: Filters | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> list[Hit]:
-    """Newest first. An empty query lists the documents that match the filters."""
-    filters = filters or Filters()
+def _filter_clauses(filters: Filters) -> tuple[list[str], list[Any]]:
+    """WHERE clauses (over documents ``d``) and their arguments for the filters."""
     where: list[str] = []
     args: list[Any] = []
-    expr = match_expression(query)
-    # Walking the index newest first and stopping at `limit` is fastest (about 1 ms at 200,000
-    # documents). A year is a band of rids (documents are registered in time order, so a
-    # year's rids are close together): the walk is limited to that band. With a fonds or a
-    # hồ sơ most matches are filtered out, and collecting the matches first then probing the
-    # few documents is faster.
-    narrow = filters.fond or filters.file_code
-    drive_from_index = expr is not None and not narrow
-    if drive_from_index:
-        where.append("document_fts MATCH ?")
-        args.append(expr)
-        if filters.year is not None:
-            band = conn.execute(
-                f'SELECT min(rid), max(rid) FROM {TABLES["document"]} WHERE "Year" = ?',
-                (filters.year,),
-            ).fetchone()
-            if band[0] is None:
-                return []
-            where.append("f.rowid BETWEEN ? AND ?")
-            args.extend(band)
-    elif expr is not None:
-        where.append("d.rid IN (SELECT rowid FROM document_fts WHERE document_fts MATCH ?)")
-        args.append(expr)
     if filters.year is not None:
         where.append('d."Year" = ?')
         args.append(filters.year)
@@ -163,21 +264,112 @@ def search(
         args.extend([filters.file_code, filters.file_code])
     if not filters.include_classified:
         where.append("coalesce(d.\"Mode\", '01') <> '03'")
-    if drive_from_index:
-        sql = (
-            f"SELECT d.* FROM document_fts f JOIN {TABLES['document']} d ON d.rid = f.rowid"
-            " WHERE " + " AND ".join(where) + " ORDER BY f.rowid DESC LIMIT ? OFFSET ?"
+    return where, args
+
+
+def search(
+    conn: sqlite3.Connection,
+    query: str,
+    filters: Filters | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Hit]:
+    """Newest first. An empty query lists the documents that match the filters."""
+    # One snapshot for the pending rows and the index: a merge committed in between would
+    # otherwise show a document in both halves, or in neither.
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        return _search(conn, query, filters or Filters(), limit, offset)
+    finally:
+        if own:
+            conn.execute("COMMIT")
+
+
+def _year_band_sql(docs: str) -> str:
+    """The lowest and highest rid of a year's documents. Asked per direction, each min and max
+    is one step down the ("Year", "Direction") index (asked for the year alone, SQLite reads
+    every index entry of the year: 1.2 ms instead of 6 µs at 200,000 documents)."""
+    parts = []
+    for cond in ("\"Direction\" = 'incoming'", "\"Direction\" = 'outgoing'",
+                 "\"Direction\" IS NULL"):
+        where = f'"Year" = ?1 AND {cond}'
+        parts.append(
+            f"SELECT (SELECT min(rid) FROM {docs} WHERE {where}) AS a, "
+            f"(SELECT max(rid) FROM {docs} WHERE {where}) AS b"
         )
+    return "SELECT min(a), max(b) FROM (" + " UNION ALL ".join(parts) + ")"
+
+
+def _search(
+    conn: sqlite3.Connection, query: str, filters: Filters, limit: int, offset: int
+) -> list[Hit]:
+    fwhere, fargs = _filter_clauses(filters)
+    expr = match_expression(query)
+    pending = [] if expr is None else pending_matches(conn, expr)
+    docs = TABLES["document"]
+    # Walking the index newest first and stopping at `limit` is fastest (about 1 ms at 200,000
+    # documents). A year is a band of rids (documents are registered in time order, so a
+    # year's rids are close together): the walk is limited to that band. With a fonds or a
+    # hồ sơ most matches are filtered out, and collecting the matches first then probing the
+    # few documents is faster.
+    narrow = filters.fond or filters.file_code
+    queries: list[tuple[str, list[Any]]] = []
+    if expr is not None and not narrow:
+        where = ["document_fts MATCH ?"]
+        args: list[Any] = [expr]
+        if filters.year is not None:
+            band = conn.execute(_year_band_sql(docs), (filters.year,)).fetchone()
+            if band[0] is None:
+                return []
+            where.append("f.rowid BETWEEN ? AND ?")
+            args.extend(band)
+        queries.append(
+            (
+                f"SELECT d.* FROM document_fts f JOIN {docs} d ON d.rid = f.rowid WHERE "
+                + " AND ".join(where + fwhere)
+                + " ORDER BY f.rowid DESC",
+                args + fargs,
+            )
+        )
+        if pending:  # the pending rows that match, through the same filters
+            queries.append(
+                (
+                    f"SELECT d.* FROM {docs} d WHERE "
+                    + " AND ".join(["d.rid IN (SELECT value FROM json_each(?))", *fwhere])
+                    + " ORDER BY d.rid DESC",
+                    [json.dumps(pending), *fargs],
+                )
+            )
     else:
-        sql = f"SELECT d.* FROM {TABLES['document']} d"
+        where = list(fwhere)
+        args = list(fargs)
+        if expr is not None:
+            where.insert(0, "d.rid IN (SELECT rowid FROM document_fts WHERE document_fts MATCH ?)")
+            args.insert(0, expr)
+            if pending:
+                where[0] = f"({where[0]} OR d.rid IN (SELECT value FROM json_each(?)))"
+                args.insert(1, json.dumps(pending))
+        sql = f"SELECT d.* FROM {docs} d"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY d.rid DESC LIMIT ? OFFSET ?"
-    args.extend([limit, offset])
+        queries.append((sql + " ORDER BY d.rid DESC", args))
     prev = conn.row_factory
     conn.row_factory = sqlite3.Row
     try:
-        rows = conn.execute(sql, args).fetchall()
+        if len(queries) == 1:
+            sql, args = queries[0]
+            rows = conn.execute(sql + " LIMIT ? OFFSET ?", (*args, limit, offset)).fetchall()
+        else:
+            # Each side gives its newest offset + limit; the page is cut from the merge.
+            rows = [
+                r
+                for sql, args in queries
+                for r in conn.execute(sql + " LIMIT ?", (*args, offset + limit)).fetchall()
+            ]
+            rows.sort(key=lambda r: -int(r["rid"]))
+            rows = rows[offset : offset + limit]
     finally:
         conn.row_factory = prev
     return [Hit(r["id"], from_row("document", r)) for r in rows]

@@ -8,15 +8,15 @@ thread. The sealer signs checkpoints over whatever the writer committed.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from . import clock as clockmod
-from . import documents, merkle, records, schema
+from . import documents, merkle, numbering, records, schema
 from .codelists import CodeLists, load_bundled
 from .config import DB_NAME, ApplianceConfig, load_config
 from .content import ContentStore
@@ -194,6 +194,10 @@ class Store:
     def root_at(self, size: int) -> bytes:
         return merkle.root_hash(node_source(self.reader()), size)
 
+    def leaf_hash(self, index: int) -> bytes:
+        """The sealed leaf hash of entry ``index`` (the only trace of a withheld entry)."""
+        return node_source(self.reader())(0, index)
+
     def wait_sealed(self, timeout: float | None = 30.0) -> bool:
         """Block until every committed entry is covered by a signed checkpoint."""
         if self.writer is None or self.sealer is None:
@@ -231,7 +235,7 @@ class Store:
         """Append the full new version of a record and project it, inside the caller's job."""
         table = schema.TABLES[record_type]
         if record_id is None:
-            record_id = str(uuid.uuid4())
+            record_id = _new_id()
             version = 1
         else:
             row = txn.conn.execute(
@@ -268,6 +272,10 @@ class Store:
                 )
         refs = tuple(bytes.fromhex(c["sha256"]) for c in data.get("Content") or ())
         entry = _append(txn, kind, actor, record_type, record_id, data, version, refs)
+        if record_type == "document":
+            used = numbering.number_used(kind, data)  # a classified document's new number
+            if used is not None:
+                _append(txn, numbering.NUMBER_USED_KIND, actor, None, None, used)
         return Record(record_type, record_id, version, entry.index, data)
 
     def append_event(
@@ -506,6 +514,12 @@ class Store:
         from .codelists import parse
 
         lists = parse(raw)
+        # A version that does not ship with luutru (a province's own) goes into the content
+        # store and its entry references it, so that it travels to the centre with the content
+        # and a box rebuilt from there gets it back. Bundled bodies ship with every build.
+        refs: tuple[bytes, ...] = ()
+        if lists.sha256 != load_bundled()[1].sha256:
+            refs = (bytes.fromhex(self.content.put_bytes(raw).sha256),)
 
         def job(txn: Txn) -> str:
             if txn.conn.execute(
@@ -519,6 +533,7 @@ class Store:
                 {"version": lists.version, "sha256": lists.sha256},
                 "codelists",
                 lists.version,
+                refs=refs,
             )
             txn.conn.execute(
                 "INSERT INTO codelist_versions (version, sha256, body, log_index) "
@@ -605,6 +620,15 @@ def _append(
     return txn.ledger.append(
         Entry(-1, kind, now, actor, record_type, record_id, version, data, refs)
     )
+
+
+def _new_id() -> str:
+    """A random (version 4) UUID as text: what str(uuid.uuid4()) gives, in a third of the time."""
+    b = bytearray(os.urandom(16))
+    b[6] = b[6] & 0x0F | 0x40
+    b[8] = b[8] & 0x3F | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _record(record_type: str, row: Mapping[str, Any]) -> Record:

@@ -25,10 +25,13 @@ from . import merkle, schema
 from .checkpoint import verify_checkpoint
 from .config import DB_NAME, ApplianceConfig, load_config
 from .content import ContentStore
-from .errors import EncodingError, LuutruError
+from .errors import EncodingError, LuutruError, ValidationError
+from .handover import HANDOVER_KIND, Handover, KeySchedule
+from .handover import parse as parse_handover
 from .keys.verify import PublicKey, load_public_key
 from .ledger import Entry
-from .search import OCR_TEXT_KIND, fts_body, fts_ocr
+from .numbering import NUMBER_USED_KIND
+from .search import OCR_TEXT_KIND, fts_body, fts_ocr, indexed_rows
 
 
 class Severity(StrEnum):
@@ -62,6 +65,9 @@ class Report:
     content_files: int = 0
     records: int = 0
     findings: list[Finding] = field(default_factory=list)
+    withheld_rows: list[int] = field(default_factory=list)  # log rows held as leaf hashes
+    numbers_used: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    handovers: list[Handover] = field(default_factory=list)  # device keys handed over
 
     @property
     def ok(self) -> bool:
@@ -80,6 +86,8 @@ class Report:
             "checkpoints": self.checkpoints,
             "records": self.records,
             "content_files": self.content_files,
+            "withheld": len(self.withheld_rows),
+            "handovers": [h.index for h in self.handovers],
             "findings": [f.to_json() for f in self.findings],
         }
 
@@ -157,6 +165,9 @@ class _Scan:
     first: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)  # idx, version
     refs: dict[str, int] = field(default_factory=dict)
     texts: Texts = field(default_factory=dict)
+    withheld: list[int] = field(default_factory=list)  # empty rows: leaf hash only
+    handovers: list[Handover] = field(default_factory=list)
+    numbers: dict[tuple[str, str, int], int] = field(default_factory=dict)  # numbering.used
 
     def add(self, code: str, message: str, index: int | None = None) -> None:
         self.findings.append(Finding(code, message, Severity.ERROR, index))
@@ -177,6 +188,10 @@ def _scan(rows: Iterator[tuple[int, bytes]], start: int) -> _Scan:
             scan.add("log.gap", f"log entries {missing} are missing (deleted)", expected)
             expected = idx
         expected += 1
+        if not raw:  # held as its leaf hash only (restored from the centre's copy)
+            leaves.append(b"")
+            scan.withheld.append(idx)
+            continue
         leaves.append(leaf_hash(raw))
         try:
             value = loads(raw)
@@ -211,6 +226,18 @@ def _scan(rows: Iterator[tuple[int, bytes]], start: int) -> _Scan:
                 _row_digest(row_values(entry.type, data)),
                 _text_digest(fts_body(data)) if entry.type == "document" else None,
             )
+        elif entry.kind == NUMBER_USED_KIND and entry.data:
+            d = entry.data
+            try:
+                nkey = (str(d["FondCode"]), str(d["Series"]), int(d["Year"]))
+                scan.numbers[nkey] = max(scan.numbers.get(nkey, 0), int(d["Number"]))
+            except (KeyError, TypeError, ValueError):
+                scan.add("entry.data", f"log entry {idx}: a malformed {entry.kind} entry", idx)
+        elif entry.kind == HANDOVER_KIND:
+            try:
+                scan.handovers.append(parse_handover(idx, entry.data))
+            except ValidationError as exc:
+                scan.add("key.handover", str(exc), idx)
         elif entry.kind == OCR_TEXT_KIND and entry.id is not None and entry.data:
             sha, text = entry.data.get("sha256"), entry.data.get("text")
             scan.texts[entry.id] = (
@@ -278,6 +305,8 @@ def _merge(
 ) -> tuple[list[bytes], Latest, Texts, dict[str, int]]:
     """Join ranges in log order: the versions where one range hands over to the next."""
     leaves: list[bytes] = []
+    withheld: list[int] = []
+    handovers: list[Handover] = []
     latest: Latest = {}
     texts: Texts = {}
     refs: dict[str, int] = {}
@@ -295,8 +324,14 @@ def _merge(
                 )
         latest.update(scan.latest)
         texts.update(scan.texts)
+        withheld.extend(scan.withheld)
+        handovers.extend(scan.handovers)
+        for series, n in scan.numbers.items():
+            rep.numbers_used[series] = max(rep.numbers_used.get(series, 0), n)
         for h, idx in scan.refs.items():
             refs.setdefault(h, idx)
+    rep.withheld_rows = withheld
+    rep.handovers = handovers
     return leaves, latest, texts, refs
 
 
@@ -315,20 +350,60 @@ def _verify(
     leaves, latest, texts, refs = _merge(scans, rep)
     rep.entries = len(leaves)
     rep.tree_size = scans[-1].end
+    keys = KeySchedule(public_key, rep.handovers)
+    for problem in keys.problems:
+        rep.add("key.handover", problem)
+    _fill_withheld(conn, leaves, keys, rep)
     levels = _levels(leaves) if leaves else [[]]
     _check_nodes(conn, levels, rep)
     source = lambda level, i: levels[level][i]  # noqa: E731
-    _check_checkpoints(conn, config, public_key, source, len(leaves), rep)
+    _check_checkpoints(conn, config, keys, source, len(leaves), rep)
     _check_projections(projections, latest, texts, rep)
     _check_texts(conn, texts, rep)
-    _check_counters(conn, rep)
+    _check_counters(conn, rep, rep.numbers_used)
     if check_content:
         from .archive.state import destroyed_content
 
         destroyed = destroyed_content(conn)
-        _check_content(ContentStore(data_dir / "content"), refs, rep, destroyed)
+        lost = keys.lost_content & refs.keys()
+        if lost:
+            rep.add(
+                "content.lost",
+                f"{len(lost)} content files never reached the centre before this appliance's "
+                "predecessor failed, and could not be restored (listed in the hand-over entry)",
+                severity=Severity.WARNING,
+            )
+        _check_content(ContentStore(data_dir / "content"), refs, rep, destroyed | lost)
     rep.content_files = len(refs)
     return rep
+
+
+def _fill_withheld(
+    conn: sqlite3.Connection, leaves: list[bytes], keys: KeySchedule, rep: Report
+) -> None:
+    """Put the sealed leaf hash in place of each empty log row a hand-over allows; an empty
+    row no hand-over lists is an erased entry."""
+    allowed = keys.withheld
+    for idx in rep.withheld_rows:
+        row = conn.execute(
+            "SELECT hash FROM merkle_nodes WHERE level = 0 AND idx = ?", (idx,)
+        ).fetchone()
+        leaves[idx] = bytes(row[0]) if row is not None else b"\0" * 32
+        if idx not in allowed:
+            rep.add(
+                "entry.erased",
+                f"log entry {idx} is empty, and no hand-over entry says it was withheld "
+                "(entry erased)",
+                idx,
+            )
+    if rep.withheld_rows:
+        rep.add(
+            "log.withheld",
+            f"{len(rep.withheld_rows)} entries of classified records are held as their leaf "
+            "hashes only: they never left the appliance that was replaced; restore them from "
+            "its offline backup",
+            severity=Severity.WARNING,
+        )
 
 
 def _entries(conn: sqlite3.Connection) -> Iterator[tuple[int, bytes]]:
@@ -358,7 +433,7 @@ def _check_nodes(conn: sqlite3.Connection, levels: list[list[bytes]], rep: Repor
 def _check_checkpoints(
     conn: sqlite3.Connection,
     config: ApplianceConfig,
-    public_key: PublicKey,
+    keys: KeySchedule,
     source: merkle.NodeSource,
     size: int,
     rep: Report,
@@ -370,7 +445,7 @@ def _check_checkpoints(
     ):
         rep.checkpoints += 1
         try:
-            cp = verify_checkpoint(bytes(cose), public_key)
+            cp = verify_checkpoint(bytes(cose), keys.key_for(int(tree_size)))
         except LuutruError as exc:
             rep.add(
                 "checkpoint.signature",
@@ -431,10 +506,10 @@ class _Projections:
 
 def _read_projections(conn: sqlite3.Connection) -> _Projections:
     out = _Projections()
-    out.fts = {
-        int(r[0]): (_text_digest(str(r[1])), _text_digest(str(r[2] or "")))
-        for r in conn.execute("SELECT rowid, body, ocr FROM document_fts")
-    }
+    fts = out.fts
+    for rid, body, ocr in indexed_rows(conn):  # document_fts, then search_pending
+        # A document indexed in both halves matches nothing: named as search.mismatch.
+        fts[rid] = (b"", b"") if rid in fts else (_text_digest(body), _text_digest(ocr or ""))
     for record_type, table in schema.TABLES.items():
         cols = ", ".join(schema.q(n) for n in schema.field_columns(record_type))
         for row in conn.execute(f"SELECT id, version, log_index, rid, {cols} FROM {table}"):
@@ -508,7 +583,11 @@ def _check_texts(conn: sqlite3.Connection, texts: Texts, rep: Report) -> None:
             rep.add("projection.missing", f"OCR text of {doc_id} (log entry {idx}) is missing", idx)
 
 
-def _check_counters(conn: sqlite3.Connection, rep: Report) -> None:
+def _check_counters(
+    conn: sqlite3.Connection, rep: Report, logged: dict[tuple[str, str, int], int]
+) -> None:
+    """Each counter is the highest number its series holds: in the documents, or logged on
+    its own for a classified document (which a replaced box holds as a leaf hash only)."""
     used = {
         (f, s, int(y)): int(n)
         for f, s, y, n in conn.execute(
@@ -517,6 +596,8 @@ def _check_counters(conn: sqlite3.Connection, rep: Report) -> None:
             'WHERE "Series" IS NOT NULL AND "Year" IS NOT NULL GROUP BY 1, 2, 3'
         )
     }
+    for key, n in logged.items():
+        used[key] = max(used.get(key, 0), n)
     counters = {
         (f, s, int(y)): int(n)
         for f, s, y, n in conn.execute("SELECT fond, series, year, last FROM number_counters")

@@ -1,9 +1,15 @@
-"""The one writer: a thread that owns the write connection and commits jobs in groups.
+"""The one writer: the write connection, and a thread that commits queued jobs in groups.
 
 A job is a function run inside a SAVEPOINT of a shared ``BEGIN IMMEDIATE`` transaction; jobs
 queued together commit together (group commit), and each caller's future resolves only after
 COMMIT has returned, i.e. after the WAL is fsynced. A failing job rolls back to its savepoint
 and fails alone.
+
+``call`` skips the queue when the connection is free: the caller's own thread runs the job in
+its own transaction, exactly as the writer thread would run a lone job, and returns after the
+COMMIT. Handing a job to another thread and waiting for its future costs ~60 µs (two thread
+wake-ups and the GIL) — a quarter of a durable commit — and buys nothing when nothing else is
+waiting. Under contention the lock is taken and the job joins the queue's next group.
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ class Writer:
         self,
         conn: sqlite3.Connection,
         clock: Clock,
-        on_commit: Callable[[int, bytes], None],
+        on_commit: Callable[[int, Callable[[], bytes]], None],
         guard: Callable[[], None] | None = None,
     ) -> None:
         self._conn = conn
@@ -61,6 +67,9 @@ class Writer:
         self._on_commit = on_commit
         self._guard = guard
         self._queue: queue.Queue[Any] = queue.Queue()
+        # Held by whichever thread has a transaction open on the connection.
+        self._lock = threading.Lock()
+        self._data_version: int | None = None
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="luutru-writer", daemon=True)
         self._thread.start()
@@ -80,6 +89,16 @@ class Writer:
         return fut
 
     def call(self, fn: Callable[[Txn], T]) -> T:
+        """Run a job and return its result once its transaction is durable."""
+        if not self._closed and self._queue.empty() and self._lock.acquire(blocking=False):
+            try:
+                if self._closed:
+                    raise StoreClosedError("the store is closed")
+                if self._guard is not None:
+                    self._guard()
+                return self._run_alone(fn)
+            finally:
+                self._lock.release()
         return self.submit(fn).result()
 
     def close(self) -> None:
@@ -104,28 +123,61 @@ class Writer:
                     stop = True
                     break
                 jobs.append(nxt)
-            self._commit_group(jobs)
-        self._conn.close()
+            with self._lock:
+                self._commit_group(jobs)
+        with self._lock:
+            self._conn.close()
 
-    def _commit_group(self, jobs: list[_Job[Any]]) -> None:
+    def _begin(self) -> None:
+        """Open the write transaction, catching up with entries another process appended."""
         conn = self._conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            for job in jobs:
-                job.future.set_exception(exc)
+        conn.execute("BEGIN IMMEDIATE")
+        # Another process (a CLI import beside `serve`) may have appended since our last
+        # commit. data_version changes only when another connection has committed.
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._data_version:
             return
-        # Another process (a CLI import beside `serve`) may have appended since our last commit.
         row = conn.execute("SELECT max(idx) FROM log").fetchone()
         size = 0 if row[0] is None else int(row[0]) + 1
         if size != self._ledger.state.size:
             self._ledger.reload()
+        self._data_version = version
+
+    def _run_alone(self, fn: Callable[[Txn], T]) -> T:
+        """One job in its own transaction (no savepoint: its failure rolls back everything)."""
+        conn = self._conn
+        before = self._ledger.state
+        try:
+            self._begin()
+            before = self._ledger.state
+            result = fn(Txn(conn, self._ledger, self._clock))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._ledger.state = before
+            raise
+        if self._ledger.state.size != before.size:
+            # The root is computed by whoever needs it (the sealer signs the newest head only).
+            self._on_commit(self._ledger.state.size, self._ledger.state.root)
+        return result
+
+    def _commit_group(self, jobs: list[_Job[Any]]) -> None:
+        conn = self._conn
+        if len(jobs) == 1:
+            self._commit_one(jobs[0])
+            return
+        try:
+            self._begin()
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for job in jobs:
+                job.future.set_exception(exc)
+            return
         before = self._ledger.state
         txn = Txn(conn, self._ledger, self._clock)
         outcomes: list[tuple[_Job[Any], Any, BaseException | None]] = []
-        if len(jobs) == 1:
-            self._commit_one(jobs[0], txn, before)
-            return
         for job in jobs:
             if not job.future.set_running_or_notify_cancel():
                 continue
@@ -157,23 +209,15 @@ class Writer:
             else:
                 job.future.set_result(result)
         if self._ledger.state.size != before.size:
-            self._on_commit(self._ledger.state.size, self._ledger.state.root())
+            self._on_commit(self._ledger.state.size, self._ledger.state.root)
 
-    def _commit_one(self, job: _Job[Any], txn: Txn, before: Any) -> None:
+    def _commit_one(self, job: _Job[Any]) -> None:
         """A lone job needs no savepoint: its failure rolls back the whole transaction."""
-        conn = self._conn
         if not job.future.set_running_or_notify_cancel():
-            conn.execute("ROLLBACK")
             return
         try:
-            result = job.fn(txn)
-            conn.execute("COMMIT")
+            result = self._run_alone(job.fn)
         except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            self._ledger.state = before
             job.future.set_exception(exc)
             return
         job.future.set_result(result)
-        if self._ledger.state.size != before.size:
-            self._on_commit(self._ledger.state.size, self._ledger.state.root())

@@ -4,9 +4,11 @@ background loop that `luutru serve` starts, with capped exponential backoff and 
 time windows and a bandwidth cap from the appliance configuration.
 
 A cycle: (1) batches of entries [acked, latest checkpoint) with the signed checkpoint and a
-consistency proof, until the centre holds them all; (2) a status request lists content the
-centre lacks, which goes up by tus (HEAD, PATCH from the offset, chunk by chunk); (3) once
-nothing is missing, the centre's receipt for the acknowledged size is checked and appended
+consistency proof, until the centre holds them all; (2) the last batch answer (or a status
+request when no batch went) lists content the centre lacks and where each upload stands; it
+goes up by tus, one streamed PATCH per file from that offset (HEAD only when the offset is
+not given), two files in flight; (3) once nothing is missing (the PATCH completing the last
+file says so, signed), the centre's receipt for the acknowledged size is checked and appended
 to the log, and state.json's ``confirmed_size`` moves.
 """
 
@@ -28,8 +30,9 @@ from appliance.keys.base import KeyProvider
 from appliance.store import Store
 
 from . import wire
-from .client import CentreClient, Counters, TokenBucket
+from .client import CentreClient, Counters, RunAhead, TokenBucket
 from .errors import (
+    AuthError,
     CentreRefusedError,
     ContentError,
     NotEnrolledError,
@@ -54,6 +57,13 @@ from .state import (
 
 log = logging.getLogger(__name__)
 MAX_ROUNDS = 10_000
+# Streamed uploads commit in pieces of a quarter chunk. Two files may be in flight at once
+# (the next starts when the previous one's last byte is on its way, so the link never idles
+# while an answer travels back), and together they keep at most half a chunk unacknowledged.
+# A cut therefore resends less than one chunk (config ``chunk_bytes``): a partial piece per
+# request at the centre plus what the link still held.
+PIECES_PER_CHUNK = 4
+IN_FLIGHT = 2
 
 
 @dataclass
@@ -136,6 +146,7 @@ class _Cycle:
         self.seq = Sequencer(data_dir, state)
         self.cfg = store.config.sync
         self.report = CycleReport()
+        self.last_answer: wire.Response | None = None  # the newest batch answer this cycle
 
     def now(self) -> str:
         return clockmod.iso(self.store.clock.now())
@@ -214,12 +225,19 @@ class _Cycle:
             st.acknowledged_root = checked.receipt.root_hash.hex()
             st.settled_size = max(st.settled_size, out.batch.end)
             save_state(self.data_dir, st)
+            self.last_answer = resp
+
+    def _claim(self) -> bytes | None:
+        """Our newest signed checkpoint if the centre has not seen that size yet."""
+        latest = self.store.latest_checkpoint()
+        if latest and latest[0] > max(self.state.settled_size, self.state.acknowledged_size):
+            return latest[3]  # trailing receipts alone are not a claim
+        return None
 
     async def status(self) -> wire.Response:
-        latest = self.store.latest_checkpoint()
         body: dict[str, Any] = {}
-        if latest and latest[0] > max(self.state.settled_size, self.state.acknowledged_size):
-            body["head"] = latest[3]  # our claim; trailing receipts alone are not one
+        if (head := self._claim()) is not None:
+            body["head"] = head
         return await self.send(
             "/v1/status",
             lambda seq: wire.sign_request(
@@ -228,7 +246,11 @@ class _Cycle:
         )
 
     async def content(self) -> wire.Response:
-        resp = await self.status()
+        """Upload what the centre lacks; the answer to the last batch of this cycle already
+        says what that is (and where each upload stands), else a status request asks."""
+        resp = self.last_answer
+        if resp is None or self._claim() is not None:
+            resp = await self.status()
         never = await asyncio.to_thread(classified_content, self.store.reader())
         tried: set[str] = set()
         unavailable: set[str] = set()
@@ -240,58 +262,119 @@ class _Cycle:
                 break
             for sha in todo:
                 tried.add(sha)
-                if await self.upload(sha):
-                    self.report.uploaded_files += 1
+            done, answer = await self.upload_all(todo, resp.extra.get("offsets"))
+            self.report.uploaded_files += done
+            if answer is not None and answer.missing_count == 0:
+                resp = answer  # the centre's signed word that nothing is missing any more
+                break
             resp = await self.status()
         self.state.missing = list(resp.missing)
         self.state.content_unavailable = len(unavailable)
         self.report.content_unavailable = len(unavailable)
         return resp
 
-    async def upload(self, sha: str) -> bool:
-        """Send one content file from the centre's offset; True when the centre has it all."""
-        st = await self.client.head(sha, self.enrolment.appliance_id)
-        if st is None:
-            return False
-        offset, length = st
+    async def upload_all(
+        self, todo: list[str], offsets: Any
+    ) -> tuple[int, wire.Response | None]:
+        """Upload ``todo``, up to IN_FLIGHT at once; returns how many the centre now holds
+        and the freshest signed answer (fewest missing) of the PATCHes that completed one."""
+        piece = max(1024, self.cfg.chunk_bytes // PIECES_PER_CHUNK)
+        window = RunAhead(max(piece, self.cfg.chunk_bytes - IN_FLIGHT * piece))
+        running: list[asyncio.Task[tuple[bool, wire.Response | None]]] = []
+        results: list[tuple[bool, wire.Response | None]] = []
+        try:
+            for sha in todo:
+                offset = int(offsets.get(sha, 0)) if isinstance(offsets, dict) else None
+                handed = asyncio.Event()
+                task = asyncio.create_task(self.upload(sha, offset, piece, window, handed))
+                running.append(task)
+                waiter = asyncio.create_task(handed.wait())
+                await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                while len(running) >= IN_FLIGHT or (running and running[0].done()):
+                    results.append(await running.pop(0))
+            while running:
+                results.append(await running.pop(0))
+        finally:
+            for t in running:
+                t.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+        answers = [a for _, a in results if a is not None]
+        best = min(answers, key=lambda a: a.missing_count) if answers else None
+        return sum(1 for ok, _ in results if ok), best
+
+    async def upload(
+        self,
+        sha: str,
+        offset: int | None,
+        piece: int,
+        window: RunAhead,
+        handed: asyncio.Event | None = None,
+    ) -> tuple[bool, wire.Response | None]:
+        """Send one content file from the centre's offset (asked by HEAD when not known),
+        streamed in PATCHes of up to ``wire.MAX_PIECES`` pieces; ``handed`` is set once its
+        last byte is on its way. Returns whether the centre has it all, and the signed answer
+        of the PATCH that completed it."""
         path = self.store.content.path(sha)
         size = path.stat().st_size
-        if length is not None and length != size:
-            raise ContentError(f"the centre expects {length} bytes of {sha}; this file has {size}")
-        discarded = 0
-        with path.open("rb") as fh:
-            while offset < size:
-                fh.seek(offset)
-                chunk = fh.read(self.cfg.chunk_bytes)
-                body = dict(wire.chunk_body(sha, offset, chunk), total=size)
-                auth = wire.b64(
-                    wire.sign_request(
-                        self.key, wire.RequestType.CHUNK, self.seq.next(), self.now(), body
-                    )
+        if offset is None:
+            st = await self.client.head(sha, self.enrolment.appliance_id)
+            if st is None:
+                return False, None
+            offset, length = st
+            if length is not None and length != size:
+                raise ContentError(
+                    f"the centre expects {length} bytes of {sha}; this file has {size}"
                 )
-                status, new_off, headers, text = await self.client.patch(sha, offset, chunk, auth)
-                self.state.last_contact = self.now()
-                if status == 204 and new_off is not None:
-                    offset = new_off
-                elif status == 409 and headers.get("Luutru-Error") == "replay":
-                    self.seq.skip_past(int(headers.get("Luutru-Last-Seq", "0")))
-                elif status == 409 and new_off is not None:
-                    offset = new_off  # the centre holds another length: resume from there
-                elif status == 460:
-                    discarded += 1
-                    if discarded > 2:
-                        raise ContentError(f"{sha} keeps arriving corrupted at the centre")
-                    offset = 0
-                elif status == 423:
-                    self.state.quarantined = True
-                    raise QuarantinedError(text)
-                elif status >= 500:
-                    raise TransportError(f"upload of {sha}: HTTP {status}")
-                else:
-                    raise CentreRefusedError(
-                        f"upload of {sha} refused: HTTP {status} {text}", "content"
-                    )
-        return True
+        discarded = 0
+        answer: wire.Response | None = None
+        while offset < size:
+            n = min(size - offset, piece * wire.MAX_PIECES)
+            hashes = await asyncio.to_thread(_piece_hashes, path, offset, n, piece)
+            body = wire.pieces_body(sha, offset, n, piece, hashes, size)
+            raw = wire.sign_request(
+                self.key, wire.RequestType.CHUNK, self.seq.next(), self.now(), body
+            )
+            status, new_off, headers, text = await self.client.patch_file(
+                sha, path, offset, n, wire.b64(raw), window,
+                handed.set if handed is not None and offset + n == size else None,
+            )
+            self.state.last_contact = self.now()
+            if status == 204 and new_off is not None:
+                offset = new_off
+                if signed := headers.get(wire.ANSWER_HEADER):
+                    answer = self._completion(signed, raw)
+            elif status == 409 and headers.get("Luutru-Error") == "replay":
+                self.seq.skip_past(int(headers.get("Luutru-Last-Seq", "0")))
+            elif status == 409 and new_off is not None:
+                offset = new_off  # the centre holds another length: resume from there
+            elif status == 460:
+                discarded += 1
+                if discarded > 2:
+                    raise ContentError(f"{sha} keeps arriving corrupted at the centre")
+                offset = 0
+            elif status == 423:
+                self.state.quarantined = True
+                raise QuarantinedError(text)
+            elif status >= 500:
+                raise TransportError(f"upload of {sha}: HTTP {status}")
+            else:
+                raise CentreRefusedError(
+                    f"upload of {sha} refused: HTTP {status} {text}", "content"
+                )
+        return True, answer
+
+    def _completion(self, signed: str, request: bytes) -> wire.Response | None:
+        """The centre's answer on the PATCH that completed a file, if it checks out."""
+        try:
+            resp = wire.verify_response(
+                wire.unb64(signed), self.enrolment.centre_key, wire.sha256(request)
+            )
+        except (WireError, AuthError) as exc:
+            log.warning("ignoring an upload answer that does not verify: %s", exc)
+            return None
+        return resp if resp.outcome is wire.Outcome.STATUS else None
 
     async def confirm(self, resp: wire.Response) -> None:
         st = self.state
@@ -312,6 +395,19 @@ class _Cycle:
         st.acknowledged_size = max(st.acknowledged_size, size)
         if index == st.acknowledged_size:  # only this receipt follows what the centre holds
             st.settled_size = index + 1
+
+
+def _piece_hashes(path: Path, offset: int, length: int, piece: int) -> list[bytes]:
+    out = []
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        while length > 0:
+            data = fh.read(min(piece, length))
+            if not data:
+                raise ContentError(f"{path} is shorter than its upload")
+            out.append(wire.sha256(data))
+            length -= len(data)
+    return out
 
 
 async def run_once(

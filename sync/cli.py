@@ -277,22 +277,44 @@ def central_serve(data: Path | None, host: str, port: int, workers: int) -> None
 
 @central.command("token")
 @_CDATA
-@click.option("--org-id", required=True, help="Mã định danh of the agency being enrolled.")
+@click.option("--org-id", default=None, help="Mã định danh of the agency being enrolled.")
+@click.option(
+    "--replace",
+    "replace",
+    default=None,
+    help="Instead, a replacement token for this dead appliance (its id, a unique prefix, or its "
+    "agency's mã định danh): the new box spends it with `luutru restore --from-centre`.",
+)
 @click.option("--ttl-hours", type=int, default=None, help="Validity (default from centre.json).")
-def central_token(data: Path | None, org_id: str, ttl_hours: int | None) -> None:
-    """Issue a one-time enrolment token (printed alone on the last line)."""
+def central_token(
+    data: Path | None, org_id: str | None, replace: str | None, ttl_hours: int | None
+) -> None:
+    """Issue a one-time enrolment (or replacement) token, printed alone on the last line."""
     from appliance.errors import LuutruError
 
     from .central.centre import open_centre
     from .central.enrolment import issue_token
+    from .central.replacement import find_appliance, issue_replacement_token
 
+    if (org_id is None) == (replace is None):
+        raise click.UsageError("give --org-id (enrolment) or --replace (replacement), not both")
     try:
         with open_centre(_centre_dir(data)) as c:
-            token = issue_token(c, org_id, ttl_hours)
             ttl = ttl_hours if ttl_hours is not None else c.config.token_ttl_hours
+            if replace is not None:
+                app = find_appliance(c, replace)
+                token = issue_replacement_token(c, app.id, ttl_hours)
+                head = (
+                    f"one-time replacement token for appliance {app.id} ({app.org_name}, "
+                    f"{app.org_id}; {app.accepted_size} entries held here), valid {ttl} h:"
+                )
+            else:
+                assert org_id is not None
+                token = issue_token(c, org_id, ttl_hours)
+                head = f"one-time enrolment token for {org_id}, valid {ttl} h:"
     except LuutruError as exc:
         raise _fail(exc) from exc
-    click.echo(f"one-time enrolment token for {org_id}, valid {ttl} h:")
+    click.echo(head)
     click.echo(token)
 
 

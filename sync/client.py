@@ -8,16 +8,23 @@ becomes a retryable TransportError; what the centre *says* is left to the caller
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import socket
+import struct
+import termios
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import aiohttp
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import Payload
 
-from .errors import TransportError
+from .errors import ContentError, TransportError
 
 T = TypeVar("T")
 SLICE = 16 * 1024
@@ -57,6 +64,105 @@ class TokenBucket:
             await asyncio.sleep((n - self._tokens) / self.rate)
 
 
+def _unacked(transport: asyncio.BaseTransport) -> int:
+    """Bytes a connection holds that the centre's TCP has not acknowledged yet: asyncio's
+    write buffer plus the kernel's send queue (SIOCOUTQ: unsent and unacknowledged)."""
+    if transport.is_closing():
+        return 0
+    n = 0
+    if isinstance(transport, asyncio.WriteTransport):
+        n += transport.get_write_buffer_size()
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            n += struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+    return n
+
+
+class RunAhead:
+    """At most ``limit`` body bytes handed to sockets and not yet acknowledged by the centre.
+
+    A cut loses what was in flight; with streamed uploads that is what bounds a resume's
+    resend (the partial piece at the centre plus this window), so it is kept at a chunk minus
+    a piece. It is also what lets the stall watchdog see the link and not the socket buffer.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._live: set[asyncio.BaseTransport] = set()
+
+    def pending(self) -> int:
+        return sum(_unacked(t) for t in self._live)
+
+    async def room(self, n: int) -> None:
+        while (p := self.pending()) > 0 and p + n > self.limit:
+            await asyncio.sleep(0.02)
+
+    def add(self, transport: asyncio.BaseTransport) -> None:
+        self._live.add(transport)
+
+    def discard(self, transport: asyncio.BaseTransport) -> None:
+        self._live.discard(transport)
+
+
+class _FileBody(Payload):
+    """``length`` bytes of a file from ``offset``, in slices, under the cap and the window."""
+
+    _autoclose = True
+
+    def __init__(
+        self,
+        client: CentreClient,
+        path: Path,
+        offset: int,
+        length: int,
+        window: RunAhead,
+        on_sent: Callable[[int], None],
+        on_handed: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(path, content_type="application/offset+octet-stream")
+        self._size = length
+        self.client, self.path, self.offset = client, path, offset
+        self.window, self.on_sent, self.on_handed = window, on_sent, on_handed
+        self.transport: asyncio.BaseTransport | None = None
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        raise TypeError("a content upload is not text")
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(
+        self, writer: AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        transport = self.transport = getattr(writer, "transport", None)
+        if transport is not None:
+            self.window.add(transport)  # until the answer is in: see CentreClient.patch_file
+        c = self.client
+        c._sending += 1
+        step = max(1024, min(SLICE, self.window.limit))
+        try:
+            with self.path.open("rb") as fh:
+                fh.seek(self.offset)
+                left = self._size or 0
+                while left > 0:
+                    piece = fh.read(min(step, left))
+                    if not piece:
+                        raise ContentError(f"{self.path} is shorter than the upload needs")
+                    if c.bucket is not None:
+                        await c.bucket.take(len(piece))
+                    await self.window.room(len(piece))
+                    c._progress = time.monotonic()
+                    await writer.write(piece)
+                    c._progress = time.monotonic()
+                    self.on_sent(len(piece))
+                    left -= len(piece)
+            if self.on_handed is not None:
+                self.on_handed()
+        finally:
+            c._sending -= 1
+
+
 def _socket_factory(addr_info: Any) -> socket.socket:
     family, type_, proto, _, _ = addr_info
     sock = socket.socket(family=family, type=type_, proto=proto)
@@ -85,7 +191,7 @@ class CentreClient:
         )
         self._session: aiohttp.ClientSession | None = None
         self._progress = time.monotonic()
-        self._sending = False
+        self._sending = 0  # request bodies being written
 
     async def __aenter__(self) -> CentreClient:
         trace = aiohttp.TraceConfig()
@@ -126,7 +232,7 @@ class CentreClient:
         self, body: bytes, on_sent: Callable[[int], None] | None
     ) -> AsyncIterator[bytes]:
         view = memoryview(body)
-        self._sending = True
+        self._sending += 1
         try:
             for i in range(0, len(body), SLICE):
                 piece = bytes(view[i : i + SLICE])
@@ -138,7 +244,7 @@ class CentreClient:
                 if on_sent is not None:
                     on_sent(len(piece))
         finally:
-            self._sending = False
+            self._sending -= 1
 
     async def _guard(self, make: Callable[[], Awaitable[T]]) -> T:
         """Run one request; cancel it when its body stops moving for ``stall_timeout``."""
@@ -202,13 +308,53 @@ class CentreClient:
 
         return await self._guard(go)
 
+    def _content_sent(self, n: int) -> None:
+        self.counters.content_bytes += n
+
+    async def patch_file(
+        self,
+        sha256: str,
+        path: Path,
+        offset: int,
+        length: int,
+        auth: str,
+        window: RunAhead,
+        on_handed: Callable[[], None] | None = None,
+    ) -> tuple[int, int | None, dict[str, str], str]:
+        """PATCH bytes [offset, offset+length) of ``path`` streamed in one request; returns
+        (status, Upload-Offset, headers, text). ``on_handed`` runs once the last byte is
+        handed to the socket."""
+
+        async def go() -> tuple[int, int | None, dict[str, str], str]:
+            body = _FileBody(self, path, offset, length, window, self._content_sent, on_handed)
+            try:
+                return await send(body)
+            finally:  # its last bytes count against the window until the centre answers
+                if body.transport is not None:
+                    window.discard(body.transport)
+
+        async def send(body: _FileBody) -> tuple[int, int | None, dict[str, str], str]:
+            async with self._sess().patch(
+                f"{self.base}/v1/content/{sha256}",
+                data=body,
+                headers={
+                    "Tus-Resumable": "1.0.0",
+                    "Upload-Offset": str(offset),
+                    "Content-Type": "application/offset+octet-stream",
+                    "Content-Length": str(length),
+                    "Luutru-Signature": auth,
+                },
+            ) as r:
+                off = r.headers.get("Upload-Offset")
+                return r.status, int(off) if off else None, dict(r.headers), await r.text()
+
+        return await self._guard(go)
+
     async def patch(
         self, sha256: str, offset: int, chunk: bytes, auth: str
     ) -> tuple[int, int | None, dict[str, str], str]:
-        """PATCH one chunk; returns (status, Upload-Offset, headers, text)."""
-
-        def sent(n: int) -> None:
-            self.counters.content_bytes += n
+        """PATCH one chunk from memory; returns (status, Upload-Offset, headers, text)."""
+        sent = self._content_sent
 
         async def go() -> tuple[int, int | None, dict[str, str], str]:
             async with self._sess().patch(

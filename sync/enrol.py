@@ -64,12 +64,17 @@ def accept(
     """Check the centre's answer against the token's fingerprint and pin the centre key."""
     from appliance import cbor, cose
 
+    payload: object = None
     try:  # the key inside the answer is not trusted until its fingerprint matches the token's
         msg = cose.decode_sign1(answer)
-        extra = cbor.loads(msg.payload).get("extra") or {}
+        payload = cbor.loads(msg.payload)
+        extra = payload.get("extra") or {}  # type: ignore[attr-defined]
         pem = str(extra["centre_key"])
         centre_key = load_public_key(pem)
     except (LuutruError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        reason = payload.get("message") if isinstance(payload, dict) else None
+        if reason:  # a refusal: its reason is shown, though it cannot be checked yet
+            raise EnrolmentError(f"the centre refused the enrolment: {reason}") from exc
         raise EnrolmentError(f"the centre's answer is not an enrolment: {exc}") from exc
     if key_id(centre_key)[:8] != fingerprint:
         raise AuthError(
@@ -112,9 +117,9 @@ async def enrol_online(
         raise TransportError(f"the centre answered HTTP {status}")
     try:
         return accept(data_dir, body, wire.sha256(req.raw), req.fingerprint, centre_url.rstrip("/"))
-    except EnrolmentError:
+    except EnrolmentError as exc:
         if status != 200:
-            raise EnrolmentError(f"enrolment refused: HTTP {status}") from None
+            raise EnrolmentError(f"enrolment refused (HTTP {status}): {exc}") from None
         raise
     except WireError as exc:
         raise EnrolmentError(f"enrolment failed (HTTP {status}): {exc}") from exc

@@ -84,6 +84,8 @@ def latest_receipt_size(store: Store, since: int = 0) -> int:
     """The largest tree size covered by a receipt entry at or after ``since`` (0 if none)."""
     best = 0
     for _idx, raw in store.entries(since):
+        if not raw:  # held as a leaf hash only
+            continue
         e = Entry.decode(raw, strict=False)
         if e.kind == RECEIPT_KIND and e.data:
             best = max(best, int(e.data.get("tree_size", 0)))

@@ -39,6 +39,9 @@ class RequestType(StrEnum):
     BATCH = "batch"
     STATUS = "status"
     CHUNK = "chunk"
+    RESTORE = "restore"  # a new box asks to take over a dead appliance's log
+    FETCH = "fetch"  # ... and downloads its entries and content
+    HANDOVER = "handover"  # ... and sends the hand-over entry for the centre to countersign
 
 
 class Via(StrEnum):
@@ -56,6 +59,7 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"  # nothing new: the same entries were accepted before
     PARKED = "parked"  # starts beyond the accepted size: kept until the gap fills
     STATUS = "status"
+    RESTORING = "restoring"  # a replacement token was accepted: the log may be downloaded
     REFUSED = "refused"
     QUARANTINED = "quarantined"
 
@@ -386,6 +390,73 @@ AUTH_HEADER = "Luutru-Signature"
 
 def chunk_body(sha256_hex: str, offset: int, chunk: bytes) -> dict[str, Any]:
     return {"sha256": sha256_hex, "offset": offset, "length": len(chunk), "chunk": sha256(chunk)}
+
+
+# A streamed PATCH carries the rest of a file (or a long run of it) in one request; its
+# signature lists the SHA-256 of every piece, so the centre commits each piece as soon as it
+# has fully arrived and matches, and a cut request keeps all its complete pieces.
+ANSWER_HEADER = "Luutru-Answer"  # a signed status answer on the PATCH that completes a file
+MAX_PIECES = 64  # per PATCH: keeps the signature header well under 8 KiB
+
+
+def pieces_body(
+    sha256_hex: str, offset: int, length: int, piece: int, hashes: Sequence[bytes], total: int
+) -> dict[str, Any]:
+    """What a streamed PATCH of bytes [offset, offset+length) of a ``total``-byte file signs."""
+    return {
+        "sha256": sha256_hex,
+        "offset": offset,
+        "length": length,
+        "piece": piece,
+        "pieces": list(hashes),
+        "total": total,
+    }
+
+
+@dataclass(frozen=True)
+class UploadGrant:
+    """What one signed chunk request authorises: bytes [offset, offset+length) of ``sha256``,
+    in pieces of ``piece`` bytes (the last may be shorter) with these SHA-256 hashes."""
+
+    sha256: str
+    offset: int
+    length: int
+    piece: int
+    hashes: tuple[bytes, ...]
+    total: int | None
+
+    def span(self, i: int) -> tuple[int, int]:
+        """Absolute [start, end) of piece ``i``."""
+        start = self.offset + i * self.piece
+        return start, min(start + self.piece, self.offset + self.length)
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> UploadGrant:
+        """A streamed grant (``pieces``) or the one-chunk form (``chunk``); raises WireError."""
+        try:
+            sha, offset, length = body["sha256"], body["offset"], body["length"]
+            if "pieces" in body:
+                piece = body["piece"]
+                hashes = tuple(bytes(h) for h in body["pieces"])
+            else:
+                piece, hashes = length, (bytes(body["chunk"]),)
+            total = body.get("total")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WireError(f"chunk request lacks a field or has a wrong one: {exc}") from exc
+        ints = (offset, length, piece)
+        if not isinstance(sha, str) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in ints
+        ):
+            raise WireError("chunk request fields have wrong types")
+        if offset < 0 or length <= 0 or piece <= 0:
+            raise WireError("chunk request range is malformed")
+        if len(hashes) != -(-length // piece) or len(hashes) > MAX_PIECES:
+            raise WireError(f"{len(hashes)} piece hashes do not fit {length} bytes in {piece}")
+        if any(len(h) != 32 for h in hashes):
+            raise WireError("a piece hash is not 32 bytes")
+        if total is not None and not (isinstance(total, int) and total >= offset + length):
+            raise WireError("chunk request total is malformed")
+        return cls(sha, offset, length, piece, hashes, total)
 
 
 def b64(data: bytes) -> str:

@@ -105,3 +105,26 @@ def test_text_keyed_values_match_cbor2_canonical(value: Any) -> None:
     raw = cbor.dumps(value)
     assert raw == cbor2.dumps(value, canonical=True)
     assert cbor.loads_deterministic(raw) == value
+
+
+@given(
+    st.recursive(
+        json_like | st.floats(allow_nan=False),
+        lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=30), kids),
+        max_leaves=40,
+    )
+)
+def test_fast_text_keyed_encoder_is_canonical(value: Any) -> None:
+    """The entry encoder's fast path (maps re-ordered, then plain cbor2) gives exactly cbor2's
+    canonical bytes, also for long and non-ASCII keys and when floats force the slow path."""
+    assert cbor.dumps_text_keyed(value) == cbor2.dumps(value, canonical=True)
+    if not any(isinstance(v, float) for v in _leaves(value)):
+        assert cbor.dumps_text_keyed(value) == cbor.dumps(value)
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _leaves(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _leaves(v)]
+    return [value]

@@ -141,3 +141,179 @@ def test_old_search_index_is_rebuilt_on_open(
     from appliance.verify import verify_data_dir
 
     assert verify_data_dir(data_dir).ok
+
+
+def _index_halves(store: Store) -> tuple[int, int]:
+    conn = store.reader()
+    merged = conn.execute("SELECT count(*) FROM document_fts").fetchone()[0]
+    pending = conn.execute("SELECT count(*) FROM search_pending").fetchone()[0]
+    return int(merged), int(pending)
+
+
+QUERIES_AND_FILTERS = [
+    ("", Filters()),
+    ("dat", Filters()),
+    ("dang ky", Filters()),
+    ("V/v", Filters(direction="incoming")),
+    ("phong chong", Filters(year=2024)),
+    ("phong chong", Filters(year=2025)),
+    ("ve viec", Filters(type_name="Quyết định")),
+    ("ve viec", Filters(fond="000.00.00.H41")),
+    ("bao so", Filters(file_code="000.00.00.H41.2025.01.VP")),
+    ("s", Filters()),
+    ("u", Filters()),
+    ("khong co dau", Filters()),
+]
+
+
+def _all_pages(store: Store, query: str, filters: Filters) -> list[list[str]]:
+    conn = store.reader()
+    return [
+        [h.id for h in search(conn, query, filters, limit=4, offset=o)] for o in range(0, 40, 4)
+    ]
+
+
+def test_pending_and_merged_rows_answer_alike(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Search rows merge into the FTS5 index in batches; every query, filter and page gives
+    the same hits whether a row is still pending, merged, or some of each."""
+    import appliance.search
+
+    monkeypatch.setattr(appliance.search, "MERGE_AT", 7)
+    f = store.open_file(
+        {"FileCatalog": 2025, "FileNotation": "01.VP", "Title": "Tập lưu", "Maintenance": "01"}
+    )
+    subjects = [
+        "Về việc đăng ký đất đai năm {}",
+        "V/v phòng chống bão số {}",
+        "Quyết định giao đất đợt {}",
+    ]
+    ids = []
+    for i in range(24):
+        extra: dict[str, object] = {"FileCode": f.data["FileCode"]} if i % 5 == 0 else {}
+        ids.append(
+            store.register_incoming(
+                incoming(
+                    Subject=subjects[i % 3].format(i),
+                    CodeNumber=str(300 + i),
+                    TypeName="Quyết định" if i % 3 == 2 else "Công văn",
+                    CodeNotation="QĐ-UBND" if i % 3 == 2 else "UBND-VP",
+                    IssuedDate="2024-05-02" if i % 4 == 0 else "2025-05-02",
+                    **extra,
+                )
+            ).record.id
+        )
+    merged, pending = _index_halves(store)
+    assert merged == 21 and pending == 3  # three merges of 7; the newest three wait
+    mixed = {(q, f): _all_pages(store, q, f) for q, f in QUERIES_AND_FILTERS}
+    assert mixed[("dang ky", Filters())][0] == [ids[21], ids[18], ids[15], ids[12]]
+    assert mixed[("phong chong", Filters(year=2025))][0] == [ids[22], ids[19], ids[16], ids[13]]
+    assert mixed[("phong chong", Filters(year=2024))][0] == []  # registered in 2025
+    assert sum(len(p) for p in mixed[("s", Filters())]) == 8  # "bão số": a one-letter prefix
+    assert sum(len(p) for p in mixed[("u", Filters())]) == 24  # UBND, Ủy ban: all of them
+    assert mixed[("khong co dau", Filters())][0] == []
+    # Everything merged, then everything pending: the same answers.
+    w = store.writer_or_fail()
+    from appliance.search import merge_pending, rebuild_index
+
+    w.call(lambda txn: merge_pending(txn.conn))
+    assert _index_halves(store) == (24, 0)
+    assert {(q, f): _all_pages(store, q, f) for q, f in QUERIES_AND_FILTERS} == mixed
+    assert w.call(lambda txn: rebuild_index(txn.conn, chunk=5)) == 24  # in five statements
+    assert _index_halves(store) == (24, 0)
+
+    def all_pending(txn: object) -> None:
+        conn = txn.conn  # type: ignore[attr-defined]
+        conn.execute(
+            "INSERT INTO search_pending (rid, body, ocr) SELECT rowid, body, ocr FROM document_fts"
+        )
+        conn.execute("DELETE FROM document_fts")
+
+    w.call(all_pending)
+    assert _index_halves(store) == (0, 24)
+    assert {(q, f): _all_pages(store, q, f) for q, f in QUERIES_AND_FILTERS} == mixed
+
+
+@pytest.mark.parametrize("merged", [False, True], ids=["pending", "merged"])
+def test_edits_replace_the_search_row(store: Store, merged: bool) -> None:
+    """An edited document is found by its new words only, once, wherever its row was."""
+    from appliance.capture.filing import add_text
+    from appliance.search import merge_pending
+    from appliance.verify import verify_data_dir
+
+    doc = store.register_incoming(incoming(Subject="Về việc sửa chữa trường mầm non")).record
+    other = store.register_incoming(incoming(Subject="Về việc sửa chữa cầu treo")).record
+    if merged:
+        store.writer_or_fail().call(lambda txn: merge_pending(txn.conn))
+    conn = store.reader()
+    assert [h.id for h in search(conn, "sua chua")] == [other.id, doc.id]
+    store.update_document(doc.id, {"Subject": "Về việc xây mới nhà văn hóa thôn"})
+    assert [h.id for h in search(conn, "sua chua")] == [other.id]
+    assert [h.id for h in search(conn, "nha van hoa")] == [doc.id]
+    add_text(store, other.id, "ef" * 32, "Dự toán kinh phí sửa chữa cầu", "ocr")
+    assert [h.id for h in search(conn, "du toan")] == [other.id]
+    assert [h.id for h in search(conn, "sua chua")] == [other.id]
+    assert _index_halves(store) == (0, 2)  # edits leave the row pending, merged or not
+    store.close()
+    assert verify_data_dir(store.data_dir).ok
+
+
+def test_a_reader_sees_new_pending_rows(store: Store) -> None:
+    """The same reader connection finds documents registered after its previous search, and
+    stops finding rows that moved to the merged index only once (no duplicates)."""
+    from appliance.search import merge_pending
+
+    conn = store.reader()
+    assert search(conn, "cau treo") == []
+    a = store.register_incoming(incoming(Subject="Về việc sửa chữa cầu treo")).record
+    assert [h.id for h in search(conn, "cau treo")] == [a.id]
+    b = store.register_incoming(incoming(Subject="Về việc kiểm định cầu treo")).record
+    assert [h.id for h in search(conn, "cau treo")] == [b.id, a.id]
+    store.writer_or_fail().call(lambda txn: merge_pending(txn.conn))
+    assert [h.id for h in search(conn, "cau treo")] == [b.id, a.id]
+    # A plain sqlite3 connection (no cache of its own) gets the same answer.
+    import sqlite3
+
+    plain = sqlite3.connect(store.db_path)
+    c = store.register_incoming(incoming(Subject="Về việc cầu treo thôn 3")).record
+    assert [h.id for h in search(plain, "cau treo")] == [c.id, b.id, a.id]
+    plain.close()
+
+
+def test_pending_rows_merge_at_the_threshold(store: Store) -> None:
+    """Registrations one by one keep fewer than MERGE_AT rows pending; all stay searchable."""
+    from appliance.search import MERGE_AT
+
+    for i in range(MERGE_AT + 5):
+        store.register_incoming(incoming(CodeNumber=str(1000 + i), Subject=f"Về việc số {i}"))
+    merged, pending = _index_halves(store)
+    assert merged >= MERGE_AT and pending < MERGE_AT
+    assert merged + pending == MERGE_AT + 5
+    assert len(search(store.reader(), "ve viec so", limit=1000)) == MERGE_AT + 5
+
+
+def test_folder_from_before_the_pending_table(
+    data_dir: Path, open_store: Callable[..., Store]
+) -> None:
+    """A folder whose search index is document_fts alone verifies and searches as it is, and
+    gets the pending table when a store opens it."""
+    import sqlite3
+
+    from appliance.search import merge_pending
+    from appliance.verify import verify_data_dir
+
+    s = open_store()
+    old = s.register_incoming(incoming(Subject="Về việc nạo vét kênh mương")).record
+    s.writer_or_fail().call(lambda txn: merge_pending(txn.conn))
+    s.close()
+    conn = sqlite3.connect(data_dir / "luutru.db", isolation_level=None)
+    conn.execute("DROP TABLE search_pending")
+    assert [h.id for h in search(conn, "nao vet")] == [old.id]
+    conn.close()
+    assert verify_data_dir(data_dir).ok
+    s = open_store()
+    new = s.register_incoming(incoming(Subject="Về việc nạo vét ao hồ")).record
+    assert [h.id for h in search(s.reader(), "nao vet")] == [new.id, old.id]
+    s.close()
+    assert verify_data_dir(data_dir).ok

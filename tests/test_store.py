@@ -264,3 +264,16 @@ def test_register_draft_gives_the_next_so_den(store: Store) -> None:
     with pytest.raises(ConflictError, match="not a draft"):
         store.register_draft(draft.id, {"Subject": "lại"})
     assert verify_data_dir(store.data_dir).ok
+
+
+def test_record_ids_are_random_uuid4() -> None:
+    """Record ids are version-4 UUIDs in their usual text form, and do not repeat."""
+    import uuid
+
+    from appliance.store import _new_id
+
+    ids = [_new_id() for _ in range(5000)]
+    assert len(set(ids)) == len(ids)
+    for s in ids[:500]:
+        u = uuid.UUID(s)
+        assert str(u) == s and u.version == 4 and u.variant == uuid.RFC_4122

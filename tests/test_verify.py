@@ -198,13 +198,52 @@ def test_checkpoint_signed_by_another_key(filled: Path, tmp_path: Path) -> None:
     assert "checkpoint.signature" in codes(verify_data_dir(filled))
 
 
-def test_search_index_and_counter_tampering(filled: Path) -> None:
+def _set_search_column(conn: sqlite3.Connection, rid: int, column: str, text: str) -> None:
+    """Rewrite a search row in whichever half of the index holds it."""
+    changed = conn.execute(
+        f"UPDATE document_fts SET {column} = ? WHERE rowid = ?", (text, rid)
+    ).rowcount + conn.execute(
+        f"UPDATE search_pending SET {column} = ? WHERE rid = ?", (text, rid)
+    ).rowcount
+    assert changed == 1
+
+
+def _merge_search_rows(d: Path) -> None:
+    from appliance.search import merge_pending
+
+    conn = db(d)
+    conn.execute("BEGIN IMMEDIATE")
+    assert merge_pending(conn) > 0
+    conn.execute("COMMIT")
+
+
+@pytest.mark.parametrize("merged", [False, True], ids=["pending row", "merged row"])
+def test_search_index_and_counter_tampering(filled: Path, merged: bool) -> None:
     """A rewritten search row and a rewound number counter are each named."""
+    if merged:
+        _merge_search_rows(filled)
+    assert verify_data_dir(filled).ok
     conn = db(filled)
-    conn.execute("UPDATE document_fts SET body = 'khong lien quan' WHERE rowid = 2")
+    _set_search_column(conn, 2, "body", "khong lien quan")
     conn.execute("UPDATE number_counters SET last = last - 1")
     found = codes(verify_data_dir(filled))
     assert {"search.mismatch", "numbering.counter"} <= found
+
+
+def test_search_row_in_both_halves_of_the_index(filled: Path) -> None:
+    """A document's search row copied into the merged index as well as pending is named."""
+    conn = db(filled)
+    conn.execute(
+        "INSERT INTO document_fts (rowid, body, ocr) SELECT rid, body, ocr FROM search_pending "
+        "WHERE rid = 2"
+    )
+    assert "search.mismatch" in codes(verify_data_dir(filled))
+
+
+def test_deleted_search_row(filled: Path) -> None:
+    """A document missing from the search index is named."""
+    db(filled).execute("DELETE FROM search_pending WHERE rid = 2")
+    assert "search.mismatch" in codes(verify_data_dir(filled))
 
 
 def test_unsealed_tail_is_a_warning_then_sealed_on_open(filled: Path) -> None:
@@ -239,7 +278,7 @@ def test_ocr_text_projection_and_index_are_checked(
     )
     assert verify_data_dir(filled).ok
     rid = conn.execute("SELECT rid FROM documents WHERE id = ?", (doc.id,)).fetchone()[0]
-    conn.execute("UPDATE document_fts SET ocr = 'khong lien quan' WHERE rowid = ?", (rid,))
+    _set_search_column(conn, rid, "ocr", "khong lien quan")
     assert "search.mismatch" in codes(verify_data_dir(filled))
     conn.execute("DELETE FROM document_text")
     assert "projection.missing" in codes(verify_data_dir(filled))

@@ -20,6 +20,7 @@ from appliance.store import Store
 from . import permissions
 from .accounts import Accounts, HashParams
 from .accounts import ensure_schema as ensure_account_schema
+from .changes import DocumentsCache
 from .config import MiB, WebConfig
 from .history import LogIndex
 from .render import make_envs
@@ -50,6 +51,7 @@ class Services:
     secrets_description: str = ""
     started_at: float = 0.0
     background: list[asyncio.Task[Any]] = field(default_factory=list)
+    documents_cache: DocumentsCache = field(default_factory=DocumentsCache)
 
     @property
     def org_name(self) -> str:

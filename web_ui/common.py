@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -24,6 +26,18 @@ def services(request: web.Request) -> Services:
 async def blocking(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
     """Run a store call off the event loop (writes wait on the writer thread; big reads)."""
     return await asyncio.to_thread(fn, *args, **kw)
+
+
+# Queries that only use the CPU (SQLite gives up the GIL while it works) run on as many
+# threads as there are cores, first come first served: more threads would only share the
+# cores, so that every query of a burst finished late instead of most finishing early.
+_READERS = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
+                              thread_name_prefix="web-read")
+
+
+async def cpu_read(fn: Callable[[], T]) -> T:
+    """Run a read-only, CPU-bound query (a search) off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(_READERS, fn)
 
 
 def can(request: web.Request, route_name: str) -> bool:

@@ -77,7 +77,7 @@ class LogIndex:
                 last = start - 1
                 for idx, raw in self._store.entries(start, start + BATCH):
                     last = idx
-                    target = _target(cbor2.loads(raw))
+                    target = _target(cbor2.loads(raw)) if raw else None
                     if target is not None:
                         rows.append((idx, target))
                 if last < start:
@@ -118,12 +118,14 @@ class LogIndex:
             items = []
             for i in sorted(idxs):
                 raw = conn.execute("SELECT entry FROM log WHERE idx = ?", (i,)).fetchone()
-                if raw is not None:
+                if raw is not None and raw[0]:
                     items.append(_item(i, cbor2.loads(bytes(raw[0]))))
             tail_start = max(indexed, size - MAX_TAIL)
             for i, raw in conn.execute(
                 "SELECT idx, entry FROM log WHERE idx >= ? ORDER BY idx", (tail_start,)
             ):
+                if not raw:
+                    continue
                 m = cbor2.loads(bytes(raw))
                 if _target(m) == target:
                     items.append(_item(int(i), m))

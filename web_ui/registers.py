@@ -10,8 +10,11 @@ not in these registers; cleared roles can print the separate register of the "má
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
+import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,10 +107,15 @@ def _where(direction: str, classified: bool) -> str:
             f'AND "Status" = \'issued\' AND "CodeNumber" IS NOT NULL AND {mode}')
 
 
+# The order of a register's rows, as the columns of a key that is unique in the register.
+_KEY = {
+    "incoming": ('"ArrivalNumber"',),
+    "outgoing": ('coalesce("Series", \'\')', 'CAST("CodeNumber" AS INTEGER)', "rid"),
+}
+
+
 def _order(direction: str) -> str:
-    if direction == "incoming":
-        return '"ArrivalNumber"'
-    return '"Series", CAST("CodeNumber" AS INTEGER), rid'
+    return ", ".join(_KEY[direction])
 
 
 def register_info(conn: sqlite3.Connection, fond: str, org_name: str, direction: str, year: int,
@@ -150,44 +158,98 @@ def register_docs(conn: sqlite3.Connection, fond: str, direction: str, year: int
     return [(r["id"], schema.from_row("document", r)) for r in rows]
 
 
+@functools.lru_cache(maxsize=4096)
+def _d_text(value: str) -> str:
+    try:
+        return clockmod.vn_date(value)
+    except Exception:  # a register prints even around a bad legacy value
+        return value
+
+
 def _d(value: Any) -> str:
-    return clockmod.vn_date(value) if value else ""
+    if not value:
+        return ""
+    return _d_text(value) if isinstance(value, str) else clockmod.vn_date(value)
 
 
-def _type_subject(d: dict[str, Any]) -> str:
-    return " ".join(p for p in (d.get("TypeName", ""), d.get("Subject", "")) if p)
+# What a register row is made of, in the order ``cells_of`` reads them.
+ROW_FIELDS = {
+    "incoming": ("ArrivalDate", "ArrivalNumber", "OrganName", "CodeNumber", "CodeNotation",
+                 "IssuedDate", "TypeName", "Subject", "ToPlaces", "Description"),
+    "outgoing": ("CodeNumber", "CodeNotation", "IssuedDate", "TypeName", "Subject",
+                 "SignerPosition", "SignerFullName", "To", "IssuedAmount", "Description"),
+}
+
+
+def _s(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _join(sep: str, *parts: Any) -> str:
+    return sep.join(p for p in parts if p)
+
+
+def cells_of(direction: str, v: Sequence[Any]) -> list[str]:
+    """The paper register's ten columns from the ``ROW_FIELDS`` values (None: absent; the
+    outgoing "To" as a list or as its stored JSON text)."""
+    if direction == "incoming":
+        arrival, arr_no, organ, code_no, notation, issued, type_, subject, places, desc = v
+        return [
+            _d(arrival), _s(arr_no), _s(organ),
+            f"{_s(code_no)}/{_s(notation)}".strip("/"),
+            _d(issued), _join(" ", type_, subject), _s(places), "", "", _s(desc),
+        ]
+    code_no, notation, issued, type_, subject, pos, name, to, amount, desc = v
+    if isinstance(to, str):
+        to = json.loads(to)
+    return [
+        f"{_s(code_no)}/{_s(notation)}".strip("/"),
+        _d(issued), _join(" ", type_, subject), _join(", ", pos, name),
+        "; ".join(r.get("OrganName", "") for r in to or ()), "", _s(amount), "", "", _s(desc),
+    ]
 
 
 def row_cells(direction: str, d: dict[str, Any]) -> list[str]:
     """One register row, as the paper register's ten columns."""
-    number = f"{d.get('CodeNumber', '')}/{d.get('CodeNotation', '')}".strip("/")
-    if direction == "incoming":
-        return [
-            _d(d.get("ArrivalDate")),
-            str(d.get("ArrivalNumber", "")),
-            d.get("OrganName", ""),
-            number,
-            _d(d.get("IssuedDate")),
-            _type_subject(d),
-            d.get("ToPlaces", ""),
-            "",
-            "",
-            d.get("Description", ""),
-        ]
-    signer = ", ".join(p for p in (d.get("SignerPosition"), d.get("SignerFullName")) if p)
-    recipients = "; ".join(r.get("OrganName", "") for r in d.get("To") or [])
-    return [
-        number,
-        _d(d.get("IssuedDate")),
-        _type_subject(d),
-        signer,
-        recipients,
-        "",
-        str(d.get("IssuedAmount", "")),
-        "",
-        "",
-        d.get("Description", ""),
-    ]
+    return cells_of(direction, [d.get(f) for f in ROW_FIELDS[direction]])
+
+
+def page_starts(conn: sqlite3.Connection, fond: str, direction: str, year: int,
+                classified: bool, size: int) -> list[tuple[Any, ...]]:
+    """The sort key of the first row of each page of ``size`` rows (for ``page_rows``)."""
+    key = ", ".join(f"{k} AS k{i}" for i, k in enumerate(_KEY[direction]))
+    names = ", ".join(f"k{i}" for i in range(len(_KEY[direction])))
+    return [tuple(r) for r in conn.execute(
+        f"SELECT {names} FROM (SELECT {key}, row_number() OVER (ORDER BY {_order(direction)}) "
+        f"AS n FROM documents WHERE {_where(direction, classified)}) WHERE (n - 1) % ? = 0 "
+        "ORDER BY n",
+        (fond, year, size),
+    ).fetchall()]
+
+
+def page_rows(conn: sqlite3.Connection, fond: str, direction: str, year: int,
+              classified: bool, limit: int, start: tuple[Any, ...] | int = 0,
+              ) -> list[tuple[str, list[str]]]:
+    """Up to ``limit`` rows of the register as (document id, the ten cells): the rows and
+    cells of ``register_docs`` + ``row_cells``, reading only the columns a row shows, from
+    the row whose sort key is ``start`` (a tuple from ``page_starts``) or from the ``start``-th
+    row (an int offset)."""
+    cols = ", ".join(f'"{f}"' for f in ROW_FIELDS[direction])
+    where = _where(direction, classified)
+    args: tuple[Any, ...] = (fond, year)
+    more: tuple[int, ...]
+    if isinstance(start, tuple):
+        keys = _KEY[direction]
+        where += f" AND ({', '.join(keys)}) >= ({', '.join('?' * len(keys))})"
+        args += start
+        tail, more = "LIMIT ?", (limit,)
+    else:
+        tail, more = "LIMIT ? OFFSET ?", (limit, start)
+    rows = conn.execute(
+        f"SELECT id, {cols} FROM documents WHERE {where} ORDER BY {_order(direction)} {tail}",
+        args + more,
+    ).fetchall()
+    return [(r[0], cells_of(direction, tuple(r)[1:])) for r in rows]
 
 
 # -- PDF ---------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -55,6 +56,10 @@ async def serve_forever(config: WebConfig) -> None:
     site = web.SockSite(runner, sock, shutdown_timeout=5.0, ssl_context=_ssl_context(config))
     await site.start()
     services = ready[0]
+    # What start-up built (modules, templates, code lists) lives as long as the process: out
+    # of the collector's way, so that a full collection under load walks only newer objects.
+    gc.collect()
+    gc.freeze()
     for url in _urls(config, port, services):
         print(f"luutru: serving {services.org_name} at {url}", flush=True)
     if services.key_backing == "software":

@@ -14,7 +14,7 @@ from appliance.search import search as run_search
 from . import queries
 from .accounts import Role
 from .app import Services
-from .common import blocking, clean, form_of, int_arg, render, services
+from .common import blocking, clean, cpu_read, form_of, int_arg, render, services
 from .reqkeys import me
 from .views_documents import today
 
@@ -83,7 +83,7 @@ async def search(request: web.Request) -> web.Response:
     filters = search_filters(request.query, me(request).cleared)
     page = int_arg(request.query.get("page"), 1, 1, 10_000) or 1
     size = s.config.page_size
-    hits = await blocking(
+    hits = await cpu_read(
         lambda: run_search(s.store.reader(), q, filters, size + 1, (page - 1) * size)
     )
     more = len(hits) > size

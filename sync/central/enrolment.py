@@ -77,6 +77,11 @@ def enrol(intake: Intake, raw: bytes) -> Answer:
             tok = tx.token(tid)
             if tok is None:
                 raise EnrolmentError("this enrolment token is unknown at this centre")
+            if tx.replacement(tid) is not None:
+                raise EnrolmentError(
+                    "this token replaces a dead appliance: use it with `luutru restore "
+                    "--from-centre` on the new box, not with `luutru enrol`"
+                )
             if not hmac.compare_digest(proof, wire.token_proof(tok.secret, spki_der(pub))):
                 raise AuthError("the enrolment token proof is wrong (token mistyped?)")
             if tok.used_by is not None and tok.used_by != app_id:

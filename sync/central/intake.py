@@ -21,7 +21,7 @@ from typing import Any
 from appliance import cbor, merkle
 from appliance.checkpoint import Checkpoint, verify_checkpoint
 from appliance.errors import EncodingError, ProofError, SignatureError
-from appliance.keys.verify import PublicKey, load_public_key
+from appliance.keys.verify import PublicKey, key_id, load_public_key
 from appliance.ledger import Entry
 from appliance.search import fts_body
 
@@ -236,6 +236,9 @@ class Intake:
             if tx is not None:
                 refs, count = tx.missing_content(app.id, self.c.config.missing_listed)
                 missing = [r.sha256 for r in refs]
+                if missing:  # where the listed uploads stand (absent: 0), so no HEAD is needed
+                    offsets = {s: n for s in missing if (n := self.c.blobs.partial_size(s))}
+                    extra = {**(extra or {}), "offsets": offsets}
         resp = wire.Response(
             request=digest,
             outcome=outcome,
@@ -300,7 +303,7 @@ class Intake:
     def authenticate(self, req: wire.SignedRequest) -> tuple[ApplianceRecord, PublicKey]:
         """The enrolled appliance that signed ``req``; refusals are counted."""
         with self.c.storage.view() as v:
-            app = v.appliance(req.device.hex())
+            app = v.appliance_for_key(req.device.hex())
         if app is None:
             self._note(
                 None, AnomalyKind.UNKNOWN_KEY, f"request signed by unknown key {req.device.hex()}"
@@ -308,6 +311,11 @@ class Intake:
             raise UnknownKeyError(f"key {req.device.hex()} is not enrolled at this centre")
         pub = load_public_key(app.public_key_pem)
         try:
+            if key_id(pub) != req.device:
+                raise AuthError(
+                    f"key {req.device.hex()} was retired when appliance {app.id} was replaced "
+                    "(a hand-over gave its log to a new box)"
+                )
             wire.verify_request(req, pub)
         except AuthError as exc:
             self._note(app.id, AnomalyKind.BAD_SIGNATURE, str(exc))

@@ -88,6 +88,21 @@ CREATE TABLE forks (
 CREATE INDEX forks_app ON forks (appliance_id, id);
 """,
     ),
+    (
+        2,
+        "appliance replacement: hand-over keys and replacement tokens",
+        """
+CREATE TABLE appliance_keys (
+  key_id TEXT PRIMARY KEY, appliance_id TEXT NOT NULL, public_key_pem TEXT NOT NULL,
+  backing TEXT NOT NULL, alg INTEGER NOT NULL, from_size BIGINT NOT NULL,
+  added_at TEXT NOT NULL);
+CREATE INDEX appliance_keys_app ON appliance_keys (appliance_id, from_size);
+CREATE TABLE replacements (
+  token_id BYTEA PRIMARY KEY, appliance_id TEXT NOT NULL, created_at TEXT NOT NULL,
+  new_key_id TEXT, started_at TEXT, completed_at TEXT, handover_size BIGINT);
+CREATE INDEX replacements_key ON replacements (new_key_id);
+""",
+    ),
 ]
 
 

@@ -42,7 +42,9 @@ from .storage import (
     DocumentRow,
     EntryRow,
     ForkEvidence,
+    KeyRecord,
     ParkedBatch,
+    ReplacementRecord,
     TokenRecord,
     safe_url,
 )
@@ -126,6 +128,40 @@ class _Conn:
             _appliance(r)
             for r in self._all(f"SELECT {_APP_COLS} FROM appliances ORDER BY org_id, id")
         ]
+
+    def appliance_for_key(self, key_id: str) -> ApplianceRecord | None:
+        lock = " FOR UPDATE" if self._lock_rows else ""
+        row = self._one(
+            f"SELECT {_APP_COLS} FROM appliances WHERE id = (SELECT coalesce(("
+            "SELECT appliance_id FROM appliance_keys WHERE key_id = %s), %s))" + lock,
+            (key_id, key_id),
+        )
+        return None if row is None else _appliance(row)
+
+    def keys(self, appliance_id: str) -> list[KeyRecord]:
+        rows = self._all(
+            "SELECT appliance_id, key_id, public_key_pem, backing, alg, from_size, added_at "
+            "FROM appliance_keys WHERE appliance_id = %s ORDER BY from_size",
+            (appliance_id,),
+        )
+        return [KeyRecord(r[0], r[1], r[2], r[3], int(r[4]), int(r[5]), r[6]) for r in rows]
+
+    def _replacement(self, where: str, arg: Any) -> ReplacementRecord | None:
+        row = self._one(
+            "SELECT token_id, appliance_id, created_at, new_key_id, started_at, completed_at, "
+            f"handover_size FROM replacements WHERE {where} = %s",
+            (arg,),
+        )
+        if row is None:
+            return None
+        size = None if row[6] is None else int(row[6])
+        return ReplacementRecord(bytes(row[0]), row[1], row[2], row[3], row[4], row[5], size)
+
+    def replacement(self, token_id: bytes) -> ReplacementRecord | None:
+        return self._replacement("token_id", token_id)
+
+    def replacement_for_key(self, key_id: str) -> ReplacementRecord | None:
+        return self._replacement("new_key_id", key_id)
 
     def token(self, token_id: bytes) -> TokenRecord | None:
         lock = " FOR UPDATE" if self._lock_rows else ""
@@ -349,6 +385,37 @@ class _Tx(_Conn):
                 rec.alg, rec.enrolled_at, rec.status.value, rec.accepted_size, rec.accepted_root,
                 _frontier_bytes(rec.frontier),
             ),
+        )
+
+    def add_replacement(self, rec: ReplacementRecord) -> None:
+        self.c.execute(
+            "INSERT INTO replacements (token_id, appliance_id, created_at) VALUES (%s, %s, %s)",
+            (rec.token_id, rec.appliance_id, rec.created_at),
+        )
+
+    def start_replacement(self, token_id: bytes, new_key_id: str, at: str) -> None:
+        self.c.execute(
+            "UPDATE replacements SET new_key_id = %s, started_at = %s WHERE token_id = %s",
+            (new_key_id, at, token_id),
+        )
+
+    def complete_replacement(self, token_id: bytes, size: int, at: str) -> None:
+        self.c.execute(
+            "UPDATE replacements SET completed_at = %s, handover_size = %s WHERE token_id = %s",
+            (at, size, token_id),
+        )
+
+    def rekey(self, rec: KeyRecord) -> None:
+        self.c.execute(
+            "INSERT INTO appliance_keys (key_id, appliance_id, public_key_pem, backing, alg, "
+            "from_size, added_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (rec.key_id, rec.appliance_id, rec.public_key_pem, rec.backing, rec.alg,
+             rec.from_size, rec.added_at),
+        )
+        self.c.execute(
+            "UPDATE appliances SET public_key_pem = %s, backing = %s, alg = %s, last_seq = 0 "
+            "WHERE id = %s",
+            (rec.public_key_pem, rec.backing, rec.alg, rec.appliance_id),
         )
 
     def set_accepted(

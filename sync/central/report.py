@@ -7,6 +7,8 @@ import io
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from appliance.keys.verify import key_id, load_public_key
+
 from .storage import Alert, Anomaly, ApplianceCounts, ApplianceStatus, CentreView
 
 
@@ -31,6 +33,8 @@ class ApplianceRow:
     anomalies: int
     anomaly_kinds: str
     open_alerts: int
+    key_id: str = ""  # the key that signs the log now (differs from appliance_id once replaced)
+    handovers: int = 0  # times a replacement box took the log over
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ CSV_HEADER = {
     "anomalies": "Bất thường",
     "anomaly_kinds": "Loại bất thường",
     "open_alerts": "Cảnh báo mở",
+    "key_id": "Khóa hiện tại",
+    "handovers": "Số lần thay thiết bị",
 }
 
 
@@ -108,6 +114,8 @@ def build_report(view: CentreView, generated_at: str, centre: str) -> Report:
     for app in view.appliances():
         counts = all_counts.get(app.id, none)
         mine = by_app.get(app.id, [])
+        current = key_id(load_public_key(app.public_key_pem)).hex()
+        handovers = len(view.keys(app.id)) if current != app.id else 0
         rows.append(
             ApplianceRow(
                 appliance_id=app.id,
@@ -129,6 +137,8 @@ def build_report(view: CentreView, generated_at: str, centre: str) -> Report:
                 anomalies=sum(a.count for a in mine),
                 anomaly_kinds=" ".join(f"{a.kind.value}×{a.count}" for a in mine),
                 open_alerts=alerts_of.get(app.id, 0),
+                key_id=current,
+                handovers=handovers,
             )
         )
     totals = Totals(

@@ -13,17 +13,19 @@ import logging
 
 from aiohttp import web
 
-from ..errors import AuthError, ContentError, QuarantinedError, ReplayError, SyncError
+from ..errors import ContentError
 from .centre import Centre
 from .enrolment import enrol
 from .intake import Answer, Intake
-from .uploads import TUS_VERSION, Uploads
+from .replacement import Replacements
+from .uploads import TUS_VERSION, Uploads, handle_patch
 
 log = logging.getLogger(__name__)
 
 CENTRE = web.AppKey("centre", Centre)
 INTAKE = web.AppKey("intake", Intake)
 UPLOADS = web.AppKey("uploads", Uploads)
+REPLACEMENTS = web.AppKey("replacements", Replacements)
 CBOR = "application/cbor"
 TUS_HEADERS = {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store"}
 
@@ -40,6 +42,10 @@ def create_app(centre: Centre, dashboard: bool = True) -> web.Application:
     app.router.add_post("/v1/enrol", post_enrol)
     app.router.add_post("/v1/batch", post_signed)
     app.router.add_post("/v1/status", post_signed)
+    app[REPLACEMENTS] = Replacements(intake)
+    app.router.add_post("/v1/restore", post_restore)
+    app.router.add_post("/v1/restore/fetch", post_fetch)
+    app.router.add_post("/v1/handover", post_handover)
     app.router.add_route("OPTIONS", "/v1/content", tus_options)
     app.router.add_route("HEAD", "/v1/content/{sha256}", tus_head)
     app.router.add_route("PATCH", "/v1/content/{sha256}", tus_patch)
@@ -83,6 +89,23 @@ async def post_signed(request: web.Request) -> web.Response:
     return _cbor(await asyncio.to_thread(intake.handle, raw))
 
 
+async def post_restore(request: web.Request) -> web.Response:
+    raw = await _body(request)
+    return _cbor(await asyncio.to_thread(request.app[REPLACEMENTS].begin, raw))
+
+
+async def post_fetch(request: web.Request) -> web.Response:
+    raw = await _body(request)
+    got = await asyncio.to_thread(request.app[REPLACEMENTS].fetch, raw)
+    return web.Response(status=got.status, body=got.body, content_type=got.content_type.split(
+        ";")[0], headers={"Cache-Control": "no-store"})
+
+
+async def post_handover(request: web.Request) -> web.Response:
+    raw = await _body(request)
+    return _cbor(await asyncio.to_thread(request.app[REPLACEMENTS].handover, raw))
+
+
 async def tus_options(request: web.Request) -> web.Response:
     centre = request.app[CENTRE]
     return web.Response(
@@ -120,48 +143,8 @@ async def tus_head(request: web.Request) -> web.Response:
 
 async def tus_patch(request: web.Request) -> web.Response:
     _tus_version(request)
-    if request.content_type != "application/offset+octet-stream":
-        raise web.HTTPUnsupportedMediaType(text="send application/offset+octet-stream")
-    try:
-        offset = int(request.headers["Upload-Offset"])
-    except (KeyError, ValueError):
-        raise web.HTTPBadRequest(text="Upload-Offset header is required") from None
-    auth = request.headers.get("Luutru-Signature", "")
-    if not auth:
-        raise web.HTTPForbidden(text="Luutru-Signature header is required")
-    centre = request.app[CENTRE]
-    if (request.content_length or 0) > centre.config.max_chunk_bytes:
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=centre.config.max_chunk_bytes, actual_size=request.content_length or 0
-        )
-    # The whole chunk first: a request cut short raises here and commits nothing.
-    data = await request.read()
-    uploads = request.app[UPLOADS]
-    sha = request.match_info["sha256"]
-    try:
-        st = await asyncio.to_thread(uploads.patch, sha, offset, data, auth)
-    except ContentError as exc:
-        status = 460 if exc.offset == 0 and "discarded" in str(exc) else 409
-        headers = dict(TUS_HEADERS)
-        if exc.offset is not None:
-            headers["Upload-Offset"] = str(exc.offset)
-        else:
-            status = 400
-        return web.Response(status=status, headers=headers, text=str(exc))
-    except (AuthError, ReplayError, QuarantinedError) as exc:
-        status = 423 if isinstance(exc, QuarantinedError) else 403
-        if isinstance(exc, ReplayError):
-            status = 409
-        return web.Response(
-            status=status,
-            headers={**TUS_HEADERS, "Luutru-Error": exc.code, "Luutru-Last-Seq": str(
-                exc.last_seq if isinstance(exc, ReplayError) else 0)},
-            text=str(exc),
-        )
-    except SyncError as exc:
-        return web.Response(status=400, headers=TUS_HEADERS, text=str(exc))
-    headers = {**TUS_HEADERS, "Upload-Offset": str(st.offset)}
-    return web.Response(status=204, headers=headers)
+    # Streamed: each piece is committed once it has fully arrived (sync/central/uploads.py).
+    return await handle_patch(request.app[UPLOADS], request)
 
 
 def serve(centre: Centre, host: str, port: int) -> None:

@@ -28,7 +28,9 @@ from .storage import (
     DocumentRow,
     EntryRow,
     ForkEvidence,
+    KeyRecord,
     ParkedBatch,
+    ReplacementRecord,
     TokenRecord,
 )
 
@@ -97,6 +99,14 @@ CREATE TABLE IF NOT EXISTS anomalies (
 CREATE TABLE IF NOT EXISTS alerts (
   id INTEGER PRIMARY KEY, appliance_id TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
   raised_at TEXT NOT NULL, cleared_at TEXT, cleared_by TEXT);
+CREATE TABLE IF NOT EXISTS appliance_keys (
+  key_id TEXT PRIMARY KEY, appliance_id TEXT NOT NULL, public_key_pem TEXT NOT NULL,
+  backing TEXT NOT NULL, alg INTEGER NOT NULL, from_size INTEGER NOT NULL,
+  added_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS appliance_keys_app ON appliance_keys (appliance_id, from_size);
+CREATE TABLE IF NOT EXISTS replacements (
+  token_id BLOB PRIMARY KEY, appliance_id TEXT NOT NULL, created_at TEXT NOT NULL,
+  new_key_id TEXT, started_at TEXT, completed_at TEXT, handover_size INTEGER) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS forks (
   id INTEGER PRIMARY KEY, appliance_id TEXT NOT NULL, detected_at TEXT NOT NULL,
   accepted_size INTEGER NOT NULL, accepted_checkpoint BLOB NOT NULL,
@@ -132,6 +142,38 @@ class _Conn:
     def appliances(self) -> list[ApplianceRecord]:
         rows = self.c.execute("SELECT * FROM appliances ORDER BY org_id, id").fetchall()
         return [_appliance(r) for r in rows]
+
+    def appliance_for_key(self, key_id: str) -> ApplianceRecord | None:
+        row = self._one(
+            "SELECT * FROM appliances WHERE id = ? UNION ALL SELECT a.* FROM appliance_keys k "
+            "JOIN appliances a ON a.id = k.appliance_id WHERE k.key_id = ? LIMIT 1",
+            (key_id, key_id),
+        )
+        return None if row is None else _appliance(row)
+
+    def keys(self, appliance_id: str) -> list[KeyRecord]:
+        rows = self.c.execute(
+            "SELECT appliance_id, key_id, public_key_pem, backing, alg, from_size, added_at "
+            "FROM appliance_keys WHERE appliance_id = ? ORDER BY from_size",
+            (appliance_id,),
+        ).fetchall()
+        return [KeyRecord(r[0], r[1], r[2], r[3], int(r[4]), int(r[5]), r[6]) for r in rows]
+
+    def _replacement(self, where: str, arg: Any) -> ReplacementRecord | None:
+        row = self._one(
+            "SELECT token_id, appliance_id, created_at, new_key_id, started_at, completed_at, "
+            f"handover_size FROM replacements WHERE {where} = ?",
+            (arg,),
+        )
+        if row is None:
+            return None
+        return ReplacementRecord(bytes(row[0]), *tuple(row)[1:])
+
+    def replacement(self, token_id: bytes) -> ReplacementRecord | None:
+        return self._replacement("token_id", token_id)
+
+    def replacement_for_key(self, key_id: str) -> ReplacementRecord | None:
+        return self._replacement("new_key_id", key_id)
 
     def token(self, token_id: bytes) -> TokenRecord | None:
         row = self._one(
@@ -375,6 +417,37 @@ class _Tx(_Conn):
                 rec.alg, rec.enrolled_at, rec.status.value, rec.accepted_size, rec.accepted_root,
                 _frontier_bytes(rec.frontier),
             ),
+        )
+
+    def add_replacement(self, rec: ReplacementRecord) -> None:
+        self.c.execute(
+            "INSERT INTO replacements (token_id, appliance_id, created_at) VALUES (?, ?, ?)",
+            (rec.token_id, rec.appliance_id, rec.created_at),
+        )
+
+    def start_replacement(self, token_id: bytes, new_key_id: str, at: str) -> None:
+        self.c.execute(
+            "UPDATE replacements SET new_key_id = ?, started_at = ? WHERE token_id = ?",
+            (new_key_id, at, token_id),
+        )
+
+    def complete_replacement(self, token_id: bytes, size: int, at: str) -> None:
+        self.c.execute(
+            "UPDATE replacements SET completed_at = ?, handover_size = ? WHERE token_id = ?",
+            (at, size, token_id),
+        )
+
+    def rekey(self, rec: KeyRecord) -> None:
+        self.c.execute(
+            "INSERT INTO appliance_keys (key_id, appliance_id, public_key_pem, backing, alg, "
+            "from_size, added_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (rec.key_id, rec.appliance_id, rec.public_key_pem, rec.backing, rec.alg,
+             rec.from_size, rec.added_at),
+        )
+        self.c.execute(
+            "UPDATE appliances SET public_key_pem = ?, backing = ?, alg = ?, last_seq = 0 "
+            "WHERE id = ?",
+            (rec.public_key_pem, rec.backing, rec.alg, rec.appliance_id),
         )
 
     def set_accepted(

@@ -73,6 +73,32 @@ class TokenRecord:
 
 
 @dataclass(frozen=True)
+class KeyRecord:
+    """A device key that took over an appliance's log by a hand-over entry (replacement)."""
+
+    appliance_id: str  # the log's id: the key id it was first enrolled with
+    key_id: str
+    public_key_pem: str
+    backing: str
+    alg: int
+    from_size: int  # index of the hand-over entry: checkpoints beyond it are this key's
+    added_at: str
+
+
+@dataclass(frozen=True)
+class ReplacementRecord:
+    """A one-time token that lets a new box take over a dead appliance's log."""
+
+    token_id: bytes
+    appliance_id: str
+    created_at: str
+    new_key_id: str | None = None  # the new box's key, bound when it first uses the token
+    started_at: str | None = None
+    completed_at: str | None = None
+    handover_size: int | None = None  # tree size once the hand-over entry was accepted
+
+
+@dataclass(frozen=True)
 class CheckpointRecord:
     appliance_id: str
     tree_size: int
@@ -180,6 +206,20 @@ class CentreView(Protocol):
 
     def appliances(self) -> list[ApplianceRecord]: ...
 
+    def appliance_for_key(self, key_id: str) -> ApplianceRecord | None:
+        """The appliance whose log ``key_id`` signs or signed (its first key or a later one)."""
+        ...
+
+    def keys(self, appliance_id: str) -> list[KeyRecord]:
+        """Keys that took the log over by hand-over, oldest first (not the first key)."""
+        ...
+
+    def replacement(self, token_id: bytes) -> ReplacementRecord | None: ...
+
+    def replacement_for_key(self, key_id: str) -> ReplacementRecord | None:
+        """The replacement bound to the new box's key ``key_id``, if any."""
+        ...
+
     def token(self, token_id: bytes) -> TokenRecord | None: ...
 
     def checkpoint(self, appliance_id: str, tree_size: int) -> CheckpointRecord | None: ...
@@ -229,6 +269,16 @@ class CentreTx(CentreView, Protocol):
     def use_token(self, token_id: bytes, appliance_id: str, at: str) -> None: ...
 
     def add_appliance(self, rec: ApplianceRecord) -> None: ...
+
+    def add_replacement(self, rec: ReplacementRecord) -> None: ...
+
+    def start_replacement(self, token_id: bytes, new_key_id: str, at: str) -> None: ...
+
+    def complete_replacement(self, token_id: bytes, size: int, at: str) -> None: ...
+
+    def rekey(self, rec: KeyRecord) -> None:
+        """Make ``rec`` the appliance's current key; sequence numbers start again."""
+        ...
 
     def set_accepted(
         self, appliance_id: str, size: int, root: bytes, frontier: Sequence[bytes], withheld: int

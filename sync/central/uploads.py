@@ -1,27 +1,52 @@
 """Resumable content uploads (tus core 1.0.0) addressed by SHA-256, the server's side.
 
-A PATCH body is read whole before anything is written; it is then committed only if its
-signed chunk hash matches and its offset *still* equals the stored length, under a lock per
-upload. That is what stops the corruption in io-recipes §7: after an outage the kernel may
-deliver the tail of an abandoned request, whose stale handler must not append anything.
-When the last byte arrives the whole file's SHA-256 is checked; a mismatch discards it.
+A PATCH may carry one chunk or, streamed, the rest of a file (up to ``wire.MAX_PIECES``
+pieces): its signature (``Luutru-Signature``) lists the SHA-256 of every piece. The server
+reads the body piece by piece and commits each piece as soon as it has fully arrived, only if
+its hash matches the signed one, its offset *still* equals the stored length, and the request
+still owns the upload — all under a lock per upload (a thread lock plus ``flock``, so worker
+processes agree). A request cut short keeps every piece it completed; a resume resends at most
+the piece that was in flight.
+
+That is what stops the corruption in io-recipes §7: after an outage the kernel may deliver the
+tail of an abandoned request, whose stale handler must not append anything. Each new PATCH
+takes the upload over (``<sha>.owner`` names its nonce), so a superseded request commits
+nothing more; it could not append unverified or misplaced bytes anyway. When the last byte
+arrives the whole file's SHA-256 is checked; a mismatch discards it.
+
+The PATCH that completes a file answers 204 with a signed status answer in ``Luutru-Answer``
+(bound to the PATCH's signed request): how much content is still missing and the receipt for
+the accepted size, so the agent needs no status request after its last upload.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
+from aiohttp import web
+
 from .. import wire
-from ..errors import ContentError, QuarantinedError, ReplayError, SyncError, WireError
+from ..errors import (
+    AuthError,
+    ContentError,
+    QuarantinedError,
+    ReplayError,
+    SyncError,
+    WireError,
+)
 from .intake import Intake
 from .storage import AnomalyKind, ApplianceStatus
 
 TUS_VERSION = "1.0.0"
+TUS_HEADERS = {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store"}
+REORDER = 16  # how far below the last sequence number a chunk request may arrive
+IDLE_READ_S = 300.0  # a PATCH body that stops moving this long is dropped (its pieces kept)
 
 
 @dataclass(frozen=True)
@@ -32,6 +57,30 @@ class UploadState:
     @property
     def complete(self) -> bool:
         return self.length >= 0 and self.offset == self.length
+
+
+class FileDiscarded(ContentError):
+    """The finished upload does not hash to its name; it was thrown away (HTTP 460)."""
+
+
+class Superseded(ContentError):
+    """A newer PATCH took the upload over; this one commits nothing more (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class Session:
+    """One authorised PATCH: what it may write, for whom, and how it owns the upload."""
+
+    app_id: str
+    grant: wire.UploadGrant
+    length: int  # the file's length (-1 unknown)
+    owner: str  # the request's nonce: the upload's owner while this PATCH is current
+    digest: bytes  # the signed request's SHA-256 (binds the completion answer)
+    seq: int
+
+    @property
+    def sha256(self) -> str:
+        return self.grant.sha256
 
 
 class Uploads:
@@ -50,13 +99,35 @@ class Uploads:
         """The per-upload lock, across threads and across worker processes (flock)."""
         self.c.blobs.path(sha256)  # validates the name before it names a lock file
         with self._lock(sha256):
-            fd = os.open(self.c.blobs.root / "uploads" / f"{sha256}.lock", os.O_RDWR | os.O_CREAT,
-                         0o640)
+            fd = os.open(self._file(sha256, "lock"), os.O_RDWR | os.O_CREAT, 0o640)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 yield
             finally:
                 os.close(fd)
+
+    def _file(self, sha256: str, suffix: str) -> str:
+        return str(self.c.blobs.root / "uploads" / f"{sha256}.{suffix}")
+
+    def _owner(self, sha256: str) -> str:
+        try:
+            with open(self._file(sha256, "owner"), encoding="ascii") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return ""
+
+    def _take_over(self, sha256: str, owner: str) -> None:
+        """Make ``owner`` the only request that may commit (under the upload's lock).
+
+        Not fsynced: after a crash no older handler is alive to be fenced off."""
+        tmp = self._file(sha256, "owner.tmp")
+        with open(tmp, "w", encoding="ascii") as fh:
+            fh.write(owner)
+        os.replace(tmp, self._file(sha256, "owner"))
+
+    def _release(self, sha256: str) -> None:
+        with suppress(FileNotFoundError):
+            os.unlink(self._file(sha256, "owner"))
 
     def head(self, sha256: str, appliance_id: str | None) -> UploadState:
         """The tus offset of ``sha256`` as ``appliance_id`` may upload it."""
@@ -64,75 +135,131 @@ class Uploads:
         blobs.path(sha256)  # validates the name
         with self.c.storage.view() as v:
             ref = v.content_expected(appliance_id, sha256) if appliance_id else None
-            recorded = v.blob_recorded(sha256)
         if blobs.has(sha256):
-            size = blobs.path(sha256).stat().st_size
-            if not recorded:  # renamed in, but the centre died before recording it
-                with self.c.storage.transaction() as tx:
-                    tx.record_blob(sha256, size, self.c.now())
-            return UploadState(size, size)
+            return self._complete(sha256)
         if ref is None:
             raise ContentError(f"no enrolled appliance's accepted entries reference {sha256}")
         return UploadState(blobs.partial_size(sha256), ref.size)
 
-    def patch(self, sha256: str, offset: int, data: bytes, auth: str) -> UploadState:
-        """Commit one whole chunk at ``offset``; raises ContentError with the real offset."""
-        app_id, length = self._authorise(sha256, offset, data, auth)
+    def _complete(self, sha256: str) -> UploadState:
+        size = self.c.blobs.path(sha256).stat().st_size
+        with self.c.storage.view() as v:
+            recorded = v.blob_recorded(sha256)
+        if not recorded:  # renamed in, but the centre died before recording it
+            with self.c.storage.transaction() as tx:
+                tx.record_blob(sha256, size, self.c.now())
+        return UploadState(size, size)
+
+    # a PATCH: begin, then commit piece by piece -----------------------------------------
+
+    def begin(
+        self, sha256: str, offset: int, body_length: int | None, auth: str
+    ) -> tuple[Session, UploadState]:
+        """Authorise a PATCH and take the upload over; raises ContentError with the real
+        offset (409) when ``offset`` is not where the upload stands."""
+        s = self._authorise(sha256, offset, body_length, auth)
         blobs = self.c.blobs
         with self._exclusive(sha256):
             if blobs.has(sha256):
-                size = blobs.path(sha256).stat().st_size
-                return UploadState(size, size)
+                return s, self._complete(sha256)
             current = blobs.partial_size(sha256)
             if offset != current:
                 raise ContentError(f"offset {offset} is not the upload's {current}", current)
-            if length >= 0 and offset + len(data) > length:
+            end = offset + s.grant.length
+            if s.length >= 0 and end > s.length:
                 raise ContentError(
-                    f"chunk ends at {offset + len(data)}, beyond the file's {length} bytes",
-                    current,
+                    f"the request ends at {end}, beyond the file's {s.length} bytes", current
                 )
-            new = blobs.append_partial(sha256, offset, data)
-            if new != length:
-                return UploadState(new, length)
-            if not blobs.finish_partial(sha256):
+            self._take_over(sha256, s.owner)
+        return s, UploadState(current, s.length)
+
+    def commit(self, s: Session, index: int, data: bytes) -> UploadState:
+        """Append piece ``index`` of ``s`` if it matches its signed hash, its offset still
+        equals the stored length and ``s`` still owns the upload."""
+        start, end = s.grant.span(index)
+        if len(data) != end - start or wire.sha256(data) != s.grant.hashes[index]:
+            self.intake._note(
+                s.app_id,
+                AnomalyKind.BAD_SIGNATURE,
+                f"upload piece {start}-{end} of {s.sha256} does not match its signature",
+            )
+            raise ContentError(
+                f"the piece at {start} does not match what its signature covers", None
+            )
+        blobs = self.c.blobs
+        sha = s.sha256
+        with self._exclusive(sha):
+            if blobs.has(sha):
+                return self._complete(sha)
+            current = blobs.partial_size(sha)
+            if self._owner(sha) != s.owner:
+                raise Superseded("a newer request took this upload over", current)
+            if current != start:
+                raise ContentError(f"offset {start} is not the upload's {current}", current)
+            new = blobs.append_partial(sha, start, data)
+            if new != s.length:
+                return UploadState(new, s.length)
+            self._release(sha)
+            if not blobs.finish_partial(sha):
                 with self.c.storage.transaction() as tx:
                     tx.record_anomaly(
-                        app_id,
+                        s.app_id,
                         AnomalyKind.CONTENT_MISMATCH,
-                        f"content {sha256}: the finished upload has another SHA-256; discarded",
+                        f"content {sha}: the finished upload has another SHA-256; discarded",
                         self.c.now(),
                     )
-                raise ContentError(
-                    f"the uploaded file does not hash to {sha256}; it was discarded, send it again",
+                raise FileDiscarded(
+                    f"the uploaded file does not hash to {sha}; it was discarded, send it again",
                     0,
                 )
             with self.c.storage.transaction() as tx:
-                tx.record_blob(sha256, length, self.c.now())
-            return UploadState(length, length)
+                tx.record_blob(sha, s.length, self.c.now())
+            return UploadState(s.length, s.length)
 
-    def _authorise(self, sha256: str, offset: int, data: bytes, auth: str) -> tuple[str, int]:
+    def answer(self, s: Session) -> bytes:
+        """The signed status answer for the PATCH that completed a file (no missing list)."""
+        with self.c.storage.view() as v:
+            app = v.appliance(s.app_id)
+            assert app is not None
+            _, count = v.missing_content(s.app_id, 0)
+            cp = v.checkpoint(s.app_id, app.accepted_size)
+        resp = wire.Response(
+            request=s.digest,
+            outcome=wire.Outcome.STATUS,
+            centre_time=self.c.now(),
+            accepted_size=app.accepted_size,
+            accepted_root=app.accepted_root,
+            receipt=cp.receipt if cp else None,
+            missing_count=count,
+            last_seq=s.seq,
+        )
+        return self.c.sign_response(resp)
+
+    def _authorise(
+        self, sha256: str, offset: int, body_length: int | None, auth: str
+    ) -> Session:
         try:
             req = wire.parse_request(wire.unb64(auth))
+            if req.type is not wire.RequestType.CHUNK:
+                raise WireError("upload is not authorised by a chunk request")
+            grant = wire.UploadGrant.from_body(req.body)
         except WireError as exc:
             self.intake._note(None, AnomalyKind.MALFORMED, f"upload signature: {exc}")
             raise
-        if req.type is not wire.RequestType.CHUNK:
-            raise WireError("upload is not authorised by a chunk request")
         app, _ = self.intake.authenticate(req)
-        body = req.body
-        if (
-            body.get("sha256") != sha256
-            or body.get("offset") != offset
-            or body.get("length") != len(data)
-            or body.get("chunk") != wire.sha256(data)
-        ):
+        if grant.sha256 != sha256 or grant.offset != offset or grant.length != body_length:
             self.intake._note(
                 app.id,
                 AnomalyKind.BAD_SIGNATURE,
-                f"upload chunk of {sha256} does not match its signature",
+                f"upload of {sha256} does not match its signature (offset or length)",
             )
-            raise ContentError("the chunk does not match what its signature covers", None)
-        total = body.get("total")
+            raise ContentError("the request does not match what its signature covers", None)
+        if grant.piece > self.c.config.max_chunk_bytes:
+            raise ContentError(
+                f"pieces of {grant.piece} bytes exceed this centre's "
+                f"{self.c.config.max_chunk_bytes}",
+                None,
+            )
         now = self.c.now()
         try:
             with self.c.storage.transaction() as tx:
@@ -140,17 +267,25 @@ class Uploads:
                 assert fresh is not None
                 if fresh.status is ApplianceStatus.QUARANTINED:
                     raise QuarantinedError("this appliance is quarantined; uploads are refused")
-                if tx.nonce_seen(app.id, req.nonce) or req.seq <= fresh.last_seq:
+                # The agent keeps two PATCHes in flight on two connections, so they may
+                # arrive out of their signing order: a little below the last sequence number
+                # is fine for a fresh nonce (every nonce is kept: a replay is still refused).
+                if tx.nonce_seen(app.id, req.nonce) or req.seq <= fresh.last_seq - REORDER:
                     raise ReplayError("upload chunk request replayed", fresh.last_seq)
-                tx.set_seq(app.id, req.seq)
+                if req.seq > fresh.last_seq:
+                    tx.set_seq(app.id, req.seq)
                 tx.add_nonce(app.id, req.nonce, now)
                 tx.touch(app.id, now)
                 ref = tx.content_expected(app.id, sha256)
                 if ref is None:
                     raise ContentError(f"{sha256} is not referenced by this appliance's entries")
                 length = ref.size
-                if length < 0 and isinstance(total, int) and total >= 0:
-                    length = total
+                if length < 0 and grant.total is not None:
+                    length = grant.total
+                if length >= 0 and grant.total is not None and grant.total != length:
+                    raise ContentError(
+                        f"the appliance's file has {grant.total} bytes; its entry says {length}"
+                    )
         except SyncError as exc:
             with self.c.storage.transaction() as tx:
                 kind = {
@@ -159,4 +294,89 @@ class Uploads:
                 }.get(exc.code, AnomalyKind.MALFORMED)
                 tx.record_anomaly(app.id, kind, str(exc), now)
             raise
-        return app.id, length
+        return Session(app.id, grant, length, req.nonce.hex(), req.digest, req.seq)
+
+
+# -- the HTTP handler -----------------------------------------------------------------------
+
+
+async def _read_piece(request: web.Request, n: int) -> bytes | None:
+    """Exactly ``n`` body bytes, or None if the body ended, broke or stalled first."""
+    buf = bytearray()
+    try:
+        while len(buf) < n:
+            part = await asyncio.wait_for(request.content.read(n - len(buf)), IDLE_READ_S)
+            if not part:
+                return None
+            buf += part
+    except (TimeoutError, ConnectionError, OSError, asyncio.IncompleteReadError):
+        return None
+    except Exception as exc:  # aiohttp's payload errors (connection lost mid-body)
+        if type(exc).__module__.startswith("aiohttp"):
+            return None
+        raise
+    return bytes(buf)
+
+
+def _tus_error(exc: SyncError) -> web.Response:
+    if isinstance(exc, ContentError):
+        headers = dict(TUS_HEADERS)
+        if exc.offset is None:
+            status = 400
+        else:
+            headers["Upload-Offset"] = str(exc.offset)
+            status = 460 if isinstance(exc, FileDiscarded) else 409
+        return web.Response(status=status, headers=headers, text=str(exc))
+    if isinstance(exc, (AuthError, ReplayError, QuarantinedError)):
+        status = 423 if isinstance(exc, QuarantinedError) else 403
+        if isinstance(exc, ReplayError):
+            status = 409
+        return web.Response(
+            status=status,
+            headers={**TUS_HEADERS, "Luutru-Error": exc.code, "Luutru-Last-Seq": str(
+                exc.last_seq if isinstance(exc, ReplayError) else 0)},
+            text=str(exc),
+        )
+    return web.Response(status=400, headers=TUS_HEADERS, text=str(exc))
+
+
+async def handle_patch(uploads: Uploads, request: web.Request) -> web.Response:
+    """tus PATCH: authorise, then read and commit the body piece by piece."""
+    if request.content_type != "application/offset+octet-stream":
+        raise web.HTTPUnsupportedMediaType(text="send application/offset+octet-stream")
+    try:
+        offset = int(request.headers["Upload-Offset"])
+    except (KeyError, ValueError):
+        raise web.HTTPBadRequest(text="Upload-Offset header is required") from None
+    auth = request.headers.get(wire.AUTH_HEADER, "")
+    if not auth:
+        raise web.HTTPForbidden(text=f"{wire.AUTH_HEADER} header is required")
+    sha = request.match_info["sha256"]
+    try:
+        s, st = await asyncio.to_thread(uploads.begin, sha, offset, request.content_length, auth)
+    except SyncError as exc:
+        resp = _tus_error(exc)
+        resp.force_close()  # the body is not read: never parse it as the next request
+        return resp
+    consumed = 0
+    try:
+        for i in range(len(s.grant.hashes)):
+            if st.complete:
+                break
+            a, b = s.grant.span(i)
+            data = await _read_piece(request, b - a)
+            if data is None:  # cut short: the complete pieces are kept, the rest is lost
+                raise web.HTTPBadRequest(text="the request body ended early")
+            consumed += len(data)
+            st = await asyncio.to_thread(uploads.commit, s, i, data)
+    except SyncError as exc:
+        resp = _tus_error(exc)
+        resp.force_close()
+        return resp
+    headers = {**TUS_HEADERS, "Upload-Offset": str(st.offset)}
+    if st.complete:
+        headers[wire.ANSWER_HEADER] = wire.b64(await asyncio.to_thread(uploads.answer, s))
+    resp = web.Response(status=204, headers=headers)
+    if consumed < s.grant.length:
+        resp.force_close()  # finished before the body was: its rest is never read
+    return resp

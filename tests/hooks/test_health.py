@@ -58,7 +58,7 @@ def test_rewritten_tree_fails(run: RunHook, data_dir: Path) -> None:
     (Rewritten entry bytes are re-hashed only by `luutru verify`, not every 30 s.)"""
     conn = sqlite3.connect(data_dir / DB_NAME)
     assert conn.execute("SELECT max(tree_size) FROM checkpoints").fetchone()[0] == 2
-    conn.execute("UPDATE merkle_nodes SET hash = zeroblob(32) WHERE level = 1 AND idx = 0")
+    conn.execute("UPDATE merkle_nodes SET hash = zeroblob(32) WHERE level = 0 AND idx = 0")
     conn.commit()
     conn.close()
     res = run("health", health)

@@ -3,6 +3,7 @@ lost, nothing duplicated, and the right alert."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import signal
@@ -104,6 +105,42 @@ def test_sigkill_centre_mid_batch_then_restart(tmp_path: Path, centre_dir: Path)
         srv.kill(signal.SIGTERM)
 
 
+def test_sigkill_centre_mid_upload_then_restart(tmp_path: Path, centre_dir: Path) -> None:
+    """The centre dies in the middle of a streamed PATCH: the pieces it committed survive,
+    the restarted centre takes the rest from there, and the file is whole."""
+    srv = CentreServer(centre_dir).start()
+    try:
+        d = _enrolled(tmp_path, centre_dir, srv.url)
+        size, chunk = 700_000, 64 * 1024
+        populate(d, 1, content=(size,))
+        set_sync(d, bandwidth_kbit=1600, chunk_bytes=chunk, stall_timeout_s=3, read_timeout_s=3)
+        agent = subprocess.Popen(
+            [*LUUTRU, "sync", "--data", str(d), "--once"], cwd=REPO,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        uploads = centre_dir / "blobs" / "uploads"
+        deadline = time.monotonic() + 60
+        while not any(p.stat().st_size >= 2 * chunk for p in uploads.glob("*.part")):
+            assert time.monotonic() < deadline, "the upload did not start"
+            time.sleep(0.05)
+        srv.kill(signal.SIGKILL)
+        _, err = agent.communicate(timeout=60)
+        assert agent.returncode != 0 and "centre" in err
+        (part,) = uploads.glob("*.part")
+        kept = part.stat().st_size
+        assert 2 * chunk <= kept < size
+        srv.start()
+        rep = json.loads(_sync(d).stdout)
+        assert rep["confirmed_size"] == tree_size(d) - 1 and rep["pending_content"] == 0
+        assert state(d)["content_bytes_sent"] < size + chunk
+        assert_in_sync(d, centre_dir)
+        assert row(report(centre_dir))["content_missing"] == 0
+        (blob,) = (p for p in (centre_dir / "blobs" / "sha256").rglob("*") if p.is_file())
+        assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name
+    finally:
+        srv.kill(signal.SIGTERM)
+
+
 def test_cut_mid_upload_resumes_and_resends_at_most_one_chunk(
     tmp_path: Path, centre_dir: Path
 ) -> None:
@@ -130,6 +167,47 @@ def test_cut_mid_upload_resumes_and_resends_at_most_one_chunk(
             _sync(d)
             total = state(d)["content_bytes_sent"]
             assert size <= total <= size + chunk, (first, total)
+            assert_in_sync(d, centre_dir)
+            assert row(report(centre_dir))["content_missing"] == 0
+        finally:
+            relay.close()
+
+
+def test_cut_with_two_files_in_flight_resends_less_than_one_chunk(
+    tmp_path: Path, centre_dir: Path
+) -> None:
+    """Streamed PATCHes of several files, two at a time: a cut keeps every complete piece,
+    and the resume (offsets from the centre's answer) resends less than one chunk in all."""
+    with CentreServer(centre_dir) as srv:
+        relay = Relay(("127.0.0.1", srv.port))
+        try:
+            d = _enrolled(tmp_path, centre_dir, relay.url)
+            sizes = (150_000, 90_000, 200_000, 120_000)
+            populate(d, len(sizes), content=sizes)
+            chunk = 64 * 1024
+            set_sync(d, bandwidth_kbit=1600, chunk_bytes=chunk, stall_timeout_s=3,
+                     read_timeout_s=3)
+            agent = subprocess.Popen(
+                [*LUUTRU, "sync", "--data", str(d), "--once"], cwd=REPO,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+            blobs = centre_dir / "blobs"
+            deadline = time.monotonic() + 60
+            while not list((blobs / "sha256").rglob("*")) or not list(
+                (blobs / "uploads").glob("*.part")
+            ):  # a file is done and the next one is under way
+                assert time.monotonic() < deadline, "the uploads did not start"
+                time.sleep(0.05)
+            relay.cut()
+            agent.communicate(timeout=60)
+            assert agent.returncode != 0
+            first = state(d)["content_bytes_sent"]
+            assert 0 < first < sum(sizes)
+            relay.restore()
+            rep = json.loads(_sync(d).stdout)
+            assert rep["pending_content"] == 0
+            total = state(d)["content_bytes_sent"]
+            assert sum(sizes) <= total < sum(sizes) + chunk, (first, total)
             assert_in_sync(d, centre_dir)
             assert row(report(centre_dir))["content_missing"] == 0
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -89,8 +90,9 @@ async def test_chunked_upload_resumes_from_head_offset(
             assert (await _head(client, sha, app.id))[1] == str(CHUNK)
     assert centre.blobs.has(sha)
     assert hashlib.sha256(centre.blobs.path(sha).read_bytes()).hexdigest() == sha
+    app.seq = seq
     status = response(centre, app.intake.handle(app.sign(wire.RequestType.STATUS, {})))
-    assert status.missing_count == 0
+    assert status.outcome is wire.Outcome.STATUS and status.missing_count == 0
 
 
 async def test_wrong_offset_gets_409_with_the_real_one(
@@ -116,8 +118,8 @@ async def test_abandoned_request_tail_is_never_appended(
     data = hashlib.sha256(b"seed").digest() * 4096  # 128 KiB
     sha = _content(app, data)
     first = data[:CHUNK]
-    stale_auth = _auth(app, sha, 0, first, len(data), 301)  # signed first, higher seq
-    fresh_auth = _auth(app, sha, 0, first, len(data), 300)
+    stale_auth = _auth(app, sha, 0, first, len(data), 300)  # the abandoned request
+    fresh_auth = _auth(app, sha, 0, first, len(data), 301)  # its resume, signed later
     host, port = client.server.host, client.server.port
     reader, writer = await asyncio.open_connection(host, port)
     head = f"PATCH /v1/content/{sha} HTTP/1.1\r\nHost: {host}\r\n" + "".join(
@@ -201,3 +203,202 @@ async def test_unknown_content_is_404_and_healthz(
     assert (await _head(client, "a" * 64, app.id))[0] == 404
     r = await client.get("/healthz")
     assert r.status == 200 and (await r.json())["ok"] is True
+
+
+# -- streamed PATCHes: one request for the rest of a file, committed piece by piece ----------
+
+PIECE = 16 * 1024
+
+
+def _stream_auth(
+    app: Appliance, sha: str, offset: int, body: bytes, total: int, seq: int,
+    piece: int = PIECE,
+) -> tuple[str, bytes]:
+    """(header value, raw signed request) for a streamed PATCH of ``body`` at ``offset``."""
+    assert app.store.key is not None
+    hashes = [wire.sha256(body[i : i + piece]) for i in range(0, len(body), piece)]
+    raw = wire.sign_request(
+        app.store.key, wire.RequestType.CHUNK, seq, app.now(),
+        wire.pieces_body(sha, offset, len(body), piece, hashes, total),
+    )
+    return wire.b64(raw), raw
+
+
+async def _start_raw(
+    client: TestClient[Any, Any], sha: str, offset: int, auth: str, length: int, first: bytes
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A PATCH on a raw socket that has sent its headers and ``first`` body bytes."""
+    host, port = client.server.host, client.server.port
+    reader, writer = await asyncio.open_connection(host, port)
+    head = f"PATCH /v1/content/{sha} HTTP/1.1\r\nHost: {host}\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in _headers(offset, auth, length).items()
+    )
+    writer.write(head.encode() + b"\r\n" + first)
+    await writer.drain()
+    return reader, writer
+
+
+async def _until(pred: Callable[[], bool], what: str) -> None:
+    for _ in range(200):
+        if pred():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_streamed_patch_cut_mid_body_keeps_its_complete_pieces(
+    make_appliance: Callable[..., Appliance], client: TestClient[Any, Any], centre: Centre
+) -> None:
+    app = make_appliance()
+    data = os.urandom(5 * PIECE + 1000)
+    sha = _content(app, data)
+    auth, _ = _stream_auth(app, sha, 0, data, len(data), 700)
+    _, writer = await _start_raw(client, sha, 0, auth, len(data), data[: 2 * PIECE + PIECE // 2])
+    await _until(lambda: centre.blobs.partial_size(sha) == 2 * PIECE, "two pieces committed")
+    writer.close()  # the link goes: half a piece was on its way
+    await asyncio.sleep(0.3)
+    assert centre.blobs.partial_size(sha) == 2 * PIECE  # kept; the half piece is not
+    assert await _head(client, sha, app.id) == (200, str(2 * PIECE), str(len(data)))
+    # The status answer says where the upload stands, so the agent needs no HEAD.
+    app.seq = 750  # above the chunk requests' sequence numbers
+    status = response(centre, app.intake.handle(app.sign(wire.RequestType.STATUS, {})))
+    assert status.outcome is wire.Outcome.STATUS
+    assert status.missing == (sha,) and status.extra["offsets"] == {sha: 2 * PIECE}
+    rest = data[2 * PIECE :]
+    auth, raw = _stream_auth(app, sha, 2 * PIECE, rest, len(data), 760)
+    r = await client.patch(
+        f"/v1/content/{sha}", data=rest, headers=_headers(2 * PIECE, auth, len(rest))
+    )
+    assert r.status == 204 and r.headers["Upload-Offset"] == str(len(data))
+    assert hashlib.sha256(centre.blobs.path(sha).read_bytes()).hexdigest() == sha
+    # The completing PATCH carries the centre's signed answer: nothing missing, a receipt.
+    answer = wire.verify_response(
+        wire.unb64(r.headers[wire.ANSWER_HEADER]), centre.public_key, wire.sha256(raw)
+    )
+    assert answer.missing_count == 0 and answer.receipt is not None
+    assert answer.accepted_size == status.accepted_size
+
+
+async def test_superseded_stream_tail_never_lands(
+    make_appliance: Callable[..., Appliance], client: TestClient[Any, Any], centre: Centre
+) -> None:
+    """io-recipes §7 with streamed PATCHes: the abandoned request's tail arrives after its
+    resume took the upload over, at the very offset the upload stands at. It commits nothing
+    (the resume owns the upload); the resume goes on, and the file comes out whole."""
+    app = make_appliance()
+    data = os.urandom(4 * PIECE)
+    sha = _content(app, data)
+    stale_auth, _ = _stream_auth(app, sha, 0, data, len(data), 800)
+    reader, writer = await _start_raw(
+        client, sha, 0, stale_auth, len(data), data[: PIECE + PIECE // 2]
+    )
+    await _until(lambda: centre.blobs.partial_size(sha) == PIECE, "the first piece")
+    # The agent gave up on it and resumes from the centre's offset, signed later; half of
+    # the resume's first piece is on its way.
+    rest = data[PIECE:]
+    fresh_auth, _ = _stream_auth(app, sha, PIECE, rest, len(data), 801)
+    fresh_r, fresh_w = await _start_raw(
+        client, sha, PIECE, fresh_auth, len(rest), rest[: PIECE // 2]
+    )
+    await asyncio.sleep(0.3)  # the resume's headers are in: it owns the upload
+    # Now the stale request's tail arrives: its second piece is complete, correct, and at
+    # the offset the upload stands at, but the request no longer owns the upload.
+    writer.write(data[PIECE + PIECE // 2 :])
+    await writer.drain()
+    assert b"409" in await reader.readline()
+    writer.close()
+    assert centre.blobs.partial_size(sha) == PIECE
+    fresh_w.write(rest[PIECE // 2 :])
+    await fresh_w.drain()
+    assert b"204" in await fresh_r.readline()
+    fresh_w.close()
+    assert hashlib.sha256(centre.blobs.path(sha).read_bytes()).hexdigest() == sha
+
+
+async def test_streamed_patch_at_a_stale_offset_gets_409_and_commits_nothing(
+    make_appliance: Callable[..., Appliance], client: TestClient[Any, Any], centre: Centre
+) -> None:
+    app = make_appliance()
+    data = os.urandom(3 * PIECE)
+    sha = _content(app, data)
+    first = data[:PIECE]
+    auth, _ = _stream_auth(app, sha, 0, first, len(data), 900)
+    r = await client.patch(f"/v1/content/{sha}", data=first, headers=_headers(0, auth, PIECE))
+    assert r.status == 204
+    # A request from offset 0 again (the agent missed the answer): refused before its body.
+    auth, _ = _stream_auth(app, sha, 0, data, len(data), 901)
+    r = await client.patch(f"/v1/content/{sha}", data=data, headers=_headers(0, auth, len(data)))
+    assert r.status == 409 and r.headers["Upload-Offset"] == str(PIECE)
+    assert centre.blobs.partial_size(sha) == PIECE
+    # One whose signature names another offset than its header is refused outright.
+    rest = data[PIECE:]
+    auth, _ = _stream_auth(app, sha, 2 * PIECE, rest, len(data), 902)
+    r = await client.patch(
+        f"/v1/content/{sha}", data=rest, headers=_headers(PIECE, auth, len(rest))
+    )
+    assert r.status == 400 and centre.blobs.partial_size(sha) == PIECE
+
+
+async def test_a_piece_changed_in_flight_is_not_committed(
+    make_appliance: Callable[..., Appliance], client: TestClient[Any, Any], centre: Centre
+) -> None:
+    """The pieces before it are kept; it and the rest are refused, and it is counted."""
+    app = make_appliance()
+    data = os.urandom(4 * PIECE)
+    sha = _content(app, data)
+    auth, _ = _stream_auth(app, sha, 0, data, len(data), 1000)
+    bad = bytearray(data)
+    bad[2 * PIECE + 5] ^= 1
+    r = await client.patch(
+        f"/v1/content/{sha}", data=bytes(bad), headers=_headers(0, auth, len(data))
+    )
+    assert r.status == 400 and "signature" in await r.text()
+    assert centre.blobs.partial_size(sha) == 2 * PIECE and not centre.blobs.has(sha)
+    with centre.storage.view() as v:
+        assert any(a.kind.value == "bad_signature" for a in v.anomalies(app.id))
+    rest = data[2 * PIECE :]
+    auth, _ = _stream_auth(app, sha, 2 * PIECE, rest, len(data), 1001)
+    r = await client.patch(
+        f"/v1/content/{sha}", data=rest, headers=_headers(2 * PIECE, auth, len(rest))
+    )
+    assert r.status == 204
+    assert hashlib.sha256(centre.blobs.path(sha).read_bytes()).hexdigest() == sha
+
+
+async def test_concurrent_patches_may_arrive_out_of_order_but_never_twice(
+    make_appliance: Callable[..., Appliance], client: TestClient[Any, Any], centre: Centre
+) -> None:
+    """Two files in flight on two connections: the later-signed PATCH may arrive first.
+    A fresh nonce a little below the last sequence number is accepted; a replayed request,
+    or one far below, is refused and counted."""
+    app = make_appliance()
+    one, two = os.urandom(3000), os.urandom(5000)
+    doc = app.add(1)[0]
+    c1, c2 = app.store.content.put_bytes(one), app.store.content.put_bytes(two)
+    app.store.attach_content(doc, [{"sha256": c.sha256, "size": c.size, "name": f"{i}.pdf"}
+                                   for i, c in enumerate((c1, c2))])
+    app.store.wait_sealed()
+    assert set(response(app.intake.c, app.send(0)).missing) == {c1.sha256, c2.sha256}
+    early, _ = _stream_auth(app, c1.sha256, 0, one, len(one), 2000)
+    late, _ = _stream_auth(app, c2.sha256, 0, two, len(two), 2001)
+    r = await client.patch(f"/v1/content/{c2.sha256}", data=two, headers=_headers(0, late, 5000))
+    assert r.status == 204
+    r = await client.patch(f"/v1/content/{c1.sha256}", data=one, headers=_headers(0, early, 3000))
+    assert r.status == 204 and wire.ANSWER_HEADER in r.headers
+    answer = wire.verify_response(
+        wire.unb64(r.headers[wire.ANSWER_HEADER]), centre.public_key, None
+    )
+    assert answer.missing_count == 0
+    with centre.storage.view() as v:
+        assert v.appliance(app.id).last_seq == 2001  # type: ignore[union-attr]
+        assert not v.anomalies(app.id)
+    # The same request again (its nonce is known), and a fresh one far below: refused.
+    again = await client.patch(
+        f"/v1/content/{c1.sha256}", data=one, headers=_headers(0, early, 3000)
+    )
+    old, _ = _stream_auth(app, c1.sha256, 0, one, len(one), 1900)
+    stale = await client.patch(f"/v1/content/{c1.sha256}", data=one, headers=_headers(0, old, 3000))
+    for r in (again, stale):
+        assert r.status == 409 and r.headers["Luutru-Error"] == "replay"
+    with centre.storage.view() as v:
+        assert sum(a.count for a in v.anomalies(app.id) if a.kind.value == "replay") == 2

@@ -54,6 +54,8 @@ LABELS: dict[str, dict[str, str]] = {
         "results": "kết quả",
         "enrolled_at": "Đăng ký",
         "key": "Khóa thiết bị",
+        "handovers": "Thay thiết bị (bàn giao khóa)",
+        "from_entry": "Từ mục",
         "diverge": "Rẽ nhánh tại mục",
         "reason": "Lý do",
         "kind": "Loại",
@@ -91,6 +93,8 @@ LABELS: dict[str, dict[str, str]] = {
         "results": "results",
         "enrolled_at": "Enrolled",
         "key": "Device key",
+        "handovers": "Replacements (key hand-overs)",
+        "from_entry": "From entry",
         "diverge": "Diverges at entry",
         "reason": "Reason",
         "kind": "Kind",
@@ -163,16 +167,18 @@ async def appliance_detail(request: web.Request) -> web.Response:
     c = request.app[DASH_CENTRE]
     app_id = request.match_info["id"]
 
-    def load() -> tuple[Any, Any, Any, Any]:
+    def load() -> tuple[Any, Any, Any, Any, Any]:
         with c.storage.view() as v:
             app = v.appliance(app_id)
             if app is None:
                 raise web.HTTPNotFound(text="no such appliance")
-            return app, v.counts(app_id), v.anomalies(app_id), v.forks(app_id)
+            return (app, v.counts(app_id), v.anomalies(app_id), v.forks(app_id),
+                    v.keys(app_id))
 
-    app, counts, anomalies, forks = await asyncio.to_thread(load)
+    app, counts, anomalies, forks, keys = await asyncio.to_thread(load)
     return _render(
-        request, "appliance.html", app=app, counts=counts, anomalies=anomalies, forks=forks
+        request, "appliance.html", app=app, counts=counts, anomalies=anomalies, forks=forks,
+        keys=keys,
     )
 
 
