@@ -300,6 +300,10 @@ def import_file(
         elif len(batch) >= BATCH:
             flush()
     flush(wait=True)
+    if report.imported >= BATCH:  # a bulk import leaves the search index in many segments
+        from .search import optimize_index
+
+        store.writer_or_fail().call(lambda txn: optimize_index(txn.conn))
     return report
 
 

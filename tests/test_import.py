@@ -255,3 +255,26 @@ def test_unknown_layout_refused(store: Store, tmp_path: Path) -> None:
     p.write_text("a,b\n1,2\n", "utf-8")
     with pytest.raises(ValidationError, match="Sổ đăng ký"):
         import_file(store, p)
+
+
+def test_bulk_import_leaves_one_search_segment(store: Store, tmp_path: Path) -> None:
+    """After a bulk import the search index is merged into one segment (faster queries)."""
+    from appliance.importer import BATCH
+    from appliance.search import Filters, search
+
+    p = tmp_path / "bulk.jsonl"
+    with p.open("w", encoding="utf-8") as fh:
+        for i in range(BATCH + 50):
+            fh.write(json.dumps({
+                "kind": "incoming", "TypeName": "Công văn", "CodeNumber": str(i + 1),
+                "CodeNotation": "SNV-VP", "IssuedDate": "2024-03-02",
+                "OrganName": "Sở Nội vụ", "Subject": f"V/v đất đai thửa số {i}",
+                "ArrivalDate": "2024-03-04", "ArrivalNumber": i + 1,
+            }, ensure_ascii=False) + "\n")
+    rep = import_file(store, p)
+    assert rep.imported == BATCH + 50 and not rep.failed
+    conn = store.reader()
+    (segments,) = conn.execute("SELECT count(DISTINCT segid) FROM document_fts_idx").fetchone()
+    assert segments == 1
+    hits = search(conn, "dat dai thua so 7", Filters(year=2024), limit=5)
+    assert hits and hits[0].data["Subject"].startswith("V/v đất đai thửa số 7")
