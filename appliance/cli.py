@@ -234,7 +234,7 @@ def log_entries(data: Path | None, as_json: bool, start: int, end: int | None) -
     """Entries as the exact bytes hashed into the tree (base64)."""
     try:
         with _store_ro(data) as store:
-            for idx, raw in store.entries(start, end):
+            for idx, raw in store.entries(start, end, withheld=True):
                 if not raw:  # restored from the centre as its leaf hash only (classified)
                     leaf = base64.b64encode(store.leaf_hash(idx)).decode()
                     _emit({"index": idx, "leaf": None, "withheld": True, "leaf_hash": leaf})

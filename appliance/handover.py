@@ -35,7 +35,6 @@ class Handover:
     index: int
     previous_key: PublicKey
     new_key: PublicKey
-    restored_size: int
     withheld: frozenset[int]
     lost_content: frozenset[str]
 
@@ -99,7 +98,7 @@ def parse(index: int, data: Mapping[str, Any] | None) -> Handover:
         )
     if any(i < 0 or i >= index for i in withheld):
         raise ValidationError(f"hand-over entry {index} lists withheld entries after itself")
-    return Handover(index, prev, new, size, withheld, lost)
+    return Handover(index, prev, new, withheld, lost)
 
 
 class KeySchedule:

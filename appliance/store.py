@@ -182,8 +182,11 @@ class Store:
     def latest_checkpoint(self) -> tuple[int, bytes, str, bytes] | None:
         return latest_checkpoint(self.reader())
 
-    def entries(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
-        return iter_entries(self.reader(), start, end)
+    def entries(
+        self, start: int = 0, end: int | None = None, withheld: bool = False
+    ) -> Iterator[tuple[int, bytes]]:
+        """Entries in log order; empty rows held as leaf hashes only when ``withheld``."""
+        return iter_entries(self.reader(), start, end, withheld)
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         return merkle.inclusion_proof(node_source(self.reader()), index, size)

@@ -58,14 +58,16 @@ def build_request(
     return EnrolRequest(raw, fingerprint)
 
 
-def accept(
-    data_dir: Path, answer: bytes, request_digest: bytes | None, fingerprint: bytes, url: str
-) -> Enrolment:
-    """Check the centre's answer against the token's fingerprint and pin the centre key."""
+def pinned_answer(
+    answer: bytes, request_digest: bytes | None, fingerprint: bytes, what: str
+) -> tuple[wire.Response, str]:
+    """Read an answer that brings the centre key (an enrolment, a restore): the key inside is
+    trusted only once its id matches the token's fingerprint, and then the whole answer is
+    checked with it. Returns the answer and the key (PEM)."""
     from appliance import cbor, cose
 
     payload: object = None
-    try:  # the key inside the answer is not trusted until its fingerprint matches the token's
+    try:
         msg = cose.decode_sign1(answer)
         payload = cbor.loads(msg.payload)
         extra = payload.get("extra") or {}  # type: ignore[attr-defined]
@@ -74,13 +76,20 @@ def accept(
     except (LuutruError, KeyError, TypeError, ValueError, AttributeError) as exc:
         reason = payload.get("message") if isinstance(payload, dict) else None
         if reason:  # a refusal: its reason is shown, though it cannot be checked yet
-            raise EnrolmentError(f"the centre refused the enrolment: {reason}") from exc
-        raise EnrolmentError(f"the centre's answer is not an enrolment: {exc}") from exc
+            raise EnrolmentError(f"the centre refused the {what}: {reason}") from exc
+        raise EnrolmentError(f"the centre's answer is not a {what}: {exc}") from exc
     if key_id(centre_key)[:8] != fingerprint:
         raise AuthError(
             "the centre's key does not match the fingerprint in the token: refusing to pin it"
         )
-    resp = wire.verify_response(answer, centre_key, request_digest)
+    return wire.verify_response(answer, centre_key, request_digest), pem
+
+
+def accept(
+    data_dir: Path, answer: bytes, request_digest: bytes | None, fingerprint: bytes, url: str
+) -> Enrolment:
+    """Check the centre's answer against the token's fingerprint and pin the centre key."""
+    resp, pem = pinned_answer(answer, request_digest, fingerprint, "enrolment")
     if resp.outcome is not wire.Outcome.ENROLLED:
         raise CentreRefusedError(resp.message or "enrolment refused", resp.code or "enrolment")
     enrolment = Enrolment(

@@ -102,7 +102,7 @@ def build_batch(
     size = 0
     only_receipts = True
     limit = min(head_size, start + max_entries)
-    for idx, raw in store.entries(start, limit):
+    for idx, raw in store.entries(start, limit, withheld=True):
         if not raw:  # restored as its leaf hash only (a replaced box's classified entry)
             items.append(wire.Withheld(store.leaf_hash(idx)))
             size += 40
@@ -140,8 +140,6 @@ def content_of_entries(store: Store, start: int, end: int, ids: set[str]) -> lis
     """Content hashes referenced by the full (not withheld) entries in [start, end)."""
     out: dict[str, None] = {}
     for _idx, raw in store.entries(start, end):
-        if not raw:
-            continue
         m = cbor.loads(raw)
         if concerns_classified(m, ids):
             continue

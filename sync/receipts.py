@@ -57,7 +57,8 @@ def store_receipt(store: Store, checked: CheckedReceipt, centre: str) -> int | N
 
     def job(txn: Txn) -> int | None:
         for (raw,) in txn.conn.execute(
-            "SELECT entry FROM log WHERE idx >= ? ORDER BY idx", (rc.tree_size,)
+            "SELECT entry FROM log WHERE idx >= ? AND length(entry) > 0 ORDER BY idx",
+            (rc.tree_size,),
         ):
             e = Entry.decode(bytes(raw), strict=False)
             if e.kind == RECEIPT_KIND and e.data and e.data.get("tree_size") == rc.tree_size:
@@ -84,8 +85,6 @@ def latest_receipt_size(store: Store, since: int = 0) -> int:
     """The largest tree size covered by a receipt entry at or after ``since`` (0 if none)."""
     best = 0
     for _idx, raw in store.entries(since):
-        if not raw:  # held as a leaf hash only
-            continue
         e = Entry.decode(raw, strict=False)
         if e.kind == RECEIPT_KIND and e.data:
             best = max(best, int(e.data.get("tree_size", 0)))

@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from appliance import cbor, cose, schema
+from appliance import cbor, schema
 from appliance import clock as clockmod
 from appliance.archive.errors import RestoreError
+from appliance.archive.state import destroyed_content
 from appliance.config import DB_NAME, ApplianceConfig, save_config
 from appliance.datadir import PUBLIC_KEY_NAME
-from appliance.errors import LuutruError
 from appliance.fsutil import write_atomic
 from appliance.handover import ACTOR, HANDOVER_KIND, handover_data
 from appliance.keys.base import KeyProvider
@@ -42,6 +42,7 @@ from appliance.replace import LogImporter, adopt_checkpoint
 from appliance.store import Store
 
 from . import wire
+from .enrol import pinned_answer
 from .errors import AuthError, CentreRefusedError, TransportError, WireError
 from .state import AgentState, Enrolment, save_enrolment, save_state
 
@@ -51,7 +52,6 @@ ATTEMPTS = 8
 
 @dataclass
 class Progress:
-    entries: int = 0
     content_files: int = 0
     content_bytes: int = 0
     lost_content: list[str] = field(default_factory=list)
@@ -164,26 +164,10 @@ class CentreSource:
             wire.RequestType.RESTORE,
             {"token_id": wire.token_id(secret), "token_proof": wire.token_proof(secret, spki)},
         )
-        status, answer = await self._retry("restore", lambda: client.post_cbor("/v1/restore", raw))
-        try:  # the key inside is trusted only once its fingerprint matches the token's
-            payload = cbor.loads(cose.decode_sign1(answer).payload)
-        except LuutruError as exc:
-            raise RestoreError(f"the centre's answer (HTTP {status}) is not readable: {exc}") \
-                from exc
-        extra = payload.get("extra") if isinstance(payload, dict) else None
-        if not isinstance(extra, dict) or "centre_key" not in extra:
-            message = payload.get("message") if isinstance(payload, dict) else None
-            raise CentreRefusedError(
-                f"the centre refused the restore (HTTP {status}): {message or 'no reason given'}",
-                str(payload.get("code", "restore")) if isinstance(payload, dict) else "restore",
-            )
-        try:
-            centre_key = load_public_key(str(extra["centre_key"]))
-        except LuutruError as exc:
-            raise RestoreError(f"the centre's key in its answer is unreadable: {exc}") from exc
-        if key_id(centre_key)[:8] != fingerprint:
-            raise AuthError("the centre's key does not match the fingerprint in the token")
-        resp = wire.verify_response(answer, centre_key, wire.sha256(raw))
+        _status, answer = await self._retry(
+            "restore", lambda: client.post_cbor("/v1/restore", raw)
+        )
+        resp, _pem = pinned_answer(answer, wire.sha256(raw), fingerprint, "restore")
         if resp.outcome is not wire.Outcome.RESTORING:
             raise CentreRefusedError(resp.message or "restore refused", resp.code or "restore")
         if resp.receipt is None:
@@ -249,7 +233,6 @@ class CentreSource:
                     raise RestoreError(f"the centre sent no entries from {start}")
                 for leaf, entry in rows:
                     importer.add(bytes(leaf), None if entry is None else bytes(entry))
-                progress.entries = importer.size
                 self.report(f"entries: {importer.size}/{begin.accepted_size}")
             importer.flush()
             root = importer.root()
@@ -292,7 +275,7 @@ class CentreSource:
             # Documents' content (sizes known) and anything else an entry references (the
             # bodies of code-list versions).
             wanted = list(sizes.items()) + [(sha, -1) for sha in refs if sha not in sizes]
-            gone = _destroyed(conn)
+            gone = destroyed_content(conn)
         finally:
             conn.close()
         lost_at_centre = set(begin.missing)
@@ -455,9 +438,3 @@ class CentreSource:
         )
         self.report(f"hand-over accepted: the centre countersigned size {resp.accepted_size}")
         return receipt_index
-
-
-def _destroyed(conn: Any) -> set[str]:
-    from appliance.archive.state import destroyed_content
-
-    return set(destroyed_content(conn))

@@ -75,7 +75,7 @@ class LogIndex:
                 start = self.indexed_size()
                 rows: list[tuple[int, str]] = []
                 last = start - 1
-                for idx, raw in self._store.entries(start, start + BATCH):
+                for idx, raw in self._store.entries(start, start + BATCH, withheld=True):
                     last = idx
                     target = _target(cbor2.loads(raw)) if raw else None
                     if target is not None:

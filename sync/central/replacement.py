@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hmac
 import os
@@ -103,7 +102,6 @@ class Fetched:
     status: int
     body: bytes
     content_type: str
-    message: str = ""
 
 
 class Replacements:
@@ -254,7 +252,7 @@ class Replacements:
         except SyncError as exc:
             status = {"malformed": 400, "content": 404}.get(exc.code, 403)
             self.intake._note(None, AnomalyKind.ENROLMENT, f"replacement fetch: {exc}")
-            return Fetched(status, str(exc).encode("utf-8"), "text/plain; charset=utf-8", str(exc))
+            return Fetched(status, str(exc).encode("utf-8"), "text/plain; charset=utf-8")
 
     def _entries(self, app: ApplianceRecord, body: dict[str, Any]) -> Fetched:
         start = body.get("from")
@@ -382,19 +380,3 @@ class Replacements:
             raise BatchError("the hand-over names another log or another restored root")
         if data.get("token_id") != tok.token_id.hex():
             raise BatchError("the hand-over names another replacement token")
-
-
-def replacement_state(centre: Centre, appliance_id: str) -> list[dict[str, Any]]:
-    """The keys that took an appliance's log over, for reports."""
-    with centre.storage.view() as v:
-        return [dataclasses.asdict(k) for k in v.keys(appliance_id)]
-
-
-__all__ = [
-    "Fetched",
-    "Replacements",
-    "find_appliance",
-    "issue_replacement_token",
-    "replacement_state",
-]
-

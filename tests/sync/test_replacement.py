@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,10 @@ import pytest
 from appliance.errors import LuutruError
 from appliance.ledger import Entry
 from appliance.store import Store
+from tests.conftest import ORG_ID, ORG_NAME
 from tests.sync.procs import (
+    LUUTRU,
+    REPO,
     CentreServer,
     appliance_id,
     new_appliance,
@@ -118,6 +122,24 @@ def test_replace_dead_appliance_from_centre(tmp_path: Path, centre_dir: Path) ->
             s.update_document(ids[3], {"Subject": "Sửa sau khi thay thiết bị"})
         st = state(new)
         assert st["acknowledged_size"] == accepted + 1 == st["confirmed_size"]
+
+        # What the log does not hold is provisioned again: the first administrator and the
+        # LAN certificate; the identity, key and enrolment are kept.
+        prov_run = subprocess.run(
+            [*LUUTRU, "provision", "--data", str(new), "--non-interactive", "--json",
+             "--org-id", ORG_ID, "--org-name", ORG_NAME, "--unit-code", "07123",
+             "--ip", "127.0.0.1", "--admin-username", "lanhdao",
+             "--admin-full-name", "Trần Văn Hùng", "--admin-password-stdin",
+             "--skip-check", "scanners", "--skip-check", "mdns"],
+            input="mat-khau-rat-dai-2026\n", capture_output=True, text=True, cwd=REPO,
+            timeout=300,
+        )
+        assert prov_run.stdout.strip(), prov_run.stderr
+        steps = {s["name"]: s["status"] for s in json.loads(prov_run.stdout)["steps"]}
+        assert steps["device-key"] == "kept" and steps["enrol"] == "kept", prov_run.stdout
+        assert steps["admin"] == "done" and steps["tls"] == "done"
+        assert appliance_id(new) == new_kid
+        assert run_json("verify", "--data", str(new), "--json")["ok"] is True
 
         # The new box goes on with the same log at the centre: one appliance, a new key.
         later = populate(new, 3, content=(7_000,), seed=7)
