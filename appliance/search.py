@@ -20,10 +20,11 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from .fields import SCHEMAS
 from .schema import TABLES, from_row
 from .text import fold, nfc
 
@@ -280,15 +281,18 @@ def search(
     filters: Filters | None = None,
     limit: int = 50,
     offset: int = 0,
+    fields: Sequence[str] | None = None,
 ) -> list[Hit]:
-    """Newest first. An empty query lists the documents that match the filters."""
+    """Newest first. An empty query lists the documents that match the filters. With
+    ``fields``, each hit's data holds only those fields (a list page reads a few columns, not
+    the whole record)."""
     # One snapshot for the pending rows and the index: a merge committed in between would
     # otherwise show a document in both halves, or in neither.
     own = not conn.in_transaction
     if own:
         conn.execute("BEGIN")
     try:
-        return _search(conn, query, filters or Filters(), limit, offset)
+        return _search(conn, query, filters or Filters(), limit, offset, fields)
     finally:
         if own:
             conn.execute("COMMIT")
@@ -309,9 +313,24 @@ def _year_band_sql(docs: str) -> str:
     return "SELECT min(a), max(b) FROM (" + " UNION ALL ".join(parts) + ")"
 
 
+def _columns(fields: Sequence[str] | None) -> str:
+    if fields is None:
+        return "d.*"
+    known = {f.name for f in SCHEMAS["document"]}
+    if unknown := [f for f in fields if f not in known]:
+        raise ValueError(f"not a document field: {', '.join(unknown)}")
+    return ", ".join(["d.rid", "d.id", *(f'd."{f}"' for f in fields)])
+
+
 def _search(
-    conn: sqlite3.Connection, query: str, filters: Filters, limit: int, offset: int
+    conn: sqlite3.Connection,
+    query: str,
+    filters: Filters,
+    limit: int,
+    offset: int,
+    fields: Sequence[str] | None,
 ) -> list[Hit]:
+    cols = _columns(fields)
     fwhere, fargs = _filter_clauses(filters)
     expr = match_expression(query)
     pending = [] if expr is None else pending_matches(conn, expr)
@@ -334,7 +353,7 @@ def _search(
             args.extend(band)
         queries.append(
             (
-                f"SELECT d.* FROM document_fts f JOIN {docs} d ON d.rid = f.rowid WHERE "
+                f"SELECT {cols} FROM document_fts f JOIN {docs} d ON d.rid = f.rowid WHERE "
                 + " AND ".join(where + fwhere)
                 + " ORDER BY f.rowid DESC",
                 args + fargs,
@@ -343,7 +362,7 @@ def _search(
         if pending:  # the pending rows that match, through the same filters
             queries.append(
                 (
-                    f"SELECT d.* FROM {docs} d WHERE "
+                    f"SELECT {cols} FROM {docs} d WHERE "
                     + " AND ".join(["d.rid IN (SELECT value FROM json_each(?))", *fwhere])
                     + " ORDER BY d.rid DESC",
                     [json.dumps(pending), *fargs],
@@ -358,7 +377,7 @@ def _search(
             if pending:
                 where[0] = f"({where[0]} OR d.rid IN (SELECT value FROM json_each(?)))"
                 args.insert(1, json.dumps(pending))
-        sql = f"SELECT d.* FROM {docs} d"
+        sql = f"SELECT {cols} FROM {docs} d"
         if where:
             sql += " WHERE " + " AND ".join(where)
         queries.append((sql + " ORDER BY d.rid DESC", args))

@@ -143,6 +143,50 @@ def test_old_search_index_is_rebuilt_on_open(
     assert verify_data_dir(data_dir).ok
 
 
+def test_index_with_short_prefixes_is_rebuilt_on_open(
+    data_dir: Path, open_store: Callable[..., Store]
+) -> None:
+    """A folder whose index kept prefixes of 1-3 letters only gets 1-6 on open, every row
+    copied (merged and pending), and answers as before, prefix queries included."""
+    import sqlite3
+
+    from appliance.schema import FTS_PREFIX
+
+    s = open_store()
+    subjects = ["Kế hoạch phòng chống lụt bão", "Triển khai công tác cải cách hành chính",
+                "Quyết định khen thưởng", "Công văn về hộ nghèo"]
+    ids = [s.register_incoming(incoming(Subject=t)).record.id for t in subjects]
+    queries = ["trien khai cong", "cong", "cong van", "phong chong lu", "khen thuon", "ke ho"]
+    before = {q: [h.id for h in search(s.reader(), q)] for q in queries}
+    s.close()
+    conn = sqlite3.connect(data_dir / "luutru.db", isolation_level=None)
+    rows = conn.execute("SELECT rowid, body, ocr FROM document_fts ORDER BY rowid").fetchall()
+    rows += conn.execute("SELECT rid, body, ocr FROM search_pending ORDER BY rid").fetchall()
+    conn.execute("DELETE FROM search_pending")
+    conn.execute("DROP TABLE document_fts")
+    conn.execute(
+        "CREATE VIRTUAL TABLE document_fts USING fts5(body, ocr, "
+        "tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3')"
+    )
+    conn.executemany("INSERT INTO document_fts (rowid, body, ocr) VALUES (?, ?, ?)", rows[:2])
+    conn.executemany("INSERT INTO search_pending (rid, body, ocr) VALUES (?, ?, ?)", rows[2:])
+    conn.close()
+    s = open_store()
+    ddl = s.reader().execute(
+        "SELECT sql FROM sqlite_master WHERE name = 'document_fts'"
+    ).fetchone()[0]
+    assert f"prefix = '{FTS_PREFIX}'" in ddl
+    assert _index_halves(s) == (2, 2)  # the pending half is left as it was
+    r = s.reader()
+    assert {q: [h.id for h in search(r, q)] for q in queries} == before
+    assert before["trien khai cong"] == [ids[1]] and before["khen thuon"] == [ids[2]]
+    assert ids[3] in before["cong van"] and before["phong chong lu"] == [ids[0]]
+    s.close()
+    from appliance.verify import verify_data_dir
+
+    assert verify_data_dir(data_dir).ok
+
+
 def _index_halves(store: Store) -> tuple[int, int]:
     conn = store.reader()
     merged = conn.execute("SELECT count(*) FROM document_fts").fetchone()[0]
@@ -317,3 +361,18 @@ def test_folder_from_before_the_pending_table(
     assert [h.id for h in search(s.reader(), "nao vet")] == [new.id, old.id]
     s.close()
     assert verify_data_dir(data_dir).ok
+
+
+def test_search_reads_only_the_fields_asked(store: Store) -> None:
+    """A list page asks for a few fields: the hits hold those (and the same ids, in the same
+    order, as a search for whole records); an unknown field is refused."""
+    for t in ("Kế hoạch phòng chống lụt bão", "Phòng chống dịch bệnh", "Kế hoạch năm"):
+        store.register_incoming(incoming(Subject=t))
+    conn = store.reader()
+    whole = search(conn, "phong chong")
+    some = search(conn, "phong chong", fields=("Subject", "ArrivalNumber", "Mode"))
+    assert [h.id for h in some] == [h.id for h in whole] and len(whole) == 2
+    for w, s in zip(whole, some, strict=True):
+        assert s.data == {k: w.data[k] for k in ("Subject", "ArrivalNumber", "Mode") if k in w.data}
+    with pytest.raises(ValueError, match="not a document field"):
+        search(conn, "phong", fields=("Subject", "rid; DROP TABLE documents"))

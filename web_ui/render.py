@@ -82,6 +82,11 @@ _DOC_ROW[(False, True)] = _DOC_ROW[(False, False)].replace(
     "</a></td>", '</a> <span class="tag secret">{t_secret}</span></td>')
 
 
+# The fields doc_table reads: a page of hits needs these columns, not whole records.
+LIST_FIELDS = ("Direction", "Mode", "ArrivalNumber", "CodeNumber", "CodeNotation", "IssuedDate",
+               "ArrivalDate", "TypeName", "Subject", "OrganName")
+
+
 def doc_table(docs: Sequence[Any], t_in: str, t_out: str, t_secret: str,
               head: Sequence[str]) -> Markup:
     """The table of documents that the search, home and hồ sơ pages show (items with ``.id``

@@ -15,6 +15,7 @@ from . import queries
 from .accounts import Role
 from .app import Services
 from .common import blocking, clean, cpu_read, form_of, int_arg, render, services
+from .render import LIST_FIELDS
 from .reqkeys import me
 from .views_documents import today
 
@@ -84,7 +85,9 @@ async def search(request: web.Request) -> web.Response:
     page = int_arg(request.query.get("page"), 1, 1, 10_000) or 1
     size = s.config.page_size
     hits = await cpu_read(
-        lambda: run_search(s.store.reader(), q, filters, size + 1, (page - 1) * size)
+        lambda: run_search(
+            s.store.reader(), q, filters, size + 1, (page - 1) * size, fields=LIST_FIELDS
+        )
     )
     more = len(hits) > size
     args = {k: v for k, v in request.query.items() if k != "page" and v}
