@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -345,6 +346,45 @@ def central_import(folder: Path, data: Path | None, as_json: bool) -> None:
             f"missing content {d.missing_content}"
             + (f"; errors: {'; '.join(d.errors)}" if d.errors else "")
         )
+
+
+@central.command("dashboard-user")
+@_CDATA
+@click.option("--username", default=None, help="The account to add, or give a new password.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--remove", is_flag=True, help="Remove the account (its sessions end).")
+@click.option("--list", "list_", is_flag=True, help="List the accounts.")
+def central_dashboard_user(
+    data: Path | None, username: str | None, password_stdin: bool, remove: bool, list_: bool
+) -> None:
+    """Accounts that may sign in to the centre's dashboard (every page of it needs one)."""
+    from appliance.errors import LuutruError
+
+    from .central.centre import open_centre
+
+    try:
+        from web_ui.central.auth import DashboardUsers
+    except ImportError as exc:  # pragma: no cover - web_ui ships with the centre
+        raise _fail(exc) from exc
+    try:
+        with open_centre(_centre_dir(data)) as c:
+            users = DashboardUsers(c.data_dir)
+            if list_:
+                for name in users.users():
+                    click.echo(name)
+                return
+            if not username or remove == password_stdin:
+                raise click.UsageError("give --username and one of --password-stdin, --remove")
+            if remove:
+                if not users.remove(username):
+                    raise click.ClickException(f"no dashboard account {username!r}")
+                click.echo(f"dashboard account {username} removed")
+                return
+            password = sys.stdin.readline().rstrip("\r\n")
+            new = users.set_password(username, password, c.now())
+            click.echo(f"dashboard account {username} {'added' if new else 'has a new password'}")
+    except LuutruError as exc:
+        raise _fail(exc) from exc
 
 
 @central.command("report")

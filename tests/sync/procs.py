@@ -347,3 +347,32 @@ def emulated_link(
             proc.kill()
         for ns in (a, b):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+DASH_USER, DASH_PASSWORD = "giamsat", "mật khẩu bảng điều khiển"
+
+
+def dashboard_opener(centre_url: str, centre_dir: Path) -> Any:
+    """A urllib opener signed in to the centre's dashboard (the account is made first), as a
+    browser is: the sign-in form's CSRF token and cookie, then the session cookie."""
+    import http.cookiejar
+    import re
+    import urllib.parse
+    import urllib.request
+
+    from web_ui.central.auth import DashboardUsers
+
+    users = DashboardUsers(centre_dir)
+    if DASH_USER not in users.users():
+        users.set_password(DASH_USER, DASH_PASSWORD)
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(f"{centre_url}/signin", timeout=10).read().decode()
+    m = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page)
+    assert m, "no CSRF token on the dashboard's sign-in page"
+    form = urllib.parse.urlencode(
+        {"csrf_token": m.group(1), "username": DASH_USER, "password": DASH_PASSWORD, "next": "/"}
+    ).encode()
+    opener.open(f"{centre_url}/signin", data=form, timeout=10).read()
+    assert any(c.name == "luutru_centre" for c in jar), "the dashboard did not sign in"
+    return opener

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from sync.outbox import build_batch
 from sync.restore import CentreSource
 from tests.swtpm import Swtpm, swtpm, swtpm_factory
 from tests.sync.conftest import Appliance, response
-from tests.sync.procs import free_port
+from tests.sync.procs import dashboard_opener, free_port
 
 __all__ = ["swtpm", "swtpm_factory"]
 
@@ -110,7 +109,8 @@ def test_restore_from_each_backend_and_the_old_key_is_retired(
         assert v.appliance_for_key(old.id) == rec  # the log's id still names it
 
     # The dashboard shows the hand-over on the appliance's page.
-    page = urllib.request.urlopen(f"{centre_url}/appliances/{old.id}", timeout=10).read()
+    dash = dashboard_opener(centre_url, centre.data_dir)
+    page = dash.open(f"{centre_url}/appliances/{old.id}", timeout=10).read()
     assert k.key_id.encode() in page and "Thay thiết bị".encode() in page
 
     # The old box's next batch is refused: its key was retired by the hand-over.

@@ -1,5 +1,6 @@
 """The centre's dashboard: the province's appliances, their backlog and anomalies, search
-across communes, and CSV/JSON export. Read-only, server-rendered, every asset local.
+across communes, and CSV/JSON export. Read-only, server-rendered, every asset local; every
+page needs a signed-in dashboard account (auth.py, `luutru central dashboard-user`).
 
 Vietnamese first; ``?lang=en`` shows English labels. Dates dd/mm/yyyy, times with +07:00.
 """
@@ -18,6 +19,22 @@ from appliance.clock import TZ, vn_date
 from appliance.text import fold
 from sync.central.centre import Centre
 from sync.central.report import build_report, to_csv
+
+from ..throttle import Throttle
+from .auth import (
+    COOKIE,
+    DASH_THROTTLE,
+    DASH_USER,
+    DASH_USERS,
+    PRE_COOKIE,
+    DashboardUsers,
+    ThrottledError,
+    dashboard_auth,
+    new_binding,
+    safe_next,
+    set_session,
+    sign_in_attempt,
+)
 
 HERE = Path(__file__).parent
 DASH_CENTRE = web.AppKey("dashboard_centre", Centre)
@@ -62,6 +79,14 @@ LABELS: dict[str, dict[str, str]] = {
         "count": "Số lần",
         "detail_col": "Chi tiết",
         "when": "Lúc",
+        "signin": "Đăng nhập bảng điều khiển",
+        "username": "Tên đăng nhập",
+        "password": "Mật khẩu",
+        "signin_btn": "Đăng nhập",
+        "signout": "Đăng xuất",
+        "bad_login": "Sai tên đăng nhập hoặc mật khẩu.",
+        "bad_form": "Biểu mẫu đã hết hạn; vui lòng đăng nhập lại.",
+        "no_accounts": "Chưa có tài khoản nào. Trên máy trung tâm, chạy:",
     },
     "en": {
         "title": "Provincial data centre — sync from communes",
@@ -101,6 +126,14 @@ LABELS: dict[str, dict[str, str]] = {
         "count": "Count",
         "detail_col": "Detail",
         "when": "When",
+        "signin": "Sign in to the dashboard",
+        "username": "Username",
+        "password": "Password",
+        "signin_btn": "Sign in",
+        "signout": "Sign out",
+        "bad_login": "Wrong username or password.",
+        "bad_form": "The form had expired; please sign in again.",
+        "no_accounts": "There is no account yet. On the centre machine, run:",
     },
 }
 STATUS_VI = {"active": "hoạt động", "quarantined": "cách ly"}
@@ -127,6 +160,12 @@ def setup_dashboard(app: web.Application, centre: Centre) -> None:
     env.filters["vndate"] = lambda v: vn_date(v) if v else "—"
     app[DASH_CENTRE] = centre
     app[DASH_ENV] = env
+    app[DASH_USERS] = DashboardUsers(centre.data_dir)
+    app[DASH_THROTTLE] = Throttle()
+    app.middlewares.append(dashboard_auth)
+    app.router.add_get("/signin", signin_form)
+    app.router.add_post("/signin", signin)
+    app.router.add_post("/signout", signout)
     app.router.add_get("/", overview)
     app.router.add_get("/appliances/{id}", appliance_detail)
     app.router.add_get("/search", search)
@@ -139,13 +178,69 @@ def _lang(request: web.Request) -> str:
     return "en" if request.query.get("lang") == "en" else "vi"
 
 
-def _render(request: web.Request, template: str, **ctx: Any) -> web.Response:
+def _render(
+    request: web.Request, template: str, status: int = 200, **ctx: Any
+) -> web.Response:
     lang = _lang(request)
     env = request.app[DASH_ENV]
+    user = request.get(DASH_USER)
+    signout_csrf = ""
+    if user is not None:  # the sign-out form's token, bound to this session
+        signout_csrf = request.app[DASH_USERS].csrf_token(request.cookies.get(COOKIE, ""))
     html = env.get_template(template).render(
-        L=LABELS[lang], lang=lang, status_vi=STATUS_VI, **ctx
+        L=LABELS[lang], lang=lang, status_vi=STATUS_VI, user=user, signout_csrf=signout_csrf,
+        **ctx,
     )
-    return web.Response(text=html, content_type="text/html", charset="utf-8")
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+# -- signing in -------------------------------------------------------------------------------
+
+def _signin_page(
+    request: web.Request, status: int = 200, error: str | None = None, username: str = ""
+) -> web.Response:
+    binding = request.cookies.get(PRE_COOKIE) or new_binding()
+    users = request.app[DASH_USERS]
+    resp = _render(
+        request, "signin.html", status=status, error=error, username=username,
+        csrf=users.csrf_token(binding), next=safe_next(request.query.get("next")),
+        no_accounts=not users.users(), data_dir=str(request.app[DASH_CENTRE].data_dir),
+    )
+    resp.set_cookie(PRE_COOKIE, binding, httponly=True, samesite="Strict",
+                    secure=request.secure, path="/")
+    return resp
+
+
+async def signin_form(request: web.Request) -> web.Response:
+    return _signin_page(request)
+
+
+async def signin(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    L = LABELS[_lang(request)]
+    try:
+        user, why = await asyncio.to_thread(sign_in_attempt, request, form)
+    except ThrottledError as exc:
+        return _signin_page(request, 429, str(exc), str(form.get("username", "")))
+    if user is None:
+        error = L["bad_form"] if why == "csrf" else L["bad_login"]
+        return _signin_page(request, 403 if why == "csrf" else 401, error,
+                            str(form.get("username", "")))
+    users = request.app[DASH_USERS]
+    resp = web.Response(status=303, headers={"Location": safe_next(str(form.get("next", "/")))})
+    set_session(resp, request, users.session_cookie(user))
+    resp.del_cookie(PRE_COOKIE, path="/")
+    return resp
+
+
+async def signout(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    users = request.app[DASH_USERS]
+    if not users.check_csrf(request.cookies.get(COOKIE, ""), str(form.get("csrf_token", ""))):
+        raise web.HTTPForbidden(text="CSRF token missing or wrong\n")
+    resp = web.Response(status=303, headers={"Location": "/signin"})
+    resp.del_cookie(COOKIE, path="/")
+    return resp
 
 
 async def _report(request: web.Request) -> Any:
