@@ -29,6 +29,12 @@ if [ -z "${LUUTRU_NO_CENTRE:-}" ]; then
     token=$($luutru central token --data "$centre" --org-id "$org_id" | tail -n 1)
     $luutru enrol --data "$data" --centre "http://127.0.0.1:$centre_port" --token "$token"
   fi
+  if [ -z "$($luutru central dashboard-user --data "$centre" --list)" ]; then
+    dash_pw=$(.venv/bin/python -c "import secrets; print(secrets.token_urlsafe(12))")
+    printf '%s\n' "$dash_pw" | $luutru central dashboard-user --data "$centre" \
+      --username tinh --password-stdin >/dev/null
+    echo "luutru: centre dashboard account: tinh / $dash_pw (shown once)"
+  fi
   echo "luutru: local provincial centre at http://127.0.0.1:$centre_port/ (dashboard)"
 fi
 
