@@ -360,7 +360,7 @@ def fixity(data: Path | None, media: tuple[Path, ...], minutes: Path | None, do_
         res = audit(store, list(media), actor=actor, minutes_to=minutes)
         out: dict[str, Any] = {"audit": res.to_json()}
         ok = res.ok
-        if do_heal and not res.ok:
+        if do_heal and (not res.ok or (res.known_lost and media)):
             healed = heal(store, list(media), res, actor=actor)
             after = audit(store, list(media), actor=actor)
             out.update(heal=healed.to_json(), after=after.to_json())
@@ -370,6 +370,8 @@ def fixity(data: Path | None, media: tuple[Path, ...], minutes: Path | None, do_
     else:
         for f in res.failures:
             click.echo(f"LỖI [{f.medium}] {f.path}: {f.message}")
+        for sha in res.known_lost:
+            click.echo(f"đã ghi nhận mất khi thay thiết bị (không tính là lỗi): {sha}")
         for h in out.get("heal", {}).get("healed", []):
             click.echo(f"đã phục hồi {h.get('sha256') or h.get('set_id')} trên {h['to']} "
                        f"từ {h.get('from', h.get('action'))}")

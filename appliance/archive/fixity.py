@@ -58,6 +58,9 @@ class AuditResult:
     entries_checked: int = 0
     media: list[str] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    # Content a device replacement recorded as lost (the hand-over entry lists it: it never
+    # reached the centre before the old box died). Not on disk, and known: listed, not failed.
+    known_lost: list[str] = field(default_factory=list)
     minutes_sha256: str | None = None
     minutes_path: str | None = None
     logged_index: int | None = None
@@ -75,6 +78,7 @@ class AuditResult:
             "entries_checked": self.entries_checked,
             "media": self.media,
             "failures": [f.to_json() for f in self.failures],
+            "known_lost": self.known_lost,
             "minutes_sha256": self.minutes_sha256,
             "minutes_path": self.minutes_path,
             "logged_index": self.logged_index,
@@ -113,7 +117,9 @@ def _destroyed_content(store: Store) -> set[str]:
     return out
 
 
-def _check_primary(store: Store, res: AuditResult, workers: int) -> None:
+def _check_primary(
+    store: Store, res: AuditResult, workers: int, lost: frozenset[str] = frozenset()
+) -> None:
     present = sorted(store.content.iter_hashes())
     for path, sha, size in hash_files([store.content.path(s) for s in present], workers):
         res.content_checked += 1
@@ -124,11 +130,15 @@ def _check_primary(store: Store, res: AuditResult, workers: int) -> None:
                                         path.name))
     expected = {str(r[0]) for r in store.reader().execute("SELECT sha256 FROM content")}
     for sha in sorted(expected - set(present) - _destroyed_content(store)):
+        if sha in lost:
+            res.known_lost.append(sha)
+            continue
         res.failures.append(Failure(PRIMARY, str(store.content.path(sha)), "content.missing",
                                     "tệp nội dung bị mất", sha))
 
 
-def _check_log(store: Store, res: AuditResult) -> None:
+def _check_log(store: Store, res: AuditResult) -> frozenset[str]:
+    """Verify the log; returns the content its hand-over entries record as lost."""
     from ..verify import Severity, verify_data_dir
 
     report = verify_data_dir(store.data_dir, check_content=False)
@@ -138,6 +148,7 @@ def _check_log(store: Store, res: AuditResult) -> None:
             where = f"log entry {f.index}" if f.index is not None else store.db_path
             res.failures.append(Failure(PRIMARY, f"{store.db_path} ({where})", f"log.{f.code}",
                                         f.message))
+    return frozenset().union(*(h.lost_content for h in report.handovers))
 
 
 def _check_medium(medium: Medium, res: AuditResult, workers: int) -> None:
@@ -188,6 +199,10 @@ def minutes_pdf(store: Store, res: AuditResult, actor: str) -> bytes:
     doc.para("Vật mang tin được kiểm tra: " + ", ".join([PRIMARY, *res.media]))
     doc.para(f"Kết quả: đã kiểm tra {res.content_checked} tệp ({res.content_bytes:,} byte) và "
              f"{res.entries_checked} mục nhật ký; phát hiện {len(res.failures)} lỗi.")
+    if res.known_lost:
+        doc.para(f"{len(res.known_lost)} tệp nội dung đã được ghi nhận là mất khi thay thiết bị "
+                 "(mục bàn giao trong nhật ký; chưa kịp gửi về trung tâm trước khi thiết bị cũ "
+                 "hỏng), không tính là lỗi: " + ", ".join(res.known_lost))
     doc.space()
     if res.failures:
         doc.table(
@@ -218,8 +233,8 @@ def audit(
 ) -> AuditResult:
     """Check every content file and log entry here and on each medium; log it with minutes."""
     res = AuditResult(at=iso(store.clock.now()))
-    _check_log(store, res)
-    _check_primary(store, res, workers)
+    lost = _check_log(store, res)
+    _check_primary(store, res, workers, lost)
     for path in media:
         try:
             medium = open_medium(path)
@@ -309,6 +324,13 @@ def heal(
                                    "path": f.path, "action": f"new full set {res.set_id}"})
         else:
             out.unhealed.append(f)
+    for sha in result.known_lost:  # lost with the old box; an older backup may still hold it
+        src = _good_copy(sha, [(m.label, m.content_path(sha)) for m in opened])
+        if src is not None:
+            with src[1].open("rb") as fh:
+                copy_verified(fh, store.content.path(sha), sha, store.data_dir / "content" / "tmp")
+            out.healed.append({"sha256": sha, "kind": "content.lost", "from": src[0],
+                               "to": PRIMARY, "path": str(store.content.path(sha))})
     for h in out.healed:
         _log_event(store, "archive.heal", "heal", True, dict(h, at=iso(store.clock.now())), actor)
         medium = by_label.get(str(h.get("to")))

@@ -216,6 +216,8 @@ def test_content_that_never_reached_the_centre(tmp_path: Path, centre_dir: Path)
         old, log_id, ids = _dead_box(tmp_path, centre_dir, srv.url)
         with Store.open(old, readonly=True) as s:
             lost = s.get("document", ids[1]).data["Content"][0]["sha256"]
+        medium = tmp_path / "usb-backup"  # the commune's last backup of the old box
+        run("backup", "--data", str(old), "--to", str(medium), "--full")
         shutil.rmtree(old)
         # As if the box died before this scan was uploaded: the centre has its entry only.
         with sqlite3.connect(centre_dir / "centre.db") as c:
@@ -232,3 +234,13 @@ def test_content_that_never_reached_the_centre(tmp_path: Path, centre_dir: Path)
         verify = run_json("verify", "--data", str(new), "--json")
         assert verify["ok"] is True
         assert {f["code"] for f in verify["findings"]} == {"log.withheld", "content.lost"}
+        # A fixity audit lists it as lost at the replacement, not as a failure; healing from
+        # the old box's backup brings it back.
+        audit = run_json("fixity", "--data", str(new), "--json")["audit"]
+        assert audit["ok"] is True and audit["known_lost"] == [lost]
+        healed = run_json("fixity", "--data", str(new), "--media", str(medium), "--heal",
+                          "--json")
+        assert [h["sha256"] for h in healed["heal"]["healed"]] == [lost]
+        assert healed["heal"]["healed"][0]["kind"] == "content.lost"
+        assert healed["after"]["ok"] and healed["after"]["known_lost"] == []
+        assert any(p.name == lost for p in (new / "content").rglob("*"))
