@@ -22,6 +22,7 @@ from tests.sync.procs import (
     appliance_id,
     assert_in_sync,
     centre_entries,
+    dashboard_opener,
     new_appliance,
     populate,
     receipt_sizes,
@@ -270,8 +271,8 @@ def test_restored_backup_forks_quarantine_alert_and_clear(
         assert r["status"] == "quarantined" and r["accepted_size"] == accepted
         assert [a["kind"] for a in rep["alerts"]] == ["fork"]
         assert rep["totals"]["quarantined"] == 1
-        html = subprocess.run(["curl", "-s", srv.url + "/"], capture_output=True, text=True)
-        assert "cách ly" in html.stdout and "fork" in html.stdout
+        html = dashboard_opener(srv.url, centre_dir).open(srv.url + "/", timeout=10).read()
+        assert "cách ly" in html.decode() and "fork" in html.decode()
         # Still refused, and nothing of the new branch stored, until a technician clears it.
         assert _sync(d, check=False).returncode != 0
         assert len(centre_entries(centre_dir, appliance_id(d))) == accepted
