@@ -313,11 +313,13 @@ def _year_band_sql(docs: str) -> str:
     return "SELECT min(a), max(b) FROM (" + " UNION ALL ".join(parts) + ")"
 
 
+_DOCUMENT_FIELDS = frozenset(f.name for f in SCHEMAS["document"])
+
+
 def _columns(fields: Sequence[str] | None) -> str:
     if fields is None:
         return "d.*"
-    known = {f.name for f in SCHEMAS["document"]}
-    if unknown := [f for f in fields if f not in known]:
+    if unknown := [f for f in fields if f not in _DOCUMENT_FIELDS]:
         raise ValueError(f"not a document field: {', '.join(unknown)}")
     return ", ".join(["d.rid", "d.id", *(f'd."{f}"' for f in fields)])
 

@@ -20,6 +20,7 @@ from appliance.text import fold
 from sync.central.centre import Centre
 from sync.central.report import build_report, to_csv
 
+from ..errors import ThrottledError
 from ..throttle import Throttle
 from .auth import (
     COOKIE,
@@ -28,7 +29,6 @@ from .auth import (
     DASH_USERS,
     PRE_COOKIE,
     DashboardUsers,
-    ThrottledError,
     dashboard_auth,
     new_binding,
     safe_next,

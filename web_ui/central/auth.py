@@ -46,7 +46,6 @@ from ..accounts import (
     validate_password,
     validate_username,
 )
-from ..errors import ThrottledError
 from ..throttle import Throttle
 
 USERS_NAME = "dashboard-users.json"
@@ -281,19 +280,3 @@ def sign_in_attempt(request: web.Request, form: Any) -> tuple[DashboardUser | No
     throttle.success(*keys)
     return user, None
 
-
-__all__ = [
-    "COOKIE",
-    "DASH_THROTTLE",
-    "DASH_USER",
-    "DASH_USERS",
-    "PRE_COOKIE",
-    "DashboardUser",
-    "DashboardUsers",
-    "ThrottledError",
-    "dashboard_auth",
-    "new_binding",
-    "safe_next",
-    "set_session",
-    "sign_in_attempt",
-]
