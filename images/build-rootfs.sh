@@ -125,12 +125,14 @@ ln -sf /opt/luutru/bin/luutru "$out/usr/local/bin/luutru"
 # 3. The units, the service user, its folders, and the technician's entry point.
 unitdir="$out/usr/lib/systemd/system"
 mkdir -p "$unitdir" "$out/usr/lib/sysusers.d" "$out/usr/lib/tmpfiles.d" "$out/etc/default" \
-    "$out/usr/local/sbin"
+    "$out/usr/local/sbin" "$out/usr/lib/sysctl.d" "$out/usr/lib/modules-load.d"
 cp "$here"/systemd/*.service "$unitdir/"
 cp -r "$here/systemd/luutru-.service.d" "$unitdir/"
 install -m 0644 "$here/rootfs/sysusers-luutru.conf" "$out/usr/lib/sysusers.d/luutru.conf"
 install -m 0644 "$here/rootfs/tmpfiles-luutru.conf" "$out/usr/lib/tmpfiles.d/luutru.conf"
 install -m 0644 "$here/rootfs/default-luutru" "$out/etc/default/luutru"
+install -m 0644 "$here/rootfs/sysctl-luutru.conf" "$out/usr/lib/sysctl.d/60-luutru.conf"
+install -m 0644 "$here/rootfs/modules-luutru.conf" "$out/usr/lib/modules-load.d/luutru.conf"
 install -m 0755 "$here/rootfs/luutru-provision" "$out/usr/local/sbin/luutru-provision"
 systemd-sysusers --root="$out" >&2
 systemd-tmpfiles --root="$out" --create --prefix=/var/lib/luutru --prefix=/etc/luutru >&2

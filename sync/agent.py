@@ -81,6 +81,7 @@ class CycleReport:
     content_bytes_sent: int = 0
     metadata_seconds: float = 0.0
     content_seconds: float = 0.0  # status, HEAD and PATCH requests: what the link was busy with
+    congestion: str = ""  # TCP congestion control of the connections (client.CONGESTION)
     outcomes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -457,6 +458,7 @@ async def run_once(
         cycle.report.pending_content = state.pending_content
         cycle.report.bytes_sent = counters.request_bytes - before[0]
         cycle.report.content_bytes_sent = counters.content_bytes - before[2]
+        cycle.report.congestion = counters.congestion
         return cycle.report
 
 

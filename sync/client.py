@@ -32,6 +32,12 @@ SLICE = 16 * 1024
 # 128 KiB is 4 s at 256 kbit/s), so the stall watchdog and the read timeout see the real link;
 # still well above the bandwidth-delay product of a 3G link (2 Mbit/s × 300 ms = 75 KiB).
 SNDBUF = 64 * 1024
+# Congestion control asked for on every connection. On a 3G link a few per cent of packets are
+# lost at random: cubic takes each loss for congestion and keeps about half the link, BBR paces
+# at the rate it measures (tests/bench/sync.py). The appliance image makes it the system's
+# default (images/rootfs/sysctl-luutru.conf); elsewhere the kernel may refuse it to an
+# unprivileged process, and the connection keeps the system's default.
+CONGESTION = "bbr"
 
 
 @dataclass
@@ -39,6 +45,7 @@ class Counters:
     """Bytes this client put on (and took off) the HTTP streams; for benches and state."""
 
     request_bytes: int = 0  # request lines, headers and bodies
+    congestion: str = ""  # the congestion control of the last connection opened
     response_bytes: int = 0
     content_bytes: int = 0  # PATCH bodies sent, including any resent after a cut
     requests: int = 0
@@ -163,11 +170,17 @@ class _FileBody(Payload):
             c._sending -= 1
 
 
-def _socket_factory(addr_info: Any) -> socket.socket:
-    family, type_, proto, _, _ = addr_info
-    sock = socket.socket(family=family, type=type_, proto=proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF)
-    return sock
+def congestion_control(sock: socket.socket, wanted: str | None = CONGESTION) -> str:
+    """Ask for ``wanted`` on a TCP socket if the kernel has it and allows it; returns the one
+    the socket uses ("" where it cannot be read)."""
+    if wanted:
+        with contextlib.suppress(OSError):  # not built, or not allowed to this user
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, wanted.encode())
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16)
+    except OSError:
+        return ""
+    return raw.split(b"\0", 1)[0].decode("ascii", "replace")
 
 
 class CentreClient:
@@ -198,11 +211,19 @@ class CentreClient:
         trace.on_request_headers_sent.append(self._on_headers)
         trace.on_request_chunk_sent.append(self._on_chunk)
         trace.on_response_chunk_received.append(self._on_response_chunk)
-        connector = aiohttp.TCPConnector(limit=4, socket_factory=_socket_factory)
+        connector = aiohttp.TCPConnector(limit=4, socket_factory=self._socket)
         self._session = aiohttp.ClientSession(
             timeout=self._timeout, connector=connector, trace_configs=[trace]
         )
         return self
+
+    def _socket(self, addr_info: Any) -> socket.socket:
+        family, type_, proto, _, _ = addr_info
+        sock = socket.socket(family=family, type=type_, proto=proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF)
+        if type_ == socket.SOCK_STREAM:
+            self.counters.congestion = congestion_control(sock)
+        return sock
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()

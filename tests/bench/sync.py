@@ -304,6 +304,7 @@ def _goodput_run(
     assert rep["uploaded_files"] == len(sizes) and rep["pending_content"] == 0, rep
     goodput = payload * 8 / rep["content_seconds"] / 1000
     cycle = payload * 8 / (rep["content_seconds"] + rep["metadata_seconds"]) / 1000
+    out["congestion_control"] = rep["congestion"]
     out["content_seconds"] = rep["content_seconds"]
     out["metadata_seconds"] = rep["metadata_seconds"]
     out["agent_content_goodput_kbit"] = round(goodput, 1)

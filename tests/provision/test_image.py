@@ -67,6 +67,10 @@ def test_units_are_installed_enabled_and_hardened(rootfs: Path) -> None:
         assert line in drop_in
     health = (rootfs / "usr/lib/systemd/system/luutru-health.service").read_text()
     assert "WatchdogSec=" in health and "hook health" in health and "Type=notify" in health
+    # BBR for the lossy uplink, loaded at boot and made the default (images/rootfs/).
+    sysctl = (rootfs / "usr/lib/sysctl.d/60-luutru.conf").read_text()
+    assert "net.ipv4.tcp_congestion_control = bbr" in sysctl
+    assert "tcp_bbr" in (rootfs / "usr/lib/modules-load.d/luutru.conf").read_text().split()
     passwd = (rootfs / "etc" / "passwd").read_text()
     assert any(line.startswith("luutru:") for line in passwd.splitlines())
     verify = subprocess.run(["systemd-analyze", "verify", "--man=no", f"--root={rootfs}",

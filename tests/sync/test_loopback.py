@@ -68,6 +68,10 @@ def test_enrol_sync_and_receipts(tmp_path: Path, centre_dir: Path) -> None:
         size = rep["acknowledged_size"]
         assert rep["uploaded_files"] == 2 and rep["withheld_sent"] == 2
         assert rep["confirmed_size"] == size == tree_size(d) - 1  # + the receipt entry
+        # The connections ask for BBR (sync/client.py CONGESTION) where the kernel has it.
+        available = Path("/proc/sys/net/ipv4/tcp_available_congestion_control")
+        if available.exists() and "bbr" in available.read_text().split():
+            assert rep["congestion"] == "bbr"
         st = sync_status(d, tree_size(d))
         assert st.enrolled and st.confirmed(size - 1) and not st.confirmed(size)
         assert st.pending_entries == 0 and st.pending_content == 0

@@ -116,3 +116,20 @@ def test_windows_and_backoff() -> None:
     assert all(2.5 <= d < 60 for d in delays)
     assert max(delays[6:]) <= 60 and min(delays[6:]) >= 30  # capped, jittered
     assert len(set(delays)) == len(delays)
+
+
+def test_congestion_control_asked_for_and_read_back() -> None:
+    """The agent's sockets ask for BBR; a name the kernel lacks leaves the system default."""
+    import socket
+
+    from sync.client import congestion_control
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        default = congestion_control(s, None)
+        assert default  # the kernel names the one the socket uses
+        assert congestion_control(s, "no-such-algorithm") == default
+        path = "/proc/sys/net/ipv4/tcp_available_congestion_control"
+        with open(path) as fh:
+            available = fh.read().split()
+        if "bbr" in available:
+            assert congestion_control(s, "bbr") == "bbr"
