@@ -28,10 +28,14 @@ from .errors import ContentError, TransportError
 
 T = TypeVar("T")
 SLICE = 16 * 1024
-# Keeps "accepted by the socket" close to "on the wire" on a slow link (the kernel doubles it:
-# 128 KiB is 4 s at 256 kbit/s), so the stall watchdog and the read timeout see the real link;
-# still well above the bandwidth-delay product of a 3G link (2 Mbit/s × 300 ms = 75 KiB).
-SNDBUF = 64 * 1024
+# Keeps "accepted by the socket" close to "on the wire" on a slow link: a socket takes more
+# only while less than this is waiting in it unsent (TCP_NOTSENT_LOWAT), so the stall watchdog
+# and the read timeout see the real link, and a connection stuck in loss recovery takes no
+# more data that another could send. Unlike a fixed SO_SNDBUF it leaves the send buffer's
+# autotuning on: the data sent but not yet acknowledged (SACKed beyond a hole) does not fill
+# it during a long recovery and starve the connection of new data to send.
+NOTSENT_LOWAT = SLICE
+TCP_NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", 25)  # Linux
 # Congestion control asked for on every connection. On a 3G link a few per cent of packets are
 # lost at random: cubic takes each loss for congestion and keeps about half the link, BBR paces
 # at the rate it measures (tests/bench/sync.py). The appliance image makes it the system's
@@ -86,30 +90,109 @@ def _unacked(transport: asyncio.BaseTransport) -> int:
     return n
 
 
+FILL_SLICE = 4 * 1024  # a filling connection's writes: the gaps are a few KiB
+FILL_WAIT_S = 30.0  # a filling connection sends a slice at least this often
+_INFO_LEN = 168  # struct tcp_info up to tcpi_delivery_rate (Linux 4.9+)
+
+
+def _tcp_info(transport: asyncio.BaseTransport) -> tuple[int, int, int] | None:
+    """(bytes in flight, min RTT in µs, delivery rate in bytes/s) of a connection, from the
+    kernel's TCP_INFO; None where it cannot be read."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or transport.is_closing():
+        return None
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _INFO_LEN)
+    except OSError:
+        return None
+    if len(raw) < _INFO_LEN:
+        return None
+    mss, unacked, sacked, lost, retrans = struct.unpack_from("=I4xIIII", raw, 16)
+    (min_rtt,) = struct.unpack_from("=I", raw, 148)
+    (rate,) = struct.unpack_from("=Q", raw, 160)
+    return max(0, unacked - sacked - lost + retrans) * mss, min_rtt, rate
+
+
 class RunAhead:
     """At most ``limit`` body bytes handed to sockets and not yet acknowledged by the centre.
 
     A cut loses what was in flight; with streamed uploads that is what bounds a resume's
     resend (the partial piece at the centre plus this window), so it is kept at a chunk minus
     a piece. It is also what lets the stall watchdog see the link and not the socket buffer.
+
+    A connection added with ``fill=True`` (a file's second lane) sends only into the gap the
+    others leave: while what they have in flight is less than the link holds (their best
+    delivery rate × their minimum RTT), for instance while one recovers from a loss or BBR
+    probes the RTT. So two connections never overfill the link's queue between them.
     """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._live: set[asyncio.BaseTransport] = set()
+        self._live: dict[asyncio.BaseTransport, bool] = {}
+        self._rate: dict[asyncio.BaseTransport, int] = {}
+        self._queue: list[object] = []  # writers waiting for room, first come first served
 
     def pending(self) -> int:
         return sum(_unacked(t) for t in self._live)
 
-    async def room(self, n: int) -> None:
-        while (p := self.pending()) > 0 and p + n > self.limit:
-            await asyncio.sleep(0.02)
+    def sending(self) -> bool:
+        """Whether a connection that does not just fill gaps is sending."""
+        return any(not fill for fill in self._live.values())
 
-    def add(self, transport: asyncio.BaseTransport) -> None:
-        self._live.add(transport)
+    def gap(self, mine: asyncio.BaseTransport) -> int | None:
+        """Bytes the other (not filling) connections leave free on the link while they
+        stall (less than half of what it holds in flight); 0 while they keep it busy, None
+        when there is none of them (this one then sends freely)."""
+        inflight = bdp = 0
+        others = False
+        for t, fill in self._live.items():
+            if t is mine or fill:
+                continue
+            info = _tcp_info(t)
+            if info is None:
+                continue
+            others = True
+            flight, min_rtt, rate = info
+            best = self._rate[t] = max(self._rate.get(t, 0), rate)
+            inflight += flight
+            bdp = max(bdp, best * min_rtt // 1_000_000)
+        if not others:
+            return None
+        return bdp - inflight if 2 * inflight < bdp else 0
+
+    async def room(self, n: int, transport: asyncio.BaseTransport | None = None) -> None:
+        """Wait until ``n`` more bytes fit. Writers take turns (a queue), so two requests
+        sharing the window each get their share and none is starved by the other; a filling
+        connection waits behind all of them, for a gap."""
+        if transport is not None and self._live.get(transport, False):
+            since = time.monotonic()
+            while self._queue or not self._fits(n) or not self._fills(transport):
+                if time.monotonic() - since > FILL_WAIT_S and self._fits(n):
+                    break  # keep the request alive at the centre (its idle timeout)
+                await asyncio.sleep(0.02)
+            return
+        ticket = object()
+        self._queue.append(ticket)
+        try:
+            while self._queue[0] is not ticket or not self._fits(n):
+                await asyncio.sleep(0.02)
+        finally:
+            self._queue.remove(ticket)
+
+    def _fits(self, n: int) -> bool:
+        p = self.pending()
+        return p == 0 or p + n <= self.limit
+
+    def _fills(self, transport: asyncio.BaseTransport) -> bool:
+        gap = self.gap(transport)
+        return gap is None or _unacked(transport) < gap
+
+    def add(self, transport: asyncio.BaseTransport, fill: bool = False) -> None:
+        self._live[transport] = fill
 
     def discard(self, transport: asyncio.BaseTransport) -> None:
-        self._live.discard(transport)
+        self._live.pop(transport, None)
+        self._rate.pop(transport, None)
 
 
 class _FileBody(Payload):
@@ -126,8 +209,10 @@ class _FileBody(Payload):
         window: RunAhead,
         on_sent: Callable[[int], None],
         on_handed: Callable[[], None] | None = None,
+        fill: bool = False,
     ) -> None:
         super().__init__(path, content_type="application/offset+octet-stream")
+        self.fill = fill
         self._size = length
         self.client, self.path, self.offset = client, path, offset
         self.window, self.on_sent, self.on_handed = window, on_sent, on_handed
@@ -144,10 +229,11 @@ class _FileBody(Payload):
     ) -> None:
         transport = self.transport = getattr(writer, "transport", None)
         if transport is not None:
-            self.window.add(transport)  # until the answer is in: see CentreClient.patch_file
+            # until the answer is in: see CentreClient.patch_file
+            self.window.add(transport, self.fill)
         c = self.client
         c._sending += 1
-        step = max(1024, min(SLICE, self.window.limit))
+        step = max(1024, min(FILL_SLICE if self.fill else SLICE, self.window.limit))
         try:
             with self.path.open("rb") as fh:
                 fh.seek(self.offset)
@@ -158,7 +244,12 @@ class _FileBody(Payload):
                         raise ContentError(f"{self.path} is shorter than the upload needs")
                     if c.bucket is not None:
                         await c.bucket.take(len(piece))
-                    await self.window.room(len(piece))
+                    # the socket took the previous slice: this connection is sending
+                    while isinstance(transport, asyncio.WriteTransport) and (
+                        transport.get_write_buffer_size() and not transport.is_closing()
+                    ):
+                        await asyncio.sleep(0.02)
+                    await self.window.room(len(piece), transport)
                     c._progress = time.monotonic()
                     await writer.write(piece)
                     c._progress = time.monotonic()
@@ -220,9 +311,16 @@ class CentreClient:
     def _socket(self, addr_info: Any) -> socket.socket:
         family, type_, proto, _, _ = addr_info
         sock = socket.socket(family=family, type=type_, proto=proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF)
-        if type_ == socket.SOCK_STREAM:
+        if family in (socket.AF_INET, socket.AF_INET6):
+            with contextlib.suppress(OSError):  # not every kernel has it: then the default
+                sock.setsockopt(socket.IPPROTO_TCP, TCP_NOTSENT_LOWAT, NOTSENT_LOWAT)
             self.counters.congestion = congestion_control(sock)
+            # A request given up (a stall, a cut) is closed with a reset, its unsent bytes
+            # dropped: else the kernel keeps sending them when the link comes back, the
+            # centre's old handler commits them after the resume was planned, and the resume
+            # starts at a stale offset (409) and resends. Every other close follows a
+            # complete answer, with nothing left to send.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         return sock
 
     async def __aexit__(self, *exc: object) -> None:
@@ -341,13 +439,16 @@ class CentreClient:
         auth: str,
         window: RunAhead,
         on_handed: Callable[[], None] | None = None,
+        fill: bool = False,
     ) -> tuple[int, int | None, dict[str, str], str]:
         """PATCH bytes [offset, offset+length) of ``path`` streamed in one request; returns
         (status, Upload-Offset, headers, text). ``on_handed`` runs once the last byte is
-        handed to the socket."""
+        handed to the socket; ``fill``: send only into the link's gaps (RunAhead)."""
 
         async def go() -> tuple[int, int | None, dict[str, str], str]:
-            body = _FileBody(self, path, offset, length, window, self._content_sent, on_handed)
+            body = _FileBody(
+                self, path, offset, length, window, self._content_sent, on_handed, fill
+            )
             try:
                 return await send(body)
             finally:  # its last bytes count against the window until the centre answers

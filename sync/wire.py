@@ -396,14 +396,22 @@ def chunk_body(sha256_hex: str, offset: int, chunk: bytes) -> dict[str, Any]:
 # signature lists the SHA-256 of every piece, so the centre commits each piece as soon as it
 # has fully arrived and matches, and a cut request keeps all its complete pieces.
 ANSWER_HEADER = "Luutru-Answer"  # a signed status answer on the PATCH that completes a file
+LANE_HEADER = "Luutru-Lane"  # "START-END": where an upload's second lane stands
 MAX_PIECES = 64  # per PATCH: keeps the signature header well under 8 KiB
 
 
 def pieces_body(
-    sha256_hex: str, offset: int, length: int, piece: int, hashes: Sequence[bytes], total: int
+    sha256_hex: str,
+    offset: int,
+    length: int,
+    piece: int,
+    hashes: Sequence[bytes],
+    total: int,
+    lane: int = 0,
 ) -> dict[str, Any]:
-    """What a streamed PATCH of bytes [offset, offset+length) of a ``total``-byte file signs."""
-    return {
+    """What a streamed PATCH of bytes [offset, offset+length) of a ``total``-byte file signs;
+    ``lane`` > 0: it belongs to the upload's second lane, the bytes from ``lane`` on."""
+    body: dict[str, Any] = {
         "sha256": sha256_hex,
         "offset": offset,
         "length": length,
@@ -411,6 +419,9 @@ def pieces_body(
         "pieces": list(hashes),
         "total": total,
     }
+    if lane:
+        body["lane"] = lane
+    return body
 
 
 @dataclass(frozen=True)
@@ -424,6 +435,7 @@ class UploadGrant:
     piece: int
     hashes: tuple[bytes, ...]
     total: int | None
+    lane: int = 0  # > 0: the second lane's start (the request writes to that lane)
 
     def span(self, i: int) -> tuple[int, int]:
         """Absolute [start, end) of piece ``i``."""
@@ -441,14 +453,15 @@ class UploadGrant:
             else:
                 piece, hashes = length, (bytes(body["chunk"]),)
             total = body.get("total")
+            lane = body.get("lane", 0)
         except (KeyError, TypeError, ValueError) as exc:
             raise WireError(f"chunk request lacks a field or has a wrong one: {exc}") from exc
-        ints = (offset, length, piece)
+        ints = (offset, length, piece, lane)
         if not isinstance(sha, str) or not all(
             isinstance(v, int) and not isinstance(v, bool) for v in ints
         ):
             raise WireError("chunk request fields have wrong types")
-        if offset < 0 or length <= 0 or piece <= 0:
+        if offset < 0 or length <= 0 or piece <= 0 or lane < 0 or lane > offset:
             raise WireError("chunk request range is malformed")
         if len(hashes) != -(-length // piece) or len(hashes) > MAX_PIECES:
             raise WireError(f"{len(hashes)} piece hashes do not fit {length} bytes in {piece}")
@@ -456,7 +469,9 @@ class UploadGrant:
             raise WireError("a piece hash is not 32 bytes")
         if total is not None and not (isinstance(total, int) and total >= offset + length):
             raise WireError("chunk request total is malformed")
-        return cls(sha, offset, length, piece, hashes, total)
+        if lane and total is None:
+            raise WireError("a lane request must give the file's total length")
+        return cls(sha, offset, length, piece, hashes, total, lane)
 
 
 def b64(data: bytes) -> str:

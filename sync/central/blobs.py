@@ -1,7 +1,11 @@
 """The centre's content: a blob store seam and its folder implementation.
 
 Blobs live at ``sha256/ab/cd/<hex>`` and become visible only by rename after an fsync; an
-upload in progress is a ``.part`` file that grows only by whole, verified chunks.
+upload in progress is a ``.part`` file that grows only by whole, verified chunks. An upload
+may have a second lane (bytes [start, length) sent on another connection at the same time):
+``<hex>.lane-<start>``, which grows the same way; the finished file is the part followed by
+the lane, copied into a new file, checked and renamed in (a crash before the rename changes
+nothing).
 """
 
 from __future__ import annotations
@@ -35,6 +39,20 @@ class BlobStore(Protocol):
         ...
 
     def discard_partial(self, sha256: str) -> None: ...
+
+    def lane(self, sha256: str) -> tuple[int, int] | None:
+        """(start, absolute end) of the upload's second lane, if it has one."""
+        ...
+
+    def open_lane(self, sha256: str, start: int) -> None: ...
+
+    def append_lane(self, sha256: str, start: int, offset: int, data: bytes) -> int:
+        """Append ``data`` at absolute ``offset`` (the lane's end); returns the new end."""
+        ...
+
+    def finish_lanes(self, sha256: str) -> bool:
+        """Promote part + lane if their SHA-256 matches; else discard both, return False."""
+        ...
 
     def put_stream(self, sha256: str, src: BinaryIO) -> bool:
         """Copy a whole file in; keep it only if its SHA-256 is ``sha256``."""
@@ -99,6 +117,76 @@ class FolderBlobStore:
 
     def discard_partial(self, sha256: str) -> None:
         self._part(sha256).unlink(missing_ok=True)
+        if (ln := self.lane(sha256)) is not None:
+            self._lane(sha256, ln[0]).unlink(missing_ok=True)
+
+    # the second lane ------------------------------------------------------------------
+
+    def _lane(self, sha256: str, start: int) -> Path:
+        self.path(sha256)
+        return self._uploads / f"{sha256}.lane-{start}"
+
+    def lane(self, sha256: str) -> tuple[int, int] | None:
+        self.path(sha256)
+        for p in self._uploads.glob(f"{sha256}.lane-*"):
+            start = int(p.name.rsplit("-", 1)[1])
+            try:
+                return start, start + p.stat().st_size
+            except FileNotFoundError:
+                return None
+        return None
+
+    def open_lane(self, sha256: str, start: int) -> None:
+        if start <= 0:
+            raise ContentError(f"a second lane cannot start at {start}")
+        fd = os.open(self._lane(sha256, start), os.O_WRONLY | os.O_CREAT, 0o640)
+        os.close(fd)
+        fsync_dir(self._uploads)
+
+    def append_lane(self, sha256: str, start: int, offset: int, data: bytes) -> int:
+        fd = os.open(self._lane(sha256, start), os.O_WRONLY)
+        try:
+            end = start + os.fstat(fd).st_size
+            if end != offset:
+                raise ContentError(f"lane {start} of {sha256} is at {end}, not {offset}", end)
+            os.lseek(fd, offset - start, os.SEEK_SET)
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            os.fsync(fd)
+            return offset + len(data)
+        finally:
+            os.close(fd)
+
+    def finish_lanes(self, sha256: str) -> bool:
+        ln = self.lane(sha256)
+        if ln is None:
+            return self.finish_partial(sha256)
+        part, lane = self._part(sha256), self._lane(sha256, ln[0])
+        fd, tmp = tempfile.mkstemp(dir=self._uploads, prefix="in-")
+        digest = hashlib.sha256()
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for src in (part, lane):
+                    with src.open("rb") as fh:
+                        while chunk := fh.read(READ):
+                            digest.update(chunk)
+                            out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if digest.hexdigest() != sha256:
+                os.unlink(tmp)
+                part.unlink(missing_ok=True)
+                lane.unlink(missing_ok=True)
+                return False
+            self._promote(Path(tmp), sha256)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        part.unlink(missing_ok=True)
+        lane.unlink(missing_ok=True)
+        return True
 
     def put_stream(self, sha256: str, src: BinaryIO) -> bool:
         final = self.path(sha256)

@@ -138,6 +138,8 @@ async def tus_head(request: web.Request) -> web.Response:
     headers = {**TUS_HEADERS, "Upload-Offset": str(st.offset)}
     if st.length >= 0:
         headers["Upload-Length"] = str(st.length)
+    if not st.complete:
+        headers.update(await asyncio.to_thread(uploads.lane_header, sha))
     return web.Response(status=200, headers=headers)
 
 
@@ -147,6 +149,12 @@ async def tus_patch(request: web.Request) -> web.Response:
     return await handle_patch(request.app[UPLOADS], request)
 
 
+# On SIGTERM, requests still running get this long before they are cancelled: an upload whose
+# appliance vanished (its connection half-open after an outage) would otherwise hold the stop
+# for aiohttp's default minute. A cancelled PATCH keeps every piece it committed.
+SHUTDOWN_S = 5.0
+
+
 def serve(centre: Centre, host: str, port: int) -> None:
     """Run the centre until SIGINT/SIGTERM; prints one line when it listens."""
     app = create_app(centre)
@@ -154,4 +162,5 @@ def serve(centre: Centre, host: str, port: int) -> None:
     def announce(_: object) -> None:
         print(json.dumps({"listening": f"http://{host}:{port}"}), flush=True)
 
-    web.run_app(app, host=host, port=port, print=announce, access_log=None)
+    web.run_app(app, host=host, port=port, print=announce, access_log=None,
+                shutdown_timeout=SHUTDOWN_S)

@@ -17,6 +17,18 @@ arrives the whole file's SHA-256 is checked; a mismatch discards it.
 The PATCH that completes a file answers 204 with a signed status answer in ``Luutru-Answer``
 (bound to the PATCH's signed request): how much content is still missing and the receipt for
 the accepted size, so the agent needs no status request after its last upload.
+
+Lanes: one large file may go up over two connections at once. A request signed with
+``lane: S`` writes the upload's second lane, bytes [S, length); lane 0 (every request without
+``lane``, as before) then ends at S. The second lane opens with its first request, at S, only
+if lane 0 holds nothing beyond S; it has its own stored length and its own owner, and follows
+the same rules: a piece is committed only when it has fully arrived and matches its signed
+hash, its offset still equals that lane's stored length, it does not pass that lane's end and
+the request still owns that lane. When both lanes are full the file is put together, checked
+against its SHA-256 and renamed in (if the centre stopped before that, the next HEAD does
+it). ``Luutru-Lane: S-END`` (PATCH and HEAD answers) and ``extra.lanes`` in batch and status
+answers (``[S, END]``, or ``[]`` for a file that may have a second lane) say where the second
+lane stands.
 """
 
 from __future__ import annotations
@@ -51,11 +63,14 @@ IDLE_READ_S = 300.0  # a PATCH body that stops moving this long is dropped (its 
 
 @dataclass(frozen=True)
 class UploadState:
-    offset: int
+    offset: int  # where the request's lane stands (lane 0: the stored length)
     length: int  # -1: not known yet (the first PATCH says)
+    finished: bool | None = None  # the whole file is held (None: offset == length says)
 
     @property
     def complete(self) -> bool:
+        if self.finished is not None:
+            return self.finished
         return self.length >= 0 and self.offset == self.length
 
 
@@ -109,25 +124,39 @@ class Uploads:
     def _file(self, sha256: str, suffix: str) -> str:
         return str(self.c.blobs.root / "uploads" / f"{sha256}.{suffix}")
 
-    def _owner(self, sha256: str) -> str:
+    @staticmethod
+    def _owner_suffix(lane: int) -> str:
+        return f"owner-{lane}" if lane else "owner"
+
+    def _owner(self, sha256: str, lane: int = 0) -> str:
         try:
-            with open(self._file(sha256, "owner"), encoding="ascii") as fh:
+            with open(self._file(sha256, self._owner_suffix(lane)), encoding="ascii") as fh:
                 return fh.read()
         except FileNotFoundError:
             return ""
 
-    def _take_over(self, sha256: str, owner: str) -> None:
-        """Make ``owner`` the only request that may commit (under the upload's lock).
-
-        Not fsynced: after a crash no older handler is alive to be fenced off."""
+    def _take_over(self, sha256: str, owner: str, lane: int = 0) -> None:
+        """Make ``owner`` the only request that may commit to ``lane`` (under the upload's
+        lock). Not fsynced: after a crash no older handler is alive to be fenced off."""
         tmp = self._file(sha256, "owner.tmp")
         with open(tmp, "w", encoding="ascii") as fh:
             fh.write(owner)
-        os.replace(tmp, self._file(sha256, "owner"))
+        os.replace(tmp, self._file(sha256, self._owner_suffix(lane)))
 
-    def _release(self, sha256: str) -> None:
+    def _release(self, sha256: str, lane: int | None = None) -> None:
         with suppress(FileNotFoundError):
             os.unlink(self._file(sha256, "owner"))
+        if lane:
+            with suppress(FileNotFoundError):
+                os.unlink(self._file(sha256, self._owner_suffix(lane)))
+
+    def lane_header(self, sha256: str) -> dict[str, str]:
+        """``Luutru-Lane: START-END`` if the upload has a second lane."""
+        try:
+            ln = self.c.blobs.lane(sha256)
+        except ContentError:
+            return {}
+        return {wire.LANE_HEADER: f"{ln[0]}-{ln[1]}"} if ln else {}
 
     def head(self, sha256: str, appliance_id: str | None) -> UploadState:
         """The tus offset of ``sha256`` as ``appliance_id`` may upload it."""
@@ -139,6 +168,12 @@ class Uploads:
             return self._complete(sha256)
         if ref is None:
             raise ContentError(f"no enrolled appliance's accepted entries reference {sha256}")
+        if (ln := blobs.lane(sha256)) is not None and ln[1] == ref.size:
+            with self._exclusive(sha256):  # both lanes full, not yet put together (a crash)
+                if not blobs.has(sha256) and blobs.partial_size(sha256) == ln[0]:
+                    assert appliance_id is not None
+                    return self._finish(sha256, appliance_id, ref.size, ln[0])
+            return self.head(sha256, appliance_id)
         return UploadState(blobs.partial_size(sha256), ref.size)
 
     def _complete(self, sha256: str) -> UploadState:
@@ -159,19 +194,44 @@ class Uploads:
         offset (409) when ``offset`` is not where the upload stands."""
         s = self._authorise(sha256, offset, body_length, auth)
         blobs = self.c.blobs
+        lane = s.grant.lane
+        end = offset + s.grant.length
         with self._exclusive(sha256):
             if blobs.has(sha256):
                 return s, self._complete(sha256)
-            current = blobs.partial_size(sha256)
+            other = blobs.lane(sha256)
+            if lane == 0:
+                current = blobs.partial_size(sha256)
+                limit = other[0] if other else s.length
+            else:
+                current, limit = self._lane_current(sha256, lane, other, s.length), s.length
             if offset != current:
                 raise ContentError(f"offset {offset} is not the upload's {current}", current)
-            end = offset + s.grant.length
-            if s.length >= 0 and end > s.length:
-                raise ContentError(
-                    f"the request ends at {end}, beyond the file's {s.length} bytes", current
-                )
-            self._take_over(sha256, s.owner)
+            if limit >= 0 and end > limit:
+                what = "its lane's end" if other else "the file's length"
+                raise ContentError(f"the request ends at {end}, beyond {what} {limit}", current)
+            if lane and other is None:
+                blobs.open_lane(sha256, lane)
+            self._take_over(sha256, s.owner, lane)
         return s, UploadState(current, s.length)
+
+    def _lane_current(
+        self, sha256: str, lane: int, other: tuple[int, int] | None, length: int
+    ) -> int:
+        """Where the second lane starting at ``lane`` stands (it opens at ``lane`` if lane 0
+        holds nothing beyond it). If that lane cannot be: ContentError (409) with lane 0's stored
+        length; the ``Luutru-Lane`` header then says which second lane there is, if any."""
+        held = self.c.blobs.partial_size(sha256)
+        if other is not None:
+            if other[0] != lane:
+                raise ContentError(f"this upload's second lane starts at {other[0]}", held)
+            return other[1]
+        if length < 0 or not held <= lane < length:
+            raise ContentError(
+                f"a second lane cannot start at {lane}: {held} of {length} bytes are held",
+                held,
+            )
+        return lane
 
     def commit(self, s: Session, index: int, data: bytes) -> UploadState:
         """Append piece ``index`` of ``s`` if it matches its signed hash, its offset still
@@ -188,33 +248,55 @@ class Uploads:
             )
         blobs = self.c.blobs
         sha = s.sha256
+        lane = s.grant.lane
         with self._exclusive(sha):
             if blobs.has(sha):
                 return self._complete(sha)
-            current = blobs.partial_size(sha)
-            if self._owner(sha) != s.owner:
+            other = blobs.lane(sha)
+            if lane == 0:
+                current = blobs.partial_size(sha)
+                limit = other[0] if other else s.length
+            elif other is None or other[0] != lane:
+                raise Superseded("this lane is gone", blobs.partial_size(sha))
+            else:
+                current, limit = other[1], s.length
+            if self._owner(sha, lane) != s.owner:
                 raise Superseded("a newer request took this upload over", current)
             if current != start:
                 raise ContentError(f"offset {start} is not the upload's {current}", current)
-            new = blobs.append_partial(sha, start, data)
-            if new != s.length:
+            if limit >= 0 and end > limit:
+                raise ContentError(f"the piece ends at {end}, past its lane's end {limit}",
+                                   current)
+            if lane:
+                new = blobs.append_lane(sha, lane, start, data)
+            else:
+                new = blobs.append_partial(sha, start, data)
+            if other is None and new != s.length:
                 return UploadState(new, s.length)
-            self._release(sha)
-            if not blobs.finish_partial(sha):
-                with self.c.storage.transaction() as tx:
-                    tx.record_anomaly(
-                        s.app_id,
-                        AnomalyKind.CONTENT_MISMATCH,
-                        f"content {sha}: the finished upload has another SHA-256; discarded",
-                        self.c.now(),
-                    )
-                raise FileDiscarded(
-                    f"the uploaded file does not hash to {sha}; it was discarded, send it again",
-                    0,
-                )
+            if other is not None:
+                held, ln = blobs.partial_size(sha), blobs.lane(sha)
+                if ln is None or held != ln[0] or ln[1] != s.length:
+                    return UploadState(new, s.length, finished=False)
+            return self._finish(sha, s.app_id, s.length, other[0] if other else None)
+
+    def _finish(self, sha: str, app_id: str, length: int, lane: int | None) -> UploadState:
+        """Put a fully held upload together (its part, and its second lane if any), check it
+        against its SHA-256 and rename it in; under the upload's lock."""
+        self._release(sha, lane)
+        if not self.c.blobs.finish_lanes(sha):
             with self.c.storage.transaction() as tx:
-                tx.record_blob(sha, s.length, self.c.now())
-            return UploadState(s.length, s.length)
+                tx.record_anomaly(
+                    app_id,
+                    AnomalyKind.CONTENT_MISMATCH,
+                    f"content {sha}: the finished upload has another SHA-256; discarded",
+                    self.c.now(),
+                )
+            raise FileDiscarded(
+                f"the uploaded file does not hash to {sha}; it was discarded, send it again", 0
+            )
+        with self.c.storage.transaction() as tx:
+            tx.record_blob(sha, length, self.c.now())
+        return UploadState(length, length)
 
     def answer(self, s: Session) -> bytes:
         """The signed status answer for the PATCH that completed a file (no missing list)."""
@@ -356,6 +438,7 @@ async def handle_patch(uploads: Uploads, request: web.Request) -> web.Response:
         s, st = await asyncio.to_thread(uploads.begin, sha, offset, request.content_length, auth)
     except SyncError as exc:
         resp = _tus_error(exc)
+        resp.headers.update(await asyncio.to_thread(uploads.lane_header, sha))
         resp.force_close()  # the body is not read: never parse it as the next request
         return resp
     consumed = 0
@@ -371,9 +454,12 @@ async def handle_patch(uploads: Uploads, request: web.Request) -> web.Response:
             st = await asyncio.to_thread(uploads.commit, s, i, data)
     except SyncError as exc:
         resp = _tus_error(exc)
+        resp.headers.update(await asyncio.to_thread(uploads.lane_header, sha))
         resp.force_close()
         return resp
     headers = {**TUS_HEADERS, "Upload-Offset": str(st.offset)}
+    if not st.complete:
+        headers.update(await asyncio.to_thread(uploads.lane_header, sha))
     if st.complete:
         headers[wire.ANSWER_HEADER] = wire.b64(await asyncio.to_thread(uploads.answer, s))
     resp = web.Response(status=204, headers=headers)

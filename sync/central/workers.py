@@ -126,7 +126,7 @@ def _worker_main(argv: list[str] | None = None) -> None:
     from aiohttp import web
 
     from .centre import open_centre
-    from .server import create_app
+    from .server import SHUTDOWN_S, create_app
 
     logging.basicConfig(
         level=logging.INFO,
@@ -134,7 +134,8 @@ def _worker_main(argv: list[str] | None = None) -> None:
     )
     sock = socket.socket(fileno=a.fd)
     with open_centre(a.data) as c:
-        web.run_app(create_app(c), sock=sock, print=None, access_log=None)
+        web.run_app(create_app(c), sock=sock, print=None, access_log=None,
+                    shutdown_timeout=SHUTDOWN_S)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,14 @@ without the namespace link).
   content bytes / the content phase's wall time (every status, HEAD and PATCH request), also
   given with the metadata batches included; HTTP bytes and IP bytes on the wire against the
   payload; and the bytes resent after a silent outage mid-upload against one chunk.
+
+  One file on this link varies a lot from run to run (a lost retransmission, a timeout, BBR's
+  periodic RTT probe, the final answer lost), so the one-file case runs ``--runs`` times (5;
+  3 with ``--quick``), each on a fresh link with its own linkem ``--seed`` and its own raw
+  POST just before it. Every run is printed; the one-file goodput that "ok" is judged on is
+  the MEDIAN of those runs (and so is the raw POST figure it is compared with). Bytes on the
+  wire (≤ 1.05× the payload) are checked on every run; the several-file run and the cut are
+  measured once, on one more link.
 """
 
 from __future__ import annotations
@@ -319,23 +327,66 @@ def _goodput_run(
     return out
 
 
-def bench_link(tmp: Path, payload: int, chunk: int, mix: tuple[int, ...]) -> dict[str, Any]:
+def _median(xs: list[float]) -> float:
+    ys = sorted(xs)
+    mid = len(ys) // 2
+    return ys[mid] if len(ys) % 2 else (ys[mid - 1] + ys[mid]) / 2
+
+
+def _one_file_runs(
+    tmp: Path, payload: int, chunk: int, runs: int, seed0: int
+) -> dict[str, Any]:
+    """The one-file case ``runs`` times, each on a fresh link (seed ``seed0 + i``) with a
+    fresh centre process and a raw POST just before the agent; every run and the medians."""
+    centre_dir = tmp / "link-one-centre"
+    run("central", "init", "--data", str(centre_dir))
+    results: list[dict[str, Any]] = []
+    for i in range(runs):
+        seed = seed0 + i
+        with emulated_link(seed=seed) as link:
+            srv = CentreServer(centre_dir, host=link.centre_ip, port=8470,
+                               netns=link.centre_ns).start()
+            try:
+                r = _goodput_run(tmp, link, srv, centre_dir, f"link-one{i}",
+                                 f"000.21.{20 + i:02d}.H49", (payload,), chunk)
+            finally:
+                srv.kill(signal.SIGTERM)
+        r = {"run": i + 1, "linkem_seed": seed, **r}
+        results.append(r)
+        print(json.dumps({"link.one_file.run": r}), flush=True)
+    return {
+        "runs": results,
+        "goodput_vs_link_rate_each": [r["goodput_vs_link_rate"] for r in results],
+        "raw_post_vs_link_rate_each": [r["raw_post_vs_link_rate"] for r in results],
+        "median_goodput_vs_link_rate": round(
+            _median([r["goodput_vs_link_rate"] for r in results]), 3),
+        "median_raw_post_vs_link_rate": round(
+            _median([r["raw_post_vs_link_rate"] for r in results]), 3),
+        "median_goodput_vs_raw_post": round(
+            _median([r["goodput_vs_raw_post"] for r in results]), 3),
+        "max_http_bytes_vs_payload": max(r["http_bytes_vs_payload"] for r in results),
+    }
+
+
+def bench_link(
+    tmp: Path, payload: int, chunk: int, mix: tuple[int, ...], runs: int = 5, seed: int = 1
+) -> dict[str, Any]:
     out: dict[str, Any] = {"rate_kbit": 256, "delay_ms_each_way": 300, "loss": 0.05,
                            "chunk_bytes": chunk, "piece_bytes": chunk // PIECES_PER_CHUNK}
-    with emulated_link() as link:
+    out["one_file"] = _one_file_runs(tmp, payload, chunk, runs, seed)
+    one = {k: v for k, v in out["one_file"].items() if k != "runs"}
+    print(json.dumps({"link.one_file": one}), flush=True)
+    with emulated_link(seed=seed + runs) as link:
+        out["link_seed_several_and_cut"] = seed + runs
         centre_dir = tmp / "link-centre"
         run("central", "init", "--data", str(centre_dir))
         srv = CentreServer(centre_dir, host=link.centre_ip, port=8470,
                            netns=link.centre_ns).start()
         try:
-            out["one_file"] = _goodput_run(tmp, link, srv, centre_dir, "link-one",
-                                           "000.21.10.H49", (payload,), chunk)
-            print(json.dumps({"link.one_file": out["one_file"]}), flush=True)
             if mix:
                 out["several_files"] = _goodput_run(tmp, link, srv, centre_dir, "link-mix",
                                                     "000.21.11.H49", mix, chunk)
                 print(json.dumps({"link.several_files": out["several_files"]}), flush=True)
-
             # a cut mid-upload: silent outage longer than the stall timeout
             d2 = new_appliance(tmp / "link-app2", org_id="000.21.09.H49")
             run("enrol", "--data", str(d2), "--centre", srv.url,
@@ -373,10 +424,12 @@ def bench_link(tmp: Path, payload: int, chunk: int, mix: tuple[int, ...]) -> dic
             out["resent_vs_one_chunk"] = round(resent / chunk, 3)
         finally:
             srv.kill(signal.SIGTERM)
-    runs = [out["one_file"], *([out["several_files"]] if mix else [])]
+    several = [out["several_files"]] if mix else []
     out["ok"] = (
-        all(r["goodput_vs_link_rate"] >= 0.85 for r in runs)
-        and all(r["http_bytes_vs_payload"] <= 1.05 for r in runs)
+        out["one_file"]["median_goodput_vs_link_rate"] >= 0.85  # the median of the runs
+        and all(r["goodput_vs_link_rate"] >= 0.85 for r in several)
+        and out["one_file"]["max_http_bytes_vs_payload"] <= 1.05
+        and all(r["http_bytes_vs_payload"] <= 1.05 for r in several)
         and out["cut_cycles_failed"] >= 1  # the outage did cut an upload
         and out["resent_after_cut_bytes"] <= chunk
     )
@@ -389,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-link", action="store_true")
     ap.add_argument("--appliances", type=int, default=200)
     ap.add_argument("--only", choices=("intake", "fleet", "link"), default=None)
+    ap.add_argument("--runs", type=int, default=None,
+                    help="one-file link runs, each on a fresh link (default 5; 3 with --quick)")
+    ap.add_argument("--seed", type=int, default=1, help="linkem seed of the first link run")
     a = ap.parse_args(argv)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="luutru-bench-sync-") as t:
@@ -407,9 +463,11 @@ def main(argv: list[str] | None = None) -> int:
             results["link"] = {"skipped": reason or "--skip-link"}
         else:
             if a.quick:
-                results["link"] = bench_link(tmp, 256 * 1024, 64 * 1024, ())
+                results["link"] = bench_link(tmp, 256 * 1024, 64 * 1024, (),
+                                             a.runs or 3, a.seed)
             else:
-                results["link"] = bench_link(tmp, 1 << 20, 256 * 1024, MIX)
+                results["link"] = bench_link(tmp, 1 << 20, 256 * 1024, MIX, a.runs or 5,
+                                             a.seed)
         print(json.dumps({"link": results["link"]}, ensure_ascii=False), flush=True)
     return 0
 

@@ -168,6 +168,14 @@ def test_cut_mid_upload_resumes_and_resends_at_most_one_chunk(
             assert agent.returncode != 0
             first = state(d)["content_bytes_sent"]
             assert 0 < first < size
+            # The file went up in two lanes (on two connections: lane 0, and its last quarter
+            # in gaps lane 0 leaves) and the cut came partway through lane 0 (the cap lets
+            # 500 KB through in 2.5 s at most).
+            uploads = centre_dir / "blobs" / "uploads"
+            (lane,) = uploads.glob("*.lane-*")
+            start = int(lane.name.rsplit("-", 1)[1])
+            held = (uploads / f"{lane.name[:64]}.part").stat().st_size
+            assert 0 < held < start and 0 < lane.stat().st_size <= size - start
             relay.restore()
             _sync(d)
             total = state(d)["content_bytes_sent"]

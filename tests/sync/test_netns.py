@@ -90,7 +90,7 @@ def test_outage_mid_upload_resumes_over_the_emulated_link(tmp_path: Path, link: 
         _, err = agent.communicate(timeout=30)
         assert "sync failed" in err  # the outage did cut the cycle; a later one finished it
         st = state(d)
-        assert size <= st["content_bytes_sent"] <= size + chunk
+        assert size <= st["content_bytes_sent"] <= size + chunk, (st["content_bytes_sent"], err)
         assert_in_sync(d, centre_dir)
         r = row(report(centre_dir))
         assert r["content_missing"] == 0 and r["withheld"] == 2

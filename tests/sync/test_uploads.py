@@ -402,3 +402,223 @@ async def test_concurrent_patches_may_arrive_out_of_order_but_never_twice(
         assert r.status == 409 and r.headers["Luutru-Error"] == "replay"
     with centre.storage.view() as v:
         assert sum(a.count for a in v.anomalies(app.id) if a.kind.value == "replay") == 2
+
+
+# -- two lanes: one file over two connections at once ---------------------------------------
+
+
+def _lane_auth(
+    app: Appliance, sha: str, offset: int, body: bytes, total: int, seq: int, lane: int
+) -> tuple[str, bytes]:
+    """A streamed PATCH of ``body`` at ``offset`` in the second lane starting at ``lane``."""
+    assert app.store.key is not None
+    hashes = [wire.sha256(body[i : i + PIECE]) for i in range(0, len(body), PIECE)]
+    raw = wire.sign_request(
+        app.store.key, wire.RequestType.CHUNK, seq, app.now(),
+        wire.pieces_body(sha, offset, len(body), PIECE, hashes, total, lane),
+    )
+    return wire.b64(raw), raw
+
+
+async def _patch(
+    client: TestClient[Any, Any], sha: str, offset: int, auth: str, body: bytes
+) -> Any:
+    return await client.patch(
+        f"/v1/content/{sha}", data=body, headers=_headers(offset, auth, len(body))
+    )
+
+
+async def test_two_lanes_cut_in_each_lane_resume_each_from_its_offset(
+    make_appliance: Callable[..., Appliance], client: TestClient[Any, Any], centre: Centre
+) -> None:
+    """Both halves of a file go up at once; the link goes with half a piece on its way in
+    each lane. Each lane keeps its complete pieces, the answers say where each stands, and
+    the resumes send only what is missing (two half pieces in all), then the file is whole."""
+    app = make_appliance()
+    data = os.urandom(6 * PIECE + 777)
+    sha = _content(app, data)
+    s = 3 * PIECE
+    a0, _ = _stream_auth(app, sha, 0, data[:s], len(data), 3000)
+    a1, _ = _lane_auth(app, sha, s, data[s:], len(data), 3001, s)
+    _, w0 = await _start_raw(client, sha, 0, a0, s, data[: PIECE + PIECE // 2])
+    _, w1 = await _start_raw(client, sha, s, a1, len(data) - s, data[s : s + PIECE + PIECE // 2])
+    await _until(lambda: centre.blobs.partial_size(sha) == PIECE
+                 and centre.blobs.lane(sha) == (s, s + PIECE), "a piece in each lane")
+    w0.close()
+    w1.close()
+    await asyncio.sleep(0.3)
+    assert centre.blobs.partial_size(sha) == PIECE and centre.blobs.lane(sha) == (s, s + PIECE)
+    r = await client.head(
+        f"/v1/content/{sha}", headers={"Tus-Resumable": "1.0.0", "Luutru-Device": app.id}
+    )
+    assert r.headers["Upload-Offset"] == str(PIECE)
+    assert r.headers["Luutru-Lane"] == f"{s}-{s + PIECE}"
+    app.seq = 3100
+    status = response(centre, app.intake.handle(app.sign(wire.RequestType.STATUS, {})))
+    assert status.extra["offsets"] == {sha: PIECE}
+    assert status.extra["lanes"] == {sha: [s, s + PIECE]}
+    # Resume both lanes from those offsets, lane 1 first: it fills its lane, and only the
+    # request that completes the file (lane 0, last) carries the signed answer.
+    a1, _ = _lane_auth(app, sha, s + PIECE, data[s + PIECE :], len(data), 3101, s)
+    r = await _patch(client, sha, s + PIECE, a1, data[s + PIECE :])
+    assert r.status == 204 and r.headers["Upload-Offset"] == str(len(data))
+    assert wire.ANSWER_HEADER not in r.headers and not centre.blobs.has(sha)
+    a0, raw = _stream_auth(app, sha, PIECE, data[PIECE:s], len(data), 3102)
+    r = await _patch(client, sha, PIECE, a0, data[PIECE:s])
+    assert r.status == 204 and r.headers["Upload-Offset"] == str(len(data))
+    answer = wire.verify_response(
+        wire.unb64(r.headers[wire.ANSWER_HEADER]), centre.public_key, wire.sha256(raw)
+    )
+    assert answer.missing_count == 0 and answer.receipt is not None
+    assert hashlib.sha256(centre.blobs.path(sha).read_bytes()).hexdigest() == sha
+    assert centre.blobs.lane(sha) is None and centre.blobs.partial_size(sha) == 0
+    with centre.storage.view() as v:
+        assert v.counts(app.id).content_missing == 0
+
+
+async def test_a_stale_tail_on_a_lane_never_lands(
+    make_appliance: Callable[..., Appliance], client: TestClient[Any, Any], centre: Centre
+) -> None:
+    """io-recipes §7 in the second lane: the abandoned lane request's tail arrives after
+    its resume took that lane over; it commits nothing, and lane 0 is not disturbed."""
+    app = make_appliance()
+    data = os.urandom(6 * PIECE)
+    sha = _content(app, data)
+    s = 3 * PIECE
+    stale, _ = _lane_auth(app, sha, s, data[s:], len(data), 4000, s)
+    r_stale, w_stale = await _start_raw(
+        client, sha, s, stale, len(data) - s, data[s : s + PIECE + PIECE // 2]
+    )
+    await _until(lambda: centre.blobs.lane(sha) == (s, s + PIECE), "a piece in the lane")
+    rest = data[s + PIECE :]
+    fresh, _ = _lane_auth(app, sha, s + PIECE, rest, len(data), 4001, s)
+    r_fresh, w_fresh = await _start_raw(client, sha, s + PIECE, fresh, len(rest), rest[:100])
+    await asyncio.sleep(0.3)  # the resume's headers are in: it owns the lane
+    w_stale.write(data[s + PIECE + PIECE // 2 :])  # a whole, correct piece at the lane's end
+    await w_stale.drain()
+    assert b"409" in await r_stale.readline()
+    w_stale.close()
+    assert centre.blobs.lane(sha) == (s, s + PIECE)
+    # Lane 0 goes on meanwhile, on its own connection, and is not fenced off by the lane.
+    a0, _ = _stream_auth(app, sha, 0, data[:s], len(data), 4002)
+    r = await _patch(client, sha, 0, a0, data[:s])
+    assert r.status == 204 and r.headers["Upload-Offset"] == str(s)
+    w_fresh.write(rest[100:])
+    await w_fresh.drain()
+    assert b"204" in await r_fresh.readline()
+    w_fresh.close()
+    await _until(lambda: centre.blobs.has(sha), "the file")
+    assert hashlib.sha256(centre.blobs.path(sha).read_bytes()).hexdigest() == sha
+
+
+async def test_a_lane_is_refused_past_its_end_and_where_it_cannot_be(
+    make_appliance: Callable[..., Appliance], client: TestClient[Any, Any], centre: Centre
+) -> None:
+    app = make_appliance()
+    data = os.urandom(6 * PIECE)
+    sha = _content(app, data)
+    s = 4 * PIECE
+    # Lane 0 already holds two pieces: a second lane inside them cannot open.
+    a0, _ = _stream_auth(app, sha, 0, data[: 2 * PIECE], len(data), 5000)
+    assert (await _patch(client, sha, 0, a0, data[: 2 * PIECE])).status == 204
+    a1, _ = _lane_auth(app, sha, PIECE, data[PIECE:], len(data), 5001, PIECE)
+    r = await _patch(client, sha, PIECE, a1, data[PIECE:])
+    assert r.status == 409 and r.headers["Upload-Offset"] == str(2 * PIECE)
+    assert "Luutru-Lane" not in r.headers and centre.blobs.lane(sha) is None
+    # A lane at 4 pieces opens; from then on lane 0 ends there.
+    a1, _ = _lane_auth(app, sha, s, data[s : s + PIECE], len(data), 5002, s)
+    assert (await _patch(client, sha, s, a1, data[s : s + PIECE])).status == 204
+    assert centre.blobs.lane(sha) == (s, s + PIECE)
+    a0, _ = _stream_auth(app, sha, 2 * PIECE, data[2 * PIECE :], len(data), 5003)
+    r = await _patch(client, sha, 2 * PIECE, a0, data[2 * PIECE :])
+    assert r.status == 409 and r.headers["Upload-Offset"] == str(2 * PIECE)
+    assert r.headers["Luutru-Lane"] == f"{s}-{s + PIECE}" and "lane" in await r.text()
+    # A lane at another start is refused; so is one past the file's end.
+    a1, _ = _lane_auth(app, sha, 3 * PIECE, data[3 * PIECE :], len(data), 5004, 3 * PIECE)
+    r = await _patch(client, sha, 3 * PIECE, a1, data[3 * PIECE :])
+    assert r.status == 409 and r.headers["Luutru-Lane"] == f"{s}-{s + PIECE}"
+    over = data[s + PIECE :] + b"x" * PIECE
+    a1, _ = _lane_auth(app, sha, s + PIECE, over, len(data) + PIECE, 5005, s)
+    r = await _patch(client, sha, s + PIECE, a1, over)
+    assert r.status == 400 and centre.blobs.lane(sha) == (s, s + PIECE)
+    assert centre.blobs.partial_size(sha) == 2 * PIECE and not centre.blobs.has(sha)
+    # The right requests still finish the file.
+    a0, _ = _stream_auth(app, sha, 2 * PIECE, data[2 * PIECE : s], len(data), 5006)
+    assert (await _patch(client, sha, 2 * PIECE, a0, data[2 * PIECE : s])).status == 204
+    a1, _ = _lane_auth(app, sha, s + PIECE, data[s + PIECE :], len(data), 5007, s)
+    r = await _patch(client, sha, s + PIECE, a1, data[s + PIECE :])
+    assert r.status == 204 and wire.ANSWER_HEADER in r.headers
+    assert hashlib.sha256(centre.blobs.path(sha).read_bytes()).hexdigest() == sha
+
+
+async def test_a_corrupted_piece_in_one_lane(
+    make_appliance: Callable[..., Appliance], client: TestClient[Any, Any], centre: Centre
+) -> None:
+    """A piece changed in flight in lane 1 is refused and counted; lane 1 keeps the pieces
+    before it, lane 0 is untouched, and resending lane 1's rest finishes the file."""
+    app = make_appliance()
+    data = os.urandom(6 * PIECE)
+    sha = _content(app, data)
+    s = 3 * PIECE
+    a0, _ = _stream_auth(app, sha, 0, data[:s], len(data), 6000)
+    a1, _ = _lane_auth(app, sha, s, data[s:], len(data), 6001, s)
+    bad = bytearray(data[s:])
+    bad[PIECE + 3] ^= 1
+    r1 = await _patch(client, sha, s, a1, bytes(bad))
+    assert r1.status == 400 and "signature" in await r1.text()
+    assert centre.blobs.lane(sha) == (s, s + PIECE)
+    with centre.storage.view() as v:
+        assert any(a.kind.value == "bad_signature" for a in v.anomalies(app.id))
+    assert (await _patch(client, sha, 0, a0, data[:s])).status == 204
+    assert centre.blobs.partial_size(sha) == s and not centre.blobs.has(sha)
+    a1, _ = _lane_auth(app, sha, s + PIECE, data[s + PIECE :], len(data), 6002, s)
+    r = await _patch(client, sha, s + PIECE, a1, data[s + PIECE :])
+    assert r.status == 204 and wire.ANSWER_HEADER in r.headers
+    assert hashlib.sha256(centre.blobs.path(sha).read_bytes()).hexdigest() == sha
+
+
+async def test_lanes_that_make_another_file_are_discarded(
+    make_appliance: Callable[..., Appliance], client: TestClient[Any, Any], centre: Centre
+) -> None:
+    """Lane 1 signed over other bytes (the appliance's copy changed): every piece matches
+    its signature, the whole does not hash to its name; both lanes are thrown away (460)."""
+    app = make_appliance()
+    other = os.urandom(6 * PIECE)
+    sha2 = _content(app, other)
+    s = 3 * PIECE
+    wrong = os.urandom(len(other) - s)
+    a1, _ = _lane_auth(app, sha2, s, wrong, len(other), 6100, s)
+    assert (await _patch(client, sha2, s, a1, wrong)).status == 204
+    a0, _ = _stream_auth(app, sha2, 0, other[:s], len(other), 6101)
+    r = await _patch(client, sha2, 0, a0, other[:s])
+    assert r.status == 460 and r.headers["Upload-Offset"] == "0"
+    assert not centre.blobs.has(sha2) and centre.blobs.partial_size(sha2) == 0
+    assert centre.blobs.lane(sha2) is None
+
+
+async def test_both_lanes_full_but_not_put_together_are_joined_by_a_head(
+    make_appliance: Callable[..., Appliance], client: TestClient[Any, Any], centre: Centre
+) -> None:
+    """The centre stopped between the last piece of the second full lane and putting the
+    file together: nothing is left to send, so the agent asks with a HEAD, and the centre
+    then joins the lanes, checks the file and answers with its whole length."""
+    app = make_appliance()
+    data = os.urandom(5 * PIECE + 99)
+    sha = _content(app, data)
+    s = 3 * PIECE
+    centre.blobs.append_partial(sha, 0, data[:s])
+    centre.blobs.open_lane(sha, s)
+    centre.blobs.append_lane(sha, s, s, data[s:])
+    app.seq = 5000
+    status = response(centre, app.intake.handle(app.sign(wire.RequestType.STATUS, {})))
+    assert list(status.missing) == [sha]
+    assert status.extra["offsets"] == {sha: s} and status.extra["lanes"] == {sha: [s, len(data)]}
+    r = await client.head(
+        f"/v1/content/{sha}", headers={"Tus-Resumable": "1.0.0", "Luutru-Device": app.id}
+    )
+    assert r.status == 200 and r.headers["Upload-Offset"] == str(len(data))
+    assert "Luutru-Lane" not in r.headers
+    assert hashlib.sha256(centre.blobs.path(sha).read_bytes()).hexdigest() == sha
+    assert centre.blobs.lane(sha) is None and centre.blobs.partial_size(sha) == 0
+    with centre.storage.view() as v:
+        assert v.counts(app.id).content_missing == 0

@@ -133,3 +133,105 @@ def test_congestion_control_asked_for_and_read_back() -> None:
             available = fh.read().split()
         if "bbr" in available:
             assert congestion_control(s, "bbr") == "bbr"
+
+
+@pytest.mark.asyncio
+async def test_tcp_info_of_a_real_connection() -> None:
+    """RunAhead reads in-flight bytes, minimum RTT and delivery rate from TCP_INFO."""
+    import asyncio
+
+    from sync.client import _tcp_info
+
+    got = bytearray()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            got.extend(data)
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"x" * 200_000)
+    await writer.drain()
+    while len(got) < 200_000:
+        await asyncio.sleep(0.01)
+    info = _tcp_info(writer.transport)
+    assert info is not None
+    flight, min_rtt, rate = info
+    assert flight >= 0 and min_rtt > 0 and rate > 0
+    writer.close()
+    await writer.wait_closed()
+    server.close()
+    assert _tcp_info(writer.transport) is None  # closed: nothing to read
+
+
+@pytest.mark.asyncio
+async def test_a_filling_connection_sends_only_into_the_gaps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RunAhead: the second lane waits while lane 0 keeps the link full (its in-flight bytes
+    near its delivery rate × min RTT), writes while lane 0 stalls (BBR's RTT probe: 4
+    packets in flight), never ahead of a waiting lane-0 write, and freely once lane 0 is
+    gone."""
+    import asyncio
+
+    import sync.client as client
+
+    class Conn:
+        def __init__(self) -> None:
+            self.flight, self.queued = 0, 0
+
+        def is_closing(self) -> bool:
+            return False
+
+    primary, second = Conn(), Conn()
+    bdp_rate, min_rtt = 32_000, 600_000  # 256 kbit/s, 600 ms: 19,200 bytes on the link
+    monkeypatch.setattr(
+        client, "_tcp_info", lambda t: (t.flight, min_rtt, bdp_rate) if t is primary else None
+    )
+    monkeypatch.setattr(client, "_unacked", lambda t: t.queued)
+    window = client.RunAhead(100_000)
+    window.add(primary)  # type: ignore[arg-type]
+    window.add(second, fill=True)  # type: ignore[arg-type]
+    assert window.sending()
+
+    async def writes(conn: Conn) -> bool:
+        try:
+            await asyncio.wait_for(window.room(4096, conn), 0.2)  # type: ignore[arg-type]
+            return True
+        except TimeoutError:
+            return False
+
+    primary.flight = 26_000  # BBR in ProbeBW: a BDP and more in flight
+    assert not await writes(second)
+    primary.flight = 4 * 1448  # ProbeRTT
+    assert await writes(second)
+    second.queued = 14_000  # the gap (19,200 - 5,792) is filled
+    assert not await writes(second)
+    second.queued = 0
+    primary.queued = 90_000
+    hold = asyncio.create_task(window.room(20_000, primary))  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)  # lane 0 waits for room: the filler does not go first
+    assert not hold.done() and not await writes(second)
+    primary.queued = 0
+    await asyncio.wait_for(hold, 1)
+    assert await writes(second)
+    window.discard(primary)  # type: ignore[arg-type]
+    primary.flight = 26_000
+    assert not window.sending() and await writes(second)
+
+
+def test_agent_sockets_reset_on_close_and_ask_for_bbr() -> None:
+    """A request given up is closed with a reset (SO_LINGER 0): its unsent bytes must not
+    reach the centre after the link comes back and the resume was planned."""
+    import socket
+    import struct
+
+    from sync.client import CentreClient
+
+    c = CentreClient("http://127.0.0.1:1")
+    info = (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", 1))
+    with c._socket(info) as s:
+        assert struct.unpack("ii", s.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8)) == (1, 0)
+        assert c.counters.congestion
