@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterable
+from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -42,6 +44,10 @@ class BlobStore(Protocol):
 
     def lane(self, sha256: str) -> tuple[int, int] | None:
         """(start, absolute end) of the upload's second lane, if it has one."""
+        ...
+
+    def lanes(self, shas: Iterable[str]) -> dict[str, tuple[int, int]]:
+        """``lane`` of each of ``shas`` that has a second lane, in one pass."""
         ...
 
     def open_lane(self, sha256: str, start: int) -> None: ...
@@ -135,6 +141,17 @@ class FolderBlobStore:
             except FileNotFoundError:
                 return None
         return None
+
+    def lanes(self, shas: Iterable[str]) -> dict[str, tuple[int, int]]:
+        wanted = set(shas)
+        out: dict[str, tuple[int, int]] = {}
+        with os.scandir(self._uploads) as it:
+            for e in it:
+                sha, dot, rest = e.name.partition(".lane-")
+                if dot and sha in wanted and rest.isdigit():
+                    with suppress(FileNotFoundError):
+                        out[sha] = (int(rest), int(rest) + e.stat().st_size)
+        return out
 
     def open_lane(self, sha256: str, start: int) -> None:
         if start <= 0:

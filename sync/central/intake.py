@@ -240,11 +240,8 @@ class Intake:
                     offsets = {s: n for s in missing if (n := self.c.blobs.partial_size(s))}
                     # files that may go up in two lanes (their size is known), with the
                     # second lane [start, end) where there is one (sync/central/uploads.py)
-                    lanes = {
-                        r.sha256: list(self.c.blobs.lane(r.sha256) or ())
-                        for r in refs
-                        if r.size >= 0
-                    }
+                    held = self.c.blobs.lanes(missing)
+                    lanes = {r.sha256: list(held.get(r.sha256, ())) for r in refs if r.size >= 0}
                     extra = {**(extra or {}), "offsets": offsets, "lanes": lanes}
         resp = wire.Response(
             request=digest,
