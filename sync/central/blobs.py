@@ -93,21 +93,7 @@ class FolderBlobStore:
             return 0
 
     def append_partial(self, sha256: str, offset: int, data: bytes) -> int:
-        part = self._part(sha256)
-        fd = os.open(part, os.O_WRONLY | os.O_CREAT, 0o640)
-        try:
-            size = os.fstat(fd).st_size
-            if size != offset:
-                raise ContentError(f"upload of {sha256} is at {size}, not {offset}", size)
-            os.lseek(fd, offset, os.SEEK_SET)
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            os.fsync(fd)
-            return offset + len(data)
-        finally:
-            os.close(fd)
+        return _append(self._part(sha256), 0, offset, data, f"upload of {sha256}", create=True)
 
     def finish_partial(self, sha256: str) -> bool:
         part = self._part(sha256)
@@ -161,61 +147,37 @@ class FolderBlobStore:
         fsync_dir(self._uploads)
 
     def append_lane(self, sha256: str, start: int, offset: int, data: bytes) -> int:
-        fd = os.open(self._lane(sha256, start), os.O_WRONLY)
-        try:
-            end = start + os.fstat(fd).st_size
-            if end != offset:
-                raise ContentError(f"lane {start} of {sha256} is at {end}, not {offset}", end)
-            os.lseek(fd, offset - start, os.SEEK_SET)
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            os.fsync(fd)
-            return offset + len(data)
-        finally:
-            os.close(fd)
+        return _append(self._lane(sha256, start), start, offset, data,
+                       f"lane {start} of {sha256}", create=False)
 
     def finish_lanes(self, sha256: str) -> bool:
         ln = self.lane(sha256)
         if ln is None:
             return self.finish_partial(sha256)
         part, lane = self._part(sha256), self._lane(sha256, ln[0])
-        fd, tmp = tempfile.mkstemp(dir=self._uploads, prefix="in-")
-        digest = hashlib.sha256()
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for src in (part, lane):
-                    with src.open("rb") as fh:
-                        while chunk := fh.read(READ):
-                            digest.update(chunk)
-                            out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            if digest.hexdigest() != sha256:
-                os.unlink(tmp)
-                part.unlink(missing_ok=True)
-                lane.unlink(missing_ok=True)
-                return False
-            self._promote(Path(tmp), sha256)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with part.open("rb") as a, lane.open("rb") as b:
+            ok = self._copy_in(sha256, (a, b))
         part.unlink(missing_ok=True)
         lane.unlink(missing_ok=True)
-        return True
+        return ok
 
     def put_stream(self, sha256: str, src: BinaryIO) -> bool:
         final = self.path(sha256)
         if final.is_file():
             return True
+        return self._copy_in(sha256, (src,))
+
+    def _copy_in(self, sha256: str, sources: Iterable[BinaryIO]) -> bool:
+        """Copy ``sources`` one after the other into a new file and rename it in if its
+        SHA-256 is ``sha256``; else drop the copy and return False."""
         fd, tmp = tempfile.mkstemp(dir=self._uploads, prefix="in-")
         digest = hashlib.sha256()
         try:
             with os.fdopen(fd, "wb") as out:
-                while chunk := src.read(READ):
-                    digest.update(chunk)
-                    out.write(chunk)
+                for src in sources:
+                    while chunk := src.read(READ):
+                        digest.update(chunk)
+                        out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
             if digest.hexdigest() != sha256:
@@ -233,3 +195,22 @@ class FolderBlobStore:
         os.chmod(src, 0o444)
         os.replace(src, final)
         fsync_dir(final.parent)
+
+
+def _append(path: Path, base: int, offset: int, data: bytes, what: str, *, create: bool) -> int:
+    """Append ``data`` to ``path``, whose first byte is the file's byte ``base``, at the
+    file's byte ``offset`` (which must be where ``path`` ends); fsync; the new end."""
+    fd = os.open(path, os.O_WRONLY | (os.O_CREAT if create else 0), 0o640)
+    try:
+        end = base + os.fstat(fd).st_size
+        if end != offset:
+            raise ContentError(f"{what} is at {end}, not {offset}", end)
+        os.lseek(fd, offset - base, os.SEEK_SET)
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.fsync(fd)
+        return offset + len(data)
+    finally:
+        os.close(fd)
