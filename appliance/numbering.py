@@ -11,9 +11,10 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
+from .classified import is_classified
 from .codelists import CodeLists
 from .errors import ValidationError
-from .records import is_classified
+from .kinds import Kind
 
 INCOMING = "den"  # số đến: one yearly series for paper and electronic (Điều 22.2)
 OUTGOING = "di"  # administrative documents: one series per agency unless the head decides
@@ -84,17 +85,16 @@ def observe_number(conn: sqlite3.Connection, fond: str, series: str, year: int, 
 
 # A classified document never leaves the appliance, so the number it takes would be unknown to
 # a box rebuilt from the centre's copy, which could then give that number again. Each number a
-# classified document takes is therefore also logged on its own, without the document: the
-# series, year and number only (the ordinary register shows that a number is taken anyway).
-NUMBER_USED_KIND = "numbering.used"
-NUMBERING_KINDS = frozenset({"document.register", "document.issue", "document.import"})
+# withheld document holds (appliance.classified: mật itself, or filed in a mật hồ sơ) is
+# therefore also logged on its own, without the document: the series, year and number only
+# (the ordinary register shows that a number is taken anyway).
+NUMBER_USED_KIND = Kind.NUMBERING_USED
+NUMBERING_KINDS = frozenset({Kind.DOCUMENT_REGISTER, Kind.DOCUMENT_ISSUE, Kind.DOCUMENT_IMPORT})
 
 
-def number_used(kind: str, data: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The data of a ``numbering.used`` entry for a classified document's new number, or None
-    when ``data`` is not a classified document taking a number."""
-    if kind not in NUMBERING_KINDS or not is_classified(data):
-        return None
+def number_taken(data: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The data of a ``numbering.used`` entry for the number a document holds, or None when
+    it holds none."""
     series, year = data.get("Series"), data.get("Year")
     if data.get("Direction") == "incoming":
         n = data.get("ArrivalNumber")

@@ -168,6 +168,3 @@ def complete_document(data: dict[str, Any], codes: CodeLists) -> dict[str, Any]:
     return data
 
 
-def is_classified(data: Mapping[str, Any]) -> bool:
-    """Mode 03 (mật): numbered in its own series and never leaves the appliance."""
-    return data.get("Mode") == "03"

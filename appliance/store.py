@@ -15,8 +15,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import classified, documents, merkle, numbering, records, schema
 from . import clock as clockmod
-from . import documents, merkle, numbering, records, schema
 from .codelists import CodeLists, load_bundled
 from .config import DB_NAME, ApplianceConfig, load_config
 from .content import ContentStore
@@ -30,6 +30,7 @@ from .errors import (
 from .identifiers import FileCode, validate_organ_id
 from .keys.base import KeyProvider
 from .keys.loader import open_key
+from .kinds import Kind
 from .ledger import Entry, iter_entries, latest_checkpoint, node_source
 from .results import Record, WriteResult
 from .sealer import Sealer
@@ -250,6 +251,13 @@ class Store:
                     f"{record_type} {record_id} is at version {current}, not {expect_version}"
                 )
             version = current + 1
+        # Whether the document's number was already withheld (mật, or in a mật hồ sơ) before
+        # this version: read before the projection row changes.
+        before = (
+            record_type == "document"
+            and version > 1
+            and classified.document_is_classified(txn.conn, {}, record_id, projected=True)
+        )
         # The projection row goes first: when the database refuses it (a CHECK or UNIQUE rule)
         # nothing of this change has been written, so a batch can carry on without a savepoint.
         index = txn.ledger.state.size
@@ -275,10 +283,9 @@ class Store:
                 )
         refs = tuple(bytes.fromhex(c["sha256"]) for c in data.get("Content") or ())
         entry = _append(txn, kind, actor, record_type, record_id, data, version, refs)
-        if record_type == "document":
-            used = numbering.number_used(kind, data)  # a classified document's new number
-            if used is not None:
-                _append(txn, numbering.NUMBER_USED_KIND, actor, None, None, used)
+        used = _number_withheld(txn, kind, record_type, record_id, data, before)
+        if used is not None:
+            _append(txn, numbering.NUMBER_USED_KIND, actor, None, None, used)
         return Record(record_type, record_id, version, entry.index, data)
 
     def append_event(
@@ -623,6 +630,32 @@ def _append(
     return txn.ledger.append(
         Entry(-1, kind, now, actor, record_type, record_id, version, data, refs)
     )
+
+
+def _number_withheld(
+    txn: Txn, kind: str, record_type: str, record_id: str, data: dict[str, Any], before: bool
+) -> dict[str, Any] | None:
+    """The ``numbering.used`` data for a number that this change withholds from the centre: a
+    withheld document taking a number, or a numbered document becoming withheld (made mật,
+    moved into a mật hồ sơ, or filed in one as well). None when nothing is withheld anew."""
+    if record_type == "membership":
+        if not classified.file_is_classified(txn.conn, data.get("FileCode")):
+            return None
+        row = txn.conn.execute(
+            'SELECT "Direction", "ArrivalNumber", "CodeNumber", "Series", "Year", "FondCode" '
+            "FROM documents WHERE id = ?", (data.get("DocumentId"),)
+        ).fetchone()
+        if row is None:
+            return None
+        keys = ("Direction", "ArrivalNumber", "CodeNumber", "Series", "Year", "FondCode")
+        return numbering.number_taken(dict(zip(keys, row, strict=True)))
+    if record_type != "document" or (before and kind not in numbering.NUMBERING_KINDS):
+        return None
+    if kind not in numbering.NUMBERING_KINDS and kind != Kind.DOCUMENT_UPDATE:
+        return None
+    if not classified.document_is_classified(txn.conn, data, record_id):
+        return None
+    return numbering.number_taken(data)
 
 
 def _new_id() -> str:

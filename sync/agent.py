@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance import classified
 from appliance import clock as clockmod
 from appliance.keys.base import KeyProvider
 from appliance.store import Store
@@ -42,7 +43,7 @@ from .errors import (
     TransportError,
     WireError,
 )
-from .outbox import build_batch, classified_content, classified_ids, uploadable
+from .outbox import build_batch, uploadable
 from .receipts import check_receipt, store_receipt
 from .state import (
     USB_CENTRE,
@@ -191,7 +192,7 @@ class _Cycle:
 
     async def metadata(self) -> None:
         st = self.state
-        ids = await asyncio.to_thread(classified_ids, self.store.reader())
+        secret = await asyncio.to_thread(classified.load, self.store.reader())
         for _ in range(MAX_ROUNDS):
             out = await asyncio.to_thread(
                 build_batch,
@@ -201,7 +202,7 @@ class _Cycle:
                 self.now(),
                 self.cfg.max_batch_entries,
                 self.cfg.max_batch_bytes,
-                ids,
+                secret,
             )
             if out is None:
                 return
@@ -263,7 +264,7 @@ class _Cycle:
         resp = self.last_answer
         if resp is None or self._claim() is not None:
             resp = await self.status()
-        never = await asyncio.to_thread(classified_content, self.store.reader())
+        never = (await asyncio.to_thread(classified.load, self.store.reader())).content
         tried: set[str] = set()
         unavailable: set[str] = set()
         while resp.missing:

@@ -442,6 +442,24 @@ def central_clear(data: Path | None, appliance_id: str, by: str) -> None:
     _emit(res.to_json())
 
 
+@central.command("purge-classified")
+@_CDATA
+@click.option("--dry-run", is_flag=True, help="Only count what would be purged.")
+def central_purge_classified(data: Path | None, dry_run: bool) -> None:
+    """Keep only the leaf hash of held entries that name classified (mật) records."""
+    from appliance.errors import LuutruError
+
+    from .central.centre import open_centre
+    from .central.purge import purge_classified
+
+    try:
+        with open_centre(_centre_dir(data)) as c:
+            res = purge_classified(c, dry_run=dry_run)
+    except LuutruError as exc:
+        raise _fail(exc) from exc
+    _emit(res.to_json())
+
+
 def register(main: click.Group) -> None:
     """Add this part's commands to the `luutru` group."""
     main.add_command(enrol)

@@ -1,55 +1,27 @@
 """What the appliance sends: the next batch of log entries after the acknowledged size.
 
-Nothing is queued: a batch is read from the log when it is needed. An entry that concerns a
-classified (mật, Mode 03) record travels as its leaf hash only, marked withheld; so does
-every entry about such a record (audits, memberships), and no content file of one is ever
-uploaded. The centre still recomputes the root from the leaf hashes.
+Nothing is queued: a batch is read from the log when it is needed. An entry that names a
+classified (mật) record, document or hồ sơ, or carries one's fields, travels as its leaf hash
+only, marked withheld, whatever its kind (the rule lives in ``appliance.classified``); no
+content file of a classified record is ever uploaded. The centre still recomputes the root
+from the leaf hashes.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from appliance import cbor, merkle
 from appliance.checkpoint import Checkpoint, sign_checkpoint
+from appliance.classified import ClassifiedSet, load
 from appliance.keys.base import KeyProvider
+from appliance.kinds import Kind
 from appliance.store import Store
 
 from . import wire
 
-RECEIPT_KIND = "sync.receipt"
-CLASSIFIED_MODE = "03"
-
-
-def classified_ids(conn: sqlite3.Connection) -> set[str]:
-    """Ids of records that are classified now (the projection is the current state)."""
-    return {r[0] for r in conn.execute('SELECT id FROM documents WHERE "Mode" = ?', ("03",))}
-
-
-def classified_content(conn: sqlite3.Connection) -> set[str]:
-    """SHA-256 of every content file a classified record references: never uploaded."""
-    out: set[str] = set()
-    for (content,) in conn.execute(
-        'SELECT "Content" FROM documents WHERE "Mode" = ? AND "Content" IS NOT NULL', ("03",)
-    ):
-        for c in json.loads(content):
-            out.add(str(c.get("sha256")))
-    return out
-
-
-def concerns_classified(m: dict[str, Any], ids: set[str]) -> bool:
-    """Whether a decoded log entry is about a classified record (then it is withheld)."""
-    data = m.get("data")
-    if isinstance(data, dict):
-        if data.get("Mode") == CLASSIFIED_MODE:
-            return True
-        if data.get("DocumentId") in ids:
-            return True
-    return m.get("id") in ids
+RECEIPT_KIND = Kind.SYNC_RECEIPT
 
 
 @dataclass(frozen=True)
@@ -88,14 +60,14 @@ def build_batch(
     now: str,
     max_entries: int = 2000,
     max_bytes: int = 512 * 1024,
-    classified: set[str] | None = None,
+    classified: ClassifiedSet | None = None,
 ) -> Outgoing | None:
     """The batch [start, end) up to the latest signed checkpoint, or None if nothing is."""
     latest = store.latest_checkpoint()
     if latest is None or latest[0] <= start:
         return None
     head_size, _, _, head = latest
-    ids = classified if classified is not None else classified_ids(store.reader())
+    secret = classified if classified is not None else load(store.reader())
     items: list[wire.BatchItem] = []
     refs: list[str] = []
     withheld_refs: list[str] = []
@@ -112,7 +84,7 @@ def build_batch(
         if m.get("kind") != RECEIPT_KIND:
             only_receipts = False
         entry_refs = [bytes(r).hex() for r in m.get("refs", [])]
-        if concerns_classified(m, ids):
+        if secret.withholds(m):
             items.append(wire.Withheld(merkle.leaf_hash(raw)))
             withheld_refs.extend(entry_refs)
             size += 40
@@ -136,19 +108,23 @@ def build_batch(
     )
 
 
-def content_of_entries(store: Store, start: int, end: int, ids: set[str]) -> list[str]:
+def content_of_entries(
+    store: Store, start: int, end: int, secret: ClassifiedSet
+) -> list[str]:
     """Content hashes referenced by the full (not withheld) entries in [start, end)."""
     out: dict[str, None] = {}
     for _idx, raw in store.entries(start, end):
         m = cbor.loads(raw)
-        if concerns_classified(m, ids):
+        if secret.withholds(m):
             continue
         for r in m.get("refs", []):
             out[bytes(r).hex()] = None
     return list(out)
 
 
-def uploadable(shas: Iterable[str], store: Store, never: set[str]) -> tuple[list[str], list[str]]:
+def uploadable(
+    shas: Iterable[str], store: Store, never: frozenset[str] | set[str]
+) -> tuple[list[str], list[str]]:
     """Split content hashes into (can upload, cannot: classified or not on this appliance)."""
     ok: list[str] = []
     bad: list[str] = []

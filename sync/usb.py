@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance import classified
 from appliance import clock as clockmod
 from appliance.fsutil import fsync_dir, write_atomic
 from appliance.store import Store
@@ -27,7 +28,7 @@ from appliance.store import Store
 from . import wire
 from .enrol import accept_usb
 from .errors import AuthError, NotEnrolledError, SyncError, WireError
-from .outbox import build_batch, classified_content, classified_ids, content_of_entries
+from .outbox import build_batch, content_of_entries
 from .receipts import CheckedReceipt, check_receipt, store_receipt
 from .state import (
     PENDING_ENROLMENT_NAME,
@@ -90,14 +91,14 @@ def export(data_dir: Path, store: Store, folder: Path) -> ExportReport:
     with AgentLock(data_dir):
         state = load_state(data_dir)
         seq = Sequencer(data_dir, state)
-        ids = classified_ids(store.reader())
+        secret = classified.load(store.reader())
         start = state.acknowledged_size
         end = start
         cfg = store.config.sync
         while True:
             now = clockmod.iso(store.clock.now())
             o = build_batch(
-                store, key, start, now, cfg.max_batch_entries, cfg.max_batch_bytes, ids
+                store, key, start, now, cfg.max_batch_entries, cfg.max_batch_bytes, secret
             )
             if o is None or o.bookkeeping_only:
                 break
@@ -111,9 +112,9 @@ def export(data_dir: Path, store: Store, folder: Path) -> ExportReport:
             rep.withheld += o.batch.withheld_count
             start = end = o.batch.end
         save_state(data_dir, state)
-        never = classified_content(store.reader())
+        never = secret.content
         wanted = dict.fromkeys(
-            content_of_entries(store, state.confirmed_size, end, ids) + list(state.missing)
+            content_of_entries(store, state.confirmed_size, end, secret) + list(state.missing)
         )
         for sha in wanted:
             if sha in never:

@@ -20,7 +20,7 @@ from appliance.store import Record
 from . import queries
 from . import registers as regs
 from .accounts import ROLE_LABELS_VI
-from .common import blocking, require_cleared, services
+from .common import blocking, require_cleared, services, visible_file
 from .errors import UploadError
 from .openapi import openapi_document
 from .reqkeys import me
@@ -268,6 +268,7 @@ async def api_add_to_file(request: web.Request) -> web.Response:
     code = body.get("FileCode")
     if not isinstance(code, str) or not code.strip():
         raise ValidationError("FileCode is required", "FileCode")
+    await visible_file(request, code.strip())
     if rec.data.get("FileCode"):
         await blocking(s.store.add_to_file, rec.id, code.strip(), _actor(request))
     else:
@@ -280,7 +281,7 @@ async def api_add_to_file(request: web.Request) -> web.Response:
 async def api_files(request: web.Request) -> web.Response:
     s = services(request)
     year = qint(request, "year", s.store.clock.now().year, 1900, 2200)
-    rows = await blocking(queries.danh_muc, s.store.reader(), year)
+    rows = await blocking(queries.danh_muc, s.store.reader(), year, me(request).cleared)
     return web.json_response({"year": year, "items": rows})
 
 
@@ -297,9 +298,7 @@ async def api_file_create(request: web.Request) -> web.Response:
 async def api_file(request: web.Request) -> web.Response:
     s = services(request)
     code = request.match_info["code"]
-    rec = await blocking(s.store.find_one, "file", FileCode=code)
-    if rec is None:
-        raise NotFoundError(f"no hồ sơ {code}")
+    rec = await visible_file(request, code)
     await blocking(s.store.audit, "view", _actor(request), "file", rec.id, {"via": "api"})
     docs = await blocking(queries.file_contents, s.store.reader(), code,
                           me(request).cleared)
@@ -311,6 +310,7 @@ async def api_file(request: web.Request) -> web.Response:
 
 async def api_file_close(request: web.Request) -> web.Response:
     s = services(request)
+    await visible_file(request, request.match_info["code"])
     rec = await blocking(s.store.close_file, request.match_info["code"], _actor(request))
     return web.json_response({"id": rec.id, "version": rec.version, "data": rec.data})
 

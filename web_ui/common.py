@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from appliance.results import Record
+
 from . import i18n, permissions
 from .accounts import User
 from .app import SERVICES, Services
@@ -87,11 +89,23 @@ def clean(form: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
 
 def require_cleared(request: web.Request, data: Mapping[str, Any]) -> None:
     """Classified (mật) records are hidden from roles without clearance: as if absent."""
-    from appliance.records import is_classified
+    from appliance.classified import is_classified
 
     user: User | None = request.get(USER)
     if is_classified(data) and (user is None or not user.cleared):
         raise web.HTTPNotFound()
+
+
+async def visible_file(request: web.Request, code: str) -> Record:
+    """The hồ sơ ``code`` if it exists and the user may see it; a classified (mật) hồ sơ is
+    not found for roles without clearance, exactly as if it did not exist."""
+    from appliance.errors import NotFoundError
+
+    rec = await blocking(services(request).store.find_one, "file", FileCode=code)
+    if rec is None:
+        raise NotFoundError(f"không có hồ sơ {code}")
+    require_cleared(request, rec.data)
+    return rec
 
 
 def forbid(message: str) -> ForbiddenError:

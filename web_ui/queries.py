@@ -20,6 +20,7 @@ PERMANENT = "01"
 # Retention codes of at least 05 years (Điều 31.3: such files must be transferred).
 TRANSFERABLE = ("01", "02", "03", "04", "05", "06")
 NOT_CLASSIFIED = "coalesce(\"Mode\", '01') <> '03'"
+FILE_NOT_CLASSIFIED = "coalesce(\"Rights\", '01') <> '03'"
 
 
 @dataclass(frozen=True)
@@ -133,11 +134,13 @@ def files_due_for_transfer(store: Store, today: dt.date,
     return out
 
 
-def danh_muc(conn: sqlite3.Connection, year: int) -> list[dict[str, Any]]:
+def danh_muc(conn: sqlite3.Connection, year: int,
+             include_classified: bool) -> list[dict[str, Any]]:
     """The year's Danh mục hồ sơ, by heading then số và ký hiệu."""
+    cls = "1" if include_classified else FILE_NOT_CLASSIFIED
     rows = _rows(
         conn,
-        'SELECT * FROM files WHERE "FileCatalog" = ? '
+        f'SELECT * FROM files WHERE "FileCatalog" = ? AND {cls} '
         'ORDER BY coalesce("Heading", \'\'), "FileNotation"',
         (year,),
     )
@@ -168,9 +171,10 @@ def file_contents(conn: sqlite3.Connection, file_code: str, include_classified: 
     return out
 
 
-def open_files(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+def open_files(conn: sqlite3.Connection, include_classified: bool) -> list[tuple[str, str]]:
+    cls = "1" if include_classified else FILE_NOT_CLASSIFIED
     return [(r[0], r[1]) for r in conn.execute(
-        'SELECT "FileCode", "Title" FROM files WHERE "Status" = \'open\' '
+        f'SELECT "FileCode", "Title" FROM files WHERE "Status" = \'open\' AND {cls} '
         'ORDER BY "FileCatalog" DESC, "FileNotation"').fetchall()]
 
 

@@ -19,7 +19,15 @@ from appliance.store import Record
 
 from . import queries
 from .app import Services
-from .common import blocking, clean, form_of, render, require_cleared, services
+from .common import (
+    blocking,
+    clean,
+    form_of,
+    render,
+    require_cleared,
+    services,
+    visible_file,
+)
 from .errors import UploadError
 from .reqkeys import LANG, me
 from .uploads import CheckedFile, check_file_isolated
@@ -54,13 +62,13 @@ def _actor(request: web.Request) -> str:
     return str(me(request).username)
 
 
-def _options(s: Services) -> dict[str, Any]:
+def _options(s: Services, request: web.Request) -> dict[str, Any]:
     codes = s.store.codes
     return {
         "types": [i.label for i in codes["typeName"].items],
         "priorities": [(i.code, i.label) for i in codes["priority"].items],
         "modes": [(i.code, i.label) for i in codes["mode"].items],
-        "open_files": queries.open_files(s.store.reader()),
+        "open_files": queries.open_files(s.store.reader(), me(request).cleared),
     }
 
 
@@ -122,7 +130,7 @@ def _recipients(text: str) -> list[dict[str, str]]:
 async def incoming_form(request: web.Request) -> web.Response:
     s = services(request)
     return render(request, "incoming.html", values={}, error=None, warnings=[],
-                  auto=AUTO_FILLED["incoming"], **_options(s))
+                  auto=AUTO_FILLED["incoming"], **_options(s, request))
 
 
 async def incoming_create(request: web.Request) -> web.Response:
@@ -134,7 +142,7 @@ async def incoming_create(request: web.Request) -> web.Response:
         error: str | None, warnings: list[str] | None = None, status: int = 422
     ) -> web.Response:
         return render(request, "incoming.html", status=status, values=values, error=error,
-                      warnings=warnings or [], auto=AUTO_FILLED["incoming"], **_options(s))
+                      warnings=warnings or [], auto=AUTO_FILLED["incoming"], **_options(s, request))
 
     try:
         prepared = s.store.prepare_document("incoming", values)
@@ -164,7 +172,7 @@ async def incoming_create(request: web.Request) -> web.Response:
 async def outgoing_form(request: web.Request) -> web.Response:
     s = services(request)
     return render(request, "outgoing.html", values={}, error=None,
-                  auto=AUTO_FILLED["outgoing"], **_options(s))
+                  auto=AUTO_FILLED["outgoing"], **_options(s, request))
 
 
 async def outgoing_create(request: web.Request) -> web.Response:
@@ -175,7 +183,7 @@ async def outgoing_create(request: web.Request) -> web.Response:
 
     def again(error: str) -> web.Response:
         return render(request, "outgoing.html", status=422, values={**values, "To": to_text},
-                      error=error, auto=AUTO_FILLED["outgoing"], **_options(s))
+                      error=error, auto=AUTO_FILLED["outgoing"], **_options(s, request))
 
     if to_text.strip():
         values["To"] = _recipients(to_text)
@@ -267,7 +275,8 @@ async def _document_page(request: web.Request, doc_id: str, error: str | None = 
         rows=_field_rows(s, rec.data, lang), seal=seal,
         confirmed=sync.confirmed(rec.log_index), sync=sync, history=history,
         history_complete=complete, preview=preview, error=error,
-        done=request.query.get("done"), open_files=queries.open_files(s.store.reader()),
+        done=request.query.get("done"),
+        open_files=queries.open_files(s.store.reader(), me(request).cleared),
     )
 
 
@@ -302,6 +311,7 @@ async def document_file(request: web.Request) -> web.Response:
     try:
         if not code:
             raise ValidationError("Chọn một hồ sơ (choose a hồ sơ)", "FileCode")
+        await visible_file(request, code)
         if rec.data.get("FileCode"):
             await blocking(s.store.add_to_file, rec.id, code, _actor(request))
         else:

@@ -14,7 +14,16 @@ from appliance.search import search as run_search
 from . import queries
 from .accounts import Role
 from .app import Services
-from .common import blocking, clean, cpu_read, form_of, int_arg, render, services
+from .common import (
+    blocking,
+    clean,
+    cpu_read,
+    form_of,
+    int_arg,
+    render,
+    services,
+    visible_file,
+)
 from .render import LIST_FIELDS
 from .reqkeys import me
 from .views_documents import today
@@ -104,7 +113,7 @@ async def search(request: web.Request) -> web.Response:
 async def files(request: web.Request) -> web.Response:
     s = services(request)
     year = int_arg(request.query.get("year"), today(s).year, 1900, 2200) or today(s).year
-    rows = await blocking(queries.danh_muc, s.store.reader(), year)
+    rows = await blocking(queries.danh_muc, s.store.reader(), year, me(request).cleared)
     years = sorted(set(await blocking(queries.file_years, s.store.reader())) | {year},
                    reverse=True)
     headings: list[tuple[str, list[dict[str, Any]]]] = []
@@ -148,9 +157,7 @@ async def file_create(request: web.Request) -> web.Response:
 async def _file_page(request: web.Request, code: str, error: str | None = None,
                      status: int = 200) -> web.Response:
     s = services(request)
-    rec = await blocking(s.store.find_one, "file", FileCode=code)
-    if rec is None:
-        raise NotFoundError(f"không có hồ sơ {code}")
+    rec = await visible_file(request, code)
     await blocking(s.store.audit, "view", me(request).username, "file", rec.id,
                    {"via": "web"})
     docs = await blocking(queries.file_contents, s.store.reader(), code, me(request).cleared)
@@ -166,6 +173,7 @@ async def file(request: web.Request) -> web.Response:
 async def file_close(request: web.Request) -> web.Response:
     s = services(request)
     code = request.match_info["code"]
+    await visible_file(request, code)
     try:
         await blocking(s.store.close_file, code, me(request).username)
     except NotFoundError:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import classified
 from ..clock import iso, parse_date
 from ..errors import ConflictError
 from ..store import Record
@@ -172,6 +173,9 @@ def export_fonds(
         res.excluded_classified += ex.excluded_classified
         res.files += 1
         if f.get("Maintenance") == "01" and f.get("Status") == "closed":
+            if not ex.documents:
+                res.warnings.append(f"hồ sơ {code} không có văn bản: không lập gói nộp lưu")
+                continue
             build_package(store, code, out_dir / "goi-nop-luu" / f"{code}.zip",
                           PackageOptions(include_classified=include_classified, actor=actor))
             res.packages += 1
@@ -187,6 +191,7 @@ def export_fonds(
     write_atomic(out_dir / "van-ban-le.xml", _loose_xml(store, loose, out_dir))
     shutil.rmtree(out_dir / ".tmp", ignore_errors=True)
     cp = store.latest_checkpoint()
+    secret = classified.load(store.reader())
     seal = {
         "origin": store.config.origin,
         "tree_size": cp[0] if cp else 0,
@@ -194,7 +199,8 @@ def export_fonds(
         "checkpoint_cose_base64": base64.b64encode(cp[3]).decode() if cp else "",
         "public_key_pem": (store.data_dir / PUBLIC_KEY_NAME).read_text(),
         "records": {r.id: r.log_index for t in ("fonds", "file", "document")
-                    for r in store.find(t, FondCode=fond_code)},
+                    for r in store.find(t, FondCode=fond_code)
+                    if include_classified or r.id not in secret.ids},
     }
     write_atomic(out_dir / "niem-phong.json",
                  json.dumps(seal, ensure_ascii=False, indent=1).encode())

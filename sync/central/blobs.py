@@ -83,6 +83,18 @@ class FolderBlobStore:
     def has(self, sha256: str) -> bool:
         return self.path(sha256).is_file()
 
+    def remove(self, sha256: str) -> bool:
+        """Delete a blob and any upload of it in progress (a purge); whether it was held."""
+        self.discard_partial(sha256)
+        path = self.path(sha256)
+        try:
+            path.chmod(0o600)
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        fsync_dir(path.parent)
+        return True
+
     def open(self, sha256: str) -> BinaryIO:
         return self.path(sha256).open("rb")
 

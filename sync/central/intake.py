@@ -20,6 +20,7 @@ from typing import Any
 
 from appliance import cbor, merkle
 from appliance.checkpoint import Checkpoint, verify_checkpoint
+from appliance.classified import carries_classified
 from appliance.errors import EncodingError, ProofError, SignatureError
 from appliance.keys.verify import PublicKey, key_id, load_public_key
 from appliance.ledger import Entry
@@ -131,10 +132,10 @@ def examine(app: ApplianceRecord, batch: wire.Batch) -> Examined:
         if entry.index != idx:
             raise BatchError(f"entry at position {idx} says it is entry {entry.index}")
         data = entry.data if isinstance(entry.data, dict) else None
-        if data is not None and data.get("Mode") == "03":
+        if carries_classified(entry.data):
             raise ClassifiedError(
-                f"entry {idx} carries a classified (mật, Mode 03) record in full; classified "
-                "records never leave the appliance: only their leaf hash may be sent"
+                f"entry {idx} ({entry.kind}) carries a classified (mật) record's fields; "
+                "classified records never leave the appliance: only its leaf hash may be sent"
             )
         sizes: dict[str, int] = {}
         if data is not None and isinstance(data.get("Content"), list):

@@ -601,6 +601,43 @@ class _Tx(_Conn):
         )
         return moved, docs
 
+    def withhold_entries(
+        self, appliance_id: str, indices: Sequence[int], doc_ids: Sequence[str],
+        content: Sequence[str],
+    ) -> tuple[int, list[str]]:
+        idx = list(indices)
+        self.c.execute(
+            "UPDATE entries SET entry = NULL WHERE appliance_id = %s AND idx = ANY(%s)",
+            (appliance_id, idx),
+        )
+        self.c.execute(
+            "UPDATE superseded_entries SET entry = NULL WHERE appliance_id = %s "
+            "AND idx = ANY(%s)",
+            (appliance_id, idx),
+        )
+        docs = self.c.execute(
+            "DELETE FROM documents WHERE appliance_id = %s AND doc_id = ANY(%s)",
+            (appliance_id, list(doc_ids)),
+        ).rowcount
+        self.c.execute(
+            "DELETE FROM content_refs WHERE appliance_id = %s AND sha256 = ANY(%s)",
+            (appliance_id, list(content)),
+        )
+        gone = [r[0] for r in self._all(
+            "DELETE FROM blobs b WHERE b.sha256 = ANY(%s) AND NOT EXISTS "
+            "(SELECT 1 FROM content_refs r WHERE r.sha256 = b.sha256) RETURNING b.sha256",
+            (list(content),),
+        )]
+        self.c.execute("DELETE FROM parked WHERE appliance_id = %s", (appliance_id,))
+        self.c.execute(
+            "UPDATE forks SET request = ''::bytea WHERE appliance_id = %s", (appliance_id,)
+        )
+        self.c.execute(
+            "UPDATE appliances SET withheld = withheld + %s WHERE id = %s",
+            (len(idx), appliance_id),
+        )
+        return docs, gone
+
 
 class PgStorage:
     """CentreStorage on PostgreSQL, safe to share between threads and between processes."""
@@ -677,6 +714,14 @@ class PgStorage:
                     conn.execute(b"ROLLBACK")
                 except psycopg.Error:
                     conn.close()  # broken: _borrow drops it; the caller's error stands
+
+    def compact(self) -> None:
+        """Rewrite the tables a purge changed so that the old row versions are gone (VACUUM
+        FULL; the server's own WAL segments age out as the server recycles them)."""
+        with self._borrow() as conn:
+            for table in ("entries", "superseded_entries", "documents", "content_refs",
+                          "blobs", "parked", "forks"):
+                conn.execute(f"VACUUM FULL {table}".encode())
 
     def close(self) -> None:
         self._closed = True

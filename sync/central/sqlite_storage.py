@@ -613,6 +613,46 @@ class _Tx(_Conn):
         )
         return moved, docs
 
+    def withhold_entries(
+        self, appliance_id: str, indices: Sequence[int], doc_ids: Sequence[str],
+        content: Sequence[str],
+    ) -> tuple[int, list[str]]:
+        # Freed pages are overwritten, not left for a file reader to find (compact() then
+        # empties the write-ahead log and rewrites the file).
+        self.c.execute("PRAGMA secure_delete = ON")
+        self.c.executemany(
+            "UPDATE entries SET entry = NULL WHERE appliance_id = ? AND idx = ?",
+            [(appliance_id, i) for i in indices],
+        )
+        self.c.executemany(
+            "UPDATE superseded_entries SET entry = NULL WHERE appliance_id = ? AND idx = ?",
+            [(appliance_id, i) for i in indices],
+        )
+        docs = 0
+        for d in doc_ids:
+            docs += self.c.execute(
+                "DELETE FROM documents WHERE appliance_id = ? AND doc_id = ?", (appliance_id, d)
+            ).rowcount
+        gone: list[str] = []
+        for sha in content:
+            self.c.execute(
+                "DELETE FROM content_refs WHERE appliance_id = ? AND sha256 = ?",
+                (appliance_id, sha),
+            )
+            if self._one("SELECT 1 FROM content_refs WHERE sha256 = ?", (sha,)) is None:
+                self.c.execute("DELETE FROM blobs WHERE sha256 = ?", (sha,))
+                gone.append(sha)
+        # Requests kept whole (parked batches, fork evidence) may carry the same entries.
+        self.c.execute("DELETE FROM parked WHERE appliance_id = ?", (appliance_id,))
+        self.c.execute(
+            "UPDATE forks SET request = x'' WHERE appliance_id = ?", (appliance_id,)
+        )
+        self.c.execute(
+            "UPDATE appliances SET withheld = withheld + ? WHERE id = ?",
+            (len(indices), appliance_id),
+        )
+        return docs, gone
+
 
 class SqliteStorage:
     """CentreStorage on one SQLite file."""
@@ -661,6 +701,15 @@ class SqliteStorage:
             yield _Conn(conn)
         finally:
             conn.execute("COMMIT")
+
+    def compact(self) -> None:
+        """Rewrite the database so that deleted rows survive nowhere (free pages, WAL)."""
+        with self._lock:
+            conn = self._wconn
+            conn.execute("INSERT INTO documents_fts (documents_fts) VALUES ('optimize')")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._lock:

@@ -327,6 +327,16 @@ class CentreTx(CentreView, Protocol):
         they made; returns (entries moved, ids of documents to re-project from the rest)."""
         ...
 
+    def withhold_entries(
+        self, appliance_id: str, indices: Sequence[int], doc_ids: Sequence[str],
+        content: Sequence[str],
+    ) -> tuple[int, list[str]]:
+        """Keep only the leaf hash of entries ``indices`` (classified records that an earlier
+        version sent in full); drop those documents' rows, their content references and the
+        whole requests kept as evidence. Returns (documents removed, blobs no longer
+        referenced by anyone, to delete from the blob store)."""
+        ...
+
 
 class CentreStorage(Protocol):
     def transaction(self) -> AbstractContextManager[CentreTx]:
@@ -334,6 +344,10 @@ class CentreStorage(Protocol):
         ...
 
     def view(self) -> AbstractContextManager[CentreView]: ...
+
+    def compact(self) -> None:
+        """Rewrite storage so that deleted rows survive in no free page or log file."""
+        ...
 
     def close(self) -> None: ...
 

@@ -242,6 +242,35 @@ def test_a_batch_with_a_full_classified_entry_is_refused(
     assert _anomalies(centre, app.id).get("classified") == 1
 
 
+def test_any_entry_kind_carrying_classified_fields_is_refused(
+    make_appliance: Callable[..., Appliance], centre: Centre
+) -> None:
+    """Second line of defence: a hồ sơ's contents list naming a mật member, sent in full (as
+    an earlier version did), is refused with 422 and the reason, whatever the entry's kind."""
+    app = make_appliance()
+    f = app.store.open_file({"FileCatalog": 2025, "FileNotation": "40.VP",
+                             "Title": "Hồ sơ chung", "Maintenance": "05"})
+    app.add(1, FileCode=f.data["FileCode"])
+    app.add(1, FileCode=f.data["FileCode"], Mode="03", Subject="Văn bản mật biên giới")
+    app.store.close_file(f.data["FileCode"])
+    app.store.wait_sealed()
+    size = app.store.tree_head()[0]
+    cp = app.store.latest_checkpoint()
+    assert cp is not None and cp[0] == size
+    items = []
+    for _, raw in app.store.entries(0, size):
+        m = cbor.loads(raw)
+        # An earlier outbox withheld only entries whose own data said Mode 03.
+        keep = isinstance(m.get("data"), dict) and m["data"].get("Mode") == "03"
+        items.append(wire.Withheld(merkle.leaf_hash(raw)) if keep else raw)
+    body = wire.Batch(0, size, cp[3], (), tuple(items)).to_body()
+    ans = app.intake.handle(app.sign(wire.RequestType.BATCH, body))
+    resp = response(centre, ans)
+    assert ans.status == 422 and resp.code == "classified"
+    assert "file.contents" in resp.message
+    assert _stored_entries(centre, app.id) == []
+
+
 def test_reordered_batches_are_parked_then_applied(
     make_appliance: Callable[..., Appliance], centre: Centre
 ) -> None:

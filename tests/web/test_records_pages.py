@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import tempfile
 
@@ -12,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from tests.conftest import incoming, outgoing
 from web_ui.accounts import Role
 
-from .conftest import as_role, services_of
+from .conftest import ROLE_USERS, as_role, services_of
 
 pytestmark = pytest.mark.asyncio
 
@@ -153,3 +154,51 @@ async def test_register_page_paginates_and_refuses_classified_to_uncleared(
     assert (await client.get("/registers/sideways/2025")).status == 404
 
 
+
+
+@pytest.mark.parametrize("role", [Role.ARCHIVIST, Role.AUDITOR, Role.TECHNICIAN])
+async def test_a_classified_hoso_is_not_found_for_roles_without_clearance(
+    client: TestClient, role: Role
+) -> None:
+    """A hồ sơ with Rights 03 is absent for roles without clearance, in HTML and the API,
+    in its page, the Danh mục lists and the hồ sơ picker, exactly as a mật document is."""
+    s = services_of(client)
+    mat = s.store.open_file({"FileCatalog": 2025, "FileNotation": "09.MAT", "Rights": "03",
+                             "Title": "Hồ sơ phương án phòng thủ bí mật", "Maintenance": "01"})
+    s.store.open_file({"FileCatalog": 2025, "FileNotation": "10.VP", "Maintenance": "05",
+                       "Title": "Hồ sơ tiếp công dân"})
+    code = mat.data["FileCode"]
+    doc = s.store.register_incoming(incoming(CodeNumber="77")).record
+    await as_role(client, role)
+    for url in (f"/files/{code}", f"/api/v1/files/{code}"):
+        resp = await client.get(url)
+        assert resp.status in ((403,) if role is Role.TECHNICIAN else (404,)), url
+    for url in ("/files?year=2025", "/api/v1/files?year=2025", f"/documents/{doc.id}"):
+        resp = await client.get(url)
+        body = await resp.text()
+        if resp.content_type == "application/json":
+            body = json.dumps(json.loads(body), ensure_ascii=False)
+        assert "phòng thủ bí mật" not in body and code not in body, url
+        if role is not Role.TECHNICIAN and url.startswith(("/files", "/api")):
+            assert "tiếp công dân" in body, url  # the ordinary hồ sơ is listed
+    if role is Role.ARCHIVIST:  # may file documents and close hồ sơ, but not this one
+        _, token = s.accounts.create_token(ROLE_USERS[role], "t", "test")
+        h = {"Authorization": f"Bearer {token}"}
+        resp = await client.post(f"/api/v1/documents/{doc.id}/file", json={"FileCode": code},
+                                 headers=h)
+        assert resp.status == 404
+        resp = await client.post(f"/api/v1/files/{code}/close", headers=h)
+        assert resp.status == 404
+        assert s.store.get("file", mat.id).data["Status"] == "open"
+
+
+async def test_a_classified_hoso_is_shown_to_cleared_roles(client: TestClient) -> None:
+    """Clerks and leaders keep seeing the mật hồ sơ (page, lists)."""
+    s = services_of(client)
+    mat = s.store.open_file({"FileCatalog": 2025, "FileNotation": "09.MAT", "Rights": "03",
+                             "Title": "Hồ sơ phương án phòng thủ bí mật", "Maintenance": "01"})
+    await as_role(client, Role.CLERK)
+    assert (await client.get(f"/files/{mat.data['FileCode']}")).status == 200
+    assert "phòng thủ bí mật" in await (await client.get("/files?year=2025")).text()
+    api = await (await client.get("/api/v1/files?year=2025")).json()
+    assert "phòng thủ bí mật" in json.dumps(api, ensure_ascii=False)
