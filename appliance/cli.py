@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,10 @@ def _emit(value: Any) -> None:
 @click.version_option(package_name="luutru")
 def main() -> None:
     """luutru — sổ đăng ký văn bản, hồ sơ và lưu trữ niêm phong cho UBND xã."""
+    # Records, keys and secrets: everything this process creates is its owner's alone,
+    # whatever umask the shell or the service manager left (files that are meant to be
+    # shared, like the public key, get their mode explicitly).
+    os.umask(0o077)
 
 
 @main.command()

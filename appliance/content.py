@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import NotFoundError
-from .fsutil import fsync_dir
+from .fsutil import fsync_dir, private_dirs
 
 CHUNK = 1 << 20
+CONTENT_MODE = 0o440  # read-only for its owner (and group), in a 0700 tree
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class ContentStore:
 
     def put_stream(self, stream: BinaryIO) -> StoredContent:
         """Copy ``stream`` in, fsync it and rename it into place; return its hash and size."""
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        private_dirs(self._tmp)
         digest = hashlib.sha256()
         size = 0
         fd, tmp = tempfile.mkstemp(dir=self._tmp, prefix="in-")
@@ -59,8 +60,8 @@ class ContentStore:
             if final.exists():
                 os.unlink(tmp)  # stored once: the same bytes are already here
             else:
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.chmod(tmp, 0o444)
+                private_dirs(final.parent)
+                os.chmod(tmp, CONTENT_MODE)
                 os.replace(tmp, final)
                 fsync_dir(final.parent)
         except BaseException:

@@ -10,7 +10,7 @@ from .clock import SystemClock
 from .codelists import load_bundled
 from .config import CONFIG_NAME, DB_NAME, ApplianceConfig, save_config
 from .errors import ConfigError
-from .fsutil import write_atomic
+from .fsutil import private_dirs, write_atomic
 from .identifiers import validate_organ_id
 from .keys.loader import create_key, open_key
 from .store import Store
@@ -43,7 +43,7 @@ def init_data_dir(
     org_name = nfc(org_name)
     if not org_name or len(org_name) > 200:
         raise ConfigError("the agency name must be 1–200 characters")
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dirs(data_dir)
     key_config = create_key(data_dir, key_kind, dict(key_options or {}))
     key = open_key(data_dir, key_config)
     write_atomic(data_dir / PUBLIC_KEY_NAME, key.public_key_pem().encode())

@@ -15,9 +15,46 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+# A data folder holds the commune's records, keys and secrets: its folders are the owner's
+# alone and its database files are created private, whatever the process's umask.
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def private_dirs(path: Path) -> None:
+    """Make ``path`` and its missing parents as 0700 folders, each new one made durable (its
+    own parent fsynced), so that a file renamed into it survives a power cut too."""
+    missing: list[Path] = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            continue
+        os.chmod(d, PRIVATE_DIR)  # mkdir's mode passes through the umask
+        fsync_dir(d.parent)
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` empty and 0600 if it does not exist (SQLite then gives its write-ahead
+    log and shared-memory files the same mode); tighten it if we own it."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        st = path.stat()
+        if st.st_uid == os.getuid() and st.st_mode & 0o077:
+            os.chmod(path, PRIVATE_FILE)
+        return
+    os.fchmod(fd, PRIVATE_FILE)
+    os.close(fd)
+
+
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write ``data`` to ``path``: a crash leaves the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as fh:

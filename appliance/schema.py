@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from .fields import SCHEMAS, Field, Kind
+from .fsutil import private_dirs, private_file
 
 SCHEMA_VERSION = 1
 
@@ -119,6 +121,9 @@ class Connection(sqlite3.Connection):
 def connect(path: str, readonly: bool = False) -> sqlite3.Connection:
     """Open the database in WAL mode with full durability; callers manage transactions."""
     uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+    if not readonly and path != ":memory:":
+        private_dirs(Path(path).parent)
+        private_file(Path(path))
     conn = sqlite3.connect(
         uri, uri=True, isolation_level=None, check_same_thread=False, factory=Connection
     )

@@ -20,7 +20,7 @@ from appliance.store import Record
 from . import queries
 from . import registers as regs
 from .accounts import ROLE_LABELS_VI
-from .common import blocking, require_cleared, services, visible_file
+from .common import audit_list, blocking, require_cleared, services, visible_file
 from .errors import UploadError
 from .openapi import openapi_document
 from .reqkeys import me
@@ -163,6 +163,7 @@ async def api_search(request: web.Request) -> web.Response:
     qenum(request, "direction", ("incoming", "outgoing"))
     filters = search_filters(request.query, me(request).cleared)
     hits = await blocking(lambda: run_search(s.store.reader(), q, filters, limit, offset))
+    await audit_list(request, "search", [h.id for h in hits], via="api")
     return web.json_response({
         "items": [{"id": h.id, "data": h.data} for h in hits], "limit": limit, "offset": offset,
     })
@@ -282,6 +283,7 @@ async def api_files(request: web.Request) -> web.Response:
     s = services(request)
     year = qint(request, "year", s.store.clock.now().year, 1900, 2200)
     rows = await blocking(queries.danh_muc, s.store.reader(), year, me(request).cleared)
+    await audit_list(request, "files", [str(r["FileCode"]) for r in rows], year=year, via="api")
     return web.json_response({"year": year, "items": rows})
 
 
@@ -341,7 +343,10 @@ async def api_register(request: web.Request) -> web.StreamResponse:
             "rows": [{"id": i, "cells": regs.row_cells(direction, d)} for i, d in docs],
         }
 
-    return web.json_response(await blocking(load))
+    body = await blocking(load)
+    await audit_list(request, "register", [r["id"] for r in body["rows"]],
+                     register=f"{direction}:{year}", classified=classified, via="api")
+    return web.json_response(body)
 
 
 async def api_users(request: web.Request) -> web.Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -106,6 +106,19 @@ async def visible_file(request: web.Request, code: str) -> Record:
         raise NotFoundError(f"không có hồ sơ {code}")
     require_cleared(request, rec.data)
     return rec
+
+
+async def audit_list(request: web.Request, what: str, ids: Sequence[str],
+                     **detail: Any) -> None:
+    """Log one entry for a bulk read (a list, a search, a register page) naming the records it
+    returned, ids only (DESIGN.md: every view is logged). A read that returned nothing read
+    no record and is not logged. An entry naming a mật record is withheld from sync like any
+    other (appliance.classified)."""
+    if not ids:
+        return
+    user: User | None = request.get(USER)
+    await blocking(services(request).store.audit, "list", user.username if user else "?",
+                   None, None, {"what": what, "ids": list(ids), **detail})
 
 
 def forbid(message: str) -> ForbiddenError:

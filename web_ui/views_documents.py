@@ -263,6 +263,12 @@ async def _document_page(request: web.Request, doc_id: str, error: str | None = 
     await blocking(s.store.audit, "view", _actor(request), "document", rec.id, {"via": "web"})
     seal = await blocking(s.seal.check, rec)
     history, complete = await blocking(s.log_index.history, "document", rec.id)
+    # Changes first: the reads (views, prints, downloads) are behind a toggle, so that a
+    # much-read document's history stays readable.
+    show_reads = request.query.get("reads") == "1"
+    reads = sum(1 for h in history if h.kind.startswith("audit."))
+    if not show_reads:
+        history = [h for h in history if not h.kind.startswith("audit.")]
     cp = s.store.latest_checkpoint()
     sync = await blocking(sync_status, s.store.data_dir, cp[0] if cp else 0)
     preview = None
@@ -274,6 +280,7 @@ async def _document_page(request: web.Request, doc_id: str, error: str | None = 
         request, "document.html", status=status, doc=rec, data=rec.data,
         rows=_field_rows(s, rec.data, lang), seal=seal,
         confirmed=sync.confirmed(rec.log_index), sync=sync, history=history,
+        show_reads=show_reads, reads=reads,
         history_complete=complete, preview=preview, error=error,
         done=request.query.get("done"),
         open_files=queries.open_files(s.store.reader(), me(request).cleared),

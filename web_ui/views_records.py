@@ -15,6 +15,7 @@ from . import queries
 from .accounts import Role
 from .app import Services
 from .common import (
+    audit_list,
     blocking,
     clean,
     cpu_read,
@@ -70,6 +71,8 @@ async def home(request: web.Request) -> web.Response:
     lists = {}
     if user.role is not Role.TECHNICIAN:  # the technician never sees record contents
         lists = await blocking(_home_lists, s, user.cleared)
+        shown = [d.id for d in (*lists["today"], *lists["due"])]
+        await audit_list(request, "home", list(dict.fromkeys(shown)), via="web")
     return render(request, "home.html", summary=summary, **lists)
 
 
@@ -99,6 +102,7 @@ async def search(request: web.Request) -> web.Response:
         )
     )
     more = len(hits) > size
+    await audit_list(request, "search", [h.id for h in hits[:size]], via="web")
     args = {k: v for k, v in request.query.items() if k != "page" and v}
     base = "/search?" + "&".join(f"{k}={quote(v)}" for k, v in args.items())
     return render(
@@ -114,6 +118,7 @@ async def files(request: web.Request) -> web.Response:
     s = services(request)
     year = int_arg(request.query.get("year"), today(s).year, 1900, 2200) or today(s).year
     rows = await blocking(queries.danh_muc, s.store.reader(), year, me(request).cleared)
+    await audit_list(request, "files", [str(r["FileCode"]) for r in rows], year=year, via="web")
     years = sorted(set(await blocking(queries.file_years, s.store.reader())) | {year},
                    reverse=True)
     headings: list[tuple[str, list[dict[str, Any]]]] = []

@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from . import registers as regs
 from .app import Services
-from .common import blocking, cpu_read, int_arg, render, services
+from .common import audit_list, blocking, cpu_read, int_arg, render, services
 from .errors import ForbiddenError
 from .render import escape_all
 from .reqkeys import me
@@ -100,7 +100,7 @@ async def register(request: web.Request) -> web.Response:
     page = int_arg(request.query.get("page"), 1, 1, 100_000) or 1
     fond = s.store.config.org_id
 
-    def load(compute: bool) -> tuple[regs.Register, Markup] | None:
+    def load(compute: bool) -> tuple[regs.Register, Markup, list[str]] | None:
         conn = s.store.reader()
         conn.execute("BEGIN")  # info and rows from one snapshot
         try:
@@ -111,14 +111,16 @@ async def register(request: web.Request) -> web.Response:
                 conn, fond, direction, year, classified, size, reg.starts[page - 1])
         finally:
             conn.execute("COMMIT")
-        return reg.info, rows_html(direction, rows) if rows else Markup()
+        return reg.info, rows_html(direction, rows) if rows else Markup(), [r[0] for r in rows]
 
     # With the register's pages at hand, a page is one indexed read of at most `size` rows
     # (~0.1 ms): cheaper on the event loop than a hop to a thread and back. Reading the whole
     # year for the cover data goes to a thread.
     loaded = load(False) or await cpu_read(lambda: load(True))
     assert loaded is not None
-    info, rows = loaded
+    info, rows, ids = loaded
+    await audit_list(request, "register", ids, register=f"{direction}:{year}", page=page,
+                     classified=classified, via="web")
     pages = max(1, -(-info.total // size))
     return render(request, "register.html", reg=info, rows=rows, page=page, pages=pages,
                   classified=classified, direction=direction, year=year)
@@ -155,7 +157,8 @@ async def print_register(request: web.Request, direction: str, year: int, classi
     await blocking(
         s.store.audit, "print" if fmt == "pdf" else "download", user.username, "register",
         f"{direction}:{year}" + (":mat" if classified else ""),
-        {"format": fmt, "rows": info.total, "from": info.first_number, "to": info.last_number},
+        {"format": fmt, "rows": info.total, "from": info.first_number, "to": info.last_number,
+         "classified": classified},
     )
     name = f"so-{'den' if direction == 'incoming' else 'di'}-{year}{'-mat' if classified else ''}"
     ctype = ("application/pdf" if fmt == "pdf" else

@@ -22,7 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ..fsutil import write_atomic
+from ..fsutil import private_dirs, private_file, write_atomic
 from .errors import BatchNotFound, DiskFull
 from .separator import Target
 
@@ -148,8 +148,9 @@ class Queue:
 
     def __init__(self, data_dir: Path) -> None:
         self.root = data_dir / QUEUE_DIR
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dirs(self.root)
         self.path = self.root / DB_NAME
+        private_file(self.path)
         with self._conn() as conn:
             conn.executescript(DDL)
 
