@@ -144,6 +144,9 @@ def create_app(
             if on_ready is not None:
                 on_ready(services)
             yield
+            # Cancelling a task does not stop the thread it waits on: the history index's
+            # catch-up must be done with the store before the store is closed.
+            await asyncio.to_thread(services.log_index.stop)
             for t in services.background:
                 t.cancel()
             await asyncio.gather(*services.background, return_exceptions=True)

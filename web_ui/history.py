@@ -54,6 +54,14 @@ class LogIndex:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._lock = threading.Lock()
+        self._stopped = False
+
+    def stop(self) -> None:
+        """No further catch-up; returns once one in flight has finished its batch (its thread
+        must be done with the store's connections before the store is closed)."""
+        self._stopped = True
+        with self._lock:
+            pass
 
     def ensure_schema(self) -> None:
         def job(txn: Txn) -> None:
@@ -71,7 +79,7 @@ class LogIndex:
         """Index entries past the indexed size; returns how many were read."""
         done = 0
         with self._lock:  # one catch-up at a time; readers never wait for it
-            while max_batches is None or max_batches > 0:
+            while (max_batches is None or max_batches > 0) and not self._stopped:
                 start = self.indexed_size()
                 rows: list[tuple[int, str]] = []
                 last = start - 1
