@@ -13,7 +13,7 @@ from .errors import ConfigError
 from .fsutil import private_dirs, write_atomic
 from .identifiers import validate_organ_id
 from .keys.loader import create_key, open_key
-from .store import Store
+from .store import Store, create_tables
 from .text import nfc
 
 PUBLIC_KEY_NAME = "keys/device.pub.pem"
@@ -56,7 +56,7 @@ def init_data_dir(
     )
     save_config(data_dir, config)
     conn = schema.connect(str(data_dir / DB_NAME))
-    schema.create_schema(conn)
+    create_tables(conn)
     conn.close()
     raw, _ = load_bundled()
     with Store(data_dir, config, key, SystemClock()) as store:

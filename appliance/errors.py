@@ -59,5 +59,9 @@ class ReadOnlyError(ConflictError):
     """The record belongs to a closed fonds or a frozen collection and cannot change."""
 
 
+class FrozenError(ReadOnlyError):
+    """The record is frozen, recalled or destroyed and refuses edits."""
+
+
 class StoreClosedError(LuutruError):
     """The store was closed or its writer stopped; nothing more is accepted."""

@@ -15,17 +15,15 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from . import numbering, records
+from . import numbering, records, writes
 from .codelists import CodeLists
 from .config import ApplianceConfig
+from .documents import prepare_document
 from .errors import ConflictError, NotFoundError, ReadOnlyError, ValidationError
-from .store import (
-    Store,
-    WriteResult,
-    flush_search_rows,
-    prepare_document,
-    prepare_file,
-)
+from .files import insert_file, prepare_file
+from .results import WriteResult
+from .search import flush_search_rows
+from .store import Store
 from .writer import Txn
 
 
@@ -107,7 +105,7 @@ def _fonds(
     """(FondCode, Status, ClosedDate) of the named fonds, or of the one open fonds."""
     if memo is not None and code in memo.fonds:
         return memo.fonds[code]
-    resolved = store.fonds_state(txn.conn, code)["FondCode"]
+    resolved = writes.fonds_state(txn.conn, store.config.org_id, code)["FondCode"]
     row = txn.conn.execute(
         'SELECT "Status", "ClosedDate" FROM fonds WHERE "FondCode" = ?', (resolved,)
     ).fetchone()
@@ -131,7 +129,7 @@ def insert(
             'SELECT 1 FROM fonds WHERE "FondCode" = ?', (data["FondCode"],)
         ).fetchone():
             return None
-        return WriteResult(store.put(txn, "fonds", "fonds.import", actor, data))
+        return WriteResult(writes.put(txn, "fonds", "fonds.import", actor, data))
     if record_type == "file":
         if txn.conn.execute(
             'SELECT 1 FROM files WHERE "FileCode" = ?', (data["FileCode"],)
@@ -139,7 +137,7 @@ def insert(
             return None
         start = data.get("StartDate") or f"{int(data['FileCatalog']):04d}-01-01"
         _check_closed_fonds(txn, data["FondCode"], start, "hồ sơ")
-        return WriteResult(store.insert_file(txn, data, actor, legacy=True))
+        return WriteResult(insert_file(txn, store.config, data, actor, legacy=True))
     d = dict(data)
     fond, status, closed = _fonds(store, txn, d.get("FondCode"), memo)
     d["FondCode"] = fond
@@ -179,9 +177,9 @@ def insert(
                 f"số {d['CodeNumber']} of {d['Year']} is already used in series {d['Series']}"
             )
         observed = (d["Series"], int(d["CodeNumber"]))
-    store.place_in_file(txn, d)
-    warnings = store.duplicate_warnings(txn, d, None)
-    rec = store.put(txn, "document", "document.import", actor, d)
+    writes.place_in_file(txn, d, legacy=True)
+    warnings = writes.duplicate_warnings(txn.conn, d, None)
+    rec = writes.put(txn, "document", "document.import", actor, d)
     if memo is None:
         numbering.observe_number(txn.conn, d["FondCode"], observed[0], d["Year"], observed[1])
     else:

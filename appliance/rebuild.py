@@ -586,7 +586,7 @@ def write_search_index(conn: sqlite3.Connection) -> int:
             for r in rows:
                 data = schema.from_row("document", dict(zip(names, r[1:-1], strict=True)))
                 batch.append((int(r[0]), fts_body(data), fts_ocr(r[-1])))
-            # One INSERT … SELECT per chunk, as store.flush_search_rows: FTS5 writes its
+            # One INSERT … SELECT per chunk, as search.flush_search_rows: FTS5 writes its
             # pending terms at every later statement, so row-by-row inserts make a segment each.
             conn.execute(
                 "INSERT INTO document_fts (rowid, body, ocr) "

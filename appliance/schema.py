@@ -55,15 +55,6 @@ def projection_ddl(record_type: str) -> str:
     )
 
 
-# Prefix indexes of 1 to 6 letters: a query's last word is a prefix, and without an index FTS5
-# reads the whole doclist of every term under it ("cong" *: 7 ms, not 0.07); a Vietnamese
-# syllable folds to at most 7 letters.
-FTS_PREFIX = "1 2 3 4 5 6"
-FTS_DDL = (
-    "CREATE VIRTUAL TABLE IF NOT EXISTS document_fts USING fts5(\n"
-    f"  body, ocr, tokenize = 'unicode61 remove_diacritics 2', prefix = '{FTS_PREFIX}');"
-)
-
 BASE_DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS log (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL);
@@ -80,19 +71,6 @@ CREATE TABLE IF NOT EXISTS content (
   sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, mime TEXT, first_log_index INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS codelist_versions (
   version TEXT PRIMARY KEY, sha256 TEXT NOT NULL, body BLOB NOT NULL, log_index INTEGER NOT NULL);
--- Search: one row per document (rowid = documents.rid); `body` is the folded metadata
--- (search.fts_body), `ocr` the folded OCR text of its content, so one MATCH covers both.
--- (FTS_DDL, with its prefix indexes)
-""" + FTS_DDL + """
--- Search rows written since they were last merged into document_fts, in one statement per
--- search.MERGE_AT documents (search.py): a document's row is in exactly one of the two, and
--- search matches both. One FTS5 insert per registration would write a segment per commit.
-CREATE TABLE IF NOT EXISTS search_pending (
-  rid INTEGER PRIMARY KEY, body TEXT NOT NULL, ocr TEXT NOT NULL);
--- OCR text of digitised documents (capture), projected from 'document.text' log entries.
-CREATE TABLE IF NOT EXISTS document_text (
-  document_id TEXT PRIMARY KEY, sha256 TEXT NOT NULL, text TEXT NOT NULL,
-  log_index INTEGER NOT NULL);
 """
 
 INDEX_DDL = """
@@ -139,12 +117,8 @@ def connect(path: str, readonly: bool = False) -> sqlite3.Connection:
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
-    # Folders made before OCR text joined the search index have a one-column index and a
-    # separate OCR index: drop both, and rebuild the new one from the projections below.
-    old_index = [r[1] for r in conn.execute("PRAGMA table_info(document_fts)")] == ["body"]
-    if old_index:
-        conn.execute("DROP TABLE document_fts")
-        conn.execute("DROP TABLE IF EXISTS document_text_fts")
+    """The log, the Merkle nodes, checkpoints, counters and the projections (the search
+    index's tables are search.py's: ``search.create_index``)."""
     conn.executescript(BASE_DDL)
     for record_type in SCHEMAS:
         conn.execute(projection_ddl(record_type))
@@ -153,37 +127,6 @@ def create_schema(conn: sqlite3.Connection) -> None:
         "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
         (str(SCHEMA_VERSION),),
     )
-    if old_index:
-        from .search import rebuild_index
-
-        rebuild_index(conn)
-    else:
-        _reindex_prefixes(conn)
-
-
-def _reindex_prefixes(conn: sqlite3.Connection) -> None:
-    """Folders made when the search index kept prefixes of 1 to 3 letters get FTS_DDL's index,
-    its rows copied over in one transaction (6.6 s at 200,000 documents, once): FTS5 cannot add
-    a prefix index to a table."""
-    row = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'document_fts'"
-    ).fetchone()
-    if row is None or f"prefix = '{FTS_PREFIX}'" in str(row[0]):
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute("ALTER TABLE document_fts RENAME TO document_fts_old")
-        conn.execute(FTS_DDL)
-        conn.execute(
-            "INSERT INTO document_fts (rowid, body, ocr) "
-            "SELECT rowid, body, ocr FROM document_fts_old"
-        )
-        conn.execute("DROP TABLE document_fts_old")
-        conn.execute("INSERT INTO document_fts (document_fts) VALUES ('optimize')")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def to_row(record_type: str, data: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,16 +7,14 @@ thread. The sealer signs checkpoints over whatever the writer committed.
 
 from __future__ import annotations
 
-import json
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import classified, documents, merkle, numbering, records, schema
 from . import clock as clockmod
+from . import documents, files, merkle, records, schema, search, writes
 from .codelists import CodeLists, load_bundled
 from .config import DB_NAME, ApplianceConfig, load_config
 from .content import ContentStore
@@ -24,17 +22,15 @@ from .errors import (
     ConflictError,
     NotFoundError,
     ReadOnlyError,
-    RefusedRowError,
     ValidationError,
 )
-from .identifiers import FileCode, validate_organ_id
+from .identifiers import validate_organ_id
 from .keys.base import KeyProvider
 from .keys.loader import open_key
-from .kinds import Kind
-from .ledger import Entry, iter_entries, latest_checkpoint, node_source
+from .kinds import Kind, audit_kind
+from .ledger import iter_entries, latest_checkpoint, node_source
 from .results import Record, WriteResult
 from .sealer import Sealer
-from .search import fts_body, index_document, ocr_text_of
 from .writer import Txn, Writer
 
 __all__ = ["Record", "Store", "Txn", "WriteResult"]
@@ -59,7 +55,7 @@ class Store:
         self._read_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         conn = schema.connect(self.db_path)
-        schema.create_schema(conn)
+        create_tables(conn)
         self.codes = self._load_codes(conn)
         self.key = key
         self.sealer: Sealer | None = None
@@ -145,7 +141,7 @@ class Store:
         )
         if row is None:
             raise NotFoundError(f"no {record_type} with id {record_id}")
-        return _record(record_type, row)
+        return writes.record_of(record_type, row)
 
     def find(self, record_type: str, **where: Any) -> list[Record]:
         clauses = " AND ".join(f"{schema.q(k)} IS ?" for k in where) or "1"
@@ -157,7 +153,7 @@ class Store:
             )
             .fetchall()
         )
-        return [_record(record_type, r) for r in rows]
+        return [writes.record_of(record_type, r) for r in rows]
 
     def find_one(self, record_type: str, **where: Any) -> Record | None:
         found = self.find(record_type, **where)
@@ -226,81 +222,6 @@ class Store:
 
         self.writer_or_fail().submit(job, guarded=False).result()
 
-    def put(
-        self,
-        txn: Txn,
-        record_type: str,
-        kind: str,
-        actor: str,
-        data: dict[str, Any],
-        record_id: str | None = None,
-        expect_version: int | None = None,
-    ) -> Record:
-        """Append the full new version of a record and project it, inside the caller's job."""
-        table = schema.TABLES[record_type]
-        if record_id is None:
-            record_id = _new_id()
-            version = 1
-        else:
-            row = txn.conn.execute(
-                f"SELECT version FROM {table} WHERE id = ?", (record_id,)
-            ).fetchone()
-            current = 0 if row is None else int(row[0])
-            if expect_version is not None and current != expect_version:
-                raise ConflictError(
-                    f"{record_type} {record_id} is at version {current}, not {expect_version}"
-                )
-            version = current + 1
-        # Whether the document's number was already withheld (mật, or in a mật hồ sơ) before
-        # this version: read before the projection row changes.
-        before = (
-            record_type == "document"
-            and version > 1
-            and classified.document_is_classified(txn.conn, {}, record_id, projected=True)
-        )
-        # The projection row goes first: when the database refuses it (a CHECK or UNIQUE rule)
-        # nothing of this change has been written, so a batch can carry on without a savepoint.
-        index = txn.ledger.state.size
-        params = (record_id, version, index, *schema.row_values(record_type, data))
-        try:
-            if version == 1:
-                rid = int(txn.conn.execute(schema.insert_sql(record_type), params).lastrowid or 0)
-            else:
-                rid = txn.conn.execute(schema.upsert_sql(record_type), params).fetchone()[0]
-        except sqlite3.IntegrityError as exc:
-            raise RefusedRowError(f"{record_type} refused by the database: {exc}") from exc
-        if record_type == "document":
-            if txn.search_rows is not None and version == 1:
-                txn.search_rows.append((rid, fts_body(data)))
-            else:
-                ocr = None if version == 1 else ocr_text_of(txn.conn, record_id)
-                index_document(txn.conn, rid, data, ocr, new=version == 1)
-            for c in data.get("Content") or ():
-                txn.conn.execute(
-                    "INSERT OR IGNORE INTO content (sha256, size, mime, first_log_index) "
-                    "VALUES (?, ?, ?, ?)",
-                    (c["sha256"], c["size"], c["mime"], index),
-                )
-        refs = tuple(bytes.fromhex(c["sha256"]) for c in data.get("Content") or ())
-        entry = _append(txn, kind, actor, record_type, record_id, data, version, refs)
-        used = _number_withheld(txn, kind, record_type, record_id, data, before)
-        if used is not None:
-            _append(txn, numbering.NUMBER_USED_KIND, actor, None, None, used)
-        return Record(record_type, record_id, version, entry.index, data)
-
-    def append_event(
-        self,
-        txn: Txn,
-        kind: str,
-        actor: str,
-        data: dict[str, Any] | None = None,
-        target_type: str | None = None,
-        target_id: str | None = None,
-        refs: Sequence[bytes] = (),
-    ) -> Entry:
-        """Append an entry that changes no projection (views, prints, receipts, audits)."""
-        return _append(txn, kind, actor, target_type, target_id, data, refs=tuple(refs))
-
     def audit(
         self,
         action: str,
@@ -311,33 +232,13 @@ class Store:
     ) -> int:
         """Log a view, print or download of a record; returns the entry's index."""
         entry = self.writer_or_fail().call(
-            lambda txn: self.append_event(
-                txn, f"audit.{action}", actor, detail, target_type, target_id
+            lambda txn: writes.append_event(
+                txn, audit_kind(action), actor, detail, target_type, target_id
             )
         )
         return entry.index
 
     # -- fonds ------------------------------------------------------------------------------
-
-    def fonds_state(self, conn: sqlite3.Connection, code: str | None) -> dict[str, Any]:
-        if code is None:
-            rows = conn.execute(
-                'SELECT "FondCode", "Status" FROM fonds WHERE "Status" = \'open\' ORDER BY rid'
-            ).fetchall()
-            own = [r for r in rows if r[0] == self.config.org_id]
-            if not rows:
-                raise ReadOnlyError("no fonds is open: every fonds here is closed")
-            if own or len(rows) == 1:
-                return {"FondCode": (own or rows)[0][0], "Status": "open"}
-            raise ValidationError(
-                "FondCode is required: there is not exactly one open fonds", "FondCode"
-            )
-        row = conn.execute(
-            'SELECT "FondCode", "Status" FROM fonds WHERE "FondCode" = ?', (code,)
-        ).fetchone()
-        if row is None:
-            raise NotFoundError(f"fonds {code} does not exist")
-        return {"FondCode": row[0], "Status": row[1]}
 
     def create_fonds(self, raw: Mapping[str, Any], actor: str = "system") -> Record:
         data = records.normalise("fonds", raw, self.codes)
@@ -351,7 +252,7 @@ class Store:
                 'SELECT 1 FROM fonds WHERE "FondCode" = ?', (data["FondCode"],)
             ).fetchone():
                 raise ConflictError(f"fonds {data['FondCode']} already exists")
-            return self.put(txn, "fonds", "fonds.create", actor, data)
+            return writes.put(txn, "fonds", Kind.FONDS_CREATE, actor, data)
 
         return self.writer_or_fail().call(job)
 
@@ -366,49 +267,23 @@ class Store:
         when = clockmod.parse_date(closed_date, "ClosedDate").isoformat()
 
         def job(txn: Txn) -> Record:
-            rec = self.current(txn, "fonds", FondCode=fond_code)
+            rec = writes.current(txn, "fonds", FondCode=fond_code)
             if rec.data.get("Status") == "closed":
                 raise ConflictError(f"fonds {fond_code} is already closed")
             data = dict(rec.data, Status="closed", ClosedDate=when)
             if successor:
                 data["SuccessorFondCode"] = successor
-            return self.put(txn, "fonds", "fonds.close", actor, data, rec.id, rec.version)
+            return writes.put(txn, "fonds", Kind.FONDS_CLOSE, actor, data, rec.id, rec.version)
 
         return self.writer_or_fail().call(job)
 
-    def current(self, txn: Txn, record_type: str, **where: Any) -> Record:
-        clauses = " AND ".join(f"{schema.q(k)} = ?" for k in where)
-        txn.conn.row_factory = sqlite3.Row
-        try:
-            row = txn.conn.execute(
-                f"SELECT * FROM {schema.TABLES[record_type]} WHERE {clauses}", tuple(where.values())
-            ).fetchone()
-        finally:
-            txn.conn.row_factory = None
-        if row is None:
-            desc = ", ".join(f"{k}={v}" for k, v in where.items())
-            raise NotFoundError(f"no {record_type} with {desc}")
-        return _record(record_type, row)
-
     # -- hồ sơ ------------------------------------------------------------------------------
 
-    def prepare_file(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        return prepare_file(self.codes, self.config, raw)
-
-    def insert_file(self, txn: Txn, data: dict[str, Any], actor: str, legacy: bool) -> Record:
-        fonds = self.fonds_state(txn.conn, data["FondCode"])
-        if fonds["Status"] != "open" and not legacy:
-            raise ReadOnlyError(f"fonds {data['FondCode']} is closed; no new hồ sơ can be opened")
-        if txn.conn.execute(
-            'SELECT 1 FROM files WHERE "FileCode" = ?', (data["FileCode"],)
-        ).fetchone():
-            raise ConflictError(f"hồ sơ {data['FileCode']} already exists")
-        return self.put(txn, "file", "file.open", actor, data)
-
     def open_file(self, raw: Mapping[str, Any], actor: str = "system") -> Record:
-        data = self.prepare_file(raw)
+        """Open a hồ sơ (its mã hồ sơ built from the year and số, ký hiệu when not given)."""
+        data = files.prepare_file(self.codes, self.config, raw)
         return self.writer_or_fail().call(
-            lambda txn: self.insert_file(txn, data, actor, legacy=False)
+            lambda txn: files.insert_file(txn, self.config, data, actor, legacy=False)
         )
 
     def close_file(
@@ -423,62 +298,11 @@ class Store:
 
         return close_file(self, file_code, actor, maintenance=maintenance, reason=reason).record
 
-    def _check_fonds_open(self, txn: Txn, fond_code: str | None) -> None:
-        if fond_code and self.fonds_state(txn.conn, fond_code)["Status"] != "open":
-            raise ReadOnlyError(f"fonds {fond_code} is closed: its records are read-only")
-
-    def check_editable(self, txn: Txn, rec: Record) -> None:
-        """Closed fonds, and frozen, recalled or destroyed records (spec §2.10), refuse edits."""
-        from .archive.state import check_editable
-
-        self._check_fonds_open(txn, rec.data.get("FondCode"))
-        check_editable(txn.conn, rec.type, rec.id, rec.data)
-
     # -- documents (the writes live in documents.py) -----------------------------------------
 
     def prepare_document(self, direction: str, raw: Mapping[str, Any]) -> dict[str, Any]:
-        return prepare_document(self.codes, direction, raw)
-
-    def place_in_file(self, txn: Txn, data: dict[str, Any]) -> None:
-        code = data.get("FileCode")
-        if not code:
-            return
-        row = txn.conn.execute(
-            'SELECT "Status" FROM files WHERE "FileCode" = ?', (code,)
-        ).fetchone()
-        if row is None:
-            raise NotFoundError(f"hồ sơ {code} does not exist")
-        if "DocOrdinal" not in data:
-            n = txn.conn.execute(
-                'SELECT max(m) FROM (SELECT max("DocOrdinal") AS m FROM documents '
-                'WHERE "FileCode" = ? UNION ALL SELECT max("DocOrdinal") FROM memberships '
-                'WHERE "FileCode" = ?)',
-                (code, code),
-            ).fetchone()[0]
-            data["DocOrdinal"] = (n or 0) + 1
-
-    def duplicate_warnings(
-        self, txn: Txn, data: Mapping[str, Any], own_id: str | None
-    ) -> list[str]:
-        """Spec §2.10: warn when (số, ký hiệu, cơ quan ban hành) repeats within a year."""
-        if not (data.get("CodeNumber") and data.get("CodeNotation") and data.get("OrganName")):
-            return []
-        year = (data.get("IssuedDate") or "")[:4]
-        rows = txn.conn.execute(
-            'SELECT id, "Direction", "ArrivalNumber", "Year", "IssuedDate" FROM documents '
-            'WHERE "CodeNumber" = ? AND "CodeNotation" = ? AND "OrganName" = ?',
-            (data["CodeNumber"], data["CodeNotation"], data["OrganName"]),
-        ).fetchall()
-        out = []
-        for rid, direction, arrival, y, issued in rows:
-            if rid == own_id or (year and issued and issued[:4] != year):
-                continue
-            where = f"số đến {arrival}/{y}" if direction == "incoming" else "văn bản đi"
-            out.append(
-                f"Trùng số, ký hiệu và cơ quan ban hành với {where} "
-                f"({data['CodeNumber']}/{data['CodeNotation']}, id {rid})"
-            )
-        return out
+        """Validate and complete a document (outside the writer)."""
+        return documents.prepare_document(self.codes, direction, raw)
 
     def register_incoming(self, raw: Mapping[str, Any], actor: str = "system") -> WriteResult:
         """Register a văn bản đến: the next số đến of the year is given automatically."""
@@ -536,9 +360,9 @@ class Store:
                 "SELECT 1 FROM codelist_versions WHERE version = ?", (lists.version,)
             ).fetchone():
                 return lists.version
-            entry = self.append_event(
+            entry = writes.append_event(
                 txn,
-                "codelists.load",
+                Kind.CODELISTS_LOAD,
                 actor,
                 {"version": lists.version, "sha256": lists.sha256},
                 "codelists",
@@ -557,121 +381,7 @@ class Store:
         return version
 
 
-def prepare_file(
-    codes: CodeLists, config: ApplianceConfig, raw: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Validate and complete a hồ sơ (outside the writer)."""
-    data = records.normalise("file", raw, codes)
-    if "Title" not in data:
-        raise ValidationError("Title (Tiêu đề hồ sơ) is required", "Title")
-    if "FileCode" in data:
-        code = FileCode.parse(data["FileCode"])
-    else:
-        organ = data.get("OrganId") or data.get("FondCode") or config.org_id
-        if "FileCatalog" not in data or "FileNotation" not in data:
-            raise ValidationError(
-                "FileCatalog (year) and FileNotation (e.g. 01.VP) are required", "FileNotation"
-            )
-        code = FileCode.build(organ, data["FileCatalog"], data["FileNotation"])
-    data.update(
-        FileCode=str(code),
-        OrganId=code.organ_id,
-        FileCatalog=code.year,
-        FileNotation=code.notation,
-    )
-    data.setdefault("FondCode", code.organ_id)
-    data.setdefault("Status", "open")
-    data.setdefault("Language", "01")
-    if "Maintenance" not in data:
-        raise ValidationError("Maintenance (Thời hạn bảo quản) is required", "Maintenance")
-    return data
-
-
-def prepare_document(codes: CodeLists, direction: str, raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate and complete a document (outside the writer)."""
-    raw = dict(raw)
-    signer = raw.pop("SignerInfo", None)
-    if isinstance(signer, Mapping):
-        raw.setdefault("SignerPosition", signer.get("Position"))
-        raw.setdefault("SignerFullName", signer.get("FullName"))
-    data = records.normalise("document", raw, codes)
-    data["Direction"] = direction
-    return records.complete_document(data, codes)
-
-
-def flush_search_rows(txn: Txn) -> None:
-    """Write the collected search rows in one statement.
-
-    SQLite's FTS5 writes its pending terms to disk at the start of every later statement of
-    the transaction, so inserting rows one by one between other writes makes a segment per
-    document; one INSERT … SELECT makes one segment for the whole batch.
-    """
-    if txn.search_rows:
-        txn.conn.execute(
-            "INSERT INTO document_fts (rowid, body, ocr) "
-            "SELECT value ->> 0, value ->> 1, '' FROM json_each(?)",
-            (json.dumps(txn.search_rows, ensure_ascii=False),),
-        )
-    txn.search_rows = None
-
-
-def _append(
-    txn: Txn,
-    kind: str,
-    actor: str,
-    record_type: str | None,
-    record_id: str | None,
-    data: dict[str, Any] | None,
-    version: int | None = None,
-    refs: tuple[bytes, ...] = (),
-) -> Entry:
-    """Append one entry stamped with the writer's clock (Asia/Ho_Chi_Minh, +07:00)."""
-    now = clockmod.iso(txn.clock.now())
-    return txn.ledger.append(
-        Entry(-1, kind, now, actor, record_type, record_id, version, data, refs)
-    )
-
-
-def _number_withheld(
-    txn: Txn, kind: str, record_type: str, record_id: str, data: dict[str, Any], before: bool
-) -> dict[str, Any] | None:
-    """The ``numbering.used`` data for a number that this change withholds from the centre: a
-    withheld document taking a number, or a numbered document becoming withheld (made mật,
-    moved into a mật hồ sơ, or filed in one as well). None when nothing is withheld anew."""
-    if record_type == "membership":
-        if not classified.file_is_classified(txn.conn, data.get("FileCode")):
-            return None
-        row = txn.conn.execute(
-            'SELECT "Direction", "ArrivalNumber", "CodeNumber", "Series", "Year", "FondCode" '
-            "FROM documents WHERE id = ?", (data.get("DocumentId"),)
-        ).fetchone()
-        if row is None:
-            return None
-        keys = ("Direction", "ArrivalNumber", "CodeNumber", "Series", "Year", "FondCode")
-        return numbering.number_taken(dict(zip(keys, row, strict=True)))
-    if record_type != "document" or (before and kind not in numbering.NUMBERING_KINDS):
-        return None
-    if kind not in numbering.NUMBERING_KINDS and kind != Kind.DOCUMENT_UPDATE:
-        return None
-    if not classified.document_is_classified(txn.conn, data, record_id):
-        return None
-    return numbering.number_taken(data)
-
-
-def _new_id() -> str:
-    """A random (version 4) UUID as text: what str(uuid.uuid4()) gives, in a third of the time."""
-    b = bytearray(os.urandom(16))
-    b[6] = b[6] & 0x0F | 0x40
-    b[8] = b[8] & 0x3F | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def _record(record_type: str, row: Mapping[str, Any]) -> Record:
-    return Record(
-        record_type,
-        row["id"],
-        int(row["version"]),
-        int(row["log_index"]),
-        schema.from_row(record_type, row),
-    )
+def create_tables(conn: sqlite3.Connection) -> None:
+    """Every table of a data folder's database: the log and projections, the search index."""
+    schema.create_schema(conn)
+    search.create_index(conn)

@@ -40,7 +40,7 @@ class Txn:
     ledger: Ledger
     clock: Clock
     # When a job sets this to a list, new documents' search rows are collected here and
-    # written by one statement (store.flush_search_rows) instead of one insert each.
+    # written by one statement (search.flush_search_rows) instead of one insert each.
     search_rows: list[tuple[int, str]] | None = None
 
 

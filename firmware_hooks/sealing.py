@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from appliance import schema
+from appliance import schema, writes
 from appliance.clock import Clock
 from appliance.config import DB_NAME
 from appliance.ledger import latest_checkpoint
@@ -37,7 +37,7 @@ def seal(
         if event is not None:
             kind, data = event
             index = store.writer_or_fail().call(
-                lambda txn: store.append_event(txn, kind, "luutru hook", data).index
+                lambda txn: writes.append_event(txn, kind, "luutru hook", data).index
             )
         if not store.wait_sealed(SEAL_TIMEOUT_S):
             err = store.sealer.error if store.sealer is not None else None

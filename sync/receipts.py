@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from appliance import writes
 from appliance.checkpoint import verify_checkpoint
 from appliance.errors import EncodingError, SignatureError
 from appliance.keys.verify import PublicKey, load_public_key
@@ -63,7 +64,7 @@ def store_receipt(store: Store, checked: CheckedReceipt, centre: str) -> int | N
             e = Entry.decode(bytes(raw), strict=False)
             if e.kind == RECEIPT_KIND and e.data and e.data.get("tree_size") == rc.tree_size:
                 return None
-        entry = store.append_event(
+        entry = writes.append_event(
             txn,
             RECEIPT_KIND,
             "sync",

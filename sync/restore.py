@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from appliance import cbor, schema
+from appliance import cbor, schema, writes
 from appliance import clock as clockmod
 from appliance.archive.errors import RestoreError
 from appliance.archive.state import destroyed_content
@@ -39,7 +39,7 @@ from appliance.keys.base import KeyProvider
 from appliance.keys.loader import create_key, open_key
 from appliance.keys.verify import key_id, load_public_key, spki_der
 from appliance.replace import LogImporter, adopt_checkpoint
-from appliance.store import Store
+from appliance.store import Store, create_tables
 
 from . import wire
 from .enrol import pinned_answer
@@ -221,7 +221,7 @@ class CentreSource:
             raise RestoreError("the centre's receipt does not countersign the checkpoint it sent")
         conn = schema.connect(str(target / DB_NAME))
         try:
-            schema.create_schema(conn)
+            create_tables(conn)
             conn.execute("BEGIN IMMEDIATE")
             importer = LogImporter(conn)
             while importer.size < begin.accepted_size:
@@ -354,7 +354,7 @@ class CentreSource:
         if size != begin.accepted_size:
             raise RestoreError(f"the rebuilt log has {size} entries, not {begin.accepted_size}")
         entry = store.writer_or_fail().call(
-            lambda txn: store.append_event(txn, HANDOVER_KIND, ACTOR, data)
+            lambda txn: writes.append_event(txn, HANDOVER_KIND, ACTOR, data)
         )
         if not store.wait_sealed():
             raise RestoreError("the hand-over entry could not be sealed by the new key")

@@ -11,7 +11,7 @@ from typing import Any
 import cbor2
 import pytest
 
-from appliance import classified
+from appliance import classified, writes
 from appliance.archive import holds
 from appliance.archive.backup import backup
 from appliance.archive.export import export_file
@@ -48,9 +48,7 @@ EMITTED_ELSEWHERE = {
 
 
 def _doc_id() -> str:
-    from appliance.store import _new_id
-
-    return _new_id()
+    return writes.new_id()
 
 
 def test_an_entry_names_its_target_and_every_id_inside_its_text() -> None:
@@ -319,5 +317,5 @@ def test_kinds_the_code_names_are_all_declared(store: Store) -> None:
     size = store.tree_head()[0]
     with pytest.raises(EncodingError, match="not declared"):
         store.writer_or_fail().call(
-            lambda txn: store.append_event(txn, "document.teleport", "x", {"to": "Huế"}))
+            lambda txn: writes.append_event(txn, "document.teleport", "x", {"to": "Huế"}))
     assert store.tree_head()[0] == size

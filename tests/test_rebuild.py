@@ -15,7 +15,7 @@ from typing import Any
 import cbor2
 import pytest
 
-from appliance import rebuild, schema
+from appliance import rebuild, schema, writes
 from appliance.archive import custody, destruction, holds
 from appliance.archive import fonds as archive_fonds
 from appliance.archive.backup import backup
@@ -389,7 +389,7 @@ def test_unknown_kind_is_a_clear_error(
     with Store.open(copy) as store:
         d = store.register_incoming(incoming(CodeNumber="4242")).record
         idx = store.writer_or_fail().call(
-            lambda txn: store.append_event(txn, "document.teleport", "x", {"to": "Huế"},
+            lambda txn: writes.append_event(txn, "document.teleport", "x", {"to": "Huế"},
                                            "document", d.id).index
         )
         store.wait_sealed()
@@ -593,7 +593,7 @@ def test_entry_missing_what_its_replay_needs_is_named(built: Path, tmp_path: Pat
     copy = _copy(built, tmp_path / "restored")
     with Store.open(copy) as store:
         idx = store.writer_or_fail().call(
-            lambda txn: store.append_event(txn, "archive.freeze", "x", {"reason": "?"}).index
+            lambda txn: writes.append_event(txn, "archive.freeze", "x", {"reason": "?"}).index
         )
         store.wait_sealed()
     conn = _db(copy)

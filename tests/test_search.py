@@ -150,7 +150,7 @@ def test_index_with_short_prefixes_is_rebuilt_on_open(
     copied (merged and pending), and answers as before, prefix queries included."""
     import sqlite3
 
-    from appliance.schema import FTS_PREFIX
+    from appliance.search import FTS_PREFIX
 
     s = open_store()
     subjects = ["Kế hoạch phòng chống lụt bão", "Triển khai công tác cải cách hành chính",

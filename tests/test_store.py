@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from appliance import writes
 from appliance.clock import TZ, ManualClock
 from appliance.errors import ConflictError, ReadOnlyError, ValidationError
 from appliance.store import Record, Store
@@ -248,7 +249,7 @@ def test_register_draft_gives_the_next_so_den(store: Store) -> None:
 
     def file_draft(txn: Txn) -> Record:
         d = dict(data, FondCode=store.config.org_id, Status="draft")
-        return store.put(txn, "document", "document.digitise", "scan", d)
+        return writes.put(txn, "document", "document.digitise", "scan", d)
 
     draft = store.writer_or_fail().call(file_draft)
     with pytest.raises(ValidationError, match="CodeNumber"):
@@ -270,7 +271,7 @@ def test_record_ids_are_random_uuid4() -> None:
     """Record ids are version-4 UUIDs in their usual text form, and do not repeat."""
     import uuid
 
-    from appliance.store import _new_id
+    from appliance.writes import new_id as _new_id
 
     ids = [_new_id() for _ in range(5000)]
     assert len(set(ids)) == len(ids)

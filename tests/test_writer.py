@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from appliance import merkle
+from appliance import merkle, writes
 from appliance.errors import StoreClosedError
 from appliance.store import Store
 from appliance.writer import Txn
@@ -22,7 +22,7 @@ class Refused(Exception):
 
 def _job(store: Store, i: int, fail: bool) -> Callable[[Txn], int]:
     def job(txn: Txn) -> int:
-        entry = store.append_event(txn, "audit.view", "tester", {"n": i}, "document", str(i))
+        entry = writes.append_event(txn, "audit.view", "tester", {"n": i}, "document", str(i))
         if fail:
             raise Refused(i)  # after writing: the entry must not survive
         return entry.index

@@ -24,6 +24,7 @@ import nacl.exceptions
 import nacl.pwhash
 
 from appliance import clock as clockmod
+from appliance import writes
 from appliance.store import Store, Txn
 from appliance.text import nfc
 
@@ -209,7 +210,7 @@ class Accounts:
         def job(txn: Txn) -> User:
             if txn.conn.execute("SELECT 1 FROM web_users WHERE username = ?", (name,)).fetchone():
                 raise AccountError(f"Người dùng '{name}' đã tồn tại (user already exists)")
-            entry = self.store.append_event(
+            entry = writes.append_event(
                 txn, "user.add", actor, {"username": name, "role": r.value, "full_name": full},
                 "user", name,
             )
@@ -230,7 +231,7 @@ class Accounts:
                 "SELECT 1 FROM web_users WHERE username = ?", (username,)
             ).fetchone():
                 raise AccountError(f"Không có người dùng '{username}' (no such user)")
-            entry = self.store.append_event(
+            entry = writes.append_event(
                 txn, kind, actor, {"username": username, **detail}, "user", username
             )
             txn.conn.execute(sql, (*args, entry.index, username))
@@ -356,7 +357,7 @@ class Accounts:
                 "SELECT 1 FROM web_users WHERE username = ? AND disabled = 0", (username,)
             ).fetchone():
                 raise AccountError(f"Không có người dùng '{username}' đang hoạt động")
-            entry = self.store.append_event(
+            entry = writes.append_event(
                 txn, "user.token_create", actor,
                 {"username": username, "token_id": token_id, "name": label}, "user", username,
             )
@@ -378,7 +379,7 @@ class Accounts:
             ).fetchone()
             if row is None or (username is not None and row[0] != username):
                 raise AccountError(f"Không có khóa API '{token_id}' (no such token)")
-            self.store.append_event(
+            writes.append_event(
                 txn, "user.token_revoke", actor, {"username": row[0], "token_id": token_id},
                 "user", row[0],
             )

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from appliance import numbering, schema
+from appliance import numbering, schema, writes
 from appliance.identifiers import format_number
 from appliance.store import Store, Txn
 
@@ -197,6 +197,6 @@ def duplicates(store: Store, data: Mapping[str, Any]) -> list[str]:
     # duplicate_warnings only reads txn.conn; a reader connection serves.
     txn = Txn(store.reader(), None, None)  # type: ignore[arg-type]
     try:
-        return store.duplicate_warnings(txn, data, None)
+        return writes.duplicate_warnings(txn.conn, data, None)
     except sqlite3.Error:
         return []

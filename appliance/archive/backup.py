@@ -23,6 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import writes
 from ..clock import iso
 from ..config import CONFIG_NAME
 from ..errors import LuutruError
@@ -264,7 +265,7 @@ def _log_event(
 ) -> int:
     def job(txn: Any) -> int:
         state.ensure_schema(txn.conn)
-        entry = store.append_event(txn, kind, actor, data, refs=refs)
+        entry = writes.append_event(txn, kind, actor, data, refs=refs)
         state.record_audit(txn, entry, audit_kind, ok, data)
         return entry.index
 

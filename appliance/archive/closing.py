@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .. import writes
 from ..errors import ConflictError, ValidationError
-from ..store import Record
+from ..results import Record
 from ..writer import Txn
+from ..writes import WriteContext
 from . import state
-
-if TYPE_CHECKING:
-    from ..store import Store
 
 # Longest first: 01 Vĩnh viễn, 02 70 năm … 06 10 năm. 07 (Khác) cannot be ranked.
 RETENTION_ORDER = ("01", "02", "03", "04", "05", "06")
@@ -174,7 +173,7 @@ def review(items: list[ContentsItem]) -> list[str]:
 
 
 def close_in_txn(
-    store: Store,
+    store: WriteContext,
     txn: Txn,
     file_code: str,
     actor: str,
@@ -182,9 +181,8 @@ def close_in_txn(
     reason: str | None = None,
 ) -> CloseResult:
     """Close inside the caller's job: the file's new version, then its contents-list entry."""
-    rec = store.current(txn, "file", FileCode=file_code)
-    store._check_fonds_open(txn, rec.data.get("FondCode"))
-    state.check_editable(txn.conn, "file", rec.id, rec.data)
+    rec = writes.current(txn, "file", FileCode=file_code)
+    writes.check_writable(txn.conn, rec)
     if rec.data.get("Status") == "closed":
         raise ConflictError(f"hồ sơ {file_code} is already closed")
     items = contents_list(txn.conn, file_code)
@@ -219,8 +217,8 @@ def close_in_txn(
         data.setdefault("EndDate", dates[-1])
     if "EndDate" not in data:
         data["EndDate"] = txn.clock.now().date().isoformat()
-    out = store.put(txn, "file", "file.close", actor, data, rec.id, rec.version)
-    store.append_event(
+    out = writes.put(txn, "file", "file.close", actor, data, rec.id, rec.version)
+    writes.append_event(
         txn,
         "file.contents",
         actor,
@@ -237,7 +235,7 @@ def close_in_txn(
 
 
 def close_file(
-    store: Store,
+    store: WriteContext,
     file_code: str,
     actor: str = "system",
     *,

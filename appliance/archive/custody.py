@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from .. import writes
 from ..clock import parse_date
 from ..errors import ConflictError, ValidationError
 from ..writer import Txn
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def _file(store: Store, txn: Txn, file_code: str) -> Any:
-    return store.current(txn, "file", FileCode=file_code)
+    return writes.current(txn, "file", FileCode=file_code)
 
 
 def accession(
@@ -32,7 +33,7 @@ def accession(
         if state.custody(txn.conn, file_code).get("accessioned_on"):
             raise ConflictError(f"hồ sơ {file_code} is already in the current archive")
         when = parse_date(on, "on") if on else txn.clock.now().date()
-        entry = store.append_event(
+        entry = writes.append_event(
             txn, "archive.accession", actor, {"FileCode": file_code, "on": when.isoformat()},
             "file", rec.id,
         )
@@ -73,7 +74,7 @@ def hold(
                 f"{due.isoformat()} (until {limit.isoformat()})",
                 "until",
             )
-        entry = store.append_event(
+        entry = writes.append_event(
             txn,
             "archive.hold",
             actor,
@@ -104,7 +105,7 @@ def record_transfer(
         if rec.data.get("Maintenance") != "01":
             raise ConflictError(f"hồ sơ {file_code} is not permanent; it stays here")
         when = parse_date(on, "on") if on else txn.clock.now().date()
-        entry = store.append_event(
+        entry = writes.append_event(
             txn,
             "archive.transfer",
             actor,

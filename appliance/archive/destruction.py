@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .. import writes
 from ..clock import iso
 from ..errors import NotFoundError, ValidationError
 from ..writer import Txn
@@ -126,7 +127,7 @@ def propose(store: Store, today: dt.date | None = None, actor: str = "system") -
     def job(txn: Txn) -> DestructionList:
         state.ensure_schema(txn.conn)
         data = {"list_id": list_id, "status": REVIEW, "items": items, "as_of": today.isoformat()}
-        entry = store.append_event(txn, "archive.destruction_list", actor, data)
+        entry = writes.append_event(txn, "archive.destruction_list", actor, data)
         txn.conn.execute(
             "INSERT INTO archive_destruction (list_id, status, created_at, items, decision, "
             "log_index) VALUES (?, ?, ?, ?, NULL, ?)",
@@ -170,7 +171,7 @@ def decide(
                     "council": [c.strip() for c in council if c.strip()], "excluded": exclude,
                     "note": note.strip(), "at": iso(txn.clock.now())}
         status = "approved" if approve else "rejected"
-        entry = store.append_event(txn, "archive.destruction_decision", actor,
+        entry = writes.append_event(txn, "archive.destruction_decision", actor,
                                    {"list_id": list_id, **decision})
         txn.conn.execute(
             "UPDATE archive_destruction SET status = ?, decision = ?, log_index = ? "
@@ -203,15 +204,15 @@ def execute(store: Store, list_id: str, actor: str = "system") -> dict[str, Any]
                             if not i.member]
             elif item["type"] == "document" and item["document_id"] not in excluded:
                 doc_ids.append(item["document_id"])
-        recs = [store.current(txn, "document", id=d) for d in dict.fromkeys(doc_ids)]
+        recs = [writes.current(txn, "document", id=d) for d in dict.fromkeys(doc_ids)]
         shas = sorted({c["sha256"] for r in recs for c in r.data.get("Content") or []})
         gone = sorted(set(shas) - live_references(txn, shas, {r.id for r in recs}))
         for r in recs:
-            store.put(txn, "document", "document.destroy", actor, strip_document(r, note),
+            writes.put(txn, "document", "document.destroy", actor, strip_document(r, note),
                       r.id, r.version)
         data = {"list_id": list_id, "decision_ref": ref, "files": files,
                 "documents": [r.id for r in recs], "destroyed_content": gone}
-        entry = store.append_event(txn, "archive.destroy", actor, data)
+        entry = writes.append_event(txn, "archive.destroy", actor, data)
         for code in files:
             state.set_hold(txn, entry, "file", code, "destroyed", note, ref)
         for r in recs:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import ConflictError, LuutruError, ReadOnlyError, ValidationError
+from ..errors import ConflictError, LuutruError, ValidationError
 
 
 class ArchiveError(LuutruError):
@@ -15,10 +15,6 @@ class NotPermanentError(ValidationError):
 
 class ClassifiedError(ConflictError):
     """A classified (mật, mode 03) record cannot leave the appliance this way."""
-
-
-class FrozenError(ReadOnlyError):
-    """The record is frozen, recalled or destroyed and refuses edits."""
 
 
 class WorkflowError(ConflictError):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
+from .. import writes
 from ..clock import iso, vn_date
 from ..fsutil import write_atomic
 from .closing import ContentsItem, chronological, contents_list
@@ -219,7 +220,7 @@ def export_file(
     res = ExportResult(pdf_path, xml_path, len(items), len(pdf.pages), excluded, warnings)
 
     def job(txn: Any) -> None:
-        store.append_event(
+        writes.append_event(
             txn,
             "archive.export",
             actor,

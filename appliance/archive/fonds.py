@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import classified
+from .. import classified, writes
 from ..clock import iso, parse_date
 from ..errors import ConflictError
 from ..store import Record
@@ -40,11 +40,11 @@ def close_fonds(
     when = parse_date(closed_date, "ClosedDate").isoformat()
 
     def job(txn: Txn) -> FondsClosed:
-        rec = store.current(txn, "fonds", FondCode=fond_code)
+        rec = writes.current(txn, "fonds", FondCode=fond_code)
         if rec.data.get("Status") == "closed":
             raise ConflictError(f"fonds {fond_code} is already closed")
         if successor:
-            store.current(txn, "fonds", FondCode=successor)
+            writes.current(txn, "fonds", FondCode=successor)
         open_files = [
             str(r[0])
             for r in txn.conn.execute(
@@ -59,7 +59,7 @@ def close_fonds(
         data = dict(rec.data, Status="closed", ClosedDate=when)
         if successor:
             data["SuccessorFondCode"] = successor
-        out = store.put(txn, "fonds", "fonds.close", actor, data, rec.id, rec.version)
+        out = writes.put(txn, "fonds", "fonds.close", actor, data, rec.id, rec.version)
         return FondsClosed(out, closed)
 
     return store.writer_or_fail().call(job)
@@ -213,7 +213,7 @@ def export_fonds(
     write_atomic(out_dir / "manifest-sha256.txt", ("\n".join(lines) + "\n").encode())
 
     def job(txn: Txn) -> None:
-        store.append_event(txn, "archive.fonds_export", actor,
+        writes.append_event(txn, "archive.fonds_export", actor,
                            {**res.to_json(), "out_dir": str(out_dir)}, "fonds", fonds.id)
 
     store.writer_or_fail().call(job)

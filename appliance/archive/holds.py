@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .. import writes
 from ..errors import ConflictError, ValidationError
 from ..store import Record
 from ..writer import Txn
@@ -28,11 +29,11 @@ TARGETS = {"document": "document", "file": "file", "fonds": "fonds"}
 
 def _target(store: Store, txn: Txn, target_type: str, target: str) -> Record:
     if target_type == "document":
-        return store.current(txn, "document", id=target)
+        return writes.current(txn, "document", id=target)
     if target_type == "file":
-        return store.current(txn, "file", FileCode=target)
+        return writes.current(txn, "file", FileCode=target)
     if target_type == "fonds":
-        return store.current(txn, "fonds", FondCode=target)
+        return writes.current(txn, "fonds", FondCode=target)
     raise ValidationError(f"cannot freeze a {target_type}", "target")
 
 
@@ -57,11 +58,11 @@ def freeze(
         state.ensure_schema(txn.conn)
         rec = _target(store, txn, target_type, target)
         key = _key(rec)
-        if state.holds_on(txn.conn, [(target_type, key)]):
+        if writes.holds_on(txn.conn, [(target_type, key)]):
             raise ConflictError(f"{target_type} {key} is already frozen or recalled")
         data = {"target_type": target_type, "target": key, "reason": reason.strip(),
                 "ref": ref.strip()}
-        entry = store.append_event(txn, "archive.freeze", actor, data, rec.type, rec.id)
+        entry = writes.append_event(txn, "archive.freeze", actor, data, rec.type, rec.id)
         state.set_hold(txn, entry, target_type, key, "freeze", reason.strip(), ref.strip())
         return dict(data, log_index=entry.index)
 
@@ -80,7 +81,7 @@ def unfreeze(
         if not state.release_hold(txn, target_type, key, "freeze"):
             raise ConflictError(f"{target_type} {key} is not frozen")
         data = {"target_type": target_type, "target": key, "reason": reason.strip()}
-        entry = store.append_event(txn, "archive.unfreeze", actor, data, rec.type, rec.id)
+        entry = writes.append_event(txn, "archive.unfreeze", actor, data, rec.type, rec.id)
         return dict(data, log_index=entry.index)
 
     return store.writer_or_fail().call(job)
@@ -126,7 +127,7 @@ def recall(
 
     def job(txn: Txn) -> tuple[dict[str, Any], list[str]]:
         state.ensure_schema(txn.conn)
-        rec = store.current(txn, "document", id=doc_id)
+        rec = writes.current(txn, "document", id=doc_id)
         if rec.data.get("Status") == "recalled":
             raise ConflictError(f"document {doc_id} is already recalled")
         note = f"Đã thu hồi theo {ref.strip()}: {reason.strip()}"
@@ -139,10 +140,10 @@ def recall(
         else:
             data = dict(rec.data, Status="recalled")
             data["Description"] = (f"{rec.data.get('Description', '')} {note}".strip())[:500]
-        new = store.put(txn, "document", "document.recall", actor, data, rec.id, rec.version)
+        new = writes.put(txn, "document", "document.recall", actor, data, rec.id, rec.version)
         event = {"document": rec.id, "direction": direction, "reason": reason.strip(),
                  "ref": ref.strip(), "destroyed_content": destroyed}
-        entry = store.append_event(txn, "archive.recall", actor, event, "document", rec.id)
+        entry = writes.append_event(txn, "archive.recall", actor, event, "document", rec.id)
         state.set_hold(txn, entry, "document", rec.id, "recall", reason.strip(), ref.strip())
         state.note_destroyed_content(txn, entry, destroyed)
         return dict(event, version=new.version, log_index=entry.index), destroyed

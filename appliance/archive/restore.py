@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from .. import writes
 from ..clock import SystemClock, iso
 from ..config import DB_NAME
 from ..errors import LuutruError
@@ -162,7 +163,7 @@ def _log_restore(
         def job(txn: Any) -> int:
             state.ensure_schema(txn.conn)
             data = dict(provenance, at=iso(txn.clock.now()))
-            entry = store.append_event(txn, "archive.restore", actor, data)
+            entry = writes.append_event(txn, "archive.restore", actor, data)
             state.record_audit(txn, entry, "restore", True, data)
             return entry.index
 

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
+from .. import writes
 from ..clock import iso, vn_date
 from ..errors import ConflictError, ValidationError
 from ..fsutil import fsync_dir
 from ..identifiers import doc_code, doc_id
-from . import state
 from .closing import ContentsItem, contents_list
 from .eadfields import EAD_DOC, EAD_HOSO, SCHEMA_DIR, EadField
 from .errors import ClassifiedError, NotPermanentError, PackageError
@@ -444,7 +444,7 @@ def plan(store: Store, file_code: str, opts: PackageOptions) -> Plan:
             "included through the state-secrets procedure"
         )
     conn = store.reader()
-    held = state.holds_on(conn, [("file", str(file.id)), ("file", file_code)])
+    held = writes.holds_on(conn, [("file", str(file.id)), ("file", file_code)])
     if any(h[2] == "destroyed" for h in held):
         raise ConflictError(f"hồ sơ {file_code} has been destroyed")
     items = [i for i in contents_list(conn, file_code) if i.status != "draft"]
@@ -618,7 +618,7 @@ def _log_package(store: Store, file: Record, res: PackageResult, actor: str) -> 
     data["name"] = res.path.name
 
     def job(txn: Any) -> None:
-        store.append_event(txn, "archive.package", actor, data, "file", file.id)
+        writes.append_event(txn, "archive.package", actor, data, "file", file.id)
 
     store.writer_or_fail().call(job)
 

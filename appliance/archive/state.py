@@ -14,7 +14,6 @@ from typing import Any
 
 from ..ledger import Entry
 from ..writer import Txn
-from .errors import FrozenError
 
 DDL = """
 CREATE TABLE IF NOT EXISTS archive_holds (
@@ -37,9 +36,6 @@ CREATE TABLE IF NOT EXISTS archive_audits (
   ok INTEGER NOT NULL CHECK (ok IN (0, 1)), summary TEXT NOT NULL CHECK (json_valid(summary)));
 """
 
-HOLD_LABELS = {"freeze": "đã bị phong tỏa", "recall": "đã bị thu hồi", "destroyed": "đã bị hủy"}
-
-
 def ensure_schema(conn: sqlite3.Connection) -> None:
     """Create the archive tables inside the caller's transaction (idempotent)."""
     for stmt in DDL.split(";"):
@@ -59,48 +55,6 @@ def rows(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> li
         if _missing_table(exc):
             return []
         raise
-
-
-def holds_on(
-    conn: sqlite3.Connection, targets: list[tuple[str, str]]
-) -> list[tuple[str, str, str, str | None]]:
-    """Active holds (type, id, kind, reason) on any of ``targets``."""
-    if not targets:
-        return []
-    clause = " OR ".join("(target_type = ? AND target_id = ?)" for _ in targets)
-    params = tuple(v for t in targets for v in t)
-    return [
-        (str(a), str(b), str(c), d)
-        for a, b, c, d in rows(
-            conn,
-            f"SELECT target_type, target_id, kind, reason FROM archive_holds WHERE {clause}",
-            params,
-        )
-    ]
-
-
-def check_editable(
-    conn: sqlite3.Connection, record_type: str, record_id: str, data: Mapping[str, Any]
-) -> None:
-    """Raise FrozenError if the record, its hồ sơ or its fonds is frozen, recalled or destroyed."""
-    if record_type == "document" and data.get("Status") == "recalled":
-        raise FrozenError(f"document {record_id} has been recalled (thu hồi) and cannot change")
-    targets = [(record_type, record_id)]
-    if data.get("FileCode"):
-        targets.append(("file", str(data["FileCode"])))
-    if data.get("FondCode"):
-        targets.append(("fonds", str(data["FondCode"])))
-    if record_type == "document":
-        for (code,) in rows(
-            conn, 'SELECT "FileCode" FROM memberships WHERE "DocumentId" = ?', (record_id,)
-        ):
-            targets.append(("file", str(code)))
-    found = holds_on(conn, targets)
-    if found:
-        t, i, kind, reason = found[0]
-        what = "this record" if (t, i) == (record_type, record_id) else f"{t} {i}"
-        why = f" ({reason})" if reason else ""
-        raise FrozenError(f"{what} {HOLD_LABELS.get(kind, kind)}{why}: no edits are allowed")
 
 
 def set_hold(

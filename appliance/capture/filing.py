@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import clock as clockmod
+from .. import writes
 from ..errors import ReadOnlyError
 from ..search import OCR_TEXT_KIND, index_document
 from ..store import Record, Store, Txn
@@ -85,12 +86,12 @@ def new_document(
     data = store.prepare_document("incoming", _draft_fields(raw, pages, today))
 
     def job(txn: Txn) -> Record:
-        fonds = store.fonds_state(txn.conn, data.get("FondCode"))
+        fonds = writes.fonds_state(txn.conn, store.config.org_id, data.get("FondCode"))
         if fonds["Status"] != "open":
             raise ReadOnlyError(f"fonds {fonds['FondCode']} is closed: no new documents")
         d = dict(data, FondCode=fonds["FondCode"], Status="draft")
-        store.place_in_file(txn, d)
-        return store.put(txn, "document", DIGITISE_KIND, actor, d)
+        writes.place_in_file(txn, d)
+        return writes.put(txn, "document", DIGITISE_KIND, actor, d)
 
     return store.writer_or_fail().call(job)
 
@@ -108,8 +109,8 @@ def add_text(store: Store, doc_id: str, sha256: str, text: str, actor: str) -> i
         row = txn.conn.execute("SELECT rid FROM documents WHERE id = ?", (doc_id,)).fetchone()
         if row is None:
             raise CaptureError(f"document {doc_id} does not exist")
-        data = store.current(txn, "document", id=doc_id).data
-        entry = store.append_event(
+        data = writes.current(txn, "document", id=doc_id).data
+        entry = writes.append_event(
             txn, TEXT_KIND, actor, {"sha256": sha256, "text": text}, "document", doc_id
         )
         txn.conn.execute(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import writes
 from ..clock import parse_date
 from ..config import CONFIG_NAME, load_config
 from ..errors import LuutruError
@@ -154,7 +155,7 @@ def apply_identity(
     index, last = _last_identity(store, known_index)
     if last != body:
         index = store.writer_or_fail().call(
-            lambda txn: store.append_event(txn, IDENTITY_KIND, actor, body).index
+            lambda txn: writes.append_event(txn, IDENTITY_KIND, actor, body).index
         )
         return {"fonds_added": added, "identity_entry": index, "logged": True}
     return {"fonds_added": added, "identity_entry": index, "logged": False}

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import writes
 from ..clock import Clock, iso
 from ..errors import LuutruError
 from ..fsutil import write_atomic
@@ -257,7 +258,7 @@ def _evidence(data_dir: Path, store: Any, answers: Answers, state: dict[str, Any
         return Step("boot-evidence", "failed", f"{exc}")
     write_atomic(data_dir / EVIDENCE_NAME, json.dumps(ev, indent=1).encode(), mode=0o644)
     index = store.writer_or_fail().call(
-        lambda txn: store.append_event(txn, ATTEST_KIND, ACTOR, ev).index)
+        lambda txn: writes.append_event(txn, ATTEST_KIND, ACTOR, ev).index)
     state["evidence_entry"] = index
     return Step("boot-evidence", "done", f"TPM quote over PCR 0–7 logged at entry {index}",
                 {"entry": index, "pcrs": ev["pcrs"]})

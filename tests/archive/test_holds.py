@@ -11,8 +11,8 @@ import pytest
 
 from appliance.archive import destruction, holds
 from appliance.archive.due import Stage, files_due
-from appliance.archive.errors import FrozenError, WorkflowError
-from appliance.errors import ConflictError, ValidationError
+from appliance.archive.errors import WorkflowError
+from appliance.errors import ConflictError, FrozenError, ValidationError
 from appliance.store import Store
 from appliance.verify import verify_data_dir
 from tests.archive.conftest import Hoso, attach_pdf

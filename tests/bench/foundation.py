@@ -37,7 +37,7 @@ import psutil
 from appliance import schema
 from appliance.datadir import init_data_dir
 from appliance.search import Filters, match_expression, search
-from appliance.store import Store
+from appliance.store import Store, create_tables
 from appliance.verify import verify_data_dir
 from tests.synth import documents, write_jsonl
 
@@ -46,7 +46,7 @@ ORG = ("000.21.08.H49", "Ủy ban nhân dân xã Đông Hải")
 
 def _raw_db(path: Path) -> sqlite3.Connection:
     conn = schema.connect(str(path))
-    schema.create_schema(conn)
+    create_tables(conn)
     return conn
 
 

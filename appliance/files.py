@@ -1,0 +1,60 @@
+"""Opening hồ sơ: validating and completing one, and writing it (closing one is the archive's,
+``archive/closing.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import records, writes
+from .codelists import CodeLists
+from .config import ApplianceConfig
+from .errors import ConflictError, ValidationError
+from .identifiers import FileCode
+from .kinds import Kind
+from .results import Record
+from .writer import Txn
+
+
+def prepare_file(
+    codes: CodeLists, config: ApplianceConfig, raw: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Validate and complete a hồ sơ (outside the writer)."""
+    data = records.normalise("file", raw, codes)
+    if "Title" not in data:
+        raise ValidationError("Title (Tiêu đề hồ sơ) is required", "Title")
+    if "FileCode" in data:
+        code = FileCode.parse(data["FileCode"])
+    else:
+        organ = data.get("OrganId") or data.get("FondCode") or config.org_id
+        if "FileCatalog" not in data or "FileNotation" not in data:
+            raise ValidationError(
+                "FileCatalog (year) and FileNotation (e.g. 01.VP) are required", "FileNotation"
+            )
+        code = FileCode.build(organ, data["FileCatalog"], data["FileNotation"])
+    data.update(
+        FileCode=str(code),
+        OrganId=code.organ_id,
+        FileCatalog=code.year,
+        FileNotation=code.notation,
+    )
+    data.setdefault("FondCode", code.organ_id)
+    data.setdefault("Status", "open")
+    data.setdefault("Language", "01")
+    if "Maintenance" not in data:
+        raise ValidationError("Maintenance (Thời hạn bảo quản) is required", "Maintenance")
+    return data
+
+
+def insert_file(
+    txn: Txn, config: ApplianceConfig, data: dict[str, Any], actor: str, legacy: bool
+) -> Record:
+    """Write a new hồ sơ; its fonds must exist and be open (a legacy register's may not be)."""
+    fonds = writes.fonds_state(txn.conn, config.org_id, data["FondCode"])
+    if not legacy:
+        writes.require_open_fonds(txn.conn, fonds["FondCode"], "no new hồ sơ can be opened")
+    if txn.conn.execute(
+        'SELECT 1 FROM files WHERE "FileCode" = ?', (data["FileCode"],)
+    ).fetchone():
+        raise ConflictError(f"hồ sơ {data['FileCode']} already exists")
+    return writes.put(txn, "file", Kind.FILE_OPEN, actor, data)
