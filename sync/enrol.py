@@ -26,6 +26,7 @@ from .state import (
     USB_CENTRE,
     AgentState,
     Enrolment,
+    device_dir,
     load_state,
     save_enrolment,
     save_state,
@@ -143,7 +144,6 @@ def enrol_export(
     clock: clockmod.Clock,
 ) -> Path:
     """Write the enrolment request to a USB folder; the answer comes back by --import-receipts."""
-    from .usb import device_dir
 
     req = build_request(key, config, token, clockmod.iso(clock.now()), wire.Via.USB)
     out = device_dir(folder, key.kid) / "outbox" / "enrol.cbor"

@@ -27,6 +27,7 @@ PENDING_ENROLMENT_NAME = "enrolment-pending.json"
 LOCK_NAME = "agent.lock"
 SEQ_BLOCK = 1000
 USB_CENTRE = "usb:"  # centre_url of an appliance enrolled by USB stick only
+USB_ROOT = "luutru-sync"  # the folder of a USB stick (or exchange folder) sync writes into
 
 
 class AgentBusyError(SyncError):
@@ -169,3 +170,8 @@ class Sequencer:
         """The centre has seen ``seq`` (this appliance was restored from a backup)."""
         if self._next <= seq:
             self._next = seq + 1
+
+
+def device_dir(folder: Path, kid: bytes) -> Path:
+    """This appliance's folder on a USB stick: its outbox and inbox live there."""
+    return folder / USB_ROOT / kid.hex()

@@ -34,17 +34,12 @@ from .state import (
     PENDING_ENROLMENT_NAME,
     AgentLock,
     Sequencer,
+    device_dir,
     load_enrolment,
     load_state,
     save_state,
     sync_dir,
 )
-
-ROOT = "luutru-sync"
-
-
-def device_dir(folder: Path, kid: bytes) -> Path:
-    return folder / ROOT / kid.hex()
 
 
 def copy_atomic(src: Path, dst: Path) -> None:

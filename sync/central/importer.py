@@ -16,11 +16,10 @@ from appliance.fsutil import write_atomic
 
 from .. import wire
 from ..errors import SyncError
+from ..state import USB_ROOT
 from .enrolment import enrol
 from .intake import Intake, Transport
 from .storage import AnomalyKind
-
-ROOT = "luutru-sync"
 
 
 @dataclass
@@ -54,9 +53,9 @@ def _batch_key(path: Path) -> tuple[int, int, str]:
 
 def import_folder(intake: Intake, folder: Path) -> ImportReport:
     """Import every appliance's objects under ``folder`` and write the answers back."""
-    root = folder / ROOT
+    root = folder / USB_ROOT
     if not root.is_dir():
-        raise SyncError(f"{folder} holds no {ROOT}/ folder (is this the right stick?)")
+        raise SyncError(f"{folder} holds no {USB_ROOT}/ folder (is this the right stick?)")
     report = ImportReport()
     for dev in sorted(p for p in root.iterdir() if p.is_dir()):
         report.devices.append(_import_device(intake, dev))
