@@ -39,6 +39,12 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
+# SQL conditions on a projection row (documents: Mode; files: Rights), for list queries.
+DOCUMENT_IS_CLASSIFIED_SQL = "coalesce(\"Mode\", '01') = '03'"
+DOCUMENT_NOT_CLASSIFIED_SQL = "coalesce(\"Mode\", '01') <> '03'"
+FILE_NOT_CLASSIFIED_SQL = "coalesce(\"Rights\", '01') <> '03'"
+
+
 def is_classified(data: Mapping[str, Any]) -> bool:
     """Whether a record's own fields make it classified (a document's Mode, a hồ sơ's Rights)."""
     return any(data.get(k) == CLASSIFIED for k in MARKER_KEYS)

@@ -23,8 +23,9 @@ from typing import Any
 
 from .errors import ValidationError
 from .keys.verify import PublicKey, key_id, load_public_key
+from .kinds import Kind
 
-HANDOVER_KIND = "device.handover"
+HANDOVER_KIND = Kind.DEVICE_HANDOVER
 ACTOR = "luutru restore"
 
 

@@ -21,6 +21,7 @@ from .config import ApplianceConfig
 from .documents import prepare_document
 from .errors import ConflictError, NotFoundError, ReadOnlyError, ValidationError
 from .files import insert_file, prepare_file
+from .kinds import Kind
 from .results import WriteResult
 from .search import flush_search_rows
 from .store import Store
@@ -129,7 +130,7 @@ def insert(
             'SELECT 1 FROM fonds WHERE "FondCode" = ?', (data["FondCode"],)
         ).fetchone():
             return None
-        return WriteResult(writes.put(txn, "fonds", "fonds.import", actor, data))
+        return WriteResult(writes.put(txn, "fonds", Kind.FONDS_IMPORT, actor, data))
     if record_type == "file":
         if txn.conn.execute(
             'SELECT 1 FROM files WHERE "FileCode" = ?', (data["FileCode"],)
@@ -179,7 +180,7 @@ def insert(
         observed = (d["Series"], int(d["CodeNumber"]))
     writes.place_in_file(txn, d, legacy=True)
     warnings = writes.duplicate_warnings(txn.conn, d, None)
-    rec = writes.put(txn, "document", "document.import", actor, d)
+    rec = writes.put(txn, "document", Kind.DOCUMENT_IMPORT, actor, d)
     if memo is None:
         numbering.observe_number(txn.conn, d["FondCode"], observed[0], d["Year"], observed[1])
     else:

@@ -36,6 +36,7 @@ import cbor2
 
 from . import schema
 from .errors import LuutruError
+from .kinds import Kind
 from .ledger import Entry
 from .numbering import NUMBER_USED_KIND, observe_number
 from .search import OCR_TEXT_KIND, clear_index, fts_body, fts_ocr
@@ -43,62 +44,62 @@ from .search import OCR_TEXT_KIND, clear_index, fts_body, fts_ocr
 # Kinds whose entry is a record's full new version (Store.put): projected into schema.TABLES.
 RECORD_KINDS = frozenset(
     {
-        "fonds.create",  # store.create_fonds
-        "fonds.import",  # legacy.insert
-        "fonds.close",  # store.close_fonds, archive.fonds.close_fonds
-        "file.open",  # store.insert_file (also legacy hồ sơ)
-        "file.close",  # archive.closing.close_in_txn
-        "file.add_document",  # documents.add_to_file (a membership)
-        "document.register",  # documents.register_incoming / register_draft
-        "document.draft",  # documents.draft_outgoing
-        "document.issue",  # documents.issue_outgoing
-        "document.update",  # documents.update_document
-        "document.content",  # documents.attach_content
-        "document.import",  # legacy.insert
-        "document.digitise",  # capture.filing.new_document
-        "document.recall",  # archive.holds.recall
-        "document.destroy",  # archive.destruction.execute
+        Kind.FONDS_CREATE,  # store.create_fonds
+        Kind.FONDS_IMPORT,  # legacy.insert
+        Kind.FONDS_CLOSE,  # store.close_fonds, archive.fonds.close_fonds
+        Kind.FILE_OPEN,  # store.insert_file (also legacy hồ sơ)
+        Kind.FILE_CLOSE,  # archive.closing.close_in_txn
+        Kind.FILE_ADD_DOCUMENT,  # documents.add_to_file (a membership)
+        Kind.DOCUMENT_REGISTER,  # documents.register_incoming / register_draft
+        Kind.DOCUMENT_DRAFT,  # documents.draft_outgoing
+        Kind.DOCUMENT_ISSUE,  # documents.issue_outgoing
+        Kind.DOCUMENT_UPDATE,  # documents.update_document
+        Kind.DOCUMENT_CONTENT,  # documents.attach_content
+        Kind.DOCUMENT_IMPORT,  # legacy.insert
+        Kind.DOCUMENT_DIGITISE,  # capture.filing.new_document
+        Kind.DOCUMENT_RECALL,  # archive.holds.recall
+        Kind.DOCUMENT_DESTROY,  # archive.destruction.execute
     }
 )
-CODELISTS_KIND = "codelists.load"  # store.load_codelists
+CODELISTS_KIND = Kind.CODELISTS_LOAD  # store.load_codelists
 # Archive kinds and the archive table each one writes (archive.state, archive.destruction).
 ARCHIVE_KINDS = frozenset(
     {
-        "archive.freeze",
-        "archive.unfreeze",
-        "archive.recall",
-        "archive.accession",
-        "archive.hold",
-        "archive.transfer",
-        "archive.destruction_list",
-        "archive.destruction_decision",
-        "archive.destroy",
-        "archive.backup",
-        "archive.fixity_audit",
-        "archive.heal",
-        "archive.restore",
+        Kind.ARCHIVE_FREEZE,
+        Kind.ARCHIVE_UNFREEZE,
+        Kind.ARCHIVE_RECALL,
+        Kind.ARCHIVE_ACCESSION,
+        Kind.ARCHIVE_HOLD,
+        Kind.ARCHIVE_TRANSFER,
+        Kind.ARCHIVE_DESTRUCTION_LIST,
+        Kind.ARCHIVE_DESTRUCTION_DECISION,
+        Kind.ARCHIVE_DESTROY,
+        Kind.ARCHIVE_BACKUP,
+        Kind.ARCHIVE_FIXITY_AUDIT,
+        Kind.ARCHIVE_HEAL,
+        Kind.ARCHIVE_RESTORE,
     }
 )
 # archive_audits.kind of each audit entry kind, and whether the entry's own data says ok.
-_AUDITS = {
-    "archive.backup": ("backup", False),  # backup._log_event(..., "backup", True, ...)
-    "archive.fixity_audit": ("fixity", True),  # fixity.audit: ok = res.ok (data["ok"])
-    "archive.heal": ("heal", False),
-    "archive.restore": ("restore", False),  # restore._log_restore: always True
+_AUDITS: dict[str, tuple[str, bool]] = {
+    Kind.ARCHIVE_BACKUP: ("backup", False),  # backup._log_event(..., "backup", True, ...)
+    Kind.ARCHIVE_FIXITY_AUDIT: ("fixity", True),  # fixity.audit: ok = res.ok (data["ok"])
+    Kind.ARCHIVE_HEAL: ("heal", False),
+    Kind.ARCHIVE_RESTORE: ("restore", False),  # restore._log_restore: always True
 }
 # Kinds known to project nothing that this rebuild can write.
 INERT_KINDS = frozenset(
     {
-        "file.contents",  # archive.closing: the mục lục; file.close carries the record
-        "archive.package",  # archive.sip: a SIP was built
-        "archive.export",  # archive.export: PDF + XML written
-        "archive.fonds_export",  # archive.fonds: a fonds handed over
-        "sync.receipt",  # sync.receipts: the centre's cosignature, read from the log itself
-        "device.handover",  # handover: read from the log by verify
-        "provision.identity",  # provision.identity
-        "provision.boot_evidence",  # provision.wizard
-        "system.update.prepare",  # firmware_hooks.update
-        "system.update.done",
+        Kind.FILE_CONTENTS,  # archive.closing: the mục lục; file.close carries the record
+        Kind.ARCHIVE_PACKAGE,  # archive.sip: a SIP was built
+        Kind.ARCHIVE_EXPORT,  # archive.export: PDF + XML written
+        Kind.ARCHIVE_FONDS_EXPORT,  # archive.fonds: a fonds handed over
+        Kind.SYNC_RECEIPT,  # sync.receipts: the centre's cosignature, read from the log itself
+        Kind.DEVICE_HANDOVER,  # handover: read from the log by verify
+        Kind.PROVISION_IDENTITY,  # provision.identity
+        Kind.PROVISION_BOOT_EVIDENCE,  # provision.wizard
+        Kind.SYSTEM_UPDATE_PREPARE,  # firmware_hooks.update
+        Kind.SYSTEM_UPDATE_DONE,
     }
 )
 INERT_PREFIXES = (
@@ -391,36 +392,36 @@ class _Replay:
             state.ensure_schema(self.conn)
             self.archive_ready = True
         kind, data, txn = entry.kind, entry.data or {}, self.txn
-        if kind == "archive.freeze":
+        if kind == Kind.ARCHIVE_FREEZE:
             state.set_hold(
                 txn, entry, data["target_type"], data["target"], "freeze", data["reason"],
                 data["ref"],
             )
-        elif kind == "archive.unfreeze":
+        elif kind == Kind.ARCHIVE_UNFREEZE:
             state.release_hold(txn, data["target_type"], data["target"], "freeze")
-        elif kind == "archive.recall":
+        elif kind == Kind.ARCHIVE_RECALL:
             state.set_hold(
                 txn, entry, "document", data["document"], "recall", data["reason"], data["ref"]
             )
             state.note_destroyed_content(txn, entry, list(data["destroyed_content"]))
-        elif kind == "archive.accession":
+        elif kind == Kind.ARCHIVE_ACCESSION:
             state.update_custody(txn, entry, data["FileCode"], accessioned_on=data["on"])
-        elif kind == "archive.hold":
+        elif kind == Kind.ARCHIVE_HOLD:
             state.update_custody(
                 txn, entry, data["FileCode"], hold_until=data["until"], hold_ref=data["ref"]
             )
-        elif kind == "archive.transfer":
+        elif kind == Kind.ARCHIVE_TRANSFER:
             state.update_custody(
                 txn, entry, data["FileCode"], transferred_on=data["on"], package=data["package"]
             )
-        elif kind == "archive.destruction_list":
+        elif kind == Kind.ARCHIVE_DESTRUCTION_LIST:
             self.conn.execute(
                 "INSERT INTO archive_destruction (list_id, status, created_at, items, decision, "
                 "log_index) VALUES (?, ?, ?, ?, NULL, ?)",
                 (data["list_id"], data["status"], entry.at, state.dumps(data["items"]),
                  entry.index),
             )
-        elif kind == "archive.destruction_decision":
+        elif kind == Kind.ARCHIVE_DESTRUCTION_DECISION:
             decision = {k: v for k, v in data.items() if k != "list_id"}
             self.conn.execute(
                 "UPDATE archive_destruction SET status = ?, decision = ?, log_index = ? "
@@ -428,7 +429,7 @@ class _Replay:
                 ("approved" if decision["approved"] else "rejected", state.dumps(decision),
                  entry.index, data["list_id"]),
             )
-        elif kind == "archive.destroy":
+        elif kind == Kind.ARCHIVE_DESTROY:
             ref, list_id = data["decision_ref"], data["list_id"]
             note = f"Đã hủy theo {ref} (danh mục {list_id})"  # destruction.execute's note
             for code in data["files"]:

@@ -24,7 +24,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from .classified import DOCUMENT_NOT_CLASSIFIED_SQL
 from .fields import SCHEMAS
+from .kinds import Kind
 from .schema import TABLES, from_row
 from .text import fold, nfc
 
@@ -56,7 +58,7 @@ def fts_body(data: Mapping[str, Any], extra_text: str = "") -> str:
 
 
 # The log entry kind that carries a document's OCR text (projected into document_text).
-OCR_TEXT_KIND = "document.text"
+OCR_TEXT_KIND = Kind.DOCUMENT_TEXT
 
 # Prefix indexes of 1 to 6 letters: a query's last word is a prefix, and without an index FTS5
 # reads the whole doclist of every term under it ("cong" *: 7 ms, not 0.07); a Vietnamese
@@ -315,7 +317,7 @@ def _filter_clauses(filters: Filters) -> tuple[list[str], list[Any]]:
         )
         args.extend([filters.file_code, filters.file_code])
     if not filters.include_classified:
-        where.append("coalesce(d.\"Mode\", '01') <> '03'")
+        where.append(DOCUMENT_NOT_CLASSIFIED_SQL.replace('"Mode"', 'd."Mode"'))
     return where, args
 
 

@@ -141,7 +141,7 @@ def _append(
     """Append one entry stamped with the writer's clock (Asia/Ho_Chi_Minh, +07:00)."""
     now = clockmod.iso(txn.clock.now())
     return txn.ledger.append(
-        Entry(-1, kind, now, actor, record_type, record_id, version, data, refs)
+        Entry(-1, str(kind), now, actor, record_type, record_id, version, data, refs)
     )
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from appliance.classified import DOCUMENT_IS_CLASSIFIED_SQL
 from appliance.config import DB_NAME, ApplianceConfig
 from appliance.fsutil import fsync_dir
 from appliance.text import fold
@@ -58,7 +59,7 @@ def blockers(data_dir: Path) -> list[str]:
         row = conn.execute("SELECT max(idx) FROM log").fetchone()
         size = 0 if row[0] is None else int(row[0]) + 1
         classified = int(conn.execute(
-            "SELECT count(*) FROM documents WHERE \"Mode\" = '03'").fetchone()[0])
+            f"SELECT count(*) FROM documents WHERE {DOCUMENT_IS_CLASSIFIED_SQL}").fetchone()[0])
     finally:
         conn.close()
     st = sync_status(data_dir, size)

@@ -24,6 +24,7 @@ from typing import Any
 from appliance import schema
 from appliance.config import CONFIG_NAME, DB_NAME
 from appliance.fsutil import fsync_dir, write_atomic
+from appliance.kinds import Kind
 
 from .dblock import DEFAULT_WAIT_S, wal_checkpoint, write_lock
 from .errors import HookError, RefusedError
@@ -152,7 +153,7 @@ def pre_update(config: HookConfig, wait_s: float = DEFAULT_WAIT_S, keep: int = 2
         pass
     at = config.now()
     sealed = seal(data_dir, config.clock,
-                  ("system.update.prepare", {"software_version": software_version(), "at": at}))
+                  (Kind.SYSTEM_UPDATE_PREPARE, {"software_version": software_version(), "at": at}))
     snap = snapshot(data_dir, at, wait_s, "pre-update")
     wal = wal_checkpoint(data_dir / DB_NAME)
     pruned = prune(data_dir, keep)
@@ -288,7 +289,7 @@ def post_update(
         return HookResult("post-update", Status.FAILED,
                           "the data does not verify after the update: roll it back",
                           checks=out, details=details)
-    sealed = seal(data_dir, config.clock, ("system.update.done", {
+    sealed = seal(data_dir, config.clock, (Kind.SYSTEM_UPDATE_DONE, {
         "software_version": software_version(), "schema": migration,
     }))
     out.append(Check("seal", CheckStatus.PASS, f"checkpoint at {sealed['signed_size']}", sealed))

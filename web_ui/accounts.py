@@ -25,6 +25,7 @@ import nacl.pwhash
 
 from appliance import clock as clockmod
 from appliance import writes
+from appliance.kinds import Kind
 from appliance.store import Store, Txn
 from appliance.text import nfc
 
@@ -211,7 +212,7 @@ class Accounts:
             if txn.conn.execute("SELECT 1 FROM web_users WHERE username = ?", (name,)).fetchone():
                 raise AccountError(f"Người dùng '{name}' đã tồn tại (user already exists)")
             entry = writes.append_event(
-                txn, "user.add", actor, {"username": name, "role": r.value, "full_name": full},
+                txn, Kind.USER_ADD, actor, {"username": name, "role": r.value, "full_name": full},
                 "user", name,
             )
             txn.conn.execute(
@@ -246,14 +247,14 @@ class Accounts:
     def set_role(self, username: str, role: str, actor: str) -> None:
         r = validate_role(role)
         self._change(
-            username, actor, "user.role", {"role": r.value},
+            username, actor, Kind.USER_ROLE, {"role": r.value},
             "UPDATE web_users SET role = ?, changed_log_index = ? WHERE username = ?",
             (r.value,), drop_sessions=True,
         )
 
     def set_disabled(self, username: str, disabled: bool, actor: str) -> None:
         self._change(
-            username, actor, "user.disable" if disabled else "user.enable", {},
+            username, actor, Kind.USER_DISABLE if disabled else Kind.USER_ENABLE, {},
             "UPDATE web_users SET disabled = ?, changed_log_index = ? WHERE username = ?",
             (1 if disabled else 0,), drop_sessions=disabled,
         )
@@ -262,7 +263,7 @@ class Accounts:
         """Replace a password; every session and token of the user ends (the log says so)."""
         pw_hash = hash_password(validate_password(password), self.hash_params)
         self._change(
-            username, actor, "user.password", {},
+            username, actor, Kind.USER_PASSWORD, {},
             "UPDATE web_users SET pw_hash = ?, changed_log_index = ? WHERE username = ?",
             (pw_hash,), drop_sessions=True,
         )
@@ -358,7 +359,7 @@ class Accounts:
             ).fetchone():
                 raise AccountError(f"Không có người dùng '{username}' đang hoạt động")
             entry = writes.append_event(
-                txn, "user.token_create", actor,
+                txn, Kind.USER_TOKEN_CREATE, actor,
                 {"username": username, "token_id": token_id, "name": label}, "user", username,
             )
             txn.conn.execute(
@@ -380,7 +381,7 @@ class Accounts:
             if row is None or (username is not None and row[0] != username):
                 raise AccountError(f"Không có khóa API '{token_id}' (no such token)")
             writes.append_event(
-                txn, "user.token_revoke", actor, {"username": row[0], "token_id": token_id},
+                txn, Kind.USER_TOKEN_REVOKE, actor, {"username": row[0], "token_id": token_id},
                 "user", row[0],
             )
             txn.conn.execute("UPDATE web_tokens SET revoked = 1 WHERE id = ?", (token_id,))

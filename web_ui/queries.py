@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance import numbering, schema, writes
+from appliance.classified import DOCUMENT_NOT_CLASSIFIED_SQL, FILE_NOT_CLASSIFIED_SQL
 from appliance.identifiers import format_number
 from appliance.store import Store, Txn
 
@@ -19,8 +20,8 @@ log = logging.getLogger(__name__)
 PERMANENT = "01"
 # Retention codes of at least 05 years (Điều 31.3: such files must be transferred).
 TRANSFERABLE = ("01", "02", "03", "04", "05", "06")
-NOT_CLASSIFIED = "coalesce(\"Mode\", '01') <> '03'"
-FILE_NOT_CLASSIFIED = "coalesce(\"Rights\", '01') <> '03'"
+NOT_CLASSIFIED = DOCUMENT_NOT_CLASSIFIED_SQL
+FILE_NOT_CLASSIFIED = FILE_NOT_CLASSIFIED_SQL
 
 
 @dataclass(frozen=True)

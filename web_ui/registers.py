@@ -20,6 +20,7 @@ from typing import Any
 
 from appliance import clock as clockmod
 from appliance import schema
+from appliance.classified import DOCUMENT_IS_CLASSIFIED_SQL, DOCUMENT_NOT_CLASSIFIED_SQL
 
 INCOMING_COLUMNS = (
     "Ngày đến",
@@ -99,7 +100,7 @@ class Register:
 
 
 def _where(direction: str, classified: bool) -> str:
-    mode = "coalesce(\"Mode\", '01') = '03'" if classified else "coalesce(\"Mode\", '01') <> '03'"
+    mode = DOCUMENT_IS_CLASSIFIED_SQL if classified else DOCUMENT_NOT_CLASSIFIED_SQL
     if direction == "incoming":
         return (f'"FondCode" = ? AND "Year" = ? AND "Direction" = \'incoming\' '
                 f'AND "ArrivalNumber" IS NOT NULL AND {mode}')

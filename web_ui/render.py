@@ -13,6 +13,7 @@ from aiohttp import web
 from markupsafe import Markup, escape
 
 from appliance import clock as clockmod
+from appliance.classified import is_classified
 
 from . import i18n
 from .reqkeys import LANG
@@ -99,7 +100,7 @@ def doc_table(docs: Sequence[Any], t_in: str, t_out: str, t_secret: str,
     for d in docs:
         x = d.data
         incoming = x.get("Direction") == "incoming"
-        shapes.append((incoming, x.get("Mode") == "03"))
+        shapes.append((incoming, is_classified(x)))
         values += (
             _text(x.get("ArrivalNumber")) if incoming else "", _number(x),
             _vndate(x.get("IssuedDate") or x.get("ArrivalDate")), str(d.id),

@@ -28,6 +28,7 @@ from ..clock import iso
 from ..config import CONFIG_NAME
 from ..errors import LuutruError
 from ..fsutil import fsync_dir, write_atomic
+from ..kinds import Kind
 from . import state
 from .medium import Medium, copy_verified, open_medium
 
@@ -231,7 +232,7 @@ def backup(
     result = BackupResult(medium.label, set_id, kind, tree_size, db_sha, pages * page_size,
                           pages_written, len(new), nbytes, len(shas), healed)
     medium.log({"event": "backup", "at": iso(now), "actor": actor, **result.to_json()})
-    _log_event(store, "archive.backup", "backup", True, result.to_json(), actor)
+    _log_event(store, Kind.ARCHIVE_BACKUP, "backup", True, result.to_json(), actor)
     return result
 
 

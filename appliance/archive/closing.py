@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import writes
+from ..classified import is_classified
 from ..errors import ConflictError, ValidationError
+from ..kinds import Kind
 from ..results import Record
 from ..writer import Txn
 from ..writes import WriteContext
@@ -106,7 +108,7 @@ def _item(row: dict[str, Any], ordinal: int | None, member: bool) -> ContentsIte
         subject=str(row.get("Subject") or ""),
         pages=int(row.get("PageAmount") or 0),
         maintenance=str(row.get("Maintenance") or ""),
-        classified=row.get("Mode") == "03",
+        classified=is_classified(row),
         content=tuple(str(c["sha256"]) for c in content),
         member=member,
     )
@@ -217,10 +219,10 @@ def close_in_txn(
         data.setdefault("EndDate", dates[-1])
     if "EndDate" not in data:
         data["EndDate"] = txn.clock.now().date().isoformat()
-    out = writes.put(txn, "file", "file.close", actor, data, rec.id, rec.version)
+    out = writes.put(txn, "file", Kind.FILE_CLOSE, actor, data, rec.id, rec.version)
     writes.append_event(
         txn,
-        "file.contents",
+        Kind.FILE_CONTENTS,
         actor,
         {
             "FileCode": file_code,

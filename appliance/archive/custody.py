@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .. import writes
 from ..clock import parse_date
 from ..errors import ConflictError, ValidationError
+from ..kinds import Kind
 from ..writer import Txn
 from . import state
 from .due import Stage, add_months, deadlines, load_rules
@@ -34,7 +35,7 @@ def accession(
             raise ConflictError(f"hồ sơ {file_code} is already in the current archive")
         when = parse_date(on, "on") if on else txn.clock.now().date()
         entry = writes.append_event(
-            txn, "archive.accession", actor, {"FileCode": file_code, "on": when.isoformat()},
+            txn, Kind.ARCHIVE_ACCESSION, actor, {"FileCode": file_code, "on": when.isoformat()},
             "file", rec.id,
         )
         state.update_custody(txn, entry, file_code, accessioned_on=when.isoformat())
@@ -76,7 +77,7 @@ def hold(
             )
         entry = writes.append_event(
             txn,
-            "archive.hold",
+            Kind.ARCHIVE_HOLD,
             actor,
             {"FileCode": file_code, "until": until_d.isoformat(), "ref": approval_ref.strip()},
             "file",
@@ -107,7 +108,7 @@ def record_transfer(
         when = parse_date(on, "on") if on else txn.clock.now().date()
         entry = writes.append_event(
             txn,
-            "archive.transfer",
+            Kind.ARCHIVE_TRANSFER,
             actor,
             {"FileCode": file_code, "on": when.isoformat(), "package": package},
             "file",

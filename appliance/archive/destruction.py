@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import writes
+from ..classified import is_classified
 from ..clock import iso
 from ..errors import NotFoundError, ValidationError
+from ..kinds import Kind
 from ..writer import Txn
 from . import state
 from .closing import contents_list
@@ -89,7 +91,7 @@ def candidates(store: Store, today: dt.date) -> list[dict[str, Any]]:
     for rec in store.find("file"):
         f = rec.data
         code = str(f["FileCode"])
-        if f.get("Rights") == "03" or ("file", code) in held or code in listed:
+        if is_classified(f) or ("file", code) in held or code in listed:
             continue
         if f.get("FondCode") and ("fonds", str(f["FondCode"])) in held:
             continue
@@ -100,7 +102,7 @@ def candidates(store: Store, today: dt.date) -> list[dict[str, Any]]:
                             "reason": f"hết thời hạn lưu trữ ({label}, đến {when.isoformat()})"})
     for rec in store.find("file"):
         code = str(rec.data["FileCode"])
-        if rec.data.get("Rights") == "03" or code in listed or ("file", code) in held:
+        if is_classified(rec.data) or code in listed or ("file", code) in held:
             continue
         seen: dict[str, int] = {}
         for item in contents_list(conn, code):
@@ -127,7 +129,7 @@ def propose(store: Store, today: dt.date | None = None, actor: str = "system") -
     def job(txn: Txn) -> DestructionList:
         state.ensure_schema(txn.conn)
         data = {"list_id": list_id, "status": REVIEW, "items": items, "as_of": today.isoformat()}
-        entry = writes.append_event(txn, "archive.destruction_list", actor, data)
+        entry = writes.append_event(txn, Kind.ARCHIVE_DESTRUCTION_LIST, actor, data)
         txn.conn.execute(
             "INSERT INTO archive_destruction (list_id, status, created_at, items, decision, "
             "log_index) VALUES (?, ?, ?, ?, NULL, ?)",
@@ -171,7 +173,7 @@ def decide(
                     "council": [c.strip() for c in council if c.strip()], "excluded": exclude,
                     "note": note.strip(), "at": iso(txn.clock.now())}
         status = "approved" if approve else "rejected"
-        entry = writes.append_event(txn, "archive.destruction_decision", actor,
+        entry = writes.append_event(txn, Kind.ARCHIVE_DESTRUCTION_DECISION, actor,
                                    {"list_id": list_id, **decision})
         txn.conn.execute(
             "UPDATE archive_destruction SET status = ?, decision = ?, log_index = ? "
@@ -208,11 +210,11 @@ def execute(store: Store, list_id: str, actor: str = "system") -> dict[str, Any]
         shas = sorted({c["sha256"] for r in recs for c in r.data.get("Content") or []})
         gone = sorted(set(shas) - live_references(txn, shas, {r.id for r in recs}))
         for r in recs:
-            writes.put(txn, "document", "document.destroy", actor, strip_document(r, note),
+            writes.put(txn, "document", Kind.DOCUMENT_DESTROY, actor, strip_document(r, note),
                       r.id, r.version)
         data = {"list_id": list_id, "decision_ref": ref, "files": files,
                 "documents": [r.id for r in recs], "destroyed_content": gone}
-        entry = writes.append_event(txn, "archive.destroy", actor, data)
+        entry = writes.append_event(txn, Kind.ARCHIVE_DESTROY, actor, data)
         for code in files:
             state.set_hold(txn, entry, "file", code, "destroyed", note, ref)
         for r in recs:

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from .. import writes
+from ..classified import is_classified
 from ..clock import iso, vn_date
 from ..fsutil import write_atomic
+from ..kinds import Kind
 from .closing import ContentsItem, chronological, contents_list
 from .errors import ClassifiedError, PackageError
 from .pdf import Doc
@@ -176,7 +178,7 @@ def export_file(
     if rec is None:
         raise PackageError(f"no hồ sơ {file_code}")
     file = rec.data
-    if file.get("Rights") == "03" and not include_classified:
+    if is_classified(file) and not include_classified:
         raise ClassifiedError(f"hồ sơ {file_code} is classified (mật): not exported")
     items = [i for i in contents_list(store.reader(), file_code) if i.status != "draft"]
     excluded = 0 if include_classified else sum(1 for i in items if i.classified)
@@ -222,7 +224,7 @@ def export_file(
     def job(txn: Any) -> None:
         writes.append_event(
             txn,
-            "archive.export",
+            Kind.ARCHIVE_EXPORT,
             actor,
             {
                 "FileCode": file_code,

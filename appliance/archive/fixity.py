@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..clock import iso, vn_date
 from ..errors import LuutruError
+from ..kinds import Kind
 from . import state
 from .backup import DB_FULL, DB_PAGES, _log_event, backup
 from .medium import Medium, copy_verified, open_medium
@@ -253,8 +254,8 @@ def audit(
         write_atomic(minutes_to, body)
         res.minutes_path = str(minutes_to)
     summary = {k: v for k, v in res.to_json().items() if k not in ("logged_index",)}
-    res.logged_index = _log_event(store, "archive.fixity_audit", "fixity", res.ok, summary, actor,
-                                  refs=(bytes.fromhex(stored.sha256),))
+    res.logged_index = _log_event(store, Kind.ARCHIVE_FIXITY_AUDIT, "fixity", res.ok, summary,
+                                  actor, refs=(bytes.fromhex(stored.sha256),))
     for path in media:
         with contextlib.suppress(LuutruError):
             open_medium(path).log({"event": "fixity_audit", "at": res.at, "actor": actor,
@@ -332,7 +333,8 @@ def heal(
             out.healed.append({"sha256": sha, "kind": "content.lost", "from": src[0],
                                "to": PRIMARY, "path": str(store.content.path(sha))})
     for h in out.healed:
-        _log_event(store, "archive.heal", "heal", True, dict(h, at=iso(store.clock.now())), actor)
+        _log_event(store, Kind.ARCHIVE_HEAL, "heal", True, dict(h, at=iso(store.clock.now())),
+                   actor)
         medium = by_label.get(str(h.get("to")))
         if medium is not None:
             medium[0].log({"event": "heal", "at": iso(store.clock.now()), "actor": actor, **h})

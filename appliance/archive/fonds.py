@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .. import classified, writes
 from ..clock import iso, parse_date
 from ..errors import ConflictError
+from ..kinds import Kind
 from ..store import Record
 from ..writer import Txn
 from .closing import CloseResult, close_in_txn
@@ -59,7 +60,7 @@ def close_fonds(
         data = dict(rec.data, Status="closed", ClosedDate=when)
         if successor:
             data["SuccessorFondCode"] = successor
-        out = writes.put(txn, "fonds", "fonds.close", actor, data, rec.id, rec.version)
+        out = writes.put(txn, "fonds", Kind.FONDS_CLOSE, actor, data, rec.id, rec.version)
         return FondsClosed(out, closed)
 
     return store.writer_or_fail().call(job)
@@ -164,7 +165,7 @@ def export_fonds(
     listed = []
     for f in files:
         code = str(f["FileCode"])
-        if f.get("Rights") == "03" and not include_classified:
+        if classified.is_classified(f) and not include_classified:
             res.excluded_classified += 1
             continue
         listed.append(f)
@@ -183,8 +184,8 @@ def export_fonds(
             res.warnings.append(f"hồ sơ {code} chưa đóng: chưa lập gói nộp lưu")
     loose = [d for d in store.find("document", FondCode=fond_code) if not d.data.get("FileCode")]
     if not include_classified:
-        res.excluded_classified += sum(1 for d in loose if d.data.get("Mode") == "03")
-        loose = [d for d in loose if d.data.get("Mode") != "03"]
+        res.excluded_classified += sum(1 for d in loose if classified.is_classified(d.data))
+        loose = [d for d in loose if not classified.is_classified(d.data)]
     res.loose_documents = len(loose)
     created = iso(store.clock.now())
     write_atomic(out_dir / "phong.xml", _fonds_xml(fonds.data, listed, created))
@@ -213,7 +214,7 @@ def export_fonds(
     write_atomic(out_dir / "manifest-sha256.txt", ("\n".join(lines) + "\n").encode())
 
     def job(txn: Txn) -> None:
-        writes.append_event(txn, "archive.fonds_export", actor,
+        writes.append_event(txn, Kind.ARCHIVE_FONDS_EXPORT, actor,
                            {**res.to_json(), "out_dir": str(out_dir)}, "fonds", fonds.id)
 
     store.writer_or_fail().call(job)

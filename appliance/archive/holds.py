@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import writes
 from ..errors import ConflictError, ValidationError
+from ..kinds import Kind
 from ..store import Record
 from ..writer import Txn
 from . import state
@@ -62,7 +63,7 @@ def freeze(
             raise ConflictError(f"{target_type} {key} is already frozen or recalled")
         data = {"target_type": target_type, "target": key, "reason": reason.strip(),
                 "ref": ref.strip()}
-        entry = writes.append_event(txn, "archive.freeze", actor, data, rec.type, rec.id)
+        entry = writes.append_event(txn, Kind.ARCHIVE_FREEZE, actor, data, rec.type, rec.id)
         state.set_hold(txn, entry, target_type, key, "freeze", reason.strip(), ref.strip())
         return dict(data, log_index=entry.index)
 
@@ -81,7 +82,7 @@ def unfreeze(
         if not state.release_hold(txn, target_type, key, "freeze"):
             raise ConflictError(f"{target_type} {key} is not frozen")
         data = {"target_type": target_type, "target": key, "reason": reason.strip()}
-        entry = writes.append_event(txn, "archive.unfreeze", actor, data, rec.type, rec.id)
+        entry = writes.append_event(txn, Kind.ARCHIVE_UNFREEZE, actor, data, rec.type, rec.id)
         return dict(data, log_index=entry.index)
 
     return store.writer_or_fail().call(job)
@@ -140,10 +141,10 @@ def recall(
         else:
             data = dict(rec.data, Status="recalled")
             data["Description"] = (f"{rec.data.get('Description', '')} {note}".strip())[:500]
-        new = writes.put(txn, "document", "document.recall", actor, data, rec.id, rec.version)
+        new = writes.put(txn, "document", Kind.DOCUMENT_RECALL, actor, data, rec.id, rec.version)
         event = {"document": rec.id, "direction": direction, "reason": reason.strip(),
                  "ref": ref.strip(), "destroyed_content": destroyed}
-        entry = writes.append_event(txn, "archive.recall", actor, event, "document", rec.id)
+        entry = writes.append_event(txn, Kind.ARCHIVE_RECALL, actor, event, "document", rec.id)
         state.set_hold(txn, entry, "document", rec.id, "recall", reason.strip(), ref.strip())
         state.note_destroyed_content(txn, entry, destroyed)
         return dict(event, version=new.version, log_index=entry.index), destroyed

@@ -19,6 +19,7 @@ from ..clock import SystemClock, iso
 from ..config import DB_NAME
 from ..errors import LuutruError
 from ..fsutil import fsync_dir
+from ..kinds import Kind
 from .backup import CONFIG_FILES, chain, rebuild_db
 from .errors import RestoreError
 from .medium import copy_verified, open_medium
@@ -163,7 +164,7 @@ def _log_restore(
         def job(txn: Any) -> int:
             state.ensure_schema(txn.conn)
             data = dict(provenance, at=iso(txn.clock.now()))
-            entry = writes.append_event(txn, "archive.restore", actor, data)
+            entry = writes.append_event(txn, Kind.ARCHIVE_RESTORE, actor, data)
             state.record_audit(txn, entry, "restore", True, data)
             return entry.index
 

@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from .. import writes
+from ..classified import is_classified
 from ..clock import iso, vn_date
 from ..errors import ConflictError, ValidationError
 from ..fsutil import fsync_dir
 from ..identifiers import doc_code, doc_id
+from ..kinds import Kind
 from .closing import ContentsItem, contents_list
 from .eadfields import EAD_DOC, EAD_HOSO, SCHEMA_DIR, EadField
 from .errors import ClassifiedError, NotPermanentError, PackageError
@@ -438,7 +440,7 @@ def plan(store: Store, file_code: str, opts: PackageOptions) -> Plan:
         )
     if data.get("Status") != "closed":
         raise ConflictError(f"hồ sơ {file_code} is still open: close it before packaging")
-    if data.get("Rights") == "03" and not opts.include_classified:
+    if is_classified(data) and not opts.include_classified:
         raise ClassifiedError(
             f"hồ sơ {file_code} is classified (mật): it is kept off packages unless explicitly "
             "included through the state-secrets procedure"
@@ -618,7 +620,7 @@ def _log_package(store: Store, file: Record, res: PackageResult, actor: str) -> 
     data["name"] = res.path.name
 
     def job(txn: Any) -> None:
-        writes.append_event(txn, "archive.package", actor, data, "file", file.id)
+        writes.append_event(txn, Kind.ARCHIVE_PACKAGE, actor, data, "file", file.id)
 
     store.writer_or_fail().call(job)
 

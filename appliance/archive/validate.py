@@ -16,6 +16,7 @@ from typing import Any
 
 from lxml import etree
 
+from ..classified import CLASSIFIED
 from .sip import CSIP_NS, METS_NS, PROFILE, XLINK_NS
 
 _UUID = "[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}"
@@ -221,7 +222,7 @@ def _rules(pkg: Path, rep: PackageCheck) -> None:
             rep.problems.append(f"{p.name}: docCode is not fileCode + 7-digit ordinal")
         elif _text(d, "docId") != f"{code}.{int(m['n'])}":
             rep.problems.append(f"{p.name}: docId is not fileCode + '.' + ordinal")
-        if _text(d, "mode") == "03":
+        if _text(d, "mode") == CLASSIFIED:
             rep.problems.append(f"{p.name}: a classified (mật) item is in the package")
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from .. import clock as clockmod
 from .. import writes
 from ..errors import ReadOnlyError
+from ..kinds import Kind
 from ..search import OCR_TEXT_KIND, index_document
 from ..store import Record, Store, Txn
 from ..text import nfc_multiline
@@ -25,7 +26,7 @@ from .separator import Target
 PDF = "application/pdf"
 INCOMING_REQUIRED = ("CodeNumber", "CodeNotation", "OrganName")
 TEXT_KIND = OCR_TEXT_KIND
-DIGITISE_KIND = "document.digitise"
+DIGITISE_KIND = Kind.DOCUMENT_DIGITISE
 
 
 def base_name(data: Mapping[str, Any], doc_id: str) -> str:

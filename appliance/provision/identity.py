@@ -18,11 +18,12 @@ from ..clock import parse_date
 from ..config import CONFIG_NAME, load_config
 from ..errors import LuutruError
 from ..identifiers import validate_organ_id
+from ..kinds import Kind
 from ..text import nfc
 from .errors import AnswerError, IdentityMismatchError
 
 UNIT_CODE = re.compile(r"^\d{5}$")
-IDENTITY_KIND = "provision.identity"
+IDENTITY_KIND = Kind.PROVISION_IDENTITY
 
 
 @dataclass(frozen=True)

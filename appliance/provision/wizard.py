@@ -20,13 +20,14 @@ from .. import writes
 from ..clock import Clock, iso
 from ..errors import LuutruError
 from ..fsutil import write_atomic
+from ..kinds import Kind
 from .identity import Identity, apply_identity, check_same
 from .selftest import SelfTestOptions
 
 STATE_NAME = "provision/state.json"
 SHEET_NAME = "provision/setup-sheet.pdf"
 EVIDENCE_NAME = "provision/boot-evidence.json"
-ATTEST_KIND = "provision.boot_evidence"
+ATTEST_KIND = Kind.PROVISION_BOOT_EVIDENCE
 ACTOR = "luutru provision"
 
 

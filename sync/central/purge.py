@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance import cbor
-from appliance.classified import ClassifiedSet, is_classified, named_ids
+from appliance.classified import CLASSIFIED, ClassifiedSet, is_classified, named_ids
 from appliance.errors import EncodingError
 
 from .centre import Centre
@@ -94,7 +94,7 @@ def _learn(entries: list[tuple[int, dict[str, Any]]]) -> ClassifiedSet:
                 found.add(m["id"])
                 content.update(bytes(r).hex() for r in m.get("refs") or ())
             ids.update(found)
-            if marked.get("Rights") == "03" and isinstance(marked.get("FileCode"), str):
+            if marked.get("Rights") == CLASSIFIED and isinstance(marked.get("FileCode"), str):
                 codes.add(marked["FileCode"])
             for c in marked.get("Content") or marked.get("content") or ():
                 sha = c.get("sha256") if isinstance(c, Mapping) else c
