@@ -26,10 +26,11 @@ from appliance.store import Store
 from sync import wire
 from sync.central.centre import Centre, init_centre, open_centre
 from sync.central.intake import Answer, Intake, Transport
+from sync.central.open import open_storage
 from sync.central.pg_schema import MIGRATIONS
 from sync.central.pg_storage import PgStorage, ts_query
 from sync.central.report import build_report
-from sync.central.storage import ApplianceStatus, open_storage
+from sync.central.storage import ApplianceStatus
 from sync.errors import StorageError
 from tests.sync.conftest import Appliance, response
 from tests.sync.procs import run
