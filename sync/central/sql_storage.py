@@ -121,11 +121,11 @@ class SqlView(Generic[C]):
         return self.d.run(self.c, sql, args)
 
     @property
-    def _lock(self) -> str:
+    def _row_lock(self) -> str:
         return self.d.row_lock if self._locks_rows else ""
 
     def appliance(self, appliance_id: str) -> ApplianceRecord | None:
-        row = self._one(f"SELECT {_APP_COLS} FROM appliances WHERE id = ?{self._lock}",
+        row = self._one(f"SELECT {_APP_COLS} FROM appliances WHERE id = ?{self._row_lock}",
                         (appliance_id,))
         return None if row is None else _appliance(row)
 
@@ -137,7 +137,7 @@ class SqlView(Generic[C]):
         # A hand-over key names the log it took over, even if it was enrolled on its own too.
         row = self._one(
             f"SELECT {_APP_COLS} FROM appliances WHERE id = (SELECT coalesce(("
-            f"SELECT appliance_id FROM appliance_keys WHERE key_id = ?), ?)){self._lock}",
+            f"SELECT appliance_id FROM appliance_keys WHERE key_id = ?), ?)){self._row_lock}",
             (key_id, key_id),
         )
         return None if row is None else _appliance(row)
@@ -169,7 +169,7 @@ class SqlView(Generic[C]):
     def token(self, token_id: bytes) -> TokenRecord | None:
         r = self._one(
             "SELECT token_id, secret, org_id, created_at, expires_at, used_by, used_at "
-            f"FROM tokens WHERE token_id = ?{self._lock}",
+            f"FROM tokens WHERE token_id = ?{self._row_lock}",
             (token_id,),
         )
         if r is None:
