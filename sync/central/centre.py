@@ -21,7 +21,8 @@ from appliance.keys.verify import PublicKey, load_public_key
 
 from .. import wire
 from .blobs import FolderBlobStore
-from .storage import CentreStorage, open_storage
+from .open import open_storage
+from .storage import CentreStorage
 
 CONFIG_NAME = "centre.json"
 FORMAT = 1

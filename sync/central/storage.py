@@ -1,8 +1,9 @@
-"""The centre's storage seam: one small interface, SQLite the embedded default.
+"""The centre's storage seam: the records and the protocols, no implementation.
 
-Everything above this module speaks in these dataclasses and the two protocols; nothing above
-it knows SQL. A PostgreSQL implementation (several stateless intake workers, one database,
-per-appliance ordering by row locks) plugs in behind ``open_storage`` without touching intake.
+Everything above this module speaks in these dataclasses and the protocols; nothing above it
+knows SQL. The implementations (``sqlite_storage``, the embedded default, and ``pg_storage``:
+several stateless intake workers, one database, per-appliance ordering by row locks) import
+this module, never the other way round; ``open.open_storage`` picks one by URL.
 """
 
 from __future__ import annotations
@@ -11,10 +12,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import Protocol
-
-from ..errors import StorageError
 
 
 class ApplianceStatus(StrEnum):
@@ -350,20 +348,6 @@ class CentreStorage(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def open_storage(url: str, base: Path) -> CentreStorage:
-    """Open storage by URL: ``sqlite:PATH`` (relative to ``base``) or ``postgresql://…``."""
-    if url.startswith("sqlite:"):
-        from .sqlite_storage import SqliteStorage
-
-        path = Path(url[len("sqlite:") :].removeprefix("//"))
-        return SqliteStorage(path if path.is_absolute() else base / path)
-    if url.startswith(("postgresql:", "postgres:")):
-        from .pg_storage import PgStorage
-
-        return PgStorage(url)
-    raise StorageError(f"unknown database URL {url!r}; use sqlite:PATH or postgresql://…")
 
 
 def safe_url(url: str) -> str:

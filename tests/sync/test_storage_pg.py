@@ -26,10 +26,11 @@ from appliance.store import Store
 from sync import wire
 from sync.central.centre import Centre, init_centre, open_centre
 from sync.central.intake import Answer, Intake, Transport
+from sync.central.open import open_storage
 from sync.central.pg_schema import MIGRATIONS
 from sync.central.pg_storage import PgStorage, ts_query
 from sync.central.report import build_report
-from sync.central.storage import ApplianceStatus, open_storage
+from sync.central.storage import ApplianceStatus
 from sync.errors import StorageError
 from tests.sync.conftest import Appliance, response
 from tests.sync.procs import run
@@ -273,18 +274,18 @@ def test_two_workers_given_conflicting_branches_accept_one_and_report_the_fork(
 _KILLED_WORKER = r"""
 import os, sys, time
 from pathlib import Path
-from sync.central import pg_storage
+from sync.central import sql_storage
 from sync.central.centre import open_centre
 from sync.central.intake import Intake
 
-real = pg_storage._Tx.set_accepted
+real = sql_storage.SqlTx.set_accepted
 
 def stall(self, *a, **kw):
     real(self, *a, **kw)
     print("inside", flush=True)   # entries, documents and refs written, not committed
     time.sleep(600)
 
-pg_storage._Tx.set_accepted = stall
+sql_storage.SqlTx.set_accepted = stall
 c = open_centre(Path(sys.argv[1]))
 Intake(c).handle(Path(sys.argv[2]).read_bytes())
 print("returned", flush=True)
