@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -31,17 +30,21 @@ def _emit(value: Any) -> None:
     click.echo(json.dumps(value, ensure_ascii=False))
 
 
-@click.group()
-@click.version_option(package_name="luutru")
-def main() -> None:
-    """luutru — sổ đăng ký văn bản, hồ sơ và lưu trữ niêm phong cho UBND xã."""
-    # Records, keys and secrets: everything this process creates is its owner's alone,
-    # whatever umask the shell or the service manager left (files that are meant to be
-    # shared, like the public key, get their mode explicitly).
-    os.umask(0o077)
+COMMANDS: list[click.Command] = []
 
 
-@main.command()
+def _command(*args: Any, **kw: Any) -> Callable[[Callable[..., Any]], click.Command]:
+    """A command of this part, added to the `luutru` group by ``register``."""
+
+    def deco(fn: Callable[..., Any]) -> click.Command:
+        cmd: click.Command = click.command(*args, **kw)(fn)
+        COMMANDS.append(cmd)
+        return cmd
+
+    return deco
+
+
+@_command()
 @data_option
 @click.option("--org-id", required=True, help="Mã định danh của cơ quan, e.g. 000.21.08.H49.")
 @click.option("--org-name", required=True, help="Tên cơ quan, e.g. Ủy ban nhân dân xã Đông Hải.")
@@ -84,7 +87,7 @@ def init(
     )
 
 
-@main.command("import")
+@_command("import")
 @data_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--fond", default=None, help="Mã phông for rows that do not name one.")
@@ -126,7 +129,7 @@ def import_cmd(data: Path | None, file: Path, fond: str | None, as_json: bool) -
         sys.exit(1)
 
 
-@main.command()
+@_command()
 @data_option
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--skip-content", is_flag=True, help="Do not re-hash content files.")
@@ -151,7 +154,7 @@ def verify(data: Path | None, as_json: bool, skip_content: bool) -> None:
     sys.exit(0 if report.ok else 1)
 
 
-@main.command()
+@_command()
 @data_option
 @click.argument("query", default="")
 @click.option("--year", type=int, default=None)
@@ -193,7 +196,7 @@ def search(
         click.echo(f"[{arrow}] {number}  {when}  {d.get('TypeName', '')}: {d.get('Subject', '')}")
 
 
-@main.group()
+@click.group()
 def log() -> None:
     """The sealed log: checkpoints, entries and proofs."""
 
@@ -292,33 +295,9 @@ def _signed_size(store: Any) -> int:
     return int(cp[0])
 
 
-@main.command()
-@data_option
-def demo(data: Path | None) -> None:
-    """Create a demo commune with the bundled sample registers if the folder is empty."""
-    from .demo import ensure_demo
-
-    try:
-        for line in ensure_demo(resolve_data_dir(data)):
-            click.echo(line)
-    except LuutruError as exc:
-        raise _fail(exc) from exc
-
-
-def _register_parts() -> None:
-    """Each part owns a module of commands; they all hang off the one `luutru` group."""
-    from sync.cli import register as register_sync
-    from web_ui.cli import register as register_web
-
-    from .archive.cli import register as register_archive
-    from .capture.cli import register as register_capture
+def register(main: click.Group) -> None:
+    """Add this part's commands (records, the sealed log, keys) to the `luutru` group."""
     from .cli_key import key
-    from .provision.cli import register as register_provision
 
-    main.add_command(key)
-    for register in (register_web, register_sync, register_capture, register_archive):
-        register(main)
-    register_provision(main)
-
-
-_register_parts()
+    for cmd in (*COMMANDS, log, key):
+        main.add_command(cmd)

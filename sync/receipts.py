@@ -80,13 +80,3 @@ def store_receipt(store: Store, checked: CheckedReceipt, centre: str) -> int | N
         return entry.index
 
     return store.writer_or_fail().call(job)
-
-
-def latest_receipt_size(store: Store, since: int = 0) -> int:
-    """The largest tree size covered by a receipt entry at or after ``since`` (0 if none)."""
-    best = 0
-    for _idx, raw in store.entries(since):
-        e = Entry.decode(raw, strict=False)
-        if e.kind == RECEIPT_KIND and e.data:
-            best = max(best, int(e.data.get("tree_size", 0)))
-    return best

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from appliance import merkle
 from appliance.checkpoint import verify_checkpoint
-from appliance.cli import main
 from appliance.keys.verify import load_public_key
+from luutru.cli import main
 
 from .conftest import ORG_ID, ORG_NAME
 

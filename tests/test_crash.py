@@ -18,7 +18,7 @@ from appliance.verify import verify_data_dir
 
 from .synth import write_jsonl
 
-LUUTRU = [sys.executable, "-m", "appliance"]
+LUUTRU = [sys.executable, "-m", "luutru"]
 
 
 @pytest.mark.slow

@@ -560,8 +560,8 @@ def test_kinds_named_in_the_code_all_have_a_rule() -> None:
     """Every entry kind the live code names by a constant is replayed or known inert."""
     from appliance.capture.filing import DIGITISE_KIND, TEXT_KIND
     from appliance.handover import HANDOVER_KIND
-    from appliance.provision.identity import IDENTITY_KIND
-    from appliance.provision.wizard import ATTEST_KIND
+    from luutru.provision.identity import IDENTITY_KIND
+    from luutru.provision.wizard import ATTEST_KIND
     from sync.outbox import RECEIPT_KIND
 
     for kind in (DIGITISE_KIND, TEXT_KIND, HANDOVER_KIND, IDENTITY_KIND, ATTEST_KIND,

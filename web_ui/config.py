@@ -26,7 +26,7 @@ class WebConfig:
     # `serve` also runs the sync agent, the capture worker and the archive scheduler
     # (web_ui/background.py); tests of the pages leave them off.
     background: bool = False
-    # HTTPS: the appliance's LAN certificate and key (appliance/provision/tls.py writes them).
+    # HTTPS: the appliance's LAN certificate and key (luutru/provision/tls.py writes them).
     tls_cert: Path | None = None
     tls_key: Path | None = None
 

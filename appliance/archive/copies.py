@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LuutruError
+from ..kinds import Kind
+from ..ledger import Entry
 from .medium import open_medium
 
 if TYPE_CHECKING:
@@ -54,11 +56,18 @@ def independent_copies(store: Store, media: list[Path]) -> CopiesStatus:
             "last_set": last["set_id"] if last else None,
             "created": last["created"] if last else None,
         })
-    try:
-        from sync.receipts import latest_receipt_size
-    except ImportError:  # the sync part is not installed on this box
-        return out
     confirmed = latest_receipt_size(store)
     out.copies.append({"kind": "centre", "label": "Trung tâm dữ liệu tỉnh",
                        "tree_size": confirmed})
     return out
+
+
+def latest_receipt_size(store: Store, since: int = 0) -> int:
+    """The largest tree size the centre's receipts in the log cover (0 if none): the centre's
+    copy counts up to there."""
+    best = 0
+    for _idx, raw in store.entries(since):
+        e = Entry.decode(raw, strict=False)
+        if e.kind == Kind.SYNC_RECEIPT and e.data:
+            best = max(best, int(e.data.get("tree_size", 0)))
+    return best

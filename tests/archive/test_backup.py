@@ -24,7 +24,7 @@ from tests.conftest import incoming
 
 def _luutru(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "appliance", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "luutru", *args], capture_output=True, text=True, timeout=300
     )
 
 

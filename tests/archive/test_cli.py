@@ -13,7 +13,7 @@ from tests.archive.conftest import Hoso
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "appliance", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "luutru", *args], capture_output=True,
                           text=True, timeout=300)
 
 

@@ -129,12 +129,12 @@ def test_cli_exit_codes(store: Store, make_hoso: Callable[..., Hoso], tmp_path: 
     _flip(store.content.path(h.docs[0].data["Content"][0]["sha256"]))
     data = str(store.data_dir)
     store.close()
-    run = [sys.executable, "-m", "appliance", "fixity", "--data", data, "--media", str(medium)]
+    run = [sys.executable, "-m", "luutru", "fixity", "--data", data, "--media", str(medium)]
     first = subprocess.run(run, capture_output=True, text=True, timeout=300)
     assert first.returncode == 1 and "LỖI" in first.stdout
     second = subprocess.run([*run, "--heal"], capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stdout + second.stderr
-    third = subprocess.run([sys.executable, "-m", "appliance", "verify", "--data", data],
+    third = subprocess.run([sys.executable, "-m", "luutru", "verify", "--data", data],
                            capture_output=True, text=True, timeout=300)
     assert third.returncode == 0, third.stdout
 

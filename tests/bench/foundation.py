@@ -147,7 +147,7 @@ def bench_import(work: Path, n: int) -> tuple[Path, dict[str, float]]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = psutil.Popen(
-        [sys.executable, "-m", "appliance", "import", "--data", str(data), str(src)],
+        [sys.executable, "-m", "luutru", "import", "--data", str(data), str(src)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -397,7 +397,7 @@ def bench_link(
             set_sync(d2, chunk_bytes=chunk, interval_s=2, backoff_max_s=4, stall_timeout_s=10,
                      read_timeout_s=20)
             agent = subprocess.Popen(
-                ["ip", "netns", "exec", link.appliance_ns, sys.executable, "-m", "appliance",
+                ["ip", "netns", "exec", link.appliance_ns, sys.executable, "-m", "luutru",
                  "sync", "--data", str(d2)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             )

@@ -72,7 +72,7 @@ def make_data(work: Path, n: int) -> Path:
     src = write_jsonl(work / "docs.jsonl", n, seed=21)
     init_data_dir(data, *ORG)
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "appliance", "import", "--data", str(data),
+    proc = subprocess.run([sys.executable, "-m", "luutru", "import", "--data", str(data),
                            str(src)], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"import failed: {proc.stderr[-2000:]}")

@@ -16,8 +16,8 @@ from appliance.capture.batch import Capture
 from appliance.capture.errors import ScannerInterrupted, SourceError
 from appliance.capture.queue import BatchState
 from appliance.capture.sources.escl import EsclSource, discover
-from appliance.cli import main
 from appliance.store import Store
+from luutru.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,8 +18,8 @@ from appliance.capture.errors import ScannerInterrupted, SourceError
 from appliance.capture.queue import BatchState, JobKind, JobState
 from appliance.capture.separator import Target
 from appliance.capture.sources.sane import SaneSource, list_devices
-from appliance.cli import main
 from appliance.store import Store
+from luutru.cli import main
 
 GRID = ("--test-picture", "Grid")
 

@@ -58,6 +58,6 @@ def test_sigkill_during_writes_then_boot_hooks_end_clean(data_dir: Path, tmp_pat
         assert boot.returncode == ExitCode.OK, boot.stdout + boot.stderr
         health = _hook("health", "--data", str(data_dir), *plugins)
         assert health.returncode == ExitCode.OK, health.stdout + health.stderr
-        verify = subprocess.run([sys.executable, "-m", "appliance", "verify", "--data",
+        verify = subprocess.run([sys.executable, "-m", "luutru", "verify", "--data",
                                  str(data_dir)], capture_output=True, text=True, cwd=REPO)
         assert verify.returncode == 0, verify.stdout + verify.stderr

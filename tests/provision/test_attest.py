@@ -9,7 +9,7 @@ import pytest
 
 from appliance.datadir import init_data_dir
 from appliance.keys.loader import TPM_KEY_PATH
-from appliance.provision.attest import AttestationError, quote_boot_state, verify_evidence
+from luutru.provision.attest import AttestationError, quote_boot_state, verify_evidence
 from tests.conftest import ORG_ID, ORG_NAME
 from tests.swtpm import Swtpm
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from appliance.cli import main
+from luutru.cli import main
 from tests.conftest import ORG_ID, ORG_NAME
 
 

@@ -13,14 +13,14 @@ import pytest
 
 from appliance.config import DB_NAME, load_config
 from appliance.ledger import Entry, iter_entries
-from appliance.provision.attest import verify_evidence
-from appliance.provision.wizard import EVIDENCE_NAME, SHEET_NAME
 from appliance.verify import verify_data_dir
+from luutru.provision.attest import verify_evidence
+from luutru.provision.wizard import EVIDENCE_NAME, SHEET_NAME
 from tests.conftest import ORG_ID, ORG_NAME
 from tests.swtpm import Swtpm
 
 REPO = Path(__file__).resolve().parents[2]
-LUUTRU = [sys.executable, "-m", "appliance"]
+LUUTRU = [sys.executable, "-m", "luutru"]
 PASSWORD = "mat-khau-rat-dai-2025"
 
 

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from appliance.clock import TZ
-from appliance.provision.errors import ProvisionError
-from appliance.provision.tls import CERT_NAME, KEY_NAME, ensure_certificate
+from luutru.provision.errors import ProvisionError
+from luutru.provision.tls import CERT_NAME, KEY_NAME, ensure_certificate
 
 NOW = dt.datetime(2025, 9, 15, 9, 30, tzinfo=TZ)
 HOST = "ubnd-xa-dong-hai.local"

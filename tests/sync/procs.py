@@ -26,7 +26,7 @@ from appliance.store import Store
 from tests.conftest import ORG_ID, ORG_NAME, SHARED, incoming
 
 REPO = Path(__file__).resolve().parents[2]
-LUUTRU = [sys.executable, "-m", "appliance"]
+LUUTRU = [sys.executable, "-m", "luutru"]
 LINKEM = SHARED / "tools" / "linkem.py"
 
 

@@ -25,7 +25,7 @@ def free_port() -> int:
 
 def luutru(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "appliance", *args], input=stdin, capture_output=True, text=True,
+        [sys.executable, "-m", "luutru", *args], input=stdin, capture_output=True, text=True,
         cwd=ROOT, check=False, timeout=120,
     )
 
@@ -45,7 +45,7 @@ class Served:
 @contextmanager
 def serve(data_dir: Path, *extra: str, mdns: bool = False) -> Iterator[Served]:
     port = free_port()
-    args = [sys.executable, "-m", "appliance", "serve", "--data", str(data_dir),
+    args = [sys.executable, "-m", "luutru", "serve", "--data", str(data_dir),
             "--host", "127.0.0.1", "--port", str(port)]
     if not mdns:
         args.append("--no-mdns")

@@ -12,8 +12,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from appliance.provision.tls import ensure_certificate
 from appliance.store import Store
+from luutru.provision.tls import ensure_certificate
 
 from .server import ROOT, free_port
 
@@ -28,7 +28,7 @@ def test_serve_uses_the_provisioned_certificate(
     )
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "appliance", "serve", "--data", str(data_dir), "--host",
+        [sys.executable, "-m", "luutru", "serve", "--data", str(data_dir), "--host",
          "127.0.0.1", "--port", str(port), "--no-mdns"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )

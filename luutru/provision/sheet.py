@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..clock import vn_date
-from ..fsutil import write_atomic
+from appliance.clock import vn_date
+from appliance.fsutil import write_atomic
+
 from .errors import ProvisionError
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")

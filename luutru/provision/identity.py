@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import writes
-from ..clock import parse_date
-from ..config import CONFIG_NAME, load_config
-from ..errors import LuutruError
-from ..identifiers import validate_organ_id
-from ..kinds import Kind
-from ..text import nfc
+from appliance import writes
+from appliance.clock import parse_date
+from appliance.config import CONFIG_NAME, load_config
+from appliance.errors import LuutruError
+from appliance.identifiers import validate_organ_id
+from appliance.kinds import Kind
+from appliance.text import nfc
+
 from .errors import AnswerError, IdentityMismatchError
 
 UNIT_CODE = re.compile(r"^\d{5}$")
@@ -138,7 +139,7 @@ def apply_identity(
     """Add the fonds and the identity entry that are missing; returns what was added.
 
     ``known_index``: where an earlier run logged the identity (saves scanning the log)."""
-    from ..errors import ConflictError
+    from appliance.errors import ConflictError
 
     added: list[str] = []
     for spec in identity.fonds:
@@ -163,7 +164,7 @@ def apply_identity(
 
 
 def _last_identity(store: Any, known: int | None) -> tuple[int | None, dict[str, Any] | None]:
-    from ..ledger import Entry
+    from appliance.ledger import Entry
 
     rows = store.entries(known, known + 1) if known is not None else store.entries()
     found: tuple[int | None, dict[str, Any] | None] = (None, None)

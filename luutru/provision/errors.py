@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import LuutruError
+from appliance.errors import LuutruError
 
 
 class ProvisionError(LuutruError):

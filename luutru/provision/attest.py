@@ -21,7 +21,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ..keys.verify import key_id, load_public_key
+from appliance.keys.verify import key_id, load_public_key
+
 from .errors import ProvisionError
 
 FORMAT = "luutru-tpm-quote-1"
@@ -68,7 +69,7 @@ def quote_boot_state(tcti: str, device_blob_pem: bytes, nonce: bytes) -> dict[st
     from tpm2_pytss.tsskey import TSSPrivKey
     from tpm2_pytss.types import TPM2B_SENSITIVE_CREATE, TPMT_SIG_SCHEME
 
-    from ..keys import tpm
+    from appliance.keys import tpm
 
     selection = f"{PCR_BANK}:{','.join(str(p) for p in BOOT_PCRS)}"
     tss = tpm.import_tss()

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import writes
-from ..clock import Clock, iso
-from ..errors import LuutruError
-from ..fsutil import write_atomic
-from ..kinds import Kind
+from appliance import writes
+from appliance.clock import Clock, iso
+from appliance.errors import LuutruError
+from appliance.fsutil import write_atomic
+from appliance.kinds import Kind
+
 from .identity import Identity, apply_identity, check_same
 from .selftest import SelfTestOptions
 
@@ -115,10 +116,9 @@ def provision(
     on_step: Callable[[Step], None] = lambda s: None,
 ) -> Report:
     """Run every step; never raises for a step's failure (it is in the report)."""
+    from appliance.datadir import init_data_dir
+    from appliance.store import Store
     from web_ui.mdns import instance_name
-
-    from ..datadir import init_data_dir
-    from ..store import Store
 
     ident = answers.identity
     report = Report(data_dir)
@@ -215,9 +215,8 @@ def provision(
 
 def _admin(store: Any, admin: Admin) -> Step:
     try:
+        from appliance.keys.sealing import open_secret_store
         from web_ui.accounts import Accounts, ensure_schema
-
-        from ..keys.sealing import open_secret_store
     except ImportError as exc:
         return Step("admin", "failed", f"the web UI's accounts library is missing: {exc}")
     try:
@@ -235,7 +234,7 @@ def _admin(store: Any, admin: Admin) -> Step:
 
 
 def _evidence(data_dir: Path, store: Any, answers: Answers, state: dict[str, Any]) -> Step:
-    from ..keys.base import Backing
+    from appliance.keys.base import Backing
 
     if store.key.backing is not Backing.TPM:
         return Step("boot-evidence", "skipped", "software device key: no TPM to quote")

@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ..fsutil import write_atomic
+from appliance.fsutil import write_atomic
+
 from .errors import ProvisionError
 
 TLS_DIR = "tls"

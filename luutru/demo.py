@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
-from .config import CONFIG_NAME
-from .datadir import init_data_dir
-from .importer import import_file, report_lines
-from .store import Store
+from appliance.config import CONFIG_NAME
+from appliance.datadir import init_data_dir
+from appliance.importer import import_file, report_lines
+from appliance.store import Store
 
 DEMO_ORG_ID = "000.21.08.H49"
 DEMO_ORG_NAME = "Ủy ban nhân dân xã Đông Hải"

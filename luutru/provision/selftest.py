@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..clock import TZ, Clock
-from ..config import ApplianceConfig
+from appliance.clock import TZ, Clock
+from appliance.config import ApplianceConfig
 
 CENTRE_TIMEOUT_S = 5.0
 CLOCK_SKEW_WARN_S = 300.0
@@ -43,8 +43,8 @@ def _check(name: str, status: str, reason: str, detail: dict[str, Any] | None = 
 
 def check_scanners(opts: SelfTestOptions) -> Any:
     """USB scanners through SANE and network scanners announcing eSCL (`_uscan._tcp`)."""
-    from ..capture.sources.escl import discover
-    from ..capture.sources.sane import list_devices
+    from appliance.capture.sources.escl import discover
+    from appliance.capture.sources.sane import list_devices
 
     env = {"SANE_CONFIG_DIR": str(opts.sane_config_dir)} if opts.sane_config_dir else {}
     sane = list_devices(env)

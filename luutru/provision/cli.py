@@ -27,8 +27,9 @@ def register(main: click.Group) -> None:
 
 def _existing(data_dir: Path) -> dict[str, Any]:
     """Answers an earlier run already gave (a re-run needs none of them again)."""
-    from ..config import CONFIG_NAME, load_config
-    from ..errors import LuutruError
+    from appliance.config import CONFIG_NAME, load_config
+    from appliance.errors import LuutruError
+
     from .wizard import STATE_NAME
 
     out: dict[str, Any] = {}
@@ -106,9 +107,10 @@ def provision(data: Path | None, non_interactive: bool, org_id: str | None,
               as_json: bool) -> None:
     """Cài đặt thiết bị tại xã: danh tính, khóa, chứng chỉ TLS, quản trị viên, đăng ký với
     trung tâm, tự kiểm tra và phiếu cài đặt. Re-running does only what is missing."""
-    from ..clock import SystemClock
-    from ..config import resolve_data_dir
-    from ..errors import LuutruError
+    from appliance.clock import SystemClock
+    from appliance.config import resolve_data_dir
+    from appliance.errors import LuutruError
+
     from .identity import Identity
     from .selftest import SelfTestOptions
     from .wizard import Admin, Answers, Step

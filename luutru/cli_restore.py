@@ -1,0 +1,97 @@
+"""`luutru restore`: a data folder back from a backup medium (the archive's) or, for a
+replacement box, from the provincial centre's copy (sync's): the one command needs both
+parts, so it lives here, where the parts are joined."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from appliance.archive.cli import _actor_option, _errors
+from appliance.archive.restore import BackupDirSource, restore_data_dir
+from appliance.cli_options import data_option
+from appliance.config import resolve_data_dir
+from sync.restore import CentreSource
+
+
+def _emit(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False))
+
+
+def _restore_source(
+    from_backup: Path | None, set_id: str | None, centre: dict[str, Any] | None = None
+) -> Any:
+    """The restore source named on the command line: a backup medium, or the centre."""
+
+    if centre is not None and centre.get("url"):
+        if from_backup is not None:
+            raise click.UsageError("name one source: --from-backup DIR or --from-centre URL")
+        if not centre.get("token"):
+            raise click.UsageError("--from-centre needs --token (from `luutru central token "
+                                   "--replace`)")
+        options: dict[str, Any] = {}
+        if centre.get("tcti"):
+            options["tcti"] = centre["tcti"]
+        return CentreSource(
+            url=str(centre["url"]),
+            token=str(centre["token"]),
+            key_kind=str(centre.get("key") or "auto"),
+            key_options=options,
+            agency_abbr=str(centre.get("agency_abbr") or "UBND"),
+            allow_lost_content=bool(centre.get("accept_lost")),
+            report=lambda msg: click.echo(msg, err=True),
+        )
+    if from_backup is None:
+        raise click.UsageError("name a source: --from-backup DIR or --from-centre URL")
+    return BackupDirSource(from_backup, set_id)
+
+
+@click.command()
+@data_option
+@click.option("--from-backup", "from_backup", type=click.Path(exists=True, file_okay=False,
+              path_type=Path), help="A backup medium written by `luutru backup`.")
+@click.option("--set", "set_id", default=None, help="Restore this set (default: the latest).")
+@click.option("--from-centre", "centre_url", default=None,
+              help="Replace a dead appliance from the provincial centre's copy (URL).")
+@click.option("--token", default=None, help="Replacement token (`luutru central token "
+              "--replace`).")
+@click.option("--key", "key_kind", type=click.Choice(["auto", "tpm", "software"]),
+              default="auto", show_default=True, help="The new device key (TPM when one answers).")
+@click.option("--tcti", default=None, help="TPM connection, default device:/dev/tpmrm0.")
+@click.option("--agency-abbr", default="UBND", show_default=True,
+              help="Chữ viết tắt of the agency (not kept in the log).")
+@click.option("--accept-lost-content", "accept_lost", is_flag=True,
+              help="Carry on when content never reached the centre (recorded in the log).")
+@click.option("--json", "as_json", is_flag=True)
+@_actor_option
+def restore(data: Path | None, from_backup: Path | None, set_id: str | None,
+            centre_url: str | None, token: str | None, key_kind: str, tcti: str | None,
+            agency_abbr: str, accept_lost: bool, as_json: bool, actor: str) -> None:
+    """Restore onto an EMPTY data folder, verify it, and log the restore.
+
+    From a backup medium, or (a replacement box) from the provincial centre's copy: the log and
+    content come back and are verified, and the new device key continues the log after a
+    hand-over entry that the centre countersigns.
+    """
+    centre = {"url": centre_url, "token": token, "key": key_kind, "tcti": tcti,
+              "agency_abbr": agency_abbr, "accept_lost": accept_lost}
+    source = _restore_source(from_backup, set_id, centre)
+    with _errors():
+        res = restore_data_dir(resolve_data_dir(data), source, actor)
+    if as_json:
+        _emit(res.to_json())
+    else:
+        p = res.provenance
+        if p.get("source") == "centre":
+            click.echo(f"restored {res.data_dir} from the centre {p.get('centre')}: "
+                       f"{p.get('tree_size')} entries, {p.get('content_files')} content files, "
+                       f"hand-over at entry {p.get('handover_index')} countersigned; verify ok")
+        else:
+            click.echo(f"restored {res.data_dir} from {p.get('medium')} set {p.get('set_id')}: "
+                       f"{p.get('tree_size')} entries, {p.get('content_files')} content files; "
+                       "verify ok")
+        for n in res.notes:
+            click.echo(f"note: {n}", err=True)
