@@ -95,12 +95,7 @@ class TreeState:
     frontier: tuple[bytes, ...]  # hashes of the perfect subtrees of the right edge, largest first
 
     def root(self) -> bytes:
-        if self.size == 0:
-            return merkle.EMPTY_ROOT
-        r = self.frontier[-1]
-        for h in reversed(self.frontier[:-1]):
-            r = merkle.node_hash(h, r)
-        return r
+        return merkle.frontier_root(self.frontier)
 
 
 # Levels whose subtree hashes appends do not store: each append writes its leaf, and one entry
@@ -166,17 +161,9 @@ class Ledger:
             entry_without_index.refs,
         )
         raw = entry.encode()
-        h = merkle.leaf_hash(raw)
-        rows = [(0, index, h)]
         frontier = list(self.state.frontier)
-        level, idx = 0, index
-        while idx & 1:
-            h = merkle.node_hash(frontier.pop(), h)
-            level += 1
-            idx >>= 1
-            if level not in UNSTORED_LEVELS:
-                rows.append((level, idx, h))
-        frontier.append(h)
+        nodes = merkle.append_leaf(frontier, index, merkle.leaf_hash(raw))
+        rows = [n for n in nodes if n[0] not in UNSTORED_LEVELS]
         self._conn.execute("INSERT INTO log (idx, entry) VALUES (?, ?)", (index, raw))
         sql = "INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)"
         if len(rows) == 1:

@@ -27,6 +27,42 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
+# -- the compact range: the right edge of a tree, as the one writer and the centre keep it ---
+
+
+def append_leaf(frontier: list[bytes], size: int, leaf: bytes) -> list[tuple[int, int, bytes]]:
+    """Extend the compact range ``frontier`` (the hashes of the perfect subtrees of the right
+    edge of a tree of ``size`` leaves, largest first; changed in place) by one leaf hash.
+    Returns every subtree the leaf completes as (level, index, hash), the leaf itself first."""
+    nodes = [(0, size, leaf)]
+    h, level, idx = leaf, 0, size
+    while idx & 1:
+        h = node_hash(frontier.pop(), h)
+        level += 1
+        idx >>= 1
+        nodes.append((level, idx, h))
+    frontier.append(h)
+    return nodes
+
+
+def fold_leaves(frontier: Sequence[bytes], leaves: Sequence[bytes], size: int) -> list[bytes]:
+    """The compact range after ``leaves`` are appended to a tree of ``size`` leaves."""
+    out = list(frontier)
+    for n, leaf in enumerate(leaves, size):
+        append_leaf(out, n, leaf)
+    return out
+
+
+def frontier_root(frontier: Sequence[bytes]) -> bytes:
+    """The root hash of the tree whose compact range is ``frontier``."""
+    if not frontier:
+        return EMPTY_ROOT
+    r = frontier[-1]
+    for h in reversed(frontier[:-1]):
+        r = node_hash(h, r)
+    return r
+
+
 def _largest_pow2_below(n: int) -> int:
     """Largest power of two strictly smaller than n (n >= 2)."""
     return 1 << ((n - 1).bit_length() - 1)

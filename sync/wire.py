@@ -527,36 +527,4 @@ def token_proof(secret: bytes, public_key_spki: bytes) -> bytes:
 # -- helpers shared by both ends ----------------------------------------------------------
 
 
-def fold_frontier(frontier: Sequence[bytes], leaves: Sequence[bytes], size: int) -> list[bytes]:
-    """Extend a compact range (perfect subtrees of the right edge, largest first) by leaves."""
-    from appliance.merkle import node_hash
-
-    out = list(frontier)
-    n = size
-    for leaf in leaves:
-        h = leaf
-        idx = n
-        while idx & 1:
-            h = node_hash(out.pop(), h)
-            idx >>= 1
-        out.append(h)
-        n += 1
-    return out
-
-
-def frontier_root(frontier: Sequence[bytes]) -> bytes:
-    from appliance.merkle import EMPTY_ROOT, node_hash
-
-    if not frontier:
-        return EMPTY_ROOT
-    r = frontier[-1]
-    for h in reversed(frontier[:-1]):
-        r = node_hash(h, r)
-    return r
-
-
-def frontier_from_leaves(leaves: Sequence[bytes]) -> list[bytes]:
-    return fold_frontier([], leaves, 0)
-
-
 LeafSource = Callable[[int, int], list[bytes]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from typing import Any
 
@@ -114,3 +115,21 @@ def test_generated_proofs_verify(n: int, data: st.DataObject) -> None:
         bad = [*cproof[:-1], bytes([cproof[-1][0] ^ 0x80]) + cproof[-1][1:]]
         with pytest.raises(ProofError):
             merkle.verify_consistency(old, size, merkle.root_hash(source, old), root, bad)
+
+
+def test_compact_range_gives_the_root_and_every_completed_subtree() -> None:
+    """append_leaf / fold_leaves / frontier_root (the one writer's and the centre's right edge)
+    agree with the full tree for every size up to 70, and in any split of the appends."""
+    from appliance.merkle import append_leaf, fold_leaves, frontier_root, list_source, root_hash
+
+    leaves = [hashlib.sha256(bytes([i])).digest() for i in range(70)]
+    frontier: list[bytes] = []
+    for n, leaf in enumerate(leaves):
+        nodes = append_leaf(frontier, n, leaf)
+        src = list_source(leaves[: n + 1])
+        assert frontier_root(frontier) == root_hash(src, n + 1)
+        for level, idx, h in nodes:
+            assert h == src(level, idx)
+        for k in range(n + 1):
+            assert fold_leaves(fold_leaves([], leaves[:k], 0), leaves[k: n + 1], k) == frontier
+    assert frontier_root([]) == root_hash(list_source([]), 0)

@@ -21,6 +21,7 @@ from typing import Any
 from appliance import clock as clockmod
 from appliance import schema
 from appliance.classified import DOCUMENT_IS_CLASSIFIED_SQL, DOCUMENT_NOT_CLASSIFIED_SQL
+from appliance.fonts import register_reportlab
 
 INCOMING_COLUMNS = (
     "Ngày đến",
@@ -255,7 +256,6 @@ def page_rows(conn: sqlite3.Connection, fond: str, direction: str, year: int,
 
 # -- PDF ---------------------------------------------------------------------------------------
 
-FONT_DIR = "/usr/share/fonts/truetype/dejavu"
 _FONTS_READY = False
 
 
@@ -263,11 +263,7 @@ def _fonts() -> None:
     global _FONTS_READY
     if _FONTS_READY:
         return
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-
-    pdfmetrics.registerFont(TTFont("DejaVuSans", f"{FONT_DIR}/DejaVuSans.ttf"))
-    pdfmetrics.registerFont(TTFont("DejaVuSans-Bold", f"{FONT_DIR}/DejaVuSans-Bold.ttf"))
+    register_reportlab()
     _FONTS_READY = True
 
 

@@ -4,29 +4,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from pathlib import Path
 
-from ..errors import ConfigError
-
-FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"))
-_registered = False
+from ..fonts import register_reportlab
 
 
 def _register() -> None:
-    global _registered
-    if _registered:
-        return
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-
-    for d in FONT_DIRS:
-        regular, bold = d / "DejaVuSans.ttf", d / "DejaVuSans-Bold.ttf"
-        if regular.is_file() and bold.is_file():
-            pdfmetrics.registerFont(TTFont("DejaVuSans", str(regular)))
-            pdfmetrics.registerFont(TTFont("DejaVuSans-Bold", str(bold)))
-            _registered = True
-            return
-    raise ConfigError("DejaVu Sans is not installed (Debian package fonts-dejavu-core)")
+    register_reportlab()
 
 
 class Doc:

@@ -12,13 +12,11 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import ConfigError
+from ..fonts import register_reportlab
 from .errors import CaptureError
 
 PREFIX = "LUUTRU-SEP:1:"
-FONT_CANDIDATES = (
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf",
-)
 
 
 @dataclass(frozen=True)
@@ -76,15 +74,6 @@ def decode(image: Any) -> Target | None:
     return None
 
 
-def _font() -> tuple[str, str]:
-    from pathlib import Path
-
-    for path in FONT_CANDIDATES:
-        if Path(path).is_file():
-            return "LuutruSans", path
-    raise CaptureError("no font with Vietnamese letters is installed (fonts-dejavu-core)")
-
-
 def sheet_pdf(target: Target, title: str = "", copies: int = 1) -> bytes:
     """A printable A4 separator sheet (PDF) for ``target``, with its QR code and a caption."""
     from reportlab.graphics import renderPDF
@@ -92,13 +81,12 @@ def sheet_pdf(target: Target, title: str = "", copies: int = 1) -> bytes:
     from reportlab.graphics.shapes import Drawing
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
     from reportlab.pdfgen import canvas
 
-    name, path = _font()
-    if name not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(TTFont(name, path))
+    try:
+        name, _ = register_reportlab()
+    except ConfigError as exc:
+        raise CaptureError(str(exc)) from exc
     buf = io.BytesIO()
     c = canvas.Canvas(buf, pagesize=A4)
     width, height = A4

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from appliance.clock import vn_date
+from appliance.errors import ConfigError
+from appliance.fonts import BOLD, REGULAR, register_reportlab
 from appliance.fsutil import write_atomic
 
 from .errors import ProvisionError
 
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
-FONT, FONT_BOLD = "DejaVuSans", "DejaVuSans-Bold"
+FONT, FONT_BOLD = REGULAR, BOLD
 STATUS_VI = {"pass": "ĐẠT", "warn": "CẦN XEM", "fail": "KHÔNG ĐẠT", "skipped": "BỎ QUA"}
 STEP_VI = {"done": "đã làm", "kept": "giữ nguyên", "skipped": "bỏ qua", "failed": "LỖI"}
 
@@ -42,19 +43,10 @@ class SheetData:
 
 
 def _fonts() -> None:
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
-
-    if FONT in pdfmetrics.getRegisteredFontNames():
-        return
     try:
-        pdfmetrics.registerFont(TTFont(FONT, str(FONT_DIR / "DejaVuSans.ttf")))
-        pdfmetrics.registerFont(TTFont(FONT_BOLD, str(FONT_DIR / "DejaVuSans-Bold.ttf")))
-    except Exception as exc:  # reportlab raises its own TTFError
-        raise ProvisionError(
-            f"the DejaVu fonts are missing from {FONT_DIR} (Debian package fonts-dejavu-core): "
-            f"{exc}"
-        ) from exc
+        register_reportlab()
+    except ConfigError as exc:
+        raise ProvisionError(str(exc)) from exc
 
 
 def _wrap(text: str, width: float, size: float) -> list[str]:

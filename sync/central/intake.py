@@ -191,7 +191,7 @@ def frontier_at(tx: CentreView, app: ApplianceRecord, size: int) -> list[bytes]:
     leaves = tx.leaves(app.id, base, size)
     if len(leaves) != size - base:
         raise BatchError(f"the centre's copy lacks entries {base}-{size}")
-    return wire.fold_frontier(fr, leaves, base)
+    return merkle.fold_leaves(fr, leaves, base)
 
 
 def _skew_seconds(request_time: str, now: dt.datetime) -> float | None:
@@ -516,8 +516,9 @@ class Intake:
         fr_start = frontier_at(tx, app, batch.start)
         if batch.start > 0:
             try:
+                old_root = merkle.frontier_root(fr_start)
                 merkle.verify_consistency(
-                    batch.start, batch.end, wire.frontier_root(fr_start), cp.root_hash, batch.proof
+                    batch.start, batch.end, old_root, cp.root_hash, batch.proof
                 )
             except ProofError as exc:
                 raise ForkError(
@@ -526,8 +527,8 @@ class Intake:
                     claimed_size=batch.end,
                     claimed_checkpoint=batch.checkpoint,
                 ) from exc
-        fr_end = wire.fold_frontier(fr_start, seen.leaves, batch.start)
-        root = wire.frontier_root(fr_end)
+        fr_end = merkle.fold_leaves(fr_start, seen.leaves, batch.start)
+        root = merkle.frontier_root(fr_end)
         if root != cp.root_hash:
             raise BatchError(
                 f"entries {batch.start}-{batch.end} do not hash to the checkpoint's root"

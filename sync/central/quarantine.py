@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from appliance import cbor
+from appliance import cbor, merkle
 from appliance.ledger import Entry
 
-from .. import wire
 from ..errors import SyncError
 from .centre import Centre
 from .intake import _document_row
@@ -65,7 +64,7 @@ def clear_quarantine(centre: Centre, appliance_id: str, by: str) -> ClearResult:
                     if isinstance(e.data, dict):
                         latest[str(e.id)] = _document_row(app, e, e.data)
         tx.upsert_documents(list(latest.values()))
-        tx.set_accepted(appliance_id, keep, wire.frontier_root(frontier), frontier, withheld)
+        tx.set_accepted(appliance_id, keep, merkle.frontier_root(frontier), frontier, withheld)
         tx.set_status(appliance_id, ApplianceStatus.ACTIVE)
         cleared = tx.clear_alerts(appliance_id, by, now)
         tx.raise_alert(

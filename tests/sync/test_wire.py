@@ -94,11 +94,11 @@ def test_frontier_matches_rfc9162_roots() -> None:
     rnd = random.Random(3)
     leaves = [rnd.randbytes(32) for _ in range(37)]
     for n in range(0, 38):
-        fr = wire.frontier_from_leaves(leaves[:n])
-        assert wire.frontier_root(fr) == merkle.root_hash(merkle.list_source(leaves), n)
+        fr = merkle.fold_leaves([], leaves[:n], 0)
+        assert merkle.frontier_root(fr) == merkle.root_hash(merkle.list_source(leaves), n)
         # folding in two steps is the same as one
         k = n // 3
-        two = wire.fold_frontier(wire.frontier_from_leaves(leaves[:k]), leaves[k:n], k)
+        two = merkle.fold_leaves(merkle.fold_leaves([], leaves[:k], 0), leaves[k:n], k)
         assert two == fr
 
 
