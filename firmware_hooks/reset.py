@@ -94,30 +94,11 @@ def overwrite(path: Path) -> None:
 
 def evict_tpm_keys(config: ApplianceConfig, clear: bool) -> list[str]:
     """Evict persistent TPM objects whose public key is ours; optionally TPM2_Clear."""
-    from appliance.keys import tpm
-    from appliance.keys.verify import key_id, load_public_key
+    from appliance.keys.tpm import DEFAULT_TCTI
+    from appliance.keys.tpm_ops import evict_keys
 
-    tcti = str(config.key.options.get("tcti", tpm.DEFAULT_TCTI))
-    ours = {str(config.key.options.get("kid", ""))} - {""}
-    done: list[str] = []
-    from tpm2_pytss.constants import ESYS_TR, TPM2_CAP, TPM2_HC
-
-    with tpm.tpm_context(tcti) as ectx:
-        _, data = ectx.get_capability(TPM2_CAP.HANDLES, TPM2_HC.PERSISTENT_FIRST, 64)
-        for handle in list(data.data.handles):
-            try:
-                tr = ectx.tr_from_tpmpublic(handle)
-                pub = ectx.read_public(tr)[0]
-                kid = key_id(load_public_key(pub.to_pem())).hex()
-            except Exception:  # not ours to judge: an object we cannot read stays
-                continue
-            if kid in ours:
-                ectx.evict_control(ESYS_TR.OWNER, tr, handle)
-                done.append(f"evicted persistent handle 0x{handle:08x}")
-        if clear:
-            ectx.clear(ESYS_TR.RH_LOCKOUT)
-            done.append("TPM cleared (owner seed changed)")
-    return done
+    tcti = str(config.key.options.get("tcti", DEFAULT_TCTI))
+    return evict_keys(tcti, {str(config.key.options.get("kid", ""))} - {""}, clear)
 
 
 def factory_reset(config: HookConfig, options: ResetOptions | None = None) -> HookResult:

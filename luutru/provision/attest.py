@@ -49,66 +49,17 @@ class Verified:
     ak_kid: str
 
 
-# -- producing evidence (device layer: the only part that imports tpm2_pytss) ------------------
-
-
-def _ak_template() -> Any:
-    from tpm2_pytss.constants import TPM2_ALG, TPMA_OBJECT
-    from tpm2_pytss.types import TPM2B_PUBLIC
-
-    attrs = (TPMA_OBJECT.FIXEDTPM | TPMA_OBJECT.FIXEDPARENT | TPMA_OBJECT.SENSITIVEDATAORIGIN
-             | TPMA_OBJECT.USERWITHAUTH | TPMA_OBJECT.RESTRICTED | TPMA_OBJECT.SIGN_ENCRYPT)
-    tmpl = TPM2B_PUBLIC.parse("ecc256:ecdsa-sha256", objectAttributes=attrs)
-    tmpl.publicArea.parameters.eccDetail.symmetric.algorithm = TPM2_ALG.NULL
-    return tmpl
-
-
 def quote_boot_state(tcti: str, device_blob_pem: bytes, nonce: bytes) -> dict[str, Any]:
     """Quote PCRs 0–7 (sha256) with the AK and certify the device key; hex-encoded fields."""
-    from tpm2_pytss.constants import ESYS_TR, TPM2_ALG
-    from tpm2_pytss.tsskey import TSSPrivKey
-    from tpm2_pytss.types import TPM2B_SENSITIVE_CREATE, TPMT_SIG_SCHEME
+    from appliance.keys.tpm_ops import quote_pcrs
 
-    from appliance.keys import tpm
-
-    selection = f"{PCR_BANK}:{','.join(str(p) for p in BOOT_PCRS)}"
-    tss = tpm.import_tss()
-    with tpm.tpm_context(tcti) as ectx:
-        handles: list[Any] = []
-        try:
-            # The device key first, its storage key flushed at once, then the AK: never more
-            # than two objects of ours at a time (a TPM without a resource manager has three
-            # slots, and the open store holds one).
-            blob = TSSPrivKey.from_pem(device_blob_pem)
-            srk = tpm.owner_srk(ectx)
-            try:
-                device = ectx.load(srk, blob.private, blob.public)
-            finally:
-                ectx.flush_context(srk)
-            handles.append(device)
-            ak, ak_pub, *_ = ectx.create_primary(
-                TPM2B_SENSITIVE_CREATE(), _ak_template(), ESYS_TR.OWNER)
-            handles.append(ak)
-            _, _, digests = ectx.pcr_read(selection)
-            quote, quote_sig = ectx.quote(ak, selection, nonce)
-            null = TPMT_SIG_SCHEME(scheme=TPM2_ALG.NULL)  # the AK's own scheme
-            cert, cert_sig = ectx.certify(device, ak, nonce, null)
-        except tss.TSS2_Exception as exc:
-            raise tpm.map_tpm_error(exc, tcti, "quoting the boot state") from exc
-        finally:
-            for h in handles:
-                ectx.flush_context(h)
+    q = quote_pcrs(tcti, device_blob_pem, nonce, PCR_BANK, BOOT_PCRS)
     return {
         "format": FORMAT,
         "nonce": nonce.hex(),
         "pcr_bank": PCR_BANK,
-        "pcrs": {str(p): bytes(d).hex() for p, d in zip(BOOT_PCRS, digests, strict=True)},
-        "ak_public_area": ak_pub.publicArea.marshal().hex(),
-        "quote": bytes(quote).hex(),
-        "quote_signature": bytes(quote_sig).hex(),
-        "device_public_area": blob.public.publicArea.marshal().hex(),
-        "certify": bytes(cert).hex(),
-        "certify_signature": bytes(cert_sig).hex(),
+        "pcrs": {str(p): d.hex() for p, d in zip(BOOT_PCRS, q["digests"], strict=True)},
+        **{k: v.hex() for k, v in q.items() if k != "digests"},
     }
 
 
