@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import cbor2
 import pytest
 from aiohttp.test_utils import TestClient
 
+import web_ui.accounts as accounts_mod
 from web_ui.accounts import SESSION_COOKIE, Role
 
-from .conftest import PASSWORD, ROLE_USERS, as_role, csrf_of, services_of, sign_in
+from .conftest import (
+    PASSWORD,
+    ROLE_USERS,
+    as_role,
+    csrf_of,
+    services_of,
+    sign_in,
+    slow_argon2,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -208,3 +219,32 @@ async def test_token_is_shown_once_on_the_account_page(client: TestClient) -> No
     again = await (await client.get("/account")).text()
     assert token not in again and "báo cáo" in again
     csrf_of(again)
+
+
+async def test_a_burst_of_wrong_passwords_is_checked_only_as_often_as_allowed(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 wrong passwords at once: the throttle reserves each attempt before argon2 runs, so
+    only the 3 free guesses and the first back-off one are verified; the right password sent
+    while they run, or after them, gets no session."""
+    calls = slow_argon2(monkeypatch, accounts_mod)
+    gate = calls.gate
+    user = ROLE_USERS[Role.CLERK]
+    page = await client.get("/signin")
+    token = csrf_of(await page.text())
+
+    async def attempt(password: str) -> tuple[int, bool]:
+        r = await client.post("/signin", allow_redirects=False, data={
+            "username": user, "password": password, "csrf_token": token, "next": "/"})
+        return r.status, SESSION_COOKIE in r.cookies
+
+    wrong = [asyncio.create_task(attempt(f"sai mật khẩu số {i}")) for i in range(50)]
+    await calls.settle()
+    right = asyncio.create_task(attempt(PASSWORD))
+    await asyncio.sleep(0.3)
+    gate.set()
+    results = await asyncio.gather(*wrong)
+    assert await right == (429, False)
+    assert sorted(s for s, _ in results) == [401] * 4 + [429] * 46
+    assert len(calls) == 4  # argon2 ran for 4 guesses, not 50
+    assert await attempt(PASSWORD) == (429, False)

@@ -272,11 +272,11 @@ def sign_in_attempt(request: web.Request, form: Any) -> tuple[DashboardUser | No
         return None, "csrf"
     username = str(form.get("username", "")).strip()
     keys = (f"user:{username.casefold()}", f"addr:{client_address(request)}")
-    throttle.check(*keys)
-    user = users.authenticate(username, str(form.get("password", "")))
-    if user is None:
-        throttle.failure(*keys)
-        return None, "bad"
-    throttle.success(*keys)
+    # Reserved before argon2 runs, so a burst cannot get more guesses checked than allowed.
+    with throttle.reserve(*keys) as attempt:
+        user = users.authenticate(username, str(form.get("password", "")))
+        if user is None:
+            return None, "bad"
+        attempt.succeeded(clear=keys[:1])
     return user, None
 

@@ -1,0 +1,51 @@
+"""The dashboard's sign-in against bursts, its sign-out, and the centre behind a TLS proxy."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+import web_ui.central.auth as dash_auth
+from sync.central.centre import Centre
+from sync.central.server import create_app
+from tests.sync.test_dashboard import _CSRF, PASSWORD, USER, sign_in
+from tests.web.conftest import slow_argon2
+from web_ui.central.auth import COOKIE, DashboardUsers
+
+pytestmark = pytest.mark.asyncio
+ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+async def test_a_burst_of_wrong_passwords_is_checked_only_as_often_as_allowed(
+    centre: Centre, aiohttp_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 wrong passwords at once on the dashboard: 4 are verified (3 free, 1 after which the
+    back-off starts), the rest refused before argon2; the right password sent meanwhile, or
+    after, gets no session."""
+    DashboardUsers(centre.data_dir).set_password(USER, PASSWORD)
+    c = await aiohttp_client(create_app(centre))
+    calls = slow_argon2(monkeypatch, dash_auth)
+    page = await (await c.get("/signin")).text()
+    m = _CSRF.search(page)
+    assert m
+
+    async def attempt(password: str) -> tuple[int, bool]:
+        r = await c.post("/signin", allow_redirects=False, data={
+            "csrf_token": m.group(1), "username": USER, "password": password, "next": "/"})
+        return r.status, COOKIE in r.cookies
+
+    wrong = [asyncio.create_task(attempt(f"sai mật khẩu số {i}")) for i in range(50)]
+    await calls.settle()
+    right = asyncio.create_task(attempt(PASSWORD))
+    await asyncio.sleep(0.3)
+    calls.gate.set()
+    results = await asyncio.gather(*wrong)
+    assert await right == (429, False)
+    assert sorted(s for s, _ in results) == [401] * 4 + [429] * 46
+    assert len(calls) == 4
+    assert await attempt(PASSWORD) == (429, False)
+    assert (await sign_in(c, USER, PASSWORD)).status == 429
