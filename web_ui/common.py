@@ -42,6 +42,12 @@ async def cpu_read(fn: Callable[[], T]) -> T:
     return await asyncio.get_running_loop().run_in_executor(_READERS, fn)
 
 
+def guess_keys(request: web.Request, username: str) -> tuple[str, str]:
+    """The throttle's keys for a password typed as ``username`` from this client: sign-in and
+    the change-password form share them, so they share one budget of guesses."""
+    return f"user:{username}", f"ip:{request.remote or '?'}"
+
+
 def can(request: web.Request, route_name: str) -> bool:
     user: User | None = request.get(USER)
     return permissions.allowed(route_name, user.role if user else None)

@@ -11,8 +11,8 @@ from appliance.errors import LuutruError
 
 from .accounts import ROLE_LABELS_VI, Role
 from .app import Services
-from .common import blocking, form_of, render, services
-from .errors import AccountError, AuthError
+from .common import blocking, form_of, guess_keys, render, services
+from .errors import AccountError, AuthError, ThrottledError
 from .reqkeys import me
 from .views_records import status_summary
 
@@ -49,6 +49,10 @@ async def user_update(request: web.Request) -> web.Response:
         if username == actor and action in ("role", "disable"):
             raise AccountError("Không thể tự đổi vai trò hoặc tự khóa tài khoản của mình "
                                "(you cannot change your own role or disable yourself).")
+        if username == actor and action == "password":
+            raise AccountError("Đổi mật khẩu của chính mình ở trang Tài khoản, với mật khẩu "
+                               "hiện tại (change your own password under My account, with the "
+                               "current one).")
         if action == "role":
             await blocking(s.accounts.set_role, username, str(form.get("role") or ""), actor)
         elif action == "disable":
@@ -78,12 +82,20 @@ async def account_password(request: web.Request) -> web.Response:
     s = services(request)
     form = await form_of(request)
     user = me(request)
+    keys = guess_keys(request, user.username)
     try:
-        await blocking(s.accounts.authenticate, user.username, str(form.get("current") or ""))
+        # The same budget of guesses as sign-in: a session left open is no password oracle.
+        with s.throttle.reserve(*keys) as attempt:
+            await blocking(s.accounts.authenticate, user.username, str(form.get("current") or ""))
+            attempt.succeeded(clear=keys[:1])
         new = str(form.get("new") or "")
         if new != str(form.get("confirm") or ""):
             raise AccountError("Hai lần nhập mật khẩu mới không khớp (passwords differ).")
         await blocking(s.accounts.set_password, user.username, new, user.username)
+    except ThrottledError as exc:
+        resp = await account(request, error=str(exc), status=429)
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
     except AuthError:
         return await account(request, error="Mật khẩu hiện tại không đúng (wrong password).",
                              status=422)

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from . import i18n
 from .accounts import SESSION_COOKIE
-from .common import blocking, form_of, render, services
+from .common import blocking, form_of, guess_keys, render, services
 from .errors import AuthError, ThrottledError
 from .reqkeys import SESSION_TOKEN, USER
 
@@ -76,8 +76,7 @@ async def signin(request: web.Request) -> web.StreamResponse:
     username = str(form.get("username") or "").strip().lower()[:64]
     password = str(form.get("password") or "")
     target = _next(form.get("next"))
-    ip = request.remote or "?"
-    keys = (f"user:{username}", f"ip:{ip}")
+    keys = guess_keys(request, username)
     try:
         # Reserved before argon2 runs, so a burst cannot get more guesses checked than allowed.
         with s.throttle.reserve(*keys) as attempt:
