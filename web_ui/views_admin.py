@@ -9,7 +9,14 @@ from aiohttp import web
 
 from appliance.errors import LuutruError
 
-from .accounts import ROLE_LABELS_VI, Role
+from .accounts import (
+    MAX_TOKEN_DAYS,
+    ROLE_LABELS_VI,
+    TOKEN_DAYS,
+    Role,
+    TokenScope,
+    validate_token_days,
+)
 from .app import Services
 from .common import blocking, form_of, guess_keys, render, services
 from .errors import AccountError, AuthError, ThrottledError
@@ -70,12 +77,14 @@ async def user_update(request: web.Request) -> web.Response:
 
 
 async def account(request: web.Request, error: str | None = None, status: int = 200,
-                  new_token: str | None = None) -> web.Response:
+                  new_token: tuple[str, str] | None = None) -> web.Response:
     s = services(request)
     tokens = await blocking(s.accounts.list_tokens, me(request).username)
+    new = next((t for t in tokens if new_token and t["id"] == new_token[0]), None)
     return render(request, "account.html", status=status, tokens=tokens, error=error,
-                  new_token=new_token, role_labels=ROLE_LABELS_VI,
-                  done=request.query.get("done"))
+                  new_token=new_token[1] if new_token else None, new=new,
+                  token_days=TOKEN_DAYS, max_token_days=MAX_TOKEN_DAYS,
+                  role_labels=ROLE_LABELS_VI, done=request.query.get("done"))
 
 
 async def account_password(request: web.Request) -> web.Response:
@@ -110,12 +119,16 @@ async def token_create(request: web.Request) -> web.Response:
     form = await form_of(request)
     user = me(request)
     try:
-        _, token = await blocking(s.accounts.create_token, user.username,
-                                  str(form.get("name") or ""), user.username)
+        days = str(form.get("days") or TOKEN_DAYS).strip()
+        if not days.isdigit():
+            validate_token_days(0)
+        made = await blocking(s.accounts.create_token, user.username,
+                              str(form.get("name") or ""), user.username, int(days),
+                              str(form.get("scope") or TokenScope.READ))
     except LuutruError as exc:
         return await account(request, error=str(exc), status=422)
     # Shown once, on this response only (never stored in clear, never redirected through a URL).
-    return await account(request, new_token=token)
+    return await account(request, new_token=made)
 
 
 async def token_revoke(request: web.Request) -> web.Response:
