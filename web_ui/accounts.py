@@ -29,6 +29,7 @@ from appliance.store import Store, Txn
 from appliance.text import nfc
 
 from .errors import AccountError, AuthError
+from .passwords import is_common, validate_password
 
 # Columns added to web_tokens after its first release, in the form ALTER TABLE takes them.
 TOKEN_COLUMNS = {
@@ -91,8 +92,6 @@ class TokenScope(StrEnum):
 
 TOKEN_DAYS = 90  # default lifetime of an API token
 MAX_TOKEN_DAYS = 365
-MIN_PASSWORD = 10
-MAX_PASSWORD = 200
 _USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
 SESSION_COOKIE = "luutru_session"
 TOKEN_PREFIX = "lt_"
@@ -196,15 +195,6 @@ def validate_token_days(days: int) -> int:
             f"(a token lasts 1–{MAX_TOKEN_DAYS} days)"
         )
     return days
-
-
-def validate_password(password: str) -> str:
-    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise AccountError(
-            f"Mật khẩu phải có từ {MIN_PASSWORD} đến {MAX_PASSWORD} ký tự "
-            f"(password: {MIN_PASSWORD}–{MAX_PASSWORD} characters)"
-        )
-    return password
 
 
 def hash_password(password: str, params: HashParams | None = None) -> bytes:
@@ -485,7 +475,10 @@ class Accounts:
 def random_password() -> str:
     """A first password people can type: 4 groups of 4 letters and digits, no look-alikes."""
     alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
-    return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4))
+    while True:  # 19 characters; a draw the rule would refuse is all but impossible, yet redrawn
+        pw = "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4))
+        if not is_common(pw):
+            return pw
 
 
 def has_tables(conn: sqlite3.Connection) -> bool:

@@ -235,7 +235,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                 "username": {"type": "string", "pattern": "^[a-z0-9._-]{2,40}$"},
                 "role": {"type": "string", "enum": [
                     "clerk", "archivist", "leader", "technician", "auditor"]},
-                "password": {"type": "string", "minLength": 10, "maxLength": 200},
+                "password": {"type": "string", "minLength": 12, "maxLength": 200},
                 "full_name": {"type": "string", "maxLength": 100}}})},
         "responses": _ok("UserOut", "Created", "201"),
     },

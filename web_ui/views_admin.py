@@ -18,7 +18,7 @@ from .accounts import (
     validate_token_days,
 )
 from .app import Services
-from .common import blocking, form_of, guess_keys, render, services
+from .common import blocking, error_text, form_of, guess_keys, render, services
 from .errors import AccountError, AuthError, ThrottledError
 from .reqkeys import me
 from .views_records import status_summary
@@ -42,7 +42,7 @@ async def user_create(request: web.Request) -> web.Response:
             str(form.get("full_name") or ""),
         )
     except LuutruError as exc:
-        return await users(request, error=str(exc), status=422)
+        return await users(request, error=error_text(request, exc), status=422)
     raise web.HTTPSeeOther("/users?done=created")
 
 
@@ -72,7 +72,7 @@ async def user_update(request: web.Request) -> web.Response:
         else:
             raise AccountError(f"Thao tác không hợp lệ: '{action}'")
     except LuutruError as exc:
-        return await users(request, error=str(exc), status=422)
+        return await users(request, error=error_text(request, exc), status=422)
     raise web.HTTPSeeOther(f"/users?done={action}")
 
 
@@ -109,7 +109,7 @@ async def account_password(request: web.Request) -> web.Response:
         return await account(request, error="Mật khẩu hiện tại không đúng (wrong password).",
                              status=422)
     except LuutruError as exc:
-        return await account(request, error=str(exc), status=422)
+        return await account(request, error=error_text(request, exc), status=422)
     # Every session ended with the change, this one too: sign in again.
     raise web.HTTPSeeOther("/signin")
 

@@ -49,3 +49,18 @@ async def test_a_burst_of_wrong_passwords_is_checked_only_as_often_as_allowed(
     assert len(calls) == 4
     assert await attempt(PASSWORD) == (429, False)
     assert (await sign_in(c, USER, PASSWORD)).status == 429
+
+
+async def test_dashboard_accounts_follow_the_password_rule(centre: Centre) -> None:
+    import subprocess
+
+    from tests.sync.procs import LUUTRU, REPO
+
+    def luutru(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*LUUTRU, "central", *args, "--data", str(centre.data_dir)],
+                              cwd=REPO, input=stdin, capture_output=True, text=True, timeout=60)
+
+    for bad, why in (("mười một ký", "12"), ("matkhau2025!", "phổ biến")):
+        r = luutru("dashboard-user", "--username", "giamsat", "--password-stdin", stdin=bad)
+        assert r.returncode != 0 and why in r.stderr, r.stderr
+    assert DashboardUsers(centre.data_dir).users() == []

@@ -43,9 +43,9 @@ from ..accounts import (
     _dummy_hash,
     check_password,
     hash_password,
-    validate_password,
     validate_username,
 )
+from ..passwords import validate_password
 from ..throttle import Throttle
 
 USERS_NAME = "dashboard-users.json"
