@@ -64,3 +64,31 @@ async def test_dashboard_accounts_follow_the_password_rule(centre: Centre) -> No
         r = luutru("dashboard-user", "--username", "giamsat", "--password-stdin", stdin=bad)
         assert r.returncode != 0 and why in r.stderr, r.stderr
     assert DashboardUsers(centre.data_dir).users() == []
+
+
+async def test_sign_out_ends_the_session_at_the_centre(
+    centre: Centre, aiohttp_client: ClientFactory
+) -> None:
+    """A copy of the session cookie taken before sign-out opens nothing after it; another
+    session of the same account (another browser) goes on."""
+    users = DashboardUsers(centre.data_dir)
+    users.set_password(USER, PASSWORD)
+    user = users.get(USER)
+    assert user is not None
+    other = users.session_cookie(user)
+    c = await aiohttp_client(create_app(centre))
+    assert (await sign_in(c, USER, PASSWORD)).status == 303
+    copied = next(m.value for m in c.session.cookie_jar if m.key == COOKIE)
+    page = await (await c.get("/")).text()
+    m = _CSRF.search(page)
+    assert m
+    r = await c.post("/signout", data={"csrf_token": m.group(1)}, allow_redirects=False)
+    assert r.status == 303
+    c.session.cookie_jar.clear()
+    r = await c.get("/", cookies={COOKIE: copied}, allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"].startswith("/signin")
+    assert (await c.get("/report.json", cookies={COOKIE: copied})).status == 401
+    assert users.session_user(copied) is None
+    assert (await c.get("/", cookies={COOKIE: other}, allow_redirects=False)).status == 200
+    sessions = centre.data_dir / "dashboard-sessions"
+    assert sessions.stat().st_mode & 0o077 == 0 and len(list(sessions.iterdir())) == 1

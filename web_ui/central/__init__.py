@@ -228,7 +228,7 @@ async def signin(request: web.Request) -> web.StreamResponse:
                             str(form.get("username", "")))
     users = request.app[DASH_USERS]
     resp = web.Response(status=303, headers={"Location": safe_next(str(form.get("next", "/")))})
-    set_session(resp, request, users.session_cookie(user))
+    set_session(resp, request, await asyncio.to_thread(users.session_cookie, user))
     resp.del_cookie(PRE_COOKIE, path="/")
     return resp
 
@@ -238,6 +238,7 @@ async def signout(request: web.Request) -> web.StreamResponse:
     users = request.app[DASH_USERS]
     if not users.check_csrf(request.cookies.get(COOKIE, ""), str(form.get("csrf_token", ""))):
         raise web.HTTPForbidden(text="CSRF token missing or wrong\n")
+    await asyncio.to_thread(users.end_session, request.cookies.get(COOKIE))
     resp = web.Response(status=303, headers={"Location": "/signin"})
     resp.del_cookie(COOKIE, path="/")
     return resp

@@ -9,10 +9,12 @@ authenticate appliances by their keys.
   atomically), so SQLite and PostgreSQL centres and every worker process share them. Passwords
   are argon2id hashes (pynacl), as on the appliance. `luutru central dashboard-user` manages
   them.
-- A session is a cookie (HttpOnly, SameSite=Strict, 8 hours) holding the username, its expiry
-  and an HMAC under a secret kept in the folder (``dashboard-secret``, 0600). The MAC also
-  covers the account's password hash, so a new password or a removed account ends its sessions
-  at once, in every worker, with no session table.
+- A session is a cookie (HttpOnly, SameSite=Strict, 8 hours) holding the username, its expiry,
+  a random session id and an HMAC under a secret kept in the folder (``dashboard-secret``,
+  0600). The MAC also covers the account's password hash, so a new password or a removed
+  account ends its sessions at once. Each session id is also a file in ``dashboard-sessions/``
+  (0700): sign-out deletes it, so a copy of the cookie stops working then, in every worker
+  (they share the folder); expired ones are swept when a session starts.
 - Sign-in and sign-out are POSTs with a CSRF token bound to a pre-session cookie; failed
   sign-ins are throttled per username and per address (web_ui.throttle).
 """
@@ -50,6 +52,8 @@ from ..throttle import Throttle
 
 USERS_NAME = "dashboard-users.json"
 SECRET_NAME = "dashboard-secret"
+SESSIONS_NAME = "dashboard-sessions"
+SID_HEX = 32  # 128-bit session ids
 COOKIE = "luutru_centre"
 PRE_COOKIE = "luutru_centre_pre"  # binds the sign-in form's CSRF token to this browser
 SESSION_S = 8 * 3600
@@ -69,6 +73,7 @@ class DashboardUsers:
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / USERS_NAME
         self.secret_path = data_dir / SECRET_NAME
+        self.sessions_dir = data_dir / SESSIONS_NAME
         self._lock = threading.Lock()
         self._seen: tuple[int, int] | None = None
         self._users: dict[str, DashboardUser] = {}
@@ -170,26 +175,61 @@ class DashboardUsers:
         return user if ok and user is not None else None
 
     def session_cookie(self, user: DashboardUser, now: float | None = None) -> str:
-        expires = int((now or time.time()) + SESSION_S)
+        """Start a session (its record on disk) and return its cookie value."""
+        t = now or time.time()
+        expires = int(t + SESSION_S)
+        sid = secrets.token_hex(SID_HEX // 2)
+        self.sessions_dir.mkdir(mode=0o700, exist_ok=True)
+        self._sweep(t)
+        fd = os.open(self.sessions_dir / sid, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{expires}\n")
         name = base64.urlsafe_b64encode(user.username.encode()).decode().rstrip("=")
-        return f"{name}.{expires}.{self._mac('session', user.username, str(expires), user.pw_hash)}"
+        mac = self._mac("session", user.username, str(expires), sid, user.pw_hash)
+        return f"{name}.{expires}.{sid}{mac}"
 
-    def session_user(self, cookie: str | None, now: float | None = None) -> DashboardUser | None:
+    def _parse(self, cookie: str | None) -> tuple[str, str, str, str] | None:
+        """(username, expiry, session id, MAC) of a well-formed cookie."""
         if not cookie or cookie.count(".") != 2:
             return None
-        name, expires, mac = cookie.split(".")
+        name, expires, tail = cookie.split(".")
+        if len(tail) != SID_HEX + 64 or not all(ch in "0123456789abcdef" for ch in tail):
+            return None
         try:
             username = base64.urlsafe_b64decode(name + "=" * (-len(name) % 4)).decode()
-            until = int(expires)
+            int(expires)
         except (ValueError, UnicodeDecodeError):
             return None
-        if until < (now or time.time()):
+        return username, expires, tail[:SID_HEX], tail[SID_HEX:]
+
+    def session_user(self, cookie: str | None, now: float | None = None) -> DashboardUser | None:
+        parsed = self._parse(cookie)
+        if parsed is None:
+            return None
+        username, expires, sid, mac = parsed
+        if int(expires) < (now or time.time()):
             return None
         user = self.get(username)
         if user is None:
             return None
-        want = self._mac("session", user.username, expires, user.pw_hash)
-        return user if hmac.compare_digest(want, mac) else None
+        want = self._mac("session", user.username, expires, sid, user.pw_hash)
+        if not hmac.compare_digest(want, mac):
+            return None
+        return user if (self.sessions_dir / sid).is_file() else None
+
+    def end_session(self, cookie: str | None) -> None:
+        """Sign-out: the session's record goes, and with it every copy of the cookie."""
+        parsed = self._parse(cookie)
+        if parsed is not None and self.session_user(cookie) is not None:
+            (self.sessions_dir / parsed[2]).unlink(missing_ok=True)
+
+    def _sweep(self, now: float) -> None:
+        for path in self.sessions_dir.iterdir():
+            try:
+                if int(path.read_text().strip() or 0) < now:
+                    path.unlink(missing_ok=True)
+            except (OSError, ValueError):
+                continue
 
     def csrf_token(self, binding: str) -> str:
         return self._mac("csrf", binding)
