@@ -15,7 +15,6 @@ from .accounts import (
     TOKEN_DAYS,
     Role,
     TokenScope,
-    validate_token_days,
 )
 from .app import Services
 from .common import blocking, error_text, form_of, guess_keys, render, services
@@ -120,10 +119,9 @@ async def token_create(request: web.Request) -> web.Response:
     user = me(request)
     try:
         days = str(form.get("days") or TOKEN_DAYS).strip()
-        if not days.isdigit():
-            validate_token_days(0)
         made = await blocking(s.accounts.create_token, user.username,
-                              str(form.get("name") or ""), user.username, int(days),
+                              str(form.get("name") or ""), user.username,
+                              int(days) if days.isdigit() else 0,  # 0: refused, with the range
                               str(form.get("scope") or TokenScope.READ))
     except LuutruError as exc:
         return await account(request, error=str(exc), status=422)
