@@ -30,7 +30,7 @@ if [ -z "${LUUTRU_NO_CENTRE:-}" ]; then
     $luutru enrol --data "$data" --centre "http://127.0.0.1:$centre_port" --token "$token"
   fi
   if [ -z "$($luutru central dashboard-user --data "$centre" --list)" ]; then
-    dash_pw=$(.venv/bin/python -c "import secrets; print(secrets.token_urlsafe(12))")
+    dash_pw=$(.venv/bin/python -c "from web_ui.accounts import random_password; print(random_password())")
     printf '%s\n' "$dash_pw" | $luutru central dashboard-user --data "$centre" \
       --username tinh --password-stdin >/dev/null
     echo "luutru: centre dashboard account: tinh / $dash_pw (shown once)"

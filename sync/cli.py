@@ -240,6 +240,16 @@ def central_init(data: Path | None, db: str | None, name: str) -> None:
         raise _fail(exc) from exc
 
 
+def _networks(values: tuple[str, ...]) -> tuple[Any, ...]:
+    from web_ui.central.proxy import parse_networks
+
+    try:
+        return parse_networks(values)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc} (an address such as 10.0.0.5, or a block such as "
+                                 "10.0.0.0/24)") from exc
+
+
 @central.command("serve")
 @_CDATA
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -251,7 +261,19 @@ def central_init(data: Path | None, db: str | None, name: str) -> None:
     show_default=True,
     help="Worker processes on the one port (more than 1 needs PostgreSQL storage).",
 )
-def central_serve(data: Path | None, host: str, port: int, workers: int) -> None:
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    metavar="ADDRESS[/BITS]",
+    callback=lambda ctx, param, value: _networks(value),
+    help="The TLS reverse proxy in front of the centre (an address or CIDR block; repeat for "
+    "more). Only requests from it may name the client (X-Forwarded-For, for the dashboard's "
+    "sign-in throttle) and the scheme (X-Forwarded-Proto; https, or none sent, makes the "
+    "dashboard's cookies Secure and adds HSTS). Without it those headers are ignored.",
+)
+def central_serve(data: Path | None, host: str, port: int, workers: int,
+                  trusted_proxies: tuple[Any, ...]) -> None:
     """Run the centre's HTTP server (sync API, /healthz, dashboard)."""
     import logging
 
@@ -265,13 +287,13 @@ def central_serve(data: Path | None, host: str, port: int, workers: int) -> None
         from .central.workers import serve_workers
 
         try:
-            serve_workers(_centre_dir(data), host, port, workers)
+            serve_workers(_centre_dir(data), host, port, workers, trusted_proxies)
         except (LuutruError, OSError) as exc:
             raise _fail(exc) from exc
         return
     try:
         with open_centre(_centre_dir(data)) as c:
-            serve(c, host, port)
+            serve(c, host, port, trusted_proxies)
     except LuutruError as exc:
         raise _fail(exc) from exc
 

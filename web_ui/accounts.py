@@ -30,7 +30,13 @@ from appliance.store import Store, Txn
 from appliance.text import nfc
 
 from .errors import AccountError, AuthError
+from .passwords import is_common, validate_password
 
+# Columns added to web_tokens after its first release, in the form ALTER TABLE takes them.
+TOKEN_COLUMNS = {
+    "expires_at": "TEXT NOT NULL DEFAULT ''",
+    "scope": "TEXT NOT NULL DEFAULT 'read-write' CHECK (scope IN ('read', 'read-write'))",
+}
 DDL = """
 CREATE TABLE IF NOT EXISTS web_users (
   username TEXT PRIMARY KEY,
@@ -52,8 +58,8 @@ CREATE TABLE IF NOT EXISTS web_tokens (
   name TEXT NOT NULL,
   token_hash BLOB NOT NULL UNIQUE,
   created_at TEXT NOT NULL,
-  revoked INTEGER NOT NULL DEFAULT 0);
-"""
+  revoked INTEGER NOT NULL DEFAULT 0,
+  """ + ",\n  ".join(f"{k} {v}" for k, v in TOKEN_COLUMNS.items()) + ");\n"
 
 
 class Role(StrEnum):
@@ -78,8 +84,15 @@ ROLE_LABELS_VI = {
 # (Decree 30 Điều 15.2, 22.4) and the leader directs them; nobody else needs their contents.
 CLEARED_ROLES = frozenset({Role.CLERK, Role.LEADER})
 
-MIN_PASSWORD = 10
-MAX_PASSWORD = 200
+class TokenScope(StrEnum):
+    """What an API token may do: only read (GET, HEAD), or read and write."""
+
+    READ = "read"
+    READ_WRITE = "read-write"
+
+
+TOKEN_DAYS = 90  # default lifetime of an API token
+MAX_TOKEN_DAYS = 365
 _USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
 SESSION_COOKIE = "luutru_session"
 TOKEN_PREFIX = "lt_"
@@ -95,6 +108,15 @@ class User:
     @property
     def cleared(self) -> bool:
         return self.role in CLEARED_ROLES
+
+
+@dataclass(frozen=True)
+class TokenAuth:
+    """Who an API token speaks for, and what it may do."""
+
+    user: User
+    token_id: str
+    scope: TokenScope
 
 
 @dataclass(frozen=True)
@@ -116,8 +138,27 @@ def ensure_schema(store: Store) -> None:
         for stmt in DDL.split(";"):
             if stmt.strip():
                 txn.conn.execute(stmt)
+        _upgrade_tokens(txn.conn, store.clock.now())
 
     store.writer_or_fail().submit(job, guarded=False).result()
+
+
+def _upgrade_tokens(conn: sqlite3.Connection, now: dt.datetime) -> None:
+    """Give the tokens of a database older than token expiry and scopes both.
+
+    They become read-write (all a token could do before) and expire ``TOKEN_DAYS`` after this
+    upgrade, not after their creation: a script's token made a year ago keeps working for 90
+    days after the update instead of failing the moment the box updates, and no token lives
+    forever. The date is written once, here, so reading a token never writes.
+    """
+    have = {row[1] for row in conn.execute("PRAGMA table_info(web_tokens)")}
+    for name, decl in TOKEN_COLUMNS.items():
+        if name not in have:
+            conn.execute(f"ALTER TABLE web_tokens ADD COLUMN {name} {decl}")
+    conn.execute(
+        "UPDATE web_tokens SET expires_at = ? WHERE expires_at = ''",
+        (clockmod.iso(now + dt.timedelta(days=TOKEN_DAYS)),),
+    )
 
 
 def validate_username(value: str) -> str:
@@ -138,13 +179,23 @@ def validate_role(value: str) -> Role:
         raise AccountError(f"Vai trò '{value}' không hợp lệ; chọn một trong: {roles}") from None
 
 
-def validate_password(password: str) -> str:
-    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+def validate_scope(value: str) -> TokenScope:
+    try:
+        return TokenScope(value)
+    except ValueError:
         raise AccountError(
-            f"Mật khẩu phải có từ {MIN_PASSWORD} đến {MAX_PASSWORD} ký tự "
-            f"(password: {MIN_PASSWORD}–{MAX_PASSWORD} characters)"
+            f"Quyền của khóa '{value}' không hợp lệ; chọn read hoặc read-write "
+            "(scope: read or read-write)"
+        ) from None
+
+
+def validate_token_days(days: int) -> int:
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise AccountError(
+            f"Thời hạn của khóa phải từ 1 đến {MAX_TOKEN_DAYS} ngày "
+            f"(a token lasts 1–{MAX_TOKEN_DAYS} days)"
         )
-    return password
+    return days
 
 
 def hash_password(password: str, params: HashParams | None = None) -> bytes:
@@ -346,12 +397,19 @@ class Accounts:
 
     # -- API tokens -------------------------------------------------------------------------
 
-    def create_token(self, username: str, name: str, actor: str) -> tuple[str, str]:
-        """(token id, the secret token shown once). The log records the id and name only."""
+    def create_token(
+        self, username: str, name: str, actor: str, days: int = TOKEN_DAYS,
+        scope: TokenScope | str = TokenScope.READ_WRITE,
+    ) -> tuple[str, str]:
+        """(token id, the secret token shown once), valid ``days`` days. The log records the
+        id, name, scope and expiry only."""
         label = nfc(name)[:80] or "token"
+        sc = validate_scope(scope)
+        validate_token_days(days)
         token_id = secrets.token_hex(6)
         token = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
         key = self.keyed("token", token)
+        expires = clockmod.iso(self.store.clock.now() + dt.timedelta(days=days))
 
         def job(txn: Txn) -> None:
             if not txn.conn.execute(
@@ -360,12 +418,13 @@ class Accounts:
                 raise AccountError(f"Không có người dùng '{username}' đang hoạt động")
             entry = writes.append_event(
                 txn, Kind.USER_TOKEN_CREATE, actor,
-                {"username": username, "token_id": token_id, "name": label}, "user", username,
+                {"username": username, "token_id": token_id, "name": label,
+                 "scope": sc.value, "expires_at": expires}, "user", username,
             )
             txn.conn.execute(
-                "INSERT INTO web_tokens (id, username, name, token_hash, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (token_id, username, label, key, entry.at),
+                "INSERT INTO web_tokens (id, username, name, token_hash, created_at, "
+                "expires_at, scope) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (token_id, username, label, key, entry.at, expires, sc.value),
             )
 
         self._run(job)
@@ -389,29 +448,38 @@ class Accounts:
         self._run(job)
 
     def list_tokens(self, username: str) -> list[dict[str, Any]]:
+        """The user's tokens not revoked, expired ones included (``expired`` says so)."""
+        now = _now(self.store)
         rows = self.store.reader().execute(
-            "SELECT id, name, created_at FROM web_tokens WHERE username = ? AND revoked = 0 "
-            "ORDER BY created_at",
+            "SELECT id, name, created_at, expires_at, scope FROM web_tokens "
+            "WHERE username = ? AND revoked = 0 ORDER BY created_at",
             (username,),
         ).fetchall()
-        return [{"id": r[0], "name": r[1], "created_at": r[2]} for r in rows]
+        return [{"id": r[0], "name": r[1], "created_at": r[2], "expires_at": r[3],
+                 "scope": r[4], "expired": r[3] <= now} for r in rows]
 
-    def token_user(self, token: str) -> User | None:
+    def token_user(self, token: str) -> TokenAuth | None:
+        """The user and scope of a valid token: not revoked, not expired, user enabled."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > 120:
             return None
         row = self.store.reader().execute(
-            "SELECT u.username, u.role, u.full_name FROM web_tokens t "
+            "SELECT u.username, u.role, u.full_name, t.id, t.scope FROM web_tokens t "
             "JOIN web_users u ON u.username = t.username "
-            "WHERE t.token_hash = ? AND t.revoked = 0 AND u.disabled = 0",
-            (self.keyed("token", token),),
+            "WHERE t.token_hash = ? AND t.revoked = 0 AND t.expires_at > ? AND u.disabled = 0",
+            (self.keyed("token", token), _now(self.store)),
         ).fetchone()
-        return None if row is None else User(row[0], Role(row[1]), row[2])
+        if row is None:
+            return None
+        return TokenAuth(User(row[0], Role(row[1]), row[2]), row[3], TokenScope(row[4]))
 
 
 def random_password() -> str:
     """A first password people can type: 4 groups of 4 letters and digits, no look-alikes."""
     alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
-    return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4))
+    while True:  # 19 characters; a draw the rule would refuse is all but impossible, yet redrawn
+        pw = "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4))
+        if not is_common(pw):
+            return pw
 
 
 def has_tables(conn: sqlite3.Connection) -> bool:

@@ -197,9 +197,15 @@ def user_disable(data: Path | None, username: str, enable: bool) -> None:
 @_data_option
 @click.option("--username", required=True)
 @click.option("--name", default="script", show_default=True)
+@click.option("--scope", type=click.Choice(("read", "read-write")), default="read-write",
+              show_default=True, help="read: GET and HEAD only.")
+@click.option("--expires-days", type=click.IntRange(1, 365), default=90, show_default=True,
+              help="Days until the token stops working.")
 @click.option("--revoke", "revoke_id", default=None, help="Revoke the token with this id.")
-def user_token(data: Path | None, username: str, name: str, revoke_id: str | None) -> None:
+def user_token(data: Path | None, username: str, name: str, scope: str, expires_days: int,
+               revoke_id: str | None) -> None:
     """Create an API token for USERNAME (printed once), or --revoke ID."""
+    from appliance.clock import vn_date
     from appliance.errors import LuutruError
 
     try:
@@ -208,11 +214,14 @@ def user_token(data: Path | None, username: str, name: str, revoke_id: str | Non
                 accounts.revoke_token(revoke_id, username, "luutru user token")
                 click.echo(f"revoked {revoke_id}")
                 return
-            token_id, token = accounts.create_token(username, name, "luutru user token")
+            token_id, token = accounts.create_token(username, name, "luutru user token",
+                                                    expires_days, scope)
+            made = next(t for t in accounts.list_tokens(username) if t["id"] == token_id)
     except LuutruError as exc:
         raise _fail(exc) from exc
-    click.echo(f"token {token_id} for {username} (shown once; use as 'Authorization: Bearer …'):",
-               err=True)
+    click.echo(f"token {token_id} for {username}, {scope}, expires "
+               f"{vn_date(made['expires_at'][:10])} (shown once; use as "
+               "'Authorization: Bearer …'):", err=True)
     click.echo(token)
 
 

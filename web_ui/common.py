@@ -16,6 +16,8 @@ from . import i18n, permissions
 from .accounts import User
 from .app import SERVICES, Services
 from .errors import ForbiddenError
+from .passwords import PasswordRuleError
+from .render import gettext_for
 from .reqkeys import CSRF, LANG, USER
 
 T = TypeVar("T")
@@ -40,6 +42,19 @@ _READERS = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
 async def cpu_read(fn: Callable[[], T]) -> T:
     """Run a read-only, CPU-bound query (a search) off the event loop."""
     return await asyncio.get_running_loop().run_in_executor(_READERS, fn)
+
+
+def error_text(request: web.Request, exc: Exception) -> str:
+    """What a page says about ``exc``: in the page's language when the error knows how."""
+    if isinstance(exc, PasswordRuleError):
+        return exc.translated(gettext_for(request))
+    return str(exc)
+
+
+def guess_keys(request: web.Request, username: str) -> tuple[str, str]:
+    """The throttle's keys for a password typed as ``username`` from this client: sign-in and
+    the change-password form share them, so they share one budget of guesses."""
+    return f"user:{username}", f"ip:{request.remote or '?'}"
 
 
 def can(request: web.Request, route_name: str) -> bool:

@@ -168,10 +168,13 @@ async def auth_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
     user = None
     auth = None
     header = request.headers.get("Authorization", "")
+    token_auth = None
     if header[:7].lower() == "bearer ":
-        user = services.accounts.token_user(header[7:].strip())
+        token_auth = services.accounts.token_user(header[7:].strip())
+        user = token_auth.user if token_auth else None
         if user is None and not route.public:
-            raise AuthError("Khóa API không hợp lệ hoặc đã bị thu hồi (invalid or revoked token)")
+            raise AuthError("Khóa API không hợp lệ, đã hết hạn hoặc đã bị thu hồi "
+                            "(invalid, expired or revoked token)")
         auth = "token" if user else None
     else:
         token = request.cookies.get(SESSION_COOKIE, "")
@@ -195,6 +198,10 @@ async def auth_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
             "Vai trò của bạn không được dùng trang hoặc chức năng này "
             "(your role may not use this page or call)."
         )
+    if token_auth is not None:
+        refusal = permissions.token_refusal(name, request.method, token_auth.scope)
+        if refusal:
+            raise ForbiddenError(refusal)
     return await handler(request)
 
 

@@ -78,8 +78,8 @@ _ERR = {
     code: {"description": desc, "content": _json("Error")}
     for code, desc in (
         ("400", "Bad request"),
-        ("401", "No valid token or session"),
-        ("403", "The role may not use this call, or CSRF refused"),
+        ("401", "No valid token or session (a token expires, 90 days by default)"),
+        ("403", "The role may not use this call, the token is read-only, or CSRF refused"),
         ("404", "Not found (classified records are not found for roles without clearance)"),
         ("405", "Method not allowed"),
         ("409", "Conflicts with what is stored (closed fonds, not a draft, already in file)"),
@@ -235,7 +235,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                 "username": {"type": "string", "pattern": "^[a-z0-9._-]{2,40}$"},
                 "role": {"type": "string", "enum": [
                     "clerk", "archivist", "leader", "technician", "auditor"]},
-                "password": {"type": "string", "minLength": 10, "maxLength": 200},
+                "password": {"type": "string", "minLength": 12, "maxLength": 200},
                 "full_name": {"type": "string", "maxLength": 100}}})},
         "responses": _ok("UserOut", "Created", "201"),
     },
@@ -246,7 +246,8 @@ def _components() -> dict[str, Any]:
     return {
         "securitySchemes": {"bearerAuth": {
             "type": "http", "scheme": "bearer",
-            "description": "API token from the Account page or `luutru user token`"}},
+            "description": "API token from the Account page or `luutru user token`: read-only "
+                           "(GET and HEAD) or read-write, valid 1–365 days (90 by default)"}},
         "schemas": {
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                 "type": "object", "required": ["code", "message"],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .accounts import Role
+from .accounts import Role, TokenScope
 
 PUBLIC: frozenset[Role] = frozenset()  # no sign-in needed
 ALL = frozenset(Role)
@@ -105,3 +105,19 @@ def allowed(route_name: str, role: Role | None) -> bool:
     if route.public:
         return True
     return role is not None and role in route.roles
+
+
+# Routes an API token may never call: a leaked token must not mint itself a successor that
+# outlives its expiry (or widen its own scope).
+SESSION_ONLY = frozenset({"token_create"})
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def token_refusal(route_name: str, method: str, scope: TokenScope) -> str | None:
+    """Why a request authenticated by a token of ``scope`` may not use the route, or None."""
+    if route_name in SESSION_ONLY:
+        return ("Khóa API không được tạo khóa API; hãy đăng nhập để tạo "
+                "(an API token may not create tokens; sign in to make one).")
+    if scope is TokenScope.READ and method not in READ_METHODS:
+        return "Khóa API này chỉ đọc (this API token is read-only)."
+    return None

@@ -9,10 +9,16 @@ from aiohttp import web
 
 from appliance.errors import LuutruError
 
-from .accounts import ROLE_LABELS_VI, Role
+from .accounts import (
+    MAX_TOKEN_DAYS,
+    ROLE_LABELS_VI,
+    TOKEN_DAYS,
+    Role,
+    TokenScope,
+)
 from .app import Services
-from .common import blocking, form_of, render, services
-from .errors import AccountError, AuthError
+from .common import blocking, error_text, form_of, guess_keys, render, services
+from .errors import AccountError, AuthError, ThrottledError
 from .reqkeys import me
 from .views_records import status_summary
 
@@ -35,7 +41,7 @@ async def user_create(request: web.Request) -> web.Response:
             str(form.get("full_name") or ""),
         )
     except LuutruError as exc:
-        return await users(request, error=str(exc), status=422)
+        return await users(request, error=error_text(request, exc), status=422)
     raise web.HTTPSeeOther("/users?done=created")
 
 
@@ -49,6 +55,10 @@ async def user_update(request: web.Request) -> web.Response:
         if username == actor and action in ("role", "disable"):
             raise AccountError("Không thể tự đổi vai trò hoặc tự khóa tài khoản của mình "
                                "(you cannot change your own role or disable yourself).")
+        if username == actor and action == "password":
+            raise AccountError("Đổi mật khẩu của chính mình ở trang Tài khoản, với mật khẩu "
+                               "hiện tại (change your own password under My account, with the "
+                               "current one).")
         if action == "role":
             await blocking(s.accounts.set_role, username, str(form.get("role") or ""), actor)
         elif action == "disable":
@@ -61,34 +71,44 @@ async def user_update(request: web.Request) -> web.Response:
         else:
             raise AccountError(f"Thao tác không hợp lệ: '{action}'")
     except LuutruError as exc:
-        return await users(request, error=str(exc), status=422)
+        return await users(request, error=error_text(request, exc), status=422)
     raise web.HTTPSeeOther(f"/users?done={action}")
 
 
 async def account(request: web.Request, error: str | None = None, status: int = 200,
-                  new_token: str | None = None) -> web.Response:
+                  new_token: tuple[str, str] | None = None) -> web.Response:
     s = services(request)
     tokens = await blocking(s.accounts.list_tokens, me(request).username)
+    new = next((t for t in tokens if new_token and t["id"] == new_token[0]), None)
     return render(request, "account.html", status=status, tokens=tokens, error=error,
-                  new_token=new_token, role_labels=ROLE_LABELS_VI,
-                  done=request.query.get("done"))
+                  new_token=new_token[1] if new_token else None, new=new,
+                  token_days=TOKEN_DAYS, max_token_days=MAX_TOKEN_DAYS,
+                  role_labels=ROLE_LABELS_VI, done=request.query.get("done"))
 
 
 async def account_password(request: web.Request) -> web.Response:
     s = services(request)
     form = await form_of(request)
     user = me(request)
+    keys = guess_keys(request, user.username)
     try:
-        await blocking(s.accounts.authenticate, user.username, str(form.get("current") or ""))
+        # The same budget of guesses as sign-in: a session left open is no password oracle.
+        with s.throttle.reserve(*keys) as attempt:
+            await blocking(s.accounts.authenticate, user.username, str(form.get("current") or ""))
+            attempt.succeeded(clear=keys[:1])
         new = str(form.get("new") or "")
         if new != str(form.get("confirm") or ""):
             raise AccountError("Hai lần nhập mật khẩu mới không khớp (passwords differ).")
         await blocking(s.accounts.set_password, user.username, new, user.username)
+    except ThrottledError as exc:
+        resp = await account(request, error=str(exc), status=429)
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
     except AuthError:
         return await account(request, error="Mật khẩu hiện tại không đúng (wrong password).",
                              status=422)
     except LuutruError as exc:
-        return await account(request, error=str(exc), status=422)
+        return await account(request, error=error_text(request, exc), status=422)
     # Every session ended with the change, this one too: sign in again.
     raise web.HTTPSeeOther("/signin")
 
@@ -98,12 +118,15 @@ async def token_create(request: web.Request) -> web.Response:
     form = await form_of(request)
     user = me(request)
     try:
-        _, token = await blocking(s.accounts.create_token, user.username,
-                                  str(form.get("name") or ""), user.username)
+        days = str(form.get("days") or TOKEN_DAYS).strip()
+        made = await blocking(s.accounts.create_token, user.username,
+                              str(form.get("name") or ""), user.username,
+                              int(days) if days.isdigit() else 0,  # 0: refused, with the range
+                              str(form.get("scope") or TokenScope.READ))
     except LuutruError as exc:
         return await account(request, error=str(exc), status=422)
     # Shown once, on this response only (never stored in clear, never redirected through a URL).
-    return await account(request, new_token=token)
+    return await account(request, new_token=made)
 
 
 async def token_revoke(request: web.Request) -> web.Response:

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from . import i18n
 from .accounts import SESSION_COOKIE
-from .common import blocking, form_of, render, services
+from .common import blocking, form_of, guess_keys, render, services
 from .errors import AuthError, ThrottledError
 from .reqkeys import SESSION_TOKEN, USER
 
@@ -76,15 +76,12 @@ async def signin(request: web.Request) -> web.StreamResponse:
     username = str(form.get("username") or "").strip().lower()[:64]
     password = str(form.get("password") or "")
     target = _next(form.get("next"))
-    ip = request.remote or "?"
-    keys = (f"user:{username}", f"ip:{ip}")
+    keys = guess_keys(request, username)
     try:
-        s.throttle.check(*keys)
-        try:
+        # Reserved before argon2 runs, so a burst cannot get more guesses checked than allowed.
+        with s.throttle.reserve(*keys) as attempt:
             user = await blocking(s.accounts.authenticate, username, password)
-        except AuthError:
-            s.throttle.failure(*keys)
-            raise
+            attempt.succeeded(clear=keys[:1])
     except (AuthError, ThrottledError) as exc:
         throttled = isinstance(exc, ThrottledError)
         resp = render(request, "signin.html", status=429 if throttled else 401, next=target,
@@ -92,7 +89,6 @@ async def signin(request: web.Request) -> web.StreamResponse:
         if isinstance(exc, ThrottledError):
             resp.headers["Retry-After"] = str(exc.retry_after)
         return resp
-    s.throttle.success(keys[0])
     token = await blocking(s.accounts.create_session, user, s.session_ttl())
     resp = web.HTTPSeeOther(target)
     resp.set_cookie(

@@ -157,8 +157,8 @@ def provision(data: Path | None, non_interactive: bool, org_id: str | None,
             elif username == known.get("admin"):
                 password = ""  # exists already: the step keeps it
             elif ask:
-                password = click.prompt("Mật khẩu (ít nhất 10 ký tự)", hide_input=True,
-                                        confirmation_prompt="Nhập lại mật khẩu")
+                password = click.prompt("Mật khẩu (ít nhất 12 ký tự, không phổ biến)",
+                                        hide_input=True, confirmation_prompt="Nhập lại mật khẩu")
             else:
                 raise click.UsageError("--admin-password-stdin is required with "
                                        "--non-interactive (or --no-admin)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from ipaddress import IPv4Network, IPv6Network
 
 from aiohttp import web
 
@@ -28,10 +29,14 @@ UPLOADS = web.AppKey("uploads", Uploads)
 REPLACEMENTS = web.AppKey("replacements", Replacements)
 CBOR = "application/cbor"
 TUS_HEADERS = {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store"}
+IPNetwork = IPv4Network | IPv6Network  # a --trusted-proxy block
 
 
-def create_app(centre: Centre, dashboard: bool = True) -> web.Application:
-    """The centre application: sync API under /v1, /healthz, and the dashboard."""
+def create_app(
+    centre: Centre, dashboard: bool = True, trusted_proxies: tuple[IPNetwork, ...] = ()
+) -> web.Application:
+    """The centre application: sync API under /v1, /healthz, and the dashboard (which believes
+    X-Forwarded-For/-Proto only from ``trusted_proxies``)."""
     limit = max(centre.config.max_request_bytes, centre.config.max_chunk_bytes) + (1 << 16)
     app = web.Application(client_max_size=limit)
     intake = Intake(centre)
@@ -52,7 +57,7 @@ def create_app(centre: Centre, dashboard: bool = True) -> web.Application:
     if dashboard:
         from web_ui.central import setup_dashboard
 
-        setup_dashboard(app, centre)
+        setup_dashboard(app, centre, trusted_proxies)
     return app
 
 
@@ -155,9 +160,10 @@ async def tus_patch(request: web.Request) -> web.Response:
 SHUTDOWN_S = 5.0
 
 
-def serve(centre: Centre, host: str, port: int) -> None:
+def serve(centre: Centre, host: str, port: int,
+          trusted_proxies: tuple[IPNetwork, ...] = ()) -> None:
     """Run the centre until SIGINT/SIGTERM; prints one line when it listens."""
-    app = create_app(centre)
+    app = create_app(centre, trusted_proxies=trusted_proxies)
 
     def announce(_: object) -> None:
         print(json.dumps({"listening": f"http://{host}:{port}"}), flush=True)

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any
 
@@ -63,16 +64,19 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _spawn(data_dir: Path, sock: socket.socket, k: int) -> subprocess.Popen[bytes]:
+def _spawn(data_dir: Path, sock: socket.socket, k: int,
+           trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()) -> subprocess.Popen[bytes]:
     fd = sock.fileno()
+    proxies = [arg for net in trusted_proxies for arg in ("--trusted-proxy", str(net))]
     return subprocess.Popen(
         [sys.executable, "-m", "sync.central.workers", "--data", str(data_dir), "--fd", str(fd),
-         "--index", str(k)],
+         "--index", str(k), *proxies],
         pass_fds=(fd,),
     )
 
 
-def serve_workers(data_dir: Path, host: str, port: int, workers: int) -> int:
+def serve_workers(data_dir: Path, host: str, port: int, workers: int,
+                  trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()) -> int:
     """Supervise ``workers`` processes on one socket until SIGTERM/SIGINT; returns 0."""
     check_workers(data_dir, workers)
     sock = listen(host, port)
@@ -85,7 +89,7 @@ def serve_workers(data_dir: Path, host: str, port: int, workers: int) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    procs = {k: _spawn(data_dir, sock, k) for k in range(workers)}
+    procs = {k: _spawn(data_dir, sock, k, trusted_proxies) for k in range(workers)}
     shown = f"[{host}]" if ":" in host else host
     print(json.dumps({"listening": f"http://{shown}:{port}", "workers": workers}), flush=True)
     restarts: dict[int, float] = {}
@@ -100,7 +104,7 @@ def serve_workers(data_dir: Path, host: str, port: int, workers: int) -> int:
             if time.monotonic() - restarts.get(k, 0.0) < 1.0:
                 time.sleep(1.0)  # a worker that cannot start must not spin
             restarts[k] = time.monotonic()
-            procs[k] = _spawn(data_dir, sock, k)
+            procs[k] = _spawn(data_dir, sock, k, trusted_proxies)
     for p in procs.values():
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
@@ -120,10 +124,13 @@ def _worker_main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--fd", type=int, required=True)
     ap.add_argument("--index", type=int, default=0)
+    ap.add_argument("--trusted-proxy", action="append", default=[])
     a = ap.parse_args(argv)
     import logging
 
     from aiohttp import web
+
+    from web_ui.central.proxy import parse_networks
 
     from .centre import open_centre
     from .server import SHUTDOWN_S, create_app
@@ -134,8 +141,8 @@ def _worker_main(argv: list[str] | None = None) -> None:
     )
     sock = socket.socket(fileno=a.fd)
     with open_centre(a.data) as c:
-        web.run_app(create_app(c), sock=sock, print=None, access_log=None,
-                    shutdown_timeout=SHUTDOWN_S)
+        app = create_app(c, trusted_proxies=parse_networks(a.trusted_proxy))
+        web.run_app(app, sock=sock, print=None, access_log=None, shutdown_timeout=SHUTDOWN_S)
 
 
 if __name__ == "__main__":

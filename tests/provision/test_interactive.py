@@ -23,7 +23,7 @@ def test_prompts_in_vietnamese_then_rerun_needs_no_answers(tmp_path: Path) -> No
     res = CliRunner().invoke(main, ["provision", "--data", str(data), *skip], input=answers)
     assert "Mã định danh của cơ quan" in res.output
     assert "Mã đơn vị hành chính cấp xã năm 2025" in res.output
-    assert "Mật khẩu (ít nhất 10 ký tự)" in res.output
+    assert "Mật khẩu (ít nhất 12 ký tự, không phổ biến)" in res.output
     assert "XONG" in res.output, res.output
     assert res.exit_code == 0, res.output
     again = CliRunner().invoke(main, ["provision", "--data", str(data), "--non-interactive",

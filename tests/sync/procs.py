@@ -57,8 +57,8 @@ class CentreServer:
     """`luutru central serve` as a child process."""
 
     def __init__(self, data: Path, host: str = "127.0.0.1", port: int | None = None,
-                 netns: str | None = None) -> None:
-        self.data, self.host, self.netns = data, host, netns
+                 netns: str | None = None, extra: tuple[str, ...] = ()) -> None:
+        self.data, self.host, self.netns, self.extra = data, host, netns, extra
         self.port = port or free_port()
         self.proc: subprocess.Popen[str] | None = None
 
@@ -68,7 +68,7 @@ class CentreServer:
 
     def start(self) -> CentreServer:
         cmd = [*LUUTRU, "central", "serve", "--data", str(self.data), "--host", self.host,
-               "--port", str(self.port)]
+               "--port", str(self.port), *self.extra]
         if self.netns:
             cmd = ["ip", "netns", "exec", self.netns, *cmd]
         self.proc = subprocess.Popen(

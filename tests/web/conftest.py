@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import nacl.pwhash
@@ -87,3 +91,40 @@ async def as_role(client: TestClient, role: Role) -> str:
     page = await client.get("/account")
     assert page.status == 200
     return csrf_of(await page.text())
+
+
+class SlowArgon2(list[str]):
+    """The passwords verified so far; each verification waits on ``gate`` (at most 10 s), so
+    that a burst of requests piles up exactly as it would behind a slow argon2id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    async def settle(self, quiet: float = 0.5, timeout: float = 10.0) -> None:
+        """Wait until verifications have started and no more have for ``quiet`` seconds."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        seen, since = -1, loop.time()
+        while loop.time() < end:
+            await asyncio.sleep(0.05)
+            if len(self) != seen:
+                seen, since = len(self), loop.time()
+            elif seen > 0 and loop.time() - since >= quiet:
+                return
+
+
+def slow_argon2(monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> SlowArgon2:
+    """Count (and hold at a gate) every ``check_password`` call made through ``module``; give
+    the loop enough threads that nothing but the throttle limits how many run at once."""
+    real = module.check_password
+    calls = SlowArgon2()
+
+    def check(pw_hash: bytes, password: str) -> bool:
+        calls.append(password)
+        calls.gate.wait(10)
+        return bool(real(pw_hash, password))
+
+    monkeypatch.setattr(module, "check_password", check)
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=80))
+    return calls

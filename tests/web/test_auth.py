@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import cbor2
 import pytest
 from aiohttp.test_utils import TestClient
 
+import web_ui.accounts as accounts_mod
 from web_ui.accounts import SESSION_COOKIE, Role
 
-from .conftest import PASSWORD, ROLE_USERS, as_role, csrf_of, services_of, sign_in
+from .conftest import (
+    PASSWORD,
+    ROLE_USERS,
+    as_role,
+    csrf_of,
+    services_of,
+    sign_in,
+    slow_argon2,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -208,3 +219,75 @@ async def test_token_is_shown_once_on_the_account_page(client: TestClient) -> No
     again = await (await client.get("/account")).text()
     assert token not in again and "báo cáo" in again
     csrf_of(again)
+
+
+async def test_a_burst_of_wrong_passwords_is_checked_only_as_often_as_allowed(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 wrong passwords at once: the throttle reserves each attempt before argon2 runs, so
+    only the 3 free guesses and the first back-off one are verified; the right password sent
+    while they run, or after them, gets no session."""
+    calls = slow_argon2(monkeypatch, accounts_mod)
+    gate = calls.gate
+    user = ROLE_USERS[Role.CLERK]
+    page = await client.get("/signin")
+    token = csrf_of(await page.text())
+
+    async def attempt(password: str) -> tuple[int, bool]:
+        r = await client.post("/signin", allow_redirects=False, data={
+            "username": user, "password": password, "csrf_token": token, "next": "/"})
+        return r.status, SESSION_COOKIE in r.cookies
+
+    wrong = [asyncio.create_task(attempt(f"sai mật khẩu số {i}")) for i in range(50)]
+    await calls.settle()
+    right = asyncio.create_task(attempt(PASSWORD))
+    await asyncio.sleep(0.3)
+    gate.set()
+    results = await asyncio.gather(*wrong)
+    assert await right == (429, False)
+    assert sorted(s for s, _ in results) == [401] * 4 + [429] * 46
+    assert len(calls) == 4  # argon2 ran for 4 guesses, not 50
+    assert await attempt(PASSWORD) == (429, False)
+
+
+async def test_wrong_current_passwords_are_throttled_like_sign_ins(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stolen session cannot guess the password through the change form: a burst of 50
+    wrong current passwords gets 4 checked, the right one then waits (429) and changes
+    nothing, and sign-in for that account waits too (one budget per account)."""
+    csrf = await as_role(client, Role.ARCHIVIST)
+    calls = slow_argon2(monkeypatch, accounts_mod)
+
+    async def change(current: str) -> int:
+        r = await client.post("/account/password", allow_redirects=False, data={
+            "csrf_token": csrf, "current": current, "new": "mật khẩu mới tinh tươm",
+            "confirm": "mật khẩu mới tinh tươm"})
+        return r.status
+
+    wrong = [asyncio.create_task(change(f"đoán mò lần thứ {i}")) for i in range(50)]
+    await calls.settle()
+    calls.gate.set()
+    statuses = await asyncio.gather(*wrong)
+    assert sorted(statuses) == [422] * 4 + [429] * 46
+    assert len(calls) == 4
+    assert await change(PASSWORD) == 429
+    assert (await client.get("/account")).status == 200  # still signed in: nothing changed
+    assert (await sign_in(client, ROLE_USERS[Role.ARCHIVIST])).status == 429
+
+
+async def test_a_leader_changing_their_own_password_must_give_the_current_one(
+    client: TestClient,
+) -> None:
+    """The users page resets other people's passwords; one's own is changed on the account
+    page, with the current password, whatever the role."""
+    csrf = await as_role(client, Role.LEADER)
+    me = ROLE_USERS[Role.LEADER]
+    page = await (await client.get("/users")).text()
+    assert f'action="/users/{ROLE_USERS[Role.CLERK]}"' in page
+    assert f'action="/users/{me}"' not in page
+    r = await client.post(f"/users/{me}", data={
+        "csrf_token": csrf, "action": "password", "password": "mật khẩu chiếm quyền"})
+    assert r.status == 422 and "mật khẩu hiện tại" in await r.text()
+    assert (await sign_in(client, me, "mật khẩu chiếm quyền")).status == 401
+    assert (await sign_in(client, me, PASSWORD)).status == 303

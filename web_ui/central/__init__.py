@@ -35,6 +35,7 @@ from .auth import (
     set_session,
     sign_in_attempt,
 )
+from .proxy import Network, forwarded_middleware
 
 HERE = Path(__file__).parent
 DASH_CENTRE = web.AppKey("dashboard_centre", Centre)
@@ -150,7 +151,9 @@ def when(value: str | None) -> str:
     return f"{vn_date(t.date())} {t:%H:%M}"
 
 
-def setup_dashboard(app: web.Application, centre: Centre) -> None:
+def setup_dashboard(
+    app: web.Application, centre: Centre, trusted_proxies: tuple[Network, ...] = ()
+) -> None:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
@@ -162,6 +165,8 @@ def setup_dashboard(app: web.Application, centre: Centre) -> None:
     app[DASH_ENV] = env
     app[DASH_USERS] = DashboardUsers(centre.data_dir)
     app[DASH_THROTTLE] = Throttle()
+    if trusted_proxies:  # before dashboard_auth, which reads the client's address and scheme
+        app.middlewares.append(forwarded_middleware(trusted_proxies))
     app.middlewares.append(dashboard_auth)
     app.router.add_get("/signin", signin_form)
     app.router.add_post("/signin", signin)
@@ -228,7 +233,7 @@ async def signin(request: web.Request) -> web.StreamResponse:
                             str(form.get("username", "")))
     users = request.app[DASH_USERS]
     resp = web.Response(status=303, headers={"Location": safe_next(str(form.get("next", "/")))})
-    set_session(resp, request, users.session_cookie(user))
+    set_session(resp, request, await asyncio.to_thread(users.session_cookie, user))
     resp.del_cookie(PRE_COOKIE, path="/")
     return resp
 
@@ -238,6 +243,7 @@ async def signout(request: web.Request) -> web.StreamResponse:
     users = request.app[DASH_USERS]
     if not users.check_csrf(request.cookies.get(COOKIE, ""), str(form.get("csrf_token", ""))):
         raise web.HTTPForbidden(text="CSRF token missing or wrong\n")
+    await asyncio.to_thread(users.end_session, request.cookies.get(COOKIE))
     resp = web.Response(status=303, headers={"Location": "/signin"})
     resp.del_cookie(COOKIE, path="/")
     return resp

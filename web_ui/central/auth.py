@@ -9,10 +9,12 @@ authenticate appliances by their keys.
   atomically), so SQLite and PostgreSQL centres and every worker process share them. Passwords
   are argon2id hashes (pynacl), as on the appliance. `luutru central dashboard-user` manages
   them.
-- A session is a cookie (HttpOnly, SameSite=Strict, 8 hours) holding the username, its expiry
-  and an HMAC under a secret kept in the folder (``dashboard-secret``, 0600). The MAC also
-  covers the account's password hash, so a new password or a removed account ends its sessions
-  at once, in every worker, with no session table.
+- A session is a cookie (HttpOnly, SameSite=Strict, 8 hours) holding the username, its expiry,
+  a random session id and an HMAC under a secret kept in the folder (``dashboard-secret``,
+  0600). The MAC also covers the account's password hash, so a new password or a removed
+  account ends its sessions at once. Each session id is also a file in ``dashboard-sessions/``
+  (0700): sign-out deletes it, so a copy of the cookie stops working then, in every worker
+  (they share the folder); expired ones are swept when a session starts.
 - Sign-in and sign-out are POSTs with a CSRF token bound to a pre-session cookie; failed
   sign-ins are throttled per username and per address (web_ui.throttle).
 """
@@ -43,13 +45,15 @@ from ..accounts import (
     _dummy_hash,
     check_password,
     hash_password,
-    validate_password,
     validate_username,
 )
+from ..passwords import validate_password
 from ..throttle import Throttle
 
 USERS_NAME = "dashboard-users.json"
 SECRET_NAME = "dashboard-secret"
+SESSIONS_NAME = "dashboard-sessions"
+SID_HEX = 32  # 128-bit session ids
 COOKIE = "luutru_centre"
 PRE_COOKIE = "luutru_centre_pre"  # binds the sign-in form's CSRF token to this browser
 SESSION_S = 8 * 3600
@@ -69,6 +73,7 @@ class DashboardUsers:
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / USERS_NAME
         self.secret_path = data_dir / SECRET_NAME
+        self.sessions_dir = data_dir / SESSIONS_NAME
         self._lock = threading.Lock()
         self._seen: tuple[int, int] | None = None
         self._users: dict[str, DashboardUser] = {}
@@ -170,26 +175,61 @@ class DashboardUsers:
         return user if ok and user is not None else None
 
     def session_cookie(self, user: DashboardUser, now: float | None = None) -> str:
-        expires = int((now or time.time()) + SESSION_S)
+        """Start a session (its record on disk) and return its cookie value."""
+        t = now or time.time()
+        expires = int(t + SESSION_S)
+        sid = secrets.token_hex(SID_HEX // 2)
+        self.sessions_dir.mkdir(mode=0o700, exist_ok=True)
+        self._sweep(t)
+        fd = os.open(self.sessions_dir / sid, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{expires}\n")
         name = base64.urlsafe_b64encode(user.username.encode()).decode().rstrip("=")
-        return f"{name}.{expires}.{self._mac('session', user.username, str(expires), user.pw_hash)}"
+        mac = self._mac("session", user.username, str(expires), sid, user.pw_hash)
+        return f"{name}.{expires}.{sid}{mac}"
 
-    def session_user(self, cookie: str | None, now: float | None = None) -> DashboardUser | None:
+    def _parse(self, cookie: str | None) -> tuple[str, str, str, str] | None:
+        """(username, expiry, session id, MAC) of a well-formed cookie."""
         if not cookie or cookie.count(".") != 2:
             return None
-        name, expires, mac = cookie.split(".")
+        name, expires, tail = cookie.split(".")
+        if len(tail) != SID_HEX + 64 or not all(ch in "0123456789abcdef" for ch in tail):
+            return None
         try:
             username = base64.urlsafe_b64decode(name + "=" * (-len(name) % 4)).decode()
-            until = int(expires)
+            int(expires)
         except (ValueError, UnicodeDecodeError):
             return None
-        if until < (now or time.time()):
+        return username, expires, tail[:SID_HEX], tail[SID_HEX:]
+
+    def session_user(self, cookie: str | None, now: float | None = None) -> DashboardUser | None:
+        parsed = self._parse(cookie)
+        if parsed is None:
+            return None
+        username, expires, sid, mac = parsed
+        if int(expires) < (now or time.time()):
             return None
         user = self.get(username)
         if user is None:
             return None
-        want = self._mac("session", user.username, expires, user.pw_hash)
-        return user if hmac.compare_digest(want, mac) else None
+        want = self._mac("session", user.username, expires, sid, user.pw_hash)
+        if not hmac.compare_digest(want, mac):
+            return None
+        return user if (self.sessions_dir / sid).is_file() else None
+
+    def end_session(self, cookie: str | None) -> None:
+        """Sign-out: the session's record goes, and with it every copy of the cookie."""
+        parsed = self._parse(cookie)
+        if parsed is not None and self.session_user(cookie) is not None:
+            (self.sessions_dir / parsed[2]).unlink(missing_ok=True)
+
+    def _sweep(self, now: float) -> None:
+        for path in self.sessions_dir.iterdir():
+            try:
+                if int(path.read_text().strip() or 0) < now:
+                    path.unlink(missing_ok=True)
+            except (OSError, ValueError):
+                continue
 
     def csrf_token(self, binding: str) -> str:
         return self._mac("csrf", binding)
@@ -210,18 +250,37 @@ def is_dashboard_path(path: str) -> bool:
     return not (path == "/healthz" or path.startswith("/v1/"))
 
 
-def _secure_headers(resp: web.StreamResponse) -> None:
+# The pages have no script at all and only the one stylesheet: anything injected stays inert.
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+HSTS = "max-age=31536000"  # a year; not includeSubDomains: the centre's domain is not ours
+
+
+def _secure_headers(request: web.Request, resp: web.StreamResponse) -> None:
     resp.headers.setdefault("Cache-Control", "no-store")
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     resp.headers.setdefault("X-Frame-Options", "DENY")
     resp.headers.setdefault("Referrer-Policy", "same-origin")
+    resp.headers.setdefault("Content-Security-Policy", CSP)
+    if request.secure:  # TLS here, or https at a trusted proxy (proxy.py)
+        resp.headers.setdefault("Strict-Transport-Security", HSTS)
 
 
 @web.middleware
 async def dashboard_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    path = request.path
-    if not is_dashboard_path(path):
+    if not is_dashboard_path(request.path):
         return await handler(request)
+    try:
+        resp = await _signed_in(request, handler)
+    except web.HTTPException as exc:  # redirects to the sign-in form, 401, 404
+        _secure_headers(request, exc)
+        raise
+    _secure_headers(request, resp)
+    return resp
+
+
+async def _signed_in(request: web.Request, handler: Handler) -> web.StreamResponse:
+    path = request.path
     users = request.app[DASH_USERS]
     if not path.startswith(OPEN_PATHS):
         user = users.session_user(request.cookies.get(COOKIE))
@@ -231,9 +290,7 @@ async def dashboard_auth(request: web.Request, handler: Handler) -> web.StreamRe
             nxt = request.path_qs if request.method == "GET" else "/"
             raise web.HTTPSeeOther(f"/signin?next={_quote(nxt)}")
         request[DASH_USER] = user.username
-    resp = await handler(request)
-    _secure_headers(resp)
-    return resp
+    return await handler(request)
 
 
 def _quote(value: str) -> str:
@@ -250,6 +307,7 @@ def safe_next(value: str | None) -> str:
 
 
 def client_address(request: web.Request) -> str:
+    """The peer, or the client a trusted proxy names (proxy.py has rewritten ``remote``)."""
     return request.remote or "?"
 
 
@@ -272,11 +330,11 @@ def sign_in_attempt(request: web.Request, form: Any) -> tuple[DashboardUser | No
         return None, "csrf"
     username = str(form.get("username", "")).strip()
     keys = (f"user:{username.casefold()}", f"addr:{client_address(request)}")
-    throttle.check(*keys)
-    user = users.authenticate(username, str(form.get("password", "")))
-    if user is None:
-        throttle.failure(*keys)
-        return None, "bad"
-    throttle.success(*keys)
+    # Reserved before argon2 runs, so a burst cannot get more guesses checked than allowed.
+    with throttle.reserve(*keys) as attempt:
+        user = users.authenticate(username, str(form.get("password", "")))
+        if user is None:
+            return None, "bad"
+        attempt.succeeded(clear=keys[:1])
     return user, None
 
