@@ -48,3 +48,15 @@ class UploadError(WebError):
     """An uploaded file is refused (type, size, damage, active content); nothing is stored."""
 
     status = 422
+
+    def __init__(self, message: str, english: str | None = None) -> None:
+        super().__init__(message)
+        self.english = english
+
+
+def text_of(exc: LuutruError, lang: str) -> str:
+    """The error's message in the user's language when it has one per language."""
+    english = getattr(exc, "english", None)
+    if lang == "en" and isinstance(english, str) and english:
+        return english
+    return str(exc)

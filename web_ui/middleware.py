@@ -27,7 +27,7 @@ from appliance.errors import (
 from . import i18n, permissions
 from .accounts import SESSION_COOKIE
 from .app import SERVICES
-from .errors import AuthError, CsrfError, ForbiddenError, ThrottledError, WebError
+from .errors import AuthError, CsrfError, ForbiddenError, ThrottledError, WebError, text_of
 from .reqkeys import AUTH, CSRF, CSRF_BINDING, LANG, PRE, SESSION_TOKEN, USER
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,8 @@ async def errors_mw(request: web.Request, handler: Handler) -> web.StreamRespons
         if status >= 500:
             log.error("%s %s: %s", request.method, request.path, exc)
         field = getattr(exc, "field", None)
-        return error_response(request, status, type(exc).__name__, str(exc), field)
+        message = text_of(exc, request.get(LANG, i18n.DEFAULT))
+        return error_response(request, status, type(exc).__name__, message, field)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(

@@ -28,7 +28,7 @@ from .common import (
     services,
     visible_file,
 )
-from .errors import UploadError
+from .errors import UploadError, text_of
 from .reqkeys import LANG, me
 from .uploads import CheckedFile, check_file_isolated
 
@@ -155,7 +155,7 @@ async def incoming_create(request: web.Request) -> web.Response:
     try:
         uploads = await _uploads(s, form)
     except UploadError as exc:
-        return again(str(exc))
+        return again(text_of(exc, request.get(LANG, "vi")))
     content = [await _store_upload(s, u) for u in uploads]
     if content:
         values["Content"] = content
@@ -194,7 +194,7 @@ async def outgoing_create(request: web.Request) -> web.Response:
     try:
         uploads = await _uploads(s, form)
     except UploadError as exc:
-        return again(str(exc))
+        return again(text_of(exc, request.get(LANG, "vi")))
     content = [await _store_upload(s, u) for u in uploads]
     if content:
         values["Content"] = content
@@ -300,7 +300,8 @@ async def document_upload(request: web.Request) -> web.Response:
         if not uploads:
             raise UploadError("Chưa chọn tệp nào (no file was chosen).")
     except UploadError as exc:
-        return await _document_page(request, rec.id, error=str(exc), status=422)
+        return await _document_page(request, rec.id, error=text_of(exc, request.get(LANG, "vi")),
+                                    status=422)
     content = [await _store_upload(s, u) for u in uploads]
     try:
         await blocking(s.store.attach_content, rec.id, content, _actor(request))
