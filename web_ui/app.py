@@ -23,6 +23,7 @@ from .accounts import ensure_schema as ensure_account_schema
 from .changes import DocumentsCache
 from .config import MiB, WebConfig
 from .history import LogIndex
+from .previews import setup_previews
 from .render import make_envs
 from .seal import SealChecker
 from .throttle import Throttle
@@ -129,6 +130,7 @@ def create_app(
         raise RuntimeError(f"routes without handlers {missing}, handlers without routes {extra}")
     for route in permissions.ROUTES:
         app.router.add_route(route.method, route.path, handlers[route.name], name=route.name)
+    setup_previews(app, config.preview_renders)
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         own = store is None

@@ -150,7 +150,11 @@ async def errors_mw(request: web.Request, handler: Handler) -> web.StreamRespons
             log.error("%s %s: %s", request.method, request.path, exc)
         field = getattr(exc, "field", None)
         message = text_of(exc, request.get(LANG, i18n.DEFAULT))
-        return error_response(request, status, type(exc).__name__, message, field)
+        resp = error_response(request, status, type(exc).__name__, message, field)
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, int):
+            resp.headers["Retry-After"] = str(retry_after)
+        return resp
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(

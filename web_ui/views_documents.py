@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import io
 import os
 import re
 import tempfile
@@ -29,6 +28,7 @@ from .common import (
     visible_file,
 )
 from .errors import UploadError, text_of
+from .previews import preview_png
 from .reqkeys import LANG, me
 from .uploads import CheckedFile, check_file_isolated
 
@@ -339,37 +339,6 @@ def content_entry(rec: Record, sha256: str) -> dict[str, Any]:
     raise web.HTTPNotFound()
 
 
-def pdf_preview(path: Path) -> bytes:
-    """The first page of a PDF as PNG (poppler's pdftoppm): shown even where the office PC's
-    browser has no PDF viewer. The PDF was checked on upload; the renderer is a child
-    process with a time limit."""
-    import shutil
-    import subprocess
-
-    exe = shutil.which("pdftoppm")
-    if exe is None:
-        raise NotFoundError("pdftoppm (poppler-utils) is not installed: no preview")
-    out = subprocess.run(
-        [exe, "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", str(path)],
-        capture_output=True, timeout=30, check=False,
-    )
-    if out.returncode != 0 or not out.stdout.startswith(b"\x89PNG"):
-        raise NotFoundError("the first page could not be rendered")
-    return out.stdout
-
-
-def tiff_preview(path: Path) -> bytes:
-    """The first page of a TIFF as PNG: browsers other than Safari do not show TIFF."""
-    from PIL import Image
-
-    with Image.open(path) as img:
-        img.seek(0)
-        out = io.BytesIO()
-        frame = img.convert("RGB") if img.mode not in ("1", "L", "RGB") else img
-        frame.save(out, "PNG")
-        return out.getvalue()
-
-
 async def send_content(request: web.Request, rec: Record, sha256: str) -> web.StreamResponse:
     s = services(request)
     if not _SHA.match(sha256):
@@ -386,8 +355,7 @@ async def send_content(request: web.Request, rec: Record, sha256: str) -> web.St
         raise NotFoundError(f"content {sha256} is missing from the content store")
     name = entry.get("name") or sha256
     if preview:
-        maker = pdf_preview if entry["mime"] == "application/pdf" else tiff_preview
-        body = await blocking(maker, path)
+        body = await preview_png(request.app, path, entry["mime"], s.config.preview_timeout)
         return web.Response(body=body, content_type="image/png")
     disposition = "attachment" if download else "inline"
     from urllib.parse import quote
