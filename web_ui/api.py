@@ -17,7 +17,7 @@ from aiohttp import web
 from appliance.errors import NotFoundError, ValidationError
 from appliance.store import Record
 
-from . import queries
+from . import permissions, queries
 from . import registers as regs
 from .accounts import ROLE_LABELS_VI
 from .common import audit_list, blocking, require_cleared, services, visible_file
@@ -34,7 +34,7 @@ from .views_registers import _params, print_register
 SYSTEM_FIELDS = frozenset({
     "Content", "Direction", "Status", "Series", "Year", "ArrivalNumber", "DocOrdinal", "DocId",
 })
-MAX_JSON = 256 * 1024
+MAX_JSON = permissions.JSON_BODY
 
 
 def _has_surrogates(value: Any) -> bool:
