@@ -15,6 +15,12 @@ class AccountError(WebError):
     """A user, role, password or token request is not acceptable."""
 
 
+class BadRequestError(WebError):
+    """The request body cannot be taken as the call's input at all (e.g. JSON nested too deep)."""
+
+    status = 400
+
+
 class AuthError(WebError):
     """Sign-in failed, or the request carries no valid session or token."""
 
