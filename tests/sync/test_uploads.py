@@ -61,9 +61,15 @@ async def client(
     return await aiohttp_client(create_app(centre))
 
 
-async def _head(client: TestClient[Any, Any], sha: str, device: str) -> tuple[int, str, str]:
+def _head_auth(app: Appliance, sha: str) -> str:
+    return wire.b64(app.sign(wire.RequestType.HEAD, {"sha256": sha}))
+
+
+async def _head(client: TestClient[Any, Any], sha: str, app: Appliance) -> tuple[int, str, str]:
+    """A HEAD signed by ``app``'s device key, as the agent sends it."""
     r = await client.head(
-        f"/v1/content/{sha}", headers={"Tus-Resumable": "1.0.0", "Luutru-Device": device}
+        f"/v1/content/{sha}",
+        headers={"Tus-Resumable": "1.0.0", "Luutru-Signature": _head_auth(app, sha)},
     )
     return r.status, r.headers.get("Upload-Offset", ""), r.headers.get("Upload-Length", "")
 
@@ -74,7 +80,7 @@ async def test_chunked_upload_resumes_from_head_offset(
     app = make_appliance()
     data = bytes(range(256)) * 1000
     sha = _content(app, data)
-    assert await _head(client, sha, app.id) == (200, "0", str(len(data)))
+    assert await _head(client, sha, app) == (200, "0", str(len(data)))
     seq = 100
     offset = 0
     while offset < len(data):
@@ -87,7 +93,7 @@ async def test_chunked_upload_resumes_from_head_offset(
         assert r.status == 204, await r.text()
         offset = int(r.headers["Upload-Offset"])
         if offset == CHUNK:  # the HEAD after a "cut" says where to go on
-            assert (await _head(client, sha, app.id))[1] == str(CHUNK)
+            assert (await _head(client, sha, app))[1] == str(CHUNK)
     assert centre.blobs.has(sha)
     assert hashlib.sha256(centre.blobs.path(sha).read_bytes()).hexdigest() == sha
     app.seq = seq
@@ -200,7 +206,7 @@ async def test_unknown_content_is_404_and_healthz(
     make_appliance: Callable[..., Appliance], client: TestClient[Any, Any]
 ) -> None:
     app = make_appliance()
-    assert (await _head(client, "a" * 64, app.id))[0] == 404
+    assert (await _head(client, "a" * 64, app))[0] == 404
     r = await client.get("/healthz")
     assert r.status == 200 and (await r.json())["ok"] is True
 
@@ -258,7 +264,7 @@ async def test_streamed_patch_cut_mid_body_keeps_its_complete_pieces(
     writer.close()  # the link goes: half a piece was on its way
     await asyncio.sleep(0.3)
     assert centre.blobs.partial_size(sha) == 2 * PIECE  # kept; the half piece is not
-    assert await _head(client, sha, app.id) == (200, str(2 * PIECE), str(len(data)))
+    assert await _head(client, sha, app) == (200, str(2 * PIECE), str(len(data)))
     # The status answer says where the upload stands, so the agent needs no HEAD.
     app.seq = 750  # above the chunk requests' sequence numbers
     status = response(centre, app.intake.handle(app.sign(wire.RequestType.STATUS, {})))
@@ -449,7 +455,8 @@ async def test_two_lanes_cut_in_each_lane_resume_each_from_its_offset(
     await asyncio.sleep(0.3)
     assert centre.blobs.partial_size(sha) == PIECE and centre.blobs.lane(sha) == (s, s + PIECE)
     r = await client.head(
-        f"/v1/content/{sha}", headers={"Tus-Resumable": "1.0.0", "Luutru-Device": app.id}
+        f"/v1/content/{sha}",
+        headers={"Tus-Resumable": "1.0.0", "Luutru-Signature": _head_auth(app, sha)},
     )
     assert r.headers["Upload-Offset"] == str(PIECE)
     assert r.headers["Luutru-Lane"] == f"{s}-{s + PIECE}"
@@ -614,7 +621,8 @@ async def test_both_lanes_full_but_not_put_together_are_joined_by_a_head(
     assert list(status.missing) == [sha]
     assert status.extra["offsets"] == {sha: s} and status.extra["lanes"] == {sha: [s, len(data)]}
     r = await client.head(
-        f"/v1/content/{sha}", headers={"Tus-Resumable": "1.0.0", "Luutru-Device": app.id}
+        f"/v1/content/{sha}",
+        headers={"Tus-Resumable": "1.0.0", "Luutru-Signature": _head_auth(app, sha)},
     )
     assert r.status == 200 and r.headers["Upload-Offset"] == str(len(data))
     assert "Luutru-Lane" not in r.headers
@@ -622,3 +630,72 @@ async def test_both_lanes_full_but_not_put_together_are_joined_by_a_head(
     assert centre.blobs.lane(sha) is None and centre.blobs.partial_size(sha) == 0
     with centre.storage.view() as v:
         assert v.counts(app.id).content_missing == 0
+
+
+async def test_an_unsigned_head_learns_nothing_about_the_centres_content(
+    make_appliance: Callable[..., Appliance], client: TestClient[Any, Any], centre: Centre
+) -> None:
+    """A HEAD needs the device's signature; without one (or with the old Luutru-Device
+    claim, a bad signature, or one for another file) every answer is the same 403 with no
+    offset, length or lane, whether the centre holds the file, part of it or nothing."""
+    app = make_appliance()
+    held = os.urandom(3000)
+    sha_held = _content(app, held)
+    centre.blobs.append_partial(sha_held, 0, held)
+    assert centre.blobs.finish_lanes(sha_held) and centre.blobs.has(sha_held)
+    sha_part = _content(make_appliance("other"), os.urandom(5000))
+    centre.blobs.append_partial(sha_part, 0, b"x" * 100)
+    answers = set()
+    for sha in (sha_held, sha_part, "a" * 64, "not-a-sha"):
+        for headers in ({}, {"Luutru-Device": app.id}, {"Luutru-Signature": "AAAA"},
+                        {"Luutru-Signature": _head_auth(app, "b" * 64)}):
+            r = await client.head(f"/v1/content/{sha}",
+                                  headers={"Tus-Resumable": "1.0.0", **headers})
+            assert not {"Upload-Offset", "Upload-Length", "Luutru-Lane"} & set(r.headers)
+            answers.add((r.status, tuple(sorted(set(r.headers) - {"Date"})), await r.read()))
+    (answer,) = answers
+    assert answer[0] == 403
+
+
+async def test_a_signed_head_answers_only_for_the_appliances_own_files(
+    make_appliance: Callable[..., Appliance], client: TestClient[Any, Any], centre: Centre
+) -> None:
+    """Another enrolled appliance's signed HEAD of a file it does not reference: 404, the
+    same as a file the centre has never seen (no oracle across communes)."""
+    a, b = make_appliance(), make_appliance("other")
+    data = os.urandom(3000)
+    sha = _content(a, data)
+    assert await _head(client, sha, a) == (200, "0", "3000")
+    centre.blobs.append_partial(sha, 0, data)
+    assert centre.blobs.finish_lanes(sha)
+    assert await _head(client, sha, a) == (200, "3000", "3000")
+    assert (await _head(client, sha, b))[0] == 404
+    assert (await _head(client, "c" * 64, b))[0] == 404
+    signed = {"Tus-Resumable": "1.0.0", "Luutru-Signature": _head_auth(a, sha)}
+    assert (await client.head(f"/v1/content/{sha}", headers=signed)).status == 200
+    again = await client.head(f"/v1/content/{sha}", headers=signed)  # its nonce is spent
+    assert again.status == 409 and "Upload-Offset" not in again.headers
+
+
+async def test_the_agent_asks_where_an_upload_stands_with_a_signed_head(
+    make_appliance: Callable[..., Appliance], client: TestClient[Any, Any], centre: Centre
+) -> None:
+    """With no offset from the centre, the agent's HEAD (signed, over the real client) finds
+    where the upload stands and the file goes up from there."""
+    from sync.agent import _Cycle
+    from sync.client import CentreClient, RunAhead
+    from sync.errors import TransportError
+    from sync.state import load_enrolment, load_state
+
+    app = make_appliance()
+    data = os.urandom(3 * PIECE + 7)
+    sha = _content(app, data)
+    centre.blobs.append_partial(sha, 0, data[:PIECE])
+    state = load_state(app.data_dir)
+    async with CentreClient(str(client.make_url("")).rstrip("/")) as cc:
+        with pytest.raises(TransportError, match="403"):
+            await cc.head(sha, "not-a-signature")
+        cycle = _Cycle(app.data_dir, app.store, load_enrolment(app.data_dir), state, cc)
+        done, _ = await cycle.upload(sha, None, PIECE, RunAhead(4 * PIECE))
+    assert done and centre.blobs.has(sha)
+    assert hashlib.sha256(centre.blobs.path(sha).read_bytes()).hexdigest() == sha
