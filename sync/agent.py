@@ -389,7 +389,9 @@ class _Cycle:
         split = lane > 0 or (end is not None and end < size)
         end = size if end is None else end
         if offset is None:
-            st = await self.client.head(sha, self.enrolment.appliance_id)
+            raw = wire.sign_request(self.key, wire.RequestType.HEAD, self.seq.next(), self.now(),
+                                    wire.head_body(sha))
+            st = await self.client.head(sha, wire.b64(raw))
             if st is None:
                 return False, None
             offset, length = st

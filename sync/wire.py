@@ -39,6 +39,7 @@ class RequestType(StrEnum):
     BATCH = "batch"
     STATUS = "status"
     CHUNK = "chunk"
+    HEAD = "head"  # where an upload stands (tus HEAD): signed like every other request
     RESTORE = "restore"  # a new box asks to take over a dead appliance's log
     FETCH = "fetch"  # ... and downloads its entries and content
     HANDOVER = "handover"  # ... and sends the hand-over entry for the centre to countersign
@@ -386,6 +387,11 @@ def verify_receipt(raw: bytes, centre_key: PublicKey) -> Receipt:
 # -- chunk authorisation (tus PATCH) ------------------------------------------------------
 
 AUTH_HEADER = "Luutru-Signature"
+
+
+def head_body(sha256_hex: str) -> dict[str, Any]:
+    """The body of a signed HEAD: the upload it asks about, so it answers for no other."""
+    return {"sha256": sha256_hex}
 
 
 def chunk_body(sha256_hex: str, offset: int, chunk: bytes) -> dict[str, Any]:

@@ -17,11 +17,11 @@ from aiohttp import web
 from appliance.errors import NotFoundError, ValidationError
 from appliance.store import Record
 
-from . import queries
+from . import permissions, queries
 from . import registers as regs
 from .accounts import ROLE_LABELS_VI
 from .common import audit_list, blocking, require_cleared, services, visible_file
-from .errors import UploadError
+from .errors import BadRequestError, UploadError
 from .openapi import openapi_document
 from .reqkeys import me
 from .uploads import check_file_isolated
@@ -34,7 +34,10 @@ from .views_registers import _params, print_register
 SYSTEM_FIELDS = frozenset({
     "Content", "Direction", "Status", "Series", "Year", "ArrivalNumber", "DocOrdinal", "DocId",
 })
-MAX_JSON = 256 * 1024
+MAX_JSON = permissions.JSON_BODY
+# A document is 3 levels deep (its recipients' list of objects); 32 leaves room and keeps
+# every later step (checks, CBOR) far from Python's recursion limit.
+MAX_DEPTH = 32
 
 
 def _has_surrogates(value: Any) -> bool:
@@ -57,15 +60,40 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     if len(raw) > MAX_JSON:
         raise ValidationError("the JSON body is too large (max 256 KiB)")
+    too_deep = BadRequestError(
+        f"Dữ liệu JSON lồng nhau quá sâu, tối đa {MAX_DEPTH} cấp (the JSON body is nested "
+        f"too deeply: at most {MAX_DEPTH} levels)."
+    )
     try:
         value = json.loads(raw.decode("utf-8") if raw else "{}", parse_constant=_no_constant)
+    except RecursionError:
+        raise too_deep from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(f"the body is not valid JSON: {exc}") from None
+    if _depth_exceeds(value, MAX_DEPTH):  # before anything walks it recursively
+        raise too_deep
     if not isinstance(value, dict):
         raise ValidationError("the body must be a JSON object")
     if _has_surrogates(value):
         raise ValidationError("the body contains text that is not valid Unicode")
     return value
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether lists and objects nest deeper than ``limit`` (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _no_constant(name: str) -> Any:

@@ -21,8 +21,9 @@ from . import permissions
 from .accounts import Accounts, HashParams
 from .accounts import ensure_schema as ensure_account_schema
 from .changes import DocumentsCache
-from .config import MiB, WebConfig
+from .config import WebConfig
 from .history import LogIndex
+from .previews import setup_previews
 from .render import make_envs
 from .seal import SealChecker
 from .throttle import Throttle
@@ -118,7 +119,7 @@ def create_app(
 
     app = web.Application(
         middlewares=middleware.MIDDLEWARES,
-        client_max_size=config.max_upload + 1 * MiB,
+        client_max_size=permissions.FORM_BODY,  # each route its own: middleware.body_mw
     )
     handlers: dict[str, Any] = {}
     for module in (views_auth, views_documents, views_records, views_registers, views_admin, api):
@@ -129,6 +130,7 @@ def create_app(
         raise RuntimeError(f"routes without handlers {missing}, handlers without routes {extra}")
     for route in permissions.ROUTES:
         app.router.add_route(route.method, route.path, handlers[route.name], name=route.name)
+    setup_previews(app, config.preview_renders)
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         own = store is None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import io
 import os
 import re
 import tempfile
@@ -28,7 +27,8 @@ from .common import (
     services,
     visible_file,
 )
-from .errors import UploadError
+from .errors import UploadError, text_of
+from .previews import preview_png
 from .reqkeys import LANG, me
 from .uploads import CheckedFile, check_file_isolated
 
@@ -155,7 +155,7 @@ async def incoming_create(request: web.Request) -> web.Response:
     try:
         uploads = await _uploads(s, form)
     except UploadError as exc:
-        return again(str(exc))
+        return again(text_of(exc, request.get(LANG, "vi")))
     content = [await _store_upload(s, u) for u in uploads]
     if content:
         values["Content"] = content
@@ -194,7 +194,7 @@ async def outgoing_create(request: web.Request) -> web.Response:
     try:
         uploads = await _uploads(s, form)
     except UploadError as exc:
-        return again(str(exc))
+        return again(text_of(exc, request.get(LANG, "vi")))
     content = [await _store_upload(s, u) for u in uploads]
     if content:
         values["Content"] = content
@@ -300,7 +300,8 @@ async def document_upload(request: web.Request) -> web.Response:
         if not uploads:
             raise UploadError("Chưa chọn tệp nào (no file was chosen).")
     except UploadError as exc:
-        return await _document_page(request, rec.id, error=str(exc), status=422)
+        return await _document_page(request, rec.id, error=text_of(exc, request.get(LANG, "vi")),
+                                    status=422)
     content = [await _store_upload(s, u) for u in uploads]
     try:
         await blocking(s.store.attach_content, rec.id, content, _actor(request))
@@ -338,37 +339,6 @@ def content_entry(rec: Record, sha256: str) -> dict[str, Any]:
     raise web.HTTPNotFound()
 
 
-def pdf_preview(path: Path) -> bytes:
-    """The first page of a PDF as PNG (poppler's pdftoppm): shown even where the office PC's
-    browser has no PDF viewer. The PDF was checked on upload; the renderer is a child
-    process with a time limit."""
-    import shutil
-    import subprocess
-
-    exe = shutil.which("pdftoppm")
-    if exe is None:
-        raise NotFoundError("pdftoppm (poppler-utils) is not installed: no preview")
-    out = subprocess.run(
-        [exe, "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", str(path)],
-        capture_output=True, timeout=30, check=False,
-    )
-    if out.returncode != 0 or not out.stdout.startswith(b"\x89PNG"):
-        raise NotFoundError("the first page could not be rendered")
-    return out.stdout
-
-
-def tiff_preview(path: Path) -> bytes:
-    """The first page of a TIFF as PNG: browsers other than Safari do not show TIFF."""
-    from PIL import Image
-
-    with Image.open(path) as img:
-        img.seek(0)
-        out = io.BytesIO()
-        frame = img.convert("RGB") if img.mode not in ("1", "L", "RGB") else img
-        frame.save(out, "PNG")
-        return out.getvalue()
-
-
 async def send_content(request: web.Request, rec: Record, sha256: str) -> web.StreamResponse:
     s = services(request)
     if not _SHA.match(sha256):
@@ -385,8 +355,7 @@ async def send_content(request: web.Request, rec: Record, sha256: str) -> web.St
         raise NotFoundError(f"content {sha256} is missing from the content store")
     name = entry.get("name") or sha256
     if preview:
-        maker = pdf_preview if entry["mime"] == "application/pdf" else tiff_preview
-        body = await blocking(maker, path)
+        body = await preview_png(request.app, path, entry["mime"], s.config.preview_timeout)
         return web.Response(body=body, content_type="image/png")
     disposition = "attachment" if download else "inline"
     from urllib.parse import quote
