@@ -1,16 +1,14 @@
-"""The centre's HTTP server: thin aiohttp handlers over intake, enrolment and uploads.
+"""The centre's sync API: thin aiohttp handlers over intake, enrolment and uploads.
 
 Blocking work (signature checks, SQLite commits with fsync, hashing) runs in worker threads;
-the storage's one writer keeps commits in order. The dashboard (web_ui/central) is mounted on
-the same application.
+the storage's one writer keeps commits in order. The centre's application joins this API to
+the dashboard and is served by ``luutru.centre`` (the parts joined, above sync and web_ui).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from ipaddress import IPv4Network, IPv6Network
 
 from aiohttp import web
 
@@ -28,16 +26,10 @@ UPLOADS = web.AppKey("uploads", Uploads)
 REPLACEMENTS = web.AppKey("replacements", Replacements)
 CBOR = "application/cbor"
 TUS_HEADERS = {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store"}
-IPNetwork = IPv4Network | IPv6Network  # a --trusted-proxy block
 
 
-def create_app(
-    centre: Centre, dashboard: bool = True, trusted_proxies: tuple[IPNetwork, ...] = ()
-) -> web.Application:
-    """The centre application: sync API under /v1, /healthz, and the dashboard (which believes
-    X-Forwarded-For/-Proto only from ``trusted_proxies``)."""
-    limit = max(centre.config.max_request_bytes, centre.config.max_chunk_bytes) + (1 << 16)
-    app = web.Application(client_max_size=limit)
+def setup_sync_api(app: web.Application, centre: Centre) -> None:
+    """Mount the sync API (/v1/…) and /healthz on ``app``."""
     intake = Intake(centre)
     app[CENTRE] = centre
     app[INTAKE] = intake
@@ -53,11 +45,11 @@ def create_app(
     app.router.add_route("OPTIONS", "/v1/content", tus_options)
     app.router.add_route("HEAD", "/v1/content/{sha256}", tus_head)
     app.router.add_route("PATCH", "/v1/content/{sha256}", tus_patch)
-    if dashboard:
-        from web_ui.central import setup_dashboard
 
-        setup_dashboard(app, centre, trusted_proxies)
-    return app
+
+def max_request_size(centre: Centre) -> int:
+    """The largest request body the sync API takes (a batch, or a chunk of an upload)."""
+    return max(centre.config.max_request_bytes, centre.config.max_chunk_bytes) + (1 << 16)
 
 
 def _cbor(answer: Answer) -> web.Response:
@@ -146,15 +138,3 @@ async def tus_patch(request: web.Request) -> web.Response:
 # appliance vanished (its connection half-open after an outage) would otherwise hold the stop
 # for aiohttp's default minute. A cancelled PATCH keeps every piece it committed.
 SHUTDOWN_S = 5.0
-
-
-def serve(centre: Centre, host: str, port: int,
-          trusted_proxies: tuple[IPNetwork, ...] = ()) -> None:
-    """Run the centre until SIGINT/SIGTERM; prints one line when it listens."""
-    app = create_app(centre, trusted_proxies=trusted_proxies)
-
-    def announce(_: object) -> None:
-        print(json.dumps({"listening": f"http://{host}:{port}"}), flush=True)
-
-    web.run_app(app, host=host, port=port, print=announce, access_log=None,
-                shutdown_timeout=SHUTDOWN_S)

@@ -12,9 +12,9 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient
 
+from luutru.centre.app import create_app
 from sync import wire
 from sync.central.centre import Centre
-from sync.central.server import create_app
 from tests.sync.conftest import Appliance, response
 
 

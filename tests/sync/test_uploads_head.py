@@ -12,8 +12,8 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient
 
+from luutru.centre.app import create_app
 from sync.central.centre import Centre
-from sync.central.server import create_app
 from tests.sync.conftest import Appliance
 from tests.sync.test_uploads import PIECE, _content, _head, _head_auth
 
