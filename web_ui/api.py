@@ -21,14 +21,14 @@ from . import permissions, queries
 from . import registers as regs
 from .accounts import ROLE_LABELS_VI
 from .common import audit_list, blocking, require_cleared, services, visible_file
+from .content import send_content
 from .errors import BadRequestError, UploadError
 from .openapi import openapi_document
+from .params import register_params, search_filters
+from .register_print import print_register
 from .reqkeys import me
+from .status import device_info, status_summary
 from .uploads import check_file_isolated
-from .views_admin import device_info
-from .views_documents import send_content
-from .views_records import search_filters, status_summary
-from .views_registers import _params, print_register
 
 # Fields the system sets; a client that sends them is told so rather than silently ignored.
 SYSTEM_FIELDS = frozenset({
@@ -351,7 +351,7 @@ async def api_register(request: web.Request) -> web.StreamResponse:
     qenum(request, "classified", ("0", "1"))
     limit = qint(request, "limit", 100, 1, 1000)
     offset = qint(request, "offset", 0, 0, 10**7)
-    direction, year, classified = _params(request)
+    direction, year, classified = register_params(request)
     if fmt in ("pdf", "xlsx"):
         return await print_register(request, direction, year, classified, fmt)
     fond = s.store.config.org_id

@@ -28,9 +28,9 @@ from appliance.errors import (
 
 from . import i18n, permissions
 from .accounts import SESSION_COOKIE
-from .app import SERVICES
 from .errors import AuthError, CsrfError, ForbiddenError, ThrottledError, WebError, text_of
 from .reqkeys import AUTH, CSRF, CSRF_BINDING, LANG, PRE, SESSION_TOKEN, USER
+from .services import SERVICES
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import re
 import tempfile
@@ -17,7 +16,6 @@ from appliance.fields import AUTO_FILLED, field_map
 from appliance.store import Record
 
 from . import queries
-from .app import Services
 from .common import (
     blocking,
     clean,
@@ -27,9 +25,10 @@ from .common import (
     services,
     visible_file,
 )
+from .content import send_content
 from .errors import UploadError, text_of
-from .previews import preview_png
 from .reqkeys import LANG, me
+from .services import Services
 from .uploads import CheckedFile, check_file_isolated
 
 INCOMING_FIELDS = (
@@ -332,50 +331,9 @@ async def document_file(request: web.Request) -> web.Response:
 
 # -- content -------------------------------------------------------------------------------
 
-def content_entry(rec: Record, sha256: str) -> dict[str, Any]:
-    for c in rec.data.get("Content") or ():
-        if c.get("sha256") == sha256:
-            return dict(c)
-    raise web.HTTPNotFound()
-
-
-async def send_content(request: web.Request, rec: Record, sha256: str) -> web.StreamResponse:
-    s = services(request)
-    if not _SHA.match(sha256):
-        raise web.HTTPNotFound()
-    entry = content_entry(rec, sha256)
-    download = request.query.get("download") == "1"
-    preview = request.query.get("preview") == "png" and entry["mime"] in (
-        "image/tiff", "application/pdf")
-    action = "download" if download else "view"
-    await blocking(s.store.audit, action, _actor(request), "document", rec.id,
-                   {"sha256": sha256, "via": "api" if request.path.startswith("/api/") else "web"})
-    path = s.store.content.path(sha256)
-    if not path.is_file():
-        raise NotFoundError(f"content {sha256} is missing from the content store")
-    name = entry.get("name") or sha256
-    if preview:
-        body = await preview_png(request.app, path, entry["mime"], s.config.preview_timeout)
-        return web.Response(body=body, content_type="image/png")
-    disposition = "attachment" if download else "inline"
-    from urllib.parse import quote
-
-    headers = {
-        "Content-Type": entry["mime"],
-        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name)}",
-        "Cache-Control": "no-store",
-        "X-Content-Type-Options": "nosniff",
-    }
-    return web.FileResponse(path, headers=headers)
-
-
 async def content(request: web.Request) -> web.StreamResponse:
     rec = await _visible(request, request.match_info["id"])
     return await send_content(request, rec, request.match_info["sha256"])
-
-
-def today(s: Services) -> dt.date:
-    return s.store.clock.now().date()
 
 
 HANDLERS = {

@@ -18,7 +18,8 @@ from aiohttp.test_utils import TestClient
 
 from appliance.store import Store
 from web_ui.accounts import HashParams, Role
-from web_ui.app import SERVICES, Services, create_app
+from web_ui.app import create_app
+from web_ui.services import SERVICES, Services
 from web_ui.config import WebConfig
 from web_ui.throttle import Throttle
 
