@@ -357,13 +357,9 @@ async def api_register(request: web.Request) -> web.StreamResponse:
     fond = s.store.config.org_id
 
     def load() -> dict[str, Any]:
-        conn = s.store.reader()
-        conn.execute("BEGIN")
-        try:
+        with s.store.snapshot() as conn:
             info = regs.register_info(conn, fond, s.org_name, direction, year, classified)
             docs = regs.register_docs(conn, fond, direction, year, classified, limit, offset)
-        finally:
-            conn.execute("COMMIT")
         return {
             **info.to_json(),
             "limit": limit,

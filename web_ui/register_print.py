@@ -18,13 +18,9 @@ async def print_register(request: web.Request, direction: str, year: int, classi
     fond = s.store.config.org_id
 
     def build() -> tuple[regs.Register, bytes]:
-        conn = s.store.reader()
-        conn.execute("BEGIN")
-        try:
+        with s.store.snapshot() as conn:
             info = regs.register_info(conn, fond, s.org_name, direction, year, classified)
             docs = regs.register_docs(conn, fond, direction, year, classified)
-        finally:
-            conn.execute("COMMIT")
         if fmt == "pdf":
             return info, regs.render_pdf(info, docs, s.store.clock.now(), user.username)
         return info, regs.render_xlsx(info, docs)

@@ -121,6 +121,12 @@ def _order(direction: str) -> str:
     return ", ".join(_KEY[direction])
 
 
+def register_years(conn: sqlite3.Connection) -> list[int]:
+    """The years any document is numbered in, newest first."""
+    return [int(r[0]) for r in conn.execute(
+        'SELECT DISTINCT "Year" FROM documents WHERE "Year" IS NOT NULL ORDER BY 1 DESC')]
+
+
 def register_info(conn: sqlite3.Connection, fond: str, org_name: str, direction: str, year: int,
                   classified: bool = False) -> Register:
     where = _where(direction, classified)

@@ -19,11 +19,7 @@ from .status import today
 
 async def registers(request: web.Request) -> web.Response:
     s = services(request)
-    years = await blocking(
-        lambda: [int(r[0]) for r in s.store.reader().execute(
-            'SELECT DISTINCT "Year" FROM documents WHERE "Year" IS NOT NULL ORDER BY 1 DESC'
-        ).fetchall()]
-    )
+    years = await blocking(regs.register_years, s.store.reader())
     this_year = today(s).year
     if this_year not in years:
         years.insert(0, this_year)
@@ -88,16 +84,12 @@ async def register(request: web.Request) -> web.Response:
     fond = s.store.config.org_id
 
     def load(compute: bool) -> tuple[regs.Register, Markup, list[str]] | None:
-        conn = s.store.reader()
-        conn.execute("BEGIN")  # info and rows from one snapshot
-        try:
+        with s.store.snapshot() as conn:  # info and rows from one snapshot
             reg = register_pages(s, conn, direction, year, classified, size, compute)
             if reg is None:
                 return None
             rows = [] if page > len(reg.starts) else regs.page_rows(
                 conn, fond, direction, year, classified, size, reg.starts[page - 1])
-        finally:
-            conn.execute("COMMIT")
         return reg.info, rows_html(direction, rows) if rows else Markup(), [r[0] for r in rows]
 
     # With the register's pages at hand, a page is one indexed read of at most `size` rows

@@ -19,8 +19,8 @@ from aiohttp.test_utils import TestClient
 from appliance.store import Store
 from web_ui.accounts import HashParams, Role
 from web_ui.app import create_app
-from web_ui.services import SERVICES, Services
 from web_ui.config import WebConfig
+from web_ui.services import SERVICES, Services
 from web_ui.throttle import Throttle
 
 # Real argon2id, at libsodium's minimum cost so that a test creating five users stays fast.
