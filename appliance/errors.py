@@ -89,3 +89,15 @@ class UnsafeContentError(ValidationError):
     def message(self, lang: str) -> str:
         """The refusal in the user's language (``vi`` or ``en``)."""
         return self.en if lang == "en" else self.vi
+
+
+class AccountError(LuutruError):
+    """A user, role, password or token request is not acceptable."""
+
+    status = 400  # as the web UI answers it
+
+
+class AuthError(LuutruError):
+    """Sign-in failed, or the request carries no valid session or token."""
+
+    status = 401

@@ -104,7 +104,7 @@ INERT_KINDS = frozenset(
 )
 INERT_PREFIXES = (
     "audit.",  # Store.audit: views, prints, downloads
-    # web_ui.accounts: web_users/web_sessions/web_tokens hold password and token hashes that
+    # appliance.accounts: web_users/web_sessions/web_tokens hold password and token hashes that
     # are never logged, so accounts cannot be rebuilt from the log (see the report's notes).
     "user.",
 )

@@ -149,7 +149,7 @@ def _secret_scenario(store: Store, clock: ManualClock, work: Path) -> dict[str, 
 
 def _users(store: Store) -> None:
     """Every user.* kind (the web UI's accounts write them through the same ledger)."""
-    from web_ui.accounts import Accounts, HashParams, ensure_schema
+    from appliance.accounts import Accounts, HashParams, ensure_schema
 
     ensure_schema(store)
     acc = Accounts(store, b"s" * 32, HashParams(opslimit=1, memlimit=8192))

@@ -39,7 +39,7 @@ OTHER_FONDS = "000.21.09.H49"
 # Tables that are not projections of the log (or are rebuilt by their own module).
 NOT_PROJECTIONS = {
     "meta", "log", "merkle_nodes", "checkpoints",
-    # web_ui.accounts: password and token hashes are never logged, so not rebuildable.
+    # appliance.accounts: password and token hashes are never logged, so not rebuildable.
     "web_users", "web_sessions", "web_tokens",
     "web_log_index",  # web_ui.history brings its own index up to date from the log
 }

@@ -14,12 +14,12 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance import registers as regs
+from appliance.accounts import ROLE_LABELS_VI
 from appliance.errors import NotFoundError, ValidationError
 from appliance.store import Record
 
 from . import permissions, queries
-from . import registers as regs
-from .accounts import ROLE_LABELS_VI
 from .common import audit_list, blocking, require_cleared, services, visible_file
 from .content import send_content
 from .errors import BadRequestError, UploadError

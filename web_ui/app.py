@@ -10,10 +10,10 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance.accounts import HashParams
 from appliance.store import Store
 
 from . import permissions
-from .accounts import HashParams
 from .config import WebConfig
 from .previews import setup_previews
 from .services import SERVICES, Services, open_services

@@ -10,12 +10,12 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from appliance.accounts import User
+from appliance.passwords import PasswordRuleError
 from appliance.results import Record
 
 from . import i18n, permissions
-from .accounts import User
 from .errors import ForbiddenError
-from .passwords import PasswordRuleError
 from .render import gettext_for
 from .reqkeys import CSRF, LANG, USER
 from .services import SERVICES, Services

@@ -11,20 +11,10 @@ class WebError(LuutruError):
     status = 400
 
 
-class AccountError(WebError):
-    """A user, role, password or token request is not acceptable."""
-
-
 class BadRequestError(WebError):
     """The request body cannot be taken as the call's input at all (e.g. JSON nested too deep)."""
 
     status = 400
-
-
-class AuthError(WebError):
-    """Sign-in failed, or the request carries no valid session or token."""
-
-    status = 401
 
 
 class ForbiddenError(WebError):

@@ -16,7 +16,9 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from appliance.accounts import SESSION_COOKIE
 from appliance.errors import (
+    AuthError,
     ConfigError,
     ConflictError,
     KeyUnavailableError,
@@ -27,8 +29,7 @@ from appliance.errors import (
 )
 
 from . import i18n, permissions
-from .accounts import SESSION_COOKIE
-from .errors import AuthError, CsrfError, ForbiddenError, ThrottledError, WebError, text_of
+from .errors import CsrfError, ForbiddenError, ThrottledError, text_of
 from .reqkeys import AUTH, CSRF, CSRF_BINDING, LANG, PRE, SESSION_TOKEN, USER
 from .services import SERVICES
 
@@ -48,8 +49,9 @@ def is_api(request: web.Request) -> bool:
 
 
 def status_of(exc: LuutruError) -> int:
-    if isinstance(exc, WebError):
-        return exc.status
+    status = getattr(exc, "status", None)  # the web UI's errors, and accounts' (core)
+    if isinstance(status, int):
+        return status
     if isinstance(exc, ValidationError):
         return 422
     if isinstance(exc, NotFoundError):

@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance import registers as regs
 from appliance.search import Filters
 
-from . import registers as regs
 from .errors import ForbiddenError
 from .reqkeys import me
 

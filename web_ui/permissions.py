@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .accounts import Role, TokenScope
+from appliance.accounts import Role, TokenScope
 
 KiB = 1 << 10
 # The largest body a route reads: a form of text fields (a document's is a few KB) or an API

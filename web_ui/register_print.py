@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import registers as regs
+from appliance import registers as regs
+
 from .common import blocking, services
 from .reqkeys import me
 

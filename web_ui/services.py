@@ -11,13 +11,13 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from appliance.accounts import Accounts, HashParams
+from appliance.accounts import ensure_schema as ensure_account_schema
 from appliance.datadir import PUBLIC_KEY_NAME
 from appliance.keys.sealing import open_secret_store
 from appliance.keys.verify import load_public_key
 from appliance.store import Store
 
-from .accounts import Accounts, HashParams
-from .accounts import ensure_schema as ensure_account_schema
 from .changes import DocumentsCache
 from .config import WebConfig
 from .history import LogIndex

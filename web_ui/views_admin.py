@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from appliance.errors import LuutruError
-
-from .accounts import (
+from appliance.accounts import (
     MAX_TOKEN_DAYS,
     ROLE_LABELS_VI,
     TOKEN_DAYS,
     Role,
     TokenScope,
 )
+from appliance.errors import AccountError, AuthError, LuutruError
+
 from .common import blocking, error_text, form_of, guess_keys, render, services
-from .errors import AccountError, AuthError, ThrottledError
+from .errors import ThrottledError
 from .reqkeys import me
 from .status import device_info, status_summary
 

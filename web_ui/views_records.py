@@ -7,11 +7,11 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from appliance.accounts import Role
 from appliance.errors import LuutruError, NotFoundError
 from appliance.search import search as run_search
 
 from . import queries
-from .accounts import Role
 from .common import (
     audit_list,
     blocking,

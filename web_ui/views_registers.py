@@ -8,7 +8,8 @@ from typing import Any
 from aiohttp import web
 from markupsafe import Markup
 
-from . import registers as regs
+from appliance import registers as regs
+
 from .common import audit_list, blocking, cpu_read, render, services
 from .params import int_arg, register_params
 from .register_print import print_register

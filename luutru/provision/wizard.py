@@ -215,8 +215,8 @@ def provision(
 
 def _admin(store: Any, admin: Admin) -> Step:
     try:
+        from appliance.accounts import Accounts, ensure_schema
         from appliance.keys.sealing import open_secret_store
-        from web_ui.accounts import Accounts, ensure_schema
     except ImportError as exc:
         return Step("admin", "failed", f"the web UI's accounts library is missing: {exc}")
     try:

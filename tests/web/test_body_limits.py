@@ -13,8 +13,8 @@ import psutil
 import pytest
 from aiohttp.test_utils import TestClient
 
+from appliance.accounts import Role
 from web_ui import permissions
-from web_ui.accounts import Role
 
 from . import samples
 from .conftest import ROLE_USERS, as_role, services_of

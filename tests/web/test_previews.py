@@ -20,9 +20,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from PIL import Image
 
+from appliance.accounts import Role
 from appliance.store import Store
 from tests.conftest import incoming
-from web_ui.accounts import Role
 from web_ui.config import WebConfig
 
 from .conftest import as_role, services_of

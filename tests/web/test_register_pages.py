@@ -12,9 +12,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from markupsafe import escape
 
+from appliance import registers as regs
+from appliance.accounts import Role
 from tests.conftest import incoming, outgoing
-from web_ui import registers as regs
-from web_ui.accounts import Role
 from web_ui.changes import DocumentsVersion
 from web_ui.config import WebConfig
 from web_ui.render import doc_table, escape_all

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient
 
+from appliance.accounts import Role
 from tests import active_pdfs
 from tests.conftest import incoming
-from web_ui.accounts import Role
 
 from .conftest import ROLE_USERS, as_role, services_of
 from .test_documents import FORM, _multipart

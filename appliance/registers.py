@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from appliance import clock as clockmod
-from appliance import schema
-from appliance.cells import safe_row
-from appliance.classified import DOCUMENT_IS_CLASSIFIED_SQL, DOCUMENT_NOT_CLASSIFIED_SQL
-from appliance.fonts import register_reportlab
+from . import clock as clockmod
+from . import schema
+from .cells import safe_row
+from .classified import DOCUMENT_IS_CLASSIFIED_SQL, DOCUMENT_NOT_CLASSIFIED_SQL
+from .fonts import register_reportlab
 
 INCOMING_COLUMNS = (
     "Ngày đến",
