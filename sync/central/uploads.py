@@ -53,6 +53,7 @@ from ..errors import (
     SyncError,
     WireError,
 )
+from .anomalies import note
 from .intake import Intake
 from .storage import AnomalyKind, ApplianceStatus, CentreTx
 
@@ -241,8 +242,8 @@ class Uploads:
         equals the stored length and ``s`` still owns the upload."""
         start, end = s.grant.span(index)
         if len(data) != end - start or wire.sha256(data) != s.grant.hashes[index]:
-            self.intake._note(
-                s.app_id,
+            note(
+                self.c, s.app_id,
                 AnomalyKind.BAD_SIGNATURE,
                 f"upload piece {start}-{end} of {s.sha256} does not match its signature",
             )
@@ -330,7 +331,7 @@ class Uploads:
             if req.body.get("sha256") != sha256:
                 raise WireError("the head request is signed for another upload")
         except WireError as exc:
-            self.intake._note(None, AnomalyKind.MALFORMED, f"HEAD signature: {exc}")
+            note(self.c, None, AnomalyKind.MALFORMED, f"HEAD signature: {exc}")
             raise
         app, _ = self.intake.authenticate(req)
         # Its nonce is kept, so it cannot be replayed; it changes nothing, so it need not be
@@ -381,12 +382,12 @@ class Uploads:
                 raise WireError("upload is not authorised by a chunk request")
             grant = wire.UploadGrant.from_body(req.body)
         except WireError as exc:
-            self.intake._note(None, AnomalyKind.MALFORMED, f"upload signature: {exc}")
+            note(self.c, None, AnomalyKind.MALFORMED, f"upload signature: {exc}")
             raise
         app, _ = self.intake.authenticate(req)
         if grant.sha256 != sha256 or grant.offset != offset or grant.length != body_length:
-            self.intake._note(
-                app.id,
+            note(
+                self.c, app.id,
                 AnomalyKind.BAD_SIGNATURE,
                 f"upload of {sha256} does not match its signature (offset or length)",
             )
