@@ -106,6 +106,11 @@ def _skew_seconds(request_time: str, now: dt.datetime) -> float | None:
 # -- the intake -----------------------------------------------------------------------------
 
 
+def _remembered(answer: Answer) -> bool:
+    """Accepted and duplicate batches are answered the same way again if they come again."""
+    return answer.outcome in (wire.Outcome.ACCEPTED, wire.Outcome.DUPLICATE)
+
+
 class Intake:
     """Handles batches and status requests for one opened centre (thread-safe via storage)."""
 
@@ -268,7 +273,14 @@ class Intake:
         self, req: wire.SignedRequest, app: ApplianceRecord, transport: Transport
     ) -> Answer:
         try:
-            return self.with_upload_state(self._decide(req, app, transport))
+            decided = self._decide(req, app, transport)
+            answer = self.with_upload_state(decided)
+            if answer is not decided and _remembered(answer):
+                # Remembered as sent, so that the same request again is answered byte for
+                # byte; a crash before this only means a repeat is checked again (idempotent).
+                with self.c.storage.transaction() as tx:
+                    tx.remember_response(app.id, req.digest, answer.body, self.c.now())
+            return answer
         except ForkError as exc:
             record_fork(self.c, req, app, exc, transport == Transport.HTTP)
             with self.c.storage.view() as v:
@@ -307,7 +319,7 @@ class Intake:
             if req.type is wire.RequestType.STATUS:
                 return self._status(tx, req, fresh, extra)
             answer = self._batch(tx, req, fresh, extra)
-            if answer.outcome in (wire.Outcome.ACCEPTED, wire.Outcome.DUPLICATE):
+            if _remembered(answer) and not answer.pending:
                 tx.remember_response(app.id, req.digest, answer.body, self.c.now())
             return answer
 
