@@ -94,7 +94,7 @@ INERT_KINDS = frozenset(
         Kind.ARCHIVE_PACKAGE,  # archive.sip: a SIP was built
         Kind.ARCHIVE_EXPORT,  # archive.export: PDF + XML written
         Kind.ARCHIVE_FONDS_EXPORT,  # archive.fonds: a fonds handed over
-        Kind.SYNC_RECEIPT,  # sync.receipts: the centre's cosignature, read from the log itself
+        Kind.SYNC_RECEIPT,  # sync.agent.receipts: the centre's cosignature, read from the log
         Kind.DEVICE_HANDOVER,  # handover: read from the log by verify
         Kind.PROVISION_IDENTITY,  # provision.identity
         Kind.PROVISION_BOOT_EVIDENCE,  # provision.wizard

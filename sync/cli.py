@@ -96,8 +96,8 @@ def enrol(
     from appliance.errors import LuutruError
     from appliance.keys.loader import open_key
 
-    from .enrol import enrol_export, enrol_online
-    from .state import ENROLMENT_NAME, sync_dir
+    from .agent.enrol import enrol_export, enrol_online
+    from .agent.state import ENROLMENT_NAME, sync_dir
 
     d = _data_dir(data)
     if (sync_dir(d) / ENROLMENT_NAME).exists() and not force:
@@ -157,12 +157,12 @@ def sync_cmd(
     try:
         with _open_store(d, clock_offset) as store:
             if export_dir:
-                from .usb import export
+                from .agent.usb import export
 
                 rep: Any = export(d, store, export_dir)
                 store.wait_sealed()
             elif receipts_dir:
-                from .usb import import_receipts
+                from .agent.usb import import_receipts
 
                 rep = import_receipts(d, store, receipts_dir)
                 store.wait_sealed()

@@ -25,6 +25,8 @@ from appliance.merkle import HASH_SIZE
 
 from .errors import AuthError, WireError
 
+USB_ROOT = "luutru-sync"  # the folder on a USB stick (or exchange folder) both ends use
+
 PROTOCOL = "luutru-sync/1"
 MEDIA_TYPE = "application/cbor"
 CT_REQUEST = "application/vnd.luutru.sync-request+cbor"

@@ -26,7 +26,7 @@ from appliance.kinds import KNOWN, Kind
 from appliance.ledger import Entry
 from appliance.store import Store
 from sync import wire
-from sync.outbox import build_batch
+from sync.agent.outbox import build_batch
 from tests.archive.conftest import attach_pdf
 from tests.conftest import incoming, outgoing
 from tests.test_rebuild import build_everything

@@ -562,7 +562,7 @@ def test_kinds_named_in_the_code_all_have_a_rule() -> None:
     from appliance.handover import HANDOVER_KIND
     from luutru.provision.identity import IDENTITY_KIND
     from luutru.provision.wizard import ATTEST_KIND
-    from sync.outbox import RECEIPT_KIND
+    from sync.agent.outbox import RECEIPT_KIND
 
     for kind in (DIGITISE_KIND, TEXT_KIND, HANDOVER_KIND, IDENTITY_KIND, ATTEST_KIND,
                  RECEIPT_KIND, "audit.view", "audit.print", "user.add", "user.token_revoke"):

@@ -222,7 +222,7 @@ async def api_outgoing(request: web.Request) -> web.Response:
 
 
 async def api_document(request: web.Request) -> web.Response:
-    from sync.status import sync_status
+    from sync.agent.status import sync_status
 
     s = services(request)
     rec = await _visible(request)

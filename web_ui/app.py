@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance.accounts import HashParams
+from appliance.retry import backoff
 from appliance.store import Store
 
 from . import permissions
@@ -94,7 +95,7 @@ def create_app(
 
 async def _index_forever(services: Services) -> None:
     """Keep the history index close to the log (run_once + a thin loop, STYLE.md rule 9)."""
-    delay = 0.5
+    failures = 0
     while True:
         try:
             await asyncio.to_thread(services.log_index.catch_up)
@@ -102,6 +103,9 @@ async def _index_forever(services: Services) -> None:
         except asyncio.CancelledError:
             raise
         except Exception:  # logged, retried with back-off; the pages scan the tail meanwhile
+            failures += 1
             log.exception("history index catch-up failed")
-            delay = min(60.0, delay * 2)
+            delay = backoff(failures, cap=60.0, base=1.0)
+        else:
+            failures = 0
         await asyncio.sleep(delay)

@@ -18,7 +18,7 @@ def today(s: Services) -> dt.date:
 
 def status_summary(s: Services) -> dict[str, Any]:
     """Seal and sync state for the home and device pages (no record contents)."""
-    from sync.status import sync_status
+    from sync.agent.status import sync_status
 
     size, _ = s.store.tree_head()
     cp = s.store.latest_checkpoint()

@@ -254,7 +254,7 @@ def _field_rows(s: Services, data: dict[str, Any], lang: str) -> list[tuple[str,
 
 async def _document_page(request: web.Request, doc_id: str, error: str | None = None,
                          status: int = 200) -> web.Response:
-    from sync.status import sync_status
+    from sync.agent.status import sync_status
 
     s = services(request)
     rec = await _visible(request, doc_id)

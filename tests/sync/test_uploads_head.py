@@ -83,10 +83,10 @@ async def test_the_agent_asks_where_an_upload_stands_with_a_signed_head(
 ) -> None:
     """With no offset from the centre, the agent's HEAD (signed, over the real client) finds
     where the upload stands and the file goes up from there."""
-    from sync.agent import _Cycle
-    from sync.client import CentreClient, RunAhead
+    from sync.agent.cycle import _Cycle
+    from sync.agent.http import CentreClient, RunAhead
+    from sync.agent.state import load_enrolment, load_state
     from sync.errors import TransportError
-    from sync.state import load_enrolment, load_state
 
     app = make_appliance()
     data = os.urandom(3 * PIECE + 7)

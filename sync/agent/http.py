@@ -24,8 +24,8 @@ import aiohttp
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Payload
 
-from . import wire
-from .errors import ContentError, TransportError
+from .. import wire
+from ..errors import ContentError, TransportError
 
 T = TypeVar("T")
 SLICE = 16 * 1024
