@@ -131,6 +131,10 @@ def _key(label: str) -> Any:
     return _KEY_CACHE[label]
 
 
+def _validity(start: datetime, end: datetime) -> dict[str, str]:
+    return {"valid-from": _when(start), "valid-to": _when(end)}
+
+
 def _ku(*usages: str) -> dict[str, Any]:
     return {
         "id": "key_usage",
@@ -214,7 +218,7 @@ def build_config(
             "subject-key": "root",
             "issuer": "root",
             "authority-key": "root",
-            "validity": {"valid-from": _when(ago), "valid-to": _when(now + timedelta(days=365 * 60))},
+            "validity": _validity(ago, now + timedelta(days=365 * 60)),
             "extensions": ca_ext,
         },
         "other-root": {
@@ -222,12 +226,12 @@ def build_config(
             "subject-key": "other-root",
             "issuer": "other-root",
             "authority-key": "other-root",
-            "validity": {"valid-from": _when(ago), "valid-to": _when(now + timedelta(days=365 * 60))},
+            "validity": _validity(ago, now + timedelta(days=365 * 60)),
             "extensions": ca_ext,
         },
         "ca": {
             "issuer": "root",
-            "validity": {"valid-from": _when(ago), "valid-to": _when(now + timedelta(days=365 * 50))},
+            "validity": _validity(ago, now + timedelta(days=365 * 50)),
             "extensions": [
                 {
                     "id": "basic_constraints",
@@ -240,7 +244,7 @@ def build_config(
         },
         "ocsp": {
             "issuer": "ca",
-            "validity": {"valid-from": _when(ago), "valid-to": _when(now + timedelta(days=365 * 50))},
+            "validity": _validity(ago, now + timedelta(days=365 * 50)),
             "extensions": [
                 _ku("digital_signature"),
                 {"id": "extended_key_usage", "critical": True, "value": ["ocsp_signing"]},
@@ -249,12 +253,12 @@ def build_config(
         },
         TSA_LONG: {
             "issuer": "root",
-            "validity": {"valid-from": _when(ago), "valid-to": _when(now + timedelta(days=365 * 30))},
+            "validity": _validity(ago, now + timedelta(days=365 * 30)),
             "extensions": tsa_ext,
         },
         TSA_SHORT: {
             "issuer": "root",
-            "validity": {"valid-from": _when(ago), "valid-to": _when(now + timedelta(days=365 * 3))},
+            "validity": _validity(ago, now + timedelta(days=365 * 3)),
             "extensions": tsa_ext,
         },
         "signer": _end_entity(ago, now + timedelta(days=730)),
@@ -379,8 +383,8 @@ def start_pki(
 ) -> PkiServices:
     """Make the PKI (keys in ``keydir``) and serve it on a free loopback port."""
     from aiohttp import web
-    from certomancer.integrations.aiohttp_animator import build_animator_app
     from certomancer.integrations._animator_shared import FAKE_TIME_HEADER
+    from certomancer.integrations.aiohttp_animator import build_animator_app
     from certomancer.registry import ArchLabel, CertomancerConfig
 
     sock = socket.socket()

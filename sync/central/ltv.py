@@ -275,7 +275,7 @@ def _classify(exc: Exception) -> LtvError:
 async def _upgrade(pdf: bytes, ctx: LtvContext) -> bytes:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign.signers import PdfTimeStamper
-    from pyhanko.sign.validation import async_add_validation_info
+    from pyhanko.sign.validation.dss import async_add_validation_info
 
     stamped = await _with_signature_timestamps(pdf, ctx)
     vc = ctx.validation_context()
@@ -361,6 +361,7 @@ def level_report(
     pdf: bytes, roots: Sequence[Any], moment: datetime | None = None
 ) -> LevelReport:
     """The PAdES baseline level pyHanko's AdES validator confirms, offline, at ``moment``."""
+    from pyhanko.sign.ades.report import AdESPassed
     from pyhanko.sign.validation.ades import ades_lta_validation
     from pyhanko.sign.validation.policy_decl import (
         PdfSignatureValidationSpec,
@@ -368,7 +369,6 @@ def level_report(
         RevocationInfoGatheringSpec,
         SignatureValidationSpec,
     )
-    from pyhanko.sign.ades.report import AdESPassed
     from pyhanko_certvalidator.context import CertValidationPolicySpec
     from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
     from pyhanko_certvalidator.policy_decl import (
@@ -384,7 +384,9 @@ def level_report(
             cert_validation_policy=CertValidationPolicySpec(
                 trust_manager=SimpleTrustManager.build(trust_roots=list(roots)),
                 revinfo_policy=CertRevTrustPolicy(
-                    RevocationCheckingPolicy(ee_certificate_rule=rule, intermediate_ca_cert_rule=rule)
+                    RevocationCheckingPolicy(
+                        ee_certificate_rule=rule, intermediate_ca_cert_rule=rule
+                    )
                 ),
             ),
             revinfo_gathering_policy=RevocationInfoGatheringSpec(

@@ -69,7 +69,9 @@ def _future_lta(pdf: bytes, pki: PkiServices, when: datetime) -> Any:
             cert_validation_policy=CertValidationPolicySpec(
                 trust_manager=SimpleTrustManager.build(trust_roots=list(_roots(pki))),
                 revinfo_policy=CertRevTrustPolicy(
-                    RevocationCheckingPolicy(ee_certificate_rule=rule, intermediate_ca_cert_rule=rule)
+                    RevocationCheckingPolicy(
+                        ee_certificate_rule=rule, intermediate_ca_cert_rule=rule
+                    )
                 ),
             ),
             revinfo_gathering_policy=RevocationInfoGatheringSpec(
