@@ -16,8 +16,8 @@ from asn1crypto import x509 as asn1_x509
 
 from appliance import cbor
 from appliance.keys import agency
-from appliance.ledger import Entry
 from appliance.kinds import Kind
+from appliance.ledger import Entry
 from appliance.pdfsign import sign_pdf
 from appliance.store import Store
 from sync.central import ltv
@@ -92,7 +92,7 @@ def test_box_signs_centre_upgrades_box_records_the_new_version(
     assert cycle["upgrades_recorded"] == 1, cycle
     with Store.open(d) as s:
         content = s.get("document", doc_id).data["Content"]
-        assert [c["sha256"] for c in content][0] == original
+        assert next(c["sha256"] for c in content) == original
         new = content[-1]
         assert (new["from"], new["ltv"]) == (original, "B-LTA")
         with s.content.open(original) as fh:  # the original bytes stay, and still verify
