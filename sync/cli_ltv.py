@@ -9,10 +9,16 @@ unreachable TSA or revocation service (they are retried), 2 on a usage or config
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import click
+
+
+def _centre_dir(value: Path | None) -> Path:
+    env = os.environ.get("LUUTRU_CENTRE_DATA")
+    return value or (Path(env) if env else Path("var/centre"))
 
 
 def _emit(value: Any) -> None:
@@ -35,7 +41,6 @@ def ltv_run(data: Path | None, limit: int | None, as_json: bool) -> None:
 
     from .central.centre import open_centre
     from .central.ltv_job import run_once
-    from .cli import _centre_dir
 
     try:
         with open_centre(_centre_dir(data)) as c:
@@ -68,7 +73,6 @@ def ltv_report(data: Path | None, as_json: bool) -> None:
 
     from .central.centre import open_centre
     from .central.ltv_job import report
-    from .cli import _centre_dir
 
     try:
         with open_centre(_centre_dir(data)) as c:
