@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .. import wire
 from ..errors import SyncError, WireError
+from .anomalies import note
 from .intake import Intake
 from .ltv_job import fetch_version
 from .replacement import Fetched
@@ -31,6 +32,6 @@ def fetch(intake: Intake, raw: bytes) -> Fetched:
     except SyncError as exc:
         status = {"malformed": 400, "content": 404}.get(exc.code, 403)
         if exc.code == "malformed":
-            intake._note(None, AnomalyKind.MALFORMED, f"upgrade fetch: {exc}")
+            note(intake.c, None, AnomalyKind.MALFORMED, f"upgrade fetch: {exc}")
         return Fetched(status, str(exc).encode("utf-8"), "text/plain; charset=utf-8")
     return Fetched(200, data, "application/octet-stream")
