@@ -101,3 +101,6 @@ class AuthError(LuutruError):
     """Sign-in failed, or the request carries no valid session or token."""
 
     status = 401
+
+class UpgradeRefused(LuutruError, ValueError):
+    """A signature upgrade from the centre would change a signed byte of the original PDF."""

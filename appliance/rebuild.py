@@ -59,6 +59,7 @@ RECORD_KINDS = frozenset(
         Kind.DOCUMENT_DIGITISE,  # capture.filing.new_document
         Kind.DOCUMENT_RECALL,  # archive.holds.recall
         Kind.DOCUMENT_DESTROY,  # archive.destruction.execute
+        Kind.DOCUMENT_LTV,  # signature_upgrade.record_upgrade
     }
 )
 CODELISTS_KIND = Kind.CODELISTS_LOAD  # store.load_codelists

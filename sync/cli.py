@@ -386,6 +386,9 @@ def central_purge_classified(data: Path | None, dry_run: bool) -> None:
 
 def register(main: click.Group) -> None:
     """Add this part's commands to the `luutru` group."""
+    from .cli_ltv import ltv_group
+
+    central.add_command(ltv_group)
     main.add_command(enrol)
     main.add_command(sync_cmd)
     main.add_command(central)

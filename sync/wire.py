@@ -45,6 +45,7 @@ class RequestType(StrEnum):
     RESTORE = "restore"  # a new box asks to take over a dead appliance's log
     FETCH = "fetch"  # ... and downloads its entries and content
     HANDOVER = "handover"  # ... and sends the hand-over entry for the centre to countersign
+    UPGRADE = "upgrade"  # fetch a version of a signed PDF that the centre upgraded (B-LTA)
 
 
 class Via(StrEnum):

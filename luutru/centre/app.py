@@ -8,7 +8,7 @@ from ipaddress import IPv4Network, IPv6Network
 from aiohttp import web
 
 from sync.central.centre import Centre
-from sync.central.server import SHUTDOWN_S, max_request_size, setup_sync_api
+from sync.central.server import SHUTDOWN_S, max_request_size, setup_ltv_job, setup_sync_api
 from web_ui.central import setup_dashboard
 
 IPNetwork = IPv4Network | IPv6Network  # a --trusted-proxy block
@@ -30,6 +30,7 @@ def serve(centre: Centre, host: str, port: int,
           trusted_proxies: tuple[IPNetwork, ...] = ()) -> None:
     """Run the centre until SIGINT/SIGTERM; prints one line when it listens."""
     app = create_app(centre, trusted_proxies=trusted_proxies)
+    setup_ltv_job(app)  # one process: the scheduled signature upgrade runs beside the API
 
     def announce(_: object) -> None:
         print(json.dumps({"listening": f"http://{host}:{port}"}), flush=True)

@@ -58,6 +58,7 @@ from .state import (
     save_state,
 )
 from .transport import Transport
+from .upgrades import take_upgrades
 
 log = logging.getLogger(__name__)
 MAX_ROUNDS = 10_000
@@ -96,6 +97,8 @@ class CycleReport:
     metadata_seconds: float = 0.0
     content_seconds: float = 0.0  # status, HEAD and PATCH requests: what the link was busy with
     congestion: str = ""  # TCP congestion control of the connections (client.CONGESTION)
+    upgrades_recorded: int = 0  # signed PDFs the centre made long-term valid (upgrades.py)
+    upgrades_refused: int = 0
     outcomes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -525,6 +528,12 @@ async def run_once(
                 cycle.report.metadata_seconds = round(t1 - t0, 3)
                 cycle.report.content_seconds = round(time.monotonic() - t1, 3)
                 await cycle.confirm(resp)
+                if resp.extra.get("upgrades"):
+                    taken = await take_upgrades(
+                        store, cycle.key, client, cycle.now, resp.extra["upgrades"]
+                    )
+                    cycle.report.upgrades_recorded = taken.recorded
+                    cycle.report.upgrades_refused = len(taken.refused)
             state.last_error = None
             state.last_error_code = None
         except SyncError as exc:

@@ -35,6 +35,7 @@ from ..errors import (
 from .anomalies import note, record_fork
 from .batchcheck import Disposition, check_batch
 from .centre import Centre
+from .ltv_job import undelivered
 from .storage import (
     AnomalyKind,
     ApplianceRecord,
@@ -142,6 +143,9 @@ class Intake:
             if tx is not None:
                 refs, count = tx.missing_content(app.id, self.c.config.missing_listed)
                 missing = [r.sha256 for r in refs]
+                upgrades = undelivered(self.c, app.id, tx)  # versions the centre made (ltv_job)
+                if upgrades:
+                    extra = {**(extra or {}), "upgrades": upgrades}
         resp = wire.Response(
             request=digest,
             outcome=outcome,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -42,9 +44,30 @@ def setup_sync_api(app: web.Application, centre: Centre) -> None:
     app.router.add_post("/v1/restore", post_restore)
     app.router.add_post("/v1/restore/fetch", post_fetch)
     app.router.add_post("/v1/handover", post_handover)
+    app.router.add_post("/v1/upgrade", post_upgrade)
     app.router.add_route("OPTIONS", "/v1/content", tus_options)
     app.router.add_route("HEAD", "/v1/content/{sha256}", tus_head)
     app.router.add_route("PATCH", "/v1/content/{sha256}", tus_patch)
+
+
+def setup_ltv_job(app: web.Application) -> None:
+    """Run the scheduled signature upgrade beside the API (one process only: ltv_job.py)."""
+    if app[CENTRE].config.ltv.enabled:
+        app.cleanup_ctx.append(_ltv_job)
+
+
+async def _ltv_job(app: web.Application) -> AsyncIterator[None]:
+    """The signature upgrade every ``ltv.interval_s`` in a thread (it blocks on the network)."""
+    from .ltv_job import run_forever
+
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_forever, args=(app[CENTRE], stop), name="ltv-job", daemon=True
+    )
+    thread.start()
+    yield
+    stop.set()
+    await asyncio.to_thread(thread.join, 30)
 
 
 def max_request_size(centre: Centre) -> int:
@@ -93,6 +116,15 @@ async def post_restore(request: web.Request) -> web.Response:
 async def post_fetch(request: web.Request) -> web.Response:
     raw = await _body(request)
     got = await asyncio.to_thread(request.app[REPLACEMENTS].fetch, raw)
+    return web.Response(status=got.status, body=got.body, content_type=got.content_type.split(
+        ";")[0], headers={"Cache-Control": "no-store"})
+
+
+async def post_upgrade(request: web.Request) -> web.Response:
+    from .ltv_fetch import fetch
+
+    raw = await _body(request)
+    got = await asyncio.to_thread(fetch, request.app[INTAKE], raw)
     return web.Response(status=got.status, body=got.body, content_type=got.content_type.split(
         ";")[0], headers={"Cache-Control": "no-store"})
 
