@@ -73,7 +73,7 @@ def test_private_file_tightens_a_loose_one_and_private_dirs_fsyncs_new_ones(
 def test_the_program_sets_a_private_umask_and_an_in_process_invocation_does_not(
     tmp_path: Path, loose_umask: None
 ) -> None:
-    """`python -m luutru` creates everything 0600/0700 whatever umask it inherits; invoking the
+    """The luutru program runs under umask 077 whatever it inherits; invoking the
     command group inside another process (tests, a wrapper) leaves that process's umask."""
     import subprocess
     import sys
@@ -84,7 +84,8 @@ def test_the_program_sets_a_private_umask_and_an_in_process_invocation_does_not(
 
     CliRunner().invoke(main, ["--help"])
     assert os.umask(0o022) == 0o022  # unchanged by the in-process invocation
-    d = tmp_path / "viaprogram"
-    subprocess.run([sys.executable, "-m", "luutru", "init", "--data", str(d), "--org-id", ORG_ID,
-                    "--org-name", ORG_NAME], check=True, capture_output=True)
-    assert _mode(d / "appliance.json") & 0o077 == 0 and _mode(d / "keys") == 0o700
+    probe = ("import os, luutru.cli as c; "
+             "c.main = lambda: print(oct(os.umask(0))); c.run()")
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
+                         text=True, preexec_fn=lambda: os.umask(0o022))
+    assert out.stdout.strip() == "0o77"
