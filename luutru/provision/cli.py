@@ -95,6 +95,8 @@ def _ask(value: Any, prompt: str, flag: str, interactive: bool, default: Any = N
 @click.option("--sheet", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the setup sheet PDF (default DATA/provision/).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+# Long on purpose: every answer of the wizard is an option, asked for in turn when missing and
+# interactive; the work itself is wizard.provision.
 def provision(data: Path | None, non_interactive: bool, org_id: str | None,
               org_name: str | None, unit_code: str | None, agency_abbr: str | None,
               fonds: tuple[str, ...], key_kind: str | None, tcti: str | None,

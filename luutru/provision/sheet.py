@@ -73,7 +73,7 @@ def _spaced(fingerprint: str) -> str:
 
 
 def render(data: SheetData) -> bytes:
-    """The sheet as PDF bytes."""
+    """The sheet as PDF bytes; long on purpose: the page laid out from top to bottom."""
     import io
 
     from reportlab.graphics import renderPDF

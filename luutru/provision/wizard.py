@@ -155,17 +155,7 @@ def provision(
         _save_state(data_dir, state)
 
         # 2. TLS certificate for the LAN.
-        from .tls import ensure_certificate
-
-        try:
-            ips = answers.ips or default_ips()
-            tls = ensure_certificate(data_dir, hostname, ips, ident.org_name, clock.now(),
-                                     answers.tls_ca_cert, answers.tls_ca_key)
-            step(Step("tls", "done" if tls.created else "kept",
-                      f"{hostname} SHA-256 {tls.fingerprint}", tls.to_json()))
-            state.update(tls_fingerprint=tls.fingerprint, hostname=hostname, ips=list(ips))
-        except LuutruError as exc:
-            step(Step("tls", "failed", str(exc)))
+        step(_tls(data_dir, answers, ident, hostname, clock, state))
 
         # 3. first administrator, through the web UI's accounts library.
         if answers.admin is None:
@@ -190,11 +180,36 @@ def provision(
     report.checks = run_selftest(data_dir, config, clock, answers.centre_url, answers.selftest)
 
     # 7. setup sheet.
+    sheet_path = answers.sheet or data_dir / SHEET_NAME
+    step(_sheet(sheet_path, data_dir, answers, ident, url, hostname, key, state, report, clock))
+    state["last_run"] = {"at": iso(clock.now()), "ok": report.ok}
+    _save_state(data_dir, state)
+    return report
+
+def _tls(data_dir: Path, answers: Answers, ident: Identity, hostname: str, clock: Clock,
+         state: dict[str, Any]) -> Step:
+    """The LAN's TLS certificate (kept if it still names this host)."""
+    from .tls import ensure_certificate
+
+    try:
+        ips = answers.ips or default_ips()
+        tls = ensure_certificate(data_dir, hostname, ips, ident.org_name, clock.now(),
+                                 answers.tls_ca_cert, answers.tls_ca_key)
+    except LuutruError as exc:
+        return Step("tls", "failed", str(exc))
+    state.update(tls_fingerprint=tls.fingerprint, hostname=hostname, ips=list(ips))
+    return Step("tls", "done" if tls.created else "kept",
+                f"{hostname} SHA-256 {tls.fingerprint}", tls.to_json())
+
+
+def _sheet(path: Path, data_dir: Path, answers: Answers, ident: Identity, url: str,
+           hostname: str, key: Any, state: dict[str, Any], report: Report,
+           clock: Clock) -> Step:
+    """The printed setup sheet the technician leaves in the office."""
     from sync.agent.status import sync_status
 
     from .sheet import SheetData, write_sheet
 
-    sheet_path = answers.sheet or data_dir / SHEET_NAME
     data = SheetData(
         org_name=ident.org_name, org_id=ident.org_id, unit_code=ident.unit_code, url=url,
         hostname=hostname, tls_fingerprint=str(state.get("tls_fingerprint", "—")),
@@ -204,13 +219,11 @@ def provision(
         checks=[c.to_json() for c in report.checks], steps=[s.to_json() for s in report.steps],
     )
     try:
-        report.sheet = write_sheet(sheet_path, data)
-        step(Step("sheet", "done", str(sheet_path)))
+        report.sheet = write_sheet(path, data)
     except (LuutruError, OSError) as exc:
-        step(Step("sheet", "failed", str(exc)))
-    state["last_run"] = {"at": iso(clock.now()), "ok": report.ok}
-    _save_state(data_dir, state)
-    return report
+        return Step("sheet", "failed", str(exc))
+    return Step("sheet", "done", str(path))
+
 
 
 def _admin(store: Any, admin: Admin) -> Step:

@@ -140,6 +140,8 @@ class Uploads:
         start = size - max(piece, int(left * LANE_SHARE) // piece * piece)
         return [(offset, 0, start), (start, start, size)]
 
+    # Long on purpose: one PATCH's whole life (sign, stream, read the answer, every status the
+    # centre can give), kept in one place so that its order can be read.
     async def upload(
         self,
         sha: str,
