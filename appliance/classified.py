@@ -66,18 +66,23 @@ def _strings(value: Any) -> Iterator[str]:
             stack.extend(v)
 
 
-def carries_classified(value: Any) -> bool:
-    """Whether any map inside ``value`` holds a classified record's fields."""
+def classified_maps(value: Any) -> Iterator[Mapping[str, Any]]:
+    """Every map inside ``value`` that holds a classified record's fields (Mode/Rights 03, or
+    a list item marked ``classified: true``), at any depth."""
     stack = [value]
     while stack:
         v = stack.pop()
         if isinstance(v, Mapping):
             if is_classified(v) or v.get("classified") is True:
-                return True
+                yield v
             stack.extend(v.values())
         elif isinstance(v, list | tuple):
             stack.extend(v)
-    return False
+
+
+def carries_classified(value: Any) -> bool:
+    """Whether any map inside ``value`` holds a classified record's fields."""
+    return next(classified_maps(value), None) is not None
 
 
 def named_ids(entry: Mapping[str, Any]) -> set[str]:

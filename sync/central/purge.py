@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance import cbor
-from appliance.classified import CLASSIFIED, ClassifiedSet, is_classified, named_ids
+from appliance.classified import CLASSIFIED, ClassifiedSet, classified_maps, named_ids
 from appliance.errors import EncodingError
 
 from .centre import Centre
@@ -69,18 +69,6 @@ def _entries(
                 yield row.index, m
 
 
-def _marked_maps(value: Any) -> Iterator[Mapping[str, Any]]:
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, Mapping):
-            if is_classified(v) or v.get("classified") is True:
-                yield v
-            stack.extend(v.values())
-        elif isinstance(v, list | tuple):
-            stack.extend(v)
-
-
 def _learn(entries: list[tuple[int, dict[str, Any]]]) -> ClassifiedSet:
     """The classified records and content the centre's copy of one log reveals."""
     ids: set[str] = set()
@@ -88,7 +76,7 @@ def _learn(entries: list[tuple[int, dict[str, Any]]]) -> ClassifiedSet:
     content: set[str] = set()
     for _idx, m in entries:
         data = m.get("data")
-        for marked in _marked_maps(data):
+        for marked in classified_maps(data):
             found = named_ids({"data": marked})
             if marked is data and isinstance(m.get("id"), str):
                 found.add(m["id"])
