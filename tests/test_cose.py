@@ -124,6 +124,19 @@ def test_kid_comes_from_protected_then_unprotected() -> None:
     assert cose.Sign1(cbor.dumps({1: -8}), {}, b"", b"").kid is None
 
 
+@pytest.mark.parametrize("kid", ["abc", -1, 3.5, 2**40], ids=["text", "negative", "float", "big"])
+@pytest.mark.parametrize("where", ["protected", "unprotected"])
+def test_a_kid_that_is_not_a_byte_string_is_refused_when_decoding(kid: Any, where: str) -> None:
+    """RFC 9052 kid is a bstr: any other type is an EncodingError at decode time (it used to
+    reach ``bytes(kid)``: a TypeError, or 2^40 zero bytes asked of the allocator)."""
+    headers: dict[int, Any] = {1: -8}
+    unprotected: dict[int, Any] = {}
+    (headers if where == "protected" else unprotected)[4] = kid
+    raw = _tagged(cbor.dumps(headers), unprotected, b"payload", b"s" * 64)
+    with pytest.raises(EncodingError, match="kid is not a byte string"):
+        cose.decode_sign1(raw)
+
+
 # What a changed protected header can turn into: another signature input, another algorithm,
 # or bytes that no longer decode to a header map.
 PROTECTED_REFUSALS = "does not verify|does not match the key type|no algorithm|not a map|CBOR"
