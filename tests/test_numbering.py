@@ -64,6 +64,12 @@ def test_type_abbreviation_follows_decree_30_appendix_iii(
     assert numbering.type_abbreviation(data, codes) == expected
 
 
+def test_a_type_without_a_tt05_code_is_not_taken_for_a_copy(codes: CodeLists) -> None:
+    """A công văn given by name only is not matched to the copies, whose TT 05 code is null."""
+    assert numbering.type_abbreviation({"TypeName": "Công văn"}, codes) == (None, False)
+    assert numbering.type_abbreviation({}, codes) == (None, False)
+
+
 # -- series ---------------------------------------------------------------------------------
 
 
