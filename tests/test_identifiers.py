@@ -115,3 +115,21 @@ def test_so_ky_hieu_splits_and_joins() -> None:
         split_so_ky_hieu("05 QĐ-UBND")
     with pytest.raises(ValidationError, match="is not a ký hiệu"):
         split_so_ky_hieu("05/QĐ UBND")
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        (lambda: validate_organ_id("０００.２１.０８.H４９"), "is not an agency identifier"),
+        (lambda: validate_organ_id("٠٠٠.٢١.٠٨.H٤٩"), "is not an agency identifier"),
+        (lambda: validate_organ_id("G١٢.ABC", strict=False), "is not an agency identifier"),
+        (lambda: FileCode.build(ORG, 2025, "٠١.VP"), "is not a file number"),
+        (lambda: FileCode.build(ORG, 2025, "０１.VP"), "is not a file number"),
+    ],
+    ids=["fullwidth-id", "arabic-indic-id", "lax-id", "arabic-indic-file", "fullwidth-file"],
+)
+def test_identifiers_take_only_ascii_digits(build: object, match: str) -> None:
+    """Other scripts' digits (fullwidth, Arabic-Indic) are refused, not stored as they are: a
+    mã hồ sơ must match what other systems and the SIP export expect."""
+    with pytest.raises(ValidationError, match=match):
+        build()  # type: ignore[operator]
