@@ -60,8 +60,12 @@ def test_defaults_fill_what_an_older_file_lacks() -> None:
         (_json(key={"path": "k"}), "key configuration is malformed"),
         (_json(key={"backing": "hsm", "path": "k"}), "key configuration is malformed"),
         (_json(sync={"interval_s": "often"}), "sync settings in appliance.json are malformed"),
+        (_json(sync={"windows": "22:00-05:30"}), "windows .* must be a list"),
+        (_json(numbering={"own_series_types": "02"}), "own_series_types .* must be a list"),
+        (_json(numbering=["02"]), "numbering .* must be an object"),
     ],
-    ids=["format", "no-origin", "no-backing", "unknown-backing", "sync-type"],
+    ids=["format", "no-origin", "no-backing", "unknown-backing", "sync-type", "windows-text",
+         "series-text", "numbering-list"],
 )
 def test_malformed_configuration_is_a_config_error(raw: dict[str, Any], match: str) -> None:
     """Each malformed part is refused with what is wrong, never half-read."""
