@@ -56,3 +56,31 @@ def test_a_pass_backs_up_once_a_day_and_audits_once_an_interval(
     assert first["errors"] == []
     again = run_once(store, cfg)
     assert again == {"backups": [], "audit": None, "errors": []}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"backup_media": "/mnt/usb-luutru"}, ["/mnt/usb-luutru"]],
+    ids=["media-text", "not-an-object"],
+)
+def test_a_hand_edited_archive_json_of_the_wrong_shape_is_refused(
+    store: Store, value: object
+) -> None:
+    """One path given as text is not read letter by letter as fifteen media (each '/', 'm',
+    … a folder to back up into), and a list instead of an object is a ConfigError too."""
+    _write(store, value)
+    with pytest.raises(ConfigError, match=r"archive\.json is malformed"):
+        load_archive_config(store.data_dir)
+
+
+def test_a_broken_medium_does_not_stop_the_others(store: Store, tmp_path: Path) -> None:
+    """TT 05 wants two copies: a medium that fails (here a file where its folder should be)
+    is reported, and the next medium still gets its set, in the same pass."""
+    store.register_incoming(incoming())
+    broken = tmp_path / "unplugged"
+    broken.write_text("not a folder")
+    good = tmp_path / "hdd"
+    out = run_once(store, ArchiveConfig((broken, good), 365))
+    assert [b["kind"] for b in out["backups"]] == ["full"]
+    assert len(out["errors"]) == 1 and str(broken) in out["errors"][0]
+    assert out["audit"] is not None
