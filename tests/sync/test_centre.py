@@ -12,6 +12,7 @@ from appliance.errors import ConfigError
 from appliance.keys.verify import key_id, load_public_key
 from sync import wire
 from sync.central.centre import CentreConfig, init_centre, open_centre
+from sync.errors import StorageError
 
 
 def test_a_new_centre_reopens_with_the_same_key_and_origin(tmp_path: Path) -> None:
@@ -36,6 +37,17 @@ def test_a_centre_is_initialised_once(tmp_path: Path) -> None:
     init_centre(tmp_path / "c").close()
     with pytest.raises(ConfigError, match="already holds a centre"):
         init_centre(tmp_path / "c")
+
+
+def test_a_failed_init_can_be_run_again(tmp_path: Path) -> None:
+    """A database URL that fails leaves nothing that stops the corrected command: no
+    centre.json, and no key that a second init would refuse to overwrite."""
+    d = tmp_path / "c"
+    with pytest.raises(StorageError, match="unknown database URL"):
+        init_centre(d, db="mysql://province/centre")
+    assert not (d / "centre.json").exists()
+    with init_centre(d) as c:
+        assert c.config.db == "sqlite:centre.db"
 
 
 def test_missing_or_malformed_configuration(tmp_path: Path) -> None:
