@@ -108,3 +108,12 @@ def test_applying_an_identity_twice_adds_nothing_the_second_time(store: Store) -
     assert entry["kind"] == "provision.identity" and entry["data"]["UnitCode"] == "07123"
     renamed = Identity.build(ORG, "Ủy ban nhân dân xã Đông Hải Mới", "07123")
     assert apply_identity(store, renamed, "technician")["logged"] is True
+
+
+@pytest.mark.parametrize("code", ["０７１２３", "٠٧١٢٣"], ids=["fullwidth", "arabic-indic"])
+def test_the_unit_code_takes_ascii_digits_only(code: str) -> None:
+    """Digits of other scripts are not the 5-digit mã đơn vị hành chính (they used to be
+    accepted and stored as typed)."""
+    with pytest.raises(AnswerError, match="must be the commune's 5 digits") as info:
+        Identity.build(ORG, "Xã", code)
+    assert info.value.field == "unit_code"
