@@ -65,3 +65,42 @@ class FrozenError(ReadOnlyError):
 
 class StoreClosedError(LuutruError):
     """The store was closed or its writer stopped; nothing more is accepted."""
+
+
+class UnsafeContentError(ValidationError):
+    """A file carries scripts, actions that run or fetch things, or attached files."""
+
+    def __init__(self, found: list[str], attachment: bool = False) -> None:
+        self.found = tuple(found)
+        what = ", ".join(self.found)
+        self.vi = (
+            "Tệp PDF chứa nội dung tự chạy (mã JavaScript, hành động mở chương trình, gửi dữ "
+            "liệu hoặc mở tệp khác)" + (" hoặc tệp đính kèm" if attachment else "")
+            + f", nên không được nhận: {what}. Hãy in lại thành PDF thông thường hoặc quét bản "
+            "giấy."
+        )
+        self.en = (
+            "The PDF carries active content (JavaScript, actions that launch programs, submit "
+            "data or open other files)" + (" or attached files" if attachment else "")
+            + f", so it was refused: {what}. Print it to a plain PDF or scan the paper instead."
+        )
+        super().__init__(f"{self.vi} ({self.en})")
+
+    def message(self, lang: str) -> str:
+        """The refusal in the user's language (``vi`` or ``en``)."""
+        return self.en if lang == "en" else self.vi
+
+
+class AccountError(LuutruError):
+    """A user, role, password or token request is not acceptable."""
+
+    status = 400  # as the web UI answers it
+
+
+class AuthError(LuutruError):
+    """Sign-in failed, or the request carries no valid session or token."""
+
+    status = 401
+
+class UpgradeRefused(LuutruError, ValueError):
+    """A signature upgrade from the centre would change a signed byte of the original PDF."""

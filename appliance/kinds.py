@@ -28,6 +28,7 @@ class Kind(StrEnum):
     DOCUMENT_DIGITISE = "document.digitise"
     DOCUMENT_RECALL = "document.recall"
     DOCUMENT_DESTROY = "document.destroy"
+    DOCUMENT_LTV = "document.ltv"  # a content version whose signatures the centre made last
     # Events about records.
     FILE_CONTENTS = "file.contents"  # the mục lục written when a hồ sơ is closed
     DOCUMENT_TEXT = "document.text"  # OCR text of a document's content

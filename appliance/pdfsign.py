@@ -30,6 +30,11 @@ FONT_CANDIDATES = (
     "/usr/share/fonts/truetype/msttcorefonts/Times_New_Roman.ttf",
 )
 _MARGIN = 28.0  # points from the page's top and right edges (about 1 cm)
+# Room left in the signature's /Contents for the signature time-stamp the provincial centre adds
+# later (an unsigned CMS attribute, CAdES-T; sync/central/ltv.py): the box signs offline, so
+# the time-stamp cannot be there at signing. In hex digits: 12 KiB of DER, enough for a token
+# with a TSA's certificate chain.
+TIMESTAMP_ROOM_HEX = 2 * 12 * 1024
 _BOX_WIDTH = 220.0
 
 
@@ -115,6 +120,14 @@ def stamp_lines(
     return lines
 
 
+async def _sign(pdf_signer: Any, key: PdfSigningKey, writer: Any, out: io.BytesIO) -> None:
+    """Sign with pyHanko's size estimate for the CMS plus room for a later time-stamp."""
+    test = await pdf_signer.signer.async_sign(bytes(32), "sha256", dry_run=True, use_pades=True)
+    estimate = len(test.dump()) * 2
+    reserved = estimate + 2 * (estimate // 4) + TIMESTAMP_ROOM_HEX
+    await pdf_signer.async_sign_pdf(writer, output=out, bytes_reserved=reserved)
+
+
 def sign_pdf(
     pdf: bytes,
     key: PdfSigningKey,
@@ -170,7 +183,7 @@ def sign_pdf(
     )
     out = io.BytesIO()
     try:
-        asyncio.run(pdf_signer.async_sign_pdf(writer, output=out))
+        asyncio.run(_sign(pdf_signer, key, writer, out))
     except LuutruError:
         raise
     except Exception as exc:

@@ -59,6 +59,7 @@ RECORD_KINDS = frozenset(
         Kind.DOCUMENT_DIGITISE,  # capture.filing.new_document
         Kind.DOCUMENT_RECALL,  # archive.holds.recall
         Kind.DOCUMENT_DESTROY,  # archive.destruction.execute
+        Kind.DOCUMENT_LTV,  # signature_upgrade.record_upgrade
     }
 )
 CODELISTS_KIND = Kind.CODELISTS_LOAD  # store.load_codelists
@@ -94,7 +95,7 @@ INERT_KINDS = frozenset(
         Kind.ARCHIVE_PACKAGE,  # archive.sip: a SIP was built
         Kind.ARCHIVE_EXPORT,  # archive.export: PDF + XML written
         Kind.ARCHIVE_FONDS_EXPORT,  # archive.fonds: a fonds handed over
-        Kind.SYNC_RECEIPT,  # sync.receipts: the centre's cosignature, read from the log itself
+        Kind.SYNC_RECEIPT,  # sync.agent.receipts: the centre's cosignature, read from the log
         Kind.DEVICE_HANDOVER,  # handover: read from the log by verify
         Kind.PROVISION_IDENTITY,  # provision.identity
         Kind.PROVISION_BOOT_EVIDENCE,  # provision.wizard
@@ -104,7 +105,7 @@ INERT_KINDS = frozenset(
 )
 INERT_PREFIXES = (
     "audit.",  # Store.audit: views, prints, downloads
-    # web_ui.accounts: web_users/web_sessions/web_tokens hold password and token hashes that
+    # appliance.accounts: web_users/web_sessions/web_tokens hold password and token hashes that
     # are never logged, so accounts cannot be rebuilt from the log (see the report's notes).
     "user.",
 )

@@ -89,14 +89,23 @@ def _content(f: Field, value: Any) -> list[dict[str, Any]]:
         size = item.get("size")
         if not isinstance(size, int) or size < 0:
             raise ValidationError("each content file needs its size in bytes", f.name)
-        out.append(
-            {
-                "sha256": item["sha256"],
-                "size": size,
-                "name": nfc(str(item.get("name") or ""))[:255],
-                "mime": str(item.get("mime") or "application/octet-stream")[:100],
-            }
-        )
+        stored = {
+            "sha256": item["sha256"],
+            "size": size,
+            "name": nfc(str(item.get("name") or ""))[:255],
+            "mime": str(item.get("mime") or "application/octet-stream")[:100],
+        }
+        # Provenance of a derived version: the version it was made from, and for a signature
+        # upgraded at the centre the PAdES level reached (appliance/signature_upgrade.py).
+        if item.get("from") is not None:
+            if not _SHA256_HEX.match(str(item["from"])):
+                raise ValidationError("a content file's 'from' must be a sha256", f.name)
+            stored["from"] = item["from"]
+        if item.get("ltv") is not None:
+            if str(item["ltv"]) not in ("B-T", "B-LT", "B-LTA"):
+                raise ValidationError("a content file's 'ltv' is a PAdES level", f.name)
+            stored["ltv"] = str(item["ltv"])
+        out.append(stored)
     return out
 
 

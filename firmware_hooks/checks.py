@@ -215,7 +215,7 @@ def check_tpm(config: ApplianceConfig) -> Check:
 
 def check_sync(data_dir: Path, tree_size: int, now: dt.datetime, limits: Limits) -> Check:
     """How long since the centre was last reached, and how much waits to be sent."""
-    from sync.status import sync_status
+    from sync.agent.status import sync_status
 
     try:
         st = sync_status(data_dir, tree_size)

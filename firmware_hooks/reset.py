@@ -52,7 +52,7 @@ def phrase_matches(given: str, org_id: str) -> bool:
 
 def blockers(data_dir: Path) -> list[str]:
     """Why erasing would lose records: whatever is not confirmed at the centre."""
-    from sync.status import sync_status
+    from sync.agent.status import sync_status
 
     conn = read_only(data_dir)
     try:

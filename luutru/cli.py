@@ -40,9 +40,12 @@ def _register_parts() -> None:
     """Each part owns a module of commands; they all hang off the one `luutru` group."""
     from appliance.archive.cli import register as register_archive
     from appliance.capture.cli import register as register_capture
+    from sync.cli import central
     from sync.cli import register as register_sync
+    from web_ui.central.cli import register as register_dashboard
     from web_ui.cli import register as register_web
 
+    from .centre.cli import register as register_centre
     from .cli_restore import restore
     from .provision.cli import register as register_provision
 
@@ -50,6 +53,8 @@ def _register_parts() -> None:
                      register_archive, register_provision):
         register(main)
     main.add_command(restore)
+    register_centre(central)
+    register_dashboard(central)
 
 
 _register_parts()

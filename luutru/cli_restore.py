@@ -14,7 +14,7 @@ from appliance.archive.cli import _actor_option, _errors
 from appliance.archive.restore import BackupDirSource, restore_data_dir
 from appliance.cli_options import data_option
 from appliance.config import resolve_data_dir
-from sync.restore import CentreSource
+from sync.agent.restore import CentreSource
 
 
 def _emit(value: Any) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ def _data_dir(value: Path | None) -> Path:
     return resolve_data_dir(value)
 
 
-def _centre_dir(value: Path | None) -> Path:
+def centre_dir(value: Path | None) -> Path:
     if value:
         return value
     env = os.environ.get("LUUTRU_CENTRE_DATA")
@@ -97,8 +96,8 @@ def enrol(
     from appliance.errors import LuutruError
     from appliance.keys.loader import open_key
 
-    from .enrol import enrol_export, enrol_online
-    from .state import ENROLMENT_NAME, sync_dir
+    from .agent.enrol import enrol_export, enrol_online
+    from .agent.state import ENROLMENT_NAME, sync_dir
 
     d = _data_dir(data)
     if (sync_dir(d) / ENROLMENT_NAME).exists() and not force:
@@ -158,12 +157,12 @@ def sync_cmd(
     try:
         with _open_store(d, clock_offset) as store:
             if export_dir:
-                from .usb import export
+                from .agent.usb import export
 
                 rep: Any = export(d, store, export_dir)
                 store.wait_sealed()
             elif receipts_dir:
-                from .usb import import_receipts
+                from .agent.usb import import_receipts
 
                 rep = import_receipts(d, store, receipts_dir)
                 store.wait_sealed()
@@ -203,7 +202,7 @@ async def _forever(d: Path, store: Any, run_agent: Any) -> None:
 
 # -- the centre -----------------------------------------------------------------------------
 
-_CDATA = click.option(
+CENTRE_DATA = click.option(
     "--data",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -217,7 +216,7 @@ def central() -> None:
 
 
 @central.command("init")
-@_CDATA
+@CENTRE_DATA
 @click.option("--db", default=None, help="Database URL (default sqlite:centre.db in the folder).")
 @click.option("--name", default="Trung tâm dữ liệu tỉnh", show_default=True)
 def central_init(data: Path | None, db: str | None, name: str) -> None:
@@ -227,7 +226,7 @@ def central_init(data: Path | None, db: str | None, name: str) -> None:
     from .central.centre import init_centre
 
     try:
-        with init_centre(_centre_dir(data), name, db) as c:
+        with init_centre(centre_dir(data), name, db) as c:
             from .central.storage import safe_url
 
             click.echo(f"centre {c.origin} initialised in {c.data_dir} ({safe_url(c.config.db)})")
@@ -240,66 +239,8 @@ def central_init(data: Path | None, db: str | None, name: str) -> None:
         raise _fail(exc) from exc
 
 
-def _networks(values: tuple[str, ...]) -> tuple[Any, ...]:
-    from web_ui.central.proxy import parse_networks
-
-    try:
-        return parse_networks(values)
-    except ValueError as exc:
-        raise click.BadParameter(f"{exc} (an address such as 10.0.0.5, or a block such as "
-                                 "10.0.0.0/24)") from exc
-
-
-@central.command("serve")
-@_CDATA
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8470, show_default=True)
-@click.option(
-    "--workers",
-    type=int,
-    default=1,
-    show_default=True,
-    help="Worker processes on the one port (more than 1 needs PostgreSQL storage).",
-)
-@click.option(
-    "--trusted-proxy",
-    "trusted_proxies",
-    multiple=True,
-    metavar="ADDRESS[/BITS]",
-    callback=lambda ctx, param, value: _networks(value),
-    help="The TLS reverse proxy in front of the centre (an address or CIDR block; repeat for "
-    "more). Only requests from it may name the client (X-Forwarded-For, for the dashboard's "
-    "sign-in throttle) and the scheme (X-Forwarded-Proto; https, or none sent, makes the "
-    "dashboard's cookies Secure and adds HSTS). Without it those headers are ignored.",
-)
-def central_serve(data: Path | None, host: str, port: int, workers: int,
-                  trusted_proxies: tuple[Any, ...]) -> None:
-    """Run the centre's HTTP server (sync API, /healthz, dashboard)."""
-    import logging
-
-    from appliance.errors import LuutruError
-
-    from .central.centre import open_centre
-    from .central.server import serve
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if workers != 1:
-        from .central.workers import serve_workers
-
-        try:
-            serve_workers(_centre_dir(data), host, port, workers, trusted_proxies)
-        except (LuutruError, OSError) as exc:
-            raise _fail(exc) from exc
-        return
-    try:
-        with open_centre(_centre_dir(data)) as c:
-            serve(c, host, port, trusted_proxies)
-    except LuutruError as exc:
-        raise _fail(exc) from exc
-
-
 @central.command("token")
-@_CDATA
+@CENTRE_DATA
 @click.option("--org-id", default=None, help="Mã định danh of the agency being enrolled.")
 @click.option(
     "--replace",
@@ -322,7 +263,7 @@ def central_token(
     if (org_id is None) == (replace is None):
         raise click.UsageError("give --org-id (enrolment) or --replace (replacement), not both")
     try:
-        with open_centre(_centre_dir(data)) as c:
+        with open_centre(centre_dir(data)) as c:
             ttl = ttl_hours if ttl_hours is not None else c.config.token_ttl_hours
             if replace is not None:
                 app = find_appliance(c, replace)
@@ -343,7 +284,7 @@ def central_token(
 
 @central.command("import")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@_CDATA
+@CENTRE_DATA
 @click.option("--json", "as_json", is_flag=True)
 def central_import(folder: Path, data: Path | None, as_json: bool) -> None:
     """Import what communes sent on a USB stick; write receipts back onto it."""
@@ -354,7 +295,7 @@ def central_import(folder: Path, data: Path | None, as_json: bool) -> None:
     from .central.intake import Intake
 
     try:
-        with open_centre(_centre_dir(data)) as c:
+        with open_centre(centre_dir(data)) as c:
             rep = import_folder(Intake(c), folder)
     except LuutruError as exc:
         raise _fail(exc) from exc
@@ -370,47 +311,8 @@ def central_import(folder: Path, data: Path | None, as_json: bool) -> None:
         )
 
 
-@central.command("dashboard-user")
-@_CDATA
-@click.option("--username", default=None, help="The account to add, or give a new password.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-@click.option("--remove", is_flag=True, help="Remove the account (its sessions end).")
-@click.option("--list", "list_", is_flag=True, help="List the accounts.")
-def central_dashboard_user(
-    data: Path | None, username: str | None, password_stdin: bool, remove: bool, list_: bool
-) -> None:
-    """Accounts that may sign in to the centre's dashboard (every page of it needs one)."""
-    from appliance.errors import LuutruError
-
-    from .central.centre import open_centre
-
-    try:
-        from web_ui.central.auth import DashboardUsers
-    except ImportError as exc:  # pragma: no cover - web_ui ships with the centre
-        raise _fail(exc) from exc
-    try:
-        with open_centre(_centre_dir(data)) as c:
-            users = DashboardUsers(c.data_dir)
-            if list_:
-                for name in users.users():
-                    click.echo(name)
-                return
-            if not username or remove == password_stdin:
-                raise click.UsageError("give --username and one of --password-stdin, --remove")
-            if remove:
-                if not users.remove(username):
-                    raise click.ClickException(f"no dashboard account {username!r}")
-                click.echo(f"dashboard account {username} removed")
-                return
-            password = sys.stdin.readline().rstrip("\r\n")
-            new = users.set_password(username, password, c.now())
-            click.echo(f"dashboard account {username} {'added' if new else 'has a new password'}")
-    except LuutruError as exc:
-        raise _fail(exc) from exc
-
-
 @central.command("report")
-@_CDATA
+@CENTRE_DATA
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--csv", "as_csv", is_flag=True)
 def central_report(data: Path | None, as_json: bool, as_csv: bool) -> None:
@@ -421,7 +323,7 @@ def central_report(data: Path | None, as_json: bool, as_csv: bool) -> None:
     from .central.report import build_report, to_csv
 
     try:
-        with open_centre(_centre_dir(data)) as c, c.storage.view() as v:
+        with open_centre(centre_dir(data)) as c, c.storage.view() as v:
             rep = build_report(v, c.now(), c.origin)
     except LuutruError as exc:
         raise _fail(exc) from exc
@@ -446,7 +348,7 @@ def central_report(data: Path | None, as_json: bool, as_csv: bool) -> None:
 
 
 @central.command("clear")
-@_CDATA
+@CENTRE_DATA
 @click.option("--appliance", "appliance_id", required=True, help="Device key id (hex).")
 @click.option("--by", required=True, help="Technician's name, kept with the decision.")
 def central_clear(data: Path | None, appliance_id: str, by: str) -> None:
@@ -457,7 +359,7 @@ def central_clear(data: Path | None, appliance_id: str, by: str) -> None:
     from .central.quarantine import clear_quarantine
 
     try:
-        with open_centre(_centre_dir(data)) as c:
+        with open_centre(centre_dir(data)) as c:
             res = clear_quarantine(c, appliance_id, by)
     except LuutruError as exc:
         raise _fail(exc) from exc
@@ -465,7 +367,7 @@ def central_clear(data: Path | None, appliance_id: str, by: str) -> None:
 
 
 @central.command("purge-classified")
-@_CDATA
+@CENTRE_DATA
 @click.option("--dry-run", is_flag=True, help="Only count what would be purged.")
 def central_purge_classified(data: Path | None, dry_run: bool) -> None:
     """Keep only the leaf hash of held entries that name classified (mật) records."""
@@ -475,7 +377,7 @@ def central_purge_classified(data: Path | None, dry_run: bool) -> None:
     from .central.purge import purge_classified
 
     try:
-        with open_centre(_centre_dir(data)) as c:
+        with open_centre(centre_dir(data)) as c:
             res = purge_classified(c, dry_run=dry_run)
     except LuutruError as exc:
         raise _fail(exc) from exc
@@ -484,6 +386,9 @@ def central_purge_classified(data: Path | None, dry_run: bool) -> None:
 
 def register(main: click.Group) -> None:
     """Add this part's commands to the `luutru` group."""
+    from .cli_ltv import ltv_group
+
+    central.add_command(ltv_group)
     main.add_command(enrol)
     main.add_command(sync_cmd)
     main.add_command(central)

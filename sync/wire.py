@@ -25,6 +25,8 @@ from appliance.merkle import HASH_SIZE
 
 from .errors import AuthError, WireError
 
+USB_ROOT = "luutru-sync"  # the folder on a USB stick (or exchange folder) both ends use
+
 PROTOCOL = "luutru-sync/1"
 MEDIA_TYPE = "application/cbor"
 CT_REQUEST = "application/vnd.luutru.sync-request+cbor"
@@ -39,9 +41,11 @@ class RequestType(StrEnum):
     BATCH = "batch"
     STATUS = "status"
     CHUNK = "chunk"
+    HEAD = "head"  # where an upload stands (tus HEAD): signed like every other request
     RESTORE = "restore"  # a new box asks to take over a dead appliance's log
     FETCH = "fetch"  # ... and downloads its entries and content
     HANDOVER = "handover"  # ... and sends the hand-over entry for the centre to countersign
+    UPGRADE = "upgrade"  # fetch a version of a signed PDF that the centre upgraded (B-LTA)
 
 
 class Via(StrEnum):
@@ -389,6 +393,11 @@ def verify_receipt(raw: bytes, centre_key: PublicKey) -> Receipt:
 # -- chunk authorisation (tus PATCH) ------------------------------------------------------
 
 AUTH_HEADER = "Luutru-Signature"
+
+
+def head_body(sha256_hex: str) -> dict[str, Any]:
+    """The body of a signed HEAD: the upload it asks about, so it answers for no other."""
+    return {"sha256": sha256_hex}
 
 
 def chunk_body(sha256_hex: str, offset: int, chunk: bytes) -> dict[str, Any]:

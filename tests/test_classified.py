@@ -26,8 +26,8 @@ from appliance.kinds import KNOWN, Kind
 from appliance.ledger import Entry
 from appliance.store import Store
 from sync import wire
-from sync.outbox import build_batch
-from tests.archive.conftest import attach_pdf
+from sync.agent.outbox import build_batch
+from tests.archive.conftest import attach_pdf, pdf_bytes
 from tests.conftest import incoming, outgoing
 from tests.test_rebuild import build_everything
 
@@ -121,6 +121,13 @@ def _secret_scenario(store: Store, clock: ManualClock, work: Path) -> dict[str, 
 
     filing.add_text(store, mat_doc.id, mat_doc.data["Content"][0]["sha256"],
                     "Danh sách gồm ông Nguyễn Văn Mật, bà Lê Thị Kín", "ocr")
+    # A signature upgraded at the centre, recorded as a new content version (document.ltv).
+    from appliance.signature_upgrade import record_upgrade
+
+    for doc in (mat_doc, public):
+        up = store.content.put_bytes(pdf_bytes(f"Bản nâng cấp {doc.id}", 1))
+        record_upgrade(store, doc.id, doc.data["Content"][0]["sha256"],
+                       {"sha256": up.sha256, "size": up.size}, "B-LTA")
     store.close_file(pcode)
     store.close_file(mcode)
     # Reads: a view, a print, a download, a bulk read naming a mật document among others.
@@ -149,7 +156,7 @@ def _secret_scenario(store: Store, clock: ManualClock, work: Path) -> dict[str, 
 
 def _users(store: Store) -> None:
     """Every user.* kind (the web UI's accounts write them through the same ledger)."""
-    from web_ui.accounts import Accounts, HashParams, ensure_schema
+    from appliance.accounts import Accounts, HashParams, ensure_schema
 
     ensure_schema(store)
     acc = Accounts(store, b"s" * 32, HashParams(opslimit=1, memlimit=8192))

@@ -39,7 +39,7 @@ OTHER_FONDS = "000.21.09.H49"
 # Tables that are not projections of the log (or are rebuilt by their own module).
 NOT_PROJECTIONS = {
     "meta", "log", "merkle_nodes", "checkpoints",
-    # web_ui.accounts: password and token hashes are never logged, so not rebuildable.
+    # appliance.accounts: password and token hashes are never logged, so not rebuildable.
     "web_users", "web_sessions", "web_tokens",
     "web_log_index",  # web_ui.history brings its own index up to date from the log
 }
@@ -562,7 +562,7 @@ def test_kinds_named_in_the_code_all_have_a_rule() -> None:
     from appliance.handover import HANDOVER_KIND
     from luutru.provision.identity import IDENTITY_KIND
     from luutru.provision.wizard import ATTEST_KIND
-    from sync.outbox import RECEIPT_KIND
+    from sync.agent.outbox import RECEIPT_KIND
 
     for kind in (DIGITISE_KIND, TEXT_KIND, HANDOVER_KIND, IDENTITY_KIND, ATTEST_KIND,
                  RECEIPT_KIND, "audit.view", "audit.print", "user.add", "user.token_revoke"):

@@ -14,27 +14,30 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance import registers as regs
+from appliance.accounts import ROLE_LABELS_VI
 from appliance.errors import NotFoundError, ValidationError
 from appliance.store import Record
 
-from . import queries
-from . import registers as regs
-from .accounts import ROLE_LABELS_VI
+from . import permissions, queries
 from .common import audit_list, blocking, require_cleared, services, visible_file
-from .errors import UploadError
+from .content import send_content
+from .errors import BadRequestError, UploadError
 from .openapi import openapi_document
+from .params import register_params, search_filters
+from .register_print import print_register
 from .reqkeys import me
+from .status import device_info, status_summary
 from .uploads import check_file_isolated
-from .views_admin import device_info
-from .views_documents import send_content
-from .views_records import search_filters, status_summary
-from .views_registers import _params, print_register
 
 # Fields the system sets; a client that sends them is told so rather than silently ignored.
 SYSTEM_FIELDS = frozenset({
     "Content", "Direction", "Status", "Series", "Year", "ArrivalNumber", "DocOrdinal", "DocId",
 })
-MAX_JSON = 256 * 1024
+MAX_JSON = permissions.JSON_BODY
+# A document is 3 levels deep (its recipients' list of objects); 32 leaves room and keeps
+# every later step (checks, CBOR) far from Python's recursion limit.
+MAX_DEPTH = 32
 
 
 def _has_surrogates(value: Any) -> bool:
@@ -57,15 +60,40 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     if len(raw) > MAX_JSON:
         raise ValidationError("the JSON body is too large (max 256 KiB)")
+    too_deep = BadRequestError(
+        f"Dữ liệu JSON lồng nhau quá sâu, tối đa {MAX_DEPTH} cấp (the JSON body is nested "
+        f"too deeply: at most {MAX_DEPTH} levels)."
+    )
     try:
         value = json.loads(raw.decode("utf-8") if raw else "{}", parse_constant=_no_constant)
+    except RecursionError:
+        raise too_deep from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(f"the body is not valid JSON: {exc}") from None
+    if _depth_exceeds(value, MAX_DEPTH):  # before anything walks it recursively
+        raise too_deep
     if not isinstance(value, dict):
         raise ValidationError("the body must be a JSON object")
     if _has_surrogates(value):
         raise ValidationError("the body contains text that is not valid Unicode")
     return value
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether lists and objects nest deeper than ``limit`` (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _no_constant(name: str) -> Any:
@@ -194,7 +222,7 @@ async def api_outgoing(request: web.Request) -> web.Response:
 
 
 async def api_document(request: web.Request) -> web.Response:
-    from sync.status import sync_status
+    from sync.agent.status import sync_status
 
     s = services(request)
     rec = await _visible(request)
@@ -323,19 +351,15 @@ async def api_register(request: web.Request) -> web.StreamResponse:
     qenum(request, "classified", ("0", "1"))
     limit = qint(request, "limit", 100, 1, 1000)
     offset = qint(request, "offset", 0, 0, 10**7)
-    direction, year, classified = _params(request)
+    direction, year, classified = register_params(request)
     if fmt in ("pdf", "xlsx"):
         return await print_register(request, direction, year, classified, fmt)
     fond = s.store.config.org_id
 
     def load() -> dict[str, Any]:
-        conn = s.store.reader()
-        conn.execute("BEGIN")
-        try:
+        with s.store.snapshot() as conn:
             info = regs.register_info(conn, fond, s.org_name, direction, year, classified)
             docs = regs.register_docs(conn, fond, direction, year, classified, limit, offset)
-        finally:
-            conn.execute("COMMIT")
         return {
             **info.to_json(),
             "limit": limit,

@@ -1,100 +1,26 @@
-"""The appliance's web application: ``create_app(config)`` and the services handlers share."""
+"""The appliance's web application: ``create_app(config)``, its routes from the permissions
+table, its services (``services.py``) opened and closed with it."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-import jinja2
 from aiohttp import web
 
-from appliance.datadir import PUBLIC_KEY_NAME
-from appliance.keys.sealing import open_secret_store
-from appliance.keys.verify import load_public_key
+from appliance.accounts import HashParams
+from appliance.retry import backoff
 from appliance.store import Store
 
 from . import permissions
-from .accounts import Accounts, HashParams
-from .accounts import ensure_schema as ensure_account_schema
-from .changes import DocumentsCache
-from .config import MiB, WebConfig
-from .history import LogIndex
-from .render import make_envs
-from .seal import SealChecker
+from .config import WebConfig
+from .previews import setup_previews
+from .services import SERVICES, Services, open_services
 from .throttle import Throttle
 
 log = logging.getLogger(__name__)
-
-# Small partial index for the home page's "due for reply" list; owned by the web UI.
-EXTRA_DDL = (
-    'CREATE INDEX IF NOT EXISTS web_documents_due ON documents ("DueDate") '
-    'WHERE "DueDate" IS NOT NULL',
-)
-
-
-@dataclass
-class Services:
-    """What every handler needs, built once at start-up."""
-
-    config: WebConfig
-    store: Store
-    accounts: Accounts
-    seal: SealChecker
-    log_index: LogIndex
-    envs: dict[str, jinja2.Environment]
-    throttle: Throttle = field(default_factory=Throttle)
-    key_backing: str = "software"
-    secrets_description: str = ""
-    started_at: float = 0.0
-    background: list[asyncio.Task[Any]] = field(default_factory=list)
-    documents_cache: DocumentsCache = field(default_factory=DocumentsCache)
-
-    @property
-    def org_name(self) -> str:
-        return self.store.config.org_name
-
-    def session_ttl(self) -> dt.timedelta:
-        return dt.timedelta(hours=self.config.session_hours)
-
-
-SERVICES = web.AppKey("services", Services)
-
-
-def open_services(
-    config: WebConfig, store: Store, hash_params: HashParams | None = None
-) -> Services:
-    """Prepare the module's tables and secrets on an open, writable store."""
-    ensure_account_schema(store)
-
-    def extra(txn: Any) -> None:
-        for stmt in EXTRA_DDL:
-            txn.conn.execute(stmt)
-
-    store.writer_or_fail().submit(extra, guarded=False).result()
-    secrets = open_secret_store(store.data_dir, store.config.key)
-    accounts = Accounts(store, secrets.get_or_create("session"), hash_params)
-    if store.key is not None:
-        public_key = load_public_key(store.key.public_key_pem())
-        backing = store.key.backing.value
-    else:
-        public_key = load_public_key((store.data_dir / PUBLIC_KEY_NAME).read_bytes())
-        backing = store.config.key.backing.value
-    index = LogIndex(store)
-    index.ensure_schema()
-    return Services(
-        config=config,
-        store=store,
-        accounts=accounts,
-        seal=SealChecker(store, public_key),
-        log_index=index,
-        envs=make_envs(),
-        key_backing=backing,
-        secrets_description=secrets.describe(),
-    )
 
 
 def create_app(
@@ -118,7 +44,7 @@ def create_app(
 
     app = web.Application(
         middlewares=middleware.MIDDLEWARES,
-        client_max_size=config.max_upload + 1 * MiB,
+        client_max_size=permissions.FORM_BODY,  # each route its own: middleware.body_mw
     )
     handlers: dict[str, Any] = {}
     for module in (views_auth, views_documents, views_records, views_registers, views_admin, api):
@@ -129,6 +55,7 @@ def create_app(
         raise RuntimeError(f"routes without handlers {missing}, handlers without routes {extra}")
     for route in permissions.ROUTES:
         app.router.add_route(route.method, route.path, handlers[route.name], name=route.name)
+    setup_previews(app, config.preview_renders)
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         own = store is None
@@ -168,7 +95,7 @@ def create_app(
 
 async def _index_forever(services: Services) -> None:
     """Keep the history index close to the log (run_once + a thin loop, STYLE.md rule 9)."""
-    delay = 0.5
+    failures = 0
     while True:
         try:
             await asyncio.to_thread(services.log_index.catch_up)
@@ -176,6 +103,9 @@ async def _index_forever(services: Services) -> None:
         except asyncio.CancelledError:
             raise
         except Exception:  # logged, retried with back-off; the pages scan the tail meanwhile
+            failures += 1
             log.exception("history index catch-up failed")
-            delay = min(60.0, delay * 2)
+            delay = backoff(failures, cap=60.0, base=1.0)
+        else:
+            failures = 0
         await asyncio.sleep(delay)

@@ -25,11 +25,10 @@ def _accounts(data: Path | None) -> Any:
     """Open the store for writing and the accounts library on it (a context manager)."""
     from contextlib import contextmanager
 
+    from appliance.accounts import Accounts, ensure_schema
     from appliance.config import resolve_data_dir
     from appliance.keys.sealing import open_secret_store
     from appliance.store import Store
-
-    from .accounts import Accounts, ensure_schema
 
     @contextmanager
     def opened() -> Any:

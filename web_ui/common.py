@@ -10,15 +10,15 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from appliance.accounts import User
+from appliance.passwords import PasswordRuleError
 from appliance.results import Record
 
 from . import i18n, permissions
-from .accounts import User
-from .app import SERVICES, Services
 from .errors import ForbiddenError
-from .passwords import PasswordRuleError
 from .render import gettext_for
 from .reqkeys import CSRF, LANG, USER
+from .services import SERVICES, Services
 
 T = TypeVar("T")
 
@@ -138,15 +138,3 @@ async def audit_list(request: web.Request, what: str, ids: Sequence[str],
 
 def forbid(message: str) -> ForbiddenError:
     return ForbiddenError(message)
-
-
-def int_arg(
-    value: str | None, default: int | None = None, lo: int = 0, hi: int = 10**9
-) -> int | None:
-    if value is None or value == "":
-        return default
-    try:
-        n = int(value)
-    except ValueError:
-        return default
-    return n if lo <= n <= hi else default

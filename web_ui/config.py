@@ -26,6 +26,10 @@ class WebConfig:
     # `serve` also runs the sync agent, the capture worker and the archive scheduler
     # (web_ui/background.py); tests of the pages leave them off.
     background: bool = False
+    # First-page previews (web_ui/previews.py): renders at once, and how long one may take
+    # (and a request may wait for a free slot) before the clerk gets a clear answer.
+    preview_renders: int = 2
+    preview_timeout: float = 30.0
     # HTTPS: the appliance's LAN certificate and key (luutru/provision/tls.py writes them).
     tls_cert: Path | None = None
     tls_key: Path | None = None

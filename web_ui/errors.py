@@ -11,14 +11,10 @@ class WebError(LuutruError):
     status = 400
 
 
-class AccountError(WebError):
-    """A user, role, password or token request is not acceptable."""
+class BadRequestError(WebError):
+    """The request body cannot be taken as the call's input at all (e.g. JSON nested too deep)."""
 
-
-class AuthError(WebError):
-    """Sign-in failed, or the request carries no valid session or token."""
-
-    status = 401
+    status = 400
 
 
 class ForbiddenError(WebError):
@@ -48,3 +44,15 @@ class UploadError(WebError):
     """An uploaded file is refused (type, size, damage, active content); nothing is stored."""
 
     status = 422
+
+    def __init__(self, message: str, english: str | None = None) -> None:
+        super().__init__(message)
+        self.english = english
+
+
+def text_of(exc: LuutruError, lang: str) -> str:
+    """The error's message in the user's language when it has one per language."""
+    english = getattr(exc, "english", None)
+    if lang == "en" and isinstance(english, str) and english:
+        return english
+    return str(exc)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
 import cbor2
 
+from appliance import schema
+from appliance.ledger import iter_entries
 from appliance.store import Store, Txn
 
 DDL = (
@@ -57,8 +60,7 @@ class LogIndex:
         self._stopped = False
 
     def stop(self) -> None:
-        """No further catch-up; returns once one in flight has finished its batch (its thread
-        must be done with the store's connections before the store is closed)."""
+        """No further catch-up; returns once one in flight has finished its batch."""
         self._stopped = True
         with self._lock:
             pass
@@ -78,12 +80,15 @@ class LogIndex:
     def catch_up(self, max_batches: int | None = None) -> int:
         """Index entries past the indexed size; returns how many were read."""
         done = 0
-        with self._lock:  # one catch-up at a time; readers never wait for it
+        # Its own connection, not the store's per-thread one: a catch-up runs in a worker
+        # thread that the store cannot see, and closing a connection another thread is reading
+        # on crashes the process (Store.close closes every connection it handed out).
+        with self._lock, closing(schema.connect(self._store.db_path, readonly=True)) as conn:
             while (max_batches is None or max_batches > 0) and not self._stopped:
-                start = self.indexed_size()
+                start = self.indexed_size(conn)
                 rows: list[tuple[int, str]] = []
                 last = start - 1
-                for idx, raw in self._store.entries(start, start + BATCH, withheld=True):
+                for idx, raw in iter_entries(conn, start, start + BATCH, withheld=True):
                     last = idx
                     target = _target(cbor2.loads(raw)) if raw else None
                     if target is not None:

@@ -76,7 +76,7 @@ async def advertise(org_name: str, bind: str, port: int) -> tuple[Any, Any]:
 
 
 async def mdns_ctx(app: web.Application) -> AsyncIterator[None]:
-    from .app import SERVICES
+    from .services import SERVICES
 
     services = app[SERVICES]
     bind = app.get(HOST_KEY, services.config.host)

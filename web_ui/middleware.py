@@ -1,7 +1,9 @@
-"""Middlewares: security headers, errors, who is asking (session or token), roles, CSRF.
+"""Middlewares: security headers, errors, who is asking (session or token), roles, body size,
+CSRF.
 
-Order (outermost first): headers → errors → auth → csrf. Roles come from the one table in
-``permissions.py``; a request to a route the role may not use never reaches its handler.
+Order (outermost first): headers → errors → auth → body → csrf. Roles and body limits come
+from the one table in ``permissions.py``; a request to a route the role may not use never
+reaches its handler, and its body is never read.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from appliance.accounts import SESSION_COOKIE
 from appliance.errors import (
+    AuthError,
     ConfigError,
     ConflictError,
     KeyUnavailableError,
@@ -25,10 +29,9 @@ from appliance.errors import (
 )
 
 from . import i18n, permissions
-from .accounts import SESSION_COOKIE
-from .app import SERVICES
-from .errors import AuthError, CsrfError, ForbiddenError, ThrottledError, WebError
+from .errors import CsrfError, ForbiddenError, ThrottledError, text_of
 from .reqkeys import AUTH, CSRF, CSRF_BINDING, LANG, PRE, SESSION_TOKEN, USER
+from .services import SERVICES
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -46,8 +49,9 @@ def is_api(request: web.Request) -> bool:
 
 
 def status_of(exc: LuutruError) -> int:
-    if isinstance(exc, WebError):
-        return exc.status
+    status = getattr(exc, "status", None)  # the web UI's errors, and accounts' (core)
+    if isinstance(status, int):
+        return status
     if isinstance(exc, ValidationError):
         return 422
     if isinstance(exc, NotFoundError):
@@ -135,6 +139,8 @@ async def errors_mw(request: web.Request, handler: Handler) -> web.StreamRespons
                 413: "Tệp tải lên quá lớn (the upload is too large).",
             }.get(exc.status, exc.text or exc.reason)
             resp = error_response(request, exc.status, code, message)
+            if exc.status == 413:
+                resp.force_close()  # the rest of the body is drained, never kept
             for k in ("Allow", "Retry-After", "WWW-Authenticate"):
                 if k in exc.headers:
                     resp.headers[k] = exc.headers[k]
@@ -149,7 +155,12 @@ async def errors_mw(request: web.Request, handler: Handler) -> web.StreamRespons
         if status >= 500:
             log.error("%s %s: %s", request.method, request.path, exc)
         field = getattr(exc, "field", None)
-        return error_response(request, status, type(exc).__name__, str(exc), field)
+        message = text_of(exc, request.get(LANG, i18n.DEFAULT))
+        resp = error_response(request, status, type(exc).__name__, message, field)
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, int):
+            resp.headers["Retry-After"] = str(retry_after)
+        return resp
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(
@@ -206,6 +217,25 @@ async def auth_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 @web.middleware
+async def body_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Each route reads at most its own body limit (``Route.max_body``). It runs after
+    auth_mw, so a body sent to a route the caller may not use is never read, and the routes
+    anyone may post to (sign-in, language) take a few KB; an announced larger body is refused
+    before a byte of it is read, a chunked one where it passes the limit."""
+    name = request.match_info.route.name
+    if name is None or not request.body_exists:
+        return await handler(request)
+    route = permissions.BY_NAME[name]
+    limit = route.max_body(request.app[SERVICES].config.max_upload)
+    length = request.content_length
+    if length is not None and length > limit:
+        if route.api and not route.upload:  # as api.json_body has always answered
+            raise ValidationError(f"the JSON body is too large (max {limit // 1024} KiB)")
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=length)
+    return await handler(request.clone(client_max_size=limit))
+
+
+@web.middleware
 async def csrf_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.method in UNSAFE and request.get(AUTH) != "token" and (
         request.match_info.route.name is not None
@@ -227,4 +257,4 @@ async def csrf_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await handler(request)
 
 
-MIDDLEWARES = [headers_mw, errors_mw, auth_mw, csrf_mw]
+MIDDLEWARES = [headers_mw, errors_mw, auth_mw, body_mw, csrf_mw]

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .accounts import Role, TokenScope
+from appliance.accounts import Role, TokenScope
+
+KiB = 1 << 10
+# The largest body a route reads: a form of text fields (a document's is a few KB) or an API
+# request (a document with its recipients); only the upload routes take a file, streamed to
+# disk, up to WebConfig.max_upload plus room for the form around it.
+FORM_BODY = 64 * KiB
+JSON_BODY = 256 * KiB
+UPLOAD_ROOM = 1024 * KiB
 
 PUBLIC: frozenset[Role] = frozenset()  # no sign-in needed
 ALL = frozenset(Role)
@@ -26,6 +34,13 @@ class Route:
     method: str
     path: str
     roles: frozenset[Role]
+    upload: bool = False  # takes a file: see max_body
+
+    def max_body(self, max_upload: int) -> int:
+        """The most bytes of request body this route reads (larger ones are answered 413)."""
+        if self.upload:
+            return max_upload + UPLOAD_ROOM
+        return JSON_BODY if self.api else FORM_BODY
 
     @property
     def public(self) -> bool:
@@ -46,12 +61,12 @@ ROUTES: tuple[Route, ...] = (
     Route("signout", "POST", "/signout", ALL),
     Route("home", "GET", "/", ALL),
     Route("incoming_form", "GET", "/documents/incoming/new", CLERK),
-    Route("incoming_create", "POST", "/documents/incoming", CLERK),
+    Route("incoming_create", "POST", "/documents/incoming", CLERK, upload=True),
     Route("outgoing_form", "GET", "/documents/outgoing/new", CLERK),
-    Route("outgoing_create", "POST", "/documents/outgoing", CLERK),
+    Route("outgoing_create", "POST", "/documents/outgoing", CLERK, upload=True),
     Route("document", "GET", "/documents/{id}", READERS),
     Route("document_issue", "POST", "/documents/{id}/issue", CLERK),
-    Route("document_upload", "POST", "/documents/{id}/content", CLERK),
+    Route("document_upload", "POST", "/documents/{id}/content", CLERK, upload=True),
     Route("document_file", "POST", "/documents/{id}/file", FILERS),
     Route("content", "GET", "/documents/{id}/content/{sha256}", READERS),
     Route("search", "GET", "/search", READERS),
@@ -82,7 +97,7 @@ ROUTES: tuple[Route, ...] = (
     Route("api_document", "GET", "/api/v1/documents/{id}", READERS),
     Route("api_issue", "POST", "/api/v1/documents/{id}/issue", CLERK),
     Route("api_history", "GET", "/api/v1/documents/{id}/history", READERS),
-    Route("api_upload", "POST", "/api/v1/documents/{id}/content", CLERK),
+    Route("api_upload", "POST", "/api/v1/documents/{id}/content", CLERK, upload=True),
     Route("api_content", "GET", "/api/v1/documents/{id}/content/{sha256}", READERS),
     Route("api_add_to_file", "POST", "/api/v1/documents/{id}/file", FILERS),
     Route("api_files", "GET", "/api/v1/files", READERS),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .accounts import User
+from appliance.accounts import User
 
 USER: web.RequestKey[User | None] = web.RequestKey("user")  # None: not signed in
 AUTH: web.RequestKey[str | None] = web.RequestKey("auth")  # "session", "token" or None

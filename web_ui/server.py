@@ -12,9 +12,10 @@ import sys
 
 from aiohttp import web
 
-from .app import Services, create_app
+from .app import create_app
 from .config import WebConfig
 from .mdns import HOST_KEY, PORT_KEY, instance_name
+from .services import Services
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from appliance.accounts import Accounts, ensure_schema, random_password
 from appliance.keys.sealing import open_secret_store
 from appliance.store import Store
-
-from .accounts import Accounts, ensure_schema, random_password
 
 FIRST_USERS = (
     ("vanthu", "clerk", "Văn thư"),

@@ -3,8 +3,9 @@
 Accepted: PDF, JPEG, PNG, TIFF. The browser's declared type and the file name are ignored;
 the bytes decide. Images are decoded completely with a pixel limit (decompression bombs are
 refused before decoding), PDFs are parsed completely and refused when encrypted, when they
-carry JavaScript, launch actions or embedded files. Every refusal is a clear Vietnamese
-message (with English after it) and leaves nothing behind.
+carry active content (``appliance.pdfcheck``: scripts, actions other than links, attached
+files). Every refusal is a clear Vietnamese message (with English after it, or English alone
+for active content when the UI is in English) and leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from appliance.errors import UnsafeContentError
+from appliance.pdfcheck import refuse_active
+
 from .errors import UploadError
 
 PDF, JPEG, PNG, TIFF = "application/pdf", "image/jpeg", "image/png", "image/tiff"
 ACCEPTED = (PDF, JPEG, PNG, TIFF)
 _PIL_FORMATS = {JPEG: "JPEG", PNG: "PNG", TIFF: "TIFF"}
 _EXT = {PDF: ".pdf", JPEG: ".jpg", PNG: ".png", TIFF: ".tif"}
-_ACTIVE_KEYS = ("/JS", "/JavaScript", "/Launch", "/EmbeddedFiles", "/EF", "/XFA")
-_ACTIVE_TYPES = ("/JavaScript", "/Launch", "/ImportData", "/SubmitForm")
 
 
 @dataclass(frozen=True)
@@ -149,21 +151,11 @@ def _check_pdf(path: Path, max_pages: int, max_pixels: int) -> int:
                 raise UploadError("Tệp PDF không có trang nào (the PDF has no pages).")
             if n > max_pages:
                 raise UploadError(f"Tệp PDF có {n} trang, tối đa {max_pages} trang.")
-            root = pdf.Root
-            if "/Names" in root and any(
-                k in root.Names for k in ("/JavaScript", "/EmbeddedFiles")
-            ):
-                raise _active()
-            if "/AA" in root:
-                raise _active()
-            _refuse_if_active(root.get("/OpenAction"))
+            try:
+                refuse_active(pdf)
+            except UnsafeContentError as exc:
+                raise UploadError(exc.vi, exc.en) from exc
             for obj in pdf.objects:
-                if isinstance(obj, pikepdf.Dictionary | pikepdf.Stream):
-                    d = obj.stream_dict if isinstance(obj, pikepdf.Stream) else obj
-                    if any(k in d for k in _ACTIVE_KEYS):
-                        raise _active()
-                    if d.get("/S") in _ACTIVE_TYPES or d.get("/Type") == "/EmbeddedFile":
-                        raise _active()
                 if isinstance(obj, pikepdf.Stream):
                     _decode_stream(obj, max_pixels)  # damage and bombs show here
             for page in pdf.pages:  # and every page's content must parse
@@ -178,20 +170,6 @@ def _check_pdf(path: Path, max_pages: int, max_pixels: int) -> int:
         raise UploadError(
             "Tệp PDF bị hỏng hoặc không đọc được (the PDF is damaged or cannot be read)."
         ) from exc
-
-
-def _refuse_if_active(action: object) -> None:
-    import pikepdf
-
-    if isinstance(action, pikepdf.Dictionary) and action.get("/S") in _ACTIVE_TYPES:
-        raise _active()
-
-
-def _active() -> UploadError:
-    return UploadError(
-        "Tệp PDF chứa mã JavaScript, hành động tự chạy hoặc tệp đính kèm, nên không được nhận "
-        "(PDFs with JavaScript, actions or embedded files are refused)."
-    )
 
 
 # -- isolation: the checks run in a child process with memory and CPU limits ------------------
@@ -237,7 +215,8 @@ def check_file_isolated(
     if proc.returncode == 0 and isinstance(out, dict) and "mime" in out:
         return CheckedFile(str(out["mime"]), int(out["size"]), int(out["pages"]))
     if isinstance(out, dict) and "error" in out:
-        raise UploadError(str(out["error"]))
+        english = out.get("english")
+        raise UploadError(str(out["error"]), english if isinstance(english, str) else None)
     raise UploadError(
         "Tệp vượt quá giới hạn bộ nhớ khi giải nén: có thể là tệp nén bất thường hoặc bị hỏng "
         "(the file exhausted the checker's memory: a decompression bomb or damage)."
@@ -252,7 +231,8 @@ def _main(argv: list[str]) -> int:
     try:
         res = check_file(path, max_bytes, max_pixels, max_pages)
     except UploadError as exc:
-        sys.stdout.write(json.dumps({"error": str(exc)}, ensure_ascii=False))
+        sys.stdout.write(json.dumps({"error": str(exc), "english": exc.english},
+                                    ensure_ascii=False))
         return 1
     except MemoryError:
         return 2

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import sys
-from typing import Any
-
 from aiohttp import web
 
-from appliance.errors import LuutruError
-
-from .accounts import (
+from appliance.accounts import (
     MAX_TOKEN_DAYS,
     ROLE_LABELS_VI,
     TOKEN_DAYS,
     Role,
     TokenScope,
 )
-from .app import Services
+from appliance.errors import AccountError, AuthError, LuutruError
+
 from .common import blocking, error_text, form_of, guess_keys, render, services
-from .errors import AccountError, AuthError, ThrottledError
+from .errors import ThrottledError
 from .reqkeys import me
-from .views_records import status_summary
+from .status import device_info, status_summary
 
 
 async def users(request: web.Request, error: str | None = None, status: int = 200,
@@ -138,40 +134,6 @@ async def token_revoke(request: web.Request) -> web.Response:
     except LuutruError as exc:
         return await account(request, error=str(exc), status=422)
     raise web.HTTPSeeOther("/account?done=revoked")
-
-
-def device_info(s: Services) -> dict[str, Any]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    cfg = s.store.config
-    pem = s.store.key.public_key_pem() if s.store.key is not None else ""
-    kid = s.store.key.kid.hex() if s.store.key is not None else ""
-    try:
-        ver = version("luutru")
-    except PackageNotFoundError:
-        ver = "dev"
-    cp = None
-    try:
-        verified = s.seal.checkpoint()
-        if verified is not None:
-            cp = {"size": verified[0], "time": verified[1].time,
-                  "root": verified[1].root_hash.hex(), "verified": True}
-    except LuutruError as exc:
-        cp = {"verified": False, "error": str(exc)}
-    return {
-        "org_id": cfg.org_id,
-        "org_name": cfg.org_name,
-        "origin": cfg.origin,
-        "key_backing": s.key_backing,
-        "key_kid": kid,
-        "public_key_pem": pem,
-        "secrets": s.secrets_description,
-        "checkpoint": cp,
-        "version": ver,
-        "python": sys.version.split()[0],
-        "data_dir": str(s.store.data_dir),
-        "max_upload": s.config.max_upload,
-    }
 
 
 async def device(request: web.Request) -> web.Response:

@@ -10,10 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance.accounts import SESSION_COOKIE
+from appliance.errors import AuthError
+
 from . import i18n
-from .accounts import SESSION_COOKIE
 from .common import blocking, form_of, guess_keys, render, services
-from .errors import AuthError, ThrottledError
+from .errors import ThrottledError
 from .reqkeys import SESSION_TOKEN, USER
 
 STATIC = Path(__file__).parent / "static"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import io
 import os
 import re
 import tempfile
@@ -18,7 +16,6 @@ from appliance.fields import AUTO_FILLED, field_map
 from appliance.store import Record
 
 from . import queries
-from .app import Services
 from .common import (
     blocking,
     clean,
@@ -28,8 +25,10 @@ from .common import (
     services,
     visible_file,
 )
-from .errors import UploadError
+from .content import send_content
+from .errors import UploadError, text_of
 from .reqkeys import LANG, me
+from .services import Services
 from .uploads import CheckedFile, check_file_isolated
 
 INCOMING_FIELDS = (
@@ -155,7 +154,7 @@ async def incoming_create(request: web.Request) -> web.Response:
     try:
         uploads = await _uploads(s, form)
     except UploadError as exc:
-        return again(str(exc))
+        return again(text_of(exc, request.get(LANG, "vi")))
     content = [await _store_upload(s, u) for u in uploads]
     if content:
         values["Content"] = content
@@ -194,7 +193,7 @@ async def outgoing_create(request: web.Request) -> web.Response:
     try:
         uploads = await _uploads(s, form)
     except UploadError as exc:
-        return again(str(exc))
+        return again(text_of(exc, request.get(LANG, "vi")))
     content = [await _store_upload(s, u) for u in uploads]
     if content:
         values["Content"] = content
@@ -255,7 +254,7 @@ def _field_rows(s: Services, data: dict[str, Any], lang: str) -> list[tuple[str,
 
 async def _document_page(request: web.Request, doc_id: str, error: str | None = None,
                          status: int = 200) -> web.Response:
-    from sync.status import sync_status
+    from sync.agent.status import sync_status
 
     s = services(request)
     rec = await _visible(request, doc_id)
@@ -300,7 +299,8 @@ async def document_upload(request: web.Request) -> web.Response:
         if not uploads:
             raise UploadError("Chưa chọn tệp nào (no file was chosen).")
     except UploadError as exc:
-        return await _document_page(request, rec.id, error=str(exc), status=422)
+        return await _document_page(request, rec.id, error=text_of(exc, request.get(LANG, "vi")),
+                                    status=422)
     content = [await _store_upload(s, u) for u in uploads]
     try:
         await blocking(s.store.attach_content, rec.id, content, _actor(request))
@@ -331,82 +331,9 @@ async def document_file(request: web.Request) -> web.Response:
 
 # -- content -------------------------------------------------------------------------------
 
-def content_entry(rec: Record, sha256: str) -> dict[str, Any]:
-    for c in rec.data.get("Content") or ():
-        if c.get("sha256") == sha256:
-            return dict(c)
-    raise web.HTTPNotFound()
-
-
-def pdf_preview(path: Path) -> bytes:
-    """The first page of a PDF as PNG (poppler's pdftoppm): shown even where the office PC's
-    browser has no PDF viewer. The PDF was checked on upload; the renderer is a child
-    process with a time limit."""
-    import shutil
-    import subprocess
-
-    exe = shutil.which("pdftoppm")
-    if exe is None:
-        raise NotFoundError("pdftoppm (poppler-utils) is not installed: no preview")
-    out = subprocess.run(
-        [exe, "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", str(path)],
-        capture_output=True, timeout=30, check=False,
-    )
-    if out.returncode != 0 or not out.stdout.startswith(b"\x89PNG"):
-        raise NotFoundError("the first page could not be rendered")
-    return out.stdout
-
-
-def tiff_preview(path: Path) -> bytes:
-    """The first page of a TIFF as PNG: browsers other than Safari do not show TIFF."""
-    from PIL import Image
-
-    with Image.open(path) as img:
-        img.seek(0)
-        out = io.BytesIO()
-        frame = img.convert("RGB") if img.mode not in ("1", "L", "RGB") else img
-        frame.save(out, "PNG")
-        return out.getvalue()
-
-
-async def send_content(request: web.Request, rec: Record, sha256: str) -> web.StreamResponse:
-    s = services(request)
-    if not _SHA.match(sha256):
-        raise web.HTTPNotFound()
-    entry = content_entry(rec, sha256)
-    download = request.query.get("download") == "1"
-    preview = request.query.get("preview") == "png" and entry["mime"] in (
-        "image/tiff", "application/pdf")
-    action = "download" if download else "view"
-    await blocking(s.store.audit, action, _actor(request), "document", rec.id,
-                   {"sha256": sha256, "via": "api" if request.path.startswith("/api/") else "web"})
-    path = s.store.content.path(sha256)
-    if not path.is_file():
-        raise NotFoundError(f"content {sha256} is missing from the content store")
-    name = entry.get("name") or sha256
-    if preview:
-        maker = pdf_preview if entry["mime"] == "application/pdf" else tiff_preview
-        body = await blocking(maker, path)
-        return web.Response(body=body, content_type="image/png")
-    disposition = "attachment" if download else "inline"
-    from urllib.parse import quote
-
-    headers = {
-        "Content-Type": entry["mime"],
-        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name)}",
-        "Cache-Control": "no-store",
-        "X-Content-Type-Options": "nosniff",
-    }
-    return web.FileResponse(path, headers=headers)
-
-
 async def content(request: web.Request) -> web.StreamResponse:
     rec = await _visible(request, request.match_info["id"])
     return await send_content(request, rec, request.match_info["sha256"])
-
-
-def today(s: Services) -> dt.date:
-    return s.store.clock.now().date()
 
 
 HANDLERS = {

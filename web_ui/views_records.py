@@ -7,50 +7,31 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from appliance.accounts import Role
 from appliance.errors import LuutruError, NotFoundError
-from appliance.search import Filters
 from appliance.search import search as run_search
 
 from . import queries
-from .accounts import Role
-from .app import Services
 from .common import (
     audit_list,
     blocking,
     clean,
     cpu_read,
     form_of,
-    int_arg,
     render,
     services,
     visible_file,
 )
+from .params import int_arg, search_filters
 from .render import LIST_FIELDS
 from .reqkeys import me
-from .views_documents import today
+from .services import Services
+from .status import status_summary, today
 
 FILE_FIELDS = (
     "FileCatalog", "FileNotation", "Title", "Maintenance", "Rights", "Creator", "Heading",
     "StartDate", "Description", "Keyword",
 )
-
-
-def status_summary(s: Services) -> dict[str, Any]:
-    """Seal and sync state for the home and device pages (no record contents)."""
-    from sync.status import sync_status
-
-    size, _ = s.store.tree_head()
-    cp = s.store.latest_checkpoint()
-    signed = cp[0] if cp else 0
-    sync = sync_status(s.store.data_dir, size)
-    return {
-        "tree_size": size,
-        "signed_size": signed,
-        "signed_at": cp[2] if cp else None,
-        "unsealed": size - signed,
-        "key_backing": s.key_backing,
-        "sync": sync,
-    }
 
 
 def _home_lists(s: Services, cleared: bool) -> dict[str, Any]:
@@ -74,20 +55,6 @@ async def home(request: web.Request) -> web.Response:
         shown = [d.id for d in (*lists["today"], *lists["due"])]
         await audit_list(request, "home", list(dict.fromkeys(shown)), via="web")
     return render(request, "home.html", summary=summary, **lists)
-
-
-def search_filters(query: Any, cleared: bool) -> Filters:
-    direction = query.get("direction") or None
-    if direction not in (None, "incoming", "outgoing"):
-        direction = None
-    return Filters(
-        year=int_arg(query.get("year"), None, 1900, 2200),
-        type_name=(query.get("type") or None),
-        direction=direction,
-        fond=(query.get("fond") or None),
-        file_code=(query.get("file") or None),
-        include_classified=cleared,
-    )
 
 
 async def search(request: web.Request) -> web.Response:

@@ -8,35 +8,19 @@ from typing import Any
 from aiohttp import web
 from markupsafe import Markup
 
-from . import registers as regs
-from .app import Services
-from .common import audit_list, blocking, cpu_read, int_arg, render, services
-from .errors import ForbiddenError
+from appliance import registers as regs
+
+from .common import audit_list, blocking, cpu_read, render, services
+from .params import int_arg, register_params
+from .register_print import print_register
 from .render import escape_all
-from .reqkeys import me
-from .views_documents import today
-
-
-def _params(request: web.Request) -> tuple[str, int, bool]:
-    direction = request.match_info["direction"]
-    if direction not in regs.DIRECTIONS:
-        raise web.HTTPNotFound()
-    year = int_arg(request.match_info["year"], None, 1900, 2200)
-    if year is None:
-        raise web.HTTPNotFound()
-    classified = request.query.get("classified") == "1"
-    if classified and not me(request).cleared:
-        raise ForbiddenError("Sổ văn bản mật chỉ dành cho người được phép (not cleared).")
-    return direction, year, classified
+from .services import Services
+from .status import today
 
 
 async def registers(request: web.Request) -> web.Response:
     s = services(request)
-    years = await blocking(
-        lambda: [int(r[0]) for r in s.store.reader().execute(
-            'SELECT DISTINCT "Year" FROM documents WHERE "Year" IS NOT NULL ORDER BY 1 DESC'
-        ).fetchall()]
-    )
+    years = await blocking(regs.register_years, s.store.reader())
     this_year = today(s).year
     if this_year not in years:
         years.insert(0, this_year)
@@ -95,22 +79,18 @@ def rows_html(direction: str, rows: list[tuple[str, list[str]]]) -> Markup:
 
 async def register(request: web.Request) -> web.Response:
     s = services(request)
-    direction, year, classified = _params(request)
+    direction, year, classified = register_params(request)
     size = s.config.register_page_size
     page = int_arg(request.query.get("page"), 1, 1, 100_000) or 1
     fond = s.store.config.org_id
 
     def load(compute: bool) -> tuple[regs.Register, Markup, list[str]] | None:
-        conn = s.store.reader()
-        conn.execute("BEGIN")  # info and rows from one snapshot
-        try:
+        with s.store.snapshot() as conn:  # info and rows from one snapshot
             reg = register_pages(s, conn, direction, year, classified, size, compute)
             if reg is None:
                 return None
             rows = [] if page > len(reg.starts) else regs.page_rows(
                 conn, fond, direction, year, classified, size, reg.starts[page - 1])
-        finally:
-            conn.execute("COMMIT")
         return reg.info, rows_html(direction, rows) if rows else Markup(), [r[0] for r in rows]
 
     # With the register's pages at hand, a page is one indexed read of at most `size` rows
@@ -127,46 +107,11 @@ async def register(request: web.Request) -> web.Response:
 
 
 async def register_print(request: web.Request) -> web.StreamResponse:
-    direction, year, classified = _params(request)
+    direction, year, classified = register_params(request)
     fmt = request.match_info["fmt"]
     if fmt not in ("pdf", "xlsx"):
         raise web.HTTPNotFound()
     return await print_register(request, direction, year, classified, fmt)
-
-
-async def print_register(request: web.Request, direction: str, year: int, classified: bool,
-                         fmt: str) -> web.Response:
-    """The whole year's register as PDF or XLSX; each print or export is a log entry."""
-    s = services(request)
-    user = me(request)
-    fond = s.store.config.org_id
-
-    def build() -> tuple[regs.Register, bytes]:
-        conn = s.store.reader()
-        conn.execute("BEGIN")
-        try:
-            info = regs.register_info(conn, fond, s.org_name, direction, year, classified)
-            docs = regs.register_docs(conn, fond, direction, year, classified)
-        finally:
-            conn.execute("COMMIT")
-        if fmt == "pdf":
-            return info, regs.render_pdf(info, docs, s.store.clock.now(), user.username)
-        return info, regs.render_xlsx(info, docs)
-
-    info, body = await blocking(build)
-    await blocking(
-        s.store.audit, "print" if fmt == "pdf" else "download", user.username, "register",
-        f"{direction}:{year}" + (":mat" if classified else ""),
-        {"format": fmt, "rows": info.total, "from": info.first_number, "to": info.last_number,
-         "classified": classified},
-    )
-    name = f"so-{'den' if direction == 'incoming' else 'di'}-{year}{'-mat' if classified else ''}"
-    ctype = ("application/pdf" if fmt == "pdf" else
-             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    disposition = "inline" if fmt == "pdf" else "attachment"
-    return web.Response(body=body, content_type=ctype, headers={
-        "Content-Disposition": f'{disposition}; filename="{name}.{fmt}"',
-    })
 
 
 HANDLERS = {

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..pdfcheck import find_active
 from .errors import DecompressionBomb, ImageRejected, LowResolution, UnsafePdf
 
 MIN_DPI = 200  # Decree 30/2020 Phụ lục I; Circular 05/2025 Điều 8
@@ -24,18 +24,6 @@ A4_IN = (8.27, 11.69)
 # A page size is plausible between a receipt-sized slip and A3 (with a scanner's margin).
 _MIN_IN, _MAX_IN = 2.5, 18.0
 _SCREEN_DPI = {72, 96}  # cameras and screenshots write these: they say nothing about paper
-_PDF_BAD_KEYS = (
-    "/JavaScript",
-    "/JS",
-    "/Launch",
-    "/EmbeddedFiles",
-    "/EmbeddedFile",
-    "/RichMedia",
-    "/XFA",
-    "/AA",
-    "/SubmitForm",
-    "/ImportData",
-)
 
 
 @dataclass(frozen=True)
@@ -204,43 +192,17 @@ def load_pages(
     return [_page_from_image(im, data, name, min_dpi)]
 
 
-def _dicts(obj: Any, depth: int = 0) -> Iterator[Any]:
-    """Every dictionary (and stream) inside ``obj`` that is not an object of its own."""
-    import pikepdf
-
-    if depth > 50:
-        return
-    if isinstance(obj, (pikepdf.Dictionary, pikepdf.Stream)):
-        yield obj
-        children: Any = obj.values()
-    elif isinstance(obj, pikepdf.Array):
-        children = obj
-    else:
-        return
-    for child in children:
-        # pikepdf hands numbers and names back as Python values; only containers matter
-        if isinstance(child, pikepdf.Object) and not child.is_indirect:
-            yield from _dicts(child, depth + 1)
-
-
 def check_pdf_safe(pdf: Any, name: str) -> None:
     """Refuse a PDF that carries scripts, actions that run things, forms or attachments."""
-    for top in [pdf.trailer, *pdf.objects]:
-        for obj in _dicts(top):
-            keys = set(obj.keys())
-            found = [k for k in _PDF_BAD_KEYS if k in keys]
-            kind = str(obj.get("/Type", "")) + str(obj.get("/Subtype", ""))
-            if "FileAttachment" in kind or "EmbeddedFile" in kind:
-                found.append(kind)
-            if str(obj.get("/S", "")) in ("/JavaScript", "/Launch", "/ImportData"):
-                found.append(str(obj.get("/S")))
-            if found:
-                what = "attachments" if any("File" in k for k in found) else "scripts or actions"
-                raise UnsafePdf(
-                    f"the PDF carries {what} ({', '.join(sorted(set(found)))}); scanned "
-                    "documents never do. It was refused; scan the paper instead.",
-                    name,
-                )
+    found = find_active(pdf)
+    if found:
+        attached = any("File" in k for k in found)
+        what = "attachments" if attached else "scripts or actions"
+        raise UnsafePdf(
+            f"the PDF carries {what} ({', '.join(found)}); scanned documents never do. "
+            "It was refused; scan the paper instead.",
+            name,
+        )
 
 
 def pdf_pages(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import KeyError_, LuutruError, NotFoundError, ReadOnlyError
+from ..retry import backoff
 from ..store import Store
 from . import filing
 from .config import CaptureConfig
@@ -61,7 +62,7 @@ class Worker:
         return open_agency_key(self.store.data_dir)
 
     def backoff(self, attempts: int) -> float:
-        base = self.config.retry_base_s * (2 ** max(0, attempts - 1))
+        base = backoff(attempts, float("inf"), self.config.retry_base_s, jitter=False)
         return float(min(MAX_BACKOFF_S, base) * random.uniform(0.8, 1.2))
 
     def run_once(self) -> JobOutcome | None:

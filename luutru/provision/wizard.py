@@ -190,7 +190,7 @@ def provision(
     report.checks = run_selftest(data_dir, config, clock, answers.centre_url, answers.selftest)
 
     # 7. setup sheet.
-    from sync.status import sync_status
+    from sync.agent.status import sync_status
 
     from .sheet import SheetData, write_sheet
 
@@ -215,8 +215,8 @@ def provision(
 
 def _admin(store: Any, admin: Admin) -> Step:
     try:
+        from appliance.accounts import Accounts, ensure_schema
         from appliance.keys.sealing import open_secret_store
-        from web_ui.accounts import Accounts, ensure_schema
     except ImportError as exc:
         return Step("admin", "failed", f"the web UI's accounts library is missing: {exc}")
     try:
@@ -267,8 +267,8 @@ def _evidence(data_dir: Path, store: Any, answers: Answers, state: dict[str, Any
 def _enrol(data_dir: Path, store: Any, answers: Answers, clock: Clock) -> Step:
     import asyncio
 
-    from sync.enrol import enrol_online
-    from sync.state import ENROLMENT_NAME, load_enrolment, sync_dir
+    from sync.agent.enrol import enrol_online
+    from sync.agent.state import ENROLMENT_NAME, load_enrolment, sync_dir
 
     if (sync_dir(data_dir) / ENROLMENT_NAME).exists():
         e = load_enrolment(data_dir)

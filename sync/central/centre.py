@@ -21,6 +21,7 @@ from appliance.keys.verify import PublicKey, load_public_key
 
 from .. import wire
 from .blobs import FolderBlobStore
+from .ltv import LtvSettings
 from .open import open_storage
 from .storage import CentreStorage
 
@@ -42,6 +43,7 @@ class CentreConfig:
     max_request_bytes: int = 32 << 20
     max_chunk_bytes: int = 16 << 20
     missing_listed: int = 500  # content hashes named in one response
+    ltv: LtvSettings = field(default_factory=LtvSettings)  # signature upgrade (ltv.py)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +58,7 @@ class CentreConfig:
             "max_request_bytes": self.max_request_bytes,
             "max_chunk_bytes": self.max_chunk_bytes,
             "missing_listed": self.missing_listed,
+            "ltv": self.ltv.to_json(),
         }
 
     @classmethod
@@ -74,6 +77,7 @@ class CentreConfig:
                 max_request_bytes=int(v.get("max_request_bytes", 32 << 20)),
                 max_chunk_bytes=int(v.get("max_chunk_bytes", 16 << 20)),
                 missing_listed=int(v.get("missing_listed", 500)),
+                ltv=LtvSettings.from_json(v.get("ltv")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"{CONFIG_NAME} is malformed: {exc}") from exc

@@ -19,6 +19,7 @@ from appliance.keys.verify import load_public_key, spki_der
 
 from .. import wire
 from ..errors import AuthError, EnrolmentError, SyncError, WireError
+from .anomalies import note
 from .centre import Centre
 from .intake import Answer, Intake
 from .storage import AnomalyKind, ApplianceRecord, TokenRecord
@@ -65,10 +66,10 @@ def enrol(intake: Intake, raw: bytes) -> Answer:
         origin = str(body["origin"])
     except (KeyError, TypeError, ValueError, SignatureError) as exc:
         err: SyncError = WireError(f"enrolment request is malformed: {exc}")
-        intake._note(None, AnomalyKind.ENROLMENT, str(err))
+        note(intake.c, None, AnomalyKind.ENROLMENT, str(err))
         return intake.refuse(digest, err)
     except SyncError as exc:
-        intake._note(None, AnomalyKind.ENROLMENT, str(exc))
+        note(intake.c, None, AnomalyKind.ENROLMENT, str(exc))
         return intake.refuse(digest, exc)
     app_id = req.device.hex()
     now = c.now()
@@ -109,7 +110,7 @@ def enrol(intake: Intake, raw: bytes) -> Answer:
                 tx.touch(app_id, now)
             tx.use_token(tid, app_id, now)
     except SyncError as exc:
-        intake._note(None, AnomalyKind.ENROLMENT, f"{app_id}: {exc}")
+        note(intake.c, None, AnomalyKind.ENROLMENT, f"{app_id}: {exc}")
         return intake.refuse(digest, exc)
     resp = wire.Response(
         request=digest,

@@ -16,7 +16,6 @@ from appliance.fsutil import write_atomic
 
 from .. import wire
 from ..errors import SyncError
-from ..state import USB_ROOT
 from .enrolment import enrol
 from .intake import Intake, Transport
 from .storage import AnomalyKind
@@ -53,9 +52,9 @@ def _batch_key(path: Path) -> tuple[int, int, str]:
 
 def import_folder(intake: Intake, folder: Path) -> ImportReport:
     """Import every appliance's objects under ``folder`` and write the answers back."""
-    root = folder / USB_ROOT
+    root = folder / wire.USB_ROOT
     if not root.is_dir():
-        raise SyncError(f"{folder} holds no {USB_ROOT}/ folder (is this the right stick?)")
+        raise SyncError(f"{folder} holds no {wire.USB_ROOT}/ folder (is this the right stick?)")
     report = ImportReport()
     for dev in sorted(p for p in root.iterdir() if p.is_dir()):
         report.devices.append(_import_device(intake, dev))

@@ -2,35 +2,29 @@
 store it, project it, and answer with a receipt.
 
 Every function here returns the centre's *signed* answer (an HTTP status and the response
-bytes) and never raises for a bad request: a refusal is an answer too, and it is counted.
-Order of checks for a batch: envelope, enrolled key, signature, replay (online only), then the
-batch itself: the checkpoint's signature and origin, each entry's encoding and index, the
-classified-record rule, the overlap with what the centre already holds, the RFC 9162
-consistency proof from the centre's copy, and the recomputed root.
+bytes) and never raises for a bad request: a refusal is an answer too, and it is counted
+(``anomalies.py``). Order of checks: envelope, enrolled key, signature, replay (online only),
+then the batch itself (``batchcheck.py``: checkpoint, entries, classified-record rule, forks,
+consistency proof, root). The decision is one database transaction; where each missing file's
+upload stands is read from the blob folder after it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from appliance import cbor, merkle
 from appliance.checkpoint import Checkpoint, verify_checkpoint
-from appliance.classified import carries_classified
-from appliance.errors import EncodingError, ProofError, SignatureError
+from appliance.errors import EncodingError, SignatureError
 from appliance.keys.verify import PublicKey, key_id, load_public_key
-from appliance.ledger import Entry
-from appliance.search import fts_body
 
 from .. import wire
 from ..errors import (
     AuthError,
     BatchError,
-    ClassifiedError,
     ForkError,
     QuarantinedError,
     ReplayError,
@@ -38,7 +32,10 @@ from ..errors import (
     UnknownKeyError,
     WireError,
 )
+from .anomalies import note, record_fork
+from .batchcheck import Disposition, check_batch
 from .centre import Centre
+from .ltv_job import undelivered
 from .storage import (
     AnomalyKind,
     ApplianceRecord,
@@ -47,9 +44,6 @@ from .storage import (
     CentreView,
     CheckpointRecord,
     ContentRef,
-    DocumentRow,
-    EntryRow,
-    ForkEvidence,
     ParkedBatch,
 )
 
@@ -94,104 +88,10 @@ class Answer:
     body: bytes
     outcome: wire.Outcome
     code: str = ""
-
-
-@dataclass(frozen=True)
-class Examined:
-    leaves: list[bytes]
-    rows: list[EntryRow]
-    docs: list[DocumentRow]
-    refs: list[ContentRef]
-
-
-# -- pure checks ----------------------------------------------------------------------------
-
-
-def examine(app: ApplianceRecord, batch: wire.Batch) -> Examined:
-    """Decode every full entry of ``batch``: index, encoding, classification, projections."""
-    leaves: list[bytes] = []
-    rows: list[EntryRow] = []
-    docs: list[DocumentRow] = []
-    refs: list[ContentRef] = []
-    for k, item in enumerate(batch.items):
-        idx = batch.start + k
-        if isinstance(item, wire.Withheld):
-            leaves.append(item.leaf_hash)
-            rows.append(EntryRow(idx, item.leaf_hash, None))
-            continue
-        h = merkle.leaf_hash(item)
-        leaves.append(h)
-        rows.append(EntryRow(idx, h, item))
-        try:
-            m = cbor.loads(item)
-            if cbor.dumps_text_keyed(m) != item:
-                cbor.loads_deterministic(item)
-            entry = Entry.from_map(m)
-        except EncodingError as exc:
-            raise BatchError(f"entry {idx} is not a deterministic log entry: {exc}") from exc
-        if entry.index != idx:
-            raise BatchError(f"entry at position {idx} says it is entry {entry.index}")
-        data = entry.data if isinstance(entry.data, dict) else None
-        if carries_classified(entry.data):
-            raise ClassifiedError(
-                f"entry {idx} ({entry.kind}) carries a classified (mật) record's fields; "
-                "classified records never leave the appliance: only its leaf hash may be sent"
-            )
-        sizes: dict[str, int] = {}
-        if data is not None and isinstance(data.get("Content"), list):
-            for c in data["Content"]:
-                if isinstance(c, dict) and isinstance(c.get("size"), int):
-                    sizes[str(c.get("sha256"))] = int(c["size"])
-        for r in entry.refs:
-            refs.append(ContentRef(r.hex(), sizes.get(r.hex(), -1), idx))
-        if entry.type == "document" and entry.id and data is not None:
-            docs.append(_document_row(app, entry, data))
-    return Examined(leaves, rows, docs, refs)
-
-
-def _document_row(app: ApplianceRecord, entry: Entry, data: dict[str, Any]) -> DocumentRow:
-    def s(name: str) -> str | None:
-        v = data.get(name)
-        return None if v is None else str(v)
-
-    def i(name: str) -> int | None:
-        v = data.get(name)
-        return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-    return DocumentRow(
-        appliance_id=app.id,
-        org_id=app.org_id,
-        doc_id=str(entry.id),
-        version=int(entry.version or 0),
-        log_index=entry.index,
-        direction=s("Direction"),
-        type_name=s("TypeName"),
-        code_number=s("CodeNumber"),
-        code_notation=s("CodeNotation"),
-        organ_name=s("OrganName"),
-        subject=s("Subject"),
-        issued_date=s("IssuedDate"),
-        arrival_date=s("ArrivalDate"),
-        arrival_number=i("ArrivalNumber"),
-        year=i("Year"),
-        file_code=s("FileCode"),
-        folded=fts_body(data),
-        data_json=json.dumps(data, ensure_ascii=False, sort_keys=True, default=str),
-    )
-
-
-def frontier_at(tx: CentreView, app: ApplianceRecord, size: int) -> list[bytes]:
-    """The compact range of the centre's copy of the appliance's log at ``size``."""
-    if size == app.accepted_size:
-        return list(app.frontier)
-    if size > app.accepted_size:
-        raise BatchError(f"the centre holds only {app.accepted_size} entries, not {size}")
-    cp = tx.checkpoint_at_or_below(app.id, size)
-    base, fr = (cp.tree_size, list(cp.frontier)) if cp else (0, [])
-    leaves = tx.leaves(app.id, base, size)
-    if len(leaves) != size - base:
-        raise BatchError(f"the centre's copy lacks entries {base}-{size}")
-    return merkle.fold_leaves(fr, leaves, base)
+    # The signed response, and the content it lists as missing whose upload state (read from
+    # the blob folder, after the database transaction) is still to be added to it.
+    response: wire.Response | None = None
+    pending: tuple[ContentRef, ...] = ()
 
 
 def _skew_seconds(request_time: str, now: dt.datetime) -> float | None:
@@ -205,6 +105,11 @@ def _skew_seconds(request_time: str, now: dt.datetime) -> float | None:
 
 
 # -- the intake -----------------------------------------------------------------------------
+
+
+def _remembered(answer: Answer) -> bool:
+    """Accepted and duplicate batches are answered the same way again if they come again."""
+    return answer.outcome in (wire.Outcome.ACCEPTED, wire.Outcome.DUPLICATE)
 
 
 class Intake:
@@ -230,6 +135,7 @@ class Intake:
         extra: dict[str, Any] | None = None,
     ) -> Answer:
         missing: list[str] = []
+        refs: list[ContentRef] = []
         count = 0
         size, root = 0, b""
         if app is not None:
@@ -237,13 +143,9 @@ class Intake:
             if tx is not None:
                 refs, count = tx.missing_content(app.id, self.c.config.missing_listed)
                 missing = [r.sha256 for r in refs]
-                if missing:  # where the listed uploads stand (absent: 0), so no HEAD is needed
-                    offsets = {s: n for s in missing if (n := self.c.blobs.partial_size(s))}
-                    # files that may go up in two lanes (their size is known), with the
-                    # second lane [start, end) where there is one (sync/central/uploads.py)
-                    held = self.c.blobs.lanes(missing)
-                    lanes = {r.sha256: list(held.get(r.sha256, ())) for r in refs if r.size >= 0}
-                    extra = {**(extra or {}), "offsets": offsets, "lanes": lanes}
+                upgrades = undelivered(self.c, app.id, tx)  # versions the centre made (ltv_job)
+                if upgrades:
+                    extra = {**(extra or {}), "upgrades": upgrades}
         resp = wire.Response(
             request=digest,
             outcome=outcome,
@@ -264,7 +166,22 @@ class Intake:
             status = 202
         elif outcome in (wire.Outcome.REFUSED, wire.Outcome.QUARANTINED):
             status = HTTP_STATUS.get(code, 400)
-        return Answer(status, self.c.sign_response(resp), outcome, code)
+        return Answer(status, self.c.sign_response(resp), outcome, code, resp,
+                      tuple(refs) if missing else ())
+
+    def with_upload_state(self, answer: Answer) -> Answer:
+        """Add where each missing file's upload stands (absent: 0; a second lane [start, end)
+        for files that may go up in two, sync/central/uploads.py), so that the appliance needs
+        no HEAD: read from the blob folder once the database transaction is over."""
+        if not answer.pending or answer.response is None:
+            return answer
+        missing = [r.sha256 for r in answer.pending]
+        offsets = {sha: n for sha in missing if (n := self.c.blobs.partial_size(sha))}
+        held = self.c.blobs.lanes(missing)
+        lanes = {r.sha256: list(held.get(r.sha256, ())) for r in answer.pending if r.size >= 0}
+        resp = replace(answer.response,
+                       extra={**answer.response.extra, "offsets": offsets, "lanes": lanes})
+        return replace(answer, body=self.c.sign_response(resp), response=resp, pending=())
 
     def refuse(self, digest: bytes, exc: SyncError, app: ApplianceRecord | None = None) -> Answer:
         outcome = (
@@ -292,7 +209,7 @@ class Intake:
         try:
             req = wire.parse_request(raw)
         except WireError as exc:
-            self._note(None, AnomalyKind.MALFORMED, str(exc))
+            note(self.c, None, AnomalyKind.MALFORMED, str(exc))
             return self.refuse(digest, exc)
         if req.type not in (wire.RequestType.BATCH, wire.RequestType.STATUS):
             return self.refuse(digest, WireError(f"a {req.type.value} request does not go here"))
@@ -310,9 +227,8 @@ class Intake:
         with self.c.storage.view() as v:
             app = v.appliance_for_key(req.device.hex())
         if app is None:
-            self._note(
-                None, AnomalyKind.UNKNOWN_KEY, f"request signed by unknown key {req.device.hex()}"
-            )
+            note(self.c, None, AnomalyKind.UNKNOWN_KEY,
+                 f"request signed by unknown key {req.device.hex()}")
             raise UnknownKeyError(f"key {req.device.hex()} is not enrolled at this centre")
         pub = load_public_key(app.public_key_pem)
         try:
@@ -323,13 +239,9 @@ class Intake:
                 )
             wire.verify_request(req, pub)
         except AuthError as exc:
-            self._note(app.id, AnomalyKind.BAD_SIGNATURE, str(exc))
+            note(self.c, app.id, AnomalyKind.BAD_SIGNATURE, str(exc))
             raise
         return app, pub
-
-    def _note(self, app_id: str | None, kind: AnomalyKind, detail: str) -> None:
-        with self.c.storage.transaction() as tx:
-            tx.record_anomaly(app_id, kind, detail, self.c.now())
 
     def _bookkeep(
         self, tx: CentreTx, req: wire.SignedRequest, app: ApplianceRecord, transport: Transport
@@ -365,39 +277,55 @@ class Intake:
         self, req: wire.SignedRequest, app: ApplianceRecord, transport: Transport
     ) -> Answer:
         try:
-            with self.c.storage.transaction() as tx:
-                fresh = tx.appliance(app.id)
-                assert fresh is not None
-                stored = tx.response_for(app.id, req.digest)
-                if stored is not None:
-                    if transport is Transport.HTTP:
-                        tx.record_anomaly(
-                            app.id,
-                            AnomalyKind.REPLAY,
-                            "a signed request arrived again byte for byte; answered as before",
-                            self.c.now(),
-                        )
-                    outcome = wire.verify_response(stored, self.c.public_key, None).outcome
-                    return Answer(200, stored, outcome)
-                extra = self._bookkeep(tx, req, fresh, transport)
-                if fresh.status is ApplianceStatus.QUARANTINED:
-                    raise QuarantinedError(
-                        "this appliance is quarantined after a fork in its log; a technician "
-                        "must clear it at the centre (`luutru central clear`)"
-                    )
-                if req.type is wire.RequestType.STATUS:
-                    return self._status(tx, req, fresh, extra)
-                answer = self._batch(tx, req, fresh, extra)
-                if answer.outcome in (wire.Outcome.ACCEPTED, wire.Outcome.DUPLICATE):
+            decided = self._decide(req, app, transport)
+            answer = self.with_upload_state(decided)
+            if answer is not decided and _remembered(answer):
+                # Remembered as sent, so that the same request again is answered byte for
+                # byte; a crash before this only means a repeat is checked again (idempotent).
+                with self.c.storage.transaction() as tx:
                     tx.remember_response(app.id, req.digest, answer.body, self.c.now())
-                return answer
+            return answer
         except ForkError as exc:
-            return self._fork(req, app, exc, transport)
+            record_fork(self.c, req, app, exc, transport == Transport.HTTP)
+            with self.c.storage.view() as v:
+                current = v.appliance(app.id)
+            return self.refuse(req.digest, exc, current)
         except SyncError as exc:
             self._refused_bookkeeping(req, app, exc, transport)
             with self.c.storage.view() as v:
                 current = v.appliance(app.id)
             return self.refuse(req.digest, exc, current)
+
+    def _decide(
+        self, req: wire.SignedRequest, app: ApplianceRecord, transport: Transport
+    ) -> Answer:
+        """The request's effect and answer, in one transaction (a refusal rolls it back)."""
+        with self.c.storage.transaction() as tx:
+            fresh = tx.appliance(app.id)
+            assert fresh is not None
+            stored = tx.response_for(app.id, req.digest)
+            if stored is not None:
+                if transport is Transport.HTTP:
+                    tx.record_anomaly(
+                        app.id,
+                        AnomalyKind.REPLAY,
+                        "a signed request arrived again byte for byte; answered as before",
+                        self.c.now(),
+                    )
+                outcome = wire.verify_response(stored, self.c.public_key, None).outcome
+                return Answer(200, stored, outcome)
+            extra = self._bookkeep(tx, req, fresh, transport)
+            if fresh.status is ApplianceStatus.QUARANTINED:
+                raise QuarantinedError(
+                    "this appliance is quarantined after a fork in its log; a technician "
+                    "must clear it at the centre (`luutru central clear`)"
+                )
+            if req.type is wire.RequestType.STATUS:
+                return self._status(tx, req, fresh, extra)
+            answer = self._batch(tx, req, fresh, extra)
+            if _remembered(answer) and not answer.pending:
+                tx.remember_response(app.id, req.digest, answer.body, self.c.now())
+            return answer
 
     def _refused_bookkeeping(
         self, req: wire.SignedRequest, app: ApplianceRecord, exc: SyncError, transport: Transport
@@ -464,30 +392,11 @@ class Intake:
     ) -> Answer:
         batch = wire.Batch.from_body(req.body)
         pub = load_public_key(app.public_key_pem)
-        try:
-            cp = verify_checkpoint(batch.checkpoint, pub)
-        except (SignatureError, EncodingError) as exc:
-            raise BatchError(f"the batch's checkpoint does not verify: {exc}") from exc
-        if cp.origin != app.origin:
-            raise BatchError(f"checkpoint origin {cp.origin!r} is not {app.origin!r}")
-        if cp.tree_size != batch.end:
-            raise BatchError(
-                f"checkpoint is for size {cp.tree_size}, the batch ends at {batch.end}"
-            )
         if self._note_claim(tx, app, req.body.get("head"), pub) is None:
             tx.set_claim(app.id, max(batch.end, app.claimed_size), self.c.now())
-        seen = examine(app, batch)
-        accepted = app.accepted_size
-        known = tx.checkpoint(app.id, batch.end)
-        if known is not None and known.root_hash != cp.root_hash:
-            raise ForkError(
-                f"the appliance signed a different root for tree size {batch.end} than the one "
-                "the centre accepted",
-                claimed_size=batch.end,
-                claimed_checkpoint=batch.checkpoint,
-                conflicting_checkpoint=known.cose,
-            )
-        if batch.start > accepted:
+        verdict = check_batch(tx, app, batch, pub)
+        cp = verdict.checkpoint
+        if verdict.disposition is Disposition.PARK:
             tx.park(
                 ParkedBatch(app.id, batch.start, batch.end, req.digest, req.raw, self.c.now())
             )
@@ -497,44 +406,15 @@ class Intake:
                 app,
                 tx,
                 code="gap",
-                message=f"the centre holds {accepted} entries; send from there (this batch is "
-                "kept until the gap is filled)",
+                message=f"the centre holds {app.accepted_size} entries; send from there (this "
+                "batch is kept until the gap is filled)",
                 retryable=True,
                 last_seq=req.seq,
                 extra=extra,
             )
-        if batch.start < accepted:
-            stored = tx.leaves(app.id, batch.start, min(accepted, batch.end))
-            for k, leaf in enumerate(stored):
-                if leaf != seen.leaves[k]:
-                    raise ForkError(
-                        f"entry {batch.start + k} differs from the one the centre accepted",
-                        claimed_size=batch.end,
-                        claimed_checkpoint=batch.checkpoint,
-                        diverge_index=batch.start + k,
-                    )
-        fr_start = frontier_at(tx, app, batch.start)
-        if batch.start > 0:
-            try:
-                old_root = merkle.frontier_root(fr_start)
-                merkle.verify_consistency(
-                    batch.start, batch.end, old_root, cp.root_hash, batch.proof
-                )
-            except ProofError as exc:
-                raise ForkError(
-                    f"the consistency proof from the centre's copy at size {batch.start} to "
-                    f"{batch.end} fails: {exc}",
-                    claimed_size=batch.end,
-                    claimed_checkpoint=batch.checkpoint,
-                ) from exc
-        fr_end = merkle.fold_leaves(fr_start, seen.leaves, batch.start)
-        root = merkle.frontier_root(fr_end)
-        if root != cp.root_hash:
-            raise BatchError(
-                f"entries {batch.start}-{batch.end} do not hash to the checkpoint's root"
-            )
-        if known is not None:
-            receipt = known.receipt
+        assert verdict.seen is not None
+        if verdict.known is not None:
+            receipt = verdict.known.receipt
         else:
             receipt = wire.sign_receipt(
                 wire.Receipt(
@@ -550,10 +430,11 @@ class Intake:
             )
             tx.add_checkpoint(
                 CheckpointRecord(
-                    app.id, batch.end, root, batch.checkpoint, tuple(fr_end), self.c.now(), receipt
+                    app.id, batch.end, verdict.root, batch.checkpoint, verdict.frontier,
+                    self.c.now(), receipt,
                 )
             )
-        if batch.end <= accepted:
+        if verdict.disposition is Disposition.DUPLICATE:
             return self._answer(
                 req.digest,
                 wire.Outcome.DUPLICATE,
@@ -563,13 +444,14 @@ class Intake:
                 last_seq=req.seq,
                 extra=extra,
             )
-        skip = accepted - batch.start
-        new_rows = seen.rows[skip:]
+        accepted = app.accepted_size
+        seen = verdict.seen
+        new_rows = seen.rows[accepted - batch.start:]
         tx.add_entries(app.id, new_rows)
         tx.add_content_refs(app.id, [r for r in seen.refs if r.first_index >= accepted])
         tx.upsert_documents([d for d in seen.docs if d.log_index >= accepted])
         withheld = app.withheld + sum(1 for r in new_rows if r.entry is None)
-        tx.set_accepted(app.id, batch.end, root, fr_end, withheld)
+        tx.set_accepted(app.id, batch.end, verdict.root, verdict.frontier, withheld)
         updated = tx.appliance(app.id)
         return self._answer(
             req.digest,
@@ -580,47 +462,6 @@ class Intake:
             last_seq=req.seq,
             extra=extra,
         )
-
-    def _fork(
-        self, req: wire.SignedRequest, app: ApplianceRecord, exc: ForkError, transport: Transport
-    ) -> Answer:
-        now = self.c.now()
-        with self.c.storage.transaction() as tx:
-            fresh = tx.appliance(app.id)
-            assert fresh is not None
-            if transport is Transport.HTTP and req.seq > fresh.last_seq:
-                tx.set_seq(app.id, req.seq)
-            tx.touch(app.id, now)
-            accepted_cp = exc.conflicting_checkpoint
-            if accepted_cp is None:
-                rec = tx.checkpoint(app.id, fresh.accepted_size)
-                accepted_cp = rec.cose if rec else b""
-            tx.add_fork(
-                ForkEvidence(
-                    appliance_id=app.id,
-                    detected_at=now,
-                    accepted_size=fresh.accepted_size,
-                    accepted_checkpoint=accepted_cp,
-                    claimed_size=exc.claimed_size,
-                    claimed_checkpoint=exc.claimed_checkpoint,
-                    diverge_index=exc.diverge_index,
-                    request=req.raw,
-                    reason=str(exc),
-                )
-            )
-            tx.set_status(app.id, ApplianceStatus.QUARANTINED)
-            tx.raise_alert(
-                app.id,
-                "fork",
-                f"{fresh.org_name} ({fresh.org_id}): {exc}. Appliance quarantined; both "
-                "checkpoints kept as evidence.",
-                now,
-            )
-            tx.record_anomaly(app.id, AnomalyKind.FORK, str(exc), now)
-        log.warning("fork detected for appliance %s: %s", app.id, exc)
-        with self.c.storage.view() as v:
-            current = v.appliance(app.id)
-        return self.refuse(req.digest, exc, current)
 
     # parked batches -----------------------------------------------------------------------
 
@@ -658,11 +499,12 @@ class Intake:
                 if app.status is ApplianceStatus.QUARANTINED
                 else wire.Outcome.STATUS
             )
-            return self._answer(
+            answer = self._answer(
                 wire.sha256(b"usb-status\x00" + bytes.fromhex(app_id)),
                 outcome,
                 app,
                 v,
                 receipt=cp.receipt if cp else None,
                 code="quarantined" if outcome is wire.Outcome.QUARANTINED else "",
-            ).body
+            )
+        return self.with_upload_state(answer).body

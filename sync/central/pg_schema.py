@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 
 from ..errors import StorageError
+from .sql_ltv import PG_SCHEMA as LTV_SCHEMA
 
 MIGRATION_LOCK = 0x6C757472  # "lutr": one migrator at a time across workers
 
@@ -103,6 +104,7 @@ CREATE TABLE replacements (
 CREATE INDEX replacements_key ON replacements (new_key_id);
 """,
     ),
+    (3, "signature upgrade at the centre (PAdES B-LTA)", LTV_SCHEMA),
 ]
 
 

@@ -14,8 +14,8 @@ from appliance import cbor, merkle
 from appliance.ledger import Entry
 
 from ..errors import SyncError
+from .batchcheck import document_row
 from .centre import Centre
-from .intake import _document_row
 from .storage import ApplianceStatus, DocumentRow
 
 PAGE = 5000
@@ -62,7 +62,7 @@ def clear_quarantine(centre: Centre, appliance_id: str, by: str) -> ClearResult:
                 if m.get("type") == "document" and m.get("id") in wanted:
                     e = Entry.from_map(m)
                     if isinstance(e.data, dict):
-                        latest[str(e.id)] = _document_row(app, e, e.data)
+                        latest[str(e.id)] = document_row(app, e, e.data)
         tx.upsert_documents(list(latest.values()))
         tx.set_accepted(appliance_id, keep, merkle.frontier_root(frontier), frontier, withheld)
         tx.set_status(appliance_id, ApplianceStatus.ACTIVE)

@@ -43,6 +43,7 @@ from ..errors import (
     UnknownKeyError,
     WireError,
 )
+from .anomalies import note
 from .centre import Centre
 from .enrolment import SECRET_SIZE
 from .intake import Answer, Intake, Transport
@@ -149,7 +150,7 @@ class Replacements:
         return tok, rep
 
     def _refuse(self, digest: bytes, exc: SyncError, app: ApplianceRecord | None = None) -> Answer:
-        self.intake._note(app.id if app else None, AnomalyKind.ENROLMENT, f"replacement: {exc}")
+        note(self.c, app.id if app else None, AnomalyKind.ENROLMENT, f"replacement: {exc}")
         return self.intake.refuse(digest, exc, app)
 
     # -- 2. begin ---------------------------------------------------------------------------
@@ -251,7 +252,7 @@ class Replacements:
             raise WireError(f"cannot fetch {what!r}")
         except SyncError as exc:
             status = {"malformed": 400, "content": 404}.get(exc.code, 403)
-            self.intake._note(None, AnomalyKind.ENROLMENT, f"replacement fetch: {exc}")
+            note(self.c, None, AnomalyKind.ENROLMENT, f"replacement fetch: {exc}")
             return Fetched(status, str(exc).encode("utf-8"), "text/plain; charset=utf-8")
 
     def _entries(self, app: ApplianceRecord, body: dict[str, Any]) -> Fetched:

@@ -7,6 +7,7 @@ import io
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from appliance.cells import safe_row
 from appliance.keys.verify import key_id, load_public_key
 
 from .storage import Alert, Anomaly, ApplianceCounts, ApplianceStatus, CentreView
@@ -160,16 +161,18 @@ def build_report(view: CentreView, generated_at: str, centre: str) -> Report:
 
 
 def to_csv(report: Report) -> str:
-    """One row per appliance, Vietnamese headers, then a totals row (UTF-8 with BOM for Excel)."""
+    """One row per appliance, Vietnamese headers, then a totals row (UTF-8 with BOM for Excel).
+
+    Every cell goes through ``safe_row``: names and statuses come from the appliances."""
     buf = io.StringIO()
     buf.write("\ufeff")
     w = csv.writer(buf)
-    w.writerow(list(CSV_HEADER.values()))
+    w.writerow(safe_row(CSV_HEADER.values()))
     for r in report.rows:
         d = asdict(r)
-        w.writerow(["" if d[k] is None else d[k] for k in CSV_HEADER])
+        w.writerow(safe_row("" if d[k] is None else d[k] for k in CSV_HEADER))
     t = report.totals
-    w.writerow(
+    w.writerow(safe_row(
         [
             "TỔNG",
             "",
@@ -191,5 +194,5 @@ def to_csv(report: Report) -> str:
             f"unknown_key×{t.unknown_key_refusals}",
             t.open_alerts,
         ]
-    )
+    ))
     return buf.getvalue()

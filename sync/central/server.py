@@ -1,25 +1,24 @@
-"""The centre's HTTP server: thin aiohttp handlers over intake, enrolment and uploads.
+"""The centre's sync API: thin aiohttp handlers over intake, enrolment and uploads.
 
 Blocking work (signature checks, SQLite commits with fsync, hashing) runs in worker threads;
-the storage's one writer keeps commits in order. The dashboard (web_ui/central) is mounted on
-the same application.
+the storage's one writer keeps commits in order. The centre's application joins this API to
+the dashboard and is served by ``luutru.centre`` (the parts joined, above sync and web_ui).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from ipaddress import IPv4Network, IPv6Network
+import threading
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from ..errors import ContentError
 from .centre import Centre
 from .enrolment import enrol
 from .intake import Answer, Intake
 from .replacement import Replacements
-from .uploads import TUS_VERSION, Uploads, handle_patch
+from .uploads import TUS_VERSION, Uploads, handle_head, handle_patch
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +28,10 @@ UPLOADS = web.AppKey("uploads", Uploads)
 REPLACEMENTS = web.AppKey("replacements", Replacements)
 CBOR = "application/cbor"
 TUS_HEADERS = {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store"}
-IPNetwork = IPv4Network | IPv6Network  # a --trusted-proxy block
 
 
-def create_app(
-    centre: Centre, dashboard: bool = True, trusted_proxies: tuple[IPNetwork, ...] = ()
-) -> web.Application:
-    """The centre application: sync API under /v1, /healthz, and the dashboard (which believes
-    X-Forwarded-For/-Proto only from ``trusted_proxies``)."""
-    limit = max(centre.config.max_request_bytes, centre.config.max_chunk_bytes) + (1 << 16)
-    app = web.Application(client_max_size=limit)
+def setup_sync_api(app: web.Application, centre: Centre) -> None:
+    """Mount the sync API (/v1/…) and /healthz on ``app``."""
     intake = Intake(centre)
     app[CENTRE] = centre
     app[INTAKE] = intake
@@ -51,14 +44,35 @@ def create_app(
     app.router.add_post("/v1/restore", post_restore)
     app.router.add_post("/v1/restore/fetch", post_fetch)
     app.router.add_post("/v1/handover", post_handover)
+    app.router.add_post("/v1/upgrade", post_upgrade)
     app.router.add_route("OPTIONS", "/v1/content", tus_options)
     app.router.add_route("HEAD", "/v1/content/{sha256}", tus_head)
     app.router.add_route("PATCH", "/v1/content/{sha256}", tus_patch)
-    if dashboard:
-        from web_ui.central import setup_dashboard
 
-        setup_dashboard(app, centre, trusted_proxies)
-    return app
+
+def setup_ltv_job(app: web.Application) -> None:
+    """Run the scheduled signature upgrade beside the API (one process only: ltv_job.py)."""
+    if app[CENTRE].config.ltv.enabled:
+        app.cleanup_ctx.append(_ltv_job)
+
+
+async def _ltv_job(app: web.Application) -> AsyncIterator[None]:
+    """The signature upgrade every ``ltv.interval_s`` in a thread (it blocks on the network)."""
+    from .ltv_job import run_forever
+
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_forever, args=(app[CENTRE], stop), name="ltv-job", daemon=True
+    )
+    thread.start()
+    yield
+    stop.set()
+    await asyncio.to_thread(thread.join, 30)
+
+
+def max_request_size(centre: Centre) -> int:
+    """The largest request body the sync API takes (a batch, or a chunk of an upload)."""
+    return max(centre.config.max_request_bytes, centre.config.max_chunk_bytes) + (1 << 16)
 
 
 def _cbor(answer: Answer) -> web.Response:
@@ -106,6 +120,15 @@ async def post_fetch(request: web.Request) -> web.Response:
         ";")[0], headers={"Cache-Control": "no-store"})
 
 
+async def post_upgrade(request: web.Request) -> web.Response:
+    from .ltv_fetch import fetch
+
+    raw = await _body(request)
+    got = await asyncio.to_thread(fetch, request.app[INTAKE], raw)
+    return web.Response(status=got.status, body=got.body, content_type=got.content_type.split(
+        ";")[0], headers={"Cache-Control": "no-store"})
+
+
 async def post_handover(request: web.Request) -> web.Response:
     raw = await _body(request)
     return _cbor(await asyncio.to_thread(request.app[REPLACEMENTS].handover, raw))
@@ -133,19 +156,8 @@ def _tus_version(request: web.Request) -> None:
 
 async def tus_head(request: web.Request) -> web.Response:
     _tus_version(request)
-    uploads = request.app[UPLOADS]
-    sha = request.match_info["sha256"]
-    device = request.headers.get("Luutru-Device")
-    try:
-        st = await asyncio.to_thread(uploads.head, sha, device)
-    except ContentError:
-        return web.Response(status=404, headers=TUS_HEADERS)
-    headers = {**TUS_HEADERS, "Upload-Offset": str(st.offset)}
-    if st.length >= 0:
-        headers["Upload-Length"] = str(st.length)
-    if not st.complete:
-        headers.update(await asyncio.to_thread(uploads.lane_header, sha))
-    return web.Response(status=200, headers=headers)
+    # Signed by the device key like every other request (sync/central/uploads.py).
+    return await handle_head(request.app[UPLOADS], request)
 
 
 async def tus_patch(request: web.Request) -> web.Response:
@@ -158,15 +170,3 @@ async def tus_patch(request: web.Request) -> web.Response:
 # appliance vanished (its connection half-open after an outage) would otherwise hold the stop
 # for aiohttp's default minute. A cancelled PATCH keeps every piece it committed.
 SHUTDOWN_S = 5.0
-
-
-def serve(centre: Centre, host: str, port: int,
-          trusted_proxies: tuple[IPNetwork, ...] = ()) -> None:
-    """Run the centre until SIGINT/SIGTERM; prints one line when it listens."""
-    app = create_app(centre, trusted_proxies=trusted_proxies)
-
-    def announce(_: object) -> None:
-        print(json.dumps({"listening": f"http://{host}:{port}"}), flush=True)
-
-    web.run_app(app, host=host, port=port, print=announce, access_log=None,
-                shutdown_timeout=SHUTDOWN_S)

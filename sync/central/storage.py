@@ -197,6 +197,37 @@ class ApplianceCounts:
     content_missing: int
 
 
+class LtvState(StrEnum):
+    """Where a box's signed content stands in the signature upgrade (sync/central/ltv_job.py)."""
+
+    PENDING = "pending"  # found; not tried yet
+    RETRY = "retry"  # the TSA or revocation services were unreachable: tried again later
+    UPGRADED = "upgraded"  # current_sha256 is its newest long-term version
+    NOT_SIGNED = "not_signed"  # not a signed PDF: nothing to do
+    REFUSED = "refused"  # cannot be upgraded (revoked signer, no room, untrusted chain)
+    VERSION = "version"  # a version the centre made (never upgraded itself)
+
+
+@dataclass(frozen=True)
+class LtvRow:
+    """One content file of an appliance as the signature upgrade sees it."""
+
+    appliance_id: str
+    sha256: str
+    state: LtvState
+    updated_at: str
+    doc_id: str | None = None
+    source_sha256: str | None = None  # a version: the box's original it was made from
+    previous_sha256: str | None = None  # a version: the file it extends
+    current_sha256: str | None = None  # an original: its newest version
+    level: str | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    next_try_at: str | None = None
+    timestamp_at: str | None = None  # newest document time-stamp of the current version
+    renew_by: str | None = None
+
+
 class CentreView(Protocol):
     """Reads; a view is a consistent snapshot for as long as it is open."""
 
@@ -257,6 +288,22 @@ class CentreView(Protocol):
     def search_documents(
         self, folded_query: str, org_id: str | None = None, limit: int = 50
     ) -> list[DocumentRow]: ...
+
+    def ltv_candidates(self, limit: int) -> list[tuple[str, ContentRef]]:
+        """Stored content of any appliance that the signature upgrade has not looked at."""
+        ...
+
+    def ltv_due(self, now: str, limit: int) -> list[LtvRow]:
+        """Originals to try (again) or whose newest version is due for renewal by ``now``."""
+        ...
+
+    def ltv_rows(self, appliance_id: str | None = None) -> list[LtvRow]: ...
+
+    def ltv_row(self, appliance_id: str, sha256: str) -> LtvRow | None: ...
+
+    def ltv_undelivered(self, appliance_id: str, limit: int) -> list[LtvRow]:
+        """Upgraded originals whose newest version the appliance's log does not name yet."""
+        ...
 
 
 class CentreTx(CentreView, Protocol):
@@ -334,6 +381,8 @@ class CentreTx(CentreView, Protocol):
         whole requests kept as evidence. Returns (documents removed, blobs no longer
         referenced by anyone, to delete from the blob store)."""
         ...
+
+    def put_ltv(self, row: LtvRow) -> None: ...
 
 
 class CentreStorage(Protocol):

@@ -37,9 +37,10 @@ import asyncio
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -52,13 +53,15 @@ from ..errors import (
     SyncError,
     WireError,
 )
+from .anomalies import note
 from .intake import Intake
-from .storage import AnomalyKind, ApplianceStatus
+from .storage import AnomalyKind, ApplianceStatus, CentreTx
 
 TUS_VERSION = "1.0.0"
 TUS_HEADERS = {"Tus-Resumable": TUS_VERSION, "Cache-Control": "no-store"}
 REORDER = 16  # how far below the last sequence number a chunk request may arrive
 IDLE_READ_S = 300.0  # a PATCH body that stops moving this long is dropped (its pieces kept)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -158,20 +161,21 @@ class Uploads:
             return {}
         return {wire.LANE_HEADER: f"{ln[0]}-{ln[1]}"} if ln else {}
 
-    def head(self, sha256: str, appliance_id: str | None) -> UploadState:
-        """The tus offset of ``sha256`` as ``appliance_id`` may upload it."""
+    def head(self, sha256: str, appliance_id: str) -> UploadState:
+        """The tus offset of ``sha256`` as ``appliance_id`` may upload it. A file that the
+        appliance's accepted entries do not reference is not found, even if the centre holds
+        it from another commune: a HEAD says nothing about other appliances' content."""
         blobs = self.c.blobs
         blobs.path(sha256)  # validates the name
         with self.c.storage.view() as v:
-            ref = v.content_expected(appliance_id, sha256) if appliance_id else None
+            ref = v.content_expected(appliance_id, sha256)
+        if ref is None:
+            raise ContentError(f"this appliance's accepted entries do not reference {sha256}")
         if blobs.has(sha256):
             return self._complete(sha256)
-        if ref is None:
-            raise ContentError(f"no enrolled appliance's accepted entries reference {sha256}")
         if (ln := blobs.lane(sha256)) is not None and ln[1] == ref.size:
             with self._exclusive(sha256):  # both lanes full, not yet put together (a crash)
                 if not blobs.has(sha256) and blobs.partial_size(sha256) == ln[0]:
-                    assert appliance_id is not None
                     return self._finish(sha256, appliance_id, ref.size, ln[0])
             return self.head(sha256, appliance_id)
         return UploadState(blobs.partial_size(sha256), ref.size)
@@ -238,8 +242,8 @@ class Uploads:
         equals the stored length and ``s`` still owns the upload."""
         start, end = s.grant.span(index)
         if len(data) != end - start or wire.sha256(data) != s.grant.hashes[index]:
-            self.intake._note(
-                s.app_id,
+            note(
+                self.c, s.app_id,
                 AnomalyKind.BAD_SIGNATURE,
                 f"upload piece {start}-{end} of {s.sha256} does not match its signature",
             )
@@ -317,6 +321,58 @@ class Uploads:
         )
         return self.c.sign_response(resp)
 
+    def authorise_head(self, sha256: str, auth: str) -> str:
+        """The enrolled appliance whose device key signed this HEAD of ``sha256``, under the
+        same replay and quarantine rules as a PATCH; AuthError or WireError otherwise."""
+        try:
+            req = wire.parse_request(wire.unb64(auth))
+            if req.type is not wire.RequestType.HEAD:
+                raise WireError("a HEAD is authorised only by a head request")
+            if req.body.get("sha256") != sha256:
+                raise WireError("the head request is signed for another upload")
+        except WireError as exc:
+            note(self.c, None, AnomalyKind.MALFORMED, f"HEAD signature: {exc}")
+            raise
+        app, _ = self.intake.authenticate(req)
+        # Its nonce is kept, so it cannot be replayed; it changes nothing, so it need not be
+        # in sequence with the PATCHes it comes between.
+        self._admit(app.id, req, lambda tx: None, in_sequence=False)
+        return app.id
+
+    def _admit(
+        self, app_id: str, req: wire.SignedRequest, then: Callable[[CentreTx], _T],
+        in_sequence: bool = True,
+    ) -> _T:
+        """In one transaction: refuse a quarantined appliance or a replayed request (a nonce
+        seen before; with ``in_sequence``, a sequence number too far behind), record the nonce
+        and the contact, then ``then``; a refusal is recorded as an anomaly."""
+        now = self.c.now()
+        try:
+            with self.c.storage.transaction() as tx:
+                fresh = tx.appliance(app_id)
+                assert fresh is not None
+                if fresh.status is ApplianceStatus.QUARANTINED:
+                    raise QuarantinedError("this appliance is quarantined; uploads are refused")
+                # The agent keeps two PATCHes in flight on two connections, so they may
+                # arrive out of their signing order: a little below the last sequence number
+                # is fine for a fresh nonce (every nonce is kept: a replay is still refused).
+                behind = in_sequence and req.seq <= fresh.last_seq - REORDER
+                if tx.nonce_seen(app_id, req.nonce) or behind:
+                    raise ReplayError(f"upload {req.type.value} request replayed", fresh.last_seq)
+                if in_sequence and req.seq > fresh.last_seq:
+                    tx.set_seq(app_id, req.seq)
+                tx.add_nonce(app_id, req.nonce, now)
+                tx.touch(app_id, now)
+                return then(tx)
+        except SyncError as exc:
+            with self.c.storage.transaction() as tx:
+                kind = {
+                    "replay": AnomalyKind.REPLAY,
+                    "quarantined": AnomalyKind.QUARANTINED_REQUEST,
+                }.get(exc.code, AnomalyKind.MALFORMED)
+                tx.record_anomaly(app_id, kind, str(exc), now)
+            raise
+
     def _authorise(
         self, sha256: str, offset: int, body_length: int | None, auth: str
     ) -> Session:
@@ -326,12 +382,12 @@ class Uploads:
                 raise WireError("upload is not authorised by a chunk request")
             grant = wire.UploadGrant.from_body(req.body)
         except WireError as exc:
-            self.intake._note(None, AnomalyKind.MALFORMED, f"upload signature: {exc}")
+            note(self.c, None, AnomalyKind.MALFORMED, f"upload signature: {exc}")
             raise
         app, _ = self.intake.authenticate(req)
         if grant.sha256 != sha256 or grant.offset != offset or grant.length != body_length:
-            self.intake._note(
-                app.id,
+            note(
+                self.c, app.id,
                 AnomalyKind.BAD_SIGNATURE,
                 f"upload of {sha256} does not match its signature (offset or length)",
             )
@@ -342,40 +398,21 @@ class Uploads:
                 f"{self.c.config.max_chunk_bytes}",
                 None,
             )
-        now = self.c.now()
-        try:
-            with self.c.storage.transaction() as tx:
-                fresh = tx.appliance(app.id)
-                assert fresh is not None
-                if fresh.status is ApplianceStatus.QUARANTINED:
-                    raise QuarantinedError("this appliance is quarantined; uploads are refused")
-                # The agent keeps two PATCHes in flight on two connections, so they may
-                # arrive out of their signing order: a little below the last sequence number
-                # is fine for a fresh nonce (every nonce is kept: a replay is still refused).
-                if tx.nonce_seen(app.id, req.nonce) or req.seq <= fresh.last_seq - REORDER:
-                    raise ReplayError("upload chunk request replayed", fresh.last_seq)
-                if req.seq > fresh.last_seq:
-                    tx.set_seq(app.id, req.seq)
-                tx.add_nonce(app.id, req.nonce, now)
-                tx.touch(app.id, now)
-                ref = tx.content_expected(app.id, sha256)
-                if ref is None:
-                    raise ContentError(f"{sha256} is not referenced by this appliance's entries")
-                length = ref.size
-                if length < 0 and grant.total is not None:
-                    length = grant.total
-                if length >= 0 and grant.total is not None and grant.total != length:
-                    raise ContentError(
-                        f"the appliance's file has {grant.total} bytes; its entry says {length}"
-                    )
-        except SyncError as exc:
-            with self.c.storage.transaction() as tx:
-                kind = {
-                    "replay": AnomalyKind.REPLAY,
-                    "quarantined": AnomalyKind.QUARANTINED_REQUEST,
-                }.get(exc.code, AnomalyKind.MALFORMED)
-                tx.record_anomaly(app.id, kind, str(exc), now)
-            raise
+
+        def length_of(tx: CentreTx) -> int:
+            ref = tx.content_expected(app.id, sha256)
+            if ref is None:
+                raise ContentError(f"{sha256} is not referenced by this appliance's entries")
+            length = ref.size
+            if length < 0 and grant.total is not None:
+                length = grant.total
+            if length >= 0 and grant.total is not None and grant.total != length:
+                raise ContentError(
+                    f"the appliance's file has {grant.total} bytes; its entry says {length}"
+                )
+            return length
+
+        length = self._admit(app.id, req, length_of)
         return Session(app.id, grant, length, req.nonce.hex(), req.digest, req.seq)
 
 
@@ -420,6 +457,32 @@ def _tus_error(exc: SyncError) -> web.Response:
             text=str(exc),
         )
     return web.Response(status=400, headers=TUS_HEADERS, text=str(exc))
+
+
+async def handle_head(uploads: Uploads, request: web.Request) -> web.Response:
+    """tus HEAD, signed by the device key (``wire.RequestType.HEAD`` in ``Luutru-Signature``).
+    Every request without a valid signature for this upload gets the same bare 403, before
+    the centre looks at its content: no offset, length or lane, whatever it holds."""
+    sha = request.match_info["sha256"]
+    auth = request.headers.get(wire.AUTH_HEADER, "")
+    try:
+        if not auth:
+            raise AuthError(f"{wire.AUTH_HEADER} header is required")
+        app_id = await asyncio.to_thread(uploads.authorise_head, sha, auth)
+    except (AuthError, WireError):
+        return web.Response(status=403, headers=TUS_HEADERS)
+    except SyncError as exc:  # replayed, or the appliance is quarantined
+        return _tus_error(exc)
+    try:
+        st = await asyncio.to_thread(uploads.head, sha, app_id)
+    except ContentError:
+        return web.Response(status=404, headers=TUS_HEADERS)
+    headers = {**TUS_HEADERS, "Upload-Offset": str(st.offset)}
+    if st.length >= 0:
+        headers["Upload-Length"] = str(st.length)
+    if not st.complete:
+        headers.update(await asyncio.to_thread(uploads.lane_header, sha))
+    return web.Response(status=200, headers=headers)
 
 
 async def handle_patch(uploads: Uploads, request: web.Request) -> web.Response:

@@ -18,6 +18,7 @@ from appliance.capture.routing import BarcodeRouter, SerialReader, parse_code, s
 from appliance.capture.separator import Target, payload
 from appliance.capture.sources.folder import WatchFolder
 from appliance.store import Store
+from tests import active_pdfs
 
 from .images import encode, text_page
 
@@ -176,3 +177,22 @@ def test_document_code_adds_the_scan_to_that_document(
     after = store.get("document", doc.id)
     assert after.version == doc.version + 1 and len(after.data["Content"]) == 1
     assert after.data["ArrivalNumber"] == doc.data["ArrivalNumber"]
+
+
+@pytest.mark.parametrize("case", sorted(active_pdfs.ACTIVE))
+def test_pdf_with_active_content_goes_to_rejected(store: Store, inbox: Path, case: str) -> None:
+    """Scan-to-folder takes PDFs: one with scripts, actions or attachments is not filed."""
+    maker, word = active_pdfs.ACTIVE[case]
+    (inbox / "doc.pdf").write_bytes(maker())
+    (out,) = WatchFolder(inbox, Capture(store)).run_once(settle_s=0)
+    assert out.error and word in out.error
+    assert word in (inbox / "rejected" / "doc.pdf.reason.txt").read_text()
+    assert store.count("document") == 0 and not list(store.content.iter_hashes())
+
+
+@pytest.mark.parametrize("case", sorted(active_pdfs.HARMLESS))
+def test_pdf_with_links_inside_the_document_is_filed(store: Store, inbox: Path,
+                                                    case: str) -> None:
+    (inbox / "doc.pdf").write_bytes(active_pdfs.HARMLESS[case]())
+    (out,) = WatchFolder(inbox, Capture(store)).run_once(settle_s=0)
+    assert out.error is None and out.result is not None and store.count("document") == 1

@@ -47,7 +47,7 @@ def log_size(data_dir: Path) -> int:
 
 def write_sync_state(data_dir: Path, **state: Any) -> None:
     """The sync agent's state file as sync/state.py writes it."""
-    from sync.state import AgentState, save_state
+    from sync.agent.state import AgentState, save_state
 
     save_state(data_dir, AgentState(**state))
 

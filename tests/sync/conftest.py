@@ -13,11 +13,11 @@ from appliance.clock import TZ, ManualClock, iso
 from appliance.datadir import init_data_dir
 from appliance.store import Store
 from sync import wire
+from sync.agent.enrol import accept, build_request
+from sync.agent.outbox import build_batch
 from sync.central.centre import Centre, init_centre
 from sync.central.enrolment import enrol, issue_token
 from sync.central.intake import Answer, Intake, Transport
-from sync.enrol import accept, build_request
-from sync.outbox import build_batch
 from tests.conftest import ORG_ID, ORG_NAME, incoming
 from tests.sync.pg import pg_cluster, pg_url  # noqa: F401  (fixtures)
 

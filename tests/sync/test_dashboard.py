@@ -16,11 +16,11 @@ import pytest_asyncio
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
+from luutru.centre.app import create_app
 from sync.agent import run_agent
+from sync.agent.state import load_enrolment, load_state, save_enrolment
+from sync.agent.status import sync_status
 from sync.central.centre import Centre
-from sync.central.server import create_app
-from sync.state import load_enrolment, load_state, save_enrolment
-from sync.status import sync_status
 from tests.sync.conftest import Appliance
 from web_ui.central.auth import COOKIE, DASH_THROTTLE, DashboardUsers
 

@@ -13,8 +13,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 import web_ui.central.auth as dash_auth
+from luutru.centre.app import create_app
 from sync.central.centre import Centre
-from sync.central.server import create_app
 from tests.sync.test_dashboard import _CSRF, PASSWORD, USER, sign_in
 from tests.web.conftest import slow_argon2
 from web_ui.central.auth import COOKIE, PRE_COOKIE, DashboardUsers

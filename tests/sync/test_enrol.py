@@ -1,4 +1,4 @@
-"""Enrolment on the appliance (sync/enrol.py): the request proves the token without sending
+"""Enrolment on the appliance (sync/agent/enrol.py): the request proves the token without sending
 it, and the centre key is pinned only if its id matches the token's fingerprint and the whole
 answer verifies with it; online and by USB stick."""
 
@@ -12,12 +12,19 @@ import pytest
 from appliance import cbor, cose
 from appliance.keys.verify import load_public_key, spki_der
 from sync import wire
+from sync.agent.enrol import (
+    EnrolRequest,
+    accept,
+    accept_usb,
+    build_request,
+    enrol_export,
+    pinned_answer,
+)
+from sync.agent.state import USB_CENTRE, load_enrolment, load_state, sync_dir
 from sync.central.centre import Centre
 from sync.central.enrolment import enrol, issue_token
 from sync.central.intake import Intake
-from sync.enrol import EnrolRequest, accept, accept_usb, build_request, enrol_export, pinned_answer
 from sync.errors import AuthError, CentreRefusedError, EnrolmentError, WireError
-from sync.state import USB_CENTRE, load_enrolment, load_state, sync_dir
 from tests.sync.conftest import Appliance
 
 # How a changed answer can be refused: its key, its signature or its structure.

@@ -13,11 +13,11 @@ import pytest
 from appliance.errors import ValidationError
 from appliance.keys.software import SoftwareKey
 from sync import wire
+from sync.agent.enrol import build_request
 from sync.central.centre import Centre
 from sync.central.enrolment import enrol, issue_token
 from sync.central.intake import Answer, Intake
 from sync.central.storage import AnomalyKind
-from sync.enrol import build_request
 from tests.sync.conftest import Appliance, response
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.status import sync_status
+from sync.agent.status import sync_status
 from tests.sync.procs import (
     LUUTRU,
     REPO,

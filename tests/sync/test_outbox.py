@@ -1,4 +1,4 @@
-"""What the appliance sends (sync/outbox.py): batches read from the log after the acknowledged
+"""What the appliance sends (sync/agent/outbox.py): batches read from the log after the acknowledged
 size, with a signed checkpoint at their end and a consistency proof from their start; classified
 entries as leaf hashes only; content split into what may and may not go."""
 
@@ -14,9 +14,9 @@ from appliance.classified import load as load_classified
 from appliance.errors import ProofError
 from appliance.keys.verify import PublicKey, load_public_key
 from sync import wire
+from sync.agent.outbox import Outgoing, build_batch, content_of_entries, uploadable
+from sync.agent.receipts import check_receipt, store_receipt
 from sync.central.centre import Centre
-from sync.outbox import Outgoing, build_batch, content_of_entries, uploadable
-from sync.receipts import check_receipt, store_receipt
 from tests.sync.conftest import Appliance, response
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from appliance import cbor, merkle
 from sync import wire
-from sync.central import intake as intake_mod
+from sync.central import batchcheck
 from sync.central.centre import Centre
 from sync.central.purge import purge_classified
 from tests.sync.conftest import Appliance, response
@@ -27,7 +27,7 @@ def centre_db(request: pytest.FixtureRequest) -> str:
 def _old_version_sync(app: Appliance, monkeypatch: pytest.MonkeyPatch) -> None:
     """Send the whole log as the earlier version did: only entries whose own data said
     Mode 03 withheld; the centre of that version checked nothing more."""
-    monkeypatch.setattr(intake_mod, "carries_classified", lambda data: False)
+    monkeypatch.setattr(batchcheck, "carries_classified", lambda data: False)
     app.store.wait_sealed()
     size = app.store.tree_head()[0]
     cp = app.store.latest_checkpoint()

@@ -1,4 +1,4 @@
-"""Receipts on the appliance (sync/receipts.py): a receipt counts only if the pinned centre
+"""Receipts on the appliance (sync/agent/receipts.py): a receipt counts only if the pinned centre
 signed it, over this appliance's own checkpoint, whose root is this log's at that size; it is
 then kept once, as a sync.receipt entry."""
 
@@ -15,9 +15,9 @@ from appliance.checkpoint import Checkpoint, sign_checkpoint
 from appliance.keys.software import SoftwareKey
 from appliance.store import Store
 from sync import wire
+from sync.agent.receipts import CheckedReceipt, check_receipt, store_receipt
 from sync.central.centre import Centre
 from sync.errors import AuthError, WireError
-from sync.receipts import CheckedReceipt, check_receipt, store_receipt
 from tests.sync.conftest import Appliance, response
 
 # What verify_receipt says when the bytes are not the centre's signed receipt.

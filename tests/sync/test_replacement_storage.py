@@ -18,13 +18,13 @@ from appliance.errors import LuutruError
 from appliance.keys.software import SoftwareKey
 from appliance.keys.verify import load_public_key, spki_der
 from appliance.store import Store
+from luutru.centre.app import create_app
 from sync import wire
+from sync.agent.outbox import build_batch
+from sync.agent.restore import CentreSource
 from sync.central.centre import Centre
 from sync.central.intake import Intake
 from sync.central.replacement import Replacements, issue_replacement_token
-from sync.central.server import create_app
-from sync.outbox import build_batch
-from sync.restore import CentreSource
 from tests.swtpm import Swtpm, swtpm, swtpm_factory
 from tests.sync.conftest import Appliance, response
 from tests.sync.procs import dashboard_opener, free_port

@@ -1,5 +1,6 @@
 """The province's report (sync/central/report.py): one row per appliance with its lag,
-backlog and anomalies, totals that add up, and a CSV whose totals sit under their headers."""
+backlog and anomalies, totals that add up, and a CSV whose totals sit under their headers and
+whose cells never become spreadsheet formulas."""
 
 from __future__ import annotations
 
@@ -9,9 +10,49 @@ from collections.abc import Callable
 
 from sync import wire
 from sync.central.centre import Centre
-from sync.central.report import CSV_HEADER, Report, build_report, to_csv
+from sync.central.report import (
+    CSV_HEADER,
+    ApplianceRow,
+    Report,
+    Totals,
+    build_report,
+    to_csv,
+)
 from sync.central.storage import ApplianceStatus
 from tests.sync.conftest import Appliance, response
+
+EVIL = {
+    "org_id": "=1+1",
+    "org_name": "=HYPERLINK(\"http://attacker.invalid/\",\"Xã Đông Hải\")",
+    "backing": "+cmd|' /C calc'!A0",
+    "status": "@SUM(1+1)",
+    "enrolled_at": "-2+3",
+    "last_contact": "\t=1",
+    "claimed_at": "\r=1",
+    "anomaly_kinds": "=cmd",
+}
+
+
+def _evil_report() -> Report:
+    row = ApplianceRow(
+        appliance_id="ab" * 16, accepted_size=5, claimed_size=7, lag=2, entries=5, withheld=1,
+        documents=3, content_expected=2, content_missing=1, anomalies=0, open_alerts=0,
+        **EVIL,
+    )
+    totals = Totals(1, 0, 5, 1, 3, 2, 1, 2, 0, 0, 0)
+    return Report("2025-09-15T10:00:00+07:00", "=centre", [row], totals)
+
+
+def test_no_csv_cell_starts_a_formula_and_numbers_stay_numbers() -> None:
+    """Values from appliances are quoted so that no cell starts a formula; numbers stay."""
+    rows = list(csv.reader(io.StringIO(to_csv(_evil_report()).lstrip("\ufeff"))))
+    cells = [c for r in rows for c in r]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    data = dict(zip(rows[0], rows[1], strict=True))
+    assert data["Tên cơ quan"] == "'" + EVIL["org_name"]
+    assert data["Khóa thiết bị"] == "'" + EVIL["backing"]
+    assert data["Còn thiếu (mục)"] == "2" and data["Số mục đã nhận"] == "5"
+    assert rows[2][0] == "TỔNG" and rows[2][2] == "1 thiết bị"
 
 
 def _scan(app: Appliance, doc: str, body: bytes) -> None:

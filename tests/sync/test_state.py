@@ -1,4 +1,4 @@
-"""The appliance's sync state (sync/state.py): state.json and enrolment.json round trips and
+"""The appliance's sync state (sync/agent/state.py): state.json and enrolment.json round trips and
 malformed files, one agent at a time, sequence numbers that are never reused."""
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.errors import NotEnrolledError, SyncError
-from sync.state import (
+from sync.agent.state import (
     SEQ_BLOCK,
     AgentBusyError,
     AgentLock,
@@ -25,6 +24,7 @@ from sync.state import (
     save_state,
     sync_dir,
 )
+from sync.errors import NotEnrolledError, SyncError
 
 ENROLMENT = Enrolment("http://centre:8470", "-----BEGIN PUBLIC KEY-----\n…", "luutru-centre/x",
                       "Trung tâm tỉnh", "ab" * 16, "000.21.08.H49", "2025-09-15T09:30:00+07:00")
@@ -75,7 +75,7 @@ def test_one_agent_at_a_time_even_across_processes(tmp_path: Path) -> None:
         with pytest.raises(AgentBusyError, match="another sync agent is running"):
             AgentLock(tmp_path).__enter__()
         code = (
-            "import sys; from pathlib import Path; from sync.state import AgentLock, "
+            "import sys; from pathlib import Path; from sync.agent.state import AgentLock, "
             "AgentBusyError\n"
             "try:\n    AgentLock(Path(sys.argv[1])).__enter__()\n"
             "except AgentBusyError:\n    sys.exit(3)\n"

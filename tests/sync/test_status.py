@@ -1,4 +1,4 @@
-"""What the UI and the health hook show about sync (sync/status.py), read from state.json."""
+"""What the UI and the health hook show about sync (sync/agent/status.py), read from state.json."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sync.state import AgentState, save_state
-from sync.status import SyncStatus, sync_status
+from sync.agent.state import AgentState, save_state
+from sync.agent.status import SyncStatus, sync_status
 
 
 def test_never_enrolled_shows_every_entry_pending(tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient
 
+from luutru.centre.app import create_app
 from sync import wire
 from sync.central.centre import Centre
-from sync.central.server import create_app
 from tests.sync.conftest import Appliance, response
 
 
@@ -61,9 +61,15 @@ async def client(
     return await aiohttp_client(create_app(centre))
 
 
-async def _head(client: TestClient[Any, Any], sha: str, device: str) -> tuple[int, str, str]:
+def _head_auth(app: Appliance, sha: str) -> str:
+    return wire.b64(app.sign(wire.RequestType.HEAD, {"sha256": sha}))
+
+
+async def _head(client: TestClient[Any, Any], sha: str, app: Appliance) -> tuple[int, str, str]:
+    """A HEAD signed by ``app``'s device key, as the agent sends it."""
     r = await client.head(
-        f"/v1/content/{sha}", headers={"Tus-Resumable": "1.0.0", "Luutru-Device": device}
+        f"/v1/content/{sha}",
+        headers={"Tus-Resumable": "1.0.0", "Luutru-Signature": _head_auth(app, sha)},
     )
     return r.status, r.headers.get("Upload-Offset", ""), r.headers.get("Upload-Length", "")
 
@@ -74,7 +80,7 @@ async def test_chunked_upload_resumes_from_head_offset(
     app = make_appliance()
     data = bytes(range(256)) * 1000
     sha = _content(app, data)
-    assert await _head(client, sha, app.id) == (200, "0", str(len(data)))
+    assert await _head(client, sha, app) == (200, "0", str(len(data)))
     seq = 100
     offset = 0
     while offset < len(data):
@@ -87,7 +93,7 @@ async def test_chunked_upload_resumes_from_head_offset(
         assert r.status == 204, await r.text()
         offset = int(r.headers["Upload-Offset"])
         if offset == CHUNK:  # the HEAD after a "cut" says where to go on
-            assert (await _head(client, sha, app.id))[1] == str(CHUNK)
+            assert (await _head(client, sha, app))[1] == str(CHUNK)
     assert centre.blobs.has(sha)
     assert hashlib.sha256(centre.blobs.path(sha).read_bytes()).hexdigest() == sha
     app.seq = seq
@@ -200,7 +206,7 @@ async def test_unknown_content_is_404_and_healthz(
     make_appliance: Callable[..., Appliance], client: TestClient[Any, Any]
 ) -> None:
     app = make_appliance()
-    assert (await _head(client, "a" * 64, app.id))[0] == 404
+    assert (await _head(client, "a" * 64, app))[0] == 404
     r = await client.get("/healthz")
     assert r.status == 200 and (await r.json())["ok"] is True
 
@@ -258,7 +264,7 @@ async def test_streamed_patch_cut_mid_body_keeps_its_complete_pieces(
     writer.close()  # the link goes: half a piece was on its way
     await asyncio.sleep(0.3)
     assert centre.blobs.partial_size(sha) == 2 * PIECE  # kept; the half piece is not
-    assert await _head(client, sha, app.id) == (200, str(2 * PIECE), str(len(data)))
+    assert await _head(client, sha, app) == (200, str(2 * PIECE), str(len(data)))
     # The status answer says where the upload stands, so the agent needs no HEAD.
     app.seq = 750  # above the chunk requests' sequence numbers
     status = response(centre, app.intake.handle(app.sign(wire.RequestType.STATUS, {})))
@@ -449,7 +455,8 @@ async def test_two_lanes_cut_in_each_lane_resume_each_from_its_offset(
     await asyncio.sleep(0.3)
     assert centre.blobs.partial_size(sha) == PIECE and centre.blobs.lane(sha) == (s, s + PIECE)
     r = await client.head(
-        f"/v1/content/{sha}", headers={"Tus-Resumable": "1.0.0", "Luutru-Device": app.id}
+        f"/v1/content/{sha}",
+        headers={"Tus-Resumable": "1.0.0", "Luutru-Signature": _head_auth(app, sha)},
     )
     assert r.headers["Upload-Offset"] == str(PIECE)
     assert r.headers["Luutru-Lane"] == f"{s}-{s + PIECE}"
@@ -614,7 +621,8 @@ async def test_both_lanes_full_but_not_put_together_are_joined_by_a_head(
     assert list(status.missing) == [sha]
     assert status.extra["offsets"] == {sha: s} and status.extra["lanes"] == {sha: [s, len(data)]}
     r = await client.head(
-        f"/v1/content/{sha}", headers={"Tus-Resumable": "1.0.0", "Luutru-Device": app.id}
+        f"/v1/content/{sha}",
+        headers={"Tus-Resumable": "1.0.0", "Luutru-Signature": _head_auth(app, sha)},
     )
     assert r.status == 200 and r.headers["Upload-Offset"] == str(len(data))
     assert "Luutru-Lane" not in r.headers
@@ -622,3 +630,4 @@ async def test_both_lanes_full_but_not_put_together_are_joined_by_a_head(
     assert centre.blobs.lane(sha) is None and centre.blobs.partial_size(sha) == 0
     with centre.storage.view() as v:
         assert v.counts(app.id).content_missing == 0
+

@@ -12,8 +12,9 @@ from appliance import cbor, cose, merkle
 from appliance.clock import TZ
 from appliance.keys.software import SoftwareKey
 from appliance.keys.verify import load_public_key
+from appliance.retry import backoff
 from sync import wire
-from sync.agent import backoff, seconds_until_window
+from sync.agent import seconds_until_window
 from sync.central.intake import Intake
 from sync.errors import AuthError, SyncError, WireError
 
@@ -123,7 +124,7 @@ def test_congestion_control_asked_for_and_read_back() -> None:
     """The agent's sockets ask for BBR; a name the kernel lacks leaves the system default."""
     import socket
 
-    from sync.client import congestion_control
+    from sync.agent.http import congestion_control
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         default = congestion_control(s, None)
@@ -141,7 +142,7 @@ async def test_tcp_info_of_a_real_connection() -> None:
     """RunAhead reads in-flight bytes, minimum RTT and delivery rate from TCP_INFO."""
     import asyncio
 
-    from sync.client import _tcp_info
+    from sync.agent.http import _tcp_info
 
     got = bytearray()
 
@@ -177,7 +178,7 @@ async def test_a_filling_connection_sends_only_into_the_gaps(
     gone."""
     import asyncio
 
-    import sync.client as client
+    import sync.agent.http as client
 
     class Conn:
         def __init__(self) -> None:
@@ -229,7 +230,7 @@ def test_agent_sockets_reset_on_close_and_ask_for_bbr() -> None:
     import socket
     import struct
 
-    from sync.client import CentreClient
+    from sync.agent.http import CentreClient
 
     c = CentreClient("http://127.0.0.1:1")
     info = (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", 1))

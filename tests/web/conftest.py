@@ -16,10 +16,11 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient
 
+from appliance.accounts import HashParams, Role
 from appliance.store import Store
-from web_ui.accounts import HashParams, Role
-from web_ui.app import SERVICES, Services, create_app
+from web_ui.app import create_app
 from web_ui.config import WebConfig
+from web_ui.services import SERVICES, Services
 from web_ui.throttle import Throttle
 
 # Real argon2id, at libsodium's minimum cost so that a test creating five users stays fast.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient
 
+from appliance.accounts import Role
 from web_ui import permissions
-from web_ui.accounts import Role
 from web_ui.openapi import openapi_document
 
 from . import samples
@@ -113,3 +113,16 @@ async def test_leader_creates_users_over_the_api(client: TestClient) -> None:
     listed = await (await client.get("/api/v1/users", headers=h)).json()
     assert {"username": "ketoan", "role": "auditor", "full_name": "", "disabled": False} in \
         listed["items"]
+
+
+@pytest.mark.parametrize("depth", [100_000, 900, 40])
+async def test_deeply_nested_json_is_a_clear_400(client: TestClient, depth: int) -> None:
+    """Nesting past 32 levels is refused before anything recurses (no RecursionError 500)."""
+    h = {**_auth(client, Role.CLERK), "Content-Type": "application/json"}
+    for body in ("[" * depth + "]" * depth,
+                 '{"Subject": ' + "[" * depth + "]" * depth + "}",
+                 '{"a":' * min(depth, 30_000) + "1" + "}" * min(depth, 30_000)):  # < 256 KiB
+        r = await client.post("/api/v1/documents/incoming", data=body.encode(), headers=h)
+        assert r.status == 400, (depth, r.status, (await r.text())[:200])
+        err = (await r.json())["error"]
+        assert "nested" in err["message"] and "32" in err["message"]

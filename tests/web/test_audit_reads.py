@@ -7,8 +7,8 @@ import cbor2
 import pytest
 from aiohttp.test_utils import TestClient
 
+from appliance.accounts import Role
 from tests.conftest import incoming
-from web_ui.accounts import Role
 
 from .conftest import ROLE_USERS, as_role, services_of
 

@@ -8,8 +8,8 @@ import cbor2
 import pytest
 from aiohttp.test_utils import TestClient
 
-import web_ui.accounts as accounts_mod
-from web_ui.accounts import SESSION_COOKIE, Role
+import appliance.accounts as accounts_mod
+from appliance.accounts import SESSION_COOKIE, Role
 
 from .conftest import (
     PASSWORD,

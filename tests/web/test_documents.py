@@ -10,8 +10,8 @@ import cbor2
 import pytest
 from aiohttp.test_utils import TestClient
 
+from appliance.accounts import Role
 from tests.conftest import incoming
-from web_ui.accounts import Role
 
 from . import samples
 from .conftest import as_role, services_of

@@ -9,8 +9,8 @@ from aiohttp.test_utils import TestClient
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
+from appliance.accounts import Role
 from web_ui import i18n
-from web_ui.accounts import Role
 
 from .conftest import as_role
 

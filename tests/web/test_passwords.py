@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from web_ui.accounts import Role, validate_password
-from web_ui.errors import AccountError
+from appliance.accounts import Role, validate_password
+from appliance.errors import AccountError
 
 from .conftest import ROLE_USERS, as_role, services_of
 from .server import luutru
@@ -93,7 +93,17 @@ def test_user_add_and_passwd_commands_apply_the_rule(data_dir: Path) -> None:
 
 
 def test_first_users_get_passwords_that_meet_the_rule() -> None:
-    from web_ui.accounts import random_password
+    from appliance.accounts import random_password
 
     for _ in range(200):
         assert validate_password(random_password())
+
+
+def test_the_core_vietnamese_words_equal_the_catalog() -> None:
+    """The password rule's messages the command line prints in Vietnamese are the catalog's."""
+    from appliance.passwords import VIETNAMESE
+    from web_ui import i18n
+
+    vi = i18n.translations("vi")
+    for msgid, text in VIETNAMESE.items():
+        assert vi.gettext(msgid) == text

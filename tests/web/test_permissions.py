@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient
 
+from appliance.accounts import Role
 from web_ui import permissions
-from web_ui.accounts import Role
 
 from .conftest import as_role
 

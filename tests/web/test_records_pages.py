@@ -10,8 +10,8 @@ import tempfile
 import pytest
 from aiohttp.test_utils import TestClient
 
+from appliance.accounts import Role
 from tests.conftest import incoming, outgoing
-from web_ui.accounts import Role
 
 from .conftest import ROLE_USERS, as_role, services_of
 

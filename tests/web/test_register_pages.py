@@ -12,9 +12,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from markupsafe import escape
 
+from appliance import registers as regs
+from appliance.accounts import Role
 from tests.conftest import incoming, outgoing
-from web_ui import registers as regs
-from web_ui.accounts import Role
 from web_ui.changes import DocumentsVersion
 from web_ui.config import WebConfig
 from web_ui.render import doc_table, escape_all
@@ -206,3 +206,39 @@ def test_section_of_paths() -> None:
     assert section_of("/files/000.21.08.H49.2025.01") == "files"
     assert section_of("/registers/incoming/2025") == "registers"
     assert section_of("/documents/abc") == "" and section_of("/searching") == ""
+
+
+FORMULAS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@pytest.mark.asyncio
+async def test_register_xlsx_has_no_formula_cells(client: TestClient) -> None:
+    """Text a clerk typed (or an import brought) that starts like a formula stays text."""
+    import io
+
+    from openpyxl import load_workbook
+
+    s = services_of(client)
+    s.store.register_incoming(incoming(
+        OrganName='=HYPERLINK("http://attacker.invalid/","Sở Tài chính")',
+        ToPlaces="+cmd|' /C calc'!A0", Description="@SUM(1+1)"))
+    d = s.store.draft_outgoing(outgoing(
+        SignerInfo={"Position": "-2+3", "FullName": "Trần Văn Hùng"},
+        To=[{"OrganName": "=1+1"}], Description="\t=1")).record
+    s.store.issue_outgoing(d.id)
+    await as_role(client, Role.AUDITOR)
+    for direction in ("incoming", "outgoing"):
+        resp = await client.get(f"/registers/{direction}/2025/print.xlsx")
+        assert resp.status == 200
+        wb = load_workbook(io.BytesIO(await resp.read()))
+        cells = [c for ws in wb.worksheets for row in ws.iter_rows() for c in row]
+        assert not [c.coordinate for c in cells if c.data_type == "f"]
+        assert not [c.value for c in cells
+                    if isinstance(c.value, str) and c.value.startswith(FORMULAS)]
+        rows = list(wb["Sổ"].iter_rows(values_only=True))
+        if direction == "incoming":
+            assert rows[2][2] == '\'=HYPERLINK("http://attacker.invalid/","Sở Tài chính")'
+            assert rows[2][6] == "'+cmd|' /C calc'!A0" and rows[2][9] == "'@SUM(1+1)"
+            assert rows[2][0] == "15/09/2025" and rows[2][1] == "1"
+        else:
+            assert rows[2][3] == "'-2+3, Trần Văn Hùng" and rows[2][4] == "'=1+1"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
+from appliance.accounts import Accounts, Role, TokenScope, ensure_schema
 from appliance.clock import ManualClock, vn_date
 from appliance.store import Store
-from web_ui.accounts import Accounts, Role, TokenScope, ensure_schema
 
 from .conftest import FAST_HASH, ROLE_USERS, as_role, services_of
 from .server import luutru

@@ -36,18 +36,18 @@ from typing import Any
 
 from aiohttp import web
 
-from appliance.clock import SystemClock, iso
-from appliance.errors import ConfigError
-from appliance.fsutil import write_atomic
-from appliance.text import nfc
-
-from ..accounts import (
+from appliance.accounts import (
     _dummy_hash,
     check_password,
     hash_password,
     validate_username,
 )
-from ..passwords import validate_password
+from appliance.clock import SystemClock, iso
+from appliance.errors import ConfigError
+from appliance.fsutil import write_atomic
+from appliance.passwords import validate_password
+from appliance.text import nfc
+
 from ..throttle import Throttle
 
 USERS_NAME = "dashboard-users.json"

@@ -19,7 +19,7 @@ from appliance.keys.base import KeyProvider
 from appliance.kinds import Kind
 from appliance.store import Store
 
-from . import wire
+from .. import wire
 
 RECEIPT_KIND = Kind.SYNC_RECEIPT
 

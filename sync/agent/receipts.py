@@ -17,8 +17,8 @@ from appliance.keys.verify import PublicKey, load_public_key
 from appliance.ledger import Entry
 from appliance.store import Store, Txn
 
-from . import wire
-from .errors import AuthError
+from .. import wire
+from ..errors import AuthError
 from .outbox import RECEIPT_KIND
 
 

@@ -24,7 +24,8 @@ import aiohttp
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Payload
 
-from .errors import ContentError, TransportError
+from .. import wire
+from ..errors import ContentError, TransportError
 
 T = TypeVar("T")
 SLICE = 16 * 1024
@@ -410,13 +411,14 @@ class CentreClient:
 
         return await self._guard(go)
 
-    async def head(self, sha256: str, device: str) -> tuple[int, int | None] | None:
-        """(offset, length) of an upload, or None if the centre does not expect it."""
+    async def head(self, sha256: str, auth: str) -> tuple[int, int | None] | None:
+        """(offset, length) of an upload, or None if the centre does not expect it; ``auth``
+        is the signed head request (base64url), as for a PATCH."""
 
         async def go() -> tuple[int, int | None] | None:
             async with self._sess().head(
                 f"{self.base}/v1/content/{sha256}",
-                headers={"Tus-Resumable": "1.0.0", "Luutru-Device": device},
+                headers={"Tus-Resumable": "1.0.0", wire.AUTH_HEADER: auth},
             ) as r:
                 if r.status == 404:
                     return None

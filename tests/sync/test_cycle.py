@@ -1,6 +1,7 @@
-"""The sync agent (sync/agent.py) through its public functions, against the real centre
-application in-process: one cycle ships the log, then content, then keeps the receipt; what
-the centre answers (refusals, quarantine, replays, junk, 500s) ends up in state.json."""
+"""The sync agent's cycle (sync/agent/cycle.py) through its public functions, against the
+real centre application in-process: one cycle ships the log, then content, then keeps the
+receipt; what the centre answers (refusals, quarantine, replays, junk, 500s) ends up in
+state.json."""
 
 from __future__ import annotations
 
@@ -21,18 +22,10 @@ from appliance import cbor
 from appliance.clock import TZ
 from appliance.config import SyncConfig
 from appliance.store import Store
-from sync.agent import backoff, parse_window, run_agent, run_once, seconds_until_window
-from sync.central.centre import Centre
-from sync.central.quarantine import clear_quarantine
-from sync.central.server import create_app
-from sync.central.storage import ApplianceStatus
-from sync.errors import (
-    NotEnrolledError,
-    QuarantinedError,
-    SyncError,
-    TransportError,
-)
-from sync.state import (
+from luutru.centre.app import create_app
+from sync.agent import CycleReport, run_agent, run_once, seconds_until_window
+from sync.agent.cycle import parse_window
+from sync.agent.state import (
     USB_CENTRE,
     AgentBusyError,
     AgentLock,
@@ -40,6 +33,15 @@ from sync.state import (
     load_state,
     save_enrolment,
     save_state,
+)
+from sync.central.centre import Centre
+from sync.central.quarantine import clear_quarantine
+from sync.central.storage import ApplianceStatus
+from sync.errors import (
+    NotEnrolledError,
+    QuarantinedError,
+    SyncError,
+    TransportError,
 )
 from tests.sync.conftest import Appliance
 
@@ -370,20 +372,8 @@ def test_windows_are_parsed_and_wrap_midnight() -> None:
     assert seconds_until_window(("22:00-05:30",), at.replace(hour=3)) == 0.0
 
 
-def test_backoff_doubles_from_5_s_with_equal_jitter_up_to_the_cap() -> None:
-    """Attempt n waits in [d/2, d) with d = min(cap, 5·2^(n-1))."""
-    rnd = random.Random(7)
-    for attempt, d in ((1, 5.0), (2, 10.0), (3, 20.0), (8, 600.0), (30, 600.0)):
-        for _ in range(50):
-            wait = backoff(attempt, cap=600, rnd=rnd)
-            assert d / 2 <= wait < d, (attempt, wait)
-    assert backoff(0, cap=600, rnd=random.Random(1)) < 5.0
-
-
 def test_reports_serialise_every_field() -> None:
     """CycleReport.to_json carries each counter (luutru sync --json prints it)."""
-    from sync.agent import CycleReport
-
     r = CycleReport(batches=2, outcomes=["accepted", "duplicate"])
     j = r.to_json()
     assert j["batches"] == 2 and j["outcomes"] == ["accepted", "duplicate"]

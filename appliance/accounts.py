@@ -23,14 +23,13 @@ from typing import Any
 import nacl.exceptions
 import nacl.pwhash
 
-from appliance import clock as clockmod
-from appliance import writes
-from appliance.kinds import Kind
-from appliance.store import Store, Txn
-from appliance.text import nfc
-
+from . import clock as clockmod
+from . import writes
 from .errors import AccountError, AuthError
+from .kinds import Kind
 from .passwords import is_common, validate_password
+from .store import Store, Txn
+from .text import nfc
 
 # Columns added to web_tokens after its first release, in the form ALTER TABLE takes them.
 TOKEN_COLUMNS = {

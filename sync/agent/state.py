@@ -18,7 +18,8 @@ from typing import Any
 from appliance.fsutil import write_atomic
 from appliance.keys.verify import PublicKey, load_public_key
 
-from .errors import NotEnrolledError, SyncError
+from .. import wire
+from ..errors import NotEnrolledError, SyncError
 
 SYNC_DIR = "sync"
 STATE_NAME = "state.json"
@@ -27,7 +28,6 @@ PENDING_ENROLMENT_NAME = "enrolment-pending.json"
 LOCK_NAME = "agent.lock"
 SEQ_BLOCK = 1000
 USB_CENTRE = "usb:"  # centre_url of an appliance enrolled by USB stick only
-USB_ROOT = "luutru-sync"  # the folder of a USB stick (or exchange folder) sync writes into
 
 
 class AgentBusyError(SyncError):
@@ -174,4 +174,4 @@ class Sequencer:
 
 def device_dir(folder: Path, kid: bytes) -> Path:
     """This appliance's folder on a USB stick: its outbox and inbox live there."""
-    return folder / USB_ROOT / kid.hex()
+    return folder / wire.USB_ROOT / kid.hex()

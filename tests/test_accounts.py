@@ -1,4 +1,4 @@
-"""The accounts library (web_ui/accounts.py), without the pages: users and their log events,
+"""The accounts library (appliance/accounts.py), without the pages: users and their log events,
 argon2id passwords, sessions and API tokens kept only as keyed hashes, CSRF tokens."""
 
 from __future__ import annotations
@@ -8,15 +8,15 @@ import hashlib
 import sqlite3
 from typing import Any
 
+import nacl.pwhash
 import pytest
 
 from appliance import cbor
-from appliance.clock import ManualClock
-from appliance.store import Store
-from web_ui.accounts import (
+from appliance.accounts import (
     MAX_TOKEN_DAYS,
     TOKEN_PREFIX,
     Accounts,
+    HashParams,
     Role,
     TokenScope,
     User,
@@ -30,11 +30,13 @@ from web_ui.accounts import (
     validate_token_days,
     validate_username,
 )
-from web_ui.errors import AccountError, AuthError
-from web_ui.passwords import validate_password
+from appliance.clock import ManualClock
+from appliance.errors import AccountError, AuthError
+from appliance.passwords import validate_password
+from appliance.store import Store
 
-from .conftest import FAST_HASH
-
+# Real argon2id at libsodium's minimum cost, as the web tests use it.
+FAST_HASH = HashParams(nacl.pwhash.argon2id.OPSLIMIT_MIN, nacl.pwhash.argon2id.MEMLIMIT_MIN)
 SECRET = b"s" * 32
 PW = "mật khẩu đủ dài 123"
 NEW_PW = "một mật khẩu khác hẳn 456"

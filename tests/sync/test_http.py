@@ -1,4 +1,4 @@
-"""The appliance's HTTP transport (sync/client.py): the bandwidth cap holds, byte counters
+"""The appliance's HTTP transport (sync/agent/http.py): the bandwidth cap holds, byte counters
 count, the HEAD answer is read strictly, and every way of not reaching the centre is a
 retryable TransportError. (Filling connections and TCP_INFO are in test_wire.py.)"""
 
@@ -13,7 +13,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from sync.client import CentreClient, Counters, TokenBucket
+from sync import wire
+from sync.agent.http import CentreClient, Counters, TokenBucket
 from sync.errors import TransportError
 
 SHA = "ab" * 32
@@ -71,8 +72,8 @@ async def test_posts_are_counted_and_answered_as_they_came(
 async def test_head_reads_offset_and_length_or_says_unknown(
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
 ) -> None:
-    """200 gives (offset, length); 404 means the centre does not expect the file; another
-    status is a TransportError."""
+    """The signed HEAD: 200 gives (offset, length); 404 means the centre does not expect the
+    file; another status is a TransportError."""
     answers = iter([
         web.Response(headers={"Upload-Offset": "4096", "Upload-Length": "10000"}),
         web.Response(headers={"Upload-Offset": "0"}),
@@ -81,16 +82,16 @@ async def test_head_reads_offset_and_length_or_says_unknown(
     ])
 
     async def head(request: web.Request) -> web.Response:
-        assert request.headers["Luutru-Device"] == "dev" and request.method == "HEAD"
+        assert request.headers[wire.AUTH_HEADER] == "signed" and request.method == "HEAD"
         return next(answers)
 
     server = await _serve(aiohttp_client, head)
     async with CentreClient(str(server.make_url(""))) as client:
-        assert await client.head(SHA, "dev") == (4096, 10000)
-        assert await client.head(SHA, "dev") == (0, None)
-        assert await client.head(SHA, "dev") is None
+        assert await client.head(SHA, "signed") == (4096, 10000)
+        assert await client.head(SHA, "signed") == (0, None)
+        assert await client.head(SHA, "signed") is None
         with pytest.raises(TransportError, match=f"HEAD {SHA}: HTTP 503"):
-            await client.head(SHA, "dev")
+            await client.head(SHA, "signed")
 
 
 @pytest.mark.asyncio

@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,12 +27,13 @@ from typing import Any
 
 from appliance import classified
 from appliance import clock as clockmod
+from appliance.config import SyncConfig
 from appliance.keys.base import KeyProvider
+from appliance.retry import backoff, retryable
 from appliance.store import Store
 
-from . import wire
-from .client import CentreClient, Counters, RunAhead, TokenBucket
-from .errors import (
+from .. import wire
+from ..errors import (
     AuthError,
     CentreRefusedError,
     ContentError,
@@ -43,6 +43,7 @@ from .errors import (
     TransportError,
     WireError,
 )
+from .http import CentreClient, Counters, RunAhead, TokenBucket
 from .outbox import build_batch, uploadable
 from .receipts import check_receipt, store_receipt
 from .state import (
@@ -56,6 +57,8 @@ from .state import (
     load_state,
     save_state,
 )
+from .transport import Transport
+from .upgrades import take_upgrades
 
 log = logging.getLogger(__name__)
 MAX_ROUNDS = 10_000
@@ -94,6 +97,8 @@ class CycleReport:
     metadata_seconds: float = 0.0
     content_seconds: float = 0.0  # status, HEAD and PATCH requests: what the link was busy with
     congestion: str = ""  # TCP congestion control of the connections (client.CONGESTION)
+    upgrades_recorded: int = 0  # signed PDFs the centre made long-term valid (upgrades.py)
+    upgrades_refused: int = 0
     outcomes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -130,12 +135,6 @@ def seconds_until_window(windows: tuple[str, ...], now: dt.datetime) -> float:
     return best or 0.0
 
 
-def backoff(attempt: int, cap: float, base: float = 5.0, rnd: random.Random | None = None) -> float:
-    """Capped exponential backoff with equal jitter: in [d/2, d), d = min(cap, base·2^(n-1))."""
-    d = min(cap, base * (2.0 ** max(0, attempt - 1)))
-    return float(d / 2 + (rnd or random).uniform(0, d / 2))
-
-
 # -- one cycle ------------------------------------------------------------------------------
 
 
@@ -146,7 +145,7 @@ class _Cycle:
         store: Store,
         enrolment: Enrolment,
         state: AgentState,
-        client: CentreClient,
+        client: Transport,
     ) -> None:
         if store.key is None:
             raise SyncError("the store was opened read-only; the agent needs the device key")
@@ -389,7 +388,9 @@ class _Cycle:
         split = lane > 0 or (end is not None and end < size)
         end = size if end is None else end
         if offset is None:
-            st = await self.client.head(sha, self.enrolment.appliance_id)
+            raw = wire.sign_request(self.key, wire.RequestType.HEAD, self.seq.next(), self.now(),
+                                    wire.head_body(sha))
+            st = await self.client.head(sha, wire.b64(raw))
             if st is None:
                 return False, None
             offset, length = st
@@ -498,9 +499,15 @@ def _piece_hashes(path: Path, offset: int, length: int, piece: int) -> list[byte
 
 
 async def run_once(
-    data_dir: Path, store: Store, *, counters: Counters | None = None
+    data_dir: Path,
+    store: Store,
+    *,
+    counters: Counters | None = None,
+    transport: Callable[[Enrolment, Counters], Transport] | None = None,
 ) -> CycleReport:
-    """One sync cycle; raises SyncError (its ``retryable`` says whether to try again)."""
+    """One sync cycle; raises SyncError (its ``retryable`` says whether to try again).
+    ``transport`` makes the link for the enrolled centre (default: HTTP with the configured
+    bandwidth cap and timeouts)."""
     enrolment = load_enrolment(data_dir)
     if enrolment.centre_url == USB_CENTRE:
         raise SyncError("this appliance is enrolled for USB only: use `luutru sync --export`")
@@ -508,15 +515,8 @@ async def run_once(
         state = load_state(data_dir)
         state.centre_url = enrolment.centre_url
         cfg = store.config.sync
-        bucket = TokenBucket(cfg.bandwidth_kbit * 125) if cfg.bandwidth_kbit > 0 else None
         counters = counters or Counters()
-        client = CentreClient(
-            enrolment.centre_url,
-            bucket=bucket,
-            counters=counters,
-            stall_timeout=float(cfg.stall_timeout_s),
-            read_timeout=float(cfg.read_timeout_s),
-        )
+        client = (transport or _http(cfg))(enrolment, counters)
         before = (counters.request_bytes, counters.response_bytes, counters.content_bytes)
         cycle = _Cycle(data_dir, store, enrolment, state, client)
         try:
@@ -528,6 +528,12 @@ async def run_once(
                 cycle.report.metadata_seconds = round(t1 - t0, 3)
                 cycle.report.content_seconds = round(time.monotonic() - t1, 3)
                 await cycle.confirm(resp)
+                if resp.extra.get("upgrades"):
+                    taken = await take_upgrades(
+                        store, cycle.key, client, cycle.now, resp.extra["upgrades"]
+                    )
+                    cycle.report.upgrades_recorded = taken.recorded
+                    cycle.report.upgrades_refused = len(taken.refused)
             state.last_error = None
             state.last_error_code = None
         except SyncError as exc:
@@ -546,6 +552,20 @@ async def run_once(
         cycle.report.content_bytes_sent = counters.content_bytes - before[2]
         cycle.report.congestion = counters.congestion
         return cycle.report
+
+
+def _http(cfg: SyncConfig) -> Callable[[Enrolment, Counters], Transport]:
+    def make(enrolment: Enrolment, counters: Counters) -> Transport:
+        bucket = TokenBucket(cfg.bandwidth_kbit * 125) if cfg.bandwidth_kbit > 0 else None
+        return CentreClient(
+            enrolment.centre_url,
+            bucket=bucket,
+            counters=counters,
+            stall_timeout=float(cfg.stall_timeout_s),
+            read_timeout=float(cfg.read_timeout_s),
+        )
+
+    return make
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
@@ -584,8 +604,12 @@ async def run_agent(data_dir: Path, stop: asyncio.Event, store: Store | None = N
                 delay = float(cfg.interval_s)
             except SyncError as exc:
                 attempt += 1
-                delay = backoff(attempt, float(cfg.backoff_max_s))
-                log.warning("sync failed (%s); next try in %.0f s", exc, delay)
+                if retryable(exc):
+                    delay = backoff(attempt, float(cfg.backoff_max_s))
+                    log.warning("sync failed (%s); next try in %.0f s", exc, delay)
+                else:  # the centre refused for a reason no retry mends: try again rarely
+                    delay = float(cfg.backoff_max_s)
+                    log.error("sync refused (%s: %s); next try in %.0f s", exc.code, exc, delay)
             except Exception:  # a bug must not kill the web server's loop
                 attempt += 1
                 delay = backoff(attempt, float(cfg.backoff_max_s))

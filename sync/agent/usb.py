@@ -25,9 +25,9 @@ from appliance import clock as clockmod
 from appliance.fsutil import fsync_dir, write_atomic
 from appliance.store import Store
 
-from . import wire
+from .. import wire
+from ..errors import AuthError, NotEnrolledError, SyncError, WireError
 from .enrol import accept_usb
-from .errors import AuthError, NotEnrolledError, SyncError, WireError
 from .outbox import build_batch, content_of_entries
 from .receipts import CheckedReceipt, check_receipt, store_receipt
 from .state import (

@@ -13,9 +13,8 @@ from __future__ import annotations
 import string
 from collections.abc import Callable
 
-from appliance.text import fold, nfc
-
 from .errors import AccountError
+from .text import fold, nfc
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 200
@@ -45,17 +44,15 @@ COMMON = frozenset(_key(w) for w in _COMMON_WORDS.split())
 
 class PasswordRuleError(AccountError):
     """A new password breaks the rule; ``msgid`` % ``params`` says why in English (the
-    catalogs of web_ui/locale translate it), and ``str()`` says it in Vietnamese and English."""
+    catalogs of web_ui/locale translate it for the pages), and ``str()`` says it in Vietnamese
+    and English (the command line)."""
 
     status = 422
 
     def __init__(self, msgid: str, **params: int) -> None:
         self.msgid = msgid
         self.params = params
-        from . import i18n
-
-        vi = i18n.translations("vi").gettext(msgid) % params
-        super().__init__(f"{vi} ({msgid % params})")
+        super().__init__(f"{VIETNAMESE[msgid] % params} ({msgid % params})")
 
     def translated(self, gettext: Callable[[str], str]) -> str:
         """The message in the language of ``gettext`` (a catalog's gettext function)."""
@@ -64,6 +61,10 @@ class PasswordRuleError(AccountError):
 
 TOO_SHORT = "A password needs at least %(min)d characters, and at most %(max)d."
 TOO_COMMON = "This password is too common and easy to guess; choose another."
+VIETNAMESE = {  # the same words as web_ui/locale/vi (a test keeps the two equal)
+    TOO_SHORT: "Mật khẩu phải có ít nhất %(min)d ký tự, và không quá %(max)d ký tự.",
+    TOO_COMMON: "Mật khẩu này quá phổ biến, dễ bị đoán; hãy chọn mật khẩu khác.",
+}
 
 
 def is_common(password: str) -> bool:

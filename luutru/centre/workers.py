@@ -1,7 +1,7 @@
 """`luutru central serve --workers N`: N intake worker processes on one port.
 
 The supervisor binds the listening socket once and hands it to N worker processes
-(``python -m sync.central.workers --fd …``, the descriptor inherited); each worker opens the
+(``python -m luutru.centre.workers --fd …``, the descriptor inherited); each worker opens the
 centre itself (its own PostgreSQL connections, the shared folder blob store) and runs the
 aiohttp application on that socket, so the kernel spreads connections over them. Per-appliance
 ordering is the database's (row locks), so any worker may take any request. A worker that dies
@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.errors import ConfigError
-
-from .centre import CONFIG_NAME
+from sync.central.centre import CONFIG_NAME
 
 STOP_GRACE_S = 15.0
 
@@ -69,7 +68,7 @@ def _spawn(data_dir: Path, sock: socket.socket, k: int,
     fd = sock.fileno()
     proxies = [arg for net in trusted_proxies for arg in ("--trusted-proxy", str(net))]
     return subprocess.Popen(
-        [sys.executable, "-m", "sync.central.workers", "--data", str(data_dir), "--fd", str(fd),
+        [sys.executable, "-m", "luutru.centre.workers", "--data", str(data_dir), "--fd", str(fd),
          "--index", str(k), *proxies],
         pass_fds=(fd,),
     )
@@ -130,10 +129,11 @@ def _worker_main(argv: list[str] | None = None) -> None:
 
     from aiohttp import web
 
+    from sync.central.centre import open_centre
+    from sync.central.server import SHUTDOWN_S
     from web_ui.central.proxy import parse_networks
 
-    from .centre import open_centre
-    from .server import SHUTDOWN_S, create_app
+    from .app import create_app
 
     logging.basicConfig(
         level=logging.INFO,

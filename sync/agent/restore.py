@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import random
 import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -39,11 +38,12 @@ from appliance.keys.base import KeyProvider
 from appliance.keys.loader import create_key, open_key
 from appliance.keys.verify import key_id, load_public_key, spki_der
 from appliance.replace import LogImporter, adopt_checkpoint
+from appliance.retry import retry
 from appliance.store import Store, create_tables
 
-from . import wire
+from .. import wire
+from ..errors import AuthError, CentreRefusedError, TransportError, WireError
 from .enrol import pinned_answer
-from .errors import AuthError, CentreRefusedError, TransportError, WireError
 from .state import AgentState, Enrolment, save_enrolment, save_state
 
 T = TypeVar("T")
@@ -79,7 +79,7 @@ class CentreSource:
     # -- the steps --------------------------------------------------------------------------
 
     async def _run(self, target: Path) -> dict[str, Any]:
-        from .client import CentreClient
+        from .http import CentreClient
 
         secret, fingerprint = wire.parse_token(self.token)
         key_config = create_key(target, self.key_kind, dict(self.key_options))
@@ -138,14 +138,11 @@ class CentreSource:
 
     async def _retry(self, what: str, make: Callable[[], Awaitable[T]]) -> T:
         """A download step, retried over a flaky link with capped backoff and jitter."""
-        for attempt in range(ATTEMPTS):
-            try:
-                return await make()
-            except TransportError as exc:
-                if attempt == ATTEMPTS - 1:
-                    raise RestoreError(f"{what}: the centre cannot be reached: {exc}") from exc
-                await asyncio.sleep(min(30.0, 0.5 * 2**attempt) * (0.5 + random.random()))
-        raise AssertionError("unreachable")
+        try:
+            return await retry(make, attempts=ATTEMPTS, base=0.5, cap=30.0,
+                               should_retry=lambda e: isinstance(e, TransportError))
+        except TransportError as exc:
+            raise RestoreError(f"{what}: the centre cannot be reached: {exc}") from exc
 
     def _now(self) -> str:
         return clockmod.iso(self.clock.now())

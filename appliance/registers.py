@@ -18,10 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from appliance import clock as clockmod
-from appliance import schema
-from appliance.classified import DOCUMENT_IS_CLASSIFIED_SQL, DOCUMENT_NOT_CLASSIFIED_SQL
-from appliance.fonts import register_reportlab
+from . import clock as clockmod
+from . import schema
+from .cells import safe_row
+from .classified import DOCUMENT_IS_CLASSIFIED_SQL, DOCUMENT_NOT_CLASSIFIED_SQL
+from .fonts import register_reportlab
 
 INCOMING_COLUMNS = (
     "Ngày đến",
@@ -118,6 +119,12 @@ _KEY = {
 
 def _order(direction: str) -> str:
     return ", ".join(_KEY[direction])
+
+
+def register_years(conn: sqlite3.Connection) -> list[int]:
+    """The years any document is numbered in, newest first."""
+    return [int(r[0]) for r in conn.execute(
+        'SELECT DISTINCT "Year" FROM documents WHERE "Year" IS NOT NULL ORDER BY 1 DESC')]
 
 
 def register_info(conn: sqlite3.Connection, fond: str, org_name: str, direction: str, year: int,
@@ -356,17 +363,17 @@ def render_xlsx(reg: Register, docs: list[tuple[str, dict[str, Any]]]) -> bytes:
     ws_cover = wb.active
     ws_cover.title = "Bìa"
     for label, value in reg.cover_lines():
-        ws_cover.append([label, value])
+        ws_cover.append(safe_row([label, value]))
     ws_cover.column_dimensions["A"].width = 14
     ws_cover.column_dimensions["B"].width = 60
     ws = wb.create_sheet("Sổ")
-    ws.append(list(reg.columns))
+    ws.append(safe_row(reg.columns))
     ws.append([f"({i})" for i in range(1, 11)])
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
     for _, d in docs:
-        ws.append(row_cells(reg.direction, d))
+        ws.append(safe_row(row_cells(reg.direction, d)))
     widths = [12, 9, 28, 18, 12, 60, 28, 12, 12, 20] if reg.direction == "incoming" else [
         18, 12, 60, 26, 30, 20, 10, 12, 12, 20]
     for i, w in enumerate(widths):

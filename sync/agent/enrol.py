@@ -19,8 +19,8 @@ from appliance.fsutil import write_atomic
 from appliance.keys.base import KeyProvider
 from appliance.keys.verify import key_id, load_public_key, spki_der
 
-from . import wire
-from .errors import AuthError, CentreRefusedError, EnrolmentError, TransportError, WireError
+from .. import wire
+from ..errors import AuthError, CentreRefusedError, EnrolmentError, TransportError, WireError
 from .state import (
     PENDING_ENROLMENT_NAME,
     USB_CENTRE,
@@ -118,7 +118,7 @@ async def enrol_online(
     token: str,
     clock: clockmod.Clock,
 ) -> Enrolment:
-    from .client import CentreClient
+    from .http import CentreClient
 
     req = build_request(key, config, token, clockmod.iso(clock.now()), wire.Via.HTTP)
     async with CentreClient(centre_url) as client:

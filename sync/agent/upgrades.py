@@ -1,0 +1,116 @@
+"""The agent's side of the signature upgrade: fetch each version the centre made, check it,
+keep it as the document's newest content version.
+
+Every status and batch answer (signed by the centre) may list ``upgrades``: ``{doc, from,
+sha256, size, level}``, the versions of this box's signed PDFs that the centre made long-term
+valid (``sync/central/ltv_job.py``) and that the box's log does not name yet. The agent
+downloads each with signed ``upgrade`` requests (``POST /v1/upgrade``, 4 MiB per answer),
+checks the SHA-256 the signed answer gave and that no signed byte of the original moved
+(``appliance.signature_upgrade.check_upgrade``), stores it, and appends the ``document.ltv``
+entry. That entry reaches the centre with the next batch and ends the listing. A version that
+fails a check is refused (logged, counted) and the original stays as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from appliance.errors import LuutruError
+from appliance.keys.base import KeyProvider
+from appliance.signature_upgrade import check_upgrade, record_upgrade
+from appliance.store import Store
+
+from .. import wire
+from ..errors import TransportError
+from .transport import Transport
+
+log = logging.getLogger(__name__)
+PATH = "/v1/upgrade"
+LEVELS = ("B-T", "B-LT", "B-LTA")
+MAX_BYTES = 1 << 30
+
+
+@dataclass
+class UpgradesTaken:
+    recorded: int = 0
+    refused: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Offer:
+    doc: str
+    source: str
+    sha256: str
+    size: int
+    level: str
+
+    @classmethod
+    def parse(cls, item: Any) -> Offer:
+        if not isinstance(item, dict):
+            raise ValueError("an upgrade is not a map")
+        offer = cls(str(item["doc"]), str(item["from"]), str(item["sha256"]),
+                    int(item["size"]), str(item["level"]))
+        if offer.level not in LEVELS or not 0 < offer.size <= MAX_BYTES:
+            raise ValueError(f"upgrade {offer.sha256[:12]} has level {offer.level!r}, "
+                             f"size {offer.size}")
+        return offer
+
+
+async def _download(
+    client: Transport, key: KeyProvider, now: Callable[[], str], offer: Offer
+) -> bytes:
+    data = bytearray()
+    while len(data) < offer.size:
+        raw = wire.sign_request(
+            key, wire.RequestType.UPGRADE, 0, now(), {"sha256": offer.sha256, "offset": len(data)}
+        )
+        status, body = await client.post_cbor(PATH, raw)
+        if status >= 500:
+            raise TransportError(f"the centre answered HTTP {status} for an upgrade")
+        if status != 200 or not body:
+            raise ValueError(f"the centre refused upgrade {offer.sha256[:12]}: HTTP {status}")
+        data.extend(body)
+    return bytes(data)
+
+
+def _keep(store: Store, offer: Offer, data: bytes) -> None:
+    if hashlib.sha256(data).hexdigest() != offer.sha256 or len(data) != offer.size:
+        raise ValueError(f"upgrade {offer.sha256[:12]} does not match its signed SHA-256")
+    with store.content.open(offer.source) as fh:
+        original = fh.read()
+    check_upgrade(original, data)
+    stored = store.content.put_bytes(data)
+    record_upgrade(
+        store, offer.doc, offer.source, {"sha256": stored.sha256, "size": stored.size},
+        offer.level,
+    )
+
+
+async def take_upgrades(
+    store: Store, key: KeyProvider, client: Transport, now: Callable[[], str], items: Any
+) -> UpgradesTaken:
+    """Fetch, check and record every upgrade an answer lists (see the module docstring)."""
+    taken = UpgradesTaken()
+    for item in items if isinstance(items, list) else []:
+        try:
+            offer = Offer.parse(item)
+            if not store.content.exists(offer.source):
+                raise ValueError(f"this box holds no content {offer.source[:12]}")
+            held = store.get("document", offer.doc).data.get("Content") or []
+            if any(c.get("sha256") == offer.sha256 for c in held):
+                continue  # recorded; the centre learns it from the next batch
+            data = await _download(client, key, now, offer)
+            await asyncio.to_thread(_keep, store, offer, data)
+        except TransportError:
+            raise
+        except (LuutruError, ValueError, KeyError, TypeError, OSError) as exc:
+            log.warning("signature upgrade refused: %s", exc)
+            taken.refused.append(str(exc))
+            continue
+        taken.recorded += 1
+    return taken

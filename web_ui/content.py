@@ -1,0 +1,54 @@
+"""Serving a record's content file: inline, as a download, or as a first-page preview, each
+a logged read (DESIGN.md: every view, print and download is logged)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from appliance.errors import NotFoundError
+from appliance.results import Record
+
+from .common import blocking, services
+from .previews import preview_png
+from .reqkeys import me
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def content_entry(rec: Record, sha256: str) -> dict[str, Any]:
+    for c in rec.data.get("Content") or ():
+        if c.get("sha256") == sha256:
+            return dict(c)
+    raise web.HTTPNotFound()
+
+
+async def send_content(request: web.Request, rec: Record, sha256: str) -> web.StreamResponse:
+    s = services(request)
+    if not SHA256.match(sha256):
+        raise web.HTTPNotFound()
+    entry = content_entry(rec, sha256)
+    download = request.query.get("download") == "1"
+    preview = request.query.get("preview") == "png" and entry["mime"] in (
+        "image/tiff", "application/pdf")
+    action = "download" if download else "view"
+    await blocking(s.store.audit, action, me(request).username, "document", rec.id,
+                   {"sha256": sha256, "via": "api" if request.path.startswith("/api/") else "web"})
+    path = s.store.content.path(sha256)
+    if not path.is_file():
+        raise NotFoundError(f"content {sha256} is missing from the content store")
+    name = entry.get("name") or sha256
+    if preview:
+        body = await preview_png(request.app, path, entry["mime"], s.config.preview_timeout)
+        return web.Response(body=body, content_type="image/png")
+    disposition = "attachment" if download else "inline"
+    headers = {
+        "Content-Type": entry["mime"],
+        "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(name)}",
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return web.FileResponse(path, headers=headers)

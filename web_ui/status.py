@@ -1,0 +1,68 @@
+"""What the home, device and API status pages show of the box itself: the seal, sync, the
+device key and software (no record contents: the technician sees these)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import Any
+
+from appliance.errors import LuutruError
+
+from .services import Services
+
+
+def today(s: Services) -> dt.date:
+    return s.store.clock.now().date()
+
+
+def status_summary(s: Services) -> dict[str, Any]:
+    """Seal and sync state for the home and device pages (no record contents)."""
+    from sync.agent.status import sync_status
+
+    size, _ = s.store.tree_head()
+    cp = s.store.latest_checkpoint()
+    signed = cp[0] if cp else 0
+    sync = sync_status(s.store.data_dir, size)
+    return {
+        "tree_size": size,
+        "signed_size": signed,
+        "signed_at": cp[2] if cp else None,
+        "unsealed": size - signed,
+        "key_backing": s.key_backing,
+        "sync": sync,
+    }
+
+
+def device_info(s: Services) -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    cfg = s.store.config
+    pem = s.store.key.public_key_pem() if s.store.key is not None else ""
+    kid = s.store.key.kid.hex() if s.store.key is not None else ""
+    try:
+        ver = version("luutru")
+    except PackageNotFoundError:
+        ver = "dev"
+    cp = None
+    try:
+        verified = s.seal.checkpoint()
+        if verified is not None:
+            cp = {"size": verified[0], "time": verified[1].time,
+                  "root": verified[1].root_hash.hex(), "verified": True}
+    except LuutruError as exc:
+        cp = {"verified": False, "error": str(exc)}
+    return {
+        "org_id": cfg.org_id,
+        "org_name": cfg.org_name,
+        "origin": cfg.origin,
+        "key_backing": s.key_backing,
+        "key_kid": kid,
+        "public_key_pem": pem,
+        "secrets": s.secrets_description,
+        "checkpoint": cp,
+        "version": ver,
+        "python": sys.version.split()[0],
+        "data_dir": str(s.store.data_dir),
+        "max_upload": s.config.max_upload,
+    }
