@@ -25,7 +25,6 @@ added later without a rule here is noticed.
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 from collections import Counter
 from collections.abc import Callable
@@ -39,7 +38,7 @@ from .errors import LuutruError
 from .kinds import Kind
 from .ledger import Entry
 from .numbering import NUMBER_USED_KIND, observe_number
-from .search import OCR_TEXT_KIND, clear_index, fts_body, fts_ocr
+from .search import OCR_TEXT_KIND, drop_index_rows, write_index
 
 # Kinds whose entry is a record's full new version (Store.put): projected into schema.TABLES.
 RECORD_KINDS = frozenset(
@@ -535,71 +534,12 @@ def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
 def _empty(conn: sqlite3.Connection) -> None:
     for table in CORE_TABLES:
         if table == "document_fts":
-            _empty_search_index(conn)
+            drop_index_rows(conn)
         else:
             conn.execute(f"DELETE FROM {table}")
     for table in ARCHIVE_TABLES:
         if _table_exists(conn, table):
             conn.execute(f"DELETE FROM {table}")
-
-
-def _empty_search_index(conn: sqlite3.Connection) -> None:
-    """Drop and create the index anew with its own stored definition (whatever its layout):
-    deleting a large FTS5 table row by row is slow and holds every deleted term in memory."""
-    if conn.execute("SELECT 1 FROM document_fts LIMIT 1").fetchone() is None:
-        return
-    (ddl,) = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'document_fts'"
-    ).fetchone()
-    conn.execute("DROP TABLE document_fts")
-    conn.execute(ddl)
-
-
-def _fts_columns(conn: sqlite3.Connection) -> list[str]:
-    return [str(r[1]) for r in conn.execute("PRAGMA table_info(document_fts)")]
-
-
-def write_search_index(conn: sqlite3.Connection) -> int:
-    """Index every document (rowid = rid, folded metadata, folded OCR text) in few statements,
-    straight into document_fts (a bulk write, as search.rebuild_index, but in bounded chunks)."""
-    if _fts_columns(conn) != ["body", "ocr"]:
-        # The index was laid out anew: search.py's own rebuild knows its layout.
-        from .search import rebuild_index
-
-        return rebuild_index(conn)
-    _empty_search_index(conn)
-    clear_index(conn)  # every half of the index search.py keeps (document_fts now empty)
-    cols = ", ".join(f"d.{schema.q(n)}" for n in schema.field_columns("document"))
-    sql = (
-        f"SELECT d.rid, {cols}, t.text FROM documents d "
-        "LEFT JOIN document_text t ON t.document_id = d.id "
-        "WHERE d.rid > ? ORDER BY d.rid LIMIT ?"
-    )
-    names = schema.field_columns("document")
-    last, total = 0, 0
-    prev = conn.row_factory
-    conn.row_factory = None
-    try:
-        while True:
-            rows = conn.execute(sql, (last, FTS_CHUNK)).fetchall()
-            if not rows:
-                break
-            batch = []
-            for r in rows:
-                data = schema.from_row("document", dict(zip(names, r[1:-1], strict=True)))
-                batch.append((int(r[0]), fts_body(data), fts_ocr(r[-1])))
-            # One INSERT … SELECT per chunk, as search.flush_search_rows: FTS5 writes its
-            # pending terms at every later statement, so row-by-row inserts make a segment each.
-            conn.execute(
-                "INSERT INTO document_fts (rowid, body, ocr) "
-                "SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)",
-                (json.dumps(batch, ensure_ascii=False),),
-            )
-            last = int(rows[-1][0])
-            total += len(rows)
-    finally:
-        conn.row_factory = prev
-    return total
 
 
 def bundled_codelists(sha256: str) -> bytes | None:
@@ -636,7 +576,7 @@ def rebuild_projections(
     _empty(conn)
     replay = _Replay(conn, report, body_of, allow_unknown, allow_missing_codelists)
     replay.run()
-    write_search_index(conn)
+    write_index(conn, FTS_CHUNK)
     conn.execute(_COUNTERS_SQL)
     # Numbers taken by classified documents, which may be withheld: counters never go below.
     for (fond, series, year), n in replay.numbers_used.items():

@@ -17,10 +17,16 @@ from appliance.errors import LuutruError
 @click.version_option(package_name="luutru")
 def main() -> None:
     """luutru — sổ đăng ký văn bản, hồ sơ và lưu trữ niêm phong cho UBND xã."""
+
+
+def run() -> None:
+    """The `luutru` program (console script and ``python -m luutru``)."""
     # Records, keys and secrets: everything this process creates is its owner's alone,
     # whatever umask the shell or the service manager left (files that are meant to be
-    # shared, like the public key, get their mode explicitly).
+    # shared, like the public key, get their mode explicitly). Set here, in the program's
+    # own process, not in the command group that tests invoke inside theirs.
     os.umask(0o077)
+    main()
 
 
 @main.command()

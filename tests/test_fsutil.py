@@ -68,3 +68,24 @@ def test_private_file_tightens_a_loose_one_and_private_dirs_fsyncs_new_ones(
     assert _mode(f) == 0o600
     private_dirs(tmp_path / "p" / "q" / "r")
     assert all(_mode(tmp_path / x) == 0o700 for x in ("p", "p/q", "p/q/r"))
+
+
+def test_the_program_sets_a_private_umask_and_an_in_process_invocation_does_not(
+    tmp_path: Path, loose_umask: None
+) -> None:
+    """The luutru program runs under umask 077 whatever it inherits; invoking the
+    command group inside another process (tests, a wrapper) leaves that process's umask."""
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    from luutru.cli import main
+
+    CliRunner().invoke(main, ["--help"])
+    assert os.umask(0o022) == 0o022  # unchanged by the in-process invocation
+    probe = ("import os, luutru.cli as c; "
+             "c.main = lambda: print(oct(os.umask(0))); c.run()")
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
+                         text=True, preexec_fn=lambda: os.umask(0o022))
+    assert out.stdout.strip() == "0o77"

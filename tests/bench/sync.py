@@ -49,8 +49,8 @@ from appliance.keys.software import SoftwareKey
 from appliance.keys.verify import load_public_key, spki_der
 from appliance.ledger import Entry
 from sync import wire
-from sync.agent.cycle import PIECES_PER_CHUNK
 from sync.agent.http import CentreClient
+from sync.agent.uploads import PIECES_PER_CHUNK
 from sync.central.centre import init_centre, open_centre
 from sync.central.enrolment import enrol, issue_token
 from sync.central.intake import Intake

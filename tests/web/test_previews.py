@@ -113,7 +113,7 @@ async def test_an_a4_page_still_previews_at_screen_size(client: TestClient,
 
 @pytest.fixture
 def web_config(data_dir: Path) -> WebConfig:
-    return WebConfig(data_dir=data_dir, mdns=False, preview_renders=2, preview_timeout=2.0)
+    return WebConfig(data_dir=data_dir, mdns=False, preview_renders=2, preview_timeout=5.0)
 
 
 async def test_concurrent_previews_never_run_more_renders_than_the_bound(
@@ -142,7 +142,7 @@ async def test_a_failed_render_is_a_clear_error_not_a_500(
     assert resp.status == 422
     assert "Không tạo được ảnh xem trước" in await resp.text()
     monkeypatch.delenv("FAKE_FAIL")
-    monkeypatch.setenv("FAKE_DELAY", "5")  # longer than preview_timeout
+    monkeypatch.setenv("FAKE_DELAY", "8")  # longer than preview_timeout
     resp = await _preview(client, doc)
     assert resp.status == 422
     assert "Không tạo được ảnh xem trước" in await resp.text()
@@ -151,8 +151,9 @@ async def test_a_failed_render_is_a_clear_error_not_a_500(
 async def test_requests_that_wait_too_long_for_a_slot_are_told_to_come_back(
     client: TestClient, renders: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two slots busy for 1.5 s each round, a 2 s wait: the fifth request gets 503."""
-    monkeypatch.setenv("FAKE_DELAY", "1.5")
+    """Two slots busy for 3.5 s each round, a 5 s wait: the fifth request gets 503 (margins
+    of seconds, so that a loaded machine does not turn a render into a timeout)."""
+    monkeypatch.setenv("FAKE_DELAY", "3.5")
     doc = _doc_with(services_of(client).store, _pdf(842))
     await as_role(client, Role.CLERK)
     answers = await asyncio.gather(*(_preview(client, doc) for _ in range(5)))
