@@ -60,16 +60,17 @@ def test_an_identity_is_checked_field_by_field() -> None:
         "Ủy ban nhân dân xã Đông Hải", "07123", "UBND")
     assert ident.record()["Fonds"] == [{"FondCode": OLD, "FondName": "Phông xã cũ",
                                         "Status": "closed", "ClosedDate": "2025-06-30"}]
+    once = "each fonds is listed once, and not the commune's own"
     cases = [
-        ((ORG[:-1], "Xã", "07123"), "org_id"),
-        ((ORG, "", "07123"), "org_name"),
-        ((ORG, "Xã", "7123"), "unit_code"),
-        ((ORG, "Xã", "00000"), "unit_code"),
-        ((ORG, "Xã", "07123", "UBND", (f"{OLD}|A", f"{OLD}|B")), "fonds"),
-        ((ORG, "Xã", "07123", "UBND", (f"{ORG}|Phông mình",)), "fonds"),
+        ((ORG[:-1], "Xã", "07123"), "org_id", "is not an agency identifier"),
+        ((ORG, "", "07123"), "org_name", "name must be 1–200 characters"),
+        ((ORG, "Xã", "7123"), "unit_code", "must be the commune's 5 digits"),
+        ((ORG, "Xã", "00000"), "unit_code", "must be the commune's 5 digits"),
+        ((ORG, "Xã", "07123", "UBND", (f"{OLD}|A", f"{OLD}|B")), "fonds", once),
+        ((ORG, "Xã", "07123", "UBND", (f"{ORG}|Phông mình",)), "fonds", once),
     ]
-    for args, field in cases:
-        with pytest.raises(AnswerError) as info:
+    for args, field, match in cases:
+        with pytest.raises(AnswerError, match=re.escape(match)) as info:
             Identity.build(*args)  # type: ignore[arg-type]
         assert info.value.field == field, args
 

@@ -352,7 +352,8 @@ async def test_run_agent_survives_failures_and_never_raises(
             break
     stop.set()
     await asyncio.wait_for(asyncio.gather(*tasks), 5)
-    assert "cannot reach the centre" in (load_state(app.data_dir).last_error or "")
+    last_error = load_state(app.data_dir).last_error
+    assert last_error is not None and "cannot reach the centre" in last_error
     assert load_state(lone.data_dir).last_error is None
 
 
