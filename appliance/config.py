@@ -17,6 +17,13 @@ DB_NAME = "luutru.db"
 FORMAT = 1
 
 
+def _string_list(value: Any, what: str) -> tuple[str, ...]:
+    # tuple("02") would be ("0", "2"): a hand-edited string must not be read letter by letter.
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{what} in {CONFIG_NAME} must be a list, not {value!r}")
+    return tuple(str(v) for v in value)
+
+
 def resolve_data_dir(value: str | os.PathLike[str] | None) -> Path:
     """--data, then $LUUTRU_DATA, then ./var/appliance."""
     if value:
@@ -66,7 +73,7 @@ class SyncConfig:
         try:
             return cls(
                 bandwidth_kbit=int(value.get("bandwidth_kbit", d.bandwidth_kbit)),
-                windows=tuple(str(w) for w in value.get("windows", d.windows)),
+                windows=_string_list(value.get("windows", d.windows), "sync.windows"),
                 interval_s=int(value.get("interval_s", d.interval_s)),
                 chunk_bytes=int(value.get("chunk_bytes", d.chunk_bytes)),
                 max_batch_entries=int(value.get("max_batch_entries", d.max_batch_entries)),
@@ -105,15 +112,18 @@ class ApplianceConfig:
     def from_json(cls, value: dict[str, Any]) -> ApplianceConfig:
         if value.get("format") != FORMAT:
             raise ConfigError(f"data folder format {value.get('format')} is not {FORMAT}")
+        numbering = value.get("numbering", {})
+        if not isinstance(numbering, dict):
+            raise ConfigError(f"numbering in {CONFIG_NAME} must be an object")
         try:
-            numbering = value.get("numbering", {})
             return cls(
                 org_id=value["org_id"],
                 org_name=value["org_name"],
                 agency_abbr=value.get("agency_abbr", "UBND"),
                 origin=value["origin"],
                 key=KeyConfig.from_json(value["key"]),
-                numbering=NumberingConfig(tuple(numbering.get("own_series_types", ()))),
+                numbering=NumberingConfig(_string_list(
+                    numbering.get("own_series_types", ()), "numbering.own_series_types")),
                 sync=SyncConfig.from_json(value.get("sync", {})),
             )
         except KeyError as exc:

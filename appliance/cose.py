@@ -51,7 +51,9 @@ class Sign1:
     @property
     def kid(self) -> bytes | None:
         kid = self.protected_headers.get(HDR_KID, self.unprotected.get(HDR_KID))
-        return bytes(kid) if kid is not None else None
+        if kid is not None and not isinstance(kid, bytes):
+            raise EncodingError("COSE kid is not a byte string")
+        return kid
 
     def to_be_signed(self) -> bytes:
         return sig_structure(self.protected, self.payload)
@@ -92,7 +94,12 @@ def decode_sign1(data: bytes) -> Sign1:
         raise EncodingError("COSE_Sign1 headers are malformed")
     if not isinstance(payload, bytes) or not isinstance(signature, bytes):
         raise EncodingError("COSE_Sign1 payload or signature is not a byte string")
-    return Sign1(protected, unprotected, payload, signature)
+    msg = Sign1(protected, unprotected, payload, signature)
+    # Refused here, where callers expect EncodingError, not later wherever the kid is read.
+    for headers in (msg.protected_headers, unprotected):
+        if not isinstance(headers.get(HDR_KID, b""), bytes):
+            raise EncodingError("COSE kid is not a byte string")
+    return msg
 
 
 def verify_sign1(msg: Sign1, verify: Callable[[int, bytes, bytes], None]) -> None:

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from .errors import ValidationError
 from .text import nfc
 
+# re.ASCII: \d is 0–9 only, not every script's digits (fullwidth ０, Arabic-Indic ٠).
 # QĐ 20/2020/QĐ-TTg: V1V2V3.Z1Z2.Y1Y2.MX1X2 — 13 characters for bodies of the state.
-ORGAN_ID = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
+ORGAN_ID = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$", re.ASCII)
 # Bodies outside the state structure: up to 35 digits, A–Z and dots.
 OTHER_ORGAN_ID = re.compile(r"^[0-9A-Z.]{1,35}$")
 # Phụ lục V: file number = Arabic sequence + abbreviation of the heading, e.g. 01.TCCB.
-FILE_NOTATION = re.compile(r"^\d{2,}\.[0-9A-ZĐ]+(?:[.-][0-9A-ZĐ]+)*$")
+FILE_NOTATION = re.compile(r"^\d{2,}\.[0-9A-ZĐ]+(?:[.-][0-9A-ZĐ]+)*$", re.ASCII)
 NOTATION = re.compile(r"^[0-9A-Za-zĐđ]+(?:-[0-9A-Za-zĐđ]+)*$")
 CODE_NUMBER = re.compile(r"^\d{1,11}$")
 

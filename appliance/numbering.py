@@ -25,8 +25,12 @@ COPIES = "sao"  # bản sao y / trích sao / sao lục share one series (Phụ l
 def type_abbreviation(data: Mapping[str, Any], codes: CodeLists) -> tuple[str | None, bool]:
     """(abbreviation, is_copy) of the document's type; công văn has none."""
     abbrs = codes["docTypeAbbreviation"]
+    code = data.get("TypeCode")
     for item in abbrs.items:
-        if item.label == data.get("TypeName") or item.get("typeName") == data.get("TypeCode"):
+        # The copies have no TT 05 code (null): a document without one must not match them.
+        if item.label == data.get("TypeName") or (
+            code is not None and item.get("typeName") == code
+        ):
             return item.code, bool(item.get("copy", False))
     return None, False
 

@@ -140,6 +140,9 @@ def parse_request(raw: bytes) -> SignedRequest:
         raise WireError(f"request is not a COSE_Sign1 over CBOR: {exc}") from exc
     if not isinstance(p, dict) or p.get("p") != PROTOCOL:
         raise WireError(f"request does not speak {PROTOCOL}")
+    # bytes() of an int is that many zero bytes: type-check before anything is converted.
+    if not isinstance(p.get("device"), bytes) or not isinstance(p.get("nonce"), bytes):
+        raise WireError("request device or nonce is not a byte string")
     try:
         req = SignedRequest(
             raw=bytes(raw),

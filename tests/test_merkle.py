@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from appliance import merkle
 from appliance.errors import ProofError
 
-from .conftest import SHARED
+from .conftest import VECTORS
 
-VECTOR_DIR = SHARED / "data" / "rfc9162-vectors"
+VECTOR_DIR = VECTORS / "rfc9162"
 
 
 def _cases(kind: str) -> list[tuple[str, dict[str, Any]]]:
@@ -35,7 +35,7 @@ CONSISTENCY = _cases("consistency")
 
 
 def test_vectors_present() -> None:
-    """The shared folder holds all 196 cases (a missing folder must not pass silently)."""
+    """tests/vectors/rfc9162 holds all 196 cases (a missing folder must not pass silently)."""
     assert len(INCLUSION) + len(CONSISTENCY) == 196
 
 

@@ -19,6 +19,7 @@ from appliance.errors import KeyUnavailableError, SignatureError
 from appliance.keys.base import Backing, KeyProvider
 from appliance.keys.errors import (
     TpmBlobCorruptedError,
+    TpmError,
     TpmForeignKeyError,
     TpmLockoutError,
     TpmUnavailableError,
@@ -100,8 +101,10 @@ def test_key_is_non_exportable(tmp_path: Path, swtpm: Swtpm) -> None:
     key = open_key(tmp_path, config)
     try:
         assert isinstance(key, TpmKey)
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="not exportable"):
             key.private_key().private_numbers()
+        with pytest.raises(ValueError, match="not exportable"):
+            key.private_key().private_bytes(None, None, None)
     finally:
         key.close()
 
@@ -165,7 +168,7 @@ def test_one_changed_byte_fails_verification(tmp_path: Path, swtpm: Swtpm) -> No
     for index in (len(signed) - 5, len(signed) - 70):  # inside the signature, then the payload
         tampered = bytearray(signed)
         tampered[index] ^= 0x01
-        with pytest.raises(SignatureError):
+        with pytest.raises(SignatureError, match="does not verify"):
             verify_checkpoint(bytes(tampered), public)
 
 
@@ -198,7 +201,7 @@ def test_blob_from_another_tpm_is_refused(
     assert "another TPM" in message and "What to do" in message
     # Even without the provisioned SRK name, the TPM itself refuses to unwrap the blob.
     bare = KeyConfig(config.backing, config.path, {"tcti": other.tcti})
-    with pytest.raises(TpmForeignKeyError):
+    with pytest.raises(TpmForeignKeyError, match="another TPM"):
         open_key(tmp_path, bare)
 
 
@@ -249,7 +252,7 @@ def test_tpm_vanishing_while_open_fails_signing_clearly(tmp_path: Path, swtpm: S
     key = open_key(tmp_path, _provision(tmp_path, swtpm))
     swtpm.stop()
     try:
-        with pytest.raises(TpmUnavailableError):
+        with pytest.raises(TpmUnavailableError, match="no TPM answers"):
             key.sign(b"tbs")
     finally:
         key.close()
@@ -303,7 +306,7 @@ def test_sign_delay_is_added_to_every_signature(tmp_path: Path, swtpm: Swtpm) ->
 def test_refuses_to_overwrite_existing_blob(tmp_path: Path, swtpm: Swtpm) -> None:
     """Provisioning twice into one data folder does not destroy the existing key."""
     _provision(tmp_path, swtpm)
-    with pytest.raises(Exception, match="already exists"):
+    with pytest.raises(TpmError, match="already exists"):
         _provision(tmp_path, swtpm)
 
 

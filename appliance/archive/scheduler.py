@@ -35,8 +35,13 @@ def load_archive_config(data_dir: Path) -> ArchiveConfig:
         return ArchiveConfig()
     try:
         raw = json.loads(path.read_text("utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("it is not a JSON object")
+        media = raw.get("backup_media", [])
+        if not isinstance(media, list):  # a lone path would be read letter by letter
+            raise ValueError("backup_media must be a list of folders")
         return ArchiveConfig(
-            tuple(Path(p) for p in raw.get("backup_media", [])),
+            tuple(Path(p) for p in media),
             int(raw.get("fixity_interval_days", 365)),
         )
     except (OSError, ValueError, TypeError) as exc:
@@ -48,13 +53,13 @@ def run_once(store: Store, config: ArchiveConfig, actor: str = "luutru serve") -
     from . import backup, fixity
 
     out: dict[str, Any] = {"backups": [], "audit": None, "errors": []}
-    try:
-        out["backups"] = [
-            r.to_json() for r in backup.run_scheduled(store, list(config.backup_media),
-                                                      actor=actor)
-        ]
-    except LuutruError as exc:
-        out["errors"].append(f"backup: {exc}")
+    for medium in config.backup_media:  # one failing medium must not cost the others their set
+        try:
+            out["backups"] += [
+                r.to_json() for r in backup.run_scheduled(store, [medium], actor=actor)
+            ]
+        except LuutruError as exc:
+            out["errors"].append(f"backup to {medium}: {exc}")
     try:
         res = fixity.run_scheduled(store, list(config.backup_media),
                                    interval_days=config.fixity_interval_days, actor=actor)

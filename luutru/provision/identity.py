@@ -23,7 +23,7 @@ from appliance.text import nfc
 
 from .errors import AnswerError, IdentityMismatchError
 
-UNIT_CODE = re.compile(r"^\d{5}$")
+UNIT_CODE = re.compile(r"^\d{5}$", re.ASCII)  # 0–9 only, not every script's digits
 IDENTITY_KIND = Kind.PROVISION_IDENTITY
 
 

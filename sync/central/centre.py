@@ -126,15 +126,18 @@ def init_centre(
     if (data_dir / CONFIG_NAME).exists():
         raise ConfigError(f"{data_dir} already holds a centre")
     data_dir.mkdir(parents=True, exist_ok=True)
+    db = db or "sqlite:centre.db"
+    # Storage first: a database that fails leaves no key behind that would make the
+    # corrected command refuse ("a key already exists").
+    storage = open_storage(db, data_dir)
     key = SoftwareKey.create(data_dir / KEY_PATH)
     write_atomic(data_dir / PUBLIC_KEY_NAME, key.public_key_pem().encode())
     config = CentreConfig(
         name=name,
         origin=f"luutru-centre/{key.kid.hex()}",
-        db=db or "sqlite:centre.db",
+        db=db,
         key=KeyConfig(Backing.SOFTWARE, KEY_PATH, {}),
     )
-    storage = open_storage(config.db, data_dir)  # fails before the config is written
     body = json.dumps(config.to_json(), ensure_ascii=False, indent=2) + "\n"
     write_atomic(data_dir / CONFIG_NAME, body.encode("utf-8"), mode=0o640)
     return Centre(data_dir, config, storage, FolderBlobStore(data_dir / config.blobs), key)

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from appliance import merkle
+from appliance import cbor, cose, merkle
 from appliance.clock import TZ
 from appliance.keys.software import SoftwareKey
 from appliance.keys.verify import load_public_key
 from appliance.retry import backoff
 from sync import wire
 from sync.agent import seconds_until_window
+from sync.central.intake import Intake
 from sync.errors import AuthError, SyncError, WireError
 
 
@@ -236,3 +237,46 @@ def test_agent_sockets_reset_on_close_and_ask_for_bbr() -> None:
     with c._socket(info) as s:
         assert struct.unpack("ii", s.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8)) == (1, 0)
         assert c.counters.congestion
+
+
+@pytest.mark.parametrize(
+    ("header", "field", "value"),
+    [
+        ("kid", None, "abc"),
+        ("kid", None, 2**40),
+        (None, "device", 2**40),
+        (None, "device", -1),
+        (None, "nonce", 2**40),
+        (None, "nonce", "16 characters!!!"),
+    ],
+    ids=["kid-text", "kid-int", "device-int", "device-negative", "nonce-int", "nonce-text"],
+)
+def test_a_request_with_a_field_of_the_wrong_type_is_a_wire_error(
+    key: SoftwareKey, header: str | None, field: str | None, value: object
+) -> None:
+    """Before any signature is checked, a kid, device or nonce that is not a byte string is
+    refused as malformed (WireError), never a TypeError or a huge allocation (a 500)."""
+    raw = wire.sign_request(key, wire.RequestType.STATUS, 1, "2025-09-15T09:30:00+07:00", {})
+    msg = cose.decode_sign1(raw)
+    protected, payload = msg.protected, msg.payload
+    if header == "kid":
+        protected = cbor.dumps({**msg.protected_headers, cose.HDR_KID: value})
+    else:
+        assert field is not None
+        payload = cbor.dumps({**cbor.loads(payload), field: value})
+    bad = cose.Sign1(protected, {}, payload, msg.signature).encode()
+    with pytest.raises(WireError, match="not a byte string"):
+        wire.parse_request(bad)
+
+
+def test_the_centre_answers_a_malformed_kid_with_a_signed_refusal(
+    key: SoftwareKey, intake: Intake
+) -> None:
+    """At the centre the same request is refused in a signed answer (it used to raise: a 500)."""
+    raw = wire.sign_request(key, wire.RequestType.STATUS, 1, "2025-09-15T09:30:00+07:00", {})
+    msg = cose.decode_sign1(raw)
+    protected = cbor.dumps({**msg.protected_headers, cose.HDR_KID: "abc"})
+    bad = cose.Sign1(protected, {}, msg.payload, msg.signature).encode()
+    answer = intake.handle(bad)
+    resp = wire.verify_response(answer.body, intake.c.public_key, wire.sha256(bad))
+    assert resp.outcome is wire.Outcome.REFUSED and "kid is not a byte string" in resp.message
