@@ -67,6 +67,7 @@ class Role(StrEnum):
     CLERK = "clerk"  # văn thư
     ARCHIVIST = "archivist"  # lưu trữ
     LEADER = "leader"  # lãnh đạo
+    HANDLER = "handler"  # chuyên viên: handles the văn bản đến the leader assigns them
     TECHNICIAN = "technician"  # kỹ thuật: device pages only, never record contents
     AUDITOR = "auditor"  # kiểm tra: read-only
 
@@ -75,6 +76,7 @@ ROLE_LABELS_VI = {
     Role.CLERK: "Văn thư",
     Role.ARCHIVIST: "Lưu trữ",
     Role.LEADER: "Lãnh đạo",
+    Role.HANDLER: "Chuyên viên",
     Role.TECHNICIAN: "Kỹ thuật",
     Role.AUDITOR: "Kiểm tra (chỉ đọc)",
 }

@@ -64,12 +64,16 @@ def parse_date(value: str | dt.date, field: str | None = None) -> dt.date:
     else:
         m = _VN_DATE.match(text)
         if not m:
-            raise ValidationError(f"'{text}' is not a date (use dd/mm/yyyy or YYYY-MM-DD)", field)
+            raise ValidationError(f"'{text}' is not a date (use dd/mm/yyyy or YYYY-MM-DD)", field,
+                                  msgid="%(label)s: '%(value)s' is not a date (dd/mm/yyyy).",
+                                  value=text)
         d, mo, y = int(m[1]), int(m[2]), int(m[3])
     try:
         return dt.date(y, mo, d)
     except ValueError as exc:
-        raise ValidationError(f"'{text}' is not a valid date: {exc}", field) from exc
+        raise ValidationError(f"'{text}' is not a valid date: {exc}", field,
+                              msgid="%(label)s: there is no day %(value)s.",
+                              value=f"{d:02d}/{mo:02d}/{y:04d}") from exc
 
 
 def vn_date(value: dt.date | str) -> str:

@@ -33,10 +33,14 @@ class CodeList:
 
     def lookup(self, value: str | int) -> CodeItem:
         """Find an item by its code or by its Vietnamese label or alias, folding diacritics."""
-        exact = nfc(str(value))
-        for item in self.items:  # HĐ (Hợp đồng) and HD (Hướng dẫn) differ only by đ
-            if item.code == exact or item.label == exact:
-                return item
+        exact = nfc(str(value)).strip()
+        # A spreadsheet turns a typed "01" into the number 1: a lone digit is also tried as
+        # the two-digit code (lists whose codes are single digits find it as it is).
+        padded = exact.zfill(2) if exact.isdigit() and len(exact) == 1 else exact
+        for candidate in dict.fromkeys((exact, padded)):
+            for item in self.items:  # HĐ (Hợp đồng) and HD (Hướng dẫn) differ only by đ
+                if item.code == candidate or item.label == candidate:
+                    return item
         key = fold(exact)
         for k, code in self._index:
             if k == key:

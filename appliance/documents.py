@@ -12,7 +12,9 @@ from .codelists import CodeLists
 from .errors import ConflictError, NotFoundError, ValidationError
 from .identifiers import format_number
 from .kinds import Kind
+from .records import require
 from .results import Record, WriteResult
+from .text import nfc
 from .writer import Txn
 from .writes import WriteContext
 
@@ -41,9 +43,8 @@ def register_incoming(
 ) -> WriteResult:
     """Register a văn bản đến: the next số đến of the year is given automatically."""
     data = prepare_document(store.codes, "incoming", raw)
-    for f in ("CodeNumber", "CodeNotation", "OrganName"):
-        if f not in data:
-            raise ValidationError(f"{f} is required for an incoming document", f)
+    # A petition or an invitation may carry no number at all; its author is always known.
+    require(data, "OrganName")
     data.pop("ArrivalNumber", None)
 
     def job(txn: Txn) -> WriteResult:
@@ -97,7 +98,7 @@ def issue_outgoing(store: WriteContext, doc_id: str, actor: str = "system") -> W
         rec = writes.current(txn, "document", id=doc_id)
         if rec.data.get("Direction") != "outgoing" or rec.data.get("Status") != "draft":
             raise ConflictError(f"document {doc_id} is not an outgoing draft")
-        writes.check_writable(txn.conn, rec)
+        writes.check_correctable(txn.conn, rec)
         now = txn.clock.now()
         series = numbering.series_for(
             "outgoing", rec.data, store.codes, store.config.numbering.own_series_types
@@ -119,36 +120,105 @@ def issue_outgoing(store: WriteContext, doc_id: str, actor: str = "system") -> W
     return store.writer_or_fail().call(job)
 
 
-def update_document(store: WriteContext, doc_id: str,
+# Never changed by a correction: what the registry assigned (numbers, series, year, fonds,
+# direction); our own số and ký hiệu once issued. A wrong registration is cancelled and
+# registered again (its number stays in the register, marked huỷ).
+FIXED = frozenset({"Direction", "Status", "Series", "Year", "ArrivalNumber", "FondCode",
+                   "Handling", "CancelledDate", "CancelReason", "Content", "DocOrdinal"})
+MAX_REASON = 500
+
+
+def _reason(reason: str | None, required: bool) -> str | None:
+    text = nfc(reason or "")
+    if required:
+        require({"Reason": text}, "Reason")
+    if len(text) > MAX_REASON:
+        raise ValidationError(f"the reason has {len(text)} characters", "Reason",
+                              msgid="%(label)s has %(n)d characters; at most %(max)d are "
+                              "allowed.", n=len(text), max=MAX_REASON)
+    return text or None
+
+
+def update_document(
+    store: WriteContext,
+    doc_id: str,
     changes: Mapping[str, Any],
     actor: str = "system",
-    expect_version: int | None = None) -> Record:
-    """Change a document's descriptive fields; numbers, direction and series are fixed."""
-    fixed = {"Direction", "Status", "Series", "Year", "CodeNumber", "ArrivalNumber", "FondCode"}
-    bad = fixed.intersection(changes)
+    expect_version: int | None = None,
+    reason: str | None = None,
+) -> Record:
+    """Correct a document's fields (``reason``, kept in the log entry, is what the clerk
+    gave: the pages and the API ask for one); it may move to another open hồ sơ, or out of
+    its own (FileCode empty)."""
+    bad = FIXED.intersection(changes)
     if bad:
-        raise ValidationError(f"{', '.join(sorted(bad))} cannot be changed", sorted(bad)[0])
+        name = sorted(bad)[0]
+        raise ValidationError(f"{', '.join(sorted(bad))} cannot be changed", name,
+                              msgid="%(label)s cannot be changed.")
     patch = records.normalise("document", changes, store.codes)
     cleared = {k for k, v in changes.items() if v is None or v == ""}
 
     def job(txn: Txn) -> Record:
         rec = writes.current(txn, "document", id=doc_id)
-        writes.check_writable(txn.conn, rec)
+        writes.check_correctable(txn.conn, rec)
+        issued = rec.data.get("Direction") == "outgoing" and rec.data.get("Status") != "draft"
+        own = {"CodeNumber", "CodeNotation", "IssuedDate"}.intersection(changes) if issued \
+            else set()
+        if own:
+            raise ValidationError(f"{sorted(own)[0]} of an issued document cannot change",
+                                  sorted(own)[0], msgid="%(label)s of an issued document "
+                                  "cannot be changed: recall it and issue a new one.")
+        why = _reason(reason, False)
         d = {k: v for k, v in rec.data.items() if k not in cleared}
         d.update(patch)
         d = records.complete_document(d, store.codes)
-        if "FileCode" in patch and patch["FileCode"] != rec.data.get("FileCode"):
+        if d.get("FileCode") != rec.data.get("FileCode"):
             d.pop("DocOrdinal", None)
             writes.place_in_file(txn, d)
         return writes.put(
-            txn,
-            "document",
-            Kind.DOCUMENT_UPDATE,
-            actor,
-            d,
-            rec.id,
-            expect_version if expect_version is not None else rec.version,
+            txn, "document", Kind.DOCUMENT_UPDATE, actor, d, rec.id,
+            expect_version if expect_version is not None else rec.version, note=why,
         )
+
+    return store.writer_or_fail().call(job)
+
+
+def cancel_document(
+    store: WriteContext, doc_id: str, reason: str, actor: str = "system"
+) -> Record:
+    """Cancel (huỷ) a registration or a draft: it keeps its place in the log and its number
+    in the register, marked cancelled with ``reason``; nothing of it changes any more."""
+    why = _reason(reason, True)
+
+    def job(txn: Txn) -> Record:
+        rec = writes.current(txn, "document", id=doc_id)
+        writes.check_correctable(txn.conn, rec)
+        data = dict(rec.data, CancelledDate=txn.clock.now().date().isoformat(),
+                    CancelReason=why)
+        return writes.put(txn, "document", Kind.DOCUMENT_CANCEL, actor, data, rec.id,
+                          rec.version, note=why)
+
+    return store.writer_or_fail().call(job)
+
+
+def remove_content(
+    store: WriteContext, doc_id: str, sha256: str, reason: str, actor: str = "system"
+) -> Record:
+    """Take a wrong attachment off the document's current version (the file stays in the
+    content store and in the log, as every earlier version does)."""
+    why = _reason(reason, True)
+
+    def job(txn: Txn) -> Record:
+        rec = writes.current(txn, "document", id=doc_id)
+        writes.check_correctable(txn.conn, rec)
+        content = [c for c in rec.data.get("Content") or () if c.get("sha256") != sha256]
+        if len(content) == len(rec.data.get("Content") or ()):
+            raise NotFoundError(f"document {doc_id} has no content {sha256}")
+        data = {k: v for k, v in rec.data.items() if k != "Content"}
+        if content:
+            data["Content"] = content
+        return writes.put(txn, "document", Kind.DOCUMENT_CONTENT, actor, data, rec.id,
+                          rec.version, note=why)
 
     return store.writer_or_fail().call(job)
 
@@ -168,11 +238,9 @@ def register_draft(
         rec = writes.current(txn, "document", id=doc_id)
         if rec.data.get("Direction") != "incoming" or rec.data.get("Status") != "draft":
             raise ConflictError(f"document {doc_id} is not a draft văn bản đến")
-        writes.check_writable(txn.conn, rec)
+        writes.check_correctable(txn.conn, rec)
         d = records.complete_document({**rec.data, **patch}, store.codes)
-        for f in ("CodeNumber", "CodeNotation", "OrganName"):
-            if not d.get(f):
-                raise ValidationError(f"{f} is required to register a document", f)
+        require(d, "OrganName")
         _open_fonds(store, txn, d.get("FondCode"), "no registrations")
         now = txn.clock.now()
         d.update(Status="registered", Series=numbering.INCOMING, Year=now.year)
@@ -200,7 +268,7 @@ def attach_content(
 
     def job(txn: Txn) -> Record:
         rec = writes.current(txn, "document", id=doc_id)
-        writes.check_writable(txn.conn, rec)
+        writes.check_correctable(txn.conn, rec)
         current = list(rec.data.get("Content") or [])
         known = {c["sha256"] for c in current}
         current.extend(dict(f) for f in files if f["sha256"] not in known)

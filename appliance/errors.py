@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class LuutruError(Exception):
     """Base class for every error the appliance raises on purpose."""
@@ -38,9 +40,16 @@ class ConfigError(LuutruError):
 class ValidationError(LuutruError):
     """A record's field fails the rules of Decree 30 / Circular 05 (length, code list, format)."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, field: str | None = None, *, msgid: str | None = None,
+        **params: Any,
+    ) -> None:
         super().__init__(message)
         self.field = field
+        # For people: an English message id (the web UI's catalogs translate it) whose
+        # %(label)s is the field's name as users know it, and its other parameters.
+        self.msgid = msgid
+        self.params = params
 
 
 class RefusedRowError(ValidationError):
@@ -61,6 +70,12 @@ class ReadOnlyError(ConflictError):
 
 class FrozenError(ReadOnlyError):
     """The record is frozen, recalled or destroyed and refuses edits."""
+
+
+class ForbiddenActionError(LuutruError):
+    """This person may not take this step (not a handler of the document, say)."""
+
+    status = 403  # as the web UI answers it
 
 
 class StoreClosedError(LuutruError):

@@ -141,6 +141,12 @@ DOCUMENT_FIELDS: tuple[Field, ...] = (
     Field("Series", S, "Sổ / dãy số đăng ký", 60, source="luutru"),
     Field("Year", I, "Năm của dãy số", 4, source="luutru"),
     Field("Content", J, "Tệp nội dung (SHA-256, tên, kiểu, cỡ)", source="luutru"),
+    # Văn bản đến's handling (Decree 30 Điều 24): the leader's direction, the handlers, the
+    # deadline, progress and the answer; appliance/handling.py writes and checks it.
+    Field("Handling", J, "Chỉ đạo và giải quyết văn bản đến", source="luutru"),
+    # A cancelled registration (huỷ) keeps its number in the register, marked with why.
+    Field("CancelledDate", D, "Ngày hủy", source="luutru"),
+    Field("CancelReason", S, "Lý do hủy", 500, source="luutru"),
 )
 
 MEMBERSHIP_FIELDS: tuple[Field, ...] = (

@@ -9,7 +9,7 @@ from typing import Any
 from . import records, writes
 from .codelists import CodeLists
 from .config import ApplianceConfig
-from .errors import ConflictError, ValidationError
+from .errors import ConflictError
 from .identifiers import FileCode
 from .kinds import Kind
 from .results import Record
@@ -21,16 +21,12 @@ def prepare_file(
 ) -> dict[str, Any]:
     """Validate and complete a hồ sơ (outside the writer)."""
     data = records.normalise("file", raw, codes)
-    if "Title" not in data:
-        raise ValidationError("Title (Tiêu đề hồ sơ) is required", "Title")
+    records.require(data, "Title")
     if "FileCode" in data:
         code = FileCode.parse(data["FileCode"])
     else:
         organ = data.get("OrganId") or data.get("FondCode") or config.org_id
-        if "FileCatalog" not in data or "FileNotation" not in data:
-            raise ValidationError(
-                "FileCatalog (year) and FileNotation (e.g. 01.VP) are required", "FileNotation"
-            )
+        records.require(data, "FileCatalog", "FileNotation")
         code = FileCode.build(organ, data["FileCatalog"], data["FileNotation"])
     data.update(
         FileCode=str(code),
@@ -41,8 +37,7 @@ def prepare_file(
     data.setdefault("FondCode", code.organ_id)
     data.setdefault("Status", "open")
     data.setdefault("Language", "01")
-    if "Maintenance" not in data:
-        raise ValidationError("Maintenance (Thời hạn bảo quản) is required", "Maintenance")
+    records.require(data, "Maintenance")
     return data
 
 

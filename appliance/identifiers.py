@@ -107,15 +107,48 @@ def validate_notation(value: str, copy_or_type_abbrs: set[str] | None = None) ->
     return notation
 
 
-def split_so_ky_hieu(value: str) -> tuple[str, str]:
-    """'05/QĐ-UBND' or 'Số: 05/QĐ-UBND' -> ('05', 'QĐ-UBND')."""
-    text = nfc(value)
+# A received document's số and ký hiệu are kept as the sender wrote them (Decree 30 numbers
+# only our own): legal normative documents carry the year (12/2025/NQ-HĐND), businesses write
+# CV (1234/CV-CTY), numbers may carry letters (15a/UBND). Letters of any alphabet and ASCII
+# digits, in groups joined by one of . / - _ or a space.
+_ALNUM = r"(?:[^\W\d_]|[0-9])"
+RECEIVED = re.compile(rf"^{_ALNUM}+(?:[./\-_ ]{_ALNUM}+)*$")
+RECEIVED_LIMITS = {"CodeNumber": 11, "CodeNotation": 30}  # Decree 30 Phụ lục VI lengths
+
+
+def received_code(value: str | int, field: str) -> str:
+    """A received document's số (``CodeNumber``) or ký hiệu (``CodeNotation``) as written:
+    checked for length and characters only."""
+    text = " ".join(nfc(str(value)).split())
+    limit = RECEIVED_LIMITS[field]
+    if len(text) > limit:
+        raise ValidationError(
+            f"{field} has {len(text)} characters; at most {limit} allowed", field,
+            msgid="%(label)s has %(n)d characters; at most %(max)d are allowed.",
+            n=len(text), max=limit)
+    if not RECEIVED.match(text):
+        raise ValidationError(
+            f"'{value}' holds characters a {field} cannot have", field,
+            msgid="%(label)s may hold letters, digits and . / - _ between them, not '%(value)s'.",
+            value=str(value))
+    return text
+
+
+def split_so_ky_hieu(value: str, own: bool = True) -> tuple[str, str]:
+    """'05/QĐ-UBND' or 'Số: 05/QĐ-UBND' -> ('05', 'QĐ-UBND'). ``own``: our own number, by
+    Decree 30's rules; else a received one as written ('12/2025/NQ-HĐND' -> ('12',
+    '2025/NQ-HĐND'), '15a/UBND' -> ('15a', 'UBND'))."""
+    text = nfc(value).strip()
     if text.lower().startswith("số"):
         text = text[2:].lstrip(" :").strip()
     number, sep, notation = text.partition("/")
     if not sep:
-        raise ValidationError(f"'{value}' is not số/ký hiệu like 05/QĐ-UBND", "CodeNumber")
-    return normalise_code_number(number.strip()), validate_notation(notation.strip())
+        raise ValidationError(f"'{value}' is not số/ký hiệu like 05/QĐ-UBND", "CodeNumber",
+                              msgid="'%(value)s' is not a number and notation like 05/QĐ-UBND.",
+                              value=value)
+    if own:
+        return normalise_code_number(number.strip()), validate_notation(notation.strip())
+    return received_code(number, "CodeNumber"), received_code(notation, "CodeNotation")
 
 
 def so_ky_hieu(number: str, notation: str) -> str:

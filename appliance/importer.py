@@ -129,7 +129,8 @@ def _register_row(kind: str, cells: dict[str, str], codes: CodeLists) -> dict[st
         if target is None or not value:
             continue
         if target == "_so_ky_hieu":
-            out["CodeNumber"], out["CodeNotation"] = split_so_ky_hieu(value)
+            out["CodeNumber"], out["CodeNotation"] = split_so_ky_hieu(
+                value, own=kind == "outgoing")
         elif target == "_type_subject":
             out["TypeName"], out["Subject"] = _split_type_subject(value, codes)
         elif target == "_signer":

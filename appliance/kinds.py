@@ -28,6 +28,9 @@ class Kind(StrEnum):
     DOCUMENT_DIGITISE = "document.digitise"
     DOCUMENT_RECALL = "document.recall"
     DOCUMENT_DESTROY = "document.destroy"
+    DOCUMENT_CANCEL = "document.cancel"  # a registration or draft cancelled (huỷ), with why
+    DOCUMENT_DIRECT = "document.direct"  # the leader's direction of a văn bản đến
+    DOCUMENT_PROGRESS = "document.progress"  # a handler's progress, or done
     DOCUMENT_LTV = "document.ltv"  # a content version whose signatures the centre made last
     # Events about records.
     FILE_CONTENTS = "file.contents"  # the mục lục written when a hồ sơ is closed

@@ -24,7 +24,8 @@ ENTRY_VERSION = 1
 
 @dataclass(frozen=True)
 class Entry:
-    """One log entry. ``data`` is the record's full new version; ``refs`` the content SHA-256s."""
+    """One log entry. ``data`` is the record's full new version; ``refs`` the content SHA-256s;
+    ``note`` why a person made the change (a correction's reason), when one was given."""
 
     index: int
     kind: str
@@ -35,6 +36,7 @@ class Entry:
     version: int | None = None
     data: dict[str, Any] | None = None
     refs: tuple[bytes, ...] = field(default=())
+    note: str | None = None
 
     def to_cbor_map(self) -> dict[str, Any]:
         m: dict[str, Any] = {
@@ -54,6 +56,8 @@ class Entry:
             m["data"] = self.data
         if self.refs:
             m["refs"] = list(self.refs)
+        if self.note is not None:
+            m["note"] = self.note
         return m
 
     def encode(self) -> bytes:
@@ -84,6 +88,7 @@ class Entry:
                 version=m.get("ver"),
                 data=m.get("data"),
                 refs=refs,
+                note=m.get("note"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise EncodingError(f"log entry is missing a field: {exc}") from exc
@@ -159,6 +164,7 @@ class Ledger:
             entry_without_index.version,
             entry_without_index.data,
             entry_without_index.refs,
+            entry_without_index.note,
         )
         raw = entry.encode()
         frontier = list(self.state.frontier)

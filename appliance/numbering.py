@@ -58,6 +58,8 @@ def default_notation(data: Mapping[str, Any], codes: CodeLists, agency_abbr: str
         raise ValidationError(
             "a công văn's ký hiệu names the agency and the unit (e.g. UBND-VP): give CodeNotation",
             "CodeNotation",
+            msgid="A công văn's %(label)s names the agency and the unit, e.g. UBND-VP: "
+            "fill it in.",
         )
     return f"{abbr}-{agency_abbr}"
 

@@ -58,6 +58,9 @@ RECORD_KINDS = frozenset(
         Kind.DOCUMENT_DIGITISE,  # capture.filing.new_document
         Kind.DOCUMENT_RECALL,  # archive.holds.recall
         Kind.DOCUMENT_DESTROY,  # archive.destruction.execute
+        Kind.DOCUMENT_CANCEL,  # documents.cancel_document
+        Kind.DOCUMENT_DIRECT,  # handling.direct
+        Kind.DOCUMENT_PROGRESS,  # handling.report_progress
         Kind.DOCUMENT_LTV,  # signature_upgrade.record_upgrade
     }
 )

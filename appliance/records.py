@@ -9,8 +9,13 @@ from typing import Any
 from .clock import parse_date
 from .codelists import CodeLists
 from .errors import ValidationError
-from .fields import Field, Kind, field_map
-from .identifiers import normalise_code_number, validate_notation, validate_organ_id
+from .fields import SCHEMAS, Field, Kind, field_map
+from .identifiers import (
+    normalise_code_number,
+    received_code,
+    validate_notation,
+    validate_organ_id,
+)
 from .text import nfc, nfc_multiline
 
 _TRUE = {"1", "true", "yes", "có", "co", "x"}
@@ -23,7 +28,8 @@ def _str(f: Field, value: Any) -> str:
     if f.max_len is not None and len(text) > f.max_len:
         raise ValidationError(
             f"{f.name} ({f.label_vi}) has {len(text)} characters; at most {f.max_len} allowed",
-            f.name,
+            f.name, msgid="%(label)s has %(n)d characters; at most %(max)d are allowed.",
+            n=len(text), max=f.max_len,
         )
     return text
 
@@ -35,10 +41,12 @@ def _int(f: Field, value: Any) -> int:
         n = int(str(value).strip()) if not isinstance(value, int) else value
     except ValueError:
         raise ValidationError(
-            f"{f.name} ({f.label_vi}): '{value}' is not a number", f.name
+            f"{f.name} ({f.label_vi}): '{value}' is not a number", f.name,
+            msgid="%(label)s must be a number, not '%(value)s'.", value=str(value),
         ) from None
     if n < 0 or (f.max_int is not None and n > f.max_int):
-        raise ValidationError(f"{f.name} ({f.label_vi}): {n} is out of range", f.name)
+        raise ValidationError(f"{f.name} ({f.label_vi}): {n} is out of range", f.name,
+                              msgid="%(label)s: %(n)d is out of range.", n=n)
     return n
 
 
@@ -109,6 +117,32 @@ def _content(f: Field, value: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _handling(f: Field, value: Any) -> dict[str, Any]:
+    """The shape appliance/handling.py writes (checked again on every version)."""
+    if not isinstance(value, Mapping) or value.get("status") not in (
+        "assigned", "in_progress", "done"
+    ):
+        raise ValidationError("Handling is not a direction and its progress", f.name)
+    out = {k: value.get(k) for k in ("status", "direction", "directed_by", "directed_at",
+                                      "lead", "due", "answer", "done_at")}
+    support = value.get("support") or []
+    progress = value.get("progress") or []
+    if not isinstance(support, list) or not all(isinstance(u, str) for u in support):
+        raise ValidationError("Handling.support is a list of user names", f.name)
+    if not isinstance(progress, list) or not all(
+        isinstance(p, Mapping) and isinstance(p.get("note"), str) for p in progress
+    ):
+        raise ValidationError("Handling.progress is a list of notes", f.name)
+    out["support"] = list(support)
+    out["progress"] = [{"at": str(p.get("at")), "by": str(p.get("by")),
+                        "note": nfc_multiline(str(p["note"])), "done": bool(p.get("done"))}
+                       for p in progress]
+    direction = out.get("direction")
+    if isinstance(direction, str):
+        out["direction"] = nfc_multiline(direction)
+    return out
+
+
 def normalise_field(f: Field, value: Any, codes: CodeLists) -> Any:
     """Return the stored form of ``value`` for field ``f``, or None when empty."""
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -123,18 +157,25 @@ def normalise_field(f: Field, value: Any, codes: CodeLists) -> Any:
         return _bool(f, value)
     if f.kind is Kind.CODE:
         assert f.code_list is not None
-        return codes[f.code_list].lookup(value).code
+        try:
+            return codes[f.code_list].lookup(value).code
+        except ValidationError as exc:
+            raise ValidationError(str(exc), f.name, msgid="%(label)s: '%(value)s' is not one "
+                                  "of the choices.", value=str(value)) from exc
     if f.kind is Kind.ENUM:
         text = nfc(str(value))
         if text not in f.choices:
             raise ValidationError(
-                f"{f.name}: '{value}' is not one of {', '.join(f.choices)}", f.name
+                f"{f.name}: '{value}' is not one of {', '.join(f.choices)}", f.name,
+                msgid="%(label)s: '%(value)s' is not one of the choices.", value=str(value),
             )
         return text
     if f.name == "To":
         return _recipients(f, value) or None
     if f.name == "Content":
         return _content(f, value) or None
+    if f.name == "Handling":
+        return _handling(f, value)
     raise ValidationError(f"{f.name}: unsupported structured value", f.name)
 
 
@@ -145,11 +186,22 @@ def normalise(record_type: str, raw: Mapping[str, Any], codes: CodeLists) -> dic
     for name, value in raw.items():
         f = fields.get(name)
         if f is None:
-            raise ValidationError(f"unknown field '{name}' for a {record_type}", name)
+            raise ValidationError(f"unknown field '{name}' for a {record_type}", name,
+                                  msgid="There is no field '%(value)s'.", value=name)
         stored = normalise_field(f, value, codes)
         if stored is not None:
             data[name] = stored
     return data
+
+
+def require(data: Mapping[str, Any], *names: str) -> None:
+    """Refuse a record missing any of ``names`` (the first missing one is named)."""
+    for name in names:
+        if data.get(name) in (None, "", []):
+            label = next((f.label_vi for fields in SCHEMAS.values() for f in fields
+                          if f.name == name), None)
+            said = f"{name} ({label})" if label else name
+            raise ValidationError(f"{said} is required", name, msgid="%(label)s is required.")
 
 
 def complete_document(data: dict[str, Any], codes: CodeLists) -> dict[str, Any]:
@@ -165,15 +217,19 @@ def complete_document(data: dict[str, Any], codes: CodeLists) -> dict[str, Any]:
     elif "TypeCode" in data:
         data["TypeName"] = types.by_code(data["TypeCode"]).label
     else:
-        raise ValidationError("TypeName (Tên loại văn bản) is required", "TypeName")
+        require(data, "TypeName")
     data.setdefault("Language", "01")
     data.setdefault("Mode", "01")
-    if "CodeNumber" in data:
-        data["CodeNumber"] = normalise_code_number(data["CodeNumber"])
-    if "CodeNotation" in data:
-        data["CodeNotation"] = validate_notation(data["CodeNotation"])
-    if not data.get("Subject"):
-        raise ValidationError("Subject (Trích yếu nội dung) is required", "Subject")
+    if data.get("Direction") == "incoming":  # the sender's number, as written
+        for f in ("CodeNumber", "CodeNotation"):
+            if f in data:
+                data[f] = received_code(data[f], f)
+    else:  # our own number: Decree 30's rules
+        if "CodeNumber" in data:
+            data["CodeNumber"] = normalise_code_number(data["CodeNumber"])
+        if "CodeNotation" in data:
+            data["CodeNotation"] = validate_notation(data["CodeNotation"])
+    require(data, "Subject")
     return data
 
 

@@ -122,11 +122,21 @@ def create_schema(conn: sqlite3.Connection) -> None:
     conn.executescript(BASE_DDL)
     for record_type in SCHEMAS:
         conn.execute(projection_ddl(record_type))
+        _add_new_columns(conn, record_type)
     conn.executescript(INDEX_DDL)
     conn.execute(
         "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
         (str(SCHEMA_VERSION),),
     )
+
+
+def _add_new_columns(conn: sqlite3.Connection, record_type: str) -> None:
+    """A folder made before a field joined the schema gets its column (empty in old rows)."""
+    table = TABLES[record_type]
+    have = {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
+    for f in SCHEMAS[record_type]:
+        if f.name not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {_column(f)}")
 
 
 def to_row(record_type: str, data: Mapping[str, Any]) -> dict[str, Any]:

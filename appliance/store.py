@@ -334,9 +334,19 @@ class Store:
         changes: Mapping[str, Any],
         actor: str = "system",
         expect_version: int | None = None,
+        reason: str | None = None,
     ) -> Record:
-        """Change a document's descriptive fields; numbers, direction and series are fixed."""
-        return documents.update_document(self, doc_id, changes, actor, expect_version)
+        """Correct a document's fields (with a reason once registered); numbers are fixed."""
+        return documents.update_document(self, doc_id, changes, actor, expect_version, reason)
+
+    def cancel_document(self, doc_id: str, reason: str, actor: str = "system") -> Record:
+        """Cancel (huỷ) a registration or a draft; its number stays in the register."""
+        return documents.cancel_document(self, doc_id, reason, actor)
+
+    def remove_content(self, doc_id: str, sha256: str, reason: str,
+                       actor: str = "system") -> Record:
+        """Take an attachment off the document's current version."""
+        return documents.remove_content(self, doc_id, sha256, reason, actor)
 
     def register_draft(
         self, doc_id: str, changes: Mapping[str, Any], actor: str = "system"

@@ -61,8 +61,10 @@ def put(
     data: dict[str, Any],
     record_id: str | None = None,
     expect_version: int | None = None,
+    note: str | None = None,
 ) -> Record:
-    """Append the full new version of a record and project it, inside the caller's job."""
+    """Append the full new version of a record and project it, inside the caller's job;
+    ``note`` is why (a correction's reason)."""
     table = schema.TABLES[record_type]
     if record_id is None:
         record_id = new_id()
@@ -108,7 +110,7 @@ def put(
                 (c["sha256"], c["size"], c["mime"], index),
             )
     refs = tuple(bytes.fromhex(c["sha256"]) for c in data.get("Content") or ())
-    entry = _append(txn, kind, actor, record_type, record_id, data, version, refs)
+    entry = _append(txn, kind, actor, record_type, record_id, data, version, refs, note)
     used = _number_withheld(txn, kind, record_type, record_id, data, before)
     if used is not None:
         _append(txn, numbering.NUMBER_USED_KIND, actor, None, None, used)
@@ -137,11 +139,12 @@ def _append(
     data: dict[str, Any] | None,
     version: int | None = None,
     refs: tuple[bytes, ...] = (),
+    note: str | None = None,
 ) -> Entry:
     """Append one entry stamped with the writer's clock (Asia/Ho_Chi_Minh, +07:00)."""
     now = clockmod.iso(txn.clock.now())
     return txn.ledger.append(
-        Entry(-1, str(kind), now, actor, record_type, record_id, version, data, refs)
+        Entry(-1, str(kind), now, actor, record_type, record_id, version, data, refs, note)
     )
 
 
@@ -288,6 +291,23 @@ def check_writable(conn: sqlite3.Connection, rec: Record) -> None:
         what = "this record" if (t, i) == (rec.type, rec.id) else f"{t} {i}"
         why = f" ({reason})" if reason else ""
         raise FrozenError(f"{what} {HOLD_LABELS.get(kind, kind)}{why}: no edits are allowed")
+
+
+def check_correctable(conn: sqlite3.Connection, rec: Record) -> None:
+    """What a person may still correct: as ``check_writable``, and neither a cancelled
+    registration nor a document of a closed hồ sơ (its own, or one it is filed in)."""
+    check_writable(conn, rec)
+    if rec.data.get("CancelledDate"):
+        raise ConflictError(f"{rec.type} {rec.id} was cancelled (huỷ) and cannot change")
+    if rec.type != "document":
+        return
+    codes = [rec.data["FileCode"]] if rec.data.get("FileCode") else []
+    codes += [str(r[0]) for r in conn.execute(
+        'SELECT "FileCode" FROM memberships WHERE "DocumentId" = ?', (rec.id,))]
+    for code in codes:
+        row = conn.execute('SELECT "Status" FROM files WHERE "FileCode" = ?', (code,)).fetchone()
+        if row is not None and row[0] == "closed":
+            raise ReadOnlyError(f"hồ sơ {code} is closed: its documents cannot change")
 
 
 def place_in_file(txn: Txn, data: dict[str, Any], legacy: bool = False) -> None:

@@ -226,6 +226,17 @@ def test_every_kind_with_classified_records_leaks_nothing(
     clock.set(clock.now() + dt.timedelta(days=1))
     _secret_scenario(store, clock, tmp_path)
     _users(store)
+    # The registry's daily work on mật documents: directed to a cleared handler, handled,
+    # corrected with a reason, and a mật draft cancelled.
+    from appliance import handling
+
+    m2 = store.register_incoming(incoming(CodeNumber="990", Mode="03",
+                                          Subject="V/v tuần tra khu vực biên giới ban đêm")).record
+    handling.direct(store, m2.id, "Giao chuyên viên xử lý ngay", "chuyenvien", actor="lanhdao")
+    handling.report_progress(store, m2.id, "Đã báo cáo tuần tra", "chuyenvien", done=True)
+    store.update_document(m2.id, {"Keyword": "tuần tra đêm"}, "vanthu", reason="Bổ sung từ khóa")
+    mat_draft = store.draft_outgoing(outgoing(Mode="03", Subject="Dự thảo lệnh tuần tra")).record
+    store.cancel_document(mat_draft.id, "Soạn lại", "vanthu")
     store.wait_sealed()
     # The restore's own entry lives in the restored folder (archive.restore): walk it too.
     restored = tmp_path / "restored"
