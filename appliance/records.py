@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from .clock import parse_date
+from .clock import parse_date, vn_date
 from .codelists import CodeLists
 from .errors import ValidationError
 from .fields import SCHEMAS, Field, Kind, field_map
@@ -233,3 +234,18 @@ def complete_document(data: dict[str, Any], codes: CodeLists) -> dict[str, Any]:
     return data
 
 
+def plausibility(data: Mapping[str, Any], today: dt.date) -> list[ValidationError]:
+    """What is possible but probably a typing mistake: a document dated in the future, a
+    deadline before the document arrived. Warnings for the clerk to confirm, not refusals."""
+    out = []
+    issued = data.get("IssuedDate")
+    if isinstance(issued, str) and issued > today.isoformat():
+        out.append(ValidationError(f"IssuedDate {issued} is in the future", "IssuedDate",
+                                   msgid="%(label)s %(value)s is in the future.",
+                                   value=vn_date(issued)))
+    due, arrived = data.get("DueDate"), data.get("ArrivalDate") or today.isoformat()
+    if isinstance(due, str) and due < str(arrived):
+        out.append(ValidationError(f"DueDate {due} is before the arrival date", "DueDate",
+                                   msgid="%(label)s %(value)s is before the document arrived.",
+                                   value=vn_date(due)))
+    return out

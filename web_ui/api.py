@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance import records
 from appliance import registers as regs
 from appliance.accounts import ROLE_LABELS_VI
 from appliance.errors import NotFoundError, ValidationError
@@ -23,10 +24,11 @@ from . import permissions, queries
 from .common import audit_list, blocking, require_cleared, services, visible_file
 from .content import send_content
 from .errors import BadRequestError, UploadError
+from .messages import error_text
 from .openapi import openapi_document
 from .params import register_params, search_filters
 from .register_print import print_register
-from .reqkeys import me
+from .reqkeys import LANG, me
 from .status import device_info, status_summary
 from .uploads import check_file_isolated
 
@@ -201,9 +203,11 @@ async def api_incoming(request: web.Request) -> web.Response:
     s = services(request)
     body = _fields(await json_body(request))
     res = await blocking(s.store.register_incoming, body, _actor(request))
-    return web.json_response(
-        {"document": doc_json(res.record), "warnings": list(res.warnings)}, status=201
-    )
+    lang = request.get(LANG, "vi")
+    plausible = records.plausibility(res.record.data, s.store.clock.now().date())
+    warnings = [error_text(w, lang) for w in plausible] + list(res.warnings)
+    return web.json_response({"document": doc_json(res.record), "warnings": warnings},
+                             status=201)
 
 
 async def api_outgoing(request: web.Request) -> web.Response:

@@ -35,6 +35,8 @@ class HistoryItem:
     actor: str
     version: int | None
     detail: dict[str, Any] | None
+    data: dict[str, Any] | None = None  # a record's version: what it became
+    note: str | None = None  # why (a correction's reason)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -44,6 +46,7 @@ class HistoryItem:
             "actor": self.actor,
             "version": self.version,
             "detail": self.detail,
+            "note": self.note,
         }
 
 
@@ -150,6 +153,8 @@ class LogIndex:
 def _item(index: int, m: dict[str, Any]) -> HistoryItem:
     data = m.get("data")
     detail = data if str(m.get("kind", "")).startswith(("audit.", "user.")) else None
+    version = data if m.get("ver") is not None and isinstance(data, dict) else None
     return HistoryItem(
-        index, str(m["kind"]), str(m["at"]), str(m["actor"]), m.get("ver"), detail
+        index, str(m["kind"]), str(m["at"]), str(m["actor"]), m.get("ver"), detail, version,
+        m.get("note"),
     )

@@ -29,7 +29,8 @@ from appliance.errors import (
 )
 
 from . import i18n, permissions
-from .errors import CsrfError, ForbiddenError, ThrottledError, text_of
+from .errors import CsrfError, ForbiddenError, ThrottledError
+from .messages import error_text, field_label
 from .reqkeys import AUTH, CSRF, CSRF_BINDING, LANG, PRE, SESSION_TOKEN, USER
 from .services import SERVICES
 
@@ -65,17 +66,22 @@ def status_of(exc: LuutruError) -> int:
     return 400
 
 
-def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+def error_body(code: str, message: str, field: str | None = None,
+               label: str | None = None) -> dict[str, Any]:
     err: dict[str, Any] = {"code": code, "message": message}
     if field:
-        err["field"] = field
+        err["field"] = field  # the field's code name, for programs
+        err["label"] = label or field  # its name as people know it, in the page's language
     return {"error": err}
 
 
 def error_response(request: web.Request, status: int, code: str, message: str,
                    field: str | None = None) -> web.Response:
     if is_api(request) or request.path == "/healthz":
-        return web.json_response(error_body(code, message, field), status=status)
+        label = None
+        if field:
+            label = field_label(field, i18n.translations(request.get(LANG, i18n.DEFAULT)).gettext)
+        return web.json_response(error_body(code, message, field, label), status=status)
     services = request.app.get(SERVICES)
     if services is None:
         return web.Response(status=status, text=message)
@@ -155,7 +161,7 @@ async def errors_mw(request: web.Request, handler: Handler) -> web.StreamRespons
         if status >= 500:
             log.error("%s %s: %s", request.method, request.path, exc)
         field = getattr(exc, "field", None)
-        message = text_of(exc, request.get(LANG, i18n.DEFAULT))
+        message = error_text(exc, request.get(LANG, i18n.DEFAULT))
         resp = error_response(request, status, type(exc).__name__, message, field)
         retry_after = getattr(exc, "retry_after", None)
         if isinstance(retry_after, int):

@@ -118,6 +118,12 @@ _REGISTER_JSON = {"type": "object", "properties": {
     "direction": STR, "year": INT, "title": STR, "total": INT, "rows": {"type": "array", "items": {
         "type": "object", "properties": {"id": STR, "cells": {"type": "array", "items": STR}}}}}}
 
+_DOC_ONLY = {"type": "object", "properties": {
+    "document": {"$ref": "#/components/schemas/Document"}}}
+_REASON = {"type": "object", "required": ["reason"], "properties": {
+    "reason": {"type": "string", "minLength": 1, "maxLength": 500}}}
+
+
 def _links(ops: tuple[str, ...], param: str, expr: str) -> dict[str, Any]:
     return {op: {"operationId": op, "parameters": {param: expr}} for op in ops}
 
@@ -192,6 +198,50 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "type": "object", "required": ["FileCode"], "properties": {"FileCode": STR}})},
         "responses": _ok({"type": "object", "properties": {
             "document": {"$ref": "#/components/schemas/Document"}}}),
+    },
+    "api_document_update": {
+        "summary": "Correct a registered document's fields, giving a reason (logged with the "
+                   "new version; numbers never change)",
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["changes", "reason"], "properties": {
+                "changes": {"type": "object", "minProperties": 1},
+                "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+                "version": INT}})},
+        "responses": _ok(_DOC_ONLY),
+    },
+    "api_cancel": {
+        "summary": "Cancel (huỷ) a registration or a draft; its number stays in the register",
+        "requestBody": {"required": True, "content": _json(_REASON)},
+        "responses": _ok(_DOC_ONLY),
+    },
+    "api_content_remove": {
+        "summary": "Take an attachment off the current version (the file stays in the log)",
+        "parameters": [_q("reason", {"type": "string", "minLength": 1, "maxLength": 500})],
+        "responses": _ok(_DOC_ONLY),
+    },
+    "api_direction": {
+        "summary": "The leader's direction of a văn bản đến: lead and co-handlers, deadline",
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["direction", "lead"], "properties": {
+                "direction": {"type": "string", "minLength": 1, "maxLength": 2000},
+                "lead": STR, "support": {"type": "array", "items": STR},
+                "due": {"type": "string", "format": "date"}}})},
+        "responses": _ok(_DOC_ONLY),
+    },
+    "api_progress": {
+        "summary": "A handler's progress; done, with the văn bản đi that answers it",
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["note"], "properties": {
+                "note": {"type": "string", "minLength": 1, "maxLength": 2000},
+                "done": {"type": "boolean"}, "answer": STR}})},
+        "responses": _ok(_DOC_ONLY),
+    },
+    "api_tasks": {
+        "summary": "Văn bản đến to handle, overdue first (mine=1: the caller's own)",
+        "parameters": [_q("mine", {"type": "string", "enum": ["0", "1"]}),
+                       _q("overdue", {"type": "string", "enum": ["0", "1"]})],
+        "responses": _ok({"type": "object", "properties": {"items": {"type": "array",
+                          "items": {"type": "object"}}}}),
     },
     "api_files": {
         "summary": "Danh mục hồ sơ of a year",

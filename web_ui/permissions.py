@@ -21,7 +21,11 @@ UPLOAD_ROOM = 1024 * KiB
 PUBLIC: frozenset[Role] = frozenset()  # no sign-in needed
 ALL = frozenset(Role)
 # Roles that may read record contents (metadata, scans, registers): all but the technician.
-READERS = frozenset({Role.CLERK, Role.ARCHIVIST, Role.LEADER, Role.AUDITOR})
+READERS = frozenset({Role.CLERK, Role.ARCHIVIST, Role.LEADER, Role.AUDITOR, Role.HANDLER})
+LEADER = frozenset({Role.LEADER})
+# Who records a văn bản đến's handling: its handlers (any reader may be named one: the library
+# checks it is them), or the leader or the clerk on their behalf.
+HANDLERS = frozenset({Role.CLERK, Role.ARCHIVIST, Role.LEADER, Role.HANDLER})
 CLERK = frozenset({Role.CLERK})
 FILERS = frozenset({Role.CLERK, Role.ARCHIVIST})  # open, close and fill hồ sơ
 USER_ADMINS = frozenset({Role.LEADER})  # granting access to records is the head's decision
@@ -69,6 +73,16 @@ ROUTES: tuple[Route, ...] = (
     Route("document_upload", "POST", "/documents/{id}/content", CLERK, upload=True),
     Route("document_file", "POST", "/documents/{id}/file", FILERS),
     Route("content", "GET", "/documents/{id}/content/{sha256}", READERS),
+    Route("document_edit", "GET", "/documents/{id}/edit", CLERK),
+    Route("document_update", "POST", "/documents/{id}/edit", CLERK),
+    Route("document_cancel", "POST", "/documents/{id}/cancel", CLERK),
+    Route("document_content_remove", "POST", "/documents/{id}/content/{sha256}/remove",
+          CLERK),
+    Route("document_direct", "POST", "/documents/{id}/direction", LEADER),
+    Route("document_progress", "POST", "/documents/{id}/progress", HANDLERS),
+    Route("document_slip", "GET", "/documents/{id}/phieu-giai-quyet.pdf", READERS),
+    Route("inbox", "GET", "/inbox", LEADER),
+    Route("tasks", "GET", "/tasks", HANDLERS),
     Route("search", "GET", "/search", READERS),
     Route("files", "GET", "/files", READERS),
     Route("file_form", "GET", "/files/new", FILERS),
@@ -99,6 +113,12 @@ ROUTES: tuple[Route, ...] = (
     Route("api_history", "GET", "/api/v1/documents/{id}/history", READERS),
     Route("api_upload", "POST", "/api/v1/documents/{id}/content", CLERK, upload=True),
     Route("api_content", "GET", "/api/v1/documents/{id}/content/{sha256}", READERS),
+    Route("api_document_update", "PATCH", "/api/v1/documents/{id}", CLERK),
+    Route("api_cancel", "POST", "/api/v1/documents/{id}/cancel", CLERK),
+    Route("api_content_remove", "DELETE", "/api/v1/documents/{id}/content/{sha256}", CLERK),
+    Route("api_direction", "POST", "/api/v1/documents/{id}/direction", LEADER),
+    Route("api_progress", "POST", "/api/v1/documents/{id}/progress", HANDLERS),
+    Route("api_tasks", "GET", "/api/v1/tasks", HANDLERS),
     Route("api_add_to_file", "POST", "/api/v1/documents/{id}/file", FILERS),
     Route("api_files", "GET", "/api/v1/files", READERS),
     Route("api_file_create", "POST", "/api/v1/files", FILERS),

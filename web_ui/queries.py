@@ -70,17 +70,18 @@ def todays_registrations(conn: sqlite3.Connection, today: dt.date,
 
 
 def due_for_reply(conn: sqlite3.Connection, today: dt.date, include_classified: bool,
-                  ahead_days: int = 7, back_days: int = 60) -> list[Doc]:
-    """Incoming documents whose Hạn trả lời / thời hạn giải quyết falls in the window."""
-    lo = (today - dt.timedelta(days=back_days)).isoformat()
+                  ahead_days: int = 7) -> list[Doc]:
+    """Incoming documents not yet handled whose Hạn trả lời / thời hạn giải quyết falls in the
+    next ``ahead_days`` — or has passed, however long ago: overdue ones stay until done."""
     hi = (today + dt.timedelta(days=ahead_days)).isoformat()
     return _docs(
         conn,
-        f'"DueDate" BETWEEN ? AND ? AND "Direction" = \'incoming\' AND '
+        f'"DueDate" <= ? AND "Direction" = \'incoming\' AND "CancelledDate" IS NULL AND '
+        f'coalesce(json_extract("Handling", \'$.status\'), \'\') <> \'done\' AND '
         f'{_cls(include_classified)}',
-        (lo, hi),
+        (hi,),
         '"DueDate", rid',
-        100,
+        200,
     )
 
 
@@ -172,11 +173,29 @@ def file_contents(conn: sqlite3.Connection, file_code: str, include_classified: 
     return out
 
 
-def open_files(conn: sqlite3.Connection, include_classified: bool) -> list[tuple[str, str]]:
+def open_files(conn: sqlite3.Connection, include_classified: bool,
+               direction: str | None = None, year: int | None = None) -> list[tuple[str, str]]:
+    """Open hồ sơ for a picker: those of ``year`` first (a document's own year), then the
+    rest; none is chosen for the user."""
     cls = "1" if include_classified else FILE_NOT_CLASSIFIED
-    return [(r[0], r[1]) for r in conn.execute(
-        f'SELECT "FileCode", "Title" FROM files WHERE "Status" = \'open\' AND {cls} '
-        'ORDER BY "FileCatalog" DESC, "FileNotation"').fetchall()]
+    rows = [(r[0], r[1], r[2]) for r in conn.execute(
+        f'SELECT "FileCode", "Title", "FileCatalog" FROM files WHERE "Status" = \'open\' '
+        f'AND {cls} ORDER BY "FileCatalog" DESC, "FileNotation"').fetchall()]
+    if year is not None:
+        rows.sort(key=lambda r: r[2] != year)
+    return [(code, title) for code, title, _ in rows]
+
+
+def recent_outgoing(conn: sqlite3.Connection, include_classified: bool,
+                    limit: int = 200) -> list[tuple[str, str]]:
+    """Issued văn bản đi, newest first, as (id, "số/ký hiệu — trích yếu"): the answer a
+    handler links to the văn bản đến it answers."""
+    cls = "1" if include_classified else NOT_CLASSIFIED
+    rows = conn.execute(
+        'SELECT id, "CodeNumber", "CodeNotation", "Subject" FROM documents '
+        f'WHERE "Direction" = \'outgoing\' AND "Status" = \'issued\' AND {cls} '
+        'ORDER BY rid DESC LIMIT ?', (limit,)).fetchall()
+    return [(r[0], f"{r[1]}/{r[2]} — {r[3]}"[:160]) for r in rows]
 
 
 def preview_number(store: Store, data: Mapping[str, Any], when: dt.date) -> str:

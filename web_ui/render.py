@@ -16,6 +16,7 @@ from appliance import clock as clockmod
 from appliance.classified import is_classified
 
 from . import i18n
+from .messages import field_label
 from .reqkeys import LANG
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -42,20 +43,25 @@ def _vndate_text(value: str) -> str:
 
 
 def _isotime(value: Any) -> str:
-    """ISO 8601 in Vietnam time, seconds precision: 2025-09-15T09:30:15+07:00."""
+    """A logged time as people read it, in Vietnam time: 15/09/2025 09:30 (ISO stays in files
+    and JSON)."""
     if not value:
         return "—"
-    text = str(value)
-    if "." in text and "+" in text:
-        head, _, tail = text.partition(".")
-        text = head + "+" + tail.partition("+")[2]
-    return text
+    try:
+        t = dt.datetime.fromisoformat(str(value)).astimezone(clockmod.TZ)
+    except ValueError:
+        return str(value)
+    return f"{t.day:02d}/{t.month:02d}/{t.year:04d} {t.hour:02d}:{t.minute:02d}"
 
 
-def _number(data: dict[str, Any]) -> str:
+def _number(data: dict[str, Any], no_number: str = "Không số") -> str:
+    """Số/ký hiệu as printed; a received document without one (an đơn, an invitation) is
+    marked as such."""
     if data.get("CodeNumber") and data.get("CodeNotation"):
         return f"{data['CodeNumber']}/{data['CodeNotation']}"
-    return data.get("CodeNotation") or "—"
+    if data.get("CodeNotation"):
+        return str(data["CodeNotation"])
+    return no_number if data.get("Direction") == "incoming" else "—"
 
 
 _SEP = "\x1f"  # joins many values for one escape call; a value holding it goes one by one
@@ -174,7 +180,9 @@ def make_envs() -> dict[str, jinja2.Environment]:
         env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
         env.filters["vndate"] = _vndate
         env.filters["isotime"] = _isotime
-        env.globals["number_of"] = _number
+        gettext = i18n.translations(lang).gettext
+        env.globals["number_of"] = functools.partial(_number, no_number=gettext("No number"))
+        env.globals["field_label"] = functools.partial(field_label, gettext=gettext)
         env.globals["lang"] = lang
         env.globals["doc_table"] = doc_table
         env.globals["nav"] = Nav(env)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import tempfile
@@ -11,8 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
-from appliance.errors import LuutruError, NotFoundError, ValidationError
-from appliance.fields import AUTO_FILLED, field_map
+from appliance import records
+from appliance.errors import LuutruError, ValidationError
+from appliance.fields import AUTO_FILLED
 from appliance.store import Record
 
 from . import queries
@@ -21,12 +21,13 @@ from .common import (
     clean,
     form_of,
     render,
-    require_cleared,
     services,
     visible_file,
 )
 from .content import send_content
+from .document_page import document_page, visible_document
 from .errors import UploadError, text_of
+from .messages import error_field, error_text
 from .reqkeys import LANG, me
 from .services import Services
 from .uploads import CheckedFile, check_file_isolated
@@ -40,23 +41,7 @@ OUTGOING_FIELDS = (
     "TypeName", "CodeNotation", "Subject", "SignerPosition", "SignerFullName", "PageAmount",
     "IssuedAmount", "Priority", "DueDate", "Mode", "FileCode", "Description", "Keyword",
 )
-SHOWN_FIELDS = (
-    "Direction", "Status", "ArrivalNumber", "ArrivalDate", "TypeName", "CodeNumber",
-    "CodeNotation", "IssuedDate", "OrganName", "Subject", "PageAmount", "SignerPosition",
-    "SignerFullName", "To", "ToPlaces", "Priority", "DueDate", "IssuedAmount", "Mode",
-    "Maintenance", "Language", "FileCode", "DocOrdinal", "FondCode", "Series", "Year",
-    "Keyword", "Description", "TraceHeaderList",
-)
 _SHA = re.compile(r"^[0-9a-f]{64}$")
-_LABELS = {
-    "Direction": {"incoming": "Văn bản đến", "outgoing": "Văn bản đi"},
-    "Status": {"draft": "Dự thảo", "registered": "Đã đăng ký", "issued": "Đã ban hành",
-               "recalled": "Đã thu hồi"},
-    "Series": {"den": "Sổ văn bản đến", "di": "Sổ văn bản đi", "mat": "Sổ văn bản mật",
-               "sao": "Sổ bản sao"},
-}
-
-
 def _actor(request: web.Request) -> str:
     return str(me(request).username)
 
@@ -136,25 +121,30 @@ async def incoming_create(request: web.Request) -> web.Response:
     s = services(request)
     form = await form_of(request)
     values = clean(form, INCOMING_FIELDS)
+    lang = request.get(LANG, "vi")
 
-    def again(
-        error: str | None, warnings: list[str] | None = None, status: int = 422
-    ) -> web.Response:
-        return render(request, "incoming.html", status=status, values=values, error=error,
-                      warnings=warnings or [], auto=AUTO_FILLED["incoming"], **_options(s, request))
+    def again(error: Any, warnings: list[str] | None = None, status: int = 422
+              ) -> web.Response:
+        field = error_field(error) if isinstance(error, LuutruError) else None
+        text = error_text(error, lang) if isinstance(error, LuutruError) else error
+        return render(request, "incoming.html", status=status, values=values, error=text,
+                      error_field=field, warnings=warnings or [],
+                      auto=AUTO_FILLED["incoming"], **_options(s, request))
 
     try:
         prepared = s.store.prepare_document("incoming", values)
     except LuutruError as exc:
-        return again(str(exc))
+        return again(exc)
     if not form.get("confirm_duplicate"):
-        warnings = await blocking(queries.duplicates, s.store, prepared)
+        warnings = [error_text(w, lang)
+                    for w in records.plausibility(prepared, s.store.clock.now().date())]
+        warnings += await blocking(queries.duplicates, s.store, prepared)
         if warnings:
             return again(None, warnings, status=409)
     try:
         uploads = await _uploads(s, form)
     except UploadError as exc:
-        return again(text_of(exc, request.get(LANG, "vi")))
+        return again(text_of(exc, lang))
     content = [await _store_upload(s, u) for u in uploads]
     if content:
         values["Content"] = content
@@ -162,7 +152,7 @@ async def incoming_create(request: web.Request) -> web.Response:
         res = await blocking(s.store.register_incoming, values, _actor(request))
     except LuutruError as exc:
         values.pop("Content", None)
-        return again(str(exc))
+        return again(exc)
     raise web.HTTPSeeOther(f"/documents/{res.record.id}?done=registered")
 
 
@@ -180,16 +170,20 @@ async def outgoing_create(request: web.Request) -> web.Response:
     values: dict[str, Any] = clean(form, OUTGOING_FIELDS)
     to_text = str(form.get("To") or "")
 
-    def again(error: str) -> web.Response:
+    def again(error: Any) -> web.Response:
+        field = error_field(error) if isinstance(error, LuutruError) else None
+        text = error_text(error, request.get(LANG, "vi")) if isinstance(error, LuutruError) \
+            else error
         return render(request, "outgoing.html", status=422, values={**values, "To": to_text},
-                      error=error, auto=AUTO_FILLED["outgoing"], **_options(s, request))
+                      error=text, error_field=field, auto=AUTO_FILLED["outgoing"],
+                      **_options(s, request))
 
     if to_text.strip():
         values["To"] = _recipients(to_text)
     try:
         s.store.prepare_document("outgoing", values)
     except LuutruError as exc:
-        return again(str(exc))
+        return again(exc)
     try:
         uploads = await _uploads(s, form)
     except UploadError as exc:
@@ -201,7 +195,7 @@ async def outgoing_create(request: web.Request) -> web.Response:
         res = await blocking(s.store.draft_outgoing, values, _actor(request))
     except LuutruError as exc:
         values.pop("Content", None)
-        return again(str(exc))
+        return again(exc)
     raise web.HTTPSeeOther(f"/documents/{res.record.id}?done=drafted")
 
 
@@ -212,78 +206,19 @@ async def document_issue(request: web.Request) -> web.Response:
     try:
         await blocking(s.store.issue_outgoing, rec.id, _actor(request))
     except LuutruError as exc:
-        return await _document_page(request, rec.id, error=str(exc), status=409)
+        return await _document_page(request, rec.id, error=exc, status=409)
     raise web.HTTPSeeOther(f"/documents/{rec.id}?done=issued")
 
 
 # -- the document page -----------------------------------------------------------------------
 
 async def _visible(request: web.Request, doc_id: str) -> Record:
-    s = services(request)
-    try:
-        rec = await blocking(s.store.get, "document", doc_id)
-    except NotFoundError:
-        raise web.HTTPNotFound() from None
-    require_cleared(request, rec.data)
-    return rec
+    return await visible_document(request, doc_id)
 
 
-def _field_rows(s: Services, data: dict[str, Any], lang: str) -> list[tuple[str, str]]:
-    fmap = field_map("document")
-    codes = s.store.codes
-    rows = []
-    for name in SHOWN_FIELDS:
-        if name not in data:
-            continue
-        f = fmap[name]
-        value = data[name]
-        if f.code_list:
-            with contextlib.suppress(LuutruError):
-                value = codes[f.code_list].by_code(str(value)).label
-        if name == "To":
-            value = "; ".join(r.get("OrganName", "") for r in value)
-        if name in _LABELS:
-            value = _LABELS[name].get(str(value), value)
-        if f.kind.value == "date":
-            from .render import _vndate
-
-            value = _vndate(value)
-        rows.append((f.label_vi if lang == "vi" else name, str(value)))
-    return rows
-
-
-async def _document_page(request: web.Request, doc_id: str, error: str | None = None,
+async def _document_page(request: web.Request, doc_id: str, error: Any = None,
                          status: int = 200) -> web.Response:
-    from sync.agent.status import sync_status
-
-    s = services(request)
-    rec = await _visible(request, doc_id)
-    # Fail closed: a view that cannot be logged is not shown.
-    await blocking(s.store.audit, "view", _actor(request), "document", rec.id, {"via": "web"})
-    seal = await blocking(s.seal.check, rec)
-    history, complete = await blocking(s.log_index.history, "document", rec.id)
-    # Changes first: the reads (views, prints, downloads) are behind a toggle, so that a
-    # much-read document's history stays readable.
-    show_reads = request.query.get("reads") == "1"
-    reads = sum(1 for h in history if h.kind.startswith("audit."))
-    if not show_reads:
-        history = [h for h in history if not h.kind.startswith("audit.")]
-    cp = s.store.latest_checkpoint()
-    sync = await blocking(sync_status, s.store.data_dir, cp[0] if cp else 0)
-    preview = None
-    if rec.data.get("Direction") == "outgoing" and rec.data.get("Status") == "draft":
-        preview = await blocking(queries.preview_number, s.store, rec.data,
-                                 s.store.clock.now().date())
-    lang = request.get(LANG, "vi")
-    return render(
-        request, "document.html", status=status, doc=rec, data=rec.data,
-        rows=_field_rows(s, rec.data, lang), seal=seal,
-        confirmed=sync.confirmed(rec.log_index), sync=sync, history=history,
-        show_reads=show_reads, reads=reads,
-        history_complete=complete, preview=preview, error=error,
-        done=request.query.get("done"),
-        open_files=queries.open_files(s.store.reader(), me(request).cleared),
-    )
+    return await document_page(request, doc_id, error=error, status=status)
 
 
 async def document(request: web.Request) -> web.Response:
@@ -305,7 +240,7 @@ async def document_upload(request: web.Request) -> web.Response:
     try:
         await blocking(s.store.attach_content, rec.id, content, _actor(request))
     except LuutruError as exc:
-        return await _document_page(request, rec.id, error=str(exc), status=409)
+        return await _document_page(request, rec.id, error=exc, status=409)
     raise web.HTTPSeeOther(f"/documents/{rec.id}?done=uploaded")
 
 
@@ -325,7 +260,7 @@ async def document_file(request: web.Request) -> web.Response:
             await blocking(s.store.update_document, rec.id, {"FileCode": code}, _actor(request),
                            rec.version)
     except LuutruError as exc:
-        return await _document_page(request, rec.id, error=str(exc), status=409)
+        return await _document_page(request, rec.id, error=exc, status=409)
     raise web.HTTPSeeOther(f"/documents/{rec.id}?done=filed")
 
 

@@ -22,9 +22,10 @@ from .common import (
     services,
     visible_file,
 )
+from .messages import error_field, error_text
 from .params import int_arg, search_filters
 from .render import LIST_FIELDS
-from .reqkeys import me
+from .reqkeys import LANG, me
 from .services import Services
 from .status import status_summary, today
 
@@ -121,7 +122,8 @@ async def file_create(request: web.Request) -> web.Response:
     try:
         rec = await blocking(s.store.open_file, values, me(request).username)
     except LuutruError as exc:
-        return render(request, "file_new.html", status=422, values=values, error=str(exc),
+        return render(request, "file_new.html", status=422, values=values,
+                      error=error_text(exc, request.get(LANG, "vi")), error_field=error_field(exc),
                       **_file_options(s))
     raise web.HTTPSeeOther(f"/files/{quote(rec.data['FileCode'])}?done=opened")
 

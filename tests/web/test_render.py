@@ -74,11 +74,14 @@ def test_dates_show_day_first_and_survive_legacy_values(value: Any, shown: str) 
 
 
 def test_times_numbers_and_sections() -> None:
-    """Times lose their milliseconds; số/ký hiệu joined; the menu section of a path."""
-    assert _isotime("2025-09-15T09:30:15.120+07:00") == "2025-09-15T09:30:15+07:00"
+    """Times as people read them (dd/mm/yyyy HH:MM, Vietnam time, never ISO); số/ký hiệu
+    joined, a received document without one marked; the menu section of a path."""
+    assert _isotime("2025-09-15T09:30:15.120+07:00") == "15/09/2025 09:30"
+    assert _isotime("2025-09-15T02:30:15+00:00") == "15/09/2025 09:30"
     assert _isotime(None) == "—"
     assert _number({"CodeNumber": "05", "CodeNotation": "QĐ-UBND"}) == "05/QĐ-UBND"
     assert _number({"CodeNotation": "UBND-VP"}) == "UBND-VP" and _number({}) == "—"
+    assert _number({"Direction": "incoming"}) == "Không số"
     assert [section_of(p) for p in ("/", "/documents/incoming/new", "/files/x", "/about")] == [
         "home", "incoming", "files", ""]
 

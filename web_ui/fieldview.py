@@ -1,0 +1,113 @@
+"""A document's fields as people read them (labels, code-list labels, dd/mm/yyyy) and a
+correction as a sentence ("Ngày đến: 03/09/2025 → 02/09/2025")."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from appliance.codelists import CodeLists
+from appliance.errors import LuutruError
+from appliance.fields import Kind, field_map
+from appliance.kinds import Kind as EntryKind
+
+from .messages import field_label
+from .render import _vndate
+
+SHOWN_FIELDS = (
+    "Direction", "Status", "ArrivalNumber", "ArrivalDate", "TypeName", "CodeNumber",
+    "CodeNotation", "IssuedDate", "OrganName", "Subject", "PageAmount", "SignerPosition",
+    "SignerFullName", "To", "ToPlaces", "Priority", "DueDate", "IssuedAmount", "Mode",
+    "Maintenance", "Language", "FileCode", "DocOrdinal", "FondCode", "Series", "Year",
+    "Keyword", "Description", "TraceHeaderList", "CancelledDate", "CancelReason",
+)
+# Fields a correction never shows as such (the registry's own bookkeeping).
+_QUIET = {"Handling", "Content", "DocOrdinal", "TypeCode", "Series", "Year"}
+_VALUES = {
+    "Direction": {"incoming": "Incoming document", "outgoing": "Outgoing document"},
+    "Status": {"draft": "Draft", "registered": "Registered", "issued": "Issued",
+               "recalled": "Recalled"},
+    "Series": {"den": "Incoming register", "di": "Outgoing register",
+               "mat": "Classified register", "sao": "Copies register"},
+}
+
+
+# What each kind of log entry is called in a record's history (never its code name).
+KIND_LABELS = {
+    EntryKind.DOCUMENT_REGISTER: "Registration",
+    EntryKind.DOCUMENT_DRAFT: "Drafting",
+    EntryKind.DOCUMENT_ISSUE: "Issue",
+    EntryKind.DOCUMENT_UPDATE: "Correction",
+    EntryKind.DOCUMENT_CONTENT: "Change of files",
+    EntryKind.DOCUMENT_IMPORT: "Imported from an old register",
+    EntryKind.DOCUMENT_DIGITISE: "Scanning",
+    EntryKind.DOCUMENT_RECALL: "Recall",
+    EntryKind.DOCUMENT_DESTROY: "Destruction",
+    EntryKind.DOCUMENT_CANCEL: "Cancellation",
+    EntryKind.DOCUMENT_DIRECT: "Direction given",
+    EntryKind.DOCUMENT_PROGRESS: "Handling progress",
+    EntryKind.DOCUMENT_TEXT: "Text recognised (OCR)",
+    EntryKind.DOCUMENT_LTV: "Signature made long-term valid",
+    EntryKind.FILE_OPEN: "File opened",
+    EntryKind.FILE_CLOSE: "File closed",
+    EntryKind.FILE_ADD_DOCUMENT: "Added to a file",
+    EntryKind.ARCHIVE_FREEZE: "Freeze",
+    EntryKind.ARCHIVE_UNFREEZE: "Freeze lifted",
+    EntryKind.ARCHIVE_RECALL: "Recall",
+    EntryKind.AUDIT_VIEW: "View",
+    EntryKind.AUDIT_PRINT: "Print",
+    EntryKind.AUDIT_DOWNLOAD: "Download",
+    EntryKind.AUDIT_LIST: "Listing",
+}
+
+
+def kind_label(kind: str, gettext: Callable[[str], str]) -> str:
+    """A log entry's kind as people call it."""
+    return gettext(KIND_LABELS.get(kind, "Other change"))  # type: ignore[call-overload]
+
+
+def display_value(name: str, value: Any, codes: CodeLists,
+                  gettext: Callable[[str], str]) -> str:
+    """One field's value as people read it."""
+    f = field_map("document").get(name)
+    if value is None or value == "":
+        return "—"
+    if f is not None and f.code_list:
+        with contextlib.suppress(LuutruError):
+            value = codes[f.code_list].by_code(str(value)).label
+    if name == "To" and isinstance(value, list):
+        return "; ".join(str(r.get("OrganName", "")) for r in value)
+    if name in _VALUES:
+        return gettext(_VALUES[name].get(str(value), str(value)))
+    if f is not None and f.kind is Kind.DATE:
+        return _vndate(value)
+    return str(value)
+
+
+def field_rows(data: Mapping[str, Any], codes: CodeLists,
+               gettext: Callable[[str], str]) -> list[tuple[str, str]]:
+    """(label, value) of every shown field the document has."""
+    return [(field_label(n, gettext), display_value(n, data[n], codes, gettext))
+            for n in SHOWN_FIELDS if n in data]
+
+
+def describe_change(before: Mapping[str, Any], after: Mapping[str, Any], codes: CodeLists,
+                    gettext: Callable[[str], str]) -> list[str]:
+    """What a new version changed, one sentence per field: 'Ngày đến: a → b'."""
+    out = []
+    for name in (*SHOWN_FIELDS, *(k for k in after if k not in SHOWN_FIELDS)):
+        if name in _QUIET or before.get(name) == after.get(name):
+            continue
+        if name not in before and name not in after:
+            continue
+        old = display_value(name, before.get(name), codes, gettext)
+        new = display_value(name, after.get(name), codes, gettext)
+        out.append(f"{field_label(name, gettext)}: {old} → {new}")
+    old_files = {c["sha256"]: c.get("name") for c in before.get("Content") or ()}
+    new_files = {c["sha256"]: c.get("name") for c in after.get("Content") or ()}
+    for sha in new_files.keys() - old_files.keys():
+        out.append(gettext("File added: %(name)s") % {"name": new_files[sha] or sha[:8]})
+    for sha in old_files.keys() - new_files.keys():
+        out.append(gettext("File removed: %(name)s") % {"name": old_files[sha] or sha[:8]})
+    return out

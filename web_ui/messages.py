@@ -1,0 +1,79 @@
+"""Errors said to people: in the page's language, naming the field as the form labels it, never
+by its code name (CodeNotation, audit.view) — and which field to highlight."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from appliance.errors import LuutruError, ValidationError
+from appliance.fields import SCHEMAS
+
+from . import i18n
+
+# The form's label of each field (message ids of the catalogs, as the templates use them).
+FIELD_LABELS = {
+    "TypeName": "Document type",
+    "CodeNumber": "Number",
+    "CodeNotation": "Notation",
+    "IssuedDate": "Document date",
+    "OrganName": "Issuing agency (author)",
+    "Subject": "Subject",
+    "PageAmount": "Pages",
+    "SignerPosition": "Signer's position",
+    "SignerFullName": "Signer's name",
+    "Priority": "Urgency",
+    "ToPlaces": "Unit or person receiving it",
+    "DueDate": "Reply due by",
+    "Mode": "Access",
+    "FileCode": "File (hồ sơ)",
+    "Keyword": "Keywords",
+    "Description": "Notes",
+    "ArrivalDate": "Arrival date",
+    "To": "Recipients",
+    "Title": "File title",
+    "FileNotation": "File number",
+    "FileCatalog": "Year",
+    "Maintenance": "Retention",
+    "Rights": "Access",
+    "Heading": "Heading",
+    "Reason": "Reason",
+    "Direction": "Direction",
+    "Lead": "Lead handler",
+    "Support": "Co-handlers",
+    "Due": "Deadline",
+    "Note": "Progress",
+    "Answer": "Answering document",
+}
+_LABEL_VI = {f.name: f.label_vi for fields in SCHEMAS.values() for f in fields}
+# Code names as they may appear inside a message without an id of its own.
+_CODE_NAME = re.compile(r"\b(" + "|".join(sorted(
+    {*FIELD_LABELS, *_LABEL_VI}, key=len, reverse=True)) + r")\b(?: \([^)]*\))?")
+
+
+def field_label(name: str, gettext: Callable[[str], str]) -> str:
+    """How the form names a field, in the page's language."""
+    if name in FIELD_LABELS:
+        return gettext(FIELD_LABELS[name])
+    return _LABEL_VI.get(name, name)
+
+
+def error_text(exc: LuutruError, lang: str) -> str:
+    """The error in ``lang``, with the field's name as the form labels it."""
+    gettext = i18n.translations(lang).gettext
+    if isinstance(exc, ValidationError) and exc.msgid:
+        label = field_label(exc.field, gettext) if exc.field else ""
+        params = {**exc.params, "label": label}
+        try:
+            return gettext(exc.msgid) % params
+        except (KeyError, TypeError, ValueError):  # a catalog entry out of step with its id
+            return exc.msgid % params
+    english = getattr(exc, "english", None)
+    if lang == "en" and isinstance(english, str) and english:
+        return english
+    return _CODE_NAME.sub(lambda m: field_label(m.group(1), gettext), str(exc))
+
+
+def error_field(exc: LuutruError) -> str | None:
+    """The form field to highlight, if the error names one."""
+    return exc.field if isinstance(exc, ValidationError) else None
