@@ -127,7 +127,11 @@ def check_signature(raw: bytes, root: Any) -> DsigCheck:
         return DsigCheck(True, algorithm=algorithm, weak=weak, references=refs,
                          problem="Chữ ký XML không kèm chứng thư số (X509Certificate).")
     leaf = _leaf(certs)
+    # signxml also checks the certificate's validity period, at the time it is asked: that is
+    # the validator's question, asked at the time the package was received (``verify``), so
+    # here the crypto alone is checked, at a time the certificate is valid by definition.
     config = SignatureConfiguration(
+        verification_time=leaf.not_valid_before_utc,
         require_x509=True,
         location=".//",
         expect_references=True,
