@@ -173,6 +173,11 @@ def envelope_parts(root: Any) -> tuple[Any, Any, Any]:
 
 def parse_package(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Package:
     """A document package, checked (raises PackageRefused with the reason)."""
+    return read_package(raw, max_bytes)[0]
+
+
+def read_package(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[Package, Any]:
+    """A document package, checked, and its parsed root (for the signature check)."""
     root, warnings = parse_xml(raw, max_bytes)
     ns = namespace_of(root)
     _, header_el, body = envelope_parts(root)
@@ -191,7 +196,7 @@ def parse_package(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Package:
         for e in root.iter()
     )
     attachments = _attachments(root, body)
-    return Package(ns, header, traces, attachments, signed, tuple(warnings))
+    return Package(ns, header, traces, attachments, signed, tuple(warnings)), root
 
 
 def _organ(el: Any, what: str) -> Organ:
