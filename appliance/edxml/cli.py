@@ -33,25 +33,15 @@ STATUSES = ("received", "registered", "returned")
 
 @contextlib.contextmanager
 def agency_signer(data_dir: Path, required: bool = False) -> Iterator[Any]:
-    """The agency key with its certificate, to sign packages and status messages; None when
-    there is none yet (status messages then go unsigned), unless ``required``."""
-    from ..keys.agency import AGENCY_CONFIG_PATH, open_agency_key
+    """The agency key with its certificate (None when there is none, unless ``required``)."""
+    from .signing import open_signer
 
-    if not (data_dir / AGENCY_CONFIG_PATH).exists():
-        if required:
+    with open_signer(data_dir) as key:
+        if key is None and required:
             raise click.ClickException(
-                "no agency signing key is set up: `luutru key agency-csr`, then "
-                "`luutru key agency-cert` with the CA's certificate")
-        yield None
-        return
-    with open_agency_key(data_dir) as key:
-        if not key.chain:
-            if required:
-                raise click.ClickException(
-                    "the agency key has no certificate yet: `luutru key agency-cert FILE`")
-            yield None
-        else:
-            yield key
+                "no agency signing key with a certificate is set up: `luutru key agency-csr`, "
+                "then `luutru key agency-cert` with the CA's certificate")
+        yield key
 
 
 def _open(data: Path | None) -> Any:
