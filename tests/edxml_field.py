@@ -47,7 +47,8 @@ class FieldDoc:
     due: str = "2026/12/15"
     sender_id: str = "000.00.00.H49"
     sender_name: str = "Ủy ban nhân dân tỉnh Quảng Ninh"
-    to: Sequence[tuple[str, str]] = ((OUR_ORG, OUR_NAME), ("000.21.09.H49", "Ủy ban nhân dân xã Tân Việt"))
+    to: Sequence[tuple[str, str]] = (
+        (OUR_ORG, OUR_NAME), ("000.21.09.H49", "Ủy ban nhân dân xã Tân Việt"))
     place: str = "Hạ Long"
     signer_position: str = "Phó Chủ tịch"
     signer_name: str = "Nguyễn Thị Hồng Hạnh"

@@ -38,6 +38,7 @@ def create_app(
         views_admin,
         views_auth,
         views_documents,
+        views_edxml,
         views_records,
         views_registers,
     )
@@ -47,7 +48,8 @@ def create_app(
         client_max_size=permissions.FORM_BODY,  # each route its own: middleware.body_mw
     )
     handlers: dict[str, Any] = {}
-    for module in (views_auth, views_documents, views_records, views_registers, views_admin, api):
+    for module in (views_auth, views_documents, views_edxml, views_records, views_registers,
+                   views_admin, api):
         handlers.update(module.HANDLERS)
     missing = [r.name for r in permissions.ROUTES if r.name not in handlers]
     extra = sorted(set(handlers) - set(permissions.BY_NAME))

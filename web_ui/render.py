@@ -129,6 +129,7 @@ def _text(value: Any) -> str:
 _SECTIONS = (
     ("/documents/incoming", "incoming"), ("/documents/outgoing", "outgoing"),
     ("/files", "files"), ("/registers", "registers"), ("/users", "users"),
+    ("/inbox/electronic", "inbox"),
 )
 _EXACT = {"/": "home", "/search": "search", "/device": "device"}
 

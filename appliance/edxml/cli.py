@@ -215,7 +215,7 @@ def trust_list(data: Path | None, as_json: bool) -> None:
     """The trusted CA certificates."""
     from .trust import TrustStore
 
-    roots = TrustStore(resolve_data_dir(data)).list()
+    roots = TrustStore(resolve_data_dir(data)).roots()
     if as_json:
         click.echo(json.dumps([r.to_json() for r in roots], ensure_ascii=False))
         return

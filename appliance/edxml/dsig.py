@@ -57,13 +57,9 @@ def add_placeholder(header: Any) -> None:
 
 def sign_document(root: Any, key: XmlSigningKey) -> bytes:
     """Sign ``root`` (which holds a placeholder) enveloped over the whole document."""
-    from signxml import (
-        CanonicalizationMethod,
-        DigestAlgorithm,
-        SignatureMethod,
-        XMLSigner,
-        methods,
-    )
+    from signxml import methods
+    from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+    from signxml.signer import XMLSigner
 
     private = key.xml_signing_key()
     if isinstance(private, ec.EllipticCurvePrivateKey):
@@ -107,7 +103,8 @@ def find_signature(root: Any) -> Any:
 
 def check_signature(raw: bytes, root: Any) -> DsigCheck:
     """Check the envelope's XML-DSig (``raw`` is the package as received, ``root`` its parse)."""
-    from signxml import DigestAlgorithm, SignatureConfiguration, SignatureMethod, XMLVerifier
+    from signxml.algorithms import DigestAlgorithm, SignatureMethod
+    from signxml.verifier import SignatureConfiguration, XMLVerifier
     from signxml.exceptions import InvalidInput, InvalidSignature
 
     sig = find_signature(root)
@@ -117,7 +114,8 @@ def check_signature(raw: bytes, root: Any) -> DsigCheck:
     method_el = sig.find(f"{{{DSIG_NS}}}SignedInfo/{{{DSIG_NS}}}SignatureMethod")
     algorithm = method_el.get("Algorithm", "") if method_el is not None else ""
     refs = tuple(
-        r.get("URI", "") or "" for r in sig.iterfind(f"{{{DSIG_NS}}}SignedInfo/{{{DSIG_NS}}}Reference")
+        r.get("URI", "") or ""
+        for r in sig.iterfind(f"{{{DSIG_NS}}}SignedInfo/{{{DSIG_NS}}}Reference")
     )
     weak = "sha1" in algorithm.lower() or any(
         "sha1" in (d.get("Algorithm") or "").lower()

@@ -166,7 +166,7 @@ def import_package(
     sha = hashlib.sha256(raw).hexdigest()
     known = inbox.by_package(store.reader(), sha)
     if known is not None:
-        return ImportResult(known, _load_report(store, known), duplicate=True)
+        return ImportResult(known, load_report(store, known), duplicate=True)
     package, root = read_package(raw, max_bytes)
     _check_pdfs(package)
     trust = TrustStore(store.data_dir)
@@ -174,7 +174,7 @@ def import_package(
                                   store.clock.now(), online=online)
     summary = package.summary()
     stored_package = store.content.put_bytes(raw)
-    attachments = []
+    attachments: list[dict[str, Any]] = []
     for a in package.attachments:
         s = store.content.put_bytes(a.data)
         attachments.append({"name": a.name, "sha256": s.sha256, "size": s.size,
@@ -222,7 +222,7 @@ def _unique(refs: list[bytes]) -> list[bytes]:
     return list(dict.fromkeys(refs))
 
 
-def _load_report(store: Store, item: inbox.InboxItem) -> dict[str, Any]:
+def load_report(store: Store, item: inbox.InboxItem) -> dict[str, Any]:
     if not item.report_json:
         return {}
     with store.content.open(item.report_json) as fh:
@@ -242,11 +242,12 @@ def reverify(store: Store, item_id: str, online: bool = False,
     """Check the package again at the time of its first check, with the revocation data kept
     then (and whatever the cache holds); logs another ``edxml.verified``."""
     item = _item(store, item_id)
-    first = _load_report(store, item)
+    first = load_report(store, item)
     with store.content.open(item.package_sha256) as fh:
         raw = fh.read()
     package, root = read_package(raw, max(len(raw), DEFAULT_MAX_BYTES))
-    ocsps, crls = [], []
+    ocsps: list[bytes] = []
+    crls: list[bytes] = []
     for r in first.get("revocation", []):
         with store.content.open(r["sha256"]) as fh:
             (ocsps if r["kind"] == "ocsp" else crls).append(fh.read())

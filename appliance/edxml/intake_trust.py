@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from .. import writes
 from ..kinds import Kind
+from ..writer import Txn
 from .trust import TrustedRoot, TrustStore
 
 if TYPE_CHECKING:
@@ -16,11 +17,14 @@ if TYPE_CHECKING:
 def add_root(store: Store, data: bytes, actor: str) -> list[TrustedRoot]:
     """Trust the CA certificate(s) in ``data`` and log it."""
     added = TrustStore(store.data_dir).add(data)
-    for r in added:
-        store.writer_or_fail().call(lambda txn, r=r: writes.append_event(
-            txn, Kind.EDXML_TRUST, actor,
-            {"action": "add", "fingerprint": r.fingerprint, "subject": r.subject,
-             "not_after": r.not_after}, "trust", r.fingerprint))
+    def job(txn: Txn) -> None:
+        for r in added:
+            writes.append_event(
+                txn, Kind.EDXML_TRUST, actor,
+                {"action": "add", "fingerprint": r.fingerprint, "subject": r.subject,
+                 "not_after": r.not_after}, "trust", r.fingerprint)
+
+    store.writer_or_fail().call(job)
     return added
 
 

@@ -330,7 +330,8 @@ def _attachments(root: Any, body: Any) -> tuple[Attachment, ...]:
                 href = ref.get(f"{{{'http://www.w3.org/1999/xlink'}}}href") or ""
                 cid = _cid(text(ref, "ContentId") or href)
                 if not cid:
-                    raise PackageRefused("Mục lục (edXMLManifest) có tham chiếu không có ContentId.")
+                    raise PackageRefused(
+                        "Mục lục (edXMLManifest) có tham chiếu không có ContentId.")
                 manifest[cid] = ref
     encoded: dict[str, Any] = {}
     for holder in children(root, "AttachmentEncoded"):

@@ -127,7 +127,7 @@ class TrustStore:
         prefix = prefix.strip().lower().replace(":", "")
         if len(prefix) < 8:
             raise TrustStoreError("give at least 8 hex digits of the fingerprint")
-        found = [r for r in self.list() if r.fingerprint.startswith(prefix)]
+        found = [r for r in self.roots() if r.fingerprint.startswith(prefix)]
         if len(found) != 1:
             raise TrustStoreError(
                 f"{len(found)} trusted certificates have a fingerprint starting with {prefix}"
@@ -135,7 +135,7 @@ class TrustStore:
         found[0].path.unlink()
         return found[0]
 
-    def list(self) -> list[TrustedRoot]:
+    def roots(self) -> list[TrustedRoot]:
         if not self.roots_dir.is_dir():
             return []
         out = []
@@ -145,7 +145,7 @@ class TrustStore:
         return out
 
     def certificates(self) -> list[x509.Certificate]:
-        return [c for r in self.list() for c in _load_certs(r.path.read_bytes())]
+        return [c for r in self.roots() for c in _load_certs(r.path.read_bytes())]
 
     @staticmethod
     def _info(cert: x509.Certificate, path: Path) -> TrustedRoot:

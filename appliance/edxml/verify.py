@@ -156,7 +156,8 @@ def _cert_fields(cert: x509.Certificate | None) -> dict[str, str]:
     if cert is None:
         return {}
     return {
-        "signer": _name(cert), "organ_id": organ_id_of(cert), "issuer": cert.issuer.rfc4514_string(),
+        "signer": _name(cert), "organ_id": organ_id_of(cert),
+        "issuer": cert.issuer.rfc4514_string(),
         "serial": format(cert.serial_number, "x"),
         "not_before": cert.not_valid_before_utc.isoformat(),
         "not_after": cert.not_valid_after_utc.isoformat(),
@@ -222,7 +223,7 @@ async def _check_xml(found: DsigCheck, vc: Any, moment: dt.datetime) -> Signatur
     leaf, *others = asn1_certs([found.certificate, *found.others])
     validator = CertificateValidator(leaf, intermediate_certs=others, validation_context=vc)
     try:
-        await validator.async_validate_usage(set())
+        await validator.async_validate_usage(set())  # type: ignore[no-untyped-call]
     except RevokedError as exc:
         return SignatureCheck(status=Verdict.INVALID, intact=True, trusted=False, revoked=True,
                               reasons=(f"Chứng thư số đã bị thu hồi ({exc}).", *weak),
@@ -265,7 +266,8 @@ async def _check_pdf(name: str, data: bytes, vc: Any, moment: dt.datetime) -> li
         sigs = [s for s in reader.embedded_signatures if str(s.sig_object_type) != "/DocTimeStamp"]
     except Exception as exc:
         return [SignatureCheck(target=name, kind="pades", status=Verdict.INVALID, intact=False,
-                               trusted=False, reasons=(f"Không đọc được chữ ký trong tệp ({exc}).",))]
+                               trusted=False,
+                               reasons=(f"Không đọc được chữ ký trong tệp ({exc}).",))]
     out = []
     for sig in sigs:
         try:
@@ -337,21 +339,22 @@ def verify_package(
     if revocation is None:
         ocsps, crls = trust.cached_revocation()
         revocation = Revocation(tuple(ocsps), tuple(crls))
-    roots = trust.list()
+    roots = trust.roots()
     found = check_signature(raw, root)
     with _quiet():
         checks, used = asyncio.run(_check_all(package, found, trust, moment, online, revocation))
-    attachments = []
+    attachments: list[dict[str, Any]] = []
     envelope_ok = any(c.kind == "xml-dsig" and c.status is Verdict.VALID and c.whole
                       for c in checks)
-    for a in package.attachments:
-        own = [c for c in checks if c.kind == "pades" and c.target == a.name]
+    for att in package.attachments:
+        own = [c for c in checks if c.kind == "pades" and c.target == att.name]
         covered = [c.kind for c in own if c.status is Verdict.VALID and c.whole]
         if envelope_ok:
             covered.append("xml-dsig")
         attachments.append({
-            "name": a.name, "sha256": hashlib.sha256(a.data).hexdigest(), "size": len(a.data),
-            "mime": a.content_type, "signed": bool(own), "covered_by": covered,
+            "name": att.name, "sha256": hashlib.sha256(att.data).hexdigest(),
+            "size": len(att.data), "mime": att.content_type, "signed": bool(own),
+            "covered_by": covered,
         })
     if any(c.status is Verdict.INVALID for c in checks):
         verdict = Verdict.INVALID
@@ -398,7 +401,7 @@ async def _check_all(
                 checks.extend(await _check_pdf(a.name, a.data, vc, moment))
         used = Revocation(tuple(o.dump() for o in vc.ocsps), tuple(c.dump() for c in vc.crls))
     finally:
-        await backend.close()
+        await backend.close()  # type: ignore[no-untyped-call]
     return checks, used
 
 

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from appliance.edxml.errors import PackageRefused
-from appliance.edxml.intake import import_package, mark_sent
 from appliance.edxml.inbox import unsent
+from appliance.edxml.intake import import_package, mark_sent
 from appliance.edxml.parse import DEFAULT_MAX_BYTES
 from appliance.errors import ConfigError, LuutruError
 from appliance.retry import backoff
