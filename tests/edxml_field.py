@@ -206,3 +206,41 @@ def field_package(identity: Any | None, doc: FieldDoc | None = None,
     if identity is None:
         return text.encode("utf-8")
     return sign_xml(text, identity, sha1=sha1)
+
+
+def edxml_everything(store: Any, secret_mode: str | None = None) -> dict[str, str]:
+    """One of every ``edxml.*`` kind through the live paths, without a PKI (unsigned packages
+    are "không kiểm tra được", registered with the clerk's confirmation): a trust root added
+    and removed, two packages received and checked, one registered (as a mật document when
+    ``secret_mode`` is "03"), one returned, their status messages sent, an issued document
+    exported."""
+    from appliance.edxml import export, inbox, intake
+    from appliance.edxml.intake_trust import add_root, remove_root
+    from tests.archive.conftest import attach_pdf, pdf_bytes
+    from tests.conftest import outgoing
+    from tests.pki import make_ca, pem
+
+    roots = add_root(store, pem(make_ca().cert), "kỹ thuật")
+    remove_root(store, roots[0].fingerprint, "kỹ thuật")
+    subject = ("V/v phương án bảo vệ bí mật khu vực phòng thủ" if secret_mode == "03"
+               else "V/v tổ chức Ngày hội Đại đoàn kết toàn dân tộc")
+    first = intake.import_package(store, field_package(
+        None, FieldDoc(subject=subject, code_number="315", code_notation="UBND-VP"),
+        [FieldAttachment("315-UBND-VP.pdf", pdf_bytes(f"Công văn 315 {subject}"))]),
+        source="kiểm thử", online=False, actor="edxml")
+    changes = {"Mode": secret_mode} if secret_mode else {}
+    doc = intake.register(store, first.item.id, "vanthu", changes, accept_unverified=True)
+    second = intake.import_package(store, field_package(
+        None, FieldDoc(subject="V/v góp ý dự thảo quy chế (gửi nhầm)", code_number="316"),
+        [FieldAttachment("316.pdf", pdf_bytes("Công văn 316 góp ý dự thảo"))]),
+        source="kiểm thử", online=False)
+    intake.return_package(store, second.item.id, "Sai thể thức văn bản", "vanthu")
+    for pending in inbox.unsent(store.reader()):
+        intake.mark_sent(store, pending.sha256, "folder:/kiểm-thử")
+    out = store.issue_outgoing(store.draft_outgoing(outgoing(
+        Subject="Về việc báo cáo kết quả chuyển đổi số quý IV",
+        To=[{"OrganId": "000.00.00.H49", "OrganName": "Ủy ban nhân dân tỉnh Quảng Ninh"}],
+    )).record.id).record
+    attach_pdf(store, out, "Báo cáo kết quả chuyển đổi số")
+    export.export_document(store, out.id, "000.00.00.H49", None)
+    return {"registered": doc.record.id, "returned": second.item.id}
