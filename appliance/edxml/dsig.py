@@ -104,8 +104,8 @@ def find_signature(root: Any) -> Any:
 def check_signature(raw: bytes, root: Any) -> DsigCheck:
     """Check the envelope's XML-DSig (``raw`` is the package as received, ``root`` its parse)."""
     from signxml.algorithms import DigestAlgorithm, SignatureMethod
-    from signxml.verifier import SignatureConfiguration, XMLVerifier
     from signxml.exceptions import InvalidInput, InvalidSignature
+    from signxml.verifier import SignatureConfiguration, XMLVerifier
 
     sig = find_signature(root)
     if sig is None:

@@ -28,6 +28,7 @@ INDETERMINATE → cannot be checked):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -197,16 +198,6 @@ def _context(
 
 
 async def _check_xml(found: DsigCheck, vc: Any, moment: dt.datetime) -> SignatureCheck:
-    from pyhanko_certvalidator import CertificateValidator
-    from pyhanko_certvalidator.errors import (
-        ExpiredError,
-        InsufficientRevinfoError,
-        NotYetValidError,
-        PathBuildingError,
-        PathValidationError,
-        RevokedError,
-    )
-
     fields = _cert_fields(found.certificate)
     base = dict(target=ENVELOPE, kind="xml-dsig", whole=found.whole_document,
                 algorithm=found.algorithm, **fields)
@@ -220,32 +211,46 @@ async def _check_xml(found: DsigCheck, vc: Any, moment: dt.datetime) -> Signatur
     if bounds:
         return SignatureCheck(status=Verdict.INVALID, intact=True, trusted=False,
                               reasons=(bounds, *weak), **base)  # type: ignore[arg-type]
-    leaf, *others = asn1_certs([found.certificate, *found.others])
-    validator = CertificateValidator(leaf, intermediate_certs=others, validation_context=vc)
-    try:
-        await validator.async_validate_usage(set())  # type: ignore[no-untyped-call]
-    except RevokedError as exc:
-        return SignatureCheck(status=Verdict.INVALID, intact=True, trusted=False, revoked=True,
-                              reasons=(f"Chứng thư số đã bị thu hồi ({exc}).", *weak),
-                              **base)  # type: ignore[arg-type]
-    except (ExpiredError, NotYetValidError) as exc:
-        return SignatureCheck(status=Verdict.INVALID, intact=True, trusted=False,
-                              reasons=(f"Chứng thư số không có hiệu lực ({exc}).", *weak),
-                              **base)  # type: ignore[arg-type]
-    except PathBuildingError:
-        return SignatureCheck(status=Verdict.UNVERIFIED, intact=True, trusted=False,
-                              reasons=(_NO_ROOT, *partial, *weak), **base)  # type: ignore[arg-type]
-    except InsufficientRevinfoError:
-        return SignatureCheck(status=Verdict.UNVERIFIED, intact=True, trusted=False,
-                              reasons=(_NO_REVINFO, *partial, *weak),
-                              **base)  # type: ignore[arg-type]
-    except PathValidationError as exc:
-        return SignatureCheck(status=Verdict.INVALID, intact=True, trusted=False,
-                              reasons=(f"Chuỗi chứng thư không hợp lệ ({exc}).", *weak),
-                              **base)  # type: ignore[arg-type]
+    verdict, revoked, why = await _chain_check(found.certificate, list(found.others), vc)
+    if verdict is not None:
+        extra = (*partial, *weak) if verdict is Verdict.UNVERIFIED else weak
+        return SignatureCheck(status=verdict, intact=True, trusted=False, revoked=revoked,
+                              reasons=(why, *extra), **base)  # type: ignore[arg-type]
     status = Verdict.VALID if found.whole_document else Verdict.UNVERIFIED
     return SignatureCheck(status=status, intact=True, trusted=True, reasons=(*partial, *weak),
                           **base)  # type: ignore[arg-type]
+
+
+async def _chain_check(
+    cert: x509.Certificate, others: list[x509.Certificate], vc: Any
+) -> tuple[Verdict | None, bool, str]:
+    """The certificate's chain and revocation at the context's moment: (None, False, '')
+    when trusted, else the verdict, whether it is revoked, and why (Vietnamese)."""
+    from pyhanko_certvalidator import CertificateValidator
+    from pyhanko_certvalidator.errors import (
+        ExpiredError,
+        InsufficientRevinfoError,
+        NotYetValidError,
+        PathBuildingError,
+        PathValidationError,
+        RevokedError,
+    )
+
+    leaf, *rest = asn1_certs([cert, *others])
+    validator = CertificateValidator(leaf, intermediate_certs=rest, validation_context=vc)
+    try:
+        await validator.async_validate_usage(set())  # type: ignore[no-untyped-call]
+    except RevokedError as exc:
+        return Verdict.INVALID, True, f"Chứng thư số đã bị thu hồi ({exc})."
+    except (ExpiredError, NotYetValidError) as exc:
+        return Verdict.INVALID, False, f"Chứng thư số không có hiệu lực ({exc})."
+    except PathBuildingError:
+        return Verdict.UNVERIFIED, False, _NO_ROOT
+    except InsufficientRevinfoError:
+        return Verdict.UNVERIFIED, False, _NO_REVINFO
+    except PathValidationError as exc:
+        return Verdict.INVALID, False, f"Chuỗi chứng thư không hợp lệ ({exc})."
+    return None, False, ""
 
 
 _NO_ROOT = ("Chứng thư số không do tổ chức chứng thực nào trong kho tin cậy cấp (chưa có chứng "
@@ -277,7 +282,16 @@ async def _check_pdf(name: str, data: bytes, vc: Any, moment: dt.datetime) -> li
                                       intact=False, trusted=False,
                                       reasons=(f"Chữ ký không kiểm tra được ({exc}).",)))
             continue
-        out.append(_pdf_result(name, st, moment))
+        result = _pdf_result(name, st, moment)
+        if result.status is Verdict.UNVERIFIED and result.intact:
+            verdict, revoked, why = await _chain_check(
+                x509.load_der_x509_certificate(st.signing_cert.dump()),
+                [x509.load_der_x509_certificate(c.dump()) for c in sig.other_embedded_certs],
+                vc)
+            if verdict is not None:
+                result = dataclasses.replace(result, status=verdict, revoked=revoked,
+                                             reasons=(why,))
+        out.append(result)
     return out
 
 
