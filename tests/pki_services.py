@@ -204,7 +204,8 @@ def build_config(
     for label in extra:
         subject = subjects.get(label, label)
         # A mapping gives the whole subject (e.g. a user-id carrying an agency's mã định danh).
-        entities[label] = dict(subject) if isinstance(subject, Mapping) else {"common-name": subject}
+        entities[label] = (dict(subject) if isinstance(subject, Mapping)
+                           else {"common-name": subject})
     ca_ext = [
         {"id": "basic_constraints", "critical": True, "value": {"ca": True}},
         _ku("digital_signature", "key_cert_sign", "crl_sign"),

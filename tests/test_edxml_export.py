@@ -126,7 +126,7 @@ def test_export_round_trip_signed_in_the_tpm(
     assert (s["CodeNumber"], s["CodeNotation"], s["Subject"], s["TypeName"]) == (
         data["CodeNumber"], data["CodeNotation"], data["Subject"], "Báo cáo")
     assert s["From"]["OrganId"] == ORG_ID and s["PromulgationDate"] == data["IssuedDate"]
-    xml_sig = [x for x in res.report["signatures"] if x["kind"] == "xml-dsig"][0]
+    xml_sig = next(x for x in res.report["signatures"] if x["kind"] == "xml-dsig")
     assert xml_sig["organ_id"] == ORG_ID and xml_sig["trusted"]
 
 
