@@ -236,7 +236,7 @@ def edxml_everything(store: Any, secret_mode: str | None = None) -> dict[str, st
         source="kiểm thử", online=False)
     intake.return_package(store, second.item.id, "Sai thể thức văn bản", "vanthu")
     for pending in inbox.unsent(store.reader()):
-        intake.mark_sent(store, pending.sha256, "folder:/kiểm-thử")
+        intake.mark_sent(store, pending.item_id, pending.code, "folder:/kiểm-thử")
     out = store.issue_outgoing(store.draft_outgoing(outgoing(
         Subject="Về việc báo cáo kết quả chuyển đổi số quý IV",
         To=[{"OrganId": "000.00.00.H49", "OrganName": "Ủy ban nhân dân tỉnh Quảng Ninh"}],

@@ -170,3 +170,19 @@ def test_numbers_of_real_packages_are_registered_as_written(
     res = intake.import_package(store, field_package(pki_services.identity("signer"), doc))
     reg = intake.register(store, res.item.id, "vanthu", accept_unverified=True)
     assert (reg.record.data["CodeNumber"], reg.record.data["CodeNotation"]) == (number, notation)
+
+
+@pytest.mark.parametrize("make", ["open_action_javascript", "launch", "embedded_files"])
+def test_a_pdf_with_active_content_is_refused_like_every_pdf_entering_the_box(
+    store: Store, make: str
+) -> None:
+    """The attachments pass pdfcheck, as every upload and scan does: nothing is stored."""
+    from appliance.edxml.errors import PackageRefused
+    from tests import active_pdfs
+
+    raw = field_package(None, attachments=[FieldAttachment("cv.pdf", getattr(active_pdfs, make)())])
+    before = set(store.content.iter_hashes())
+    with pytest.raises(PackageRefused, match="nội dung chủ động"):
+        intake.import_package(store, raw)
+    assert set(store.content.iter_hashes()) == before
+    assert inbox.list_items(store.reader()) == []

@@ -46,14 +46,15 @@ DDL = (
     )""",
     "CREATE INDEX IF NOT EXISTS edxml_inbox_received ON edxml_inbox (received_at)",
     """CREATE TABLE IF NOT EXISTS edxml_outbox (
-        sha256 TEXT PRIMARY KEY,
         item_id TEXT NOT NULL,
         code TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
         name TEXT NOT NULL,
         created_at TEXT NOT NULL,
         sent_at TEXT,
         sent_via TEXT,
-        log_index INTEGER NOT NULL
+        log_index INTEGER NOT NULL,
+        PRIMARY KEY (item_id, code)
     )""",
 )
 TABLES = ("edxml_inbox", "edxml_outbox")
@@ -73,9 +74,9 @@ def _queue_status(conn: sqlite3.Connection, entry: Entry, status: dict[str, Any]
     if not status:
         return
     conn.execute(
-        "INSERT OR IGNORE INTO edxml_outbox (sha256, item_id, code, name, created_at, "
-        "log_index) VALUES (?, ?, ?, ?, ?, ?)",
-        (status["sha256"], entry.id, status["code"], status["name"], entry.at, entry.index),
+        "INSERT INTO edxml_outbox (item_id, code, sha256, name, created_at, log_index) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (entry.id, status["code"], status["sha256"], status["name"], entry.at, entry.index),
     )
 
 
@@ -115,8 +116,9 @@ def apply(conn: sqlite3.Connection, entry: Entry) -> None:
         _queue_status(conn, entry, d.get("status"))
     elif kind == Kind.EDXML_STATUS_SENT:
         conn.execute(
-            "UPDATE edxml_outbox SET sent_at = ?, sent_via = ?, log_index = ? WHERE sha256 = ?",
-            (entry.at, d.get("via"), entry.index, d["sha256"]),
+            "UPDATE edxml_outbox SET sent_at = ?, sent_via = ?, log_index = ? "
+            "WHERE item_id = ? AND code = ?",
+            (entry.at, d.get("via"), entry.index, entry.id, d["code"]),
         )
 
 
@@ -231,7 +233,7 @@ def unsent(conn: sqlite3.Connection) -> list[PendingStatus]:
         return []
     rows = conn.execute(
         "SELECT sha256, item_id, code, name, created_at FROM edxml_outbox "
-        "WHERE sent_at IS NULL ORDER BY log_index"
+        "WHERE sent_at IS NULL ORDER BY log_index, code"
     ).fetchall()
     return [PendingStatus(*tuple(r)) for r in rows]
 

@@ -99,7 +99,7 @@ def _check_pdfs(package: Package) -> None:
         except UnsafeContentError as exc:
             raise PackageRefused(
                 f"Tệp '{a.name}' có nội dung chủ động (mã chạy, hành động, tệp nhúng): "
-                f"{', '.join(exc.found) if hasattr(exc, 'found') else exc}. Không tiếp nhận."
+                f"{', '.join(exc.found)}. Không tiếp nhận."
             ) from exc
         except pikepdf.PasswordError as exc:
             raise PackageRefused(f"Tệp '{a.name}' được mã hóa bằng mật khẩu.") from exc
@@ -107,8 +107,8 @@ def _check_pdfs(package: Package) -> None:
             raise PackageRefused(f"Tệp '{a.name}' không phải PDF đọc được ({exc}).") from exc
 
 
-def _status_bytes(store: Store, summary: dict[str, Any], code: str, description: str,
-                  actor: str, key: XmlSigningKey | None) -> dict[str, Any]:
+def _status_bytes(store: Store, item_id: str, summary: dict[str, Any], code: str,
+                  description: str, actor: str, key: XmlSigningKey | None) -> dict[str, Any]:
     from .build import status_package
 
     msg = status.make_status(summary, _us(store), code, description, store.clock.now(), actor)
@@ -116,7 +116,7 @@ def _status_bytes(store: Store, summary: dict[str, Any], code: str, description:
     stored = store.content.put_bytes(raw)
     stamp = store.clock.now().astimezone(status.VN).strftime("%Y%m%d%H%M%S")
     return {"sha256": stored.sha256, "code": code,
-            "name": f"trang-thai-{code}-{stamp}-{stored.sha256[:12]}.edxml"}
+            "name": f"trang-thai-{code}-{stamp}-{item_id[:8]}.edxml"}
 
 
 def _store_report(store: Store, report: Report, summary: dict[str, Any]) -> dict[str, str]:
@@ -181,8 +181,9 @@ def import_package(
                             "mime": a.content_type, "content_id": a.content_id})
     stored_report = _store_report(store, report, summary)
     revocation_refs = _keep_revocation(store, trust, used)
-    ack = _status_bytes(store, summary, status.RECEIVED, "Đã nhận văn bản", "văn thư", key)
     item_id = writes.new_id()
+    ack = _status_bytes(store, item_id, summary, status.RECEIVED, "Đã nhận văn bản", "văn thư",
+                        key)
 
     def job(txn: Txn) -> None:
         inbox.ensure_schema(txn.conn)
@@ -366,8 +367,8 @@ def register(
         raw.update(dict(changes or {}))
         raw["Content"] = _content_list(item) + _report_content(store, item)
         result = store.register_incoming(raw, actor)
-    ack = _status_bytes(store, item.summary, status.ACCEPTED, "Đã tiếp nhận, vào sổ văn bản đến",
-                        actor, key)
+    ack = _status_bytes(store, item_id, item.summary, status.ACCEPTED,
+                        "Đã tiếp nhận, vào sổ văn bản đến", actor, key)
 
     def job(txn: Txn) -> None:
         data = {"document_id": result.record.id, "status": ack}
@@ -389,7 +390,7 @@ def return_package(store: Store, item_id: str, reason: str, actor: str,
         raise DecisionError("Lý do trả lại dài quá 500 ký tự.")
     item = _item(store, item_id)
     _decidable(item)
-    ack = _status_bytes(store, item.summary, status.RETURNED, reason, actor, key)
+    ack = _status_bytes(store, item_id, item.summary, status.RETURNED, reason, actor, key)
 
     def job(txn: Txn) -> None:
         data = {"reason": reason, "status": ack}
@@ -401,17 +402,17 @@ def return_package(store: Store, item_id: str, reason: str, actor: str,
     return _item(store, item_id)
 
 
-def mark_sent(store: Store, sha256: str, via: str, actor: str = "edxml") -> None:
-    """Record that a status message has been handed to the exchange."""
+def mark_sent(store: Store, item_id: str, code: str, via: str, actor: str = "edxml") -> None:
+    """Record that the status message ``code`` of an inbox item has been handed over."""
 
     def job(txn: Txn) -> None:
-        row = txn.conn.execute("SELECT item_id, code, sent_at FROM edxml_outbox "
-                               "WHERE sha256 = ?", (sha256,)).fetchone()
-        if row is None or row[2] is not None:
+        row = txn.conn.execute("SELECT sha256, sent_at FROM edxml_outbox "
+                               "WHERE item_id = ? AND code = ?", (item_id, code)).fetchone()
+        if row is None or row[1] is not None:
             return
         e = writes.append_event(txn, Kind.EDXML_STATUS_SENT, actor,
-                                {"sha256": sha256, "code": row[1], "via": via}, "edxml", row[0],
-                                refs=[bytes.fromhex(sha256)])
+                                {"sha256": row[0], "code": code, "via": via}, "edxml", item_id,
+                                refs=[bytes.fromhex(row[0])])
         inbox.apply(txn.conn, e)
 
     store.writer_or_fail().call(job)

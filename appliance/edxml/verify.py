@@ -356,7 +356,8 @@ def verify_package(
     roots = trust.roots()
     found = check_signature(raw, root)
     with _quiet():
-        checks, used = asyncio.run(_check_all(package, found, trust, moment, online, revocation))
+        checks, used = _run(lambda: _check_all(package, found, trust, moment, online,
+                                               revocation))
     attachments: list[dict[str, Any]] = []
     envelope_ok = any(c.kind == "xml-dsig" and c.status is Verdict.VALID and c.whole
                       for c in checks)
@@ -417,6 +418,19 @@ async def _check_all(
     finally:
         await backend.close()  # type: ignore[no-untyped-call]
     return checks, used
+
+
+def _run(make: Any) -> Any:
+    """Run the coroutine ``make()`` to its end from synchronous code, also when this thread
+    already runs an event loop (then in a thread of its own, which it blocks on)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
 
 
 class _quiet:

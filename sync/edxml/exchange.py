@@ -136,7 +136,7 @@ def send_pending(store: Store, connector: Connector, res: ExchangeResult) -> Non
             if not getattr(exc, "retryable", False):
                 continue
             return  # the link is down: the rest waits for the next pass
-        mark_sent(store, pending.sha256, connector.name)
+        mark_sent(store, pending.item_id, pending.code, connector.name)
         res.sent.append(pending.name)
 
 
