@@ -11,6 +11,7 @@ from appliance.edxml import inbox, intake
 from appliance.store import Store
 from tests.archive.conftest import pdf_bytes
 from tests.edxml_field import FieldAttachment, FieldDoc, field_package
+
 from .conftest import ROLE_USERS, as_role, services_of
 
 
