@@ -52,6 +52,19 @@ def _isotime(value: Any) -> str:
     return text
 
 
+def _vntime(value: Any) -> str:
+    """An ISO 8601 time as people read it: dd/mm/yyyy hh:mm, Vietnam time."""
+    if not value:
+        return "—"
+    try:
+        when = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if when.tzinfo is not None:
+        when = when.astimezone(clockmod.TZ)
+    return when.strftime("%d/%m/%Y %H:%M")
+
+
 def _number(data: dict[str, Any]) -> str:
     if data.get("CodeNumber") and data.get("CodeNotation"):
         return f"{data['CodeNumber']}/{data['CodeNotation']}"
@@ -175,6 +188,7 @@ def make_envs() -> dict[str, jinja2.Environment]:
         env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
         env.filters["vndate"] = _vndate
         env.filters["isotime"] = _isotime
+        env.filters["vntime"] = _vntime
         env.globals["number_of"] = _number
         env.globals["lang"] = lang
         env.globals["doc_table"] = doc_table

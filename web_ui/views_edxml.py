@@ -12,6 +12,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from appliance.edxml import inbox, intake
+from appliance.edxml.status import CODES as STATUS_CODES
 from appliance.edxml.errors import DecisionError
 from appliance.edxml.signing import open_signer
 from appliance.errors import LuutruError, NotFoundError, ValidationError
@@ -25,7 +26,7 @@ _SHA = re.compile(r"^[0-9a-f]{64}$")
 STATUS_LABELS = {"received": "Chờ xử lý", "registered": "Đã vào sổ", "returned": "Đã trả lại"}
 # The stored HTML report quotes a stranger's text (escaped); it needs its own inline style and
 # nothing else: no script, no fetches, no frames.
-REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox; base-uri 'none'"
 
 
 def _actor(request: web.Request) -> str:
@@ -81,6 +82,7 @@ async def _item_page(request: web.Request, item: inbox.InboxItem, error: str | N
     return render(
         request, "inbox_item.html", status=status, item=item, s=item.summary, report=report,
         fields=fields, statuses=statuses, status_labels=STATUS_LABELS, error=error,
+        status_codes=STATUS_CODES,
         values=values or {}, open_files=queries.open_files(s.store.reader(), me(request).cleared),
     )
 

@@ -74,7 +74,9 @@ class SignatureCheck:
     trusted: bool
     revoked: bool = False
     whole: bool = False  # covers the whole package (XML) or the whole file (PDF)
-    signer: str = ""  # the certificate's subject
+    signer: str = ""  # the certificate's subject (RFC 4514)
+    signer_name: str = ""  # its common name and organisation, as people read it
+    issuer_name: str = ""
     organ_id: str = ""  # an agency identifier found in the subject
     issuer: str = ""
     serial: str = ""
@@ -88,7 +90,8 @@ class SignatureCheck:
         return {
             "target": self.target, "kind": self.kind, "status": self.status.value,
             "intact": self.intact, "trusted": self.trusted, "revoked": self.revoked,
-            "whole": self.whole, "signer": self.signer, "organ_id": self.organ_id,
+            "whole": self.whole, "signer": self.signer, "signer_name": self.signer_name,
+            "issuer_name": self.issuer_name, "organ_id": self.organ_id,
             "issuer": self.issuer, "serial": self.serial, "not_before": self.not_before,
             "not_after": self.not_after, "signing_time": self.signing_time,
             "algorithm": self.algorithm, "reasons": list(self.reasons),
@@ -153,11 +156,27 @@ def organ_id_of(cert: x509.Certificate) -> str:
     return ""
 
 
+def readable(name: x509.Name) -> str:
+    """'Common name (organisation)' of a distinguished name."""
+    from cryptography.x509.oid import NameOID
+
+    def first(oid: x509.ObjectIdentifier) -> str:
+        found = name.get_attributes_for_oid(oid)
+        value = found[0].value if found else ""
+        return value if isinstance(value, str) else value.decode("latin-1")
+
+    cn, org = first(NameOID.COMMON_NAME), first(NameOID.ORGANIZATION_NAME)
+    if cn and org and org != cn:
+        return f"{cn} ({org})"
+    return cn or org or name.rfc4514_string()
+
+
 def _cert_fields(cert: x509.Certificate | None) -> dict[str, str]:
     if cert is None:
         return {}
     return {
-        "signer": _name(cert), "organ_id": organ_id_of(cert),
+        "signer": _name(cert), "signer_name": readable(cert.subject),
+        "issuer_name": readable(cert.issuer), "organ_id": organ_id_of(cert),
         "issuer": cert.issuer.rfc4514_string(),
         "serial": format(cert.serial_number, "x"),
         "not_before": cert.not_valid_before_utc.isoformat(),
