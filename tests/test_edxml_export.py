@@ -22,10 +22,11 @@ from appliance.keys import agency
 from appliance.store import Store
 from tests.conftest import ORG_ID, ORG_NAME, outgoing
 from tests.edxml_field import NS_2016, signed_pdf
+from tests.pki import SoftHsmToken, make_ca, pem, softhsm_token
 from tests.pki_services import PkiServices, pki_factory
 from tests.swtpm import Swtpm, swtpm, swtpm_factory
 
-__all__ = ["pki_factory", "swtpm", "swtpm_factory"]
+__all__ = ["pki_factory", "softhsm_token", "swtpm", "swtpm_factory"]
 PROVINCE = "000.00.00.H49"
 
 
@@ -159,3 +160,31 @@ def test_only_issued_public_documents_to_their_addressees(store: Store) -> None:
     pub = _issued(store, b"%PDF-1.4\n%%EOF\n")
     with pytest.raises(ValidationError):
         export.export_document(store, pub, "000.21.99.H49", None)
+
+
+def test_status_message_signed_on_a_pkcs11_token(tmp_path: Path,
+                                                 softhsm_token: SoftHsmToken) -> None:
+    """The office's token (SoftHSM2 here) signs edXML too: signxml validates the status
+    message against the CA, and reads its StatusCode."""
+    from signxml.verifier import XMLVerifier
+
+    from appliance.edxml.build import status_package
+    from appliance.edxml.model import Organ
+    from appliance.edxml.status import make_status
+
+    agency.configure_agency_pkcs11(tmp_path, softhsm_token.module, softhsm_token.token_label,
+                                   softhsm_token.key_label)
+    with agency.open_agency_key(tmp_path, softhsm_token.pin) as key:
+        ca = make_ca()
+        cert = ca.issue(key.public_key(), agency.agency_subject(ORG_NAME, None, ORG_ID))
+    agency.import_agency_cert(tmp_path, pem(cert) + pem(ca.cert), pin=softhsm_token.pin)
+    summary = {"From": {"OrganId": PROVINCE}, "CodeNumber": "12", "CodeNotation": "UBND-VP",
+               "PromulgationDate": "2026-11-28", "DocumentId": "x"}
+    msg = make_status(summary, Organ(ORG_ID, ORG_NAME), "03", "Đã tiếp nhận",
+                      dt.datetime.now(TZ))
+    with agency.open_agency_key(tmp_path, softhsm_token.pin) as key:
+        raw = status_package(msg, key)
+    (tmp_path / "ca.pem").write_bytes(pem(ca.cert))
+    verified = XMLVerifier().verify(raw, ca_pem_file=str(tmp_path / "ca.pem"))
+    code = verified.signed_xml.findtext(f".//{{{NS_2016}}}StatusCode")  # type: ignore[union-attr]
+    assert code == "03"

@@ -12,9 +12,9 @@ from urllib.parse import quote
 from aiohttp import web
 
 from appliance.edxml import inbox, intake
-from appliance.edxml.status import CODES as STATUS_CODES
 from appliance.edxml.errors import DecisionError
 from appliance.edxml.signing import open_signer
+from appliance.edxml.status import CODES as STATUS_CODES
 from appliance.errors import LuutruError, NotFoundError, ValidationError
 
 from . import queries
