@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 NS_2016 = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
@@ -143,4 +143,3 @@ class StatusMessage:
     timestamp: str  # YYYY/MM/DD hh:mm:ss
     staff: str = ""  # StaffInfo/Staff
     department: str = ""  # StaffInfo/Department
-    extra: dict[str, str] = field(default_factory=dict)

@@ -31,7 +31,7 @@ from ..errors import ValidationError
 from ..identifiers import validate_organ_id
 from ..text import nfc, nfc_multiline
 from .errors import PackageRefused
-from .model import NAMESPACES, NS_2016, Attachment, Header, Organ, Package, Trace
+from .model import NAMESPACES, Attachment, Header, Organ, Package, Trace
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024  # a package with a few signed scans; configurable
 # Lengths of spec §7.1 (the public edXML checker): element → (characters, Vietnamese name).
@@ -378,6 +378,3 @@ def _attachments(root: Any, body: Any) -> tuple[Attachment, ...]:
         ))
     return tuple(out)
 
-
-def default_namespace() -> str:
-    return NS_2016

@@ -34,12 +34,11 @@ import hashlib
 import io
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from .dsig import DsigCheck, check_signature
 from .model import Package
@@ -122,7 +121,6 @@ class Report:
     revocation: tuple[dict[str, str], ...] = ()  # {"kind", "sha256"} of the data used
     warnings: tuple[str, ...] = ()
     package_sha256: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -138,7 +136,6 @@ class Report:
             "online": self.online, "trust_roots": list(self.trust_roots),
             "revocation": [dict(r) for r in self.revocation],
             "warnings": list(self.warnings), "package_sha256": self.package_sha256,
-            **self.extra,
         }
 
 
@@ -467,6 +464,3 @@ class _quiet:
         for name, level in self._levels.items():
             logging.getLogger(name).setLevel(level)
 
-
-def pem_chain(certs: list[x509.Certificate]) -> bytes:
-    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
