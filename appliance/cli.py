@@ -298,6 +298,8 @@ def _signed_size(store: Any) -> int:
 def register(main: click.Group) -> None:
     """Add this part's commands (records, the sealed log, keys) to the `luutru` group."""
     from .cli_key import key
+    from .edxml.cli import register as register_edxml
 
     for cmd in (*COMMANDS, log, key):
         main.add_command(cmd)
+    register_edxml(main)

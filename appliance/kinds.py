@@ -54,6 +54,14 @@ class Kind(StrEnum):
     ARCHIVE_PACKAGE = "archive.package"
     ARCHIVE_EXPORT = "archive.export"
     ARCHIVE_FONDS_EXPORT = "archive.fonds_export"
+    # Electronic documents in and out (edXML, QCVN 102): appliance/edxml/inbox.py.
+    EDXML_RECEIVED = "edxml.received"  # a package taken into the electronic inbox
+    EDXML_VERIFIED = "edxml.verified"  # its signatures checked: verdict and report
+    EDXML_REGISTERED = "edxml.registered"  # registered as a văn bản đến (status 03 prepared)
+    EDXML_RETURNED = "edxml.returned"  # returned to the sender with a reason (status 02)
+    EDXML_STATUS_SENT = "edxml.status_sent"  # a status message handed to the exchange
+    EDXML_EXPORTED = "edxml.exported"  # an issued document packaged for an addressee
+    EDXML_TRUST = "edxml.trust"  # a trust root added to or removed from the trust store
     # Reads of records (DESIGN.md: every view, print and download is logged).
     AUDIT_VIEW = "audit.view"
     AUDIT_PRINT = "audit.print"

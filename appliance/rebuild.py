@@ -12,6 +12,8 @@ by entry kind, as the live path wrote them:
 - ``codelists.load`` → codelist_versions (the entry names the version and its SHA-256; the
   body is not in the log and comes from ``codelist_body`` or the bundled lists);
 - ``archive.*`` → the archive's tables, through ``archive.state``'s own writers;
+- ``edxml.*`` → the electronic inbox and its status messages, through ``edxml.inbox.apply``
+  (the function the live path calls);
 - then the search index from the documents and their OCR text (a bulk write: straight into
   document_fts, nothing left pending), and the Decree 30 number counters from the numbers
   the documents hold.
@@ -90,6 +92,16 @@ _AUDITS: dict[str, tuple[str, bool]] = {
     Kind.ARCHIVE_HEAL: ("heal", False),
     Kind.ARCHIVE_RESTORE: ("restore", False),  # restore._log_restore: always True
 }
+# The electronic inbox (appliance/edxml/inbox.py): replayed by the live path's own apply.
+EDXML_KINDS = frozenset(
+    {
+        Kind.EDXML_RECEIVED,
+        Kind.EDXML_VERIFIED,
+        Kind.EDXML_REGISTERED,
+        Kind.EDXML_RETURNED,
+        Kind.EDXML_STATUS_SENT,
+    }
+)
 # Kinds known to project nothing that this rebuild can write.
 INERT_KINDS = frozenset(
     {
@@ -103,6 +115,8 @@ INERT_KINDS = frozenset(
         Kind.PROVISION_BOOT_EVIDENCE,  # provision.wizard
         Kind.SYSTEM_UPDATE_PREPARE,  # firmware_hooks.update
         Kind.SYSTEM_UPDATE_DONE,
+        Kind.EDXML_EXPORTED,  # edxml.intake.export_document: the package is content
+        Kind.EDXML_TRUST,  # edxml.intake.trust_add/remove: the roots are files, not rows
     }
 )
 INERT_PREFIXES = (
@@ -112,6 +126,7 @@ INERT_PREFIXES = (
     "user.",
 )
 
+EDXML_TABLES = ("edxml_inbox", "edxml_outbox")
 ARCHIVE_TABLES = (
     "archive_holds",
     "archive_custody",
@@ -204,6 +219,7 @@ def known_kind(kind: str) -> bool:
     return (
         kind in RECORD_KINDS
         or kind in ARCHIVE_KINDS
+        or kind in EDXML_KINDS
         or kind in (OCR_TEXT_KIND, CODELISTS_KIND, NUMBER_USED_KIND)
         or is_inert(kind)
     )
@@ -291,6 +307,11 @@ class _Replay:
             elif kind in ARCHIVE_KINDS:
                 self.flush()  # archive rules read nothing pending, but keep log order exact
                 self.archive(entry)
+            elif kind in EDXML_KINDS:
+                self.flush()
+                from .edxml.inbox import apply as apply_edxml
+
+                apply_edxml(self.conn, entry)
             elif kind == CODELISTS_KIND:
                 self.codelists(entry)
             elif kind == NUMBER_USED_KIND:
@@ -540,7 +561,7 @@ def _empty(conn: sqlite3.Connection) -> None:
             drop_index_rows(conn)
         else:
             conn.execute(f"DELETE FROM {table}")
-    for table in ARCHIVE_TABLES:
+    for table in (*ARCHIVE_TABLES, *EDXML_TABLES):
         if _table_exists(conn, table):
             conn.execute(f"DELETE FROM {table}")
 
@@ -585,7 +606,7 @@ def rebuild_projections(
     for (fond, series, year), n in replay.numbers_used.items():
         observe_number(conn, fond, series, year, n)
     tables = list(CORE_TABLES)
-    tables += [t for t in ARCHIVE_TABLES if _table_exists(conn, t)]
+    tables += [t for t in (*ARCHIVE_TABLES, *EDXML_TABLES) if _table_exists(conn, t)]
     report.tables = {
         t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables
     }

@@ -387,8 +387,10 @@ def central_purge_classified(data: Path | None, dry_run: bool) -> None:
 def register(main: click.Group) -> None:
     """Add this part's commands to the `luutru` group."""
     from .cli_ltv import ltv_group
+    from .edxml.cli import register as register_edxml
 
     central.add_command(ltv_group)
+    register_edxml(main)
     main.add_command(enrol)
     main.add_command(sync_cmd)
     main.add_command(central)

@@ -173,7 +173,7 @@ def build_config(
     prefix: str,
     now: datetime,
     extra: Mapping[str, Any],
-    subjects: Mapping[str, str],
+    subjects: Mapping[str, Any],
     extra_validity: timedelta,
 ) -> dict[str, Any]:
     """The certomancer configuration (as a dict) of the test PKI, keys written to ``keydir``."""
@@ -202,7 +202,10 @@ def build_config(
         "untrusted": {"common-name": "Ủy ban nhân dân xã Không Tin Cậy"},
     }
     for label in extra:
-        entities[label] = {"common-name": subjects.get(label, label)}
+        subject = subjects.get(label, label)
+        # A mapping gives the whole subject (e.g. a user-id carrying an agency's mã định danh).
+        entities[label] = (dict(subject) if isinstance(subject, Mapping)
+                           else {"common-name": subject})
     ca_ext = [
         {"id": "basic_constraints", "critical": True, "value": {"ca": True}},
         _ku("digital_signature", "key_cert_sign", "crl_sign"),
@@ -378,7 +381,7 @@ class PkiServices:
 def start_pki(
     keydir: Path,
     extra: Mapping[str, Any] | None = None,
-    subjects: Mapping[str, str] | None = None,
+    subjects: Mapping[str, Any] | None = None,
     extra_validity: timedelta = timedelta(days=730),
 ) -> PkiServices:
     """Make the PKI (keys in ``keydir``) and serve it on a free loopback port."""
@@ -468,7 +471,7 @@ def pki_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[.
 
     def make(
         extra: Mapping[str, Any] | None = None,
-        subjects: Mapping[str, str] | None = None,
+        subjects: Mapping[str, Any] | None = None,
         extra_validity: timedelta = timedelta(days=730),
     ) -> PkiServices:
         pki = start_pki(tmp_path_factory.mktemp("pki"), extra, subjects, extra_validity)

@@ -29,6 +29,7 @@ from sync import wire
 from sync.agent.outbox import build_batch
 from tests.archive.conftest import attach_pdf, pdf_bytes
 from tests.conftest import incoming, outgoing
+from tests.edxml_field import edxml_everything
 from tests.test_rebuild import build_everything
 
 # Kinds the scenario below cannot emit, each with the test that does and why it names no
@@ -128,6 +129,9 @@ def _secret_scenario(store: Store, clock: ManualClock, work: Path) -> dict[str, 
         up = store.content.put_bytes(pdf_bytes(f"Bản nâng cấp {doc.id}", 1))
         record_upgrade(store, doc.id, doc.data["Content"][0]["sha256"],
                        {"sha256": up.sha256, "size": up.size}, "B-LTA")
+    # An electronic document registered as mật: its package, attachments, report and status
+    # messages are its content, so every edxml.* entry about it is withheld.
+    edxml_everything(store, secret_mode="03")
     store.close_file(pcode)
     store.close_file(mcode)
     # Reads: a view, a print, a download, a bulk read naming a mật document among others.

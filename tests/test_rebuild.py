@@ -32,6 +32,7 @@ from appliance.store import Store
 from appliance.verify import verify_data_dir
 from tests.archive.conftest import attach_pdf, pdf_bytes
 from tests.conftest import ORG_ID, incoming, outgoing
+from tests.edxml_field import edxml_everything
 
 SEARCH_TABLES = {"document_fts", "search_pending"}  # compared through search.indexed_rows
 SAMPLE = Path(str(resources.files("appliance").joinpath("data/sample")))
@@ -56,7 +57,8 @@ def _projection_tables(conn: sqlite3.Connection) -> list[str]:
     present = {
         r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
     }
-    return [t for t in (*rebuild.CORE_TABLES, *rebuild.ARCHIVE_TABLES) if t in present]
+    return [t for t in (*rebuild.CORE_TABLES, *rebuild.ARCHIVE_TABLES, *rebuild.EDXML_TABLES)
+            if t in present]
 
 
 def _rows(conn: sqlite3.Connection, sql: str) -> list[tuple[Any, ...]]:
@@ -94,7 +96,7 @@ def strip_projections(conn: sqlite3.Connection) -> None:
     """Leave what a box restored from the centre starts with: the log and its Merkle nodes
     (and the checkpoints), every projection empty, the archive tables not created."""
     conn.execute("BEGIN IMMEDIATE")
-    for table in rebuild.ARCHIVE_TABLES:
+    for table in (*rebuild.ARCHIVE_TABLES, *rebuild.EDXML_TABLES):
         conn.execute(f"DROP TABLE IF EXISTS {table}")
     for table in rebuild.CORE_TABLES:
         conn.execute(f"DELETE FROM {table}")
@@ -228,6 +230,9 @@ def build_everything(store: Store, clock: ManualClock, work: Path) -> None:
     )
     archive_fonds.close_fonds(store, OTHER_FONDS, "2025-10-01", successor=ORG_ID)
 
+    # Electronic documents: the inbox (edxml.*), its decisions and status messages, an export.
+    edxml_everything(store)
+
     # Numbering restarts on 1 January.
     clock.set(dt.datetime(2026, 1, 2, 8, 0, tzinfo=TZ))
     store.register_incoming(incoming(CodeNumber="1", IssuedDate="2025-12-30"))
@@ -285,7 +290,9 @@ def test_rebuild_from_log_alone_equals_live_projections(
               "archive.destruction_decision", "archive.destroy", "archive.backup",
               "archive.fixity_audit", "document.text", "document.digitise", "codelists.load",
               "fonds.import", "document.import", "fonds.close", "file.close",
-              "file.add_document", "document.recall", "document.destroy", "audit.view"):
+              "file.add_document", "document.recall", "document.destroy", "audit.view",
+              "edxml.received", "edxml.verified", "edxml.registered", "edxml.returned",
+              "edxml.status_sent", "edxml.exported", "edxml.trust"):
         assert k in kinds, k  # the scenario really exercised it
     assert all(want[t] for t in want if "." not in t), [t for t in want if not want[t]]
 
@@ -450,7 +457,7 @@ def test_every_table_is_rebuilt_or_known_not_to_be_a_projection(built: Path) -> 
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     conn.close()
     fts_shadow = {n for n in names if n.startswith("document_fts_")}
-    rebuilt = set(rebuild.CORE_TABLES) | set(rebuild.ARCHIVE_TABLES)
+    rebuilt = set(rebuild.CORE_TABLES) | set(rebuild.ARCHIVE_TABLES) | set(rebuild.EDXML_TABLES)
     assert names - rebuilt - fts_shadow - NOT_PROJECTIONS == set()
 
 

@@ -40,6 +40,7 @@ def create_app(
         views_auth,
         views_corrections,
         views_documents,
+        views_edxml,
         views_handling,
         views_records,
         views_registers,
@@ -50,8 +51,8 @@ def create_app(
         client_max_size=permissions.FORM_BODY,  # each route its own: middleware.body_mw
     )
     handlers: dict[str, Any] = {}
-    for module in (views_auth, views_documents, views_corrections, views_handling, views_records,
-                   views_registers, views_admin, api, api_handling):
+    for module in (views_auth, views_documents, views_corrections, views_handling, views_edxml,
+                   views_records, views_registers, views_admin, api, api_handling):
         handlers.update(module.HANDLERS)
     missing = [r.name for r in permissions.ROUTES if r.name not in handlers]
     extra = sorted(set(handlers) - set(permissions.BY_NAME))

@@ -1,6 +1,7 @@
 """What `luutru serve` runs beside the pages: the sync agent, the capture worker (OCR and
-signing of scans), the archive's scheduled backups and fixity audits, and the scan sources
-configured in ``<data>/capture.json`` (a watch folder, a serial barcode reader).
+signing of scans), the archive's scheduled backups and fixity audits, the scan sources
+configured in ``<data>/capture.json`` (a watch folder, a serial barcode reader), and the edXML
+exchange configured in ``<data>/edxml.json`` (an exchange folder or a provincial LGSP).
 
 Each is the library's own loop; this module only starts them with the served Store (the one
 writer) and stops them on shutdown. A failing service is logged and restarted with back-off;
@@ -142,6 +143,21 @@ def archive_once(data_dir: Path) -> dict[str, Any]:
         return run_once(store, load_archive_config(data_dir))
 
 
+def edxml_exchange(store: Store) -> Callable[[threading.Event], None] | None:
+    """The edXML exchange loop when ``<data>/edxml.json`` configures one."""
+    from appliance.edxml.signing import open_signer
+    from sync.edxml.exchange import load_config, run_forever
+
+    config = load_config(store.data_dir)
+    if config is None:
+        return None
+
+    def run(flag: threading.Event) -> None:
+        run_forever(store, config, flag, lambda: open_signer(store.data_dir))
+
+    return run
+
+
 async def _sync_agent(store: Store, stop: asyncio.Event) -> None:
     from sync.agent import run_agent
 
@@ -166,6 +182,13 @@ def background_ctx(
         except Exception:  # a bad capture.json must not stop the web UI; say why
             log.exception("scan sources from capture.json not started")
             sources = {}
+        try:
+            exchange = edxml_exchange(store)
+        except Exception:  # a bad edxml.json must not stop the web UI either
+            log.exception("edXML exchange from edxml.json not started")
+            exchange = None
+        if exchange is not None:
+            sources["edxml exchange"] = exchange
         for name, run in sources.items():
             services[name] = functools.partial(_in_thread, run, stop)
         tasks = [

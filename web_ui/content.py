@@ -51,4 +51,10 @@ async def send_content(request: web.Request, rec: Record, sha256: str) -> web.St
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
     }
+    if entry["mime"] == "text/html":
+        # A stored page (an edXML signature report): its own inline style, nothing else; no
+        # script, no fetch, sandboxed away from the application's origin.
+        headers["Content-Security-Policy"] = (
+            "default-src 'none'; style-src 'unsafe-inline'; sandbox; base-uri 'none'")
+        headers["Content-Type"] = "text/html; charset=utf-8"
     return web.FileResponse(path, headers=headers)

@@ -274,6 +274,32 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
                 "schema": {"type": "string", "format": "binary"}}}}},
     },
+    "api_inbox_electronic": {
+        "summary": "The electronic inbox: received edXML packages and their verdicts",
+        "parameters": [_q("status", {"type": "string",
+                                     "enum": ["received", "registered", "returned"]},
+                          "received: waiting for the clerk's decision (default: all)")],
+        "responses": _ok({"type": "object", "properties": {"items": {
+            "type": "array", "items": {"$ref": "#/components/schemas/InboxItem"}}}}),
+    },
+    "api_inbox_electronic_register": {
+        "summary": "Register a received package as a văn bản đến (fields from the envelope, "
+                   "the signed files attached as received); status 03 goes to the sender",
+        "requestBody": {"required": False, "content": _json({
+            "type": "object", "additionalProperties": False, "properties": {
+                "accept_unverified": {"type": "boolean", "description":
+                                      "register although the signatures could not be checked"},
+                "fields": {"type": "object", "description": "document fields to change"}}})},
+        "responses": {"201": {"description": "Registered", "content": _DOC_WRITE,
+                              "links": _DOC_LINKS}},
+    },
+    "api_inbox_electronic_return": {
+        "summary": "Return a received package to its sender with a reason (status 02)",
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["reason"], "additionalProperties": False,
+            "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 500}}})},
+        "responses": _ok("InboxItem"),
+    },
     "api_users": {"summary": "Users and roles", "responses": _ok({
         "type": "object", "properties": {"items": {"type": "array", "items": {
             "$ref": "#/components/schemas/UserOut"}}}})},
@@ -326,6 +352,17 @@ def _components() -> dict[str, Any]:
                 "document", ["TypeName", "Subject"], (*_SYSTEM, "CodeNumber", "IssuedDate")),
             "FileInput": _input("file", ["Title", "Maintenance"],
                                 ("DocTotal", "PageTotal", "Status")),
+            "InboxItem": {"type": "object", "properties": {
+                "id": STR, "received_at": STR, "subject": STR, "code_number": STR,
+                "code_notation": STR, "organ_id": STR, "organ_name": STR, "type_name": STR,
+                "verdict": {"type": "string", "enum": ["valid", "unverified", "invalid"],
+                            "nullable": True},
+                "verdict_label": {"type": "string", "nullable": True},
+                "misaddressed": {"type": "boolean"},
+                "status": {"type": "string", "enum": ["received", "registered", "returned"]},
+                "document_id": {"type": "string", "nullable": True},
+                "reason": {"type": "string", "nullable": True},
+                "attachments": {"type": "array", "items": {"type": "object"}}}},
             "UserOut": {"type": "object", "properties": {
                 "username": STR, "role": STR, "full_name": STR, "disabled": {"type": "boolean"}}},
         },

@@ -92,6 +92,11 @@ ROUTES: tuple[Route, ...] = (
     Route("registers", "GET", "/registers", READERS),
     Route("register", "GET", "/registers/{direction}/{year}", READERS),
     Route("register_print", "GET", "/registers/{direction}/{year}/print.{fmt}", READERS),
+    Route("inbox_electronic", "GET", "/inbox/electronic", READERS),
+    Route("inbox_electronic_item", "GET", "/inbox/electronic/{id}", READERS),
+    Route("inbox_electronic_register", "POST", "/inbox/electronic/{id}/register", CLERK),
+    Route("inbox_electronic_return", "POST", "/inbox/electronic/{id}/return", CLERK),
+    Route("inbox_electronic_file", "GET", "/inbox/electronic/{id}/files/{sha256}", READERS),
     Route("users", "GET", "/users", USER_VIEWERS),
     Route("user_create", "POST", "/users", USER_ADMINS),
     Route("user_update", "POST", "/users/{username}", USER_ADMINS),
@@ -126,6 +131,10 @@ ROUTES: tuple[Route, ...] = (
     Route("api_file_close", "POST", "/api/v1/files/{code}/close", FILERS),
     Route("api_register", "GET", "/api/v1/registers/{direction}/{year}", READERS),
     Route("api_users", "GET", "/api/v1/users", USER_VIEWERS),
+    Route("api_inbox_electronic", "GET", "/api/v1/inbox/electronic", READERS),
+    Route("api_inbox_electronic_register", "POST", "/api/v1/inbox/electronic/{id}/register",
+          CLERK),
+    Route("api_inbox_electronic_return", "POST", "/api/v1/inbox/electronic/{id}/return", CLERK),
     Route("api_user_create", "POST", "/api/v1/users", USER_ADMINS),
 )
 

@@ -135,6 +135,7 @@ def _text(value: Any) -> str:
 _SECTIONS = (
     ("/documents/incoming", "incoming"), ("/documents/outgoing", "outgoing"),
     ("/files", "files"), ("/registers", "registers"), ("/users", "users"),
+    ("/inbox/electronic", "inbox"),
 )
 _EXACT = {"/": "home", "/search": "search", "/device": "device"}
 
@@ -183,6 +184,7 @@ def make_envs() -> dict[str, jinja2.Environment]:
         gettext = i18n.translations(lang).gettext
         env.globals["number_of"] = functools.partial(_number, no_number=gettext("No number"))
         env.globals["field_label"] = functools.partial(field_label, gettext=gettext)
+        env.filters["vntime"] = _isotime  # the edXML pages' name for the same reading
         env.globals["lang"] = lang
         env.globals["doc_table"] = doc_table
         env.globals["nav"] = Nav(env)

@@ -147,6 +147,15 @@ class AgencyKey:
             raise AgencyKeyError("a CSR is made only for a TPM agency key; a token has its own")
         return self._tpm_key.private_key()
 
+    def xml_signing_key(self) -> ec.EllipticCurvePrivateKey:
+        """A ``cryptography`` key object for signxml (edXML envelopes): its signing runs in
+        the TPM or on the token, hashing on the host."""
+        if self._tpm_key is not None:
+            return self._tpm_key.private_key()
+        if self._session is None:
+            raise AgencyKeyError("the agency key is closed")
+        return _Pkcs11EccPrivateKey(self._session, self.config.options["key_label"], self._public)
+
     def pdf_signer(self) -> Any:
         """A pyHanko ``Signer`` for this key and its certificate chain."""
         from asn1crypto import x509 as asn1_x509
@@ -184,6 +193,59 @@ class AgencyKey:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Pkcs11EccPrivateKey(ec.EllipticCurvePrivateKey):
+    """Only ``sign`` and ``public_key`` work: the private value stays on the token. Hashes on
+    the host and signs with plain CKM_ECDSA, as the PDF signer does (tokens often lack the
+    combined mechanism)."""
+
+    def __init__(self, session: Any, label: str, public: ec.EllipticCurvePublicKey) -> None:
+        self._session, self._label, self._public = session, label, public
+
+    def sign(self, data: bytes | bytearray | memoryview,
+             signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
+        import hashlib
+
+        import pkcs11
+        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+        if not (isinstance(signature_algorithm, ec.ECDSA)
+                and isinstance(signature_algorithm.algorithm, hashes.SHA256)):
+            raise ValueError("the token key signs ECDSA with SHA-256 only")
+        priv = self._session.get_key(object_class=pkcs11.ObjectClass.PRIVATE_KEY,
+                                     label=self._label)
+        raw = bytes(priv.sign(hashlib.sha256(bytes(data)).digest(),
+                              mechanism=pkcs11.Mechanism.ECDSA))
+        half = len(raw) // 2
+        return encode_dss_signature(int.from_bytes(raw[:half], "big"),
+                                    int.from_bytes(raw[half:], "big"))
+
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        return self._public
+
+    @property
+    def curve(self) -> ec.EllipticCurve:
+        return self._public.curve
+
+    @property
+    def key_size(self) -> int:
+        return self._public.curve.key_size
+
+    def exchange(self, algorithm: ec.ECDH, peer_public_key: ec.EllipticCurvePublicKey) -> bytes:
+        raise ValueError("the token's signing key does not do key exchange")
+
+    def private_numbers(self) -> ec.EllipticCurvePrivateNumbers:
+        raise ValueError("the token key is not exportable")
+
+    def private_bytes(self, encoding: Any, format: Any, encryption_algorithm: Any) -> bytes:
+        raise ValueError("the token key is not exportable")
+
+    def __copy__(self) -> _Pkcs11EccPrivateKey:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> _Pkcs11EccPrivateKey:
+        return self
 
 
 def _tpm_pdf_signer(key: TpmKey, leaf: Any, others: list[Any]) -> Any:
