@@ -68,7 +68,7 @@ def _recipients(f: Field, value: Any) -> list[dict[str, str]]:
         value = [{"OrganName": part} for part in value.split(";") if part.strip()]
     if not isinstance(value, list):
         raise ValidationError(f"{f.name} must be a list of recipients", f.name)
-    out = []
+    out: list[dict[str, Any]] = []
     for item in value:
         if not isinstance(item, Mapping):
             raise ValidationError(f"{f.name}: each recipient is an object", f.name)
@@ -90,14 +90,14 @@ def _recipients(f: Field, value: Any) -> list[dict[str, str]]:
 def _content(f: Field, value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise ValidationError("Content must be a list", f.name)
-    out = []
+    out: list[dict[str, Any]] = []
     for item in value:
         if not isinstance(item, Mapping) or not _SHA256_HEX.match(str(item.get("sha256", ""))):
             raise ValidationError("each content file needs a lower-case hex sha256", f.name)
         size = item.get("size")
         if not isinstance(size, int) or size < 0:
             raise ValidationError("each content file needs its size in bytes", f.name)
-        stored = {
+        stored: dict[str, Any] = {
             "sha256": item["sha256"],
             "size": size,
             "name": nfc(str(item.get("name") or ""))[:255],
@@ -113,6 +113,18 @@ def _content(f: Field, value: Any) -> list[dict[str, Any]]:
             if str(item["ltv"]) not in ("B-T", "B-LT", "B-LTA"):
                 raise ValidationError("a content file's 'ltv' is a PAdES level", f.name)
             stored["ltv"] = str(item["ltv"])
+        # A rendition names the file it was made from (OCR, signing, a format migration):
+        # appliance/renditions.py tells the archival version from the earlier ones by it.
+        source = item.get("derived_from")
+        if source is not None:
+            if not _SHA256_HEX.match(str(source)) or source not in {c["sha256"] for c in out}:
+                raise ValidationError(
+                    "derived_from must name an earlier content file of the document", f.name
+                )
+            stored["derived_from"] = str(source)
+            stored["rendition"] = nfc(str(item.get("rendition") or "derived"))[:40]
+            if item.get("tool"):
+                stored["tool"] = nfc(str(item["tool"]))[:200]
         out.append(stored)
     return out
 

@@ -58,7 +58,8 @@ class ExportResult:
         }
 
 
-def _cover(store: Store, file: dict[str, Any], items: list[ContentsItem]) -> bytes:
+def contents_pdf(store: Store, file: dict[str, Any], items: list[ContentsItem]) -> bytes:
+    """The cover of a hồ sơ and its mục lục văn bản, as a PDF."""
     maint = store.codes["maintenance"].by_code(str(file.get("Maintenance", "07"))).label
     doc = Doc(f"Hồ sơ {file['FileCode']}")
     doc.header([store.config.org_name.upper()], ["CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
@@ -195,7 +196,7 @@ def export_file(
         pdf.pages.extend(src.pages)
         return len(src.pages)
 
-    append(_cover(store, file, items))
+    append(contents_pdf(store, file, items))
     placed: list[tuple[ContentsItem, dict[str, Any], tuple[int, int]]] = []
     for i in items:
         d = store.get("document", i.document_id).data
