@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from appliance import retention, schema
-from appliance.config import DB_NAME
 from appliance.archive import destruction
 from appliance.archive.due import Stage, deadlines, load_rules
+from appliance.config import DB_NAME
 from appliance.errors import ValidationError
 from appliance.store import Store
 

@@ -199,6 +199,15 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "responses": _ok({"type": "object", "properties": {"year": INT, "items": {
             "type": "array", "items": {"$ref": "#/components/schemas/FileData"}}}}),
     },
+    "api_retention": {
+        "summary": "The retention table: kinds of hồ sơ, period, legal source, TT 05 code",
+        "responses": _ok({"type": "object", "properties": {
+            "version": STR, "origin": STR, "sources": {"type": "object"},
+            "items": {"type": "array", "items": {"type": "object", "properties": {
+                "id": STR, "group": STR, "title": STR, "period": STR,
+                "years": {"type": ["integer", "null"]}, "maintenance": STR, "source": STR,
+                "provenance": STR}}}}}),
+    },
     "api_file_create": {
         "summary": "Open a hồ sơ",
         "requestBody": {"required": True, "content": _json("FileInput")},
@@ -274,7 +283,9 @@ def _components() -> dict[str, Any]:
                 _SYSTEM),
             "OutgoingInput": _input(
                 "document", ["TypeName", "Subject"], (*_SYSTEM, "CodeNumber", "IssuedDate")),
-            "FileInput": _input("file", ["Title", "Maintenance"],
+            # Maintenance (a TT 05 code or "05 năm") or RetentionRef (a kind of the retention
+            # table, GET /api/v1/retention), or both: never shorter than the table's period.
+            "FileInput": _input("file", ["Title"],
                                 ("DocTotal", "PageTotal", "Status")),
             "UserOut": {"type": "object", "properties": {
                 "username": STR, "role": STR, "full_name": STR, "disabled": {"type": "boolean"}}},
