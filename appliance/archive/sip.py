@@ -401,6 +401,25 @@ def _premis_docs(
             rep.to_xml(version, "../../../../schemas/" + premis.SCHEMA_FILE))
 
 
+def contents_csv(file: dict[str, Any], items: list[ContentsItem]) -> bytes:
+    """The package's documentation: the hồ sơ's mục lục văn bản as CSV (UTF-8 with BOM, so
+    office software reads the diacritics), one row per document in the package."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["Mã hồ sơ", file["FileCode"], "Tiêu đề hồ sơ", file["Title"]])
+    w.writerow(["STT", "Số, ký hiệu", "Ngày tháng", "Tác giả", "Tên loại và trích yếu nội dung",
+                "Số trang", "Mã lưu trữ tài liệu"])
+    for n, i in enumerate(items, start=1):
+        number = f"{i.code_number}/{i.code_notation}" if i.code_number else i.code_notation
+        w.writerow([i.ordinal or n, number, vn_date(i.date) if i.date else "", i.organ_name,
+                    f"{i.type_name}: {i.subject}", i.pages,
+                    doc_code(str(file["FileCode"]), i.ordinal or n)])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
 def _write(store: Store, zw: _ZipWriter, p: Plan, objid: str, created: str,
            opts: PackageOptions, result: PackageResult) -> None:
     file = p.file.data
@@ -424,11 +443,9 @@ def _write(store: Store, zw: _ZipWriter, p: Plan, objid: str, created: str,
                   "application/xml")
     size, sha = zw.add_bytes(ROOT_PREMIS, top_premis)
     premis_ref = Ref(new_id(), ROOT_PREMIS, size, sha, created, "application/xml")
-    from .export import contents_pdf
-
-    rel = f"documentation/{file['FileCode']}.MucLuc.pdf"
-    size, sha = zw.add_bytes(rel, contents_pdf(store, file, p.items))
-    docs = [Ref(new_id("ID-"), rel, size, sha, created, "application/pdf")]
+    rel = f"documentation/{file['FileCode']}.MucLucVanBan.csv"
+    size, sha = zw.add_bytes(rel, contents_csv(file, p.items))
+    docs = [Ref(new_id("ID-"), rel, size, sha, created, "text/csv")]
     zw.add_bytes("METS.xml", root_mets(
         objid, str(file["Title"]), hdr, opts.submission_agreement or str(file["FileCode"]),
         ead_ref, premis_ref, docs, schemas, rep_ref))
