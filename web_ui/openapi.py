@@ -179,8 +179,11 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                                              "content": {"type": "object"}}})}},
     },
     "api_content": {
-        "summary": "A content file of the document (the view or download is logged)",
+        "summary": "A content file of the document: a PDF (or ?print=1) comes as the marked "
+                   "print copy (TÀI LIỆU LƯU TRỮ CHUYỂN ĐỔI, BẢN SAO), ?download=1 as the stored "
+                   "file with its signature (each view, print or download is logged)",
         "parameters": [_q("download", {"type": "string", "enum": ["1"]}),
+                       _q("print", {"type": "string", "enum": ["1"]}),
                        _q("preview", {"type": "string", "enum": ["png"]})],
         "responses": {"200": {"description": "The file", "content": {
             t: {"schema": {"type": "string", "format": "binary"}} for t in (
