@@ -275,17 +275,20 @@ def transfer_confirm(data: Path | None, file_code: str, package: str, on: str | 
               "incremental).")
 @click.option("--incremental", is_flag=True, help="Force an incremental set.")
 @click.option("--label", default=None, help="Medium label, on first use (e.g. USB-01).")
+@click.option("--rated-years", type=click.IntRange(1, 100), default=None,
+              help="The medium's rated lifetime in years (its label warns a year before).")
 @_actor_option
 def backup_cmd(data: Path | None, to: Path, full: bool, incremental: bool, label: str | None,
-               actor: str) -> None:
-    """Back up the database and content to a second medium."""
+               rated_years: int | None, actor: str) -> None:
+    """Back up the database and content to a second medium, with the metadata as XML, the
+    backup minutes (biên bản sao lưu) and the medium's label."""
     from .backup import backup
 
     if full and incremental:
         raise click.UsageError("--full and --incremental exclude each other")
     kind = True if full else (False if incremental else None)
     with _store(data) as store, _errors():
-        res = backup(store, to, full=kind, label=label, actor=actor)
+        res = backup(store, to, full=kind, label=label, actor=actor, rated_years=rated_years)
     _emit(res.to_json())
 
 

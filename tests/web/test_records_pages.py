@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import tempfile
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -101,6 +102,29 @@ async def test_the_file_form_offers_the_retention_table(client: TestClient) -> N
     assert resp.status == 422
     assert 'class="invalid"' in html and 'aria-invalid="true"' in html
     assert 'value="Hồ sơ cán bộ"' in html or "Hồ sơ cán bộ</textarea>" in html
+
+
+async def test_home_warns_while_fewer_than_two_independent_copies_exist(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """No medium and no centre: the warning; one medium: still; two media with sets, within
+    their rated life: no warning (the centre, never enrolled here, does not count)."""
+    from appliance.archive.backup import backup
+
+    s = services_of(client)
+    await as_role(client, Role.TECHNICIAN)
+    html = await (await client.get("/")).text()
+    assert 'id="copies-warning"' in html and "Chưa đủ hai bản sao độc lập" in html
+    assert "hiện có 0 trên 2" in html
+    a, b = tmp_path / "usb1", tmp_path / "usb2"
+    (s.store.data_dir / "archive.json").write_text(json.dumps(
+        {"backup_media": [str(a), str(b)]}))
+    backup(s.store, a, label="USB-01", rated_years=10)
+    html = await (await client.get("/")).text()
+    assert "hiện có 1 trên 2" in html and "USB-01: ✔" in html
+    backup(s.store, b, label="HDD-02", rated_years=10)
+    html = await (await client.get("/")).text()
+    assert 'id="copies-warning"' not in html
 
 
 async def test_document_can_be_put_into_a_file(client: TestClient) -> None:
