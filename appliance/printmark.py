@@ -23,6 +23,7 @@ from .fonts import register_reportlab
 CONVERTED = "TÀI LIỆU LƯU TRỮ CHUYỂN ĐỔI"
 COPY = "BẢN SAO"
 STRIP = 92.0  # points kept at the foot of the last page for the conversion mark
+MIN_WIDTH = 420.0  # the mark's lines need this much width
 BLACK = (0, 0, 0)
 
 
@@ -111,6 +112,11 @@ def _mark_last_page(src: object, mark: Mark) -> None:
     last = src.pages[-1]
     x0, y0, x1, y1 = (float(v) for v in last.mediabox)
     width, height = x1 - x0, y1 - y0
+    if height < 3 * STRIP or width < MIN_WIDTH:
+        # A page too small to share (a photo, a strip): the mark follows on a page of its own.
+        block = pikepdf.open(io.BytesIO(_strip_pdf(max(width, MIN_WIDTH), mark)))
+        src.pages.append(block.pages[0])
+        return
     if "/Rotate" in last.obj:
         del last.obj["/Rotate"]  # a rotated scan prints as it is shown once scaled
     fresh = pikepdf.Page(src.make_indirect(pikepdf.Dictionary(
@@ -122,4 +128,3 @@ def _mark_last_page(src: object, mark: Mark) -> None:
     block = pikepdf.open(io.BytesIO(_strip_pdf(width, mark)))
     placed.add_overlay(block.pages[0], pikepdf.Rectangle(x0, y0, x0 + width, y0 + STRIP))
     del src.pages[-2]
-    assert height > STRIP

@@ -103,28 +103,21 @@ def _content(f: Field, value: Any) -> list[dict[str, Any]]:
             "name": nfc(str(item.get("name") or ""))[:255],
             "mime": str(item.get("mime") or "application/octet-stream")[:100],
         }
-        # Provenance of a derived version: the version it was made from, and for a signature
-        # upgraded at the centre the PAdES level reached (appliance/signature_upgrade.py).
+        # Provenance of a derived version (appliance/renditions.py): the version it was made
+        # from, what made it (ocr, signed, migration: ``rendition``, ``tool``), and for a
+        # signature upgraded at the centre the PAdES level reached (signature_upgrade.py).
         if item.get("from") is not None:
             if not _SHA256_HEX.match(str(item["from"])):
                 raise ValidationError("a content file's 'from' must be a sha256", f.name)
             stored["from"] = item["from"]
+            if item.get("rendition"):
+                stored["rendition"] = nfc(str(item["rendition"]))[:40]
+            if item.get("tool"):
+                stored["tool"] = nfc(str(item["tool"]))[:200]
         if item.get("ltv") is not None:
             if str(item["ltv"]) not in ("B-T", "B-LT", "B-LTA"):
                 raise ValidationError("a content file's 'ltv' is a PAdES level", f.name)
             stored["ltv"] = str(item["ltv"])
-        # A rendition names the file it was made from (OCR, signing, a format migration):
-        # appliance/renditions.py tells the archival version from the earlier ones by it.
-        source = item.get("derived_from")
-        if source is not None:
-            if not _SHA256_HEX.match(str(source)) or source not in {c["sha256"] for c in out}:
-                raise ValidationError(
-                    "derived_from must name an earlier content file of the document", f.name
-                )
-            stored["derived_from"] = str(source)
-            stored["rendition"] = nfc(str(item.get("rendition") or "derived"))[:40]
-            if item.get("tool"):
-                stored["tool"] = nfc(str(item["tool"]))[:200]
         out.append(stored)
     return out
 

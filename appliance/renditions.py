@@ -1,12 +1,13 @@
 """Content versions of a document: the archival rendition, the earlier ones, format migration.
 
 A document's ``Content`` lists every file it ever had. Capture adds the scan, then its OCR'd
-PDF/A, then the signed PDF/A, each naming the file it was made from (``derived_from``); a
-format migration adds a new rendition the same way and keeps the original. The archival
+PDF/A, then the signed PDF/A, each naming the file it was made from (``from``); a
+format migration adds a new rendition the same way and keeps the original, and so does the
+centre's upgrade of a signature to B-LTA (``ltv``, appliance/signature_upgrade.py). The archival
 version of a file is the last rendition in its chain: what a package carries, while the
 earlier ones stay in the box with their provenance (PREMIS, archive/premis.py).
 
-Content filed before renditions named their source (no ``derived_from``) is read the way
+Content filed before renditions named their source (no ``from``) is read the way
 capture wrote it: a ``*.ocr.pdf`` was made from the PDF before it, and the ``*.pdf`` the
 capture worker added after an OCR'd file is its signed version.
 """
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 OCR = "ocr"
 SIGNED = "signed"
 MIGRATION = "migration"
+LTV = "ltv"  # the centre's upgrade of the signature to B-LT/B-LTA
 
 
 def sources(content: Sequence[Mapping[str, Any]]) -> dict[str, str]:
@@ -39,8 +41,8 @@ def sources(content: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     for c in content:
         sha = str(c["sha256"])
         name = str(c.get("name") or "")
-        if c.get("derived_from"):
-            out[sha] = str(c["derived_from"])
+        if c.get("from"):
+            out[sha] = str(c["from"])
         elif name.endswith(".ocr.pdf") and prev_pdf is not None:
             out[sha] = prev_pdf  # legacy capture: the OCR of the scan filed before it
         elif prev_ocr is not None and name.endswith(".pdf") and prev_ocr not in out.values():
@@ -59,6 +61,8 @@ def rendition_of(content: Sequence[Mapping[str, Any]], sha256: str) -> str:
         if c["sha256"] == sha256:
             if sha256 not in src:
                 return "original"
+            if c.get("ltv"):
+                return LTV
             if c.get("rendition"):
                 return str(c["rendition"])
             return OCR if str(c.get("name") or "").endswith(".ocr.pdf") else SIGNED
@@ -117,7 +121,7 @@ def migrate(
     if stored.sha256 == sha256:
         raise ValidationError("the migration produced the same bytes", "Content")
     new = {"sha256": stored.sha256, "size": stored.size, "name": out.name, "mime": out.mime,
-           "derived_from": sha256, "rendition": MIGRATION, "tool": out.tool}
+           "from": sha256, "rendition": MIGRATION, "tool": out.tool}
 
     def job(txn: Txn) -> Record:
         cur = writes.current(txn, "document", id=doc_id)

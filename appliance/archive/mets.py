@@ -36,6 +36,16 @@ CONTENT_TYPE = "Thông tư 05/2025/TT-BNV SIP_hoso"  # csip:OTHERCONTENTINFORMAT
 SOFTWARE = "luutru"
 
 
+def software_version() -> str:
+    """luutru's version, as the METS software agent and PREMIS agents name it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("luutru")
+    except PackageNotFoundError:
+        return "0"
+
+
 def m(tag: str) -> str:
     return f"{{{METS_NS}}}{tag}"
 

@@ -118,12 +118,13 @@ def write_label(store: Store, medium: Medium) -> None:
 def _rows(conn: sqlite3.Connection, record_type: str, since: int) -> Iterator[sqlite3.Row]:
     import sqlite3
 
+    before = conn.row_factory
     conn.row_factory = sqlite3.Row
     try:
         yield from conn.execute(
             f"SELECT * FROM {TABLES[record_type]} WHERE log_index >= ? ORDER BY rid", (since,))
     finally:
-        conn.row_factory = None
+        conn.row_factory = before  # the store's shared reader keeps its own factory
 
 
 def metadata_xml(store: Store, manifest: dict[str, Any], since: int) -> bytes:

@@ -12,6 +12,7 @@ events; the people and software that wrote them are its agents:
 | document.content: an OCR rendition (capture) | optical character recognition |
 | document.content: a signed rendition (capture) | digital signature generation |
 | document.migrate | migration |
+| document.ltv (the centre's B-LT/B-LTA upgrade) | digital signature generation |
 | document.issue / update | metadata modification |
 | archive.fixity_audit (every file present then) | fixity check |
 | sync.receipt (first covering a file) | replication (copy confirmed at the centre) |
@@ -38,6 +39,7 @@ from .. import renditions
 from ..kinds import Kind
 from ..ledger import Entry
 from .eadfields import SCHEMA_DIR
+from .mets import software_version
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -150,7 +152,8 @@ def _content_event(e: Entry, known: set[str], agents: dict[str, Agent],
     c = new[-1]
     what = renditions.rendition_of(content, c["sha256"]) if c["sha256"] in src else "original"
     kind = {"ocr": "optical character recognition", "signed": "digital signature generation",
-            "migration": "migration"}.get(what, "ingestion")
+            "migration": "migration", "ltv": "digital signature generation"}.get(what,
+                                                                              "ingestion")
     if e.kind == Kind.DOCUMENT_MIGRATE:
         kind = "migration"
     ev = Event(f"log-{e.index}", kind, e.at, DETAILS[kind],
@@ -161,6 +164,9 @@ def _content_event(e: Entry, known: set[str], agents: dict[str, Agent],
         ev.objects.append((item["sha256"], "outcome"))
     if c.get("tool"):
         ev.note = str(c["tool"])
+    if c.get("ltv"):
+        ev.note = (f"Trung tâm dữ liệu tỉnh nâng cấp chữ ký lên PAdES {c['ltv']} (dấu thời gian, "
+                   "OCSP/CRL)")
     return ev
 
 
@@ -178,7 +184,7 @@ def document_events(
                        agents=[_agent_of(e.actor, agents, software)])
             ev.objects = [(sha, "outcome") for sha in content]
             out.append(ev)
-        elif e.kind in (Kind.DOCUMENT_CONTENT, Kind.DOCUMENT_MIGRATE):
+        elif e.kind in (Kind.DOCUMENT_CONTENT, Kind.DOCUMENT_MIGRATE, Kind.DOCUMENT_LTV):
             found = _content_event(e, known, agents, software)
             if found is not None:
                 out.append(found)
@@ -372,8 +378,6 @@ def describe(
 
 def record_premis(store: Store, doc_id: str) -> bytes:
     """PREMIS 3 of one document as the box holds it: every content version and its history."""
-    from .sip import software_version
-
     rec = store.get("document", doc_id)
     hist = history(store, [doc_id])
     doc = PremisDoc()

@@ -29,7 +29,7 @@ from . import premis
 from .closing import ContentsItem, contents_list
 from .eadfields import EAD_DOC, EAD_HOSO, SCHEMA_DIR, EadField
 from .errors import ClassifiedError, NotPermanentError, PackageError
-from .mets import Header, Ref, new_id, rep_mets, root_mets
+from .mets import Header, Ref, new_id, rep_mets, root_mets, software_version
 
 if TYPE_CHECKING:
     from ..store import Record, Store
@@ -188,16 +188,6 @@ def doc_ead(
         "process": "1" if d.get("Process") else "0",
         "description": d.get("Description") or "",
     }
-
-
-def software_version() -> str:
-    """luutru's version, as the METS software agent and PREMIS agents name it."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("luutru")
-    except PackageNotFoundError:
-        return "0"
 
 
 # -- building -------------------------------------------------------------------------------

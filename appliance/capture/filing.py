@@ -47,7 +47,7 @@ def content_ref(
     """A content entry; a rendition (OCR, signing) names the file it was made from."""
     ref: dict[str, Any] = {"sha256": sha256, "size": size, "name": name, "mime": PDF}
     if derived_from is not None:
-        ref.update(derived_from=derived_from, rendition=rendition or "derived")
+        ref.update({"from": derived_from, "rendition": rendition or "derived"})
     return ref
 
 

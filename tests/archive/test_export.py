@@ -84,7 +84,7 @@ def _signed_hoso(store: Store, make_hoso: Callable[..., Hoso]) -> tuple[Hoso, by
     stored = store.content.put_bytes(signed)
     store.attach_content(doc.id, [{"sha256": stored.sha256, "size": stored.size,
                                    "name": f"{h.code}.1.pdf", "mime": "application/pdf",
-                                   "derived_from": raw["sha256"], "rendition": "signed"}])
+                                   "from": raw["sha256"], "rendition": "signed"}])
     store.close_file(h.code)
     return h, signed
 

@@ -38,7 +38,7 @@ def test_migration_adds_a_rendition_keeps_the_original_and_is_logged(
     content = rec.data["Content"]
     assert [c["sha256"] for c in content][:2] == [doc.data["Content"][0]["sha256"], png]
     new = content[-1]
-    assert (new["derived_from"], new["rendition"], new["mime"]) == (png, "migration",
+    assert (new["from"], new["rendition"], new["mime"]) == (png, "migration",
                                                                     "application/pdf")
     assert new["tool"].startswith("img2pdf")
     with store.content.open(new["sha256"]) as fh:

@@ -72,7 +72,7 @@ def _capture_like(store: Store, h: Hoso) -> list[str]:
         stored = store.content.put_bytes(pdf_bytes(f"{name} của văn bản 1"))
         store.attach_content(doc.id, [{"sha256": stored.sha256, "size": stored.size,
                                        "name": name, "mime": "application/pdf",
-                                       "derived_from": shas[-1], "rendition": rendition}])
+                                       "from": shas[-1], "rendition": rendition}])
         shas.append(stored.sha256)
     return shas
 

@@ -216,6 +216,6 @@ def test_signed_pdfa_validates_top_right_and_keeps_every_version(
         assert "Signature is Valid" in report and "Total document signed" in report
     assert scan["name"].startswith("scan-")
     # Each rendition names the file it was made from: a package carries the signed one only.
-    assert (ocr["derived_from"], ocr["rendition"]) == (scan["sha256"], "ocr")
-    assert (signed["derived_from"], signed["rendition"]) == (ocr["sha256"], "signed")
+    assert (ocr["from"], ocr["rendition"]) == (scan["sha256"], "ocr")
+    assert (signed["from"], signed["rendition"]) == (ocr["sha256"], "signed")
     assert [c["sha256"] for c in renditions.archival([scan, ocr, signed])] == [signed["sha256"]]
