@@ -45,7 +45,8 @@ class CopiesStatus:
 
     def to_json(self) -> dict[str, Any]:
         return {"tree_size": self.tree_size, "count": self.count, "required": REQUIRED,
-                "ok": self.ok, "copies": self.copies, "warnings": self.warnings}
+                "ok": self.ok, "copies": self.copies, "warnings": self.warnings,
+                "message": self.message()}
 
 
 def independent_copies(
