@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ..store import Store
 
 REQUIRED = 2
+MAX_TAIL = 1000  # unconfirmed entries past which the centre is behind without looking
 
 
 @dataclass
@@ -89,9 +90,21 @@ def independent_copies(
     out.copies.append({"kind": "centre", "label": "Trung tâm dữ liệu tỉnh",
                        "tree_size": confirmed, "pending_content": centre_pending_content,
                        "enrolled": centre_enrolled,
-                       "counts": centre_enrolled and confirmed >= size > 0
-                       and centre_pending_content == 0})
+                       "counts": centre_enrolled and centre_pending_content == 0
+                       and covers_everything(store, confirmed, size)})
     return out
+
+
+def covers_everything(store: Store, confirmed: int, size: int) -> bool:
+    """Whether a receipt for ``confirmed`` entries covers the whole log: every entry after it
+    is itself a receipt (bookkeeping the centre cannot have confirmed before it existed)."""
+    if confirmed <= 0 or confirmed > size or size - confirmed > MAX_TAIL:
+        return False  # (a receipt for more entries than the log holds is not this log's)
+    for _idx, raw in store.entries(confirmed, size):
+        if Kind.SYNC_RECEIPT.encode() not in raw or Entry.decode(raw, strict=False).kind != \
+                Kind.SYNC_RECEIPT:
+            return False
+    return True
 
 
 def latest_receipt_size(store: Store, since: int = 0) -> int:
