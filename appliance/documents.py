@@ -31,8 +31,12 @@ def prepare_document(codes: CodeLists, direction: str, raw: Mapping[str, Any]) -
     return records.complete_document(data, codes)
 
 
-def _open_fonds(store: WriteContext, txn: Txn, code: str | None, what: str) -> str:
-    """The fonds a new document goes to, refusing a closed one."""
+def _open_fonds(
+    store: WriteContext, txn: Txn, code: str | None, what: str, file_code: Any = None
+) -> str:
+    """The fonds a new document goes to (its hồ sơ's when it names none), refusing a closed
+    one."""
+    code = code or writes.file_fonds(txn.conn, file_code)
     fonds = writes.fonds_state(txn.conn, store.config.org_id, code)
     writes.require_open_fonds(txn.conn, fonds["FondCode"], what)
     return str(fonds["FondCode"])
@@ -48,7 +52,8 @@ def register_incoming(
     data.pop("ArrivalNumber", None)
 
     def job(txn: Txn) -> WriteResult:
-        fond = _open_fonds(store, txn, data.get("FondCode"), "no registrations")
+        fond = _open_fonds(store, txn, data.get("FondCode"), "no registrations",
+                           data.get("FileCode"))
         now = txn.clock.now()
         d = dict(
             data,
@@ -83,7 +88,8 @@ def draft_outgoing(
         )
 
     def job(txn: Txn) -> WriteResult:
-        fond = _open_fonds(store, txn, data.get("FondCode"), "no new documents")
+        fond = _open_fonds(store, txn, data.get("FondCode"), "no new documents",
+                           data.get("FileCode"))
         d = dict(data, FondCode=fond, Status="draft")
         writes.place_in_file(txn, d)
         return WriteResult(writes.put(txn, "document", Kind.DOCUMENT_DRAFT, actor, d))

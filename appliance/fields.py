@@ -75,6 +75,8 @@ FILE_FIELDS: tuple[Field, ...] = (
     Field("FondCode", S, "Mã phông", 13, source="luutru"),
     Field("Title", S, "Tiêu đề hồ sơ", 500),
     Field("Maintenance", C, "Thời hạn bảo quản", 30, code_list="maintenance"),
+    Field("RetentionYears", I, "Thời hạn lưu trữ (số năm; trống: vĩnh viễn)", 3, source="luutru"),
+    Field("RetentionRef", S, "Loại hồ sơ trong bảng thời hạn lưu trữ", 100, source="luutru"),
     Field("Rights", C, "Chế độ sử dụng", 30, code_list="mode"),
     Field("Creator", S, "Người lập hồ sơ", 30),
     Field("Language", S, "Ngôn ngữ", 50),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import records, writes
+from . import records, retention, writes
 from .codelists import CodeLists
 from .config import ApplianceConfig
 from .errors import ConflictError
@@ -17,9 +17,13 @@ from .writer import Txn
 
 
 def prepare_file(
-    codes: CodeLists, config: ApplianceConfig, raw: Mapping[str, Any]
+    codes: CodeLists, config: ApplianceConfig, raw: Mapping[str, Any],
+    table: retention.RetentionTable | None = None,
 ) -> dict[str, Any]:
-    """Validate and complete a hồ sơ (outside the writer)."""
+    """Validate and complete a hồ sơ (outside the writer); its retention from the kind of
+    hồ sơ in the retention table or the period given ("05 năm" is code 07 and 5 years)."""
+    raw = dict(raw)
+    raw.update(retention.resolve(raw, table or retention.load()))
     data = records.normalise("file", raw, codes)
     records.require(data, "Title")
     if "FileCode" in data:

@@ -32,6 +32,7 @@ class Kind(StrEnum):
     DOCUMENT_DIRECT = "document.direct"  # the leader's direction of a văn bản đến
     DOCUMENT_PROGRESS = "document.progress"  # a handler's progress, or done
     DOCUMENT_LTV = "document.ltv"  # a content version whose signatures the centre made last
+    DOCUMENT_MIGRATE = "document.migrate"  # a format migration: a new rendition, the original kept
     # Events about records.
     FILE_CONTENTS = "file.contents"  # the mục lục written when a hồ sơ is closed
     DOCUMENT_TEXT = "document.text"  # OCR text of a document's content

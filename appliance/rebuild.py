@@ -64,6 +64,7 @@ RECORD_KINDS = frozenset(
         Kind.DOCUMENT_DIRECT,  # handling.direct
         Kind.DOCUMENT_PROGRESS,  # handling.report_progress
         Kind.DOCUMENT_LTV,  # signature_upgrade.record_upgrade
+        Kind.DOCUMENT_MIGRATE,  # renditions.migrate
     }
 )
 CODELISTS_KIND = Kind.CODELISTS_LOAD  # store.load_codelists

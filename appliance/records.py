@@ -69,7 +69,7 @@ def _recipients(f: Field, value: Any) -> list[dict[str, str]]:
         value = [{"OrganName": part} for part in value.split(";") if part.strip()]
     if not isinstance(value, list):
         raise ValidationError(f"{f.name} must be a list of recipients", f.name)
-    out = []
+    out: list[dict[str, Any]] = []
     for item in value:
         if not isinstance(item, Mapping):
             raise ValidationError(f"{f.name}: each recipient is an object", f.name)
@@ -91,25 +91,30 @@ def _recipients(f: Field, value: Any) -> list[dict[str, str]]:
 def _content(f: Field, value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise ValidationError("Content must be a list", f.name)
-    out = []
+    out: list[dict[str, Any]] = []
     for item in value:
         if not isinstance(item, Mapping) or not _SHA256_HEX.match(str(item.get("sha256", ""))):
             raise ValidationError("each content file needs a lower-case hex sha256", f.name)
         size = item.get("size")
         if not isinstance(size, int) or size < 0:
             raise ValidationError("each content file needs its size in bytes", f.name)
-        stored = {
+        stored: dict[str, Any] = {
             "sha256": item["sha256"],
             "size": size,
             "name": nfc(str(item.get("name") or ""))[:255],
             "mime": str(item.get("mime") or "application/octet-stream")[:100],
         }
-        # Provenance of a derived version: the version it was made from, and for a signature
-        # upgraded at the centre the PAdES level reached (appliance/signature_upgrade.py).
+        # Provenance of a derived version (appliance/renditions.py): the version it was made
+        # from, what made it (ocr, signed, migration: ``rendition``, ``tool``), and for a
+        # signature upgraded at the centre the PAdES level reached (signature_upgrade.py).
         if item.get("from") is not None:
             if not _SHA256_HEX.match(str(item["from"])):
                 raise ValidationError("a content file's 'from' must be a sha256", f.name)
             stored["from"] = item["from"]
+            if item.get("rendition"):
+                stored["rendition"] = nfc(str(item["rendition"]))[:40]
+            if item.get("tool"):
+                stored["tool"] = nfc(str(item["tool"]))[:200]
         if item.get("ltv") is not None:
             if str(item["ltv"]) not in ("B-T", "B-LT", "B-LTA"):
                 raise ValidationError("a content file's 'ltv' is a PAdES level", f.name)

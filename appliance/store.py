@@ -31,6 +31,7 @@ from .keys.loader import open_key
 from .kinds import Kind, audit_kind
 from .ledger import iter_entries, latest_checkpoint, node_source
 from .results import Record, WriteResult
+from .retention import RetentionTable
 from .sealer import Sealer
 from .writer import Txn, Writer
 
@@ -293,10 +294,16 @@ class Store:
 
     def open_file(self, raw: Mapping[str, Any], actor: str = "system") -> Record:
         """Open a hồ sơ (its mã hồ sơ built from the year and số, ký hiệu when not given)."""
-        data = files.prepare_file(self.codes, self.config, raw)
+        data = files.prepare_file(self.codes, self.config, raw, self.retention_table())
         return self.writer_or_fail().call(
             lambda txn: files.insert_file(txn, self.config, data, actor, legacy=False)
         )
+
+    def retention_table(self) -> RetentionTable:
+        """The retention table this box uses (its own retention.json, else the bundled one)."""
+        from . import retention
+
+        return retention.load(self.data_dir)
 
     def close_file(
         self,

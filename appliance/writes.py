@@ -233,6 +233,14 @@ def fonds_state(conn: sqlite3.Connection, own_org: str, code: str | None) -> dic
     return {"FondCode": row[0], "Status": row[1]}
 
 
+def file_fonds(conn: sqlite3.Connection, file_code: Any) -> str | None:
+    """The fonds of hồ sơ ``file_code``: a document filed into it belongs there too."""
+    if not file_code:
+        return None
+    row = conn.execute('SELECT "FondCode" FROM files WHERE "FileCode" = ?', (file_code,)).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
 # -- the one rule of what may still change ---------------------------------------------------
 
 HOLD_LABELS = {"freeze": "đã bị phong tỏa", "recall": "đã bị thu hồi", "destroyed": "đã bị hủy"}

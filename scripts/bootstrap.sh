@@ -35,3 +35,14 @@ if [ ! -f "$stamp" ]; then
     rm -f .venv/.stamp-*
     touch "$stamp"
 fi
+
+# The E-ARK validator (a judge of the SIP_hoso packages, tests/archive/eark.py) lives in its
+# own environment: eark-validator 1.1.3 pins lxml==5.1.0, which pyHanko cannot share.
+eark_stamp=".venv-eark/.stamp-$(sha256sum scripts/eark/requirements.lock | cut -c1-16)"
+if [ ! -f "$eark_stamp" ]; then
+    echo "bootstrap: installing the E-ARK validator (.venv-eark)" >&2
+    [ -x .venv-eark/bin/python ] || "$PY" -m venv .venv-eark
+    .venv-eark/bin/python -m pip install -q --require-hashes -r scripts/eark/requirements.lock
+    rm -f .venv-eark/.stamp-*
+    touch "$eark_stamp"
+fi

@@ -181,3 +181,38 @@ def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsmT
         params.generate_keypair(store=True, label=KEY_LABEL)
     _TOKEN.append(SoftHsmToken(module, TOKEN_LABEL, KEY_LABEL, USER_PIN))
     yield _TOKEN[0]
+
+
+@dataclass(frozen=True)
+class SoftwareAgencyKey:
+    """An agency key held in memory with a test CA's certificate: a pyHanko signer for
+    sign_pdf in tests that are about what happens to signed files, not about key storage."""
+
+    key: ec.EllipticCurvePrivateKey
+    cert: x509.Certificate
+    ca: CA
+
+    @classmethod
+    def make(cls, agency_name: str = "Ủy ban nhân dân xã Đông Hải") -> SoftwareAgencyKey:
+        ca = make_ca()
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+                             x509.NameAttribute(NameOID.COMMON_NAME, agency_name)])
+        return cls(key, ca.issue(key.public_key(), subject), ca)
+
+    def pdf_signer(self) -> Any:
+        from asn1crypto import keys as asn1_keys
+        from asn1crypto import x509 as asn1_x509
+        from cryptography.hazmat.primitives.serialization import (
+            Encoding,
+            NoEncryption,
+            PrivateFormat,
+        )
+        from pyhanko.sign import signers
+        from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+        cert = asn1_x509.Certificate.load(self.cert.public_bytes(Encoding.DER))
+        root = asn1_x509.Certificate.load(self.ca.cert.public_bytes(Encoding.DER))
+        der = self.key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+        return signers.SimpleSigner(cert, asn1_keys.PrivateKeyInfo.load(der),
+                                    SimpleCertificateStore.from_certs([root]))

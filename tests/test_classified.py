@@ -116,6 +116,14 @@ def _secret_scenario(store: Store, clock: ManualClock, work: Path) -> dict[str, 
     draft = store.draft_outgoing(outgoing(
         FileCode=pcode, Mode="03", Subject="Dự thảo kế hoạch bảo vệ bí mật năm 2026")).record
     store.update_document(mat_doc.id, {"Keyword": "bí mật; tiếp cận"})
+    # A format migration of a mật document's content (document.migrate).
+    from appliance import renditions
+    from tests.test_rebuild import png_bytes
+
+    photo = store.content.put_bytes(png_bytes())
+    store.attach_content(mat_doc.id, [{"sha256": photo.sha256, "size": photo.size,
+                                       "name": "so-do.png", "mime": "image/png"}])
+    renditions.migrate(store, mat_doc.id, photo.sha256, renditions.image_to_pdf, "lưu trữ")
     # A public document filed into the mật hồ sơ as well (a membership).
     store.add_to_file(public.id, mcode)
     from appliance.capture import filing

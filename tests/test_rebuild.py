@@ -15,7 +15,7 @@ from typing import Any
 import cbor2
 import pytest
 
-from appliance import rebuild, schema, writes
+from appliance import rebuild, renditions, schema, writes
 from appliance.archive import custody, destruction, holds
 from appliance.archive import fonds as archive_fonds
 from appliance.archive.backup import backup
@@ -121,6 +121,17 @@ def other_codelists() -> bytes:
     return json.dumps(doc, ensure_ascii=False, indent=1).encode()
 
 
+def png_bytes() -> bytes:
+    """A small scanned-looking PNG (300 dpi), as a photo or a plan would be filed."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (60, 40), (200, 180, 90)).save(out, "PNG", dpi=(300, 300))
+    return out.getvalue()
+
+
 def _content(store: Store, text: str) -> dict[str, Any]:
     stored = store.content.put_bytes(pdf_bytes(text))
     return filing.content_ref(stored.sha256, stored.size, "scan.pdf")
@@ -176,6 +187,10 @@ def build_everything(store: Store, clock: ManualClock, work: Path) -> None:
         _content(store, "văn bản đến có số"), 1, "scanner",
     )
     filing.attach(store, filed.id, _content(store, "bản quét lần hai"), "scanner")
+    photo = store.content.put_bytes(png_bytes())
+    store.attach_content(filed.id, [{"sha256": photo.sha256, "size": photo.size,
+                                     "name": "anh.png", "mime": "image/png"}])
+    renditions.migrate(store, filed.id, photo.sha256, renditions.image_to_pdf, "lưu trữ")
 
     # Archive: freeze and unfreeze, a frozen document, recalls, custody, audits.
     holds.freeze(store, "file", g.data["FileCode"], "Thanh tra", "QĐ 12/QĐ-TTr")

@@ -329,6 +329,12 @@ async def api_file_create(request: web.Request) -> web.Response:
     return web.json_response({"id": rec.id, "version": rec.version, "data": rec.data}, status=201)
 
 
+async def api_retention(request: web.Request) -> web.Response:
+    """The retention table the box uses, each kind with its Circular 05 maintenance code."""
+    table = await blocking(services(request).store.retention_table)
+    return web.json_response(table.to_json())
+
+
 async def api_file(request: web.Request) -> web.Response:
     s = services(request)
     code = request.match_info["code"]
@@ -416,6 +422,7 @@ HANDLERS = {
     "api_content": api_content,
     "api_add_to_file": api_add_to_file,
     "api_files": api_files,
+    "api_retention": api_retention,
     "api_file_create": api_file_create,
     "api_file": api_file,
     "api_file_close": api_file_close,

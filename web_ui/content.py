@@ -1,9 +1,11 @@
-"""Serving a record's content file: inline, as a download, or as a first-page preview, each
-a logged read (DESIGN.md: every view, print and download is logged)."""
+"""Serving a record's content file: inline or to print (a marked print copy: Circular 05
+Chương III), as a download (the stored file, signature intact), or as a first-page preview,
+each a logged read (DESIGN.md: every view, print and download is logged)."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -11,6 +13,7 @@ from aiohttp import web
 
 from appliance.errors import NotFoundError
 from appliance.results import Record
+from appliance.store import Store
 
 from .common import blocking, services
 from .previews import preview_png
@@ -34,7 +37,11 @@ async def send_content(request: web.Request, rec: Record, sha256: str) -> web.St
     download = request.query.get("download") == "1"
     preview = request.query.get("preview") == "png" and entry["mime"] in (
         "image/tiff", "application/pdf")
-    action = "download" if download else "view"
+    # Opening a PDF in the browser (from where it is printed) or asking to print gives the
+    # print copy with its marks; a download is the stored file itself, signature intact.
+    printable = not download and not preview and (
+        request.query.get("print") == "1" or entry["mime"] == "application/pdf")
+    action = "download" if download else "print" if printable else "view"
     await blocking(s.store.audit, action, me(request).username, "document", rec.id,
                    {"sha256": sha256, "via": "api" if request.path.startswith("/api/") else "web"})
     path = s.store.content.path(sha256)
@@ -44,6 +51,13 @@ async def send_content(request: web.Request, rec: Record, sha256: str) -> web.St
     if preview:
         body = await preview_png(request.app, path, entry["mime"], s.config.preview_timeout)
         return web.Response(body=body, content_type="image/png")
+    if printable:
+        copy = await blocking(print_copy_of, s.store, rec, entry, path)
+        stem = str(name).rsplit(".", 1)[0]
+        return web.Response(body=copy, headers={
+            "Content-Type": "application/pdf",
+            "Content-Disposition": f"inline; filename*=UTF-8''{quote(stem)}.ban-in.pdf",
+            "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
     disposition = "attachment" if download else "inline"
     headers = {
         "Content-Type": entry["mime"],
@@ -58,3 +72,20 @@ async def send_content(request: web.Request, rec: Record, sha256: str) -> web.St
             "default-src 'none'; style-src 'unsafe-inline'; sandbox; base-uri 'none'")
         headers["Content-Type"] = "text/html; charset=utf-8"
     return web.FileResponse(path, headers=headers)
+
+
+def print_copy_of(store: Store, rec: Record, entry: dict[str, Any], path: Path) -> bytes:
+    """The print copy of a content file: the conversion mark (mã lưu trữ, converting agency)
+    after the content of the last page and "BẢN SAO" on every page; images become PDF."""
+    from appliance.identifiers import doc_code
+    from appliance.printmark import Mark, print_copy
+
+    body = path.read_bytes()
+    if str(entry.get("mime")).startswith("image/"):
+        import img2pdf
+
+        body = bytes(img2pdf.convert(body))
+    data = rec.data
+    code = (doc_code(str(data["FileCode"]), int(data["DocOrdinal"]))
+            if data.get("FileCode") and data.get("DocOrdinal") else f"(chưa lập hồ sơ) {rec.id}")
+    return print_copy(body, Mark(code, store.config.org_name, store.clock.now(), copy=True))

@@ -185,8 +185,11 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                                              "content": {"type": "object"}}})}},
     },
     "api_content": {
-        "summary": "A content file of the document (the view or download is logged)",
+        "summary": "A content file of the document: a PDF (or ?print=1) comes as the marked "
+                   "print copy (TÀI LIỆU LƯU TRỮ CHUYỂN ĐỔI, BẢN SAO), ?download=1 as the stored "
+                   "file with its signature (each view, print or download is logged)",
         "parameters": [_q("download", {"type": "string", "enum": ["1"]}),
+                       _q("print", {"type": "string", "enum": ["1"]}),
                        _q("preview", {"type": "string", "enum": ["png"]})],
         "responses": {"200": {"description": "The file", "content": {
             t: {"schema": {"type": "string", "format": "binary"}} for t in (
@@ -248,6 +251,15 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "parameters": [_q("year", {"type": "integer", "minimum": 1900, "maximum": 2200})],
         "responses": _ok({"type": "object", "properties": {"year": INT, "items": {
             "type": "array", "items": {"$ref": "#/components/schemas/FileData"}}}}),
+    },
+    "api_retention": {
+        "summary": "The retention table: kinds of hồ sơ, period, legal source, TT 05 code",
+        "responses": _ok({"type": "object", "properties": {
+            "version": STR, "origin": STR, "sources": {"type": "object"},
+            "items": {"type": "array", "items": {"type": "object", "properties": {
+                "id": STR, "group": STR, "title": STR, "period": STR,
+                "years": {"type": ["integer", "null"]}, "maintenance": STR, "source": STR,
+                "provenance": STR}}}}}),
     },
     "api_file_create": {
         "summary": "Open a hồ sơ",
@@ -350,7 +362,9 @@ def _components() -> dict[str, Any]:
                 _SYSTEM),
             "OutgoingInput": _input(
                 "document", ["TypeName", "Subject"], (*_SYSTEM, "CodeNumber", "IssuedDate")),
-            "FileInput": _input("file", ["Title", "Maintenance"],
+            # Maintenance (a TT 05 code or "05 năm") or RetentionRef (a kind of the retention
+            # table, GET /api/v1/retention), or both: never shorter than the table's period.
+            "FileInput": _input("file", ["Title"],
                                 ("DocTotal", "PageTotal", "Status")),
             "InboxItem": {"type": "object", "properties": {
                 "id": STR, "received_at": STR, "subject": STR, "code_number": STR,

@@ -127,6 +127,7 @@ ROUTES: tuple[Route, ...] = (
     Route("api_add_to_file", "POST", "/api/v1/documents/{id}/file", FILERS),
     Route("api_files", "GET", "/api/v1/files", READERS),
     Route("api_file_create", "POST", "/api/v1/files", FILERS),
+    Route("api_retention", "GET", "/api/v1/retention", READERS),
     Route("api_file", "GET", "/api/v1/files/{code}", READERS),
     Route("api_file_close", "POST", "/api/v1/files/{code}/close", FILERS),
     Route("api_register", "GET", "/api/v1/registers/{direction}/{year}", READERS),

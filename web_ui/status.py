@@ -7,6 +7,7 @@ import datetime as dt
 import sys
 from typing import Any
 
+from appliance.archive.copies import CopiesStatus
 from appliance.errors import LuutruError
 
 from .services import Services
@@ -31,7 +32,25 @@ def status_summary(s: Services) -> dict[str, Any]:
         "unsealed": size - signed,
         "key_backing": s.key_backing,
         "sync": sync,
+        "copies": copies_status(s, sync.confirmed_size, sync.pending_content,
+                                sync.enrolled).to_json(),
     }
+
+
+def copies_status(
+    s: Services, confirmed: int, pending_content: int, enrolled: bool
+) -> CopiesStatus:
+    """The two-copies rule (TT 05/2025 Điều 27) for the home page: the backup media of
+    <data>/archive.json, and the centre once its receipts cover everything."""
+    from appliance.archive.copies import independent_copies
+    from appliance.archive.scheduler import load_archive_config
+
+    try:
+        media = list(load_archive_config(s.store.data_dir).backup_media)
+    except LuutruError:
+        media = []
+    return independent_copies(s.store, media, centre_confirmed=confirmed,
+                              centre_pending_content=pending_content, centre_enrolled=enrolled)
 
 
 def device_info(s: Services) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from appliance import retention
 from appliance.accounts import Role
 from appliance.errors import LuutruError, NotFoundError
 from appliance.search import search as run_search
@@ -30,8 +31,8 @@ from .services import Services
 from .status import status_summary, today
 
 FILE_FIELDS = (
-    "FileCatalog", "FileNotation", "Title", "Maintenance", "Rights", "Creator", "Heading",
-    "StartDate", "Description", "Keyword",
+    "FileCatalog", "FileNotation", "Title", "RetentionRef", "Maintenance", "Rights", "Creator",
+    "Heading", "StartDate", "Description", "Keyword",
 )
 
 
@@ -97,14 +98,33 @@ async def files(request: web.Request) -> web.Response:
         headings[-1][1].append(f)
     permanent = sum(1 for f in rows if f.get("Maintenance") == queries.PERMANENT)
     labels = {i.code: i.label for i in s.store.codes["maintenance"].items}
+    for f in rows:
+        f["period"] = period_of(f, labels)
     return render(request, "files.html", year=year, years=years, headings=headings,
                   total=len(rows), permanent=permanent, limited=len(rows) - permanent,
                   maintenance=labels)
 
 
+def period_of(file: dict[str, Any], labels: dict[str, str]) -> str:
+    """A hồ sơ's retention as the Danh mục writes it: "Vĩnh viễn" or "05 năm", never "Khác"
+    when the number of years is known."""
+    if file.get("RetentionYears"):
+        return retention.period_label(int(file["RetentionYears"]))
+    code = str(file.get("Maintenance") or "")
+    return labels.get(code, code)
+
+
 def _file_options(s: Services) -> dict[str, Any]:
+    """The choices of the hồ sơ form: kinds of hồ sơ from the retention table (by group, each
+    with its period and source) and the periods themselves ("05 năm" is code 07 + 5 years)."""
+    table = s.store.retention_table()
+    periods = [("01", "Vĩnh viễn")] + [
+        (retention.period_label(y), retention.period_label(y)) for y in table.periods()[1:]]
     return {
-        "maintenance": [(i.code, i.label) for i in s.store.codes["maintenance"].items],
+        "kinds": [(group, [(i.id, f"{i.title} — {i.period}", i.period) for i in items])
+                  for group, items in table.groups()],
+        "periods": periods,
+        "retention_version": table.version,
         "modes": [(i.code, i.label) for i in s.store.codes["mode"].items],
         "year": today(s).year,
     }
@@ -112,7 +132,8 @@ def _file_options(s: Services) -> dict[str, Any]:
 
 async def file_form(request: web.Request) -> web.Response:
     s = services(request)
-    return render(request, "file_new.html", values={}, error=None, **_file_options(s))
+    return render(request, "file_new.html", values={}, error=None, error_field=None,
+                  **_file_options(s))
 
 
 async def file_create(request: web.Request) -> web.Response:

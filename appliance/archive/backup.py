@@ -29,7 +29,7 @@ from ..config import CONFIG_NAME
 from ..errors import LuutruError
 from ..fsutil import fsync_dir, write_atomic
 from ..kinds import Kind
-from . import state
+from . import paperwork, state
 from .medium import Medium, copy_verified, open_medium
 
 if TYPE_CHECKING:
@@ -173,10 +173,14 @@ def backup(
     full: bool | None = None,
     label: str | None = None,
     actor: str = "system",
+    rated_years: int | None = None,
 ) -> BackupResult:
-    """Make one backup set on the medium at ``medium_path``; ``full=None`` follows the policy."""
+    """Make one backup set on the medium at ``medium_path``; ``full=None`` follows the policy.
+    The set carries its paperwork: the records' metadata as XML and the backup minutes; the
+    medium its label (rated lifetime ``rated_years``, recorded the first time it is given)."""
     now = store.clock.now()
     medium = open_medium(medium_path, label=label, origin=store.config.origin, create=True)
+    medium.set_life(now.date().isoformat(), rated_years)
     kind = (SetKind.FULL if full else SetKind.INCREMENTAL) if full is not None else \
         choose_kind(medium, now)
     sets = medium.set_ids()
@@ -218,6 +222,8 @@ def backup(
             "content": shas if kind is SetKind.FULL else new,
             "files": files,
         }
+        manifest["paperwork"] = _paperwork(store, medium, manifest, work, len(new), nbytes,
+                                           len(shas), actor)
         write_atomic(work / "manifest.json",
                      json.dumps(manifest, ensure_ascii=False, indent=1).encode())
         for p in work.rglob("*"):
@@ -229,11 +235,31 @@ def backup(
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    paperwork.write_label(store, medium)
     result = BackupResult(medium.label, set_id, kind, tree_size, db_sha, pages * page_size,
                           pages_written, len(new), nbytes, len(shas), healed)
     medium.log({"event": "backup", "at": iso(now), "actor": actor, **result.to_json()})
     _log_event(store, Kind.ARCHIVE_BACKUP, "backup", True, result.to_json(), actor)
     return result
+
+
+def _paperwork(store: Store, medium: Medium, manifest: dict[str, Any], work: Path,
+               content_new: int, content_bytes: int, content_total: int,
+               actor: str) -> dict[str, str]:
+    """metadata.xml (the records changed since the base set, all of them in a full set) and
+    the backup minutes, into the set's folder; their SHA-256 for the manifest."""
+    since = 0
+    if manifest.get("base"):
+        since = int(medium.manifest(str(manifest["base"]))["tree_size"])
+    xml = paperwork.metadata_xml(store, manifest, since)
+    write_atomic(work / paperwork.METADATA_FILE, xml)
+    records = xml.count(b" log_index=")
+    facts = {**manifest, "content_new": content_new, "content_bytes": content_bytes,
+             "content_total": content_total}
+    pdf = paperwork.minutes_pdf(store, medium, facts, actor, records)
+    write_atomic(work / paperwork.MINUTES_FILE, pdf)
+    return {paperwork.METADATA_FILE: hashlib.sha256(xml).hexdigest(),
+            paperwork.MINUTES_FILE: hashlib.sha256(pdf).hexdigest()}
 
 
 def _write_increment(

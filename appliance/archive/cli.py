@@ -62,7 +62,7 @@ def _errors() -> Iterator[None]:
 def register(main: click.Group) -> None:
     """Add this part's commands to the `luutru` group."""
     for cmd in (due, hoso, transfer, fixity, backup_cmd, recall, freeze, unfreeze, destroy,
-                fonds):
+                fonds, retention_cmd):
         main.add_command(cmd)
 
 
@@ -91,6 +91,38 @@ def due(data: Path | None, as_json: bool, show_all: bool, today: str | None) -> 
                        f"{STAGE_LABELS[item.stage]}: {item.title}")
     if not items and not as_json:
         click.echo("không có hồ sơ nào đến hạn nộp lưu trong 30 ngày tới")
+
+
+@click.command("retention")
+@_data_option
+@click.option("--json", "as_json", is_flag=True, help="The whole table as one JSON object.")
+@click.option("--csv", "as_csv", is_flag=True, help="One row per kind, with its TT 05 code.")
+def retention_cmd(data: Path | None, as_json: bool, as_csv: bool) -> None:
+    """The retention table (kinds of hồ sơ → period, legal source) and Circular 05 codes."""
+    import csv
+
+    from .. import retention
+    from ..config import resolve_data_dir
+
+    with _errors():
+        table = retention.load(resolve_data_dir(data))
+    if as_json:
+        _emit(table.to_json())
+        return
+    rows = [i.to_json(table.sources) for i in table.items]
+    if as_csv:
+        w = csv.writer(sys.stdout)
+        w.writerow(["id", "group", "title", "period", "years", "maintenance", "source",
+                    "provenance"])
+        for r in rows:
+            w.writerow([r["id"], r["group"], r["title"], r["period"], r["years"] or "",
+                        r["maintenance"], r["source"], r["provenance"]])
+        return
+    click.echo(f"Bảng thời hạn lưu trữ, phiên bản {table.version} ({table.origin})")
+    for group, items in table.groups():
+        click.echo(group)
+        for i in items:
+            click.echo(f"  {i.code}  {i.period:10} {i.title}  [{i.source}, {i.provenance}]")
 
 
 # -- hồ sơ ----------------------------------------------------------------------------------
@@ -243,17 +275,20 @@ def transfer_confirm(data: Path | None, file_code: str, package: str, on: str | 
               "incremental).")
 @click.option("--incremental", is_flag=True, help="Force an incremental set.")
 @click.option("--label", default=None, help="Medium label, on first use (e.g. USB-01).")
+@click.option("--rated-years", type=click.IntRange(1, 100), default=None,
+              help="The medium's rated lifetime in years (its label warns a year before).")
 @_actor_option
 def backup_cmd(data: Path | None, to: Path, full: bool, incremental: bool, label: str | None,
-               actor: str) -> None:
-    """Back up the database and content to a second medium."""
+               rated_years: int | None, actor: str) -> None:
+    """Back up the database and content to a second medium, with the metadata as XML, the
+    backup minutes (biên bản sao lưu) and the medium's label."""
     from .backup import backup
 
     if full and incremental:
         raise click.UsageError("--full and --incremental exclude each other")
     kind = True if full else (False if incremental else None)
     with _store(data) as store, _errors():
-        res = backup(store, to, full=kind, label=label, actor=actor)
+        res = backup(store, to, full=kind, label=label, actor=actor, rated_years=rated_years)
     _emit(res.to_json())
 
 

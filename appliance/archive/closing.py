@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import writes
+from .. import retention, writes
 from ..classified import is_classified
 from ..errors import ConflictError, ValidationError
 from ..kinds import Kind
@@ -192,8 +192,12 @@ def close_in_txn(
     counted = [i for i in items if i.status != "draft"]
     before = str(rec.data.get("Maintenance") or "")
     after = before
+    years = rec.data.get("RetentionYears")
     if maintenance:
-        after = store.codes["maintenance"].lookup(maintenance).code
+        parsed = retention.parse_years(maintenance)
+        after = (retention.tt05_code(parsed) if parsed is not None
+                 else store.codes["maintenance"].lookup(maintenance).code)
+        years = parsed if parsed is not None else retention.code_years(after)
         if not reason and after != before:
             raise ValidationError(
                 "changing the retention when closing needs a reason (đánh giá lại thời hạn)",
@@ -206,13 +210,17 @@ def close_in_txn(
                 f"thời hạn hồ sơ nâng từ {after} lên {i.maintenance}"
             )
             after = i.maintenance
+            years = retention.code_years(after)
     data = dict(
         rec.data,
         Status="closed",
         DocTotal=len(counted),
         PageTotal=sum(i.pages for i in counted),
         Maintenance=after,
+        RetentionYears=None if after == retention.PERMANENT else years,
     )
+    if data["RetentionYears"] is None:
+        data.pop("RetentionYears")
     dates = sorted(i.date for i in counted if i.date)
     if dates:
         data.setdefault("StartDate", dates[0])

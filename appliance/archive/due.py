@@ -240,8 +240,9 @@ def deadlines(
                     )
                 )
             out.append((Stage.HISTORICAL, when, rule.id, rule.label))
-    years = rules.retention_years.get(maintenance)
-    if years:
+    # The hồ sơ's own number of years first: a 5-year file is code 07 "Khác" and still ends.
+    years = file.get("RetentionYears") or rules.retention_years.get(maintenance)
+    if years and maintenance != "01":
         out.append(
             (
                 Stage.EXPIRY,
@@ -255,7 +256,8 @@ def deadlines(
 
 def _files(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     cur = conn.execute(
-        'SELECT "FileCode", "Title", "FondCode", "Maintenance", "EndDate", "Heading", '
+        'SELECT "FileCode", "Title", "FondCode", "Maintenance", "RetentionYears", "EndDate", '
+        '"Heading", '
         '"FileNotation", "Status" FROM files ORDER BY rid'
     )
     names = [d[0] for d in cur.description]

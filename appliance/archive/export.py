@@ -46,11 +46,13 @@ class ExportResult:
     pages: int
     excluded_classified: int = 0
     warnings: list[str] = field(default_factory=list)
+    originals: Path | None = None  # the signed archival files, unchanged
 
     def to_json(self) -> dict[str, Any]:
         return {
             "pdf": str(self.pdf),
             "xml": str(self.xml),
+            "originals": str(self.originals) if self.originals else None,
             "documents": self.documents,
             "pages": self.pages,
             "excluded_classified": self.excluded_classified,
@@ -58,7 +60,8 @@ class ExportResult:
         }
 
 
-def _cover(store: Store, file: dict[str, Any], items: list[ContentsItem]) -> bytes:
+def contents_pdf(store: Store, file: dict[str, Any], items: list[ContentsItem]) -> bytes:
+    """The cover of a hồ sơ and its mục lục văn bản, as a PDF."""
     maint = store.codes["maintenance"].by_code(str(file.get("Maintenance", "07"))).label
     doc = Doc(f"Hồ sơ {file['FileCode']}")
     doc.header([store.config.org_name.upper()], ["CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
@@ -163,6 +166,26 @@ def _xml(store: Store, file: dict[str, Any], docs: list[tuple[ContentsItem, dict
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
+def _print_pdf(store: Store, file_code: str, item: ContentsItem, body: bytes,
+               at: Any) -> bytes:
+    """A document's pages for the export: signatures flattened to what they show (the
+    signed originals go beside the export), the conversion and copy marks added."""
+    from ..identifiers import doc_code
+    from ..printmark import Mark, print_copy
+
+    code = doc_code(file_code, item.ordinal) if item.ordinal else item.document_id
+    return print_copy(body, Mark(code, store.config.org_name, at, copy=True))
+
+
+def _original_name(file_code: str, item: ContentsItem, n: int, c: dict[str, Any]) -> str:
+    """{mã lưu trữ}.pdf (a second file of the document: _2, …), as the package names them."""
+    from ..identifiers import doc_code
+    from .sip import _content_name
+
+    stem = doc_code(file_code, item.ordinal) if item.ordinal else item.document_id
+    return _content_name(stem, n, c)
+
+
 def export_file(
     store: Store,
     file_code: str,
@@ -171,8 +194,13 @@ def export_file(
     include_classified: bool = False,
     actor: str = "system",
 ) -> ExportResult:
-    """Write ``{FileCode}.pdf`` and ``{FileCode}.xml`` of a whole hồ sơ into ``out_dir``."""
+    """Write ``{FileCode}.pdf`` (PDF/A-2b, fonts embedded, no signature inside: a marked print
+    copy) and ``{FileCode}.xml`` of a whole hồ sơ into ``out_dir``, and the documents'
+    signed archival files unchanged in ``{FileCode}.goc/`` beside them."""
     import pikepdf
+    import pikepdf.pdfa
+
+    from .. import renditions
 
     rec: Record | None = store.find_one("file", FileCode=file_code)
     if rec is None:
@@ -186,57 +214,78 @@ def export_file(
         items = [i for i in items if not i.classified]
     items = chronological(items)
     warnings = [f"{excluded} văn bản mật không được xuất"] if excluded else []
+    now = store.clock.now()
     pdf = pikepdf.Pdf.new()
-    pdf.docinfo["/Title"] = f"{file_code} — {file['Title']}"
-    pdf.docinfo["/Producer"] = "luutru"
+    originals_dir = out_dir / f"{file_code}.goc"
+    originals: list[tuple[Path, bytes]] = []
 
     def append(body: bytes) -> int:
         src = pikepdf.Pdf.open(io.BytesIO(body))
         pdf.pages.extend(src.pages)
         return len(src.pages)
 
-    append(_cover(store, file, items))
+    append(contents_pdf(store, file, items))
     placed: list[tuple[ContentsItem, dict[str, Any], tuple[int, int]]] = []
     for i in items:
         d = store.get("document", i.document_id).data
         first = len(pdf.pages) + 1
         added = 0
-        for c in d.get("Content") or []:
+        for n, c in enumerate(renditions.archival(d.get("Content") or [])):
             body = _content_pdf(store, c)
+            with store.content.open(c["sha256"]) as fh:
+                originals.append((originals_dir / _original_name(file_code, i, n, c), fh.read()))
             if body is None:
                 warnings.append(f"{c.get('name')} ({c.get('mime')}) is not PDF or an image")
                 continue
-            added += append(body)
+            added += append(_print_pdf(store, file_code, i, body, now))
         if not added:
             added = append(_placeholder(i, "văn bản không có bản điện tử"))
         placed.append((i, d, (first, first + added - 1)))
+    pdf.docinfo["/Title"] = f"{file_code} — {file['Title']}"
+    pdf.docinfo["/Producer"] = "luutru"
+    for page in pdf.pages:
+        if "/Trans" in page.obj:
+            del page.obj["/Trans"]  # reportlab's empty page transition: nothing to present
     buf = io.BytesIO()
-    pdf.save(buf, deterministic_id=True)
+    try:  # writes, re-reads and validates what it wrote; refuses anything but a pass
+        pikepdf.pdfa.save(pdf, buf, "2b", deterministic_id=True)
+    except pikepdf.pdfa.PdfaError as exc:
+        raise PackageError(f"the export is not PDF/A-2b: {exc}") from exc
     out_dir.mkdir(parents=True, exist_ok=True)
     pdf_path = out_dir / f"{file_code}.pdf"
     xml_path = out_dir / f"{file_code}.xml"
-    created = iso(store.clock.now())
+    created = iso(now)
     xml_body = _xml(store, file, placed, created)
     write_atomic(pdf_path, buf.getvalue())
     write_atomic(xml_path, xml_body)
-    res = ExportResult(pdf_path, xml_path, len(items), len(pdf.pages), excluded, warnings)
+    if originals:
+        originals_dir.mkdir(exist_ok=True)
+        for path, body in originals:
+            write_atomic(path, body)
+    res = ExportResult(pdf_path, xml_path, len(items), len(pdf.pages), excluded, warnings,
+                       originals_dir if originals else None)
+    _log_export(store, rec, res, buf.getvalue(), xml_body, actor)
+    return res
 
+
+def _log_export(store: Store, rec: Record, res: ExportResult, pdf_body: bytes,
+                xml_body: bytes, actor: str) -> None:
     def job(txn: Any) -> None:
         writes.append_event(
             txn,
             Kind.ARCHIVE_EXPORT,
             actor,
             {
-                "FileCode": file_code,
+                "FileCode": rec.data["FileCode"],
                 "documents": res.documents,
                 "pages": res.pages,
-                "excluded_classified": excluded,
-                "pdf_sha256": hashlib.sha256(buf.getvalue()).hexdigest(),
+                "excluded_classified": res.excluded_classified,
+                "pdf_sha256": hashlib.sha256(pdf_body).hexdigest(),
                 "xml_sha256": hashlib.sha256(xml_body).hexdigest(),
+                "pdfa": "2b",
             },
             "file",
             rec.id,
         )
 
     store.writer_or_fail().call(job)
-    return res

@@ -67,6 +67,26 @@ class Medium:
             raise BackupError(f"{path} on {self.label} cannot be read: {exc}") from exc
         return value
 
+    def info(self) -> dict[str, Any]:
+        """medium.json: label, origin, format, and its life (installed, rated_years)."""
+        try:
+            value: dict[str, Any] = json.loads((self.path / "medium.json").read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise BackupError(f"medium.json of {self.label} cannot be read: {exc}") from exc
+        return value
+
+    def set_life(self, installed: str | None, rated_years: int | None) -> None:
+        """Record when the medium came into use and its rated lifetime in years."""
+        if rated_years is not None and not 1 <= rated_years <= 100:
+            raise BackupError("the rated lifetime of a medium is 1 to 100 years")
+        info = self.info()
+        if installed and not info.get("installed"):
+            info["installed"] = installed
+        if rated_years is not None:
+            info["rated_years"] = rated_years
+        write_atomic(self.path / "medium.json",
+                     (json.dumps(info, ensure_ascii=False, indent=2) + "\n").encode())
+
     def log(self, record: dict[str, Any]) -> None:
         """Append one line to the medium's backup log (nhật ký sao lưu), durably."""
         line = json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"

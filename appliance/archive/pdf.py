@@ -41,7 +41,11 @@ class Doc:
 
         cell_l = [Paragraph(self._esc(x), self.center) for x in left]
         cell_r = [Paragraph(self._esc(x), self.center) for x in right]
-        self.flow.append(Table([[cell_l, cell_r]], colWidths=[220, 290]))
+        from reportlab.platypus import TableStyle
+
+        t = Table([[cell_l, cell_r]], colWidths=[220, 290])
+        t.setStyle(TableStyle([("FONT", (0, 0), (-1, -1), "DejaVuSans")]))
+        self.flow.append(t)
 
     def heading(self, text: str) -> None:
         from reportlab.platypus import Paragraph
@@ -64,6 +68,7 @@ class Doc:
         t.setStyle(
             TableStyle(
                 [
+                    ("FONT", (0, 0), (-1, -1), "DejaVuSans"),  # not Helvetica (never embedded)
                     ("GRID", (0, 0), (-1, -1), 0.5, colors.black),
                     ("VALIGN", (0, 0), (-1, -1), "TOP"),
                     ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
@@ -89,7 +94,16 @@ class Doc:
         out = io.BytesIO()
         doc = SimpleDocTemplate(
             out, pagesize=A4, title=self.title, leftMargin=50, rightMargin=40,
-            topMargin=40, bottomMargin=40,
+            topMargin=40, bottomMargin=40, initialFontName="DejaVuSans",
         )
-        doc.build(list(self.flow))
+        # reportlab's canvas starts every page in Helvetica, which it never embeds: start in
+        # DejaVu instead, so every font of the PDF is embedded (PDF/A).
+        doc.build(list(self.flow), canvasmaker=_canvas)
         return out.getvalue()
+
+
+def _canvas(*args: object, **kwargs: object) -> object:
+    from reportlab.pdfgen.canvas import Canvas
+
+    kwargs.setdefault("initialFontName", "DejaVuSans")
+    return Canvas(*args, **kwargs)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,27 +18,22 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from .. import writes
+from .. import renditions, writes
 from ..classified import is_classified
 from ..clock import iso, vn_date
 from ..errors import ConflictError, ValidationError
 from ..fsutil import fsync_dir
 from ..identifiers import doc_code, doc_id
 from ..kinds import Kind
+from . import premis
 from .closing import ContentsItem, contents_list
 from .eadfields import EAD_DOC, EAD_HOSO, SCHEMA_DIR, EadField
 from .errors import ClassifiedError, NotPermanentError, PackageError
+from .mets import Header, Ref, new_id, rep_mets, root_mets, software_version
 
 if TYPE_CHECKING:
     from ..store import Record, Store
 
-METS_NS = "http://www.loc.gov/METS/"
-XLINK_NS = "http://www.w3.org/1999/xlink"
-XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
-CSIP_NS = "https://DILCIS.eu/XML/METS/CSIPExtensionMETS"
-SIP_NS = "https://DILCIS.eu/XML/METS/SIPExtensionMETS"
-NSMAP = {None: METS_NS, "xlink": XLINK_NS, "xsi": XSI_NS, "csip": CSIP_NS, "sip": SIP_NS}
-PROFILE = "https://earkcsip.dilcis.eu/profile/E-ARK-CSIP.xml"
 SCHEMA_FILES = (
     "mets1_12.xsd",
     "xlink.xsd",
@@ -49,8 +43,8 @@ SCHEMA_FILES = (
     "ead_doc.xsd",
     "ead_pic.xsd",
     "ead_media.xsd",
+    premis.SCHEMA_FILE,
 )
-SOFTWARE = "luutru"
 CHUNK = 1 << 20
 EXTENSIONS = {
     "application/pdf": "pdf",
@@ -62,23 +56,8 @@ EXTENSIONS = {
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
     "application/msword": "doc",
 }
-
-
-def _m(tag: str) -> str:
-    return f"{{{METS_NS}}}{tag}"
-
-
-def _x(tag: str) -> str:
-    return f"{{{XLINK_NS}}}{tag}"
-
-
-def _c(tag: str) -> str:
-    return f"{{{CSIP_NS}}}{tag}"
-
-
-def new_id(prefix: str = "uuid-") -> str:
-    """TT 05 IDs: ``uuid-{UUID}`` (``ID-{UUID}`` for <file>), upper-case."""
-    return prefix + str(uuid.uuid4()).upper()
+ROOT_PREMIS = "metadata/preservation/PREMIS.xml"
+REP_PREMIS = "metadata/preservation/PREMIS_rep1.xml"
 
 
 @dataclass(frozen=True)
@@ -115,18 +94,6 @@ class PackageResult:
             "excluded_classified": self.excluded_classified,
             "warnings": self.warnings,
         }
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A file the METS names: its path in the package, size, SHA-256 and time."""
-
-    id: str
-    href: str
-    size: int
-    sha256: str
-    created: str
-    mime: str
 
 
 # -- EAD ------------------------------------------------------------------------------------
@@ -221,195 +188,6 @@ def doc_ead(
         "process": "1" if d.get("Process") else "0",
         "description": d.get("Description") or "",
     }
-
-
-# -- METS -----------------------------------------------------------------------------------
-
-
-def _mets_root(objid: str, label: str, created: str, status: str) -> etree._Element:
-    root = etree.Element(_m("mets"), nsmap=NSMAP)
-    root.set("OBJID", objid)
-    if label:
-        root.set("LABEL", label)
-    root.set("TYPE", "Mixed")
-    root.set(_c("CONTENTINFORMATIONTYPE"), "MIXED")
-    root.set("PROFILE", PROFILE)
-    root.set(f"{{{XSI_NS}}}schemaLocation", "")
-    hdr = etree.SubElement(root, _m("metsHdr"))
-    hdr.set("CREATEDATE", created)
-    hdr.set("LASTMODDATE", created)
-    hdr.set("RECORDSTATUS", status)
-    hdr.set(_c("OAISPACKAGETYPE"), "SIP")
-    return root
-
-
-def _schema_location(root: etree._Element, prefix: str) -> None:
-    root.set(
-        f"{{{XSI_NS}}}schemaLocation",
-        f"{METS_NS} {prefix}schemas/mets1_12.xsd {XLINK_NS} {prefix}schemas/xlink.xsd "
-        f"{CSIP_NS} {prefix}schemas/DILCISExtensionMETS.xsd "
-        f"{SIP_NS} {prefix}schemas/DILCISExtensionSIPMETS.xsd",
-    )
-
-
-def _agent(hdr: etree._Element, role: str, kind: str, name: str,
-           note: tuple[str, str] | None = None, other: str | None = None) -> None:
-    a = etree.SubElement(hdr, _m("agent"))
-    a.set("ROLE", role)
-    a.set("TYPE", kind)
-    if other:
-        a.set("OTHERTYPE", other)
-    etree.SubElement(a, _m("name")).text = name
-    if note:
-        n = etree.SubElement(a, _m("note"))
-        n.set(_c("NOTETYPE"), note[0])
-        n.text = note[1]
-
-
-def _dmd(root: etree._Element, ref: Ref) -> str:
-    sec = etree.SubElement(root, _m("dmdSec"))
-    dmd_id = new_id()
-    sec.set("ID", dmd_id)
-    sec.set("CREATED", ref.created)
-    sec.set("STATUS", "CURRENT")
-    md = etree.SubElement(sec, _m("mdRef"))
-    md.set("LOCTYPE", "URL")
-    md.set(_x("type"), "simple")
-    md.set(_x("href"), ref.href)
-    md.set("MDTYPE", "DC")
-    md.set("MDTYPEVERSION", "1.0.0")
-    md.set("MIMETYPE", ref.mime)
-    md.set("SIZE", str(ref.size))
-    md.set("CREATED", ref.created)
-    md.set("CHECKSUM", ref.sha256.upper())
-    md.set("CHECKSUMTYPE", "SHA-256")
-    return dmd_id
-
-
-def _file(grp: etree._Element, ref: Ref) -> None:
-    f = etree.SubElement(grp, _m("file"))
-    f.set("ID", ref.id)
-    f.set("MIMETYPE", ref.mime)
-    f.set("SIZE", str(ref.size))
-    f.set("CREATED", ref.created)
-    f.set("CHECKSUM", ref.sha256.upper())
-    f.set("CHECKSUMTYPE", "SHA-256")
-    loc = etree.SubElement(f, _m("FLocat"))
-    loc.set("LOCTYPE", "URL")
-    loc.set(_x("type"), "simple")
-    loc.set(_x("href"), ref.href)
-
-
-def _div(parent: etree._Element, label: str, **attrs: str) -> etree._Element:
-    d = etree.SubElement(parent, _m("div"))
-    d.set("ID", new_id())
-    d.set("LABEL", label)
-    for k, v in attrs.items():
-        d.set(k, v)
-    return d
-
-
-def _fptr(div: etree._Element, file_id: str) -> None:
-    etree.SubElement(div, _m("fptr")).set("FILEID", file_id)
-
-
-def rep_mets(
-    created: str, actor: str, eads: list[Ref], data: list[list[Ref]], status: str
-) -> bytes:
-    """representations/rep1/METS.xml: one dmdSec per EAD_DOC, the data files, their links."""
-    root = _mets_root("rep1", "", created, status)
-    _schema_location(root, "../../")
-    hdr = root.find(_m("metsHdr"))
-    assert hdr is not None
-    _agent(hdr, "CREATOR", "INDIVIDUAL", actor)
-    _agent(hdr, "CREATOR", "OTHER", SOFTWARE, ("SOFTWARE VERSION", _version()), "SOFTWARE")
-    dmd_ids = [_dmd(root, ref) for ref in eads]
-    etree.SubElement(root, _m("amdSec")).set("ID", new_id())
-    sec = etree.SubElement(root, _m("fileSec"))
-    sec.set("ID", new_id())
-    grp = etree.SubElement(sec, _m("fileGrp"))
-    grp.set("ID", new_id())
-    grp.set("USE", "Data")
-    for refs in data:
-        for ref in refs:
-            _file(grp, ref)
-    smap = etree.SubElement(root, _m("structMap"))
-    smap.set("ID", new_id())
-    smap.set("TYPE", "PHYSICAL")
-    smap.set("LABEL", "CSIP")
-    top = _div(smap, "rep1", TYPE="ORIGINAL")
-    data_div = _div(top, "Data")
-    for refs in data:
-        for ref in refs:
-            _fptr(data_div, ref.id)
-    links = _div(top, "MetadataLink")
-    for dmd_id, refs in zip(dmd_ids, data, strict=True):
-        link = _div(links, "MetadataLink/File", DMDID=dmd_id)
-        for ref in refs:
-            _fptr(link, ref.id)
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
-
-
-def root_mets(
-    objid: str,
-    title: str,
-    created: str,
-    fond_code: str,
-    org_name: str,
-    agreement: str,
-    ead: Ref,
-    schemas: list[Ref],
-    rep: Ref,
-    status: str,
-) -> bytes:
-    root = _mets_root(objid, title, created, status)
-    _schema_location(root, "")
-    hdr = root.find(_m("metsHdr"))
-    assert hdr is not None
-    _agent(hdr, "CREATOR", "OTHER", SOFTWARE, ("SOFTWARE VERSION", _version()), "SOFTWARE")
-    _agent(hdr, "CREATOR", "ORGANIZATION", org_name, ("IDENTIFICATIONCODE", fond_code))
-    alt = etree.SubElement(hdr, _m("altRecordID"))
-    alt.set("TYPE", "SUBMISSIONAGREEMENT")
-    alt.text = agreement
-    dmd_id = _dmd(root, ead)
-    etree.SubElement(root, _m("amdSec")).set("ID", new_id())
-    sec = etree.SubElement(root, _m("fileSec"))
-    sec.set("ID", new_id())
-    sgrp = etree.SubElement(sec, _m("fileGrp"))
-    sgrp.set("ID", new_id())
-    sgrp.set("USE", "Schemas")
-    for ref in schemas:
-        _file(sgrp, ref)
-    rgrp = etree.SubElement(sec, _m("fileGrp"))
-    rgrp_id = new_id()
-    rgrp.set("ID", rgrp_id)
-    rgrp.set("USE", "Representations/rep1")
-    _file(rgrp, rep)
-    smap = etree.SubElement(root, _m("structMap"))
-    smap.set("ID", new_id())
-    smap.set("TYPE", "PHYSICAL")
-    smap.set("LABEL", "CSIP")
-    top = _div(smap, objid)
-    _div(top, "Metadata", DMDID=dmd_id)
-    sdiv = _div(top, "Schemas")
-    for ref in schemas:
-        _fptr(sdiv, ref.id)
-    rdiv = _div(top, "Representations/rep1")
-    mptr = etree.SubElement(rdiv, _m("mptr"))
-    mptr.set("LOCTYPE", "URL")
-    mptr.set(_x("type"), "simple")
-    mptr.set(_x("href"), "representations/rep1/METS.xml")
-    mptr.set(_x("title"), rgrp_id)
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("luutru")
-    except PackageNotFoundError:
-        return "0"
 
 
 # -- building -------------------------------------------------------------------------------
@@ -536,71 +314,150 @@ def _zip_time() -> tuple[int, int, int, int, int, int]:
     return (max(t.tm_year, 1980), t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
 
 
+def _header(store: Store, file: dict[str, Any], created: str, opts: PackageOptions) -> Header:
+    """The METS header's agents: the fonds' agency and mã phông (the archival creator), the
+    box's agency (the submitter), the software."""
+    fond = str(file.get("FondCode") or store.config.org_id)
+    fonds = store.find_one("fonds", FondCode=fond)
+    name = str((fonds.data.get("FondName") if fonds else None) or store.config.org_name)
+    creator = name.removeprefix("Phông ").strip() or store.config.org_name
+    return Header(created, opts.record_status, software_version(), creator, fond,
+                  store.config.org_name, store.config.org_id, opts.actor)
+
+
+def _data_files(
+    store: Store, zw: _ZipWriter, p: Plan, result: PackageResult, created: str
+) -> tuple[list[Ref], list[list[Ref]], dict[str, dict[str, str]]]:
+    """Each document's archival rendition into rep1/data, its EAD_doc into rep1/metadata;
+    returns the EAD refs, the data refs per document and where each file went."""
+    file = p.file.data
+    times = _created_times(store, [s for i in p.items for s in i.content])
+    eads: list[Ref] = []
+    data: list[list[Ref]] = []
+    where: dict[str, dict[str, str]] = {}
+    for ordinal, item in enumerate(p.items, start=1):
+        d = p.docs[item.document_id]
+        values = doc_ead(store, file, item.ordinal or ordinal, d)
+        docid = values["docId"]
+        refs: list[Ref] = []
+        where[item.document_id] = {}
+        for n, c in enumerate(renditions.archival(d.get("Content") or [])):
+            rel = f"data/{_content_name(docid, n, c)}"
+            zw.add_stream(f"representations/rep1/{rel}", store.content.path(c["sha256"]),
+                          int(c["size"]), c["sha256"])
+            refs.append(Ref(new_id("ID-"), rel, int(c["size"]), c["sha256"],
+                            times.get(c["sha256"], created),
+                            str(c.get("mime") or "application/octet-stream")))
+            where[item.document_id][c["sha256"]] = rel
+            result.content_files += 1
+            result.content_bytes += int(c["size"])
+        rel = f"metadata/descriptive/EAD_DOC_{docid}.xml"
+        size, sha = zw.add_bytes(f"representations/rep1/{rel}", simpledc(EAD_DOC, values))
+        eads.append(Ref(new_id(), rel, size, sha, created, "application/xml"))
+        data.append(refs)
+    return eads, data, where
+
+
+def _premis_docs(
+    store: Store, p: Plan, where: dict[str, dict[str, str]], created: str, objid: str
+) -> tuple[bytes, bytes]:
+    """PREMIS of the package (the hồ sơ, this package's creation) and of rep1 (every file of
+    every document, the archival ones located in data/, and their history from the log)."""
+    version = software_version()
+    hist = premis.history(store, [i.document_id for i in p.items], [p.file.id])
+    rep = premis.PremisDoc()
+    archival: list[str] = []
+    for i in p.items:
+        d = p.docs[i.document_id]
+        content = list(d.get("Content") or [])
+        rep.entities.append(("luutru document", i.document_id, str(d.get("Subject") or "")[:200]))
+        premis.describe(rep, content, hist.by_doc[i.document_id], hist, version,
+                        where[i.document_id])
+        archival.extend(where[i.document_id])
+    rep.events.extend(premis.file_events(hist.by_file[p.file.id], archival, rep.agents, version))
+    packaging = premis.Event(f"package-{objid}", "information package creation", created,
+                             premis.DETAILS["information package creation"],
+                             objects=[(s, "source") for s in archival], agents=["system"],
+                             note=objid)
+    rep.agents.setdefault("system", premis.Agent("system", f"luutru ({version})", "software"))
+    rep.events.append(packaging)
+    rep.events.sort(key=lambda e: (e.at, e.id))
+    top = premis.PremisDoc(agents={"system": rep.agents["system"]})
+    top.entities.append(("Mã hồ sơ", str(p.file.data["FileCode"]),
+                         str(p.file.data.get("Title") or "")[:200]))
+    top.events.append(premis.Event(packaging.id, packaging.type, created, packaging.detail,
+                                   agents=["system"], note=objid))
+    return (top.to_xml(version, "../../schemas/" + premis.SCHEMA_FILE),
+            rep.to_xml(version, "../../../../schemas/" + premis.SCHEMA_FILE))
+
+
+def contents_csv(file: dict[str, Any], items: list[ContentsItem]) -> bytes:
+    """The package's documentation: the hồ sơ's mục lục văn bản as CSV (UTF-8 with BOM, so
+    office software reads the diacritics), one row per document in the package."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["Mã hồ sơ", file["FileCode"], "Tiêu đề hồ sơ", file["Title"]])
+    w.writerow(["STT", "Số, ký hiệu", "Ngày tháng", "Tác giả", "Tên loại và trích yếu nội dung",
+                "Số trang", "Mã lưu trữ tài liệu"])
+    for n, i in enumerate(items, start=1):
+        number = f"{i.code_number}/{i.code_notation}" if i.code_number else i.code_notation
+        w.writerow([i.ordinal or n, number, vn_date(i.date) if i.date else "", i.organ_name,
+                    f"{i.type_name}: {i.subject}", i.pages,
+                    doc_code(str(file["FileCode"]), i.ordinal or n)])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _write(store: Store, zw: _ZipWriter, p: Plan, objid: str, created: str,
+           opts: PackageOptions, result: PackageResult) -> None:
+    file = p.file.data
+    hdr = _header(store, file, created, opts)
+    eads, data, where = _data_files(store, zw, p, result, created)
+    top_premis, rep_premis = _premis_docs(store, p, where, created, objid)
+    size, sha = zw.add_bytes(f"representations/rep1/{REP_PREMIS}", rep_premis)
+    rep_premis_ref = Ref(new_id(), REP_PREMIS, size, sha, created, "application/xml")
+    size, sha = zw.add_bytes("representations/rep1/METS.xml",
+                             rep_mets(hdr, eads, data, rep_premis_ref))
+    rep_ref = Ref(new_id("ID-"), "representations/rep1/METS.xml", size, sha, created,
+                  "application/xml")
+    schemas = []
+    for name in SCHEMA_FILES:
+        size, sha = zw.add_bytes(f"schemas/{name}", (SCHEMA_DIR / name).read_bytes())
+        schemas.append(Ref(new_id("ID-"), f"schemas/{name}", size, sha, created,
+                           "application/xml"))
+    size, sha = zw.add_bytes("metadata/descriptive/EAD.xml",
+                             simpledc(EAD_HOSO, file_ead(store, file, p.items, p.docs)))
+    ead_ref = Ref(new_id(), "metadata/descriptive/EAD.xml", size, sha, created,
+                  "application/xml")
+    size, sha = zw.add_bytes(ROOT_PREMIS, top_premis)
+    premis_ref = Ref(new_id(), ROOT_PREMIS, size, sha, created, "application/xml")
+    rel = f"documentation/{file['FileCode']}.MucLucVanBan.csv"
+    size, sha = zw.add_bytes(rel, contents_csv(file, p.items))
+    docs = [Ref(new_id("ID-"), rel, size, sha, created, "text/csv")]
+    zw.add_bytes("METS.xml", root_mets(
+        objid, str(file["Title"]), hdr, opts.submission_agreement or str(file["FileCode"]),
+        ead_ref, premis_ref, docs, schemas, rep_ref))
+
+
 def build_package(
     store: Store, file_code: str, out: Path, opts: PackageOptions | None = None
 ) -> PackageResult:
     """Write the SIP_hoso of ``file_code`` to ``out`` (a .zip), atomically, and log it."""
     opts = opts or PackageOptions()
     p = plan(store, file_code, opts)
-    file = p.file.data
     objid = new_id()
     created = iso(store.clock.now())
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    all_shas = [s for i in p.items for s in i.content]
-    times = _created_times(store, all_shas)
     result = PackageResult(out, objid, file_code, len(p.items), 0, 0,
                            excluded_classified=p.excluded_classified, warnings=list(p.warnings))
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".sip-", suffix=".zip")
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
-            zw = _ZipWriter(zf, objid)
-            eads: list[Ref] = []
-            data: list[list[Ref]] = []
-            for ordinal, item in enumerate(p.items, start=1):
-                d = p.docs[item.document_id]
-                values = doc_ead(store, file, item.ordinal or ordinal, d)
-                docid = values["docId"]
-                refs: list[Ref] = []
-                for n, c in enumerate(d.get("Content") or []):
-                    rel = f"data/{_content_name(docid, n, c)}"
-                    zw.add_stream(
-                        f"representations/rep1/{rel}", store.content.path(c["sha256"]),
-                        int(c["size"]), c["sha256"],
-                    )
-                    refs.append(
-                        Ref(new_id("ID-"), rel, int(c["size"]), c["sha256"],
-                            times.get(c["sha256"], created), str(c.get("mime") or
-                            "application/octet-stream"))
-                    )
-                    result.content_files += 1
-                    result.content_bytes += int(c["size"])
-                body = simpledc(EAD_DOC, values)
-                rel = f"metadata/descriptive/EAD_DOC_{docid}.xml"
-                size, sha = zw.add_bytes(f"representations/rep1/{rel}", body)
-                eads.append(Ref(new_id(), rel, size, sha, created, "application/xml"))
-                data.append(refs)
-            rep = rep_mets(created, opts.actor, eads, data, opts.record_status)
-            size, sha = zw.add_bytes("representations/rep1/METS.xml", rep)
-            rep_ref = Ref(new_id("ID-"), "representations/rep1/METS.xml", size, sha, created,
-                          "application/xml")
-            schemas = []
-            for name in SCHEMA_FILES:
-                size, sha = zw.add_bytes(f"schemas/{name}", (SCHEMA_DIR / name).read_bytes())
-                schemas.append(Ref(new_id("ID-"), f"schemas/{name}", size, sha, created,
-                                   "application/octet-stream"))
-            ead = simpledc(EAD_HOSO, file_ead(store, file, p.items, p.docs))
-            size, sha = zw.add_bytes("metadata/descriptive/EAD.xml", ead)
-            ead_ref = Ref(new_id(), "metadata/descriptive/EAD.xml", size, sha, created,
-                          "application/xml")
-            fond = str(file.get("FondCode") or store.config.org_id)
-            zw.add_bytes(
-                "METS.xml",
-                root_mets(objid, str(file["Title"]), created, fond, store.config.org_name,
-                          opts.submission_agreement or file_code, ead_ref, schemas, rep_ref,
-                          opts.record_status),
-            )
+            _write(store, _ZipWriter(zf, objid), p, objid, created, opts, result)
         with open(tmp, "rb") as fh:
             digest = hashlib.file_digest(fh, "sha256")
             os.fsync(fh.fileno())

@@ -17,7 +17,8 @@ from typing import Any
 from lxml import etree
 
 from ..classified import CLASSIFIED
-from .sip import CSIP_NS, METS_NS, PROFILE, XLINK_NS
+from .mets import CSIP_NS, CSIP_PROFILE, METS_NS, SIP_PROFILE, XLINK_NS
+from .premis import SCHEMA_FILE as PREMIS_XSD
 
 _UUID = "[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}"
 OBJID_RE = re.compile(f"^uuid-{_UUID}$")
@@ -116,8 +117,8 @@ def _check_mets(
             pattern = FILE_ID_RE if el.tag == f"{{{METS_NS}}}file" else ID_RE
             if not pattern.match(i):
                 rep.problems.append(f"{where}: ID {i} is not of the form uuid-/ID-{{UUID}}")
-    if root.get("PROFILE") != PROFILE:
-        rep.problems.append(f"{where}: PROFILE is not the E-ARK CSIP profile")
+    if root.get("PROFILE") not in (SIP_PROFILE, CSIP_PROFILE):
+        rep.problems.append(f"{where}: PROFILE is not the E-ARK SIP (or CSIP) profile")
     hdr = root.find(f"{{{METS_NS}}}metsHdr")
     if hdr is None or hdr.get(f"{{{CSIP_NS}}}OAISPACKAGETYPE") != "SIP":
         rep.problems.append(f"{where}: metsHdr lacks csip:OAISPACKAGETYPE=SIP")
@@ -151,16 +152,21 @@ def _check_mets(
         v
         for el in root.iter()
         if isinstance(el.tag, str)
-        for k in ("FILEID", "DMDID")
+        for k in ("FILEID", "DMDID", "ADMID")
         for v in (el.get(k) or "").split()
     }
+    # A division may point at a whole file group (CSIP 2.1: Documentation, Schemas, …).
+    for grp in root.iter(f"{{{METS_NS}}}fileGrp"):
+        if grp.get("ID") in used:
+            used.update(str(f.get("ID")) for f in grp.iter(f"{{{METS_NS}}}file"))
     # A representation's METS is linked by <mptr xlink:title="{its fileGrp ID}"> (CSIP).
     for mptr in root.iter(f"{{{METS_NS}}}mptr"):
         for grp in root.iter(f"{{{METS_NS}}}fileGrp"):
             if grp.get("ID") == mptr.get(f"{{{XLINK_NS}}}title"):
                 used.update(f.get("ID") for f in grp.iter(f"{{{METS_NS}}}file"))
     for i, tag in ids.items():
-        if tag in (f"{{{METS_NS}}}file", f"{{{METS_NS}}}dmdSec") and i not in used:
+        linked = (f"{{{METS_NS}}}file", f"{{{METS_NS}}}dmdSec", f"{{{METS_NS}}}digiprovMD")
+        if tag in linked and i not in used:
             rep.problems.append(f"{where}: {tag.split('}')[1]} {i} is not linked in structMap")
     for i in used - set(ids):
         rep.problems.append(f"{where}: structMap points at unknown ID {i}")
@@ -171,7 +177,7 @@ def _schemas(pkg: Path, rep: PackageCheck) -> dict[str, etree.XMLSchema]:
     out: dict[str, etree.XMLSchema] = {}
     sdir = pkg / "schemas"
     try:
-        for name in ("ead.xsd", "ead_doc.xsd"):
+        for name in ("ead.xsd", "ead_doc.xsd", PREMIS_XSD):
             out[name] = etree.XMLSchema(etree.parse(str(sdir / name)))
         with tempfile.TemporaryDirectory() as tmp:
             for p in sdir.iterdir():
@@ -264,6 +270,8 @@ def _check(pkg: Path, rep: PackageCheck) -> None:
         _validate(schemas.get("mets"), rep_path, rep, where)
         for ead in (rep_path.parent / "metadata/descriptive").glob("EAD_DOC_*.xml"):
             _validate(schemas.get("ead_doc.xsd"), ead, rep, ead.name)
+    for prem in sorted(pkg.glob("**/metadata/preservation/*.xml")):
+        _validate(schemas.get(PREMIS_XSD), prem, rep, str(prem.relative_to(pkg)))
     ead_path = pkg / "metadata/descriptive/EAD.xml"
     if ead_path.is_file():
         _validate(schemas.get("ead.xsd"), ead_path, rep, "EAD.xml")

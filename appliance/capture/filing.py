@@ -40,8 +40,15 @@ def base_name(data: Mapping[str, Any], doc_id: str) -> str:
     return doc_id
 
 
-def content_ref(sha256: str, size: int, name: str) -> dict[str, Any]:
-    return {"sha256": sha256, "size": size, "name": name, "mime": PDF}
+def content_ref(
+    sha256: str, size: int, name: str, derived_from: str | None = None,
+    rendition: str | None = None,
+) -> dict[str, Any]:
+    """A content entry; a rendition (OCR, signing) names the file it was made from."""
+    ref: dict[str, Any] = {"sha256": sha256, "size": size, "name": name, "mime": PDF}
+    if derived_from is not None:
+        ref.update({"from": derived_from, "rendition": rendition or "derived"})
+    return ref
 
 
 def find_by_content(store: Store, sha256: str) -> Record | None:
@@ -87,7 +94,9 @@ def new_document(
     data = store.prepare_document("incoming", _draft_fields(raw, pages, today))
 
     def job(txn: Txn) -> Record:
-        fonds = writes.fonds_state(txn.conn, store.config.org_id, data.get("FondCode"))
+        # A scan filed into a hồ sơ belongs to that hồ sơ's fonds, not the box's own.
+        code = data.get("FondCode") or writes.file_fonds(txn.conn, data.get("FileCode"))
+        fonds = writes.fonds_state(txn.conn, store.config.org_id, code)
         if fonds["Status"] != "open":
             raise ReadOnlyError(f"fonds {fonds['FondCode']} is closed: no new documents")
         d = dict(data, FondCode=fonds["FondCode"], Status="draft")

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from .. import renditions
 from ..errors import KeyError_, LuutruError, NotFoundError, ReadOnlyError
 from ..retry import backoff
 from ..store import Store
@@ -125,7 +126,8 @@ class Worker:
             raise OcrFailed(f"OCR output is not PDF/A-2b (XMP says {flavour or 'nothing'})")
         sha, size = self._put(result.pdf)
         name = f"{filing.base_name(doc.data, doc.id)}.ocr.pdf"
-        filing.attach(self.store, doc.id, filing.content_ref(sha, size, name), self.actor)
+        ref = filing.content_ref(sha, size, name, job.input_sha256, renditions.OCR)
+        filing.attach(self.store, doc.id, ref, self.actor)
         filing.add_text(self.store, doc.id, sha, result.text, self.actor)
         if self.config.sign:
             self.queue.enqueue(JobKind.SIGN, doc.id, sha, job.batch_id)
@@ -151,5 +153,6 @@ class Worker:
             raise
         sha, size = self._put(signed)
         name = f"{filing.base_name(doc.data, doc.id)}.pdf"
-        filing.attach(self.store, doc.id, filing.content_ref(sha, size, name), self.actor)
+        ref = filing.content_ref(sha, size, name, job.input_sha256, renditions.SIGNED)
+        filing.attach(self.store, doc.id, ref, self.actor)
         return sha

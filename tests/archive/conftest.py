@@ -21,7 +21,7 @@ def pdf_bytes(text: str, pages: int = 1) -> bytes:
 
     _register()
     out = io.BytesIO()
-    c = canvas.Canvas(out, pagesize=A4)
+    c = canvas.Canvas(out, pagesize=A4, initialFontName="DejaVuSans")
     for n in range(pages):
         c.setFont("DejaVuSans", 12)
         c.drawString(72, 760, f"{text} — trang {n + 1}")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,4 +156,86 @@ def test_independent_copies_count_media(
     assert [c["label"] for c in status.copies if c["kind"] == "medium"] == ["USB-01", "HDD-02"]
     # The centre is always listed, and counts for nothing until a receipt confirms a size.
     centre = [c for c in status.copies if c["kind"] == "centre"]
-    assert centre == [{"kind": "centre", "label": "Trung tâm dữ liệu tỉnh", "tree_size": 0}]
+    assert centre == [{"kind": "centre", "label": "Trung tâm dữ liệu tỉnh", "tree_size": 0,
+                       "pending_content": 0, "enrolled": True, "counts": False}]
+
+
+def test_each_set_carries_its_metadata_xml_and_minutes(
+    store: Store, tmp_path: Path, make_hoso: Callable[..., Hoso]
+) -> None:
+    """A full set has every record's metadata as XML beside the data and the biên bản sao
+    lưu (PDF, Vietnamese, with the set, the medium and its life); an incremental set's XML
+    holds only the records changed since its base; the manifest names both by SHA-256."""
+    import hashlib
+    import subprocess
+
+    from lxml import etree
+
+    from appliance.archive import paperwork
+
+    h = make_hoso(n=2)
+    medium = tmp_path / "usb"
+    full = backup(store, medium, full=True, label="USB-01", rated_years=5)
+    sets = medium / "luutru-backup" / "sets"
+    xml = etree.parse(str(sets / full.set_id / paperwork.METADATA_FILE)).getroot()
+    assert [e.get("id") for e in xml.iter("HoSo")] == [h.file.id]
+    assert {e.get("id") for e in xml.iter("TaiLieu")} == {d.id for d in h.docs}
+    assert xml.find("HoSoList/HoSo/FileCode").text == h.code  # type: ignore[union-attr]
+    assert len(list(xml.iter("ContentFile"))) == 2
+    minutes = sets / full.set_id / paperwork.MINUTES_FILE
+    text = subprocess.run(["pdftotext", "-layout", str(minutes), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert "BIÊN BẢN SAO LƯU" in text and "Sao lưu toàn bộ" in text and "USB-01" in text
+    assert "5 năm" in text and full.set_id in text
+    manifest = json.loads((sets / full.set_id / "manifest.json").read_text("utf-8"))
+    assert manifest["paperwork"][paperwork.MINUTES_FILE] == hashlib.sha256(
+        minutes.read_bytes()).hexdigest()
+    store.update_document(h.docs[0].id, {"Keyword": "bão lũ"})
+    inc = backup(store, medium, full=False)
+    xml = etree.parse(str(sets / inc.set_id / paperwork.METADATA_FILE)).getroot()
+    assert [e.get("id") for e in xml.iter("TaiLieu")] == [h.docs[0].id]
+    assert list(xml.iter("HoSo")) == []
+
+
+def test_a_medium_label_warns_a_year_before_its_rated_life_ends(
+    store: Store, tmp_path: Path, make_hoso: Callable[..., Hoso], clock: Any
+) -> None:
+    """The label names the rated life and the migration date; a year before the end the
+    copies status warns; past the end the medium no longer counts as a copy."""
+    import datetime as dt
+
+    from appliance.archive.copies import independent_copies
+    from appliance.archive.paperwork import LABEL_FILE
+
+    make_hoso(n=1)
+    medium = tmp_path / "hdd"
+    backup(store, medium, label="HDD-02", rated_years=5)
+    label = (medium / "luutru-backup" / LABEL_FILE).read_text("utf-8")
+    assert "HDD-02" in label and "Tuổi thọ định mức: 5 năm" in label
+    assert "Hết tuổi thọ: 15/09/2030" in label
+    start = store.clock.now().date()
+    fine = independent_copies(store, [medium], today=start + dt.timedelta(days=3 * 365))
+    assert fine.warnings == [] and fine.count == 1
+    soon = independent_copies(store, [medium], today=dt.date(2029, 10, 1))
+    assert soon.count == 1 and any("HDD-02" in w and "15/09/2030" in w for w in soon.warnings)
+    late = independent_copies(store, [medium], today=dt.date(2030, 9, 16))
+    assert late.count == 0 and any("đã hết tuổi thọ" in w for w in late.warnings)
+
+
+def test_the_centre_counts_only_once_its_receipts_cover_everything(
+    store: Store, tmp_path: Path, make_hoso: Callable[..., Hoso]
+) -> None:
+    """A receipt behind the log, or content not yet sent, is not a copy; all of it is."""
+    from appliance.archive.copies import independent_copies
+
+    make_hoso(n=1)
+    size = store.tree_head()[0]
+    medium = tmp_path / "usb"
+    backup(store, medium, label="USB-01", rated_years=10)
+    size = store.tree_head()[0]
+    assert independent_copies(store, [medium], centre_confirmed=size - 1).count == 1
+    assert independent_copies(store, [medium], centre_confirmed=size,
+                              centre_pending_content=1).count == 1
+    status = independent_copies(store, [medium], centre_confirmed=size)
+    assert status.count == 2 and status.ok and status.message() is None
+    assert "Chỉ có 1 bản sao" in (independent_copies(store, [medium]).message() or "")

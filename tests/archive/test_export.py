@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,3 +67,80 @@ def test_export_keeps_classified_off_and_refuses_rot(
     p.write_bytes(p.read_bytes()[:-1] + b"X")
     with pytest.raises(PackageError):
         export_file(store, h.code, tmp_path / "c")
+
+
+def _signed_hoso(store: Store, make_hoso: Callable[..., Hoso]) -> tuple[Hoso, bytes]:
+    """A hồ sơ whose first document's archival version is a signed PAdES PDF (as capture
+    makes it: the signed rendition derived from the scan), the second plain."""
+    from appliance.pdfsign import sign_pdf
+    from tests.pki import SoftwareAgencyKey
+
+    h = make_hoso(n=2, close=False)
+    doc = h.docs[0]
+    raw = doc.data["Content"][0]
+    with store.content.open(raw["sha256"]) as fh:
+        body = fh.read()
+    signed = sign_pdf(body, SoftwareAgencyKey.make(), agency_name="Ủy ban nhân dân xã Đông Hải")
+    stored = store.content.put_bytes(signed)
+    store.attach_content(doc.id, [{"sha256": stored.sha256, "size": stored.size,
+                                   "name": f"{h.code}.1.pdf", "mime": "application/pdf",
+                                   "from": raw["sha256"], "rendition": "signed"}])
+    store.close_file(h.code)
+    return h, signed
+
+
+def test_export_is_pdfa_with_fonts_embedded_and_no_signature_inside(
+    store: Store, make_hoso: Callable[..., Hoso], tmp_path: Path
+) -> None:
+    """PDF/A-2b (pikepdf's validator, XMP part/conformance, an OutputIntent), every font
+    embedded (pdffonts), no signature field or /Sig widget left (pikepdf, pyHanko, pdfsig);
+    the signed original beside it, byte for byte, still valid (pdfsig)."""
+    import pikepdf.pdfa
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    h, signed = _signed_hoso(store, make_hoso)
+    res = export_file(store, h.code, tmp_path / "out")
+    report = pikepdf.pdfa.validate_written(res.pdf, "2b")
+    assert report.passed, report.findings
+    with pikepdf.open(res.pdf) as pdf:
+        meta = pdf.open_metadata()
+        assert (meta.get("pdfaid:part"), meta.get("pdfaid:conformance")) == ("2", "B")
+        assert len(pdf.Root.OutputIntents) == 1
+        assert "/AcroForm" not in pdf.Root
+        for page in pdf.pages:
+            for a in page.get("/Annots") or []:
+                assert a.get("/FT") != "/Sig" and a.get("/Subtype") != "/Widget"
+    with res.pdf.open("rb") as fh:
+        assert PdfFileReader(fh, strict=False).embedded_signatures == []
+    if shutil.which("pdffonts"):
+        fonts = subprocess.run(["pdffonts", str(res.pdf)], capture_output=True, text=True,
+                               check=True).stdout.splitlines()[2:]
+        assert fonts and all(" yes " in f.split("TrueType")[-1] or " yes " in f for f in fonts)
+        assert not any("Helvetica" in f for f in fonts), fonts
+    if shutil.which("pdfsig"):
+        out = subprocess.run(["pdfsig", str(res.pdf)], capture_output=True, text=True)
+        text = out.stdout + out.stderr
+        assert "does not contain any signatures" in text, text
+        assert "Digest Mismatch" not in text and "Not total document signed" not in text
+    assert res.originals is not None
+    original = res.originals / f"{h.code}.0000001.pdf"
+    assert original.read_bytes() == signed
+    if shutil.which("pdfsig"):
+        ok = subprocess.run(["pdfsig", str(original)], capture_output=True, text=True).stdout
+        assert "Total document signed" in ok and "Digest Mismatch" not in ok
+
+
+def test_export_pages_carry_the_print_marks(
+    store: Store, make_hoso: Callable[..., Hoso], tmp_path: Path
+) -> None:
+    """Each document's last page ends with "TÀI LIỆU LƯU TRỮ CHUYỂN ĐỔI", its mã lưu trữ and
+    the converting agency; every content page is marked "BẢN SAO"."""
+    h, _ = _signed_hoso(store, make_hoso)
+    res = export_file(store, h.code, tmp_path / "out")
+    text = subprocess.run(["pdftotext", "-layout", str(res.pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    pages = text.split("\f")
+    assert text.count("TÀI LIỆU LƯU TRỮ CHUYỂN ĐỔI") == 2
+    assert f"Mã lưu trữ: {h.code}.0000001" in text and f"Mã lưu trữ: {h.code}.0000002" in text
+    assert "Cơ quan, tổ chức chuyển đổi: Ủy ban nhân dân xã Đông Hải" in text
+    assert sum("BẢN SAO" in p for p in pages) == res.pages - 2  # not the cover and mục lục

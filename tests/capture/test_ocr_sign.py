@@ -14,6 +14,7 @@ import pytest
 from cryptography import x509
 from PIL import Image, ImageFilter
 
+from appliance import renditions
 from appliance.capture.batch import Capture, ingest_upload
 from appliance.capture.config import CaptureConfig
 from appliance.capture.filing import document_text
@@ -214,3 +215,7 @@ def test_signed_pdfa_validates_top_right_and_keeps_every_version(
         report = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True).stdout
         assert "Signature is Valid" in report and "Total document signed" in report
     assert scan["name"].startswith("scan-")
+    # Each rendition names the file it was made from: a package carries the signed one only.
+    assert (ocr["from"], ocr["rendition"]) == (scan["sha256"], "ocr")
+    assert (signed["from"], signed["rendition"]) == (ocr["sha256"], "signed")
+    assert [c["sha256"] for c in renditions.archival([scan, ocr, signed])] == [signed["sha256"]]

@@ -94,6 +94,26 @@ async def test_files_and_register_over_the_api(client: TestClient) -> None:
     assert pdf.status == 200 and (await pdf.read()).startswith(b"%PDF")
 
 
+async def test_the_retention_table_is_offered_and_used_over_the_api(client: TestClient) -> None:
+    """GET /api/v1/retention lists the kinds with their TT 05 codes; a hồ sơ opened with a
+    kind takes its period; one shorter than the table's is refused with the field named."""
+    h = _auth(client, Role.ARCHIVIST)
+    table = await (await client.get("/api/v1/retention", headers=h)).json()
+    kinds = {i["id"]: i for i in table["items"]}
+    assert kinds["TT10.quy-hoach.cong-van"]["maintenance"] == "07"
+    assert kinds["TT10.quy-hoach.cong-van"]["years"] == 5
+    r = await client.post("/api/v1/files", headers=h, json={
+        "FileCatalog": 2025, "FileNotation": "04.VP", "Title": "Công văn quy hoạch",
+        "RetentionRef": "TT10.quy-hoach.cong-van"})
+    assert r.status == 201, await r.text()
+    data = (await r.json())["data"]
+    assert (data["Maintenance"], data["RetentionYears"]) == ("07", 5)
+    r = await client.post("/api/v1/files", headers=h, json={
+        "FileCatalog": 2025, "FileNotation": "05.VP", "Title": "Hồ sơ cán bộ",
+        "RetentionRef": "TT10.can-bo.ho-so-ca-nhan", "Maintenance": "20 năm"})
+    assert r.status == 422 and (await r.json())["error"]["field"] == "Maintenance"
+
+
 async def test_openapi_describes_exactly_the_api_routes(client: TestClient) -> None:
     doc = await (await client.get("/api/v1/openapi.json")).json()
     assert doc == openapi_document()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from html import unescape
+from pathlib import Path
 
 import aiohttp
 import cbor2
@@ -12,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from appliance.accounts import Role
-from tests.conftest import incoming
+from tests.conftest import ORG_NAME, incoming
 
 from . import samples
 from .conftest import as_role, services_of
@@ -74,7 +75,62 @@ async def test_register_incoming_with_a_scan(client: TestClient) -> None:
     assert "20/09/2025" in html  # dates for people are dd/mm/yyyy
     pdf = await client.get(f"/documents/{doc_id}/content/{content['sha256']}")
     assert pdf.status == 200 and pdf.headers["Content-Type"] == "application/pdf"
-    assert await pdf.read() == scan
+    assert (await pdf.read()).startswith(b"%PDF-")  # the marked print copy (test_print_…)
+    raw = await client.get(f"/documents/{doc_id}/content/{content['sha256']}?download=1")
+    assert await raw.read() == scan
+
+
+async def test_print_copies_carry_the_marks_and_downloads_stay_original(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """Opening or printing a record's PDF gives a copy with "TÀI LIỆU LƯU TRỮ CHUYỂN ĐỔI",
+    the mã lưu trữ and the converting agency after the last page's content, and "BẢN SAO" on
+    every page; it is logged as a print. The download is the signed file, byte for byte,
+    its signature still valid (pdfsig)."""
+    import shutil
+    import subprocess
+
+    from appliance.pdfsign import sign_pdf
+    from tests.archive.conftest import pdf_bytes
+    from tests.pki import SoftwareAgencyKey
+
+    s = services_of(client)
+    f = s.store.open_file({"FileCatalog": 2025, "FileNotation": "01.VP", "Title": "Hồ sơ in",
+                           "Maintenance": "01"})
+    code = f.data["FileCode"]
+    doc = s.store.register_incoming(incoming(FileCode=code)).record
+    import asyncio
+
+    signed = await asyncio.to_thread(sign_pdf, pdf_bytes("Quyết định số 12", pages=2),
+                                     SoftwareAgencyKey.make(), agency_name=ORG_NAME)
+    stored = s.store.content.put_bytes(signed)
+    s.store.attach_content(doc.id, [{"sha256": stored.sha256, "size": stored.size,
+                                     "name": "qd12.pdf", "mime": "application/pdf"}])
+    await as_role(client, Role.LEADER)
+    page = await (await client.get(f"/documents/{doc.id}")).text()
+    assert f"/content/{stored.sha256}?print=1" in page
+    before = s.store.tree_head()[0]
+    resp = await client.get(f"/documents/{doc.id}/content/{stored.sha256}?print=1")
+    assert resp.status == 200 and "ban-in.pdf" in resp.headers["Content-Disposition"]
+    copy = tmp_path / "copy.pdf"
+    copy.write_bytes(await resp.read())
+    text = subprocess.run(["pdftotext", "-layout", str(copy), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    pages = text.split("\f")[:-1]
+    assert len(pages) == 2 and all("BẢN SAO" in p for p in pages)
+    last = pages[-1]
+    assert last.index("Quyết định số 12") < last.index("TÀI LIỆU LƯU TRỮ CHUYỂN ĐỔI")
+    assert f"Mã lưu trữ: {code}.0000001" in last and ORG_NAME in last
+    assert "TÀI LIỆU LƯU TRỮ CHUYỂN ĐỔI" not in pages[0]
+    kinds = [cbor2.loads(raw)["kind"] for _, raw in s.store.entries(before)]
+    assert "audit.print" in kinds
+    raw = await client.get(f"/documents/{doc.id}/content/{stored.sha256}?download=1")
+    original = tmp_path / "original.pdf"
+    original.write_bytes(await raw.read())
+    assert original.read_bytes() == signed
+    if shutil.which("pdfsig"):
+        ok = subprocess.run(["pdfsig", str(original)], capture_output=True, text=True).stdout
+        assert "Total document signed" in ok and "Digest Mismatch" not in ok
 
 
 async def test_duplicate_triple_warns_before_registering(client: TestClient) -> None:

@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import tempfile
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -71,6 +72,59 @@ async def test_open_list_and_close_a_file(client: TestClient) -> None:
                                             "FileNotation": "01.VP", "Title": "Trùng",
                                             "Maintenance": "01"})
     assert bad.status == 422 and "already exists" in await bad.text()
+
+
+async def test_the_file_form_offers_the_retention_table(client: TestClient) -> None:
+    """The form lists the kinds of hồ sơ (grouped, with their periods); a 5-year kind opens a
+    hồ sơ the Danh mục shows as "05 năm" (not "Khác"); a shorter period than the kind's is
+    refused, the form kept and the retention field marked."""
+    s = services_of(client)
+    csrf = await as_role(client, Role.ARCHIVIST)
+    form = await (await client.get("/files/new")).text()
+    assert '<optgroup label="Tài liệu quy hoạch">' in form
+    assert "Công văn trao đổi về công tác quy hoạch — 05 năm" in form
+    assert '<option value="05 năm"' in form
+    resp = await client.post("/files", allow_redirects=False, data={
+        "csrf_token": csrf, "FileCatalog": "2025", "FileNotation": "11.VP",
+        "Title": "Công văn trao đổi về quy hoạch 2025", "RetentionRef": "TT10.quy-hoach.cong-van",
+        "Maintenance": ""})
+    assert resp.status == 303, await resp.text()
+    f = s.store.find_one("file", FileCode="000.21.08.H49.2025.11.VP")
+    assert f is not None and (f.data["Maintenance"], f.data["RetentionYears"]) == ("07", 5)
+    listed = await (await client.get("/files?year=2025")).text()
+    row = listed[listed.index("Công văn trao đổi về quy hoạch 2025"):]
+    assert row[: row.index("</tr>")].count("05 năm") == 1 and "Khác" not in row[:200]
+    resp = await client.post("/files", data={
+        "csrf_token": csrf, "FileCatalog": "2025", "FileNotation": "12.TCCB",
+        "Title": "Hồ sơ cán bộ", "RetentionRef": "TT10.can-bo.ho-so-ca-nhan",
+        "Maintenance": "10 năm"})
+    html = await resp.text()
+    assert resp.status == 422
+    assert 'class="invalid"' in html and 'aria-invalid="true"' in html
+    assert 'value="Hồ sơ cán bộ"' in html or "Hồ sơ cán bộ</textarea>" in html
+
+
+async def test_home_warns_while_fewer_than_two_independent_copies_exist(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """No medium and no centre: the warning; one medium: still; two media with sets, within
+    their rated life: no warning (the centre, never enrolled here, does not count)."""
+    from appliance.archive.backup import backup
+
+    s = services_of(client)
+    await as_role(client, Role.TECHNICIAN)
+    html = await (await client.get("/")).text()
+    assert 'id="copies-warning"' in html and "Chưa đủ hai bản sao độc lập" in html
+    assert "hiện có 0 trên 2" in html
+    a, b = tmp_path / "usb1", tmp_path / "usb2"
+    (s.store.data_dir / "archive.json").write_text(json.dumps(
+        {"backup_media": [str(a), str(b)]}))
+    backup(s.store, a, label="USB-01", rated_years=10)
+    html = await (await client.get("/")).text()
+    assert "hiện có 1 trên 2" in html and "USB-01: ✔" in html
+    backup(s.store, b, label="HDD-02", rated_years=10)
+    html = await (await client.get("/")).text()
+    assert 'id="copies-warning"' not in html
 
 
 async def test_document_can_be_put_into_a_file(client: TestClient) -> None:

@@ -22,6 +22,18 @@ document.addEventListener("DOMContentLoaded", function () {
       }
     });
   });
+  // Choosing a kind of hồ sơ from the retention table fills in its period (still editable).
+  document.querySelectorAll("select[data-period-target]").forEach(function (sel) {
+    sel.addEventListener("change", function () {
+      var opt = sel.options[sel.selectedIndex];
+      var target = document.getElementById(sel.getAttribute("data-period-target"));
+      var period = opt && opt.getAttribute("data-period");
+      if (!target || !period) { return; }
+      for (var i = 0; i < target.options.length; i++) {
+        if (target.options[i].text === period) { target.selectedIndex = i; }
+      }
+    });
+  });
   // Dates: let clerks type 15092025 or 15.9.2025; the server also accepts dd/mm/yyyy.
   document.querySelectorAll("input[placeholder='dd/mm/yyyy']").forEach(function (input) {
     input.addEventListener("blur", function () {
