@@ -162,16 +162,24 @@ def test_cut_mid_upload_resumes_and_resends_at_most_one_chunk(
                 [*LUUTRU, "sync", "--data", str(d), "--once"], cwd=REPO,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )
-            time.sleep(2.5)  # metadata done, content under way at 200 KB/s
+            # Cut once both lanes hold some bytes (content goes at 200 KB/s, so 600 KB take
+            # three seconds): waiting for that, not for a fixed time, keeps a loaded machine
+            # from cutting before the second lane has started.
+            uploads = centre_dir / "blobs" / "uploads"
+            deadline = time.monotonic() + 60
+            while not (
+                any(p.stat().st_size > 0 for p in uploads.glob("*.lane-*"))
+                and any(p.stat().st_size > 0 for p in uploads.glob("*.part"))
+            ):
+                assert time.monotonic() < deadline and agent.poll() is None, "no two lanes"
+                time.sleep(0.02)
             relay.cut()
             agent.communicate(timeout=60)
             assert agent.returncode != 0
             first = state(d)["content_bytes_sent"]
             assert 0 < first < size
             # The file went up in two lanes (on two connections: lane 0, and its last quarter
-            # in gaps lane 0 leaves) and the cut came partway through lane 0 (the cap lets
-            # 500 KB through in 2.5 s at most).
-            uploads = centre_dir / "blobs" / "uploads"
+            # in gaps lane 0 leaves) and the cut came partway through lane 0.
             (lane,) = uploads.glob("*.lane-*")
             start = int(lane.name.rsplit("-", 1)[1])
             held = (uploads / f"{lane.name[:64]}.part").stat().st_size
