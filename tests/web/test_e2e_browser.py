@@ -94,7 +94,7 @@ def test_clerk_day_in_the_browser(data_dir: Path, tmp_path: Path) -> None:
         hit.click()
         expect(page.locator("#subject")).to_have_text(SUBJECT)
 
-        page.click("nav >> text=Văn bản đi")
+        page.click('nav >> text="Văn bản đi"')  # exact: "Văn bản điện tử đến" also starts so
         page.fill("#f-TypeName", "Quyết định")
         page.fill("#f-Subject", "Về việc thành lập Tổ công tác chuyển đổi số của xã")
         page.fill("#f-SignerPosition", "Chủ tịch")
