@@ -19,6 +19,7 @@ class Kind(StrEnum):
     FILE_OPEN = "file.open"
     FILE_CLOSE = "file.close"
     FILE_ADD_DOCUMENT = "file.add_document"  # a membership
+    FILE_REMOVE_DOCUMENT = "file.remove_document"  # a membership ended, with why
     DOCUMENT_REGISTER = "document.register"
     DOCUMENT_DRAFT = "document.draft"
     DOCUMENT_ISSUE = "document.issue"

@@ -221,7 +221,7 @@ def known_kind(kind: str) -> bool:
         kind in RECORD_KINDS
         or kind in ARCHIVE_KINDS
         or kind in EDXML_KINDS
-        or kind in (OCR_TEXT_KIND, CODELISTS_KIND, NUMBER_USED_KIND)
+        or kind in (OCR_TEXT_KIND, CODELISTS_KIND, NUMBER_USED_KIND, Kind.FILE_REMOVE_DOCUMENT)
         or is_inert(kind)
     )
 
@@ -313,6 +313,9 @@ class _Replay:
                 from .edxml.inbox import apply as apply_edxml
 
                 apply_edxml(self.conn, entry)
+            elif kind == Kind.FILE_REMOVE_DOCUMENT:
+                self.flush()
+                schema.end_membership(self.conn, str(entry.id))
             elif kind == CODELISTS_KIND:
                 self.codelists(entry)
             elif kind == NUMBER_USED_KIND:

@@ -125,9 +125,10 @@ def append_event(
     target_type: str | None = None,
     target_id: str | None = None,
     refs: Sequence[bytes] = (),
+    note: str | None = None,
 ) -> Entry:
     """Append an entry that changes no projection (views, prints, receipts, audits)."""
-    return _append(txn, kind, actor, target_type, target_id, data, refs=tuple(refs))
+    return _append(txn, kind, actor, target_type, target_id, data, refs=tuple(refs), note=note)
 
 
 def _append(

@@ -124,8 +124,12 @@ def _secret_scenario(store: Store, clock: ManualClock, work: Path) -> dict[str, 
     store.attach_content(mat_doc.id, [{"sha256": photo.sha256, "size": photo.size,
                                        "name": "so-do.png", "mime": "image/png"}])
     renditions.migrate(store, mat_doc.id, photo.sha256, renditions.image_to_pdf, "lưu trữ")
-    # A public document filed into the mật hồ sơ as well (a membership).
+    # A public document filed into the mật hồ sơ as well (a membership), a second one filed
+    # and taken out again (file.remove_document names the mật hồ sơ).
     store.add_to_file(public.id, mcode)
+    other = store.register_incoming(incoming(CodeNumber="702", Subject="V/v nhầm hồ sơ")).record
+    store.add_to_file(other.id, mcode)
+    store.remove_from_file(other.id, mcode, "Đưa nhầm vào hồ sơ mật")
     from appliance.capture import filing
 
     filing.add_text(store, mat_doc.id, mat_doc.data["Content"][0]["sha256"],

@@ -171,6 +171,8 @@ def build_everything(store: Store, clock: ManualClock, work: Path) -> None:
     )
     store.add_to_file(d1.id, g.data["FileCode"])
     store.add_to_file(secret.id, g.data["FileCode"])
+    store.add_to_file(d2.id, g.data["FileCode"])
+    store.remove_from_file(d2.id, g.data["FileCode"], "Đưa nhầm hồ sơ")
     store.close_file(code)
 
     # Capture: a digitised draft with its OCR text, registered later, text replaced after.
@@ -481,7 +483,7 @@ def test_every_table_is_rebuilt_or_known_not_to_be_a_projection(built: Path) -> 
 OPS = (
     "register", "draft", "issue", "update", "content", "open_file", "add_to_file",
     "close_file", "ocr", "freeze", "unfreeze", "recall", "new_year", "secret", "audit",
-    "register", "issue", "open_file", "add_to_file", "content", "ocr", "update",
+    "register", "issue", "open_file", "add_to_file", "content", "ocr", "update", "take_out",
 )
 
 
@@ -519,6 +521,12 @@ def _apply(store: Store, clock: ManualClock, op: str, n: int) -> None:
                              "Title": f"Hồ sơ {n}", "Maintenance": "06"})
         elif op == "add_to_file" and docs and files:
             store.add_to_file(pick(docs).id, files[(n // 7) % len(files)].data["FileCode"])
+        elif op == "take_out":
+            row = store.reader().execute(
+                'SELECT "DocumentId", "FileCode" FROM memberships ORDER BY rid LIMIT 1 OFFSET ?',
+                (n % 3,)).fetchone()
+            if row is not None:
+                store.remove_from_file(row[0], row[1], f"Nhầm {n}")
         elif op == "close_file" and files:
             store.close_file(pick(files).data["FileCode"])
         elif op == "ocr" and docs:

@@ -52,6 +52,7 @@ KIND_LABELS = {
     EntryKind.FILE_OPEN: "File opened",
     EntryKind.FILE_CLOSE: "File closed",
     EntryKind.FILE_ADD_DOCUMENT: "Added to a file",
+    EntryKind.FILE_REMOVE_DOCUMENT: "Taken out of a file",
     EntryKind.ARCHIVE_FREEZE: "Freeze",
     EntryKind.ARCHIVE_UNFREEZE: "Freeze lifted",
     EntryKind.ARCHIVE_RECALL: "Recall",

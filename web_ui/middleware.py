@@ -17,6 +17,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from appliance.accounts import SESSION_COOKIE
+from appliance.capture.errors import DiskFull, ImageRejected
 from appliance.errors import (
     AuthError,
     ConfigError,
@@ -53,8 +54,10 @@ def status_of(exc: LuutruError) -> int:
     status = getattr(exc, "status", None)  # the web UI's errors, and accounts' (core)
     if isinstance(status, int):
         return status
-    if isinstance(exc, ValidationError):
+    if isinstance(exc, ValidationError | ImageRejected):  # a scan the pipeline refused too
         return 422
+    if isinstance(exc, DiskFull):
+        return 507
     if isinstance(exc, NotFoundError):
         return 404
     if isinstance(exc, ConflictError):

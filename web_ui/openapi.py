@@ -128,6 +128,12 @@ def _links(ops: tuple[str, ...], param: str, expr: str) -> dict[str, Any]:
     return {op: {"operationId": op, "parameters": {param: expr}} for op in ops}
 
 
+_CAPTURE = {"type": "object", "description": "Where the document's scans stand: step "
+             "ocr|sign while queued or running, failed, done, or null (none captured)",
+             "properties": {"step": {"type": "string", "nullable": True,
+                                     "enum": ["ocr", "sign", "failed", "done", None]},
+                            "error": {"type": "string", "nullable": True},
+                            "retrying": {"type": "boolean"}}}
 _DOC_LINKS = _links(("api_document", "api_issue", "api_history", "api_upload",
                      "api_add_to_file"), "id", "$response.body#/document/id")
 _FILE_LINKS = _links(("api_file", "api_file_close"), "code", "$response.body#/data/FileCode")
@@ -174,15 +180,19 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "type": "object", "properties": {"items": {"type": "array", "items": {"type": "object"}},
                                          "complete": {"type": "boolean"}}})},
     "api_upload": {
-        "summary": "Attach a file (PDF, JPEG, PNG, TIFF); the body is the file",
+        "summary": "Attach a file (PDF, JPEG, PNG, TIFF); the body is the file. A computer-made "
+                   "PDF is kept as sent; a photo or scan goes through capture (one PDF now, "
+                   "its OCR'd, signed PDF/A from the background worker: see capture)",
         "parameters": [_q("name", {"type": "string", "maxLength": 200}, "file name")],
         "requestBody": {"required": True, "content": {
             t: {"schema": {"type": "string", "format": "binary"}} for t in (
                 "application/pdf", "image/jpeg", "image/png", "image/tiff",
                 "application/octet-stream")}},
         "responses": {"201": {"description": "Stored and attached", "content": _json({
-            "type": "object", "properties": {"document": {"$ref": "#/components/schemas/Document"},
-                                             "content": {"type": "object"}}})}},
+            "type": "object", "properties": {
+                "document": {"$ref": "#/components/schemas/Document"},
+                "content": {"type": "object", "nullable": True},
+                "capture": _CAPTURE}})}},
     },
     "api_content": {
         "summary": "A content file of the document: a PDF (or ?print=1) comes as the marked "
@@ -219,6 +229,12 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     },
     "api_content_remove": {
         "summary": "Take an attachment off the current version (the file stays in the log)",
+        "parameters": [_q("reason", {"type": "string", "minLength": 1, "maxLength": 500})],
+        "responses": _ok(_DOC_ONLY),
+    },
+    "api_remove_from_file": {
+        "summary": "Take the document out of an open hồ sơ (its own, or one it was added to); "
+                   "the log keeps when and why",
         "parameters": [_q("reason", {"type": "string", "minLength": 1, "maxLength": 500})],
         "responses": _ok(_DOC_ONLY),
     },
@@ -353,7 +369,8 @@ def _components() -> dict[str, Any]:
                     "seal": {"type": "object", "properties": {
                         "status": {"type": "string", "enum": ["sealed", "pending", "broken"]},
                         "log_index": INT, "checkpoint_size": INT}},
-                    "confirmed_at_province": {"type": "boolean"}}}]},
+                    "confirmed_at_province": {"type": "boolean"},
+                    "capture": _CAPTURE}}]},
             "File": {"type": "object", "properties": {
                 "id": STR, "version": INT, "data": {"$ref": "#/components/schemas/FileData"},
                 "documents": {"type": "array", "items": {"type": "object"}}}},
