@@ -3,6 +3,7 @@ user's language, and nothing stored (web_ui/uploads.py over appliance/pdfcheck.p
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,8 @@ async def test_the_checker_tells_computer_made_pdfs_from_scans(tmp_path: Path) -
     cases = {
         "typed.pdf": (pdf_bytes("Báo cáo tổng kết năm"), True),
         "scan.pdf": (samples.pdf(), False),
-        "signed-scan.pdf": (sign_pdf(samples.pdf(), key, agency_name="UBND xã"), True),
+        "signed-scan.pdf": (await asyncio.to_thread(sign_pdf, samples.pdf(), key,
+                                                    agency_name="UBND xã"), True),
         "photo.jpg": (samples.jpeg(), False),
         "pages.tiff": (samples.tiff(), False),
     }
