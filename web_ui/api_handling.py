@@ -82,7 +82,7 @@ async def api_direction(request: web.Request) -> web.Response:
     if not isinstance(support, list) or not all(isinstance(u, str) for u in support):
         raise ValidationError("support is a list of user names", "Support",
                               msgid="%(label)s must be a list of user names.")
-    new = await blocking(handling.direct, s.store, rec.id, _text(body, "direction", "Direction"),
+    new = await blocking(handling.direct, s.store, rec.id, _text(body, "direction", "Instruction"),
                          _text(body, "lead", "Lead"), support,
                          _text(body, "due", "Due") or None, me(request).username)
     return web.json_response({"document": doc_json(new)})

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from appliance.accounts import Role
 from appliance.fields import SCHEMAS, Field, Kind
 
 from . import permissions
@@ -337,8 +338,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "type": "object", "required": ["username", "role", "password"],
             "additionalProperties": False, "properties": {
                 "username": {"type": "string", "pattern": "^[a-z0-9._-]{2,40}$"},
-                "role": {"type": "string", "enum": [
-                    "clerk", "archivist", "leader", "technician", "auditor"]},
+                "role": {"type": "string", "enum": [r.value for r in Role]},
                 "password": {"type": "string", "minLength": 12, "maxLength": 200},
                 "full_name": {"type": "string", "maxLength": 100}}})},
         "responses": _ok("UserOut", "Created", "201"),

@@ -49,3 +49,14 @@ async def test_vietnamese_by_default_english_on_request(client: TestClient) -> N
     assert resp.status == 200
     page = await resp.text()
     assert 'lang="en"' in page and "Registered today" in page and "Đăng ký hôm nay" not in page
+
+
+def test_every_role_has_a_name_in_both_languages() -> None:
+    """The header shows the role: never its code name (handler, clerk) in either language."""
+    from appliance.accounts import Role
+    from web_ui import i18n
+
+    for role in Role:
+        vi = i18n.translations("vi").gettext(role.value)
+        en = i18n.translations("en").gettext(role.value)
+        assert vi != role.value and en != role.value and en[0].isupper(), role

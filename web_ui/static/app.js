@@ -45,6 +45,9 @@ document.addEventListener("DOMContentLoaded", function () {
           if (st && (st.step === "done" || st.step === "failed" || st.step === null)) {
             window.clearInterval(timer);
             poll.textContent = poll.getAttribute("data-done-text");
+          } else if (st && st.step === "sign" && st.retrying) {
+            window.clearInterval(timer);  // no agency key yet: nothing to follow here
+            poll.textContent = poll.getAttribute("data-wait-text");
           }
         }).catch(function () {});
     }, 10000);
