@@ -76,8 +76,8 @@ async def test_patch_cancel_and_remove_content(client: TestClient) -> None:
     up = await client.post(f"/api/v1/documents/{did}/content?name=nham.png", data=samples.png(),
                            headers={**h, "Content-Type": "image/png"})
     sha = (await up.json())["content"]["sha256"]
-    r = await client.delete(f"/api/v1/documents/{did}/content/{sha}?reason=Nh%E1%BA%A7m+t%E1%BB%87p",
-                            headers=h)
+    r = await client.delete(f"/api/v1/documents/{did}/content/{sha}",
+                            params={"reason": "Nhầm tệp"}, headers=h)
     assert r.status == 200, await r.text()
     assert "Content" not in (await r.json())["document"]["data"]
     assert s.store.content.exists(sha)
