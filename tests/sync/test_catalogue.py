@@ -12,7 +12,7 @@ import pytest
 from appliance.archive import publication
 from appliance.text import fold
 from sync.central import catalogue
-from sync.central.catalogue import Candidate, publishable, public_fields
+from sync.central.catalogue import Candidate, public_fields, publishable
 from sync.central.catalogue_store import CatalogueRow, SearchQuery
 from sync.central.centre import Centre
 from tests.sync.catalogue_scenario import OPENED_SUBJECT, PUBLIC_SUBJECT, build, sync_all
