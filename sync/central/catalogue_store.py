@@ -138,6 +138,10 @@ class CatalogueView(Protocol):
 
     def reader_copy(self, request_id: str) -> bytes | None: ...
 
+    def document_data(self, appliance_id: str, doc_id: str) -> dict[str, Any] | None:
+        """The newest version of a document the centre holds (its content hashes too)."""
+        ...
+
 
 class CatalogueTx(CatalogueView, Protocol):
     def put_cat_fonds(self, appliance_id: str, rows: Sequence[tuple[str, int, str, int]]

@@ -210,6 +210,12 @@ class CatalogueQueries:
         return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
 
 
+    def document_data(self, appliance_id: str, doc_id: str) -> dict[str, Any] | None:
+        rows = self._q("SELECT data_json FROM documents WHERE appliance_id = ? AND doc_id = ?",
+                       (appliance_id, doc_id))
+        return json.loads(rows[0][0]) if rows else None
+
+
 class CatalogueWrites:
     """Writes (mixed into SqlTx)."""
 
