@@ -90,8 +90,12 @@ STATUS_LABELS = {"pending": "Chờ duyệt", "approved": "Đã duyệt", "refuse
 READER_FIELDS = ("name", "organisation", "identity", "address", "clearance_ref")
 
 
-class UseError(ArchiveError):
-    """A use request cannot go on this way (wrong step, no permission, nothing to copy)."""
+class UseError(ConflictError, ArchiveError):
+    """A use request cannot go on this way (wrong step, nothing to copy, no signing key)."""
+
+
+class UseForbidden(UseError):
+    """The actor may not take this step (not the desk, not an approver)."""
 
 
 @dataclass(frozen=True)
@@ -223,7 +227,7 @@ def _reader(raw: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
             out[k] = nfc(v)[:300]
     if kind == "outside":
         if not actor.desk:
-            raise UseError("chỉ văn thư, lưu trữ ghi phiếu cho người ngoài cơ quan")
+            raise UseForbidden("chỉ văn thư, lưu trữ ghi phiếu cho người ngoài cơ quan")
         if not out.get("name"):
             raise ValidationError("Cần họ và tên người khai thác", "reader_name")
     else:
@@ -237,7 +241,9 @@ def _items(conn: sqlite3.Connection, raw: Sequence[Any], actor: Actor,
         raise ValidationError("Cần ít nhất một tài liệu", "items")
     out, seen = [], set()
     for item in raw:
-        doc_id = str(item.get("document", "")) if isinstance(item, Mapping) else ""
+        if not isinstance(item, Mapping):
+            raise ValidationError("Mỗi tài liệu yêu cầu là {document, form}", "items")
+        doc_id = str(item.get("document", ""))
         try:
             form = Form(str(item.get("form", "read")))
         except ValueError:
@@ -273,7 +279,10 @@ def create_request(store: Store, actor: Actor, raw: Mapping[str, Any]) -> dict[s
     code = str(raw.get("purpose_code") or "05")
     if code not in PURPOSES:
         raise ValidationError("Mục đích không có trong danh mục", "purpose_code")
-    reader = _reader(raw.get("reader") or {}, actor)
+    reader_raw = raw.get("reader") or {}
+    if not isinstance(reader_raw, Mapping) or not isinstance(raw.get("items") or [], list):
+        raise ValidationError("reader là một đối tượng, items là một danh sách", "reader")
+    reader = _reader(reader_raw, actor)
 
     def job(txn: Txn) -> dict[str, Any]:
         ensure_schema(txn.conn)
@@ -294,7 +303,7 @@ def decide(store: Store, actor: Actor, request_id: str, approve: bool, note: str
            items: Sequence[int] | None = None) -> dict[str, Any]:
     """Approve (all items, or those listed, with ``note`` as its conditions) or refuse."""
     if not actor.approver:
-        raise UseError("chỉ lãnh đạo cơ quan (hoặc người được giao) duyệt phiếu yêu cầu")
+        raise UseForbidden("chỉ lãnh đạo cơ quan (hoặc người được giao) duyệt phiếu yêu cầu")
     note = nfc_multiline(note)[:1000]
     if not approve and not note:
         raise ValidationError("Cần ghi lý do từ chối", "note")
@@ -354,7 +363,7 @@ def deliver(store: Store, actor: Actor, request_id: str, item: int, medium: str,
         raise ValidationError("Cách giao là màn hình, tệp hoặc bản in", "medium") from None
     req = get_request(store.reader(), request_id)
     if not (actor.desk or (req["created_by"] == actor.username and med is Medium.SCREEN)):
-        raise UseError("văn thư, lưu trữ giao tài liệu cho người khai thác")
+        raise UseForbidden("văn thư, lưu trữ giao tài liệu cho người khai thác")
     if not visible(req, actor):
         raise NotFoundError(f"không có phiếu yêu cầu {request_id}")
     if req["status"] != "approved" or item not in (req["decision"] or {}).get("items", ()):
