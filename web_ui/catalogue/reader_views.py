@@ -141,10 +141,11 @@ async def signup(request: web.Request) -> web.Response:
 
         msg = exc.translated(translations(request.get(LANG, "vi")).gettext)
         return _form_page(request, "reader_signup.html", 400, error=msg, field="password",
-                          values=values)
+                          values=values, next=str(form.get("next", "")))
     except LuutruError as exc:
         return _form_page(request, "reader_signup.html", 400, error=str(exc),
-                          field=getattr(exc, "field", None) or "username", values=values)
+                          field=getattr(exc, "field", None) or "username", values=values,
+                          next=str(form.get("next", "")))
     token = await asyncio.to_thread(readers.start_session, cat.centre,
                                     values["username"].strip().lower())
     return _signed_in(request, token, str(form.get("next", "")))
@@ -160,14 +161,14 @@ async def signin(request: web.Request) -> web.Response:
         attempt = cat.throttle.reserve(*keys)
     except ThrottledError as exc:
         return _form_page(request, "reader_signin.html", 429, error=str(exc),
-                          values={"username": username})
+                          values={"username": username}, next=str(form.get("next", "")))
     with attempt:
         rec = await asyncio.to_thread(readers.authenticate, cat.centre, username,
                                       str(form.get("password", "")))
         if rec is None:
             return _form_page(request, "reader_signin.html", 401,
                               error="Sai tên đăng nhập hoặc mật khẩu", field="password",
-                              values={"username": username})
+                              values={"username": username}, next=str(form.get("next", "")))
         attempt.succeeded(clear=(keys[0],))
     token = await asyncio.to_thread(readers.start_session, cat.centre, rec.username)
     return _signed_in(request, token, str(form.get("next", "")))
