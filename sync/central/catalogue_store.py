@@ -102,8 +102,9 @@ class CatalogueView(Protocol):
 
     def cat_file_codes(self, appliance_id: str) -> list[str]: ...
 
-    def catalogue_search(self, q: SearchQuery) -> tuple[list[CatalogueRow], int]:
-        """Published (not deleted) rows matching ``q``, and how many match in all."""
+    def catalogue_search(self, q: SearchQuery) -> tuple[list[CatalogueRow], int | None]:
+        """Published (not deleted) rows matching ``q``, newest first, and how many match in
+        all when this page is the last (None: more pages follow)."""
         ...
 
     def catalogue_item(self, oai_id: str) -> CatalogueRow | None: ...

@@ -240,11 +240,8 @@ def _list(repo: Repository, views: Views, args: dict[str, str], root: Any,
     else:
         start, until = _dates(args)
         cur = _Cursor(_prefix(args["metadataPrefix"]), args.get("set"), start, until, None, 0)
-    with views() as v:
-        if cur.fonds and not any(s[0] == cur.fonds for s in v.catalogue_sets()):
-            rows: list[CatalogueRow] = []
-        else:
-            rows = v.oai_page(cur.fonds, cur.start, cur.until, cur.after, repo.page_size + 1)
+    with views() as v:  # a set that does not exist simply matches nothing
+        rows = v.oai_page(cur.fonds, cur.start, cur.until, cur.after, repo.page_size + 1)
     if not rows:
         if token is not None:
             raise OaiError("badResumptionToken", "mã tiếp tục đã hết hiệu lực")

@@ -95,7 +95,7 @@ class CatalogueQueries:
             "SELECT file_code FROM catalogue WHERE appliance_id = ?",
             (appliance_id, appliance_id, appliance_id))})
 
-    def catalogue_search(self, q: SearchQuery) -> tuple[list[CatalogueRow], int]:
+    def catalogue_search(self, q: SearchQuery) -> tuple[list[CatalogueRow], int | None]:
         where: list[str] = ["deleted = 0"]
         args: list[Any] = []
         match = self.d.text_match(q.folded, "catalogue")
@@ -108,11 +108,15 @@ class CatalogueQueries:
                 where.append(f"{col} = ?")
                 args.append(value)
         cond = " AND ".join(where)
-        rows = self.d.search(self.c, f"{_CAT_SELECT} WHERE {cond} ORDER BY kind DESC, "
-                             "year DESC, rid DESC LIMIT ? OFFSET ?",
-                             [*args, q.limit, q.offset])
-        total = int(self.d.search(self.c, f"SELECT count(*) FROM (SELECT 1 FROM catalogue "
-                                  f"WHERE {cond} LIMIT 10000) t", args)[0][0])
+        # Newest published first: a common word walks the row order and stops at the page,
+        # a rare one is looked up in the word index (no sort of every match either way). One
+        # row more than the page says whether another page follows; nothing counts every
+        # match (a count of a common word, or of a filter alone, reads the whole catalogue).
+        rows = self.d.search(self.c, f"{_CAT_SELECT} WHERE {cond} ORDER BY rid DESC "
+                             "LIMIT ? OFFSET ?", [*args, q.limit + 1, q.offset])
+        more = len(rows) > q.limit
+        rows = rows[: q.limit]
+        total = None if more else q.offset + len(rows)
         return [_row(r) for r in rows], total
 
     def catalogue_item(self, oai_id: str) -> CatalogueRow | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from ..throttle import Throttle
 from .limits import Buckets, Rate
 
 HERE = Path(__file__).parent
+NAV_TTL_S = 60.0
 PUBLIC_PREFIXES = ("/catalogue", "/oai", "/reader", "/static/catalogue/")
 CONFIG_NAME = "catalogue.json"
 SECRET_PATH = "keys/catalogue-secret"
@@ -64,6 +66,11 @@ class CatalogueConfig:
             return cls()
         raw = json.loads(path.read_text("utf-8"))
         d = cls()
+        rates = dict(d.rates)
+        for kind, value in (raw.get("rates") or {}).items():
+            if kind not in rates:
+                raise ValueError(f"{CONFIG_NAME}: rates.{kind} is not page, oai or reader")
+            rates[kind] = Rate(float(value[0]), int(value[1]))  # [per second, burst]
         return cls(
             archive_name=str(raw.get("archive_name", d.archive_name)),
             admin_email=str(raw.get("admin_email", d.admin_email)),
@@ -72,6 +79,7 @@ class CatalogueConfig:
             oai_page_size=int(raw.get("oai_page_size", d.oai_page_size)),
             pin_file=raw.get("pin_file"),
             secure_cookies=bool(raw.get("secure_cookies", False)),
+            rates=rates,
         )
 
 
@@ -86,6 +94,16 @@ class Catalogue:
     buckets: Buckets
     throttle: Throttle
     open_key: KeyOpener | None
+    _nav: tuple[float, Any] | None = None
+
+    def navigation(self, ttl: float = NAV_TTL_S) -> tuple[Any, Any]:
+        """The fonds, years and types the search filters offer: a scan of the whole
+        catalogue, so kept for ``ttl`` seconds (a filter that lags a minute harms no one)."""
+        now = time.monotonic()
+        if self._nav is None or now - self._nav[0] > ttl:
+            with self.centre.storage.view() as v:
+                self._nav = (now, (v.catalogue_sets(), v.catalogue_facets()))
+        return self._nav[1]
 
 
 CATALOGUE = web.AppKey("catalogue", Catalogue)

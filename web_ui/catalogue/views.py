@@ -62,12 +62,12 @@ async def _search(request: web.Request) -> dict[str, Any]:
     def run() -> dict[str, Any]:
         with cat.centre.storage.view() as v:
             hits, total = v.catalogue_search(query)
-            sets = v.catalogue_sets()
-            years, types = v.catalogue_facets()
+        sets, (years, types) = cat.navigation()
         return {"hits": hits, "total": total, "sets": sets, "years": years, "types": types}
 
     out = await asyncio.to_thread(run)
-    out.update(query=query, page=page, pages=max(1, -(-out["total"] // query.limit)))
+    out.update(query=query, page=page, more=out["total"] is None,
+               shown=query.offset + len(out["hits"]))
     return out
 
 
@@ -90,7 +90,8 @@ async def search_page(request: web.Request) -> web.Response:
 async def search_json(request: web.Request) -> web.Response:
     got = await _search(request)
     q: SearchQuery = got["query"]
-    body = {"total": got["total"], "page": got["page"], "page_size": q.limit,
+    body = {"total": got["total"], "more": got["more"], "page": got["page"],
+            "page_size": q.limit,
             "results": [public_json(r) for r in got["hits"]],
             "fonds": [{"code": c, "name": n, "files": k} for c, n, k in got["sets"]]}
     return web.json_response(body, dumps=lambda v: json.dumps(v, ensure_ascii=False))
