@@ -23,10 +23,11 @@ from appliance.search import search as run_search
 
 from . import permissions
 from . import use_register as reg
-from .common import blocking, cpu_read, form_of, int_arg, render, services
+from .common import blocking, cpu_read, form_of, render, services
 from .errors import ForbiddenError
+from .params import int_arg
 from .reqkeys import me
-from .views_documents import today
+from .status import today
 
 # The forms of use as the pages name them (message ids of web_ui/locale).
 FORMS = {Form.READ: "Read on the spot", Form.COPY: "Copy", Form.CERTIFIED: "Certified copy"}

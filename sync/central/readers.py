@@ -52,7 +52,7 @@ def _hash(password: str, cost: HashCost) -> bytes:
 
 def sign_up(centre: Centre, username: str, password: str, full_name: str,
             identity_no: str = "", cost: HashCost | None = None) -> ReaderRecord:
-    """A new reader account (the password rule is the caller's: web_ui.passwords)."""
+    """A new reader account (the password rule is the caller's: appliance.passwords)."""
     username = username.strip().lower()
     if not USERNAME.match(username):
         raise ValidationError("Tên đăng nhập 3–40 ký tự: chữ thường không dấu, số, . _ -",

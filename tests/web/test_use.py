@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from appliance.store import Store
 from tests.archive.conftest import attach_pdf
 from tests.conftest import incoming
-from web_ui.accounts import Role
+from appliance.accounts import Role
 
 from .conftest import as_role, csrf_of, services_of
 

@@ -3,7 +3,7 @@
 Forms carry a CSRF token bound to the reader's session (or, before signing in, to a random
 cookie of its own), keyed with the catalogue's secret. Password guesses are throttled per
 username and per address (web_ui/throttle.py), and new passwords follow the house rule
-(web_ui/passwords.py).
+(appliance/passwords.py).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from urllib.parse import quote
 from aiohttp import web
 
 from appliance.errors import LuutruError
+from appliance.passwords import PasswordRuleError, validate_password
 from sync.central import readers
 
 from ..central.auth import client_address
 from ..errors import ThrottledError
-from ..passwords import PasswordRuleError, validate_password
 from . import CATALOGUE, LANG, render
 
 COOKIE = "luutru_reader"
