@@ -35,6 +35,7 @@ USER_VIEWERS = frozenset({Role.LEADER, Role.TECHNICIAN, Role.AUDITOR})
 # the roles the office names in appliance.json ("use": {"approver_roles": […]}): routes marked
 # ``configurable`` take the office's approvers instead of their default roles.
 USE_DESK = FILERS
+PUBLISHERS = frozenset({Role.LEADER})  # opening a hồ sơ to the public is the head's decision
 USE_APPROVERS = frozenset({Role.LEADER})  # the default when appliance.json names none
 MAY_APPROVE = frozenset({Role.LEADER, Role.ARCHIVIST, Role.CLERK, Role.AUDITOR})
 
@@ -99,6 +100,8 @@ ROUTES: tuple[Route, ...] = (
     Route("file_create", "POST", "/files", FILERS),
     Route("file", "GET", "/files/{code}", READERS),
     Route("file_close", "POST", "/files/{code}/close", FILERS),
+    Route("file_publish", "POST", "/files/{code}/publish", PUBLISHERS),
+    Route("file_unpublish", "POST", "/files/{code}/unpublish", PUBLISHERS),
     Route("registers", "GET", "/registers", READERS),
     Route("use_list", "GET", "/use", READERS),
     Route("use_form", "GET", "/use/new", READERS),

@@ -229,6 +229,33 @@ async def use_register_print(request: web.Request) -> web.Response:
                                f'filename="so-khai-thac-{year}.{fmt}"'})
 
 
+# -- publication in the province's catalogue ---------------------------------------------------
+
+async def file_publish(request: web.Request) -> web.Response:
+    from urllib.parse import quote
+
+    from appliance.archive import publication
+
+    from .common import visible_file
+    from .views_records import _file_page
+
+    code = request.match_info["code"]
+    await visible_file(request, code)
+    form = await form_of(request)
+    unpublish = request.path.endswith("/unpublish")
+    try:
+        if unpublish:
+            await blocking(publication.unpublish, services(request).store, code,
+                           str(form.get("reason", "")), me(request).username)
+        else:
+            await blocking(publication.publish, services(request).store, code,
+                           str(form.get("ref", "")), me(request).username)
+    except LuutruError as exc:
+        return await _file_page(request, code, error=str(exc), status=422)
+    done = "unpublished" if unpublish else "published"
+    raise web.HTTPSeeOther(f"/files/{quote(code)}?done={done}")
+
+
 # -- JSON API --------------------------------------------------------------------------------
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -311,6 +338,8 @@ async def api_use_register(request: web.Request) -> web.Response:
 
 
 HANDLERS = {
+    "file_publish": file_publish,
+    "file_unpublish": file_publish,
     "use_list": use_list,
     "use_form": use_form,
     "use_create": use_create,

@@ -64,3 +64,28 @@ def test_only_a_public_hoso_is_published(store: Store, make_hoso: Callable[..., 
     h = make_hoso(1, Rights="02")
     with pytest.raises(ConflictError, match="công khai"):
         publication.publish(store, h.code, "QĐ 1")
+
+
+def test_publish_and_unpublish_from_the_command_line(
+    store: Store, make_hoso: Callable[..., Hoso]
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    h = make_hoso(1)
+    store.wait_sealed()
+    data = str(store.data_dir)
+    store.close()
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "luutru", "hoso", *args, "--data", data],
+                              capture_output=True, text=True, timeout=120)
+
+    out = run("publish", "--file", h.code, "--ref", "QĐ 40/QĐ-UBND")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["items"][0][0] == h.docs[0].id
+    bad = run("unpublish", "--file", h.code, "--reason", " ")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    out = run("unpublish", "--file", h.code, "--reason", "Rà soát")
+    assert out.returncode == 0 and json.loads(out.stdout)["withdrawn"] is True

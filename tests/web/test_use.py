@@ -154,3 +154,28 @@ async def test_pages_walk_a_request_through(client: TestClient, store: Store,
     page = await (await client.get(url)).text()
     assert "vanthu" in page or "u-clerk" in page
     assert (await client.get("/use")).status == 200
+
+
+async def test_the_leader_opens_and_withdraws_a_file_for_the_catalogue(
+    client: TestClient, store: Store
+) -> None:
+    from appliance.archive.publication import released
+
+    d = _docs(store)
+    csrf = await as_role(client, Role.CLERK)
+    r = await client.post(f"/files/{d['code']}/publish", data={"csrf_token": csrf, "ref": "x"},
+                          allow_redirects=False)
+    assert r.status == 403
+    csrf = await as_role(client, Role.LEADER)
+    r = await client.post(f"/files/{d['code']}/publish", data={"csrf_token": csrf, "ref": ""})
+    assert r.status == 422 and "quyết định công bố" in await r.text()
+    r = await client.post(f"/files/{d['code']}/publish",
+                          data={"csrf_token": csrf, "ref": "QĐ 40/QĐ-UBND"},
+                          allow_redirects=False)
+    assert r.status == 303 and released(store.reader()) == [d["code"]]
+    page = await (await client.get(r.headers["Location"])).text()
+    assert "Rút khỏi mục lục công bố" in page
+    r = await client.post(f"/files/{d['code']}/unpublish",
+                          data={"csrf_token": csrf, "reason": "Rà soát thông tin cá nhân"},
+                          allow_redirects=False)
+    assert r.status == 303 and released(store.reader()) == []
