@@ -16,8 +16,6 @@ from appliance.accounts import Role
 
 from .conftest import as_role, csrf_of, services_of
 
-pytestmark = pytest.mark.asyncio
-
 
 def _docs(store: Store) -> dict[str, str]:
     f = store.open_file({"FileCatalog": 2025, "FileNotation": "07.DD", "Maintenance": "01",
@@ -33,12 +31,14 @@ def _docs(store: Store) -> dict[str, str]:
     return {"code": code, "pub": pub.id, "restricted": restricted.id, "secret": secret.id}
 
 
+@pytest.mark.asyncio
 async def _json(client: TestClient, method: str, url: str, csrf: str, **body: object
                 ) -> tuple[int, dict]:  # type: ignore[type-arg]
     r = await client.request(method, url, json=body, headers={"X-CSRF-Token": csrf})
     return r.status, await r.json()
 
 
+@pytest.mark.asyncio
 async def test_request_approve_deliver_and_register_through_the_api(
     client: TestClient, store: Store
 ) -> None:
@@ -87,6 +87,7 @@ async def test_request_approve_deliver_and_register_through_the_api(
     assert [c.value for c in wb["Sổ"][1]][:3] == ["Số phiếu", "Ngày", "Họ và tên người khai thác"]
 
 
+@pytest.mark.asyncio
 async def test_register_of_use_needs_the_leader_or_a_configured_role(
     client: TestClient, store: Store
 ) -> None:
@@ -104,6 +105,7 @@ async def test_register_of_use_needs_the_leader_or_a_configured_role(
     assert r.status == 200
 
 
+@pytest.mark.asyncio
 async def test_restricted_and_classified_never_offered_without_clearance(
     client: TestClient, store: Store
 ) -> None:
@@ -124,6 +126,7 @@ async def test_restricted_and_classified_never_offered_without_clearance(
     assert "hồ sơ hạn chế" in page and "tài liệu mật" in page
 
 
+@pytest.mark.asyncio
 async def test_pages_walk_a_request_through(client: TestClient, store: Store,
                                             tmp_path: Path) -> None:
     d = _docs(store)
@@ -156,6 +159,7 @@ async def test_pages_walk_a_request_through(client: TestClient, store: Store,
     assert (await client.get("/use")).status == 200
 
 
+@pytest.mark.asyncio
 async def test_the_leader_opens_and_withdraws_a_file_for_the_catalogue(
     client: TestClient, store: Store
 ) -> None:
@@ -179,3 +183,23 @@ async def test_the_leader_opens_and_withdraws_a_file_for_the_catalogue(
                           data={"csrf_token": csrf, "reason": "Rà soát thông tin cá nhân"},
                           allow_redirects=False)
     assert r.status == 303 and released(store.reader()) == []
+
+
+def test_approver_roles_from_appliance_json() -> None:
+    """The office names roles that read records; the technician never approves."""
+    from appliance.config import UseConfig
+    from appliance.errors import ConfigError
+    from web_ui import permissions
+
+    assert UseConfig.from_json({}).approver_roles == ("leader",)
+    roles = permissions.approver_roles(UseConfig.from_json(
+        {"approver_roles": ["leader", "archivist"]}).approver_roles)
+    assert roles == {Role.LEADER, Role.ARCHIVIST}
+    assert permissions.allowed("use_approve", Role.ARCHIVIST, roles)
+    assert not permissions.allowed("use_approve", Role.ARCHIVIST)
+    assert not permissions.allowed("use_approve", Role.CLERK, roles)
+    for bad in (["technician"], ["nobody"]):
+        with pytest.raises(ConfigError):
+            permissions.approver_roles(tuple(bad))
+    with pytest.raises(ConfigError):
+        UseConfig.from_json({"approver_roles": "leader"})
