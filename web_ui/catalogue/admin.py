@@ -15,7 +15,7 @@ from appliance.errors import LuutruError
 from sync.central import catalogue, readers
 
 from ..central.auth import COOKIE, DASH_USER, DASH_USERS
-from . import CATALOGUE, render
+from .common import CATALOGUE, render
 
 
 def add_routes(app: web.Application) -> None:

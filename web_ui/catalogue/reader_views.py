@@ -23,10 +23,9 @@ from sync.central import readers
 
 from ..central.auth import client_address
 from ..errors import ThrottledError
-from . import CATALOGUE, LANG, render
-
-COOKIE = "luutru_reader"
-PRE_COOKIE = "luutru_reader_pre"
+from .common import CATALOGUE, COOKIE, LANG, PRE_COOKIE, csrf_for, reader_of, render
+from .common import check_csrf as _check_csrf
+from .views import document_page
 
 
 def add_routes(app: web.Application) -> None:
@@ -38,27 +37,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/reader/signout", signout)
     app.router.add_post("/reader/requests", ask)
     app.router.add_get("/reader/requests/{id}/copy.pdf", download)
-
-
-def _binding(request: web.Request) -> str:
-    token = request.cookies.get(COOKIE)
-    return f"s:{token}" if token else f"p:{request.cookies.get(PRE_COOKIE, '')}"
-
-
-def csrf_for(request: web.Request) -> str:
-    secret = request.app[CATALOGUE].secret
-    return hmac.new(secret, _binding(request).encode(), hashlib.sha256).hexdigest()
-
-
-def _check_csrf(request: web.Request, form: Any) -> None:
-    if not hmac.compare_digest(csrf_for(request), str(form.get("csrf_token", ""))):
-        raise web.HTTPForbidden(text="Biểu mẫu đã hết hạn; hãy tải lại trang (CSRF)\n")
-
-
-async def reader_of(request: web.Request) -> str | None:
-    cat = request.app[CATALOGUE]
-    return await asyncio.to_thread(readers.session_reader, cat.centre,
-                                   request.cookies.get(COOKIE))
 
 
 def _with_pre(request: web.Request, resp: web.Response) -> web.Response:
@@ -197,8 +175,6 @@ async def ask(request: web.Request) -> web.Response:
         await asyncio.to_thread(readers.ask, cat.centre, user, oai_id,
                                 str(form.get("purpose", "")))
     except LuutruError as exc:
-        from .views import document_page
-
         request.match_info["id"] = oai_id.removeprefix("tailieu/")
         resp = await document_page(request)
         resp.text = (resp.text or "").replace("<!--ask-error-->", f'<p class="error" '

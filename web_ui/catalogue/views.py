@@ -17,7 +17,7 @@ from appliance.text import fold
 from sync.central import oai
 from sync.central.catalogue_store import CatalogueRow, SearchQuery
 
-from . import CATALOGUE, LANG, render
+from .common import CATALOGUE, LANG, csrf_for, reader_of, render
 
 
 def add_routes(app: web.Application) -> None:
@@ -137,8 +137,6 @@ async def document_page(request: web.Request) -> web.Response:
     if request.query.get("format") == "json":
         return web.json_response(public_json(row),
                                  dumps=lambda v: json.dumps(v, ensure_ascii=False))
-    from .reader_views import csrf_for, reader_of
-
     reader = await reader_of(request)
     return render(request, "tailieu.html", row=row, m=_meta(row), parent=parent,
                   type_names=_type_names(), reader=reader, csrf=csrf_for(request))
