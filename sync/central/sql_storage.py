@@ -14,8 +14,8 @@ from typing import Any, Generic
 from appliance import cbor
 
 from .dialect import C, Dialect
-from .sql_ltv import SqlLtvTx, SqlLtvView
 from .sql_catalogue import CatalogueQueries, CatalogueWrites
+from .sql_ltv import SqlLtvTx, SqlLtvView
 from .storage import (
     Alert,
     Anomaly,

@@ -17,8 +17,8 @@ from aiohttp.test_utils import TestClient
 from lxml import etree
 
 from appliance.text import fold
-from sync.central.centre import Centre
 from luutru.centre.app import create_app
+from sync.central.centre import Centre
 from tests.sync.catalogue_scenario import Expect, build, sync_all
 from tests.sync.conftest import Appliance
 from web_ui.catalogue import CATALOGUE, CatalogueConfig

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
+from appliance.accounts import Role
 from appliance.store import Store
 from tests.archive.conftest import attach_pdf
 from tests.conftest import incoming
-from appliance.accounts import Role
 
 from .conftest import as_role, csrf_of, services_of
 
