@@ -18,8 +18,8 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient
 
 from appliance.keys import agency
+from luutru.centre.app import create_app
 from sync.central.centre import Centre
-from sync.central.server import create_app
 from tests.pki import CA, SoftHsmToken, make_ca, pem, softhsm_token
 from tests.sync.catalogue_scenario import Expect, build, sync_all
 from tests.sync.conftest import Appliance
