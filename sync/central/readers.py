@@ -52,7 +52,9 @@ def _hash(password: str, cost: HashCost) -> bytes:
 
 def sign_up(centre: Centre, username: str, password: str, full_name: str,
             identity_no: str = "", cost: HashCost | None = None) -> ReaderRecord:
-    """A new reader account (the password rule is the caller's: appliance.passwords)."""
+    """A new reader account; the password follows the house rule (appliance.passwords)."""
+    from appliance.passwords import validate_password
+
     username = username.strip().lower()
     if not USERNAME.match(username):
         raise ValidationError("Tên đăng nhập 3–40 ký tự: chữ thường không dấu, số, . _ -",
@@ -63,6 +65,7 @@ def sign_up(centre: Centre, username: str, password: str, full_name: str,
     identity_no = identity_no.strip()
     if identity_no and not IDENTITY.match(identity_no):
         raise ValidationError("Số định danh cá nhân gồm 12 chữ số", "identity_no")
+    validate_password(password)
     rec = ReaderRecord(username, full_name, identity_no or None,
                        _hash(password, cost or HashCost()), centre.now())
     with centre.storage.transaction() as tx:
