@@ -66,7 +66,7 @@ class Candidate:
     key: str  # the mã hồ sơ, or the document's id
     data: Mapping[str, Any] | None  # the newest version the centre holds; None: never seen
     version: int | None
-    released: int | None  # the version a release lists (None: not released; -1: conflict)
+    released: int | None  # the version a release lists (None: not released)
     withheld: bool  # the archive withholds it (personal data)
     parent: Candidate | None = None  # a document's hồ sơ
 

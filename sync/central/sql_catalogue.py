@@ -53,12 +53,13 @@ class CatalogueQueries:
             f"AND {cond}", (appliance_id, arg))}
         items: dict[str, dict[tuple[str, str], int]] = {}
         bases: dict[str, set[str]] = {}
-        for code, basis, rtype, rid, version in self._q(
-                "SELECT file_code, basis, record_type, record_id, version FROM cat_releases "
-                f"WHERE appliance_id = ? AND {cond}", (appliance_id, arg)):
-            # Two bases listing different versions of one record: neither can be trusted.
-            prev = items.setdefault(code, {}).get((rtype, rid))
-            items[code][(rtype, rid)] = int(version) if prev in (None, int(version)) else -1
+        # A transfer and a later publication may list a record at different versions: the
+        # commune's latest statement (the higher log index) is the one that counts.
+        for code, basis, rtype, rid, version, _ in self._q(
+                "SELECT file_code, basis, record_type, record_id, version, log_index FROM "
+                f"cat_releases WHERE appliance_id = ? AND {cond} ORDER BY log_index",
+                (appliance_id, arg)):
+            items.setdefault(code, {})[(rtype, rid)] = int(version)
             bases.setdefault(code, set()).add(basis)
         releases = {k: Release(k, v, frozenset(bases[k])) for k, v in items.items()}
         doc_ids = sorted({i for r in releases.values() for (t, i) in r.items if t == "document"})

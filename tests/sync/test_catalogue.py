@@ -55,7 +55,6 @@ def _doc(**over: object) -> Candidate:
     ({}, True),
     ({"data": None}, False),  # never received (withheld as a leaf hash)
     ({"released": None}, False),  # not released
-    ({"released": -1}, False),  # two releases disagree
     ({"version": 4}, False),  # a later version than the one released
     ({"withheld": True}, False),  # the archive withholds it
     ({"data": {**DOC, "Mode": "02"}}, False),
@@ -143,6 +142,27 @@ def test_withdrawal_and_withholding_leave_tombstones(
         assert rec is not None
         assert catalogue.release_withheld(tx, rec, "document", ex.doc, centre.now())
     assert f"tailieu/{ex.doc}" in {r.oai_id for r in _all_rows(centre)}
+
+
+def test_a_later_publication_supersedes_an_earlier_transfer(
+    make_appliance: Callable[..., Appliance], centre: Centre
+) -> None:
+    """A document changed after its hồ sơ's transfer (the transfer's version is stale: it is
+    withdrawn from the catalogue) and the head opened the hồ sơ again: the newest release's
+    versions count, and the document is published at its new version."""
+    app = make_appliance()
+    ex = build(app.store)
+    sync_all(app)
+    app.store.update_document(ex.doc, {"Keyword": "đất ở; cấp giấy"})
+    app.store.wait_sealed()
+    sync_all(app)
+    assert f"tailieu/{ex.doc}" in {r.oai_id for r in _all_rows(centre, deleted=True)}
+    publication.publish(app.store, ex.file_code, "QĐ 45/QĐ-UBND")
+    app.store.wait_sealed()
+    sync_all(app)
+    rows = {r.oai_id: r for r in _all_rows(centre)}
+    assert f"tailieu/{ex.doc}" in rows
+    assert json.loads(rows[f"tailieu/{ex.doc}"].meta_json)["Keyword"] == "đất ở; cấp giấy"
 
 
 def test_reproject_rebuilds_the_same_catalogue(
