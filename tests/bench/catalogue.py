@@ -46,20 +46,22 @@ _NS = {"o": "http://www.openarchives.org/OAI/2.0/"}
 
 
 def _publish_pg(url: str) -> int:
-    """Put every fourth document, and one hồ sơ per 50 of them, into the catalogue."""
+    """Put a quarter of the documents, and a hồ sơ per 200 log entries, into the catalogue."""
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as pg:
+        # A quarter of the documents, drawn by a hash (not by position, so every topic, type
+        # and year of the generated text is among them, as in a real catalogue).
         pg.execute(
             "INSERT INTO catalogue (oai_id, kind, appliance_id, org_id, fond_code, file_code, "
             "doc_id, year, type_code, title, folded, meta_json, datestamp) "
             "SELECT 'tailieu/' || right(d.appliance_id, 12) || '-' || d.doc_id, 'document', "
             "d.appliance_id, d.org_id, d.org_id, d.org_id || '.2025.' || (d.log_index / 200) "
-            "|| '.VP', d.doc_id, 2016 + (d.log_index / 8) % 10, "
-            "lpad((1 + (d.log_index / 4) % 32)::text, 2, '0'), d.folded, d.folded, "
-            "'{\"Subject\": \"x\"}', to_char(timestamp '2025-01-01' + d.log_index * "
-            "interval '1 second', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
-            "FROM documents d WHERE d.log_index % 8 = 0")
+            "|| '.VP', d.doc_id, 2016 + abs(hashtext('y' || d.doc_id || d.appliance_id)) % 10, "
+            "lpad((1 + abs(hashtext('t' || d.doc_id || d.appliance_id)) % 32)::text, 2, '0'), "
+            "d.folded, d.folded, '{\"Subject\": \"x\"}', to_char(timestamp '2025-01-01' + "
+            "d.log_index * interval '1 second', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+            "FROM documents d WHERE abs(hashtext(d.doc_id || d.appliance_id)) % 4 = 0")
         pg.execute(
             "INSERT INTO catalogue (oai_id, kind, appliance_id, org_id, fond_code, file_code, "
             "year, title, folded, meta_json, datestamp) "
