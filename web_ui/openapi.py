@@ -327,6 +327,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "type": "object", "required": ["reason"], "additionalProperties": False,
             "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 500}}})},
         "responses": _ok("InboxItem"),
+    },
     "api_use_list": {
         "summary": "Requests to use records (phiếu yêu cầu khai thác) the caller may see",
         "parameters": [_q("year", {"type": "integer", "minimum": 1900, "maximum": 2200}),
