@@ -144,25 +144,26 @@ def test_withdrawal_and_withholding_leave_tombstones(
     assert f"tailieu/{ex.doc}" in {r.oai_id for r in _all_rows(centre)}
 
 
-def test_a_later_publication_supersedes_an_earlier_transfer(
+def test_a_changed_document_leaves_until_released_again(
     make_appliance: Callable[..., Appliance], centre: Centre
 ) -> None:
-    """A document changed after its hồ sơ's transfer (the transfer's version is stale: it is
-    withdrawn from the catalogue) and the head opened the hồ sơ again: the newest release's
-    versions count, and the document is published at its new version."""
+    """A published document changed at the commune: its new version was not released, so it
+    leaves the catalogue (a tombstone); the head opens the hồ sơ again and the new version is
+    published (the commune's latest release counts)."""
     app = make_appliance()
     ex = build(app.store)
     sync_all(app)
-    app.store.update_document(ex.doc, {"Keyword": "đất ở; cấp giấy"})
+    app.store.update_document(ex.opened_doc, {"Keyword": "quy hoạch; đất đai"})
     app.store.wait_sealed()
     sync_all(app)
-    assert f"tailieu/{ex.doc}" in {r.oai_id for r in _all_rows(centre, deleted=True)}
-    publication.publish(app.store, ex.file_code, "QĐ 45/QĐ-UBND")
+    assert f"tailieu/{ex.opened_doc}" in {r.oai_id for r in _all_rows(centre, deleted=True)}
+    publication.publish(app.store, ex.opened_code, "QĐ 45/QĐ-UBND")
     app.store.wait_sealed()
     sync_all(app)
     rows = {r.oai_id: r for r in _all_rows(centre)}
-    assert f"tailieu/{ex.doc}" in rows
-    assert json.loads(rows[f"tailieu/{ex.doc}"].meta_json)["Keyword"] == "đất ở; cấp giấy"
+    assert f"tailieu/{ex.opened_doc}" in rows
+    assert json.loads(rows[f"tailieu/{ex.opened_doc}"].meta_json)["Keyword"] == \
+        "quy hoạch; đất đai"
 
 
 def test_reproject_rebuilds_the_same_catalogue(
