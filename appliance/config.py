@@ -87,6 +87,21 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class UseConfig:
+    """Who decides on requests to use the archive (Luật Lưu trữ 2024: the head of the agency,
+    or whom the office names) and keeps the register of use: web roles, "leader" by default."""
+
+    approver_roles: tuple[str, ...] = ("leader",)
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> UseConfig:
+        roles = value.get("approver_roles", cls.approver_roles)
+        if not isinstance(roles, list | tuple) or not all(isinstance(r, str) for r in roles):
+            raise ConfigError(f"use.approver_roles in {CONFIG_NAME} must be a list of roles")
+        return cls(tuple(roles) or cls.approver_roles)
+
+
+@dataclass(frozen=True)
 class ApplianceConfig:
     org_id: str
     org_name: str
@@ -95,6 +110,7 @@ class ApplianceConfig:
     key: KeyConfig
     numbering: NumberingConfig = field(default_factory=NumberingConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
+    use: UseConfig = field(default_factory=UseConfig)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -106,6 +122,7 @@ class ApplianceConfig:
             "key": self.key.to_json(),
             "numbering": {"own_series_types": list(self.numbering.own_series_types)},
             "sync": self.sync.to_json(),
+            "use": {"approver_roles": list(self.use.approver_roles)},
         }
 
     @classmethod
@@ -125,6 +142,7 @@ class ApplianceConfig:
                 numbering=NumberingConfig(_string_list(
                     numbering.get("own_series_types", ()), "numbering.own_series_types")),
                 sync=SyncConfig.from_json(value.get("sync", {})),
+                use=UseConfig.from_json(value.get("use", {})),
             )
         except KeyError as exc:
             raise ConfigError(f"{CONFIG_NAME} lacks {exc}") from exc

@@ -12,7 +12,7 @@ import cbor2
 import pytest
 
 from appliance import classified, writes
-from appliance.archive import holds
+from appliance.archive import holds, publication, use
 from appliance.archive.backup import backup
 from appliance.archive.export import export_file
 from appliance.archive.fixity import audit as fixity_audit
@@ -166,6 +166,18 @@ def _secret_scenario(store: Store, clock: ManualClock, work: Path) -> dict[str, 
     assert not res.ok
     heal(store, [work / "usb-mat"], actor="lưu trữ")
     export_fonds(store, store.config.org_id, work / "fonds")
+    # Use of the archive: a cleared reader reads the mật document on the spot; the ordinary
+    # hồ sơ (with its mật member) is opened for the province's catalogue, then withdrawn.
+    leader = use.Actor("lanhdao", cleared=True, approver=True, desk=True)
+    req = use.create_request(store, leader, {
+        "purpose": "Kiểm tra công tác bảo mật", "purpose_code": "01",
+        "reader": {"kind": "outside", "name": "Thanh tra tỉnh", "clearance_ref": "GGT 4/TTr"},
+        "items": [{"document": mat_doc.id, "form": "read"}, {"document": public.id,
+                                                             "form": "read"}]})
+    use.decide(store, leader, req["id"], True, "Đọc tại chỗ, không ghi chép")
+    use.deliver(store, leader, req["id"], 0, "screen")
+    publication.publish(store, pcode, "QĐ 9/QĐ-UBND")
+    publication.unpublish(store, pcode, "Rà soát")
     store.wait_sealed()
     return {"files": [mat.id], "docs": [in_mat.id, mat_doc.id, draft.id], "draft": draft.id}
 

@@ -16,7 +16,7 @@ import cbor2
 import pytest
 
 from appliance import rebuild, renditions, schema, writes
-from appliance.archive import custody, destruction, holds
+from appliance.archive import custody, destruction, holds, publication, use
 from appliance.archive import fonds as archive_fonds
 from appliance.archive.backup import backup
 from appliance.archive.fixity import audit as fixity_audit
@@ -211,6 +211,18 @@ def build_everything(store: Store, clock: ManualClock, work: Path) -> None:
     )
     store.close_file(perm.data["FileCode"])
     custody.record_transfer(store, perm.data["FileCode"], "uuid-pkg-1", "2026-01-05")
+
+    # Use of the archive: a request approved and read on screen; a hồ sơ opened, withdrawn.
+    desk = use.Actor("vanthu", cleared=True, approver=True, desk=True)
+    req = use.create_request(store, desk, {
+        "purpose": "Xác minh hồ sơ thiên tai", "purpose_code": "03",
+        "reader": {"kind": "outside", "name": "Nguyễn Văn An"},
+        "items": [{"document": d1.id, "form": "read"}]})
+    use.decide(store, desk, req["id"], True, "Đọc tại phòng lưu trữ")
+    use.deliver(store, desk, req["id"], 0, "screen")
+    publication.publish(store, perm.data["FileCode"], "QĐ 40/QĐ-UBND")
+    publication.unpublish(store, perm.data["FileCode"], "Rà soát lại trước khi công bố")
+    publication.publish(store, perm.data["FileCode"], "QĐ 41/QĐ-UBND")
 
     # Destruction: an expired hồ sơ listed, approved and destroyed; another list rejected.
     exp = store.open_file(

@@ -138,7 +138,8 @@ def _text(value: Any) -> str:
 
 _SECTIONS = (
     ("/documents/incoming", "incoming"), ("/documents/outgoing", "outgoing"),
-    ("/files", "files"), ("/registers", "registers"), ("/users", "users"),
+    ("/files", "files"), ("/registers/use", "use"), ("/registers", "registers"),
+    ("/use", "use"), ("/users", "users"),
     ("/inbox/electronic", "electronic"),
 )
 _EXACT = {"/": "home", "/search": "search", "/device": "device", "/inbox": "leader-inbox",
@@ -158,16 +159,18 @@ class Nav:
 
     def __init__(self, env: jinja2.Environment) -> None:
         self._env = env
-        self._done: dict[tuple[Any, str], Markup] = {}
+        self._done: dict[tuple[Any, str, Any], Markup] = {}
 
-    def __call__(self, role: Any, path: str) -> Markup:
-        key = (role, section_of(path))
+    def __call__(self, role: Any, path: str, approvers: Any = None) -> Markup:
+        from . import permissions
+
+        approvers = approvers if approvers is not None else permissions.USE_APPROVERS
+        key = (role, section_of(path), approvers)
         html = self._done.get(key)
         if html is None:
-            from . import permissions
-
             html = Markup(self._env.get_template("_nav.html").render(
-                section=key[1], can=lambda name: permissions.allowed(name, role)))
+                section=key[1],
+                can=lambda name: permissions.allowed(name, role, approvers)))
             self._done[key] = html
         return html
 

@@ -18,12 +18,16 @@ WEB = Path(__file__).resolve().parents[2] / "web_ui"
 
 
 def template_messages() -> set[str]:
-    found = extract_from_dir(
-        str(WEB / "templates"),
-        method_map=[("**.html", "jinja2")],
-        options_map={"**.html": {"extensions": "jinja2.ext.i18n"}},
-    )
-    return {msg[2] if isinstance(msg[2], str) else msg[2][0] for msg in found}
+    out: set[str] = set()
+    # The appliance's pages and the province's public catalogue share the catalogs.
+    for folder in (WEB / "templates", WEB / "catalogue" / "templates"):
+        found = extract_from_dir(
+            str(folder),
+            method_map=[("**.html", "jinja2")],
+            options_map={"**.html": {"extensions": "jinja2.ext.i18n"}},
+        )
+        out |= {msg[2] if isinstance(msg[2], str) else msg[2][0] for msg in found}
+    return out
 
 
 def test_every_template_message_has_a_vietnamese_translation() -> None:
