@@ -253,6 +253,7 @@ def remove_from_file(
                                   msgid="%(label)s: the document is not in %(value)s.",
                                   value=file_code)
         writes.check_writable(txn.conn, writes.current(txn, "file", FileCode=file_code))
+        writes.check_stays_listed(txn.conn, doc_id, file_code)
         schema.end_membership(txn.conn, str(row[0]))
         writes.append_event(txn, Kind.FILE_REMOVE_DOCUMENT, actor,
                             {"FileCode": file_code, "DocumentId": doc_id},

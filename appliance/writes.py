@@ -332,13 +332,7 @@ def check_released(conn: sqlite3.Connection, record_type: str, record_id: str,
     if record_type not in ("document", "file", "membership"):
         return
     target = data.get("DocumentId") if record_type == "membership" else record_id
-    try:
-        hit = conn.execute("SELECT file_code FROM publication_items WHERE record_id = ? "
-                           "LIMIT 1", (target,)).fetchone()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return
-        raise
+    hit = _release_of(conn, str(target))
     if hit is None:
         return
     if record_type == "membership":
@@ -355,9 +349,36 @@ def check_released(conn: sqlite3.Connection, record_type: str, record_id: str,
         bad = (new_level in _RESTRICTING and new_level != old_level) or (
             record_type == "document" and row is not None and data.get("FileCode") != old_code)
     if bad:
-        raise ConflictError(
-            f"hồ sơ {hit[0]} đang được công bố ở mục lục của tỉnh: rút công bố trước khi hạn "
-            "chế hoặc chuyển tài liệu của nó (withdraw the publication first)")
+        _refuse_released(hit[0])
+
+
+def check_stays_listed(conn: sqlite3.Connection, document_id: str, file_code: str) -> None:
+    """Refuse to take a document out of a hồ sơ whose active release lists it (the centre
+    would go on publishing it as a member)."""
+    hit = _release_of(conn, document_id, file_code)
+    if hit is not None:
+        _refuse_released(hit[0])
+
+
+def _release_of(conn: sqlite3.Connection, record_id: str,
+                file_code: str | None = None) -> tuple[str] | None:
+    sql = "SELECT file_code FROM publication_items WHERE record_id = ?"
+    args: tuple[str, ...] = (record_id,)
+    if file_code is not None:
+        sql, args = sql + " AND file_code = ?", (record_id, file_code)
+    try:
+        row = conn.execute(sql + " LIMIT 1", args).fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise
+    return None if row is None else (str(row[0]),)
+
+
+def _refuse_released(file_code: str) -> None:
+    raise ConflictError(
+        f"hồ sơ {file_code} đang được công bố ở mục lục của tỉnh: rút công bố trước khi hạn "
+        "chế hoặc chuyển tài liệu của nó (withdraw the publication first)")
 
 
 def place_in_file(txn: Txn, data: dict[str, Any], legacy: bool = False) -> None:

@@ -89,3 +89,20 @@ def test_publish_and_unpublish_from_the_command_line(
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     out = run("unpublish", "--file", h.code, "--reason", "Rà soát")
     assert out.returncode == 0 and json.loads(out.stdout)["withdrawn"] is True
+
+
+def test_a_listed_member_cannot_be_taken_out_until_withdrawn(
+    store: Store, make_hoso: Callable[..., Hoso]
+) -> None:
+    h = make_hoso(1)
+    g = make_hoso(1)
+    doc = g.docs[0]
+    store.add_to_file(doc.id, h.code)
+    publication.publish(store, h.code, "QĐ 41/QĐ-UBND")
+    items = store.reader().execute(
+        "SELECT record_id FROM publication_items WHERE file_code = ?", (h.code,)).fetchall()
+    assert doc.id in {r[0] for r in items}
+    with pytest.raises(ConflictError, match="rút công bố"):
+        store.remove_from_file(doc.id, h.code, "Đưa nhầm vào hồ sơ")
+    publication.unpublish(store, h.code, "Rà soát")
+    store.remove_from_file(doc.id, h.code, "Đưa nhầm vào hồ sơ")
