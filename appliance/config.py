@@ -87,6 +87,37 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class SpaceConfig:
+    """How full the data disk may get (appliance/diskspace.py): below ``warn_mb`` free the
+    home page and /healthz say "disk almost full"; below ``refuse_mb`` new records and files
+    are refused (507) while reads and their audit entries go on; ``reserve_mb`` is held in a
+    file that is released when the disk runs out, for the entries that keep the box lawful."""
+
+    warn_mb: int = 2048
+    refuse_mb: int = 256
+    reserve_mb: int = 64
+
+    def to_json(self) -> dict[str, Any]:
+        return {"warn_mb": self.warn_mb, "refuse_mb": self.refuse_mb,
+                "reserve_mb": self.reserve_mb}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> SpaceConfig:
+        d = cls()
+        try:
+            out = cls(
+                warn_mb=int(value.get("warn_mb", d.warn_mb)),
+                refuse_mb=int(value.get("refuse_mb", d.refuse_mb)),
+                reserve_mb=int(value.get("reserve_mb", d.reserve_mb)),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"space settings in {CONFIG_NAME} are malformed: {exc}") from exc
+        if not 0 <= out.refuse_mb <= out.warn_mb or out.reserve_mb < 0:
+            raise ConfigError(f"space settings in {CONFIG_NAME} need 0 <= refuse_mb <= warn_mb")
+        return out
+
+
+@dataclass(frozen=True)
 class ApplianceConfig:
     org_id: str
     org_name: str
@@ -95,6 +126,7 @@ class ApplianceConfig:
     key: KeyConfig
     numbering: NumberingConfig = field(default_factory=NumberingConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
+    space: SpaceConfig = field(default_factory=SpaceConfig)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -106,6 +138,7 @@ class ApplianceConfig:
             "key": self.key.to_json(),
             "numbering": {"own_series_types": list(self.numbering.own_series_types)},
             "sync": self.sync.to_json(),
+            "space": self.space.to_json(),
         }
 
     @classmethod
@@ -125,6 +158,7 @@ class ApplianceConfig:
                 numbering=NumberingConfig(_string_list(
                     numbering.get("own_series_types", ()), "numbering.own_series_types")),
                 sync=SyncConfig.from_json(value.get("sync", {})),
+                space=SpaceConfig.from_json(value.get("space", {})),
             )
         except KeyError as exc:
             raise ConfigError(f"{CONFIG_NAME} lacks {exc}") from exc

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.datadir import PUBLIC_KEY_NAME
+from appliance.sdnotify import notify
 
 from . import checks
 from .result import Check, CheckStatus, HookResult, Status, overall
 from .runner import HookConfig, provisioned_config, read_only
-from .sdnotify import notify
 
 
 @dataclass(frozen=True)

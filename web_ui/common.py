@@ -62,9 +62,22 @@ def can(request: web.Request, route_name: str) -> bool:
     return permissions.allowed(route_name, user.role if user else None)
 
 
+def box_state(s: Services, lang: str) -> dict[str, Any]:
+    """What every page says about the box itself: a halted log (each fault and its repair)
+    and a disk that is filling up."""
+    space = s.store.space.status()
+    return {
+        "faults": [(f.english if lang == "en" else f.vi, f.recovery) for f in s.store.faults],
+        "disk": space,
+        "disk_free_mb": space.free_bytes // (1 << 20),
+        "disk_refuse_mb": s.store.config.space.refuse_mb,
+    }
+
+
 def render(request: web.Request, template: str, status: int = 200, **ctx: Any) -> web.Response:
     s = services(request)
-    env = s.envs[request.get(LANG, i18n.DEFAULT)]
+    lang = request.get(LANG, i18n.DEFAULT)
+    env = s.envs[lang]
     base = {
         "user": request.get(USER),
         "csrf": request.get(CSRF, ""),
@@ -75,6 +88,7 @@ def render(request: web.Request, template: str, status: int = 200, **ctx: Any) -
         "path": request.path,
         "path_qs": request.path_qs,
         "max_upload_mb": s.config.max_upload // (1 << 20),
+        **box_state(s, lang),
     }
     base.update(ctx)
     html = env.get_template(template).render(base)

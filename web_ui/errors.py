@@ -56,3 +56,15 @@ def text_of(exc: LuutruError, lang: str) -> str:
     if lang == "en" and isinstance(english, str) and english:
         return english
     return str(exc)
+
+
+def form_status(exc: LuutruError, default: int = 422) -> int:
+    """The status a form re-rendered after ``exc`` answers with: a full disk (507) or a halted
+    store (503) is not the user's mistake; anything else is ``default``."""
+    from appliance.errors import DiskFullError, HaltedError
+
+    if isinstance(exc, DiskFullError):
+        return 507
+    if isinstance(exc, HaltedError):
+        return 503
+    return default

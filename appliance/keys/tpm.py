@@ -378,6 +378,23 @@ class TpmKey:
         """A ``cryptography`` private-key object whose operations run in the TPM (CSR, certs)."""
         return _TpmEccPrivateKey(self)
 
+    def with_context(self, doing: str, fn: Callable[[Any], T]) -> T:
+        """``fn(ectx)`` on this key's ESAPI context, under its lock; TSS errors mapped."""
+        tss = import_tss()
+        with self._lock:
+            if self._handle is None:
+                raise TpmError("the TPM key is closed", "open the key again", self._tcti)
+            try:
+                return fn(self._ectx)
+            except tss.TSS2_Exception as exc:
+                raise map_tpm_error(exc, self._tcti, doing) from exc
+
+    def monotonic_counter(self) -> Any:
+        """The TPM's NV monotonic counter that anchors the log's tail (keys/tpm_ops.py)."""
+        from .tpm_ops import TpmCounter
+
+        return TpmCounter(self)
+
     def close(self) -> None:
         with self._lock:
             if self._handle is None:

@@ -32,7 +32,7 @@ from ..errors import (
     UnknownKeyError,
     WireError,
 )
-from .anomalies import note, record_fork
+from .anomalies import note, note_behind, record_fork
 from .batchcheck import Disposition, check_batch
 from .centre import Centre
 from .ltv_job import undelivered
@@ -334,10 +334,16 @@ class Intake:
         with self.c.storage.transaction() as tx:
             tx.touch(app.id, now)
             if isinstance(exc, ReplayError):
-                kind = (
-                    AnomalyKind.SEQUENCE_REGRESSED if "sequence" in str(exc) else AnomalyKind.REPLAY
-                )
-                tx.record_anomaly(app.id, kind, str(exc), now)
+                if "sequence" in str(exc):
+                    # Its sequence went back: its disk (state.json with it) is an older copy.
+                    tx.record_anomaly(app.id, AnomalyKind.SEQUENCE_REGRESSED, str(exc), now)
+                    fresh = tx.appliance(app.id)
+                    if fresh is not None:
+                        note_behind(tx, fresh, f"its request sequence went back to {req.seq} "
+                                    f"(the centre has seen {fresh.last_seq}): an older copy of "
+                                    "its disk was put back", now)
+                    return
+                tx.record_anomaly(app.id, AnomalyKind.REPLAY, str(exc), now)
                 return
             if transport is Transport.HTTP:
                 fresh = tx.appliance(app.id)
@@ -382,6 +388,11 @@ class Intake:
                 claimed_checkpoint=head,
                 conflicting_checkpoint=known.cose,
             )
+        if cp.tree_size < app.accepted_size:
+            note_behind(tx, app, f"its newest checkpoint covers {cp.tree_size} entries, the "
+                        f"centre accepted {app.accepted_size} from it: it lost the tail of its "
+                        "log", self.c.now())
+            return cp  # its earlier, larger claim stands
         tx.set_claim(app.id, cp.tree_size, self.c.now())
         return cp
 

@@ -1,0 +1,150 @@
+"""Room on the data disk: when new records are refused, and the reserve that keeps the box
+lawful when the disk runs out.
+
+A box whose disk fills up (scans, a backup written to the wrong place, a log gone wild) must
+still show its records and log each view, print and download: an unlogged view is unlawful,
+a refused view leaves the office without its records. So:
+
+- below ``refuse_mb`` free, new records and files are refused with the space left and what
+  to do (``DiskFullError``, 507 on the web), long before SQLite itself fails;
+- a reserve file of ``reserve_mb`` is held beside the database and released when the disk
+  runs out anyway, so that the few entries that keep the box lawful (audit entries,
+  checkpoints, receipts, sign-ins) still fit; it is taken again once there is room;
+- below ``warn_mb`` the home page and /healthz say "disk almost full".
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from .config import SpaceConfig
+from .errors import DiskFullError
+
+log = logging.getLogger(__name__)
+
+MiB = 1 << 20
+RESERVE_NAME = ".space-reserve"
+# Essential writes release the reserve before they try when less than this is free.
+ESSENTIAL_FLOOR = 8 * MiB
+
+
+class Level(StrEnum):
+    OK = "ok"
+    LOW = "low"  # below warn_mb: "disk almost full"
+    FULL = "full"  # below refuse_mb: new records refused
+
+
+@dataclass(frozen=True)
+class SpaceStatus:
+    free_bytes: int
+    total_bytes: int
+    level: Level
+    reserve_held: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"free_bytes": self.free_bytes, "total_bytes": self.total_bytes,
+                "level": self.level.value, "reserve_held": self.reserve_held}
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """An OSError or SQLite error that says the disk is full."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    return False
+
+
+class DiskSpace:
+    """The data folder's disk, as the writer and the web UI see it."""
+
+    def __init__(self, data_dir: Path, config: SpaceConfig) -> None:
+        self.data_dir = data_dir
+        self.config = config
+        self.reserve = data_dir / RESERVE_NAME
+        self._lock = threading.Lock()
+
+    def free(self) -> int:
+        st = os.statvfs(self.data_dir)
+        return st.f_bavail * st.f_frsize
+
+    def status(self) -> SpaceStatus:
+        st = os.statvfs(self.data_dir)
+        free = st.f_bavail * st.f_frsize
+        return SpaceStatus(free, st.f_blocks * st.f_frsize, self._level(free),
+                           self.reserve.exists())
+
+    def _level(self, free: int) -> Level:
+        if free < self.config.refuse_mb * MiB:
+            return Level.FULL
+        if free < self.config.warn_mb * MiB:
+            return Level.LOW
+        return Level.OK
+
+    def check_records(self, incoming: int = 0) -> None:
+        """Refuse a new record or file (``incoming`` bytes of it) when too little is free."""
+        free = self.free()
+        if free - incoming < self.config.refuse_mb * MiB:
+            raise DiskFullError(free, incoming)
+        if free > (self.config.refuse_mb + 2 * self.config.reserve_mb) * MiB:
+            self.replenish()
+
+    def check_essential(self) -> None:
+        """Before an audit entry, checkpoint or receipt: release the reserve if the disk is
+        about to run out (SQLite then finds room for the entry)."""
+        if self.free() < ESSENTIAL_FLOOR:
+            self.release()
+
+    def release(self) -> bool:
+        """Give the reserve back to the disk; True if there was one."""
+        with self._lock:
+            try:
+                self.reserve.unlink()
+            except FileNotFoundError:
+                return False
+            except OSError as exc:
+                log.error("cannot release the disk reserve %s: %s", self.reserve, exc)
+                return False
+        log.warning("disk full: the %d MiB reserve was released for the entries that keep the "
+                    "appliance lawful", self.config.reserve_mb)
+        return True
+
+    def replenish(self) -> None:
+        """Take the reserve (again) when there is room for it and more."""
+        want = self.config.reserve_mb * MiB
+        if want <= 0:
+            return
+        with self._lock:
+            try:
+                if self.reserve.stat().st_size >= want:
+                    return
+            except FileNotFoundError:
+                pass
+            try:
+                fd = os.open(self.reserve, os.O_WRONLY | os.O_CREAT, 0o600)
+            except OSError as exc:
+                log.warning("cannot make the disk reserve %s: %s", self.reserve, exc)
+                return
+            try:
+                os.posix_fallocate(fd, 0, want)
+            except OSError as exc:
+                # No room after all, or a file system without fallocate: no reserve then.
+                os.close(fd)
+                fd = -1
+                self.reserve.unlink(missing_ok=True)
+                if not is_disk_full(exc):
+                    log.info("no disk reserve on this file system: %s", exc)
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+
+    def full_error(self, incoming: int = 0) -> DiskFullError:
+        return DiskFullError(self.free(), incoming)
