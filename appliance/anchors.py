@@ -21,6 +21,7 @@ those are acknowledged from then on (meta ``tail_restored``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sqlite3
@@ -78,6 +79,9 @@ class Anchor:
             m["tpm_counter"] = self.tpm_counter
         if self.receipt is not None:
             m["receipt"] = self.receipt
+        # A checksum, so that a damaged file is told from an anchor (a flipped byte in a root
+        # would otherwise read as another root).
+        m["sum"] = hashlib.sha256(cbor.dumps(m)).digest()
         return cbor.dumps(m)
 
     @classmethod
@@ -86,6 +90,9 @@ class Anchor:
             m = cbor.loads(raw)
             if not isinstance(m, dict) or m.get("v") != FORMAT or m["source"] not in SOURCES:
                 raise ValueError("not a version-1 anchor")
+            body = {k: v for k, v in m.items() if k != "sum"}
+            if m.get("sum") != hashlib.sha256(cbor.dumps(body)).digest():
+                raise ValueError("its checksum does not match (the file is damaged)")
             counters = tuple(
                 (str(f), str(s), int(y), int(n)) for f, s, y, n in m.get("counters", [])
             )

@@ -234,15 +234,13 @@ def preflight(
         if fault is not None:
             return [fault]
         conn.execute("BEGIN")
-        try:
-            out: list[Fault] = []
-            if public_key_pem is not None:
-                key = check_key(conn, public_key_pem)
-                if key is not None:
-                    out.append(key)
-            out.extend(check_tail(conn, data_dir, chip_counter))
-        finally:
-            conn.execute("COMMIT")
+        out: list[Fault] = []
+        if public_key_pem is not None:
+            key = check_key(conn, public_key_pem)
+            if key is not None:
+                out.append(key)
+        out.extend(check_tail(conn, data_dir, chip_counter))
+        conn.execute("COMMIT")
         return out
     except sqlite3.DatabaseError as exc:
         return [database_fault(str(exc))]

@@ -156,17 +156,27 @@ def verify_data_dir(
     except sqlite3.DatabaseError as exc:
         _damaged(rep, conn, exc)
     finally:
-        if conn.in_transaction:
-            conn.execute("COMMIT")
+        _end(conn)
         conn.close()
     return rep
+
+
+def _end(conn: sqlite3.Connection) -> None:
+    """End the read transaction; a damaged database may refuse even that."""
+    if conn.in_transaction:
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
 
 
 def _damaged(rep: Report, conn: sqlite3.Connection, exc: sqlite3.DatabaseError) -> None:
     """Reading stopped at damage: say where SQLite's own check finds it."""
     rep.add("database.damaged", f"the database cannot be read to the end: {exc}")
-    if conn.in_transaction:
-        conn.execute("COMMIT")
+    _end(conn)
     try:
         rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(10)").fetchall()]
     except sqlite3.DatabaseError as again:
