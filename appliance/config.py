@@ -91,11 +91,12 @@ class SpaceConfig:
     """How full the data disk may get (appliance/diskspace.py): below ``warn_mb`` free the
     home page and /healthz say "disk almost full"; below ``refuse_mb`` new records and files
     are refused (507) while reads and their audit entries go on; ``reserve_mb`` is held in a
-    file that is released when the disk runs out, for the entries that keep the box lawful."""
+    file by ``serve`` and released when the disk runs out, for the entries that keep the box
+    lawful (32 MiB hold tens of thousands of audit entries)."""
 
     warn_mb: int = 2048
     refuse_mb: int = 256
-    reserve_mb: int = 64
+    reserve_mb: int = 32
 
     def to_json(self) -> dict[str, Any]:
         return {"warn_mb": self.warn_mb, "refuse_mb": self.refuse_mb,

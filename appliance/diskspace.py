@@ -66,10 +66,13 @@ def is_disk_full(exc: BaseException) -> bool:
 class DiskSpace:
     """The data folder's disk, as the writer and the web UI see it."""
 
-    def __init__(self, data_dir: Path, config: SpaceConfig) -> None:
+    def __init__(self, data_dir: Path, config: SpaceConfig, keep_reserve: bool = False) -> None:
         self.data_dir = data_dir
         self.config = config
         self.reserve = data_dir / RESERVE_NAME
+        # Only the long-running service keeps a reserve (`luutru serve`): a command that
+        # runs for a moment, or a test's throwaway folder, need not hold the disk's blocks.
+        self.keep_reserve = keep_reserve
         self._lock = threading.Lock()
 
     def free(self) -> int:
@@ -94,7 +97,7 @@ class DiskSpace:
         free = self.free()
         if free - incoming < self.config.refuse_mb * MiB:
             raise DiskFullError(free, incoming)
-        if free > (self.config.refuse_mb + 2 * self.config.reserve_mb) * MiB:
+        if self.keep_reserve and free > (self.config.refuse_mb + 2 * self.config.reserve_mb) * MiB:
             self.replenish()
 
     def check_essential(self) -> None:
@@ -120,7 +123,7 @@ class DiskSpace:
     def replenish(self) -> None:
         """Take the reserve (again) when there is room for it and more."""
         want = self.config.reserve_mb * MiB
-        if want <= 0:
+        if want <= 0 or not self.keep_reserve:
             return
         with self._lock:
             try:

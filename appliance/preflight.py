@@ -17,6 +17,7 @@ lost numbers again and fork it from the centre's copy.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -109,8 +110,8 @@ def quick_check(conn: sqlite3.Connection, budget_s: float) -> Fault | None:
     except sqlite3.OperationalError as exc:
         if "interrupt" in str(exc):
             return None  # the budget ran out before anything was found
-        return database_fault(str(exc))
-    except sqlite3.DatabaseError as exc:
+        raise  # an I/O error, not damage found (preflight tells a full disk apart)
+    except sqlite3.DatabaseError as exc:  # malformed pages on the way
         return database_fault(str(exc))
     finally:
         conn.set_progress_handler(None, 0)
@@ -228,7 +229,7 @@ def preflight(
     try:
         conn = schema.connect(str(db_path), readonly=True)
     except sqlite3.DatabaseError as exc:
-        return [database_fault(str(exc))]
+        return [_unreadable(db_path, exc)]
     try:
         fault = quick_check(conn, budget_s)
         if fault is not None:
@@ -243,7 +244,20 @@ def preflight(
         conn.execute("COMMIT")
         return out
     except sqlite3.DatabaseError as exc:
-        return [database_fault(str(exc))]
+        return [_unreadable(db_path, exc)]
     finally:
         conn.close()
+
+
+def _unreadable(db_path: Path, exc: sqlite3.DatabaseError) -> Fault:
+    """The database could not be read: damage, unless the disk is merely full (SQLite cannot
+    even map its shared memory then), which is no fault of the database."""
+    from .diskspace import ESSENTIAL_FLOOR
+    from .errors import DiskFullError
+
+    st = os.statvfs(db_path.parent)
+    free = st.f_bavail * st.f_frsize
+    if free < ESSENTIAL_FLOOR:
+        raise DiskFullError(free) from exc
+    return database_fault(str(exc))
 

@@ -102,7 +102,6 @@ class Store:
         )
         if self.sealer is not None:
             self._start_counter()
-            self.space.replenish()
             size, root = self.writer.tree
             self.sealer.notify(size, root)  # seal a tail left unsigned by a crash
             self._append_held_audits()
@@ -119,23 +118,29 @@ class Store:
         readonly: bool = False,
         halted_ok: bool = False,
         budget_s: float = QUICK_CHECK_BUDGET_S,
+        keep_reserve: bool = False,
     ) -> Store:
         """Open for writing (with the configured device key) or read-only (no key needed).
 
         Writing needs the start-up check (preflight.py) to pass: else ``HaltedError`` names
         each fault and its repair, or, with ``halted_ok`` (``serve``), a halted store is
         returned whose reads work and whose log takes no write (a damaged database is never
-        opened)."""
+        opened). ``keep_reserve`` (``serve``): hold the disk reserve (diskspace.py)."""
         config = load_config(data_dir)
         clock = clock or clockmod.SystemClock()
         if readonly:
             return cls(data_dir, config, None, clock)
+        DiskSpace(data_dir, config.space).check_essential()  # room to open it at all
         if key is None:
             key = open_key(data_dir, config.key)
         chip = _read_counter(key)
         faults = preflight(data_dir, data_dir / DB_NAME, key.public_key_pem(), chip, budget_s)
         if not faults:
-            return cls(data_dir, config, key, clock)
+            store = cls(data_dir, config, key, clock)
+            if keep_reserve:
+                store.space.keep_reserve = True
+                store.space.replenish()
+            return store
         key.close()  # a key that failed the check signs nothing
         if not halted_ok or any(f.code == "database.damaged" for f in faults):
             raise halted(faults)

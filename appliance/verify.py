@@ -11,6 +11,7 @@ finding, never an exception.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -167,10 +168,8 @@ def _end(conn: sqlite3.Connection) -> None:
         try:
             conn.execute("COMMIT")
         except sqlite3.Error:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
 
 
 def _damaged(rep: Report, conn: sqlite3.Connection, exc: sqlite3.DatabaseError) -> None:

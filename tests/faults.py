@@ -61,7 +61,7 @@ def register(srv: Served, token: str, n: int, start: int = 1) -> list[dict[str, 
             "Subject": f"V/v kiểm tra số {i}", "PageAmount": 1,
         })
         assert status == 201, body
-        out.append(body["document"] if "document" in body else body)
+        out.append(body.get("document", body))
     return out
 
 
@@ -69,7 +69,7 @@ def wait_sealed(srv: Served, size: int, timeout: float = 20) -> None:
     """Until the server's newest checkpoint covers ``size`` entries (mirrored in an anchor)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status, body = call(srv.url + "/healthz")
+        _status, body = call(srv.url + "/healthz")
         if isinstance(body, dict) and body.get("signed_tree_size", 0) >= size:
             return
         time.sleep(0.05)

@@ -68,7 +68,7 @@ def create_app(
         # A start-up fault (a foreign key, a log behind its anchors) leaves a halted store:
         # reads and sign-ins work, the log takes no write (a damaged database raises).
         s = (await asyncio.to_thread(functools.partial(Store.open, config.data_dir,
-                                                       halted_ok=True))
+                                                       halted_ok=True, keep_reserve=True))
              if store is None else store)
         try:
             services = await asyncio.to_thread(open_services, config, s, hash_params)
