@@ -276,22 +276,23 @@ class TailRestore(CentreFetch):
                 "VALUES (?, ?, ?, ?)", (plan.centre, plan.root, plan.signed_at, plan.checkpoint))
             self.rebuild(self.data_dir, progress, conn)
             txn = Txn(conn, Ledger(conn), self.clock)
-            kept = _keep_numbers(txn, plan.lost)
+            numbers = _numbers_to_keep(conn, plan.lost)
             entry = writes.append_event(txn, Kind.LOG_TAIL_RESTORED, ACTOR, {
                 "log_size": plan.local,
                 "centre_size": plan.centre,
                 "centre_root": plan.root.hex(),
                 "restored": max(0, plan.centre - plan.local),
                 "lost_anchors": [a.ident for a in plan.lost],
-                "numbers_kept": kept,
+                "numbers_kept": len(numbers),
                 "lost_content": sorted(progress.lost_content),
                 "tpm_counter": plan.chip,
             })
+            _keep_numbers(txn, numbers)
             anchors.acknowledge(conn, [a.ident for a in plan.lost])
             if plan.chip is not None:
                 anchors.set_db_counter(conn, plan.chip)
             conn.execute("COMMIT")
-            return entry.index, kept
+            return entry.index, len(numbers)
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -346,25 +347,31 @@ def _chip(key: KeyProvider) -> int | None:
     return counter.read() if counter is not None else None
 
 
-def _keep_numbers(txn: Txn, lost: list[anchors.Anchor]) -> int:
-    """Numbers the lost tail had taken (the counters mirrored with its anchors) are logged as
-    taken, so that the box never gives them again."""
+def _numbers_to_keep(
+    conn: sqlite3.Connection, lost: list[anchors.Anchor]
+) -> list[tuple[str, str, int, int]]:
+    """The highest number of each series the lost tail had taken (the counters mirrored with
+    its anchors), where the restored log's counters are below it."""
     highest: dict[tuple[str, str, int], int] = {}
     for a in lost:
         for fond, series, year, last in a.counters:
             k = (fond, series, year)
             highest[k] = max(highest.get(k, 0), last)
-    kept = 0
+    out = []
     for (fond, series, year), last in sorted(highest.items()):
-        row = txn.conn.execute(
+        row = conn.execute(
             "SELECT last FROM number_counters WHERE fond = ? AND series = ? AND year = ?",
             (fond, series, year)).fetchone()
-        if row is not None and int(row[0]) >= last:
-            continue
+        if row is None or int(row[0]) < last:
+            out.append((fond, series, year, last))
+    return out
+
+
+def _keep_numbers(txn: Txn, numbers: list[tuple[str, str, int, int]]) -> None:
+    """Log each as taken (numbering.used) and raise its counter: never given again."""
+    for fond, series, year, last in numbers:
         writes.append_event(txn, NUMBER_USED_KIND, ACTOR, {
             "FondCode": fond, "Series": series, "Year": year, "Number": last,
             "reason": "taken by entries lost with the log's tail",
         })
         observe_number(txn.conn, fond, series, year, last)
-        kept += 1
-    return kept
