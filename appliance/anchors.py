@@ -271,7 +271,8 @@ def tail_problems(
                 f"{a.signed_at}): entries {size}–{a.tree_size - 1} are missing (a lost or cut "
                 "write-ahead log, or an older copy of the database put back)",
                 a.tree_size,
-                {"log_size": size, "anchor": a.ident},
+                {"log_size": size, "tree_size": a.tree_size, "signed_at": a.signed_at,
+                 "source": a.source, "anchor": a.ident},
             ))
             continue
         try:
@@ -284,7 +285,8 @@ def tail_problems(
                 f"the log's root at size {a.tree_size} is not the one in {where}: the log was "
                 "rolled back and written again",
                 a.tree_size,
-                {"log_size": size, "anchor": a.ident},
+                {"log_size": size, "tree_size": a.tree_size, "signed_at": a.signed_at,
+                 "source": a.source, "anchor": a.ident},
             ))
     expected, chip = counter
     if expected is not None and chip is not None and chip > expected:

@@ -34,6 +34,7 @@ MiB = 1 << 20
 RESERVE_NAME = ".space-reserve"
 # Essential writes release the reserve before they try when less than this is free.
 ESSENTIAL_FLOOR = 8 * MiB
+UNKNOWN_FREE = 1 << 62
 
 
 class Level(StrEnum):
@@ -76,12 +77,16 @@ class DiskSpace:
         self._lock = threading.Lock()
 
     def free(self) -> int:
+        """Bytes free for us; a file system that reports no size at all (some FUSE ones)
+        cannot be judged and counts as roomy."""
         st = os.statvfs(self.data_dir)
+        if st.f_blocks == 0:
+            return UNKNOWN_FREE
         return st.f_bavail * st.f_frsize
 
     def status(self) -> SpaceStatus:
         st = os.statvfs(self.data_dir)
-        free = st.f_bavail * st.f_frsize
+        free = st.f_bavail * st.f_frsize if st.f_blocks else UNKNOWN_FREE
         return SpaceStatus(free, st.f_blocks * st.f_frsize, self._level(free),
                            self.reserve.exists())
 

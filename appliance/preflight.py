@@ -64,11 +64,18 @@ class Fault:
 
 
 def halted(faults: Sequence[Fault]) -> HaltedError:
-    """The error every refused write raises: each fault and its repair, in both languages."""
-    vi = " ".join(f"{f.vi} Cách khôi phục: {f.recovery}" for f in faults)
-    en = " ".join(f"{f.english} To repair: {f.recovery}" for f in faults)
-    return HaltedError(tuple(faults), "Máy đã ngừng ghi. " + vi,
-                       "The appliance has stopped writing. " + en)
+    """The error every refused write raises: each fault in both languages, and for the
+    technician (its message) the command that repairs it."""
+    vi = " ".join(f.vi for f in faults)
+    en = " ".join(f.english for f in faults)
+    technical = " ".join(f"{f.vi} Cách khôi phục: {f.recovery}" for f in faults) + " / " + (
+        " ".join(f"{f.english} To repair: {f.recovery}" for f in faults))
+    return HaltedError(
+        tuple(faults),
+        f"Máy đã ngừng ghi. {vi} Hãy báo kỹ thuật viên.",
+        f"The appliance has stopped writing. {en} Call the technician.",
+        f"Máy đã ngừng ghi. {technical}",
+    )
 
 
 # -- 1. the database --------------------------------------------------------------------------
@@ -123,7 +130,7 @@ def quick_check(conn: sqlite3.Connection, budget_s: float) -> Fault | None:
 def database_fault(detail: str) -> Fault:
     return Fault(
         "database.damaged",
-        f"Cơ sở dữ liệu của máy bị hỏng ({detail}).",
+        "Cơ sở dữ liệu của máy bị hỏng: không đọc được trọn vẹn.",
         f"The appliance's database is damaged ({detail}).",
         RECOVER_DB,
         {"detail": detail},
@@ -160,9 +167,8 @@ def check_key(conn: sqlite3.Connection, public_key_pem: str) -> Fault | None:
     kid = key_id(current).hex()
     return Fault(
         "key.foreign",
-        f"Khóa thiết bị hiện có ({kid[:16]}…) không phải khóa đã niêm phong sổ ghi của máy này "
-        f"(điểm kiểm tra {size} mục), và không có mục bàn giao khóa nào nêu nó: tệp khóa đã bị "
-        "thay bằng khóa của máy khác.",
+        "Khóa thiết bị hiện có không phải khóa đã niêm phong nhật ký của máy này, và không có "
+        "mục bàn giao khóa nào nêu nó: tệp khóa đã bị thay bằng khóa của máy khác.",
         f"The device key present ({kid[:16]}…) is not the key that sealed this appliance's log "
         f"(checkpoint of {size} entries), and no hand-over entry names it: the key files were "
         "replaced by another box's.",
@@ -171,34 +177,49 @@ def check_key(conn: sqlite3.Connection, public_key_pem: str) -> Fault | None:
     )
 
 
-def key_fault(exc: LuutruError) -> Fault:
-    """The device key cannot be opened at all (a foreign or damaged TPM blob, no TPM)."""
-    return Fault(
-        "key.unavailable",
-        f"Không mở được khóa thiết bị: {exc}",
-        f"The device key cannot be opened: {exc}",
-        RECOVER_KEY,
-    )
-
-
 # -- 3. the tail ------------------------------------------------------------------------------
 
 
 def tail_fault(problem: TailProblem, data_dir: Path) -> Fault:
-    vi = {
-        "log.behind_anchor": "Sổ ghi của máy bị mất phần cuối",
-        "log.behind_centre": "Sổ ghi của máy ít hơn bản trung tâm tỉnh đã nhận",
-        "log.behind_counter": "Bộ đếm của chip TPM cho thấy sổ ghi đã bị quay lui",
-        "log.anchor_mismatch": "Sổ ghi của máy khác với bản đã niêm phong trước đây",
-    }.get(problem.code, "Sổ ghi của máy bị quay lui")
+    """A tail problem as the people at the box read it: Vietnamese without internal names,
+    counts from 1, dates dd/mm/yyyy (the English keeps the technical detail)."""
+    d = problem.details
+    n, m = int(d.get("log_size", 0)), int(d.get("tree_size", 0))
+    when = _vn_when(d.get("signed_at"))
+    where = ("biên nhận của trung tâm tỉnh" if d.get("source") == "centre"
+             else "bản sao điểm niêm phong lưu cạnh cơ sở dữ liệu")
+    if problem.code == "log.behind_counter":
+        k = int(d.get("tpm_counter", 0)) - int(d.get("db_counter", 0))
+        vi = (f"Bộ đếm của chip TPM cho thấy máy đã ký {k} điểm niêm phong mà cơ sở dữ liệu "
+              "không còn: một bản cũ của ổ đĩa hoặc của cơ sở dữ liệu đã được chép vào.")
+    elif problem.code == "log.anchor_mismatch":
+        vi = (f"Nhật ký của máy khác với bản đã niêm phong trước đây ở {m} mục: nhật ký đã bị "
+              "quay lui rồi ghi tiếp.")
+    else:
+        vi = (f"Nhật ký của máy bị mất phần cuối: máy còn {n} mục, nhưng {where}"
+              f"{' (niêm phong ' + when + ')' if when else ''} có {m} mục; các mục từ {n + 1} "
+              f"đến {m} không còn trên máy.")
     return Fault(
         problem.code,
-        f"{vi}: {problem.message}. Máy ngừng cấp số và ghi mới để không cấp lại số đã dùng.",
+        f"{vi} Máy ngừng cấp số và ghi mới để không cấp lại số đã dùng.",
         f"The appliance's log is behind what it signed before: {problem.message}. Numbering "
         "and writing are stopped so that no number is given twice.",
         RECOVER_TAIL.format(data=data_dir),
         problem.details,
     )
+
+
+def _vn_when(iso: object) -> str:
+    """``HH:MM dd/mm/yyyy`` of an ISO 8601 time (Vietnam's own), or "" when there is none."""
+    import datetime as dt
+
+    if not isinstance(iso, str):
+        return ""
+    try:
+        t = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return ""
+    return f"lúc {t:%H:%M} ngày {t:%d/%m/%Y}"
 
 
 def check_tail(
@@ -257,7 +278,7 @@ def _unreadable(db_path: Path, exc: sqlite3.DatabaseError) -> Fault:
 
     st = os.statvfs(db_path.parent)
     free = st.f_bavail * st.f_frsize
-    if free < ESSENTIAL_FLOOR:
+    if st.f_blocks and free < ESSENTIAL_FLOOR:
         raise DiskFullError(free) from exc
     return database_fault(str(exc))
 

@@ -141,7 +141,7 @@ def test_foreign_key_files_stop_writes_reads_go_on_and_are_logged_later(
             "TypeName": "Công văn", "CodeNumber": "99", "CodeNotation": "UBND-VP",
             "IssuedDate": "2025-09-03", "OrganName": "Sở Nội vụ", "Subject": "V/v thử"})
         assert status == 503, body
-        assert "keys/" in body["error"]["message"]
+        assert "khóa của máy khác" in body["error"]["message"]
         # Reading still works; its audit entry is held until the log can take it.
         status, body = call(srv.url + f"/api/v1/documents/{doc['id']}", token)
         assert status == 200 and body["id"] == doc["id"]
@@ -180,7 +180,7 @@ def test_a_lost_or_cut_wal_is_noticed_and_stops_numbering(data_dir: Path, keep: 
         status, body = call(srv.url + "/api/v1/documents/incoming", token, {
             "TypeName": "Công văn", "CodeNumber": "99", "CodeNotation": "UBND-VP",
             "IssuedDate": "2025-09-03", "OrganName": "Sở Nội vụ", "Subject": "V/v thử"})
-        assert status == 503 and "tail-from-centre" in body["error"]["message"]
+        assert status == 503 and "mất phần cuối" in body["error"]["message"]
     sync = luutru("sync", "--data", str(data_dir), "--once")
     no_traceback(sync.stdout, sync.stderr)
     assert sync.returncode != 0 and "tail-from-centre" in sync.stderr

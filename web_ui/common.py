@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from appliance.accounts import User
+from appliance.errors import megabytes
 from appliance.passwords import PasswordRuleError
 from appliance.results import Record
 
@@ -69,7 +70,7 @@ def box_state(s: Services, lang: str) -> dict[str, Any]:
     return {
         "faults": [(f.english if lang == "en" else f.vi, f.recovery) for f in s.store.faults],
         "disk": space,
-        "disk_free_mb": space.free_bytes // (1 << 20),
+        "disk_free": megabytes(space.free_bytes),
         "disk_refuse_mb": s.store.config.space.refuse_mb,
     }
 

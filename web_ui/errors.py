@@ -51,10 +51,15 @@ class UploadError(WebError):
 
 
 def text_of(exc: LuutruError, lang: str) -> str:
-    """The error's message in the user's language when it has one per language."""
+    """The error's message in the user's language when it has one per language (``vi``,
+    ``english``: for the people at the box; the message itself may be the technician's)."""
     english = getattr(exc, "english", None)
     if lang == "en" and isinstance(english, str) and english:
         return english
+    from appliance.errors import DiskFullError, HaltedError
+
+    if isinstance(exc, HaltedError | DiskFullError) and lang != "en":
+        return exc.vi
     return str(exc)
 
 

@@ -195,7 +195,7 @@ class Queue:
                 ),
             )
         try:
-            self.spool_dir(batch_id).mkdir(parents=True, exist_ok=True)
+            private_dirs(self.spool_dir(batch_id))  # the pages' only copy: durable
         except OSError as exc:
             raise (_disk_error(exc, "starting a batch") or exc) from exc
         return batch_id

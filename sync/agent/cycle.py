@@ -193,7 +193,8 @@ class _Cycle(Uploads):
         )
         self.store.halt(tail_fault(
             anchors.TailProblem("log.behind_centre", message, resp.accepted_size,
-                                {"log_size": size, "centre_size": resp.accepted_size}),
+                                {"log_size": size, "tree_size": resp.accepted_size,
+                                 "source": anchors.CENTRE}),
             self.data_dir,
         ))
         raise BehindCentreError(
