@@ -137,9 +137,9 @@ class DiskFullError(LuutruError):
         self.needed_bytes = needed_bytes
         self.vi = (
             f"Ổ đĩa của máy gần hết chỗ: chỉ còn {megabytes(free_bytes)} trống, nên máy tạm "
-            "ngừng nhận văn bản và tệp mới (xem và tra cứu vẫn dùng được). Hãy báo kỹ thuật viên giải "
-            "phóng dung lượng (xóa tệp tạm, chuyển bản sao lưu cũ ra ổ khác) hoặc lắp ổ lớn "
-            "hơn; máy tự nhận lại ngay khi có chỗ trống."
+            "ngừng nhận văn bản và tệp mới (xem và tra cứu vẫn dùng được). Hãy báo kỹ thuật "
+            "viên giải phóng dung lượng (xóa tệp tạm, chuyển bản sao lưu cũ ra ổ khác) hoặc lắp "
+            "ổ lớn hơn; máy tự nhận lại ngay khi có chỗ trống."
         )
         self.english = (
             f"The appliance's disk is almost full: only {megabytes(free_bytes)} free, so new "
