@@ -37,6 +37,7 @@ def health(config: HookConfig, options: HealthOptions | None = None) -> HookResu
         pem = (config.data_dir / PUBLIC_KEY_NAME).read_bytes()
         ledger, head = checks.check_ledger(conn, pem, now, opts.limits)
         out.append(ledger)
+        out.append(checks.check_tail(conn, config.data_dir, pem))
     finally:
         conn.close()
     out.append(checks.check_disk(config.data_dir, opts.limits))
