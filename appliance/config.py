@@ -92,11 +92,12 @@ class SpaceConfig:
     home page and /healthz say "disk almost full"; below ``refuse_mb`` new records and files
     are refused (507) while reads and their audit entries go on; ``reserve_mb`` is held in a
     file by ``serve`` and released when the disk runs out, for the entries that keep the box
-    lawful (32 MiB hold tens of thousands of audit entries)."""
+    lawful. Unset (null), each is 2048, 256 and 32 MiB, or 10 %, 2 % and 1 % of the disk when
+    that is less (a small disk)."""
 
-    warn_mb: int = 2048
-    refuse_mb: int = 256
-    reserve_mb: int = 32
+    warn_mb: int | None = None
+    refuse_mb: int | None = None
+    reserve_mb: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"warn_mb": self.warn_mb, "refuse_mb": self.refuse_mb,
@@ -104,17 +105,22 @@ class SpaceConfig:
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> SpaceConfig:
-        d = cls()
+        def mb(name: str) -> int | None:
+            v = value.get(name)
+            if v is None:
+                return None
+            n = int(v)
+            if n < 0:
+                raise ValueError(f"{name} is negative")
+            return n
+
         try:
-            out = cls(
-                warn_mb=int(value.get("warn_mb", d.warn_mb)),
-                refuse_mb=int(value.get("refuse_mb", d.refuse_mb)),
-                reserve_mb=int(value.get("reserve_mb", d.reserve_mb)),
-            )
+            out = cls(warn_mb=mb("warn_mb"), refuse_mb=mb("refuse_mb"),
+                      reserve_mb=mb("reserve_mb"))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"space settings in {CONFIG_NAME} are malformed: {exc}") from exc
-        if not 0 <= out.refuse_mb <= out.warn_mb or out.reserve_mb < 0:
-            raise ConfigError(f"space settings in {CONFIG_NAME} need 0 <= refuse_mb <= warn_mb")
+        if out.warn_mb is not None and out.refuse_mb is not None and out.refuse_mb > out.warn_mb:
+            raise ConfigError(f"space settings in {CONFIG_NAME} need refuse_mb <= warn_mb")
         return out
 
 

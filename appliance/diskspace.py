@@ -44,15 +44,37 @@ class Level(StrEnum):
 
 
 @dataclass(frozen=True)
+class Limits:
+    """The thresholds in bytes for one disk (SpaceConfig's, or its defaults scaled down to a
+    small disk)."""
+
+    warn: int
+    refuse: int
+    reserve: int
+
+    @classmethod
+    def of(cls, config: SpaceConfig, total: int) -> Limits:
+        def pick(mb: int | None, default_mb: int, share: float) -> int:
+            if mb is not None:
+                return mb * MiB
+            return min(default_mb * MiB, int(total * share)) if total else default_mb * MiB
+
+        return cls(pick(config.warn_mb, 2048, 0.10), pick(config.refuse_mb, 256, 0.02),
+                   pick(config.reserve_mb, 32, 0.01))
+
+
+@dataclass(frozen=True)
 class SpaceStatus:
     free_bytes: int
     total_bytes: int
     level: Level
     reserve_held: bool
+    limits: Limits
 
     def to_json(self) -> dict[str, Any]:
         return {"free_bytes": self.free_bytes, "total_bytes": self.total_bytes,
-                "level": self.level.value, "reserve_held": self.reserve_held}
+                "level": self.level.value, "reserve_held": self.reserve_held,
+                "warn_bytes": self.limits.warn, "refuse_bytes": self.limits.refuse}
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -76,33 +98,41 @@ class DiskSpace:
         self.keep_reserve = keep_reserve
         self._lock = threading.Lock()
 
-    def free(self) -> int:
-        """Bytes free for us; a file system that reports no size at all (some FUSE ones)
+    def _stat(self) -> tuple[int, int]:
+        """(free, total) bytes; a file system that reports no size at all (some FUSE ones)
         cannot be judged and counts as roomy."""
         st = os.statvfs(self.data_dir)
         if st.f_blocks == 0:
-            return UNKNOWN_FREE
-        return st.f_bavail * st.f_frsize
+            return UNKNOWN_FREE, 0
+        return st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+
+    def free(self) -> int:
+        return self._stat()[0]
+
+    def limits(self, total: int | None = None) -> Limits:
+        return Limits.of(self.config, self._stat()[1] if total is None else total)
 
     def status(self) -> SpaceStatus:
-        st = os.statvfs(self.data_dir)
-        free = st.f_bavail * st.f_frsize if st.f_blocks else UNKNOWN_FREE
-        return SpaceStatus(free, st.f_blocks * st.f_frsize, self._level(free),
-                           self.reserve.exists())
+        free, total = self._stat()
+        limits = self.limits(total)
+        return SpaceStatus(free, total, self._level(free, limits), self.reserve.exists(),
+                           limits)
 
-    def _level(self, free: int) -> Level:
-        if free < self.config.refuse_mb * MiB:
+    @staticmethod
+    def _level(free: int, limits: Limits) -> Level:
+        if free < limits.refuse:
             return Level.FULL
-        if free < self.config.warn_mb * MiB:
+        if free < limits.warn:
             return Level.LOW
         return Level.OK
 
     def check_records(self, incoming: int = 0) -> None:
         """Refuse a new record or file (``incoming`` bytes of it) when too little is free."""
-        free = self.free()
-        if free - incoming < self.config.refuse_mb * MiB:
+        free, total = self._stat()
+        limits = self.limits(total)
+        if free - incoming < limits.refuse:
             raise DiskFullError(free, incoming)
-        if self.keep_reserve and free > (self.config.refuse_mb + 2 * self.config.reserve_mb) * MiB:
+        if self.keep_reserve and free > limits.refuse + 2 * limits.reserve:
             self.replenish()
 
     def check_essential(self) -> None:
@@ -121,13 +151,13 @@ class DiskSpace:
             except OSError as exc:
                 log.error("cannot release the disk reserve %s: %s", self.reserve, exc)
                 return False
-        log.warning("disk full: the %d MiB reserve was released for the entries that keep the "
-                    "appliance lawful", self.config.reserve_mb)
+        log.warning("disk full: the reserve was released for the entries that keep the "
+                    "appliance lawful")
         return True
 
     def replenish(self) -> None:
         """Take the reserve (again) when there is room for it and more."""
-        want = self.config.reserve_mb * MiB
+        want = self.limits().reserve
         if want <= 0 or not self.keep_reserve:
             return
         with self._lock:

@@ -71,7 +71,7 @@ def box_state(s: Services, lang: str) -> dict[str, Any]:
         "faults": [(f.english if lang == "en" else f.vi, f.recovery) for f in s.store.faults],
         "disk": space,
         "disk_free": megabytes(space.free_bytes),
-        "disk_refuse_mb": s.store.config.space.refuse_mb,
+        "disk_refuse_mb": space.limits.refuse >> 20,
     }
 
 

@@ -63,8 +63,7 @@ async def healthz(request: web.Request) -> web.Response:
         "status": status,
         "signed_tree_size": cp[0] if cp else 0,
         "key_backing": s.key_backing,
-        "disk": {**space.to_json(), "warn_bytes": s.store.config.space.warn_mb << 20,
-                 "refuse_bytes": s.store.config.space.refuse_mb << 20},
+        "disk": space.to_json(),
     }
     if s.store.faults:
         body["faults"] = [f.to_json() for f in s.store.faults]
