@@ -320,9 +320,10 @@ class Intake:
                     "this appliance is quarantined after a fork in its log; a technician "
                     "must clear it at the centre (`luutru central clear`)"
                 )
+            online = transport is Transport.HTTP
             if req.type is wire.RequestType.STATUS:
-                return self._status(tx, req, fresh, extra)
-            answer = self._batch(tx, req, fresh, extra)
+                return self._status(tx, req, fresh, extra, online)
+            answer = self._batch(tx, req, fresh, extra, online)
             if _remembered(answer) and not answer.pending:
                 tx.remember_response(app.id, req.digest, answer.body, self.c.now())
             return answer
@@ -356,10 +357,11 @@ class Intake:
     # status ----------------------------------------------------------------------------
 
     def _status(
-        self, tx: CentreTx, req: wire.SignedRequest, app: ApplianceRecord, extra: dict[str, Any]
+        self, tx: CentreTx, req: wire.SignedRequest, app: ApplianceRecord, extra: dict[str, Any],
+        online: bool = False,
     ) -> Answer:
         pub = load_public_key(app.public_key_pem)
-        self._note_claim(tx, app, req.body.get("head"), pub)
+        self._note_claim(tx, app, req.body.get("head"), pub, online)
         cp = tx.checkpoint(app.id, app.accepted_size)
         return self._answer(
             req.digest,
@@ -372,8 +374,11 @@ class Intake:
         )
 
     def _note_claim(
-        self, tx: CentreTx, app: ApplianceRecord, head: Any, pub: PublicKey
+        self, tx: CentreTx, app: ApplianceRecord, head: Any, pub: PublicKey, online: bool = False
     ) -> Checkpoint | None:
+        """The appliance's newest checkpoint (``head``), checked against what the centre holds.
+        Online, a head below the accepted size means the box lost its tail; a USB or parked
+        batch may simply be older than one already applied."""
         if not isinstance(head, bytes):
             return None
         try:
@@ -389,6 +394,8 @@ class Intake:
                 conflicting_checkpoint=known.cose,
             )
         if cp.tree_size < app.accepted_size:
+            if not online:
+                return cp
             note_behind(tx, app, f"its newest checkpoint covers {cp.tree_size} entries, the "
                         f"centre accepted {app.accepted_size} from it: it lost the tail of its "
                         "log", self.c.now())
@@ -399,11 +406,12 @@ class Intake:
     # batches ---------------------------------------------------------------------------
 
     def _batch(
-        self, tx: CentreTx, req: wire.SignedRequest, app: ApplianceRecord, extra: dict[str, Any]
+        self, tx: CentreTx, req: wire.SignedRequest, app: ApplianceRecord, extra: dict[str, Any],
+        online: bool = False,
     ) -> Answer:
         batch = wire.Batch.from_body(req.body)
         pub = load_public_key(app.public_key_pem)
-        if self._note_claim(tx, app, req.body.get("head"), pub) is None:
+        if self._note_claim(tx, app, req.body.get("head"), pub, online) is None:
             tx.set_claim(app.id, max(batch.end, app.claimed_size), self.c.now())
         verdict = check_batch(tx, app, batch, pub)
         cp = verdict.checkpoint
