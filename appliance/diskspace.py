@@ -183,6 +183,3 @@ class DiskSpace:
             finally:
                 if fd >= 0:
                     os.close(fd)
-
-    def full_error(self, incoming: int = 0) -> DiskFullError:
-        return DiskFullError(self.free(), incoming)
