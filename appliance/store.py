@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from . import agency_ids, documents, files, logbooks, merkle, records, schema, search, writes
 from . import clock as clockmod
-from . import documents, files, merkle, records, schema, search, writes
 from .codelists import CodeLists, load_bundled
 from .config import DB_NAME, ApplianceConfig, load_config
 from .content import ContentStore
@@ -58,6 +58,8 @@ class Store:
         self._conns_lock = threading.Lock()
         conn = schema.connect(self.db_path)
         create_tables(conn)
+        if key is not None:  # a re-keying cut short by a power cut is completed first
+            config = self.config = agency_ids.reconcile(data_dir, config, conn)
         self.codes = self._load_codes(conn)
         self.key = key
         self.sealer: Sealer | None = None
@@ -414,3 +416,4 @@ def create_tables(conn: sqlite3.Connection) -> None:
     """Every table of a data folder's database: the log and projections, the search index."""
     schema.create_schema(conn)
     search.create_index(conn)
+    logbooks.create_tables(conn)
