@@ -37,8 +37,8 @@ def approval_lines(ap: Approval | None, changed: bool) -> list[str]:
 def render_pdf(org_name: str, year: int, files: list[dict[str, Any]],
                structure: HeadingStructure | None, ap: Approval | None, changed: bool,
                labels: dict[str, str], printed_at: dt.datetime, printed_by: str) -> bytes:
-    """``files``: the hồ sơ to list (as the reader may see them); ``labels``: retention code →
-    its words ("Vĩnh viễn", "20 năm")."""
+    """``files``: the hồ sơ to list (as the reader may see them), each with its retention in
+    words as ``period`` when known ("05 năm"); ``labels``: retention code → its words."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
@@ -83,8 +83,9 @@ def render_pdf(org_name: str, year: int, files: list[dict[str, Any]],
         for f in mine:
             data.append([Paragraph(_esc(str(f.get("FileNotation") or "")), body),
                          Paragraph(_esc(str(f.get("Title") or "")), body),
-                         Paragraph(_esc(labels.get(str(f.get("Maintenance")),
-                                                   str(f.get("Maintenance") or ""))), body),
+                         Paragraph(_esc(str(f.get("period") or labels.get(
+                             str(f.get("Maintenance")), str(f.get("Maintenance") or "")))),
+                             body),
                          Paragraph(_esc(str(f.get("Creator") or "")), body),
                          Paragraph(_esc(str(f.get("Description") or "")), body)])
     table = Table(data, colWidths=[w * mm for w in WIDTHS_MM], repeatRows=2)

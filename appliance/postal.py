@@ -129,10 +129,11 @@ def prepare(raw: Mapping[str, Any], today: dt.date) -> dict[str, Any]:
 
 def check_issued(txn: Txn, doc_id: str, what_vi: str, what_en: str,
                  statuses: tuple[str, ...] = ("issued",)) -> Record:
-    """The văn bản đi ``doc_id`` if its status is one of ``statuses`` (a draft has no number
-    and no kept copy yet)."""
+    """The văn bản đi ``doc_id`` if its status is one of ``statuses`` and it was not cancelled
+    (a draft has no number and no kept copy yet; a cancelled one is not sent nor lent)."""
     rec = writes.current(txn, "document", id=doc_id)
-    if rec.data.get("Direction") != "outgoing" or rec.data.get("Status") not in statuses:
+    if rec.data.get("Direction") != "outgoing" or rec.data.get("Status") not in statuses \
+            or rec.data.get("CancelledDate"):
         raise refusal(f"Chỉ {what_vi} văn bản đi đã ban hành",
                       f"only an issued outgoing document can be {what_en}", None, ConflictError)
     return rec

@@ -1,8 +1,9 @@
 """Test helpers for the registers: writing what other parts of luutru will write.
 
 ``set_handling`` gives an incoming document the ``Handling`` the leader's direction and the
-handlers' reports will write (issue 18); ``cancel`` marks a document cancelled. Both append a
-``document.update`` carrying the document's full new version, as the live paths will.
+handlers' reports write (appliance/handling.py), as a ``document.update`` carrying the
+document's full new version, so that a register can be tested in any state (late, answered…)
+without walking the whole direction; ``cancel`` is the live cancellation.
 """
 
 from __future__ import annotations
@@ -31,9 +32,8 @@ def set_handling(store: Store, doc_id: str, handling: dict[str, Any]) -> None:
     _put(store, doc_id, Handling=handling)
 
 
-def cancel(store: Store, doc_id: str, note: str | None = None) -> None:
-    extra = {"Description": note} if note else {}
-    _put(store, doc_id, Status="cancelled", **extra)
+def cancel(store: Store, doc_id: str, reason: str = "Ban hành nhầm") -> None:
+    store.cancel_document(doc_id, reason, "test")
 
 
 def pdf_text(body: bytes) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from appliance import copyuse, postal
+from appliance import copyuse, handling, postal
 from appliance import registers as regs
 from appliance.clock import TZ, ManualClock
 from appliance.errors import ConflictError, ValidationError
@@ -20,7 +20,6 @@ from tests.registers_helpers import (
     cancel,
     pdf_table,
     pdf_text,
-    set_handling,
     xlsx_cells,
     xlsx_sheets,
 )
@@ -104,20 +103,17 @@ def build_year(store: Store, clock: ManualClock) -> Year:
                                      "approved_by": "Trần Văn Hùng, Chủ tịch UBND",
                                      "note": "Thanh tra tài chính"}, "vanthu")
     copyuse.give_back(store, e.id, use.id, {"returned_on": "2025-05-05"}, "vanthu")
-    set_handling(store, a.id, {
-        "status": "done", "direction": "Giao Văn phòng tham mưu trả lời",
-        "directed_by": "lanhdao", "directed_at": "2025-01-10T10:00:00+07:00",
-        "lead": "chuyenvien", "support": [], "due": "2025-04-30",
-        "progress": [{"at": "2025-04-07T15:00:00+07:00", "by": "chuyenvien",
-                      "note": "Đã trả lời", "done": True}],
-        "answer": e.id, "done_at": "2025-04-07T15:00:00+07:00"})
-    set_handling(store, b.id, {
-        "status": "in_progress", "direction": "Tổng hợp báo cáo", "directed_by": "lanhdao",
-        "directed_at": "2025-02-20T10:00:00+07:00", "lead": "chuyenvien",
-        "support": ["phoihop"], "due": "2025-03-01",
-        "progress": [{"at": "2025-02-25T09:00:00+07:00", "by": "chuyenvien",
-                      "note": "Đang lấy số liệu các thôn", "done": False}],
-        "answer": None, "done_at": None})
+    # The leader's directions and the handlers' reports, through the live library.
+    _at(clock, "2025-01-10")
+    handling.direct(store, a.id, "Giao Văn phòng tham mưu trả lời", "chuyenvien", (),
+                    "2025-04-30", "lanhdao")
+    _at(clock, "2025-04-07")
+    handling.report_progress(store, a.id, "Đã trả lời", "chuyenvien", done=True, answer=e.id)
+    _at(clock, "2025-02-20")
+    handling.direct(store, b.id, "Tổng hợp báo cáo", "chuyenvien", ["phoihop"], "2025-03-01",
+                    "lanhdao")
+    _at(clock, "2025-02-25")
+    handling.report_progress(store, b.id, "Đang lấy số liệu các thôn", "chuyenvien")
     _at(clock, "2025-09-15")
     return Year(a.id, b.id, c.id, secret.id, e.id, f.id, use.id)
 
@@ -151,7 +147,8 @@ def test_incoming_register_rows_and_a_quarter(store: Store, year: Year) -> None:
     rows = _rows(store, "incoming")
     assert [r[0] for r in rows] == [year.a, year.b, year.c]
     assert rows[0][1] == ["10/01/2025", "1", "Sở Tài chính", "12/STC-NS", "06/01/2025",
-                          "Công văn V/v quyết toán ngân sách xã năm 2024", "", "", "", ""]
+                          "Công văn V/v quyết toán ngân sách xã năm 2024", "Lê Thị Hoa (chủ trì)",
+                          "", "", ""]
     q1 = regs.quarter(2025, 1)
     assert [r[0] for r in _rows(store, "incoming", q1)] == [year.a, year.b]
     info = regs.register_info(store.reader(), ORG_ID, ORG_NAME, "incoming", q1)
@@ -192,10 +189,19 @@ def test_outgoing_register_keeps_a_cancelled_number_marked_huy(store: Store, yea
                      "Quyết định Về việc quyết toán ngân sách xã năm 2024"]
     assert e[3:7] == ["Chủ tịch, Trần Văn Hùng", "Sở Tài chính; Kho bạc Nhà nước khu vực",
                       "", "5"]
-    assert f[0] == "02/QĐ-UBND" and f[9] == "Huỷ"
+    assert f[0] == "02/QĐ-UBND" and f[9] == "Huỷ ngày 08/04/2025: Ban hành nhầm"
     info = regs.register_info(store.reader(), ORG_ID, ORG_NAME, "outgoing",
                               regs.Period.of(2025))
     assert (info.first_number, info.last_number, info.total) == ("01", "02", 2)
+    # A cancelled registration keeps its số đến in both registers of văn bản đến, marked.
+    store.cancel_document(year.c, "Đăng ký trùng với số đến 1", "vanthu")
+    for kind, note_at in (("incoming", 9), ("handling", 6)):
+        rows = dict(_rows(store, kind))
+        assert list(rows) == [year.a, year.b, year.c]
+        assert rows[year.c][note_at] == "Huỷ ngày 15/09/2025: Đăng ký trùng với số đến 1"
+        assert rows[year.a][note_at] == ""
+    with pytest.raises(ConflictError):
+        postal.send(store, year.f, {"sent_on": "2025-09-15", "addressees": ["X"]})
 
 
 def test_handling_register_follows_each_document_to_its_answer(
@@ -260,11 +266,12 @@ def test_pdf_read_back_has_cover_columns_and_rows(store: Store, year: Year, kind
     assert " ".join(f"({i})" for i in range(1, len(PHU_LUC_IV[kind]) + 1)) in table
     assert "In lúc 14:05 ngày 15/09/2025 bởi vanthu" in flat
     assert "2025-09-15T" not in flat  # no ISO time on paper
-    # Every cell's words are in its own column, and nothing else is.
+    # Every cell's text is in its own column, in row order, and nothing else is (compared
+    # without spaces: a word too long for its column is broken across lines).
     assert rows
     for i, words in enumerate(columns):
-        expected = [w for _, r in rows for w in regs.display(kind, r)[i].split()]
-        assert sorted(words) == sorted(expected), (kind, PHU_LUC_IV[kind][i])
+        expected = "".join("".join(regs.display(kind, r)[i].split()) for _, r in rows)
+        assert "".join(words) == expected, (kind, PHU_LUC_IV[kind][i])
 
 
 @pytest.mark.parametrize("kind", list(PHU_LUC_IV))
@@ -329,3 +336,15 @@ def test_sendings_and_uses_are_checked(store: Store, year: Year, clock: ManualCl
     with pytest.raises(ValidationError, match="trước ngày sử dụng"):
         copyuse.give_back(store, year.e, u.id, {"returned_on": "2025-09-09"})
     assert copyuse.uses_of(store.reader(), year.e)[-1].returned_on is None
+
+
+def test_a_numberless_petition_is_shown_as_its_page_shows_it(store: Store, year: Year) -> None:
+    """A received đơn without số, ký hiệu: 'Không số' in the Sổ đăng ký văn bản đến, and 'Đơn
+    không số … của …' in the Sổ theo dõi giải quyết, as the document's page says."""
+    doc = store.register_incoming(incoming(
+        TypeName="Đơn", CodeNumber=None, CodeNotation=None, IssuedDate="2025-09-12",
+        OrganName="Nguyễn Văn An", Subject="Đề nghị cấp lại giấy chứng nhận")).record
+    rows = dict(_rows(store, "incoming"))
+    assert rows[doc.id][2:5] == ["Nguyễn Văn An", "Không số", "12/09/2025"]
+    assert dict(_rows(store, "handling"))[doc.id][1] == (
+        "Đơn không số ngày 12/09/2025 của Nguyễn Văn An")

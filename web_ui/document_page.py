@@ -16,9 +16,9 @@ from . import i18n, queries
 from .common import blocking, render, require_cleared, services
 from .fieldview import describe_change, field_rows, kind_label
 from .history import HistoryItem
+from .logbooks import logbook_context
 from .messages import error_field, error_text
 from .reqkeys import LANG, me
-from .logbooks import logbook_context
 from .services import Services
 
 

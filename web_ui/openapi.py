@@ -350,6 +350,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "type": "object", "required": ["reason"], "additionalProperties": False,
             "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 500}}})},
         "responses": _ok("InboxItem"),
+    },
     "api_postal": {
         "summary": "Record that an issued văn bản đi was handed to the post (Sổ gửi văn bản "
                    "đi bưu điện)",

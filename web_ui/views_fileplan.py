@@ -16,7 +16,7 @@ from .errors import text_of
 from .middleware import status_of
 from .queries import danh_muc
 from .reqkeys import LANG, me
-from .views_records import files_page
+from .views_records import files_page, period_of
 
 # A structure to start from when a year has none (the common Phụ lục V layout of a commune);
 # the clerk edits it before saving.
@@ -98,6 +98,8 @@ async def fileplan_print(request: web.Request) -> web.Response:
     def build() -> tuple[list[dict[str, Any]], bytes]:
         with s.store.snapshot() as conn:
             files = danh_muc(conn, year, user.cleared)
+            for f in files:
+                f["period"] = period_of(f, labels)
             st = fileplan.structure(conn, year)
             ap = fileplan.approval(conn, year)
             changed = fileplan.changed_since(conn, year, ap)

@@ -13,10 +13,9 @@ from appliance.errors import LuutruError, NotFoundError
 from appliance.results import Record
 
 from .common import blocking, form_of, services
-from .errors import text_of
-from .middleware import status_of
-from .reqkeys import LANG, me
 from .document_page import document_page, visible_document
+from .middleware import status_of
+from .reqkeys import me
 
 POSTAL_FIELDS = ("sent_on", "addressees", "envelopes", "note")
 USE_FIELDS = ("used_on", "user_name", "approved_by", "note")

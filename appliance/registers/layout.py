@@ -39,14 +39,14 @@ LAYOUTS: dict[str, Layout] = {
          "Tên loại và trích yếu nội dung văn bản", "Đơn vị hoặc người nhận", "Ngày chuyển",
          "Ký nhận", "Ghi chú"),
         frozenset({0, 4, 7}), frozenset({1}), 5, True,
-        (21, 14, 32, 28, 21, 66, 32, 20, 19, 20), (12, 9, 28, 18, 12, 60, 28, 12, 12, 20)),
+        (21, 14, 32, 28, 21, 60, 32, 20, 19, 26), (12, 9, 28, 18, 12, 60, 28, 12, 12, 26)),
     "outgoing": Layout(
         "outgoing", "SỔ ĐĂNG KÝ VĂN BẢN ĐI",
         ("Số, ký hiệu văn bản", "Ngày tháng văn bản", "Tên loại và trích yếu nội dung văn bản",
          "Người ký", "Nơi nhận văn bản", "Đơn vị, người nhận bản lưu", "Số lượng bản",
          "Ngày chuyển", "Ký nhận", "Ghi chú"),
         frozenset({1, 7}), frozenset({6}), 2, True,
-        (26, 21, 66, 32, 34, 26, 14, 20, 17, 17), (18, 12, 60, 26, 30, 20, 10, 12, 12, 20)),
+        (26, 21, 60, 32, 34, 26, 14, 20, 17, 23), (18, 12, 60, 26, 30, 20, 10, 12, 12, 26)),
     "handling": Layout(
         "handling", "SỔ THEO DÕI GIẢI QUYẾT VĂN BẢN ĐẾN",
         ("Số đến",

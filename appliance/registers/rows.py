@@ -55,42 +55,51 @@ def _join(sep: str, *parts: Any) -> str:
     return sep.join(str(p) for p in parts if p)
 
 
+NO_NUMBER = "Không số"  # a received document without số, ký hiệu (an đơn), as on its page
+
+
 def _number(no: Any, notation: Any) -> str:
     return f"{_s(no)}/{_s(notation)}".strip("/")
 
 
-def note(status: Any, desc: Any) -> str:
-    """Ghi chú: the register's mark for a cancelled or recalled document, then the notes."""
-    mark = {"cancelled": "Huỷ", "recalled": "Thu hồi"}.get(_s(status), "")
+def note(status: Any, cancelled: Any, reason: Any, desc: Any) -> str:
+    """Ghi chú: the register's mark for a cancelled (huỷ, with when and why) or recalled
+    document, then its notes."""
+    mark = "Thu hồi" if status == "recalled" else ""
+    if cancelled:
+        mark = _join(": ", f"Huỷ ngày {vn(_s(cancelled))}", reason)
     return _join("; ", mark, desc)
 
 
 def _incoming(v: Sequence[Any], ctx: Ctx) -> list[str]:
-    arrival, no, organ, code_no, notation, issued, type_, subject, places, desc, status = v
-    return [_s(arrival), _s(no), _s(organ), _number(code_no, notation), _s(issued),
-            _join(" ", type_, subject), _s(places), "", "", note(status, desc)]
+    (arrival, no, organ, code_no, notation, issued, type_, subject, places, desc, status,
+     cancelled, reason) = v
+    return [_s(arrival), _s(no), _s(organ), _number(code_no, notation) or NO_NUMBER, _s(issued),
+            _join(" ", type_, subject), _s(places), "", "", note(status, cancelled, reason, desc)]
 
 
 def _outgoing(v: Sequence[Any], ctx: Ctx) -> list[str]:
-    code_no, notation, issued, type_, subject, pos, name, to, amount, desc, status = v
+    (code_no, notation, issued, type_, subject, pos, name, to, amount, desc, status, cancelled,
+     reason) = v
     if isinstance(to, str):
         to = json.loads(to)
     return [_number(code_no, notation), _s(issued), _join(" ", type_, subject),
             _join(", ", pos, name), "; ".join(r.get("OrganName", "") for r in to or ()), "",
-            _s(amount), "", "", note(status, desc)]
+            _s(amount), "", "", note(status, cancelled, reason, desc)]
 
 
 def identification(type_: Any, code_no: Any, notation: Any, issued: Any, organ: Any) -> str:
     """"Công văn số 88/STC-NS ngày 15/09/2025 của Sở Tài chính": what column 2 of the
-    follow-up register asks for, from what the document has (a petition has no number)."""
+    follow-up register asks for, from what the document has ("Đơn không số ngày … của …" for a
+    petition without one)."""
     number = _number(code_no, notation)
-    return _join(" ", type_, f"số {number}" if number else "",
+    return _join(" ", type_, f"số {number}" if number else NO_NUMBER.lower(),
                  f"ngày {vn(issued)}" if issued else "", f"của {organ}" if organ else "")
 
 
 def _handling(v: Sequence[Any], ctx: Ctx) -> list[str]:
-    (no, type_, code_no, notation, issued, organ, raw, due_date, desc, status,
-     a_no, a_notation, a_issued, a_mode) = v
+    (no, type_, code_no, notation, issued, organ, raw, due_date, desc, status, cancelled,
+     reason, a_no, a_notation, a_issued, a_mode) = v
     h: dict[str, Any] = json.loads(raw) if raw else {}
     lead = h.get("lead")
     who = ctx.names.get(lead, lead) if lead else ""
@@ -103,7 +112,7 @@ def _handling(v: Sequence[Any], ctx: Ctx) -> list[str]:
         answer = ("(văn bản mật)" if is_classified({"Mode": a_mode}) and not ctx.classified
                   else _join(" ngày ", _number(a_no, a_notation), vn(_s(a_issued))))
     return [_s(no), identification(type_, code_no, notation, issued, organ), who, due,
-            progress(h, due, ctx.today), answer, note(status, desc)]
+            progress(h, due, ctx.today), answer, note(status, cancelled, reason, desc)]
 
 
 def progress(h: dict[str, Any], due: str, today: dt.date) -> str:
@@ -129,30 +138,31 @@ def progress(h: dict[str, Any], due: str, today: dt.date) -> str:
 
 
 def _post(v: Sequence[Any], ctx: Ctx) -> list[str]:
-    sent, code_no, notation, addressees, envelopes, remark, status = v
+    sent, code_no, notation, addressees, envelopes, remark, status, cancelled, reason = v
     places = json.loads(addressees) if addressees else []
     return [_s(sent), _number(code_no, notation),
             "; ".join(_join(" ", p.get("OrganName"), f"({p['OrganId']})" if p.get("OrganId")
                             else "") for p in places),
-            _s(envelopes), "", note(status, remark)]
+            _s(envelopes), "", note(status, cancelled, reason, remark)]
 
 
 def _copies(v: Sequence[Any], ctx: Ctx) -> list[str]:
     (used, who, code_no, notation, issued, type_, subject, file_no, returned, approver,
-     remark, back_note, status) = v
+     remark, back_note, status, cancelled, reason) = v
     return [_s(used), _s(who), _join(", ", _number(code_no, notation), vn(_s(issued))),
             _join(" ", type_, subject), _s(file_no), "", _s(returned), _s(approver),
-            note(status, _join("; ", remark, back_note))]
+            note(status, cancelled, reason, _join("; ", remark, back_note))]
 
 
 _DOCS = "documents d"
+_CANCEL = ('d."CancelledDate"', 'd."CancelReason"')  # a cancelled number's mark
 _INCOMING = "d.\"Direction\" = 'incoming' AND d.\"ArrivalNumber\" IS NOT NULL"
 SOURCES: dict[str, Source] = {
     "incoming": Source(
         _DOCS, _INCOMING, 'd."ArrivalDate"', ('d."ArrivalNumber"',),
         ('d."ArrivalDate"', 'd."ArrivalNumber"', 'd."OrganName"', 'd."CodeNumber"',
          'd."CodeNotation"', 'd."IssuedDate"', 'd."TypeName"', 'd."Subject"', 'd."ToPlaces"',
-         'd."Description"', 'd."Status"'),
+         'd."Description"', 'd."Status"', *_CANCEL),
         'd."ArrivalNumber"', _incoming, True),
     "outgoing": Source(
         _DOCS,
@@ -161,20 +171,21 @@ SOURCES: dict[str, Source] = {
         ("coalesce(d.\"Series\", '')", 'CAST(d."CodeNumber" AS INTEGER)', "d.rid"),
         ('d."CodeNumber"', 'd."CodeNotation"', 'd."IssuedDate"', 'd."TypeName"', 'd."Subject"',
          'd."SignerPosition"', 'd."SignerFullName"', 'd."To"', 'd."IssuedAmount"',
-         'd."Description"', 'd."Status"'),
+         'd."Description"', 'd."Status"', *_CANCEL),
         'CAST(d."CodeNumber" AS INTEGER)', _outgoing, True),
     "handling": Source(
         "documents d LEFT JOIN documents a ON a.id = json_extract(d.\"Handling\", '$.answer')",
         _INCOMING, 'd."ArrivalDate"', ('d."ArrivalNumber"',),
         ('d."ArrivalNumber"', 'd."TypeName"', 'd."CodeNumber"', 'd."CodeNotation"',
          'd."IssuedDate"', 'd."OrganName"', 'd."Handling"', 'd."DueDate"', 'd."Description"',
-         'd."Status"', 'a."CodeNumber"', 'a."CodeNotation"', 'a."IssuedDate"', 'a."Mode"'),
+         'd."Status"', *_CANCEL, 'a."CodeNumber"', 'a."CodeNotation"', 'a."IssuedDate"',
+         'a."Mode"'),
         'd."ArrivalNumber"', _handling, True),
     "post": Source(
         "postal_sendings p JOIN documents d ON d.id = p.document_id", "1", "p.sent_on",
         ("p.sent_on", "p.log_index"),
         ("p.sent_on", 'd."CodeNumber"', 'd."CodeNotation"', "p.addressees", "p.envelopes",
-         "p.note", 'd."Status"'),
+         "p.note", 'd."Status"', *_CANCEL),
         None, _post, False),
     "copies": Source(
         'copy_uses c JOIN documents d ON d.id = c.document_id '
@@ -182,7 +193,7 @@ SOURCES: dict[str, Source] = {
         ("c.used_on", "c.log_index"),
         ("c.used_on", "c.user_name", 'd."CodeNumber"', 'd."CodeNotation"', 'd."IssuedDate"',
          'd."TypeName"', 'd."Subject"', 'f."FileNotation"', "c.returned_on", "c.approved_by",
-         "c.note", "c.return_note", 'd."Status"'),
+         "c.note", "c.return_note", 'd."Status"', *_CANCEL),
         None, _copies, False),
 }
 
