@@ -87,6 +87,21 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class UseConfig:
+    """Who decides on requests to use the archive (Luật Lưu trữ 2024: the head of the agency,
+    or whom the office names) and keeps the register of use: web roles, "leader" by default."""
+
+    approver_roles: tuple[str, ...] = ("leader",)
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> UseConfig:
+        roles = value.get("approver_roles", cls.approver_roles)
+        if not isinstance(roles, list | tuple) or not all(isinstance(r, str) for r in roles):
+            raise ConfigError(f"use.approver_roles in {CONFIG_NAME} must be a list of roles")
+        return cls(tuple(roles) or cls.approver_roles)
+
+
+@dataclass(frozen=True)
 class ApplianceConfig:
     org_id: str
     org_name: str
@@ -110,6 +125,7 @@ class ApplianceConfig:
     def all_ids(self) -> tuple[str, ...]:
         """The current mã định danh, then the former ones."""
         return (self.org_id, *reversed(self.former_ids))
+    use: UseConfig = field(default_factory=UseConfig)
 
     def to_json(self) -> dict[str, Any]:
         extra: dict[str, Any] = {}
@@ -127,6 +143,7 @@ class ApplianceConfig:
             "numbering": {"own_series_types": list(self.numbering.own_series_types)},
             "sync": self.sync.to_json(),
             **extra,
+            "use": {"approver_roles": list(self.use.approver_roles)},
         }
 
     @classmethod
@@ -148,6 +165,7 @@ class ApplianceConfig:
                 sync=SyncConfig.from_json(value.get("sync", {})),
                 former_ids=tuple(str(i) for i in value.get("former_ids", ())),
                 own_fond=value.get("own_fond") or None,
+                use=UseConfig.from_json(value.get("use", {})),
             )
         except KeyError as exc:
             raise ConfigError(f"{CONFIG_NAME} lacks {exc}") from exc

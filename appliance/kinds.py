@@ -19,6 +19,7 @@ class Kind(StrEnum):
     FILE_OPEN = "file.open"
     FILE_CLOSE = "file.close"
     FILE_ADD_DOCUMENT = "file.add_document"  # a membership
+    FILE_REMOVE_DOCUMENT = "file.remove_document"  # a membership ended, with why
     DOCUMENT_REGISTER = "document.register"
     DOCUMENT_DRAFT = "document.draft"
     DOCUMENT_ISSUE = "document.issue"
@@ -74,6 +75,13 @@ class Kind(StrEnum):
     # The agency's identity over time (appliance/agency_ids.py).
     AGENCY_REKEY = "agency.rekey"  # a new mã định danh; the old one kept as an alias
     AGENCY_UNITS = "agency.units"  # its administrative-unit codes (QĐ 19/2025, QĐ 124/2004)
+    # Use of the archive (appliance/archive/use.py): each entry is the request's full new state.
+    USE_REQUEST = "use.request"  # phiếu yêu cầu khai thác, sử dụng tài liệu lưu trữ
+    USE_DECIDE = "use.decide"  # approved (with conditions) or refused
+    USE_DELIVER = "use.deliver"  # read on screen, a copy, a certified copy, a paper print
+    # Publication in the province's catalogue (appliance/archive/publication.py).
+    ARCHIVE_PUBLISH = "archive.publish"  # a hồ sơ opened for public use, with its versions
+    ARCHIVE_UNPUBLISH = "archive.unpublish"
     # Reads of records (DESIGN.md: every view, print and download is logged).
     AUDIT_VIEW = "audit.view"
     AUDIT_PRINT = "audit.print"

@@ -264,3 +264,9 @@ def upsert_sql(record_type: str) -> str:
         )
         _UPSERT_CACHE[record_type] = sql
     return sql
+
+
+def end_membership(conn: sqlite3.Connection, membership_id: str) -> None:
+    """The projection of a ``file.remove_document`` entry (live, and in a rebuild): the
+    membership row goes; the log keeps when it began and when it ended."""
+    conn.execute("DELETE FROM memberships WHERE id = ?", (membership_id,))

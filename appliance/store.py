@@ -374,6 +374,11 @@ class Store:
         """Put a document into another hồ sơ as well, without copying it (spec §2.10)."""
         return documents.add_to_file(self, doc_id, file_code, actor)
 
+    def remove_from_file(self, doc_id: str, file_code: str, reason: str,
+                         actor: str = "system") -> Record:
+        """Take a document out of an open hồ sơ (its own, or one it was added to)."""
+        return documents.remove_from_file(self, doc_id, file_code, reason, actor)
+
     def load_codelists(self, raw: bytes, actor: str = "system") -> str:
         """Record a version of the code lists in the log and use it from now on."""
         from .codelists import parse

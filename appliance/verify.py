@@ -29,6 +29,7 @@ from .errors import EncodingError, LuutruError, ValidationError
 from .handover import HANDOVER_KIND, Handover, KeySchedule
 from .handover import parse as parse_handover
 from .keys.verify import PublicKey, load_public_key
+from .kinds import Kind
 from .ledger import Entry
 from .numbering import NUMBER_USED_KIND
 from .search import OCR_TEXT_KIND, fts_body, fts_ocr, indexed_rows
@@ -168,6 +169,7 @@ class _Scan:
     withheld: list[int] = field(default_factory=list)  # empty rows: leaf hash only
     handovers: list[Handover] = field(default_factory=list)
     numbers: dict[tuple[str, str, int], int] = field(default_factory=dict)  # numbering.used
+    ended: list[tuple[str, str]] = field(default_factory=list)  # memberships taken out
 
     def add(self, code: str, message: str, index: int | None = None) -> None:
         self.findings.append(Finding(code, message, Severity.ERROR, index))
@@ -226,6 +228,9 @@ def _scan(rows: Iterator[tuple[int, bytes]], start: int) -> _Scan:
                 _row_digest(row_values(entry.type, data)),
                 _text_digest(fts_body(data)) if entry.type == "document" else None,
             )
+        elif entry.kind == Kind.FILE_REMOVE_DOCUMENT and entry.id is not None:
+            latest.pop(("membership", entry.id), None)  # its row goes (schema.end_membership)
+            scan.ended.append(("membership", entry.id))
         elif entry.kind == NUMBER_USED_KIND and entry.data:
             d = entry.data
             try:
@@ -323,6 +328,8 @@ def _merge(
                     idx,
                 )
         latest.update(scan.latest)
+        for key in scan.ended:  # a membership begun in an earlier range, ended in this one
+            latest.pop(key, None)
         texts.update(scan.texts)
         withheld.extend(scan.withheld)
         handovers.extend(scan.handovers)

@@ -12,7 +12,7 @@ import cbor2
 import pytest
 
 from appliance import classified, copyuse, postal, writes
-from appliance.archive import holds
+from appliance.archive import holds, publication, use
 from appliance.archive.backup import backup
 from appliance.archive.export import export_file
 from appliance.archive.fixity import audit as fixity_audit
@@ -130,13 +130,17 @@ def _secret_scenario(store: Store, clock: ManualClock, work: Path) -> dict[str, 
         Mode="03", Subject="Kế hoạch bảo vệ bí mật nhà nước năm 2026")).record.id).record
     postal.send(store, sent.id, {"sent_on": sent.data["IssuedDate"], "note": "Gửi hỏa tốc mật",
                                  "addressees": ["Ban Chỉ huy Quân sự xã (bí mật)"]})
-    use = copyuse.lend(store, sent.id, {"used_on": sent.data["IssuedDate"],
-                                        "user_name": "Đặng Văn Kín", "approved_by": "Chủ tịch",
-                                        "note": "Đọc tại chỗ, không sao chụp"})
-    copyuse.give_back(store, sent.id, use.id, {"returned_on": sent.data["IssuedDate"],
-                                               "note": "Trả đủ 3 tờ mật"})
-    # A public document filed into the mật hồ sơ as well (a membership).
+    lent = copyuse.lend(store, sent.id, {"used_on": sent.data["IssuedDate"],
+                                         "user_name": "Đặng Văn Kín", "approved_by": "Chủ tịch",
+                                         "note": "Đọc tại chỗ, không sao chụp"})
+    copyuse.give_back(store, sent.id, lent.id, {"returned_on": sent.data["IssuedDate"],
+                                                "note": "Trả đủ 3 tờ mật"})
+    # A public document filed into the mật hồ sơ as well (a membership), a second one filed
+    # and taken out again (file.remove_document names the mật hồ sơ).
     store.add_to_file(public.id, mcode)
+    other = store.register_incoming(incoming(CodeNumber="702", Subject="V/v nhầm hồ sơ")).record
+    store.add_to_file(other.id, mcode)
+    store.remove_from_file(other.id, mcode, "Đưa nhầm vào hồ sơ mật")
     from appliance.capture import filing
 
     filing.add_text(store, mat_doc.id, mat_doc.data["Content"][0]["sha256"],
@@ -173,6 +177,18 @@ def _secret_scenario(store: Store, clock: ManualClock, work: Path) -> dict[str, 
     assert not res.ok
     heal(store, [work / "usb-mat"], actor="lưu trữ")
     export_fonds(store, store.config.fond_code, work / "fonds")
+    # Use of the archive: a cleared reader reads the mật document on the spot; the ordinary
+    # hồ sơ (with its mật member) is opened for the province's catalogue, then withdrawn.
+    leader = use.Actor("lanhdao", cleared=True, approver=True, desk=True)
+    req = use.create_request(store, leader, {
+        "purpose": "Kiểm tra công tác bảo mật", "purpose_code": "01",
+        "reader": {"kind": "outside", "name": "Thanh tra tỉnh", "clearance_ref": "GGT 4/TTr"},
+        "items": [{"document": mat_doc.id, "form": "read"}, {"document": public.id,
+                                                             "form": "read"}]})
+    use.decide(store, leader, req["id"], True, "Đọc tại chỗ, không ghi chép")
+    use.deliver(store, leader, req["id"], 0, "screen")
+    publication.publish(store, pcode, "QĐ 9/QĐ-UBND")
+    publication.unpublish(store, pcode, "Rà soát")
     store.wait_sealed()
     return {"files": [mat.id], "docs": [in_mat.id, mat_doc.id, draft.id, sent.id],
             "draft": draft.id}

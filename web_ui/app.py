@@ -47,6 +47,7 @@ def create_app(
         views_logbooks,
         views_records,
         views_registers,
+        views_use,
     )
 
     app = web.Application(
@@ -56,7 +57,7 @@ def create_app(
     handlers: dict[str, Any] = {}
     for module in (views_auth, views_documents, views_corrections, views_handling, views_edxml,
                    views_records, views_registers, views_admin, api, api_handling,
-                   views_logbooks, views_fileplan, api_logbooks):
+                   views_logbooks, views_fileplan, api_logbooks, views_use):
         handlers.update(module.HANDLERS)
     missing = [r.name for r in permissions.ROUTES if r.name not in handlers]
     extra = sorted(set(handlers) - set(permissions.BY_NAME))

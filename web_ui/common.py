@@ -59,7 +59,8 @@ def guess_keys(request: web.Request, username: str) -> tuple[str, str]:
 
 def can(request: web.Request, route_name: str) -> bool:
     user: User | None = request.get(USER)
-    return permissions.allowed(route_name, user.role if user else None)
+    return permissions.allowed(route_name, user.role if user else None,
+                               services(request).use_approvers)
 
 
 def render(request: web.Request, template: str, status: int = 200, **ctx: Any) -> web.Response:
@@ -72,6 +73,7 @@ def render(request: web.Request, template: str, status: int = 200, **ctx: Any) -
         "org_id": s.store.config.org_id,
         "key_backing": s.key_backing,
         "can": lambda name: can(request, name),
+        "approvers": s.use_approvers,
         "path": request.path,
         "path_qs": request.path_qs,
         "max_upload_mb": s.config.max_upload // (1 << 20),

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from appliance.accounts import SESSION_COOKIE
+from appliance.capture.errors import DiskFull, ImageRejected
 from appliance.errors import (
     AuthError,
     ConfigError,
@@ -53,8 +54,10 @@ def status_of(exc: LuutruError) -> int:
     status = getattr(exc, "status", None)  # the web UI's errors, and accounts' (core)
     if isinstance(status, int):
         return status
-    if isinstance(exc, ValidationError):
+    if isinstance(exc, ValidationError | ImageRejected):  # a scan the pipeline refused too
         return 422
+    if isinstance(exc, DiskFull):
+        return 507
     if isinstance(exc, NotFoundError):
         return 404
     if isinstance(exc, ConflictError):
@@ -90,7 +93,9 @@ def error_response(request: web.Request, status: int, code: str, message: str,
     role = user.role if user is not None else None
     html = env.get_template("error.html").render(
         status=status, message=message, user=user, csrf=request.get(CSRF, ""),
-        path=request.path, can=lambda name: permissions.allowed(name, role),
+        path=request.path,
+        can=lambda name: permissions.allowed(name, role, services.use_approvers),
+        approvers=services.use_approvers,
         org_name=services.org_name,
     )
     return web.Response(status=status, text=html, content_type="text/html")
@@ -205,7 +210,7 @@ async def auth_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
     binding = f"s:{request[SESSION_TOKEN]}" if auth == "session" else f"p:{request[PRE]}"
     request[CSRF_BINDING] = binding
     request[CSRF] = services.accounts.csrf_token(binding)
-    if not permissions.allowed(name, user.role if user else None):
+    if not permissions.allowed(name, user.role if user else None, services.use_approvers):
         if user is None:
             if route.api:
                 raise AuthError("Cần đăng nhập hoặc khóa API (sign-in or API token required)")

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance import records
+from appliance.capture.errors import CaptureError
 from appliance.errors import LuutruError, ValidationError
 from appliance.fields import AUTO_FILLED
 from appliance.store import Record
@@ -80,14 +81,20 @@ async def _save_upload(s: Services, field: Any) -> tuple[CheckedFile, str, Path]
     return checked, checked.safe_name(str(field.filename)), path
 
 
-async def _store_upload(s: Services, upload: tuple[CheckedFile, str, Path]) -> dict[str, Any]:
-    checked, name, path = upload
+async def take_in(s: Services, doc_id: str, uploads: list[tuple[CheckedFile, str, Path]],
+                  actor: str) -> None:
+    """File checked uploads into the document through capture (appliance.capture.intake):
+    computer-made PDFs kept as they are, photos and scans made into signed, searchable PDF/A."""
+    from appliance.capture.intake import IntakeFile
+    from appliance.capture.intake import take_in as capture_take_in
+
+    files = [IntakeFile(name, path, checked.mime, checked.born_digital)
+             for checked, name, path in uploads]
     try:
-        with path.open("rb") as fh:
-            stored = await blocking(s.store.content.put_stream, fh)
+        await blocking(capture_take_in, s.store, doc_id, files, actor)
     finally:
-        path.unlink(missing_ok=True)
-    return {"sha256": stored.sha256, "size": stored.size, "name": name, "mime": checked.mime}
+        for _, _, path in uploads:
+            path.unlink(missing_ok=True)
 
 
 async def _uploads(s: Services, form: dict[str, Any]) -> list[tuple[CheckedFile, str, Path]]:
@@ -145,14 +152,16 @@ async def incoming_create(request: web.Request) -> web.Response:
         uploads = await _uploads(s, form)
     except UploadError as exc:
         return again(text_of(exc, lang))
-    content = [await _store_upload(s, u) for u in uploads]
-    if content:
-        values["Content"] = content
     try:
         res = await blocking(s.store.register_incoming, values, _actor(request))
     except LuutruError as exc:
-        values.pop("Content", None)
+        for _, _, path in uploads:
+            path.unlink(missing_ok=True)
         return again(exc)
+    try:
+        await take_in(s, res.record.id, uploads, _actor(request))
+    except LuutruError as exc:  # registered; the scan was refused: say so on its page
+        return await document_page(request, res.record.id, error=exc, status=422)
     raise web.HTTPSeeOther(f"/documents/{res.record.id}?done=registered")
 
 
@@ -188,14 +197,16 @@ async def outgoing_create(request: web.Request) -> web.Response:
         uploads = await _uploads(s, form)
     except UploadError as exc:
         return again(text_of(exc, request.get(LANG, "vi")))
-    content = [await _store_upload(s, u) for u in uploads]
-    if content:
-        values["Content"] = content
     try:
         res = await blocking(s.store.draft_outgoing, values, _actor(request))
     except LuutruError as exc:
-        values.pop("Content", None)
+        for _, _, path in uploads:
+            path.unlink(missing_ok=True)
         return again(exc)
+    try:
+        await take_in(s, res.record.id, uploads, _actor(request))
+    except LuutruError as exc:
+        return await document_page(request, res.record.id, error=exc, status=422)
     raise web.HTTPSeeOther(f"/documents/{res.record.id}?done=drafted")
 
 
@@ -236,11 +247,11 @@ async def document_upload(request: web.Request) -> web.Response:
     except UploadError as exc:
         return await _document_page(request, rec.id, error=text_of(exc, request.get(LANG, "vi")),
                                     status=422)
-    content = [await _store_upload(s, u) for u in uploads]
     try:
-        await blocking(s.store.attach_content, rec.id, content, _actor(request))
+        await take_in(s, rec.id, uploads, _actor(request))
     except LuutruError as exc:
-        return await _document_page(request, rec.id, error=exc, status=409)
+        return await _document_page(request, rec.id, error=exc,
+                                    status=422 if isinstance(exc, CaptureError) else 409)
     raise web.HTTPSeeOther(f"/documents/{rec.id}?done=uploaded")
 
 
@@ -252,7 +263,8 @@ async def document_file(request: web.Request) -> web.Response:
     code = str(form.get("FileCode") or "").strip()
     try:
         if not code:
-            raise ValidationError("Chọn một hồ sơ (choose a hồ sơ)", "FileCode")
+            raise ValidationError("choose a hồ sơ", "FileCode",
+                                  msgid="%(label)s: choose one from the list.")
         await visible_file(request, code)
         if rec.data.get("FileCode"):
             await blocking(s.store.add_to_file, rec.id, code, _actor(request))

@@ -32,6 +32,7 @@ from ..errors import (
     UnknownKeyError,
     WireError,
 )
+from . import catalogue
 from .anomalies import note, record_fork
 from .batchcheck import Disposition, check_batch
 from .centre import Centre
@@ -450,6 +451,8 @@ class Intake:
         tx.add_entries(app.id, new_rows)
         tx.add_content_refs(app.id, [r for r in seen.refs if r.first_index >= accepted])
         tx.upsert_documents([d for d in seen.docs if d.log_index >= accepted])
+        catalogue.on_entries(tx, app, [e for e in seen.entries if e.index >= accepted],
+                             self.c.now())
         withheld = app.withheld + sum(1 for r in new_rows if r.entry is None)
         tx.set_accepted(app.id, batch.end, verdict.root, verdict.frontier, withheld)
         updated = tx.appliance(app.id)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from .catalogue_store import CatalogueTx, CatalogueView
+
 
 class ApplianceStatus(StrEnum):
     ACTIVE = "active"
@@ -228,7 +230,7 @@ class LtvRow:
     renew_by: str | None = None
 
 
-class CentreView(Protocol):
+class CentreView(CatalogueView, Protocol):
     """Reads; a view is a consistent snapshot for as long as it is open."""
 
     def appliance(self, appliance_id: str) -> ApplianceRecord | None: ...
@@ -306,7 +308,7 @@ class CentreView(Protocol):
         ...
 
 
-class CentreTx(CentreView, Protocol):
+class CentreTx(CentreView, CatalogueTx, Protocol):
     """Writes inside one transaction: all of them land, or none."""
 
     def add_token(self, token: TokenRecord) -> None: ...
