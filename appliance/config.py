@@ -102,6 +102,44 @@ class UseConfig:
 
 
 @dataclass(frozen=True)
+class SpaceConfig:
+    """How full the data disk may get (appliance/diskspace.py): below ``warn_mb`` free the
+    home page and /healthz say "disk almost full"; below ``refuse_mb`` new records and files
+    are refused (507) while reads and their audit entries go on; ``reserve_mb`` is held in a
+    file by ``serve`` and released when the disk runs out, for the entries that keep the box
+    lawful. Unset (null), each is 2048, 256 and 32 MiB, or 10 %, 2 % and 1 % of the disk when
+    that is less (a small disk)."""
+
+    warn_mb: int | None = None
+    refuse_mb: int | None = None
+    reserve_mb: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"warn_mb": self.warn_mb, "refuse_mb": self.refuse_mb,
+                "reserve_mb": self.reserve_mb}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> SpaceConfig:
+        def mb(name: str) -> int | None:
+            v = value.get(name)
+            if v is None:
+                return None
+            n = int(v)
+            if n < 0:
+                raise ValueError(f"{name} is negative")
+            return n
+
+        try:
+            out = cls(warn_mb=mb("warn_mb"), refuse_mb=mb("refuse_mb"),
+                      reserve_mb=mb("reserve_mb"))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"space settings in {CONFIG_NAME} are malformed: {exc}") from exc
+        if out.warn_mb is not None and out.refuse_mb is not None and out.refuse_mb > out.warn_mb:
+            raise ConfigError(f"space settings in {CONFIG_NAME} need refuse_mb <= warn_mb")
+        return out
+
+
+@dataclass(frozen=True)
 class ApplianceConfig:
     org_id: str
     org_name: str
@@ -126,6 +164,7 @@ class ApplianceConfig:
         """The current mã định danh, then the former ones."""
         return (self.org_id, *reversed(self.former_ids))
     use: UseConfig = field(default_factory=UseConfig)
+    space: SpaceConfig = field(default_factory=SpaceConfig)
 
     def to_json(self) -> dict[str, Any]:
         extra: dict[str, Any] = {}
@@ -144,6 +183,7 @@ class ApplianceConfig:
             "sync": self.sync.to_json(),
             **extra,
             "use": {"approver_roles": list(self.use.approver_roles)},
+            "space": self.space.to_json(),
         }
 
     @classmethod
@@ -166,6 +206,7 @@ class ApplianceConfig:
                 former_ids=tuple(str(i) for i in value.get("former_ids", ())),
                 own_fond=value.get("own_fond") or None,
                 use=UseConfig.from_json(value.get("use", {})),
+                space=SpaceConfig.from_json(value.get("space", {})),
             )
         except KeyError as exc:
             raise ConfigError(f"{CONFIG_NAME} lacks {exc}") from exc

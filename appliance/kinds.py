@@ -98,6 +98,7 @@ class Kind(StrEnum):
     # The device, its keys and its software.
     SYNC_RECEIPT = "sync.receipt"
     DEVICE_HANDOVER = "device.handover"
+    LOG_TAIL_RESTORED = "log.tail_restored"  # a lost tail brought back from the centre's copy
     PROVISION_IDENTITY = "provision.identity"
     PROVISION_BOOT_EVIDENCE = "provision.boot_evidence"
     SYSTEM_UPDATE_PREPARE = "system.update.prepare"

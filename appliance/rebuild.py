@@ -119,6 +119,7 @@ INERT_KINDS = frozenset(
         Kind.ARCHIVE_FONDS_EXPORT,  # archive.fonds: a fonds handed over
         Kind.SYNC_RECEIPT,  # sync.agent.receipts: the centre's cosignature, read from the log
         Kind.DEVICE_HANDOVER,  # handover: read from the log by verify
+        Kind.LOG_TAIL_RESTORED,  # sync.agent.tail: what was brought back and what was lost
         Kind.PROVISION_IDENTITY,  # provision.identity
         Kind.PROVISION_BOOT_EVIDENCE,  # provision.wizard
         Kind.SYSTEM_UPDATE_PREPARE,  # firmware_hooks.update

@@ -71,6 +71,9 @@ CREATE TABLE IF NOT EXISTS content (
   sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, mime TEXT, first_log_index INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS codelist_versions (
   version TEXT PRIMARY KEY, sha256 TEXT NOT NULL, body BLOB NOT NULL, log_index INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS held_audits (
+  id INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, actor TEXT NOT NULL,
+  target_type TEXT, target_id TEXT, detail TEXT NOT NULL);
 """
 
 INDEX_DDL = """

@@ -37,6 +37,7 @@ from tests.test_rebuild import build_everything
 EMITTED_ELSEWHERE = {
     Kind.SYNC_RECEIPT: "tests/sync/test_classified_leak.py: a centre's cosignature (size, root)",
     Kind.DEVICE_HANDOVER: "tests/sync/test_replacement.py: the old and new device keys",
+    Kind.LOG_TAIL_RESTORED: "tests/sync/test_tail.py: sizes, roots and anchors, no record",
     Kind.PROVISION_IDENTITY: "tests/provision/test_provision.py: the agency's identity",
     Kind.PROVISION_BOOT_EVIDENCE: "tests/provision/test_attest.py: TPM boot measurements",
     Kind.SYSTEM_UPDATE_PREPARE: "tests/hooks/test_update.py: software versions",

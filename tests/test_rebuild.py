@@ -54,6 +54,8 @@ NOT_PROJECTIONS = {
     # appliance.accounts: password and token hashes are never logged, so not rebuildable.
     "web_users", "web_sessions", "web_tokens",
     "web_log_index",  # web_ui.history brings its own index up to date from the log
+    # store.Store.audit: reads while the log was halted, waiting to be appended to it
+    "held_audits",
 }
 
 

@@ -267,6 +267,8 @@ async def api_upload(request: web.Request) -> web.Response:
     name = request.query.get("name", "tep")
     if len(name) > 200:
         raise ValidationError("name is longer than 200 characters", "name")
+    s.store.check_can_write()  # halted, or too little room for it: refused before reading
+    s.store.space.check_records(2 * (request.content_length or 0))
     tmp_dir = s.store.data_dir / "content" / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix="api-")

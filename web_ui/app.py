@@ -4,6 +4,7 @@ table, its services (``services.py``) opened and closed with it."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -69,7 +70,11 @@ def create_app(
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         own = store is None
-        s = await asyncio.to_thread(Store.open, config.data_dir) if store is None else store
+        # A start-up fault (a foreign key, a log behind its anchors) leaves a halted store:
+        # reads and sign-ins work, the log takes no write (a damaged database raises).
+        s = (await asyncio.to_thread(functools.partial(Store.open, config.data_dir,
+                                                       halted_ok=True, keep_reserve=True))
+             if store is None else store)
         try:
             services = await asyncio.to_thread(open_services, config, s, hash_params)
             if throttle is not None:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from appliance.accounts import User
+from appliance.errors import megabytes
 from appliance.passwords import PasswordRuleError
 from appliance.results import Record
 
@@ -63,9 +64,22 @@ def can(request: web.Request, route_name: str) -> bool:
                                services(request).use_approvers)
 
 
+def box_state(s: Services, lang: str) -> dict[str, Any]:
+    """What every page says about the box itself: a halted log (each fault and its repair)
+    and a disk that is filling up."""
+    space = s.store.space.status()
+    return {
+        "faults": [(f.english if lang == "en" else f.vi, f.recovery) for f in s.store.faults],
+        "disk": space,
+        "disk_free": megabytes(space.free_bytes),
+        "disk_refuse_mb": space.limits.refuse >> 20,
+    }
+
+
 def render(request: web.Request, template: str, status: int = 200, **ctx: Any) -> web.Response:
     s = services(request)
-    env = s.envs[request.get(LANG, i18n.DEFAULT)]
+    lang = request.get(LANG, i18n.DEFAULT)
+    env = s.envs[lang]
     base = {
         "user": request.get(USER),
         "csrf": request.get(CSRF, ""),
@@ -77,6 +91,7 @@ def render(request: web.Request, template: str, status: int = 200, **ctx: Any) -
         "path": request.path,
         "path_qs": request.path_qs,
         "max_upload_mb": s.config.max_upload // (1 << 20),
+        **box_state(s, lang),
     }
     base.update(ctx)
     html = env.get_template(template).render(base)

@@ -13,7 +13,7 @@ from appliance.capture.errors import (
     LowResolution,
     UnsafePdf,
 )
-from appliance.errors import LuutruError, ValidationError
+from appliance.errors import DiskFullError, HaltedError, LuutruError, ValidationError
 from appliance.fields import SCHEMAS
 
 from . import i18n
@@ -76,6 +76,8 @@ def error_text(exc: LuutruError, lang: str) -> str:
             return gettext(exc.msgid) % params
         except (KeyError, TypeError, ValueError):  # a catalog entry out of step with its id
             return exc.msgid % params
+    if isinstance(exc, HaltedError | DiskFullError):  # for the people at the box, no command
+        return exc.english if lang == "en" else exc.vi
     capture = _capture_msgid(exc)
     if capture is not None:
         return gettext(capture) % {"name": getattr(exc, "name", "") or gettext("the file")}

@@ -22,6 +22,7 @@ from appliance.errors import (
     AuthError,
     ConfigError,
     ConflictError,
+    DiskFullError,
     KeyUnavailableError,
     LuutruError,
     NotFoundError,
@@ -54,6 +55,8 @@ def status_of(exc: LuutruError) -> int:
     status = getattr(exc, "status", None)  # the web UI's errors, and accounts' (core)
     if isinstance(status, int):
         return status
+    if isinstance(exc, DiskFullError):
+        return 507  # RFC 4918 Insufficient Storage
     if isinstance(exc, ValidationError | ImageRejected):  # a scan the pipeline refused too
         return 422
     if isinstance(exc, DiskFull):
@@ -91,12 +94,14 @@ def error_response(request: web.Request, status: int, code: str, message: str,
     env = services.envs[request.get(LANG, i18n.DEFAULT)]
     user = request.get(USER)
     role = user.role if user is not None else None
+    from .common import box_state
+
     html = env.get_template("error.html").render(
         status=status, message=message, user=user, csrf=request.get(CSRF, ""),
         path=request.path,
         can=lambda name: permissions.allowed(name, role, services.use_approvers),
         approvers=services.use_approvers,
-        org_name=services.org_name,
+        org_name=services.org_name, **box_state(services, request.get(LANG, i18n.DEFAULT)),
     )
     return web.Response(status=status, text=html, content_type="text/html")
 

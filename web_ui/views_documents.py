@@ -12,7 +12,7 @@ from aiohttp import web
 
 from appliance import records
 from appliance.capture.errors import CaptureError
-from appliance.errors import LuutruError, ValidationError
+from appliance.errors import DiskFullError, HaltedError, LuutruError, ValidationError
 from appliance.fields import AUTO_FILLED
 from appliance.store import Record
 
@@ -27,7 +27,7 @@ from .common import (
 )
 from .content import send_content
 from .document_page import document_page, visible_document
-from .errors import UploadError, text_of
+from .errors import UploadError, form_status, text_of
 from .messages import error_field, error_text
 from .reqkeys import LANG, me
 from .services import Services
@@ -58,9 +58,12 @@ def _options(s: Services, request: web.Request) -> dict[str, Any]:
 
 
 async def _save_upload(s: Services, field: Any) -> tuple[CheckedFile, str, Path] | None:
-    """Check an uploaded file in a temp file; returns (what it is, its name, the temp path)."""
+    """Check an uploaded file in a temp file; returns (what it is, its name, the temp path).
+    A disk too full for it refuses it before a byte is copied (DiskFullError)."""
     if field is None or isinstance(field, str) or not getattr(field, "filename", None):
         return None
+    field.file.seek(0, os.SEEK_END)
+    s.store.space.check_records(2 * field.file.tell())  # the temp copy, then the stored one
     tmp_dir = s.store.data_dir / "content" / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="up-")
@@ -149,7 +152,10 @@ async def incoming_create(request: web.Request) -> web.Response:
         if warnings:
             return again(None, warnings, status=409)
     try:
+        s.store.check_can_write()  # halted, or the disk too full: before any file is kept
         uploads = await _uploads(s, form)
+    except (DiskFullError, HaltedError) as exc:
+        return again(exc, status=form_status(exc))
     except UploadError as exc:
         return again(text_of(exc, lang))
     try:
@@ -157,7 +163,7 @@ async def incoming_create(request: web.Request) -> web.Response:
     except LuutruError as exc:
         for _, _, path in uploads:
             path.unlink(missing_ok=True)
-        return again(exc)
+        return again(exc, status=form_status(exc))
     try:
         await take_in(s, res.record.id, uploads, _actor(request))
     except LuutruError as exc:  # registered; the scan was refused: say so on its page
@@ -179,11 +185,11 @@ async def outgoing_create(request: web.Request) -> web.Response:
     values: dict[str, Any] = clean(form, OUTGOING_FIELDS)
     to_text = str(form.get("To") or "")
 
-    def again(error: Any) -> web.Response:
+    def again(error: Any, status: int = 422) -> web.Response:
         field = error_field(error) if isinstance(error, LuutruError) else None
         text = error_text(error, request.get(LANG, "vi")) if isinstance(error, LuutruError) \
             else error
-        return render(request, "outgoing.html", status=422, values={**values, "To": to_text},
+        return render(request, "outgoing.html", status=status, values={**values, "To": to_text},
                       error=text, error_field=field, auto=AUTO_FILLED["outgoing"],
                       **_options(s, request))
 
@@ -194,7 +200,10 @@ async def outgoing_create(request: web.Request) -> web.Response:
     except LuutruError as exc:
         return again(exc)
     try:
+        s.store.check_can_write()
         uploads = await _uploads(s, form)
+    except (DiskFullError, HaltedError) as exc:
+        return again(exc, status=form_status(exc))
     except UploadError as exc:
         return again(text_of(exc, request.get(LANG, "vi")))
     try:
@@ -202,7 +211,7 @@ async def outgoing_create(request: web.Request) -> web.Response:
     except LuutruError as exc:
         for _, _, path in uploads:
             path.unlink(missing_ok=True)
-        return again(exc)
+        return again(exc, status=form_status(exc))
     try:
         await take_in(s, res.record.id, uploads, _actor(request))
     except LuutruError as exc:
@@ -241,17 +250,20 @@ async def document_upload(request: web.Request) -> web.Response:
     rec = await _visible(request, request.match_info["id"])
     form = await form_of(request)
     try:
+        s.store.check_can_write()
         uploads = await _uploads(s, form)
         if not uploads:
             raise UploadError("Chưa chọn tệp nào (no file was chosen).")
+    except (DiskFullError, HaltedError) as exc:
+        return await _document_page(request, rec.id, error=exc, status=form_status(exc))
     except UploadError as exc:
         return await _document_page(request, rec.id, error=text_of(exc, request.get(LANG, "vi")),
                                     status=422)
     try:
         await take_in(s, rec.id, uploads, _actor(request))
     except LuutruError as exc:
-        return await _document_page(request, rec.id, error=exc,
-                                    status=422 if isinstance(exc, CaptureError) else 409)
+        status = 422 if isinstance(exc, CaptureError) else form_status(exc, 409)
+        return await _document_page(request, rec.id, error=exc, status=status)
     raise web.HTTPSeeOther(f"/documents/{rec.id}?done=uploaded")
 
 

@@ -37,6 +37,7 @@ class AnomalyKind(StrEnum):
     QUARANTINED_REQUEST = "quarantined_request"
     CONTENT_MISMATCH = "content_mismatch"
     CENTRE_AHEAD = "centre_ahead"
+    BEHIND = "behind"  # the appliance came back with less than the centre accepted from it
     ENROLMENT = "enrolment"
 
 
