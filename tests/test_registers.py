@@ -348,3 +348,15 @@ def test_a_numberless_petition_is_shown_as_its_page_shows_it(store: Store, year:
     assert rows[doc.id][2:5] == ["Nguyễn Văn An", "Không số", "12/09/2025"]
     assert dict(_rows(store, "handling"))[doc.id][1] == (
         "Đơn không số ngày 12/09/2025 của Nguyễn Văn An")
+    # On paper and in the spreadsheet too (quý III holds it alone).
+    conn = store.reader()
+    q3 = regs.quarter(2025, 3)
+    info = regs.register_info(conn, ORG_ID, ORG_NAME, "incoming", q3)
+    printed = regs.rows(conn, ORG_ID, "incoming", q3, False, TODAY)
+    assert [i for i, _ in printed] == [doc.id]
+    _, columns = pdf_table(regs.render_pdf(info, printed, dt.datetime(2025, 9, 15, 14, 5,
+                                                                      tzinfo=TZ), "vanthu"),
+                           regs.LAYOUTS["incoming"].pdf_mm)
+    assert columns[3] == ["Không", "số"]
+    sheet = xlsx_cells(regs.render_xlsx(info, printed), "Sổ")
+    assert sheet[2][3].value == "Không số"

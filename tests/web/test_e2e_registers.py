@@ -70,6 +70,10 @@ def _prepare(data_dir: Path, today: dt.date) -> dict[str, Any]:
             TypeName="Báo cáo", Subject="Quyết toán ngân sách xã",
             To=[{"OrganName": "Sở Tài chính"}, {"OrganName": "Kho bạc Nhà nước khu vực"}]))
             .record.id).record
+        # A văn bản đi issued by mistake and cancelled: its number stays, marked.
+        wrong = store.issue_outgoing(store.draft_outgoing(outgoing(
+            Subject="Về việc thành lập tổ công tác")).record.id).record
+        store.cancel_document(wrong.id, "Ban hành nhầm", "vanthu")
         # The first: directed and answered through the live library; the second is late, a
         # state only time gives (a direction's deadline cannot be in the past), so it is
         # written as the library would have left it.
@@ -190,6 +194,11 @@ def test_registers_forms_and_danh_muc_in_the_browser(data_dir: Path, tmp_path: P
         page.goto(f"{srv.url}/registers/copies/{year}")
         expect(page.locator("table.register")).to_contain_text("Phạm Văn Bình")
         shot("06-copies-register")
+        page.goto(f"{srv.url}/registers/outgoing/{year}")
+        cancelled = page.locator("table.register tbody tr", has_text="tổ công tác")
+        expect(cancelled).to_contain_text(f"Huỷ ngày {today:%d/%m/%Y}: Ban hành nhầm")
+        expect(page.locator("#register-span")).to_contain_text("Từ số 01 đến số 02")
+        shot("06b-outgoing-cancelled")
 
         # -- the Danh mục: headings set up once, chosen from a select, approved --
         page.goto(f"{srv.url}/files?year={year}")
