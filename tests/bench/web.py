@@ -15,8 +15,8 @@ Every page is loaded as a clerk does, signed in through /signin with a session c
   number each time, so no duplicate warning): a durable write, answered (303) once the WAL is
   fsynced; the sealer signs the new log head after the answer.
 - ``tasks``: GET /tasks — the handler's "My work" (Việc của tôi), signed in as a chuyên viên
-  (role handler) to whom the leader has directed ``--tasks`` văn bản đến (200 by default, a
-  tenth of them overdue), among every document of the folder.
+  (role handler) to whom the leader has directed ``--tasks`` văn bản đến (200 by default, due
+  over the next month), among every document of the folder.
 - ``healthz``: GET /healthz, the trivial page, the baseline the ratios are taken against.
 
 Each page is measured twice with ``--clients`` clients:
@@ -169,7 +169,7 @@ def registration(csrf: str) -> Callable[[str], dict[str, str]]:
 
 
 def assign_tasks(data: Path, n: int) -> int:
-    """The leader directs ``n`` of the newest văn bản đến to HANDLER (a tenth already late),
+    """The leader directs ``n`` of the newest văn bản đến to HANDLER (due within a month),
     through the library, as the leader's form does; returns how many the handler has."""
     import datetime as dt
 
@@ -186,7 +186,7 @@ def assign_tasks(data: Path, n: int) -> int:
             (max(0, n - have),)).fetchall()
         today = dt.date.today()
         for k, (doc_id,) in enumerate(rows):
-            due = today + dt.timedelta(days=-3 if k % 10 == 0 else 7 + k % 20)
+            due = today + dt.timedelta(days=1 + k % 30)
             handling.direct(store, doc_id, "Giao chuyên viên xử lý, báo cáo kết quả", HANDLER,
                             due=due, actor=USER)
         return have + len(rows)
