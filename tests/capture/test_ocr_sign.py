@@ -237,3 +237,18 @@ def test_signed_pdfa_validates_top_right_and_keeps_every_version(
     assert (ocr["from"], ocr["rendition"]) == (scan["sha256"], "ocr")
     assert (signed["from"], signed["rendition"]) == (ocr["sha256"], "signed")
     assert [c["sha256"] for c in renditions.archival([scan, ocr, signed])] == [signed["sha256"]]
+
+
+def test_signed_archival_pdf_passes_the_pdfa_checks(
+    store: Store, hoso: str, agency_ca: CA
+) -> None:
+    """After signing, Info and XMP still agree (Producer, dates), the XMP says PDF/A-2B, an
+    OutputIntent is there and every font (the text layer's and the signature stamp's) is
+    embedded; the unsigned PDF/A passes too."""
+    from appliance import pdfa
+
+    doc_id = _upload(store, Target(file_code=hoso))
+    assert all(o.ok for o in Worker(store).drain())
+    _scan, ocr, signed = _content(store, doc_id)
+    assert pdfa.check(_read(store, ocr["sha256"])) == []
+    assert pdfa.check(_read(store, signed["sha256"])) == []
