@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from typing import Any
 
 # Info key → XMP property (ISO 19005-2 §6.6.3 table 3).
@@ -41,7 +41,7 @@ def pdf_date(text: str) -> datetime | None:
     if not m:
         return None
     y, mo, d, h, mi, s, sign, oh, om = m.groups()
-    tz = timezone.utc
+    tz = UTC
     if sign in ("+", "-"):
         from datetime import timedelta
 
@@ -56,7 +56,7 @@ def _xmp_date(text: str) -> datetime | None:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _text(value: Any) -> str:
@@ -94,7 +94,7 @@ def check(pdf_bytes: bytes) -> list[str]:
         part, conf = str(meta.get("pdfaid:part") or ""), str(meta.get("pdfaid:conformance") or "")
         if (part, conf.upper()) != ("2", "B"):
             findings.append(f"XMP says PDF/A part {part or '-'} conformance {conf or '-'}, not 2B")
-        intents = pdf.Root.get("/OutputIntents") or []
+        intents: Any = pdf.Root.get("/OutputIntents") or []
         if not any(
             i.get("/S") == "/GTS_PDFA1" and i.get("/DestOutputProfile") is not None
             for i in intents
@@ -117,7 +117,7 @@ def check(pdf_bytes: bytes) -> list[str]:
         if not re.fullmatch(r"/1\.[0-7]", version):
             findings.append(f"the catalogue says PDF version {version[1:]}; PDF/A-2 is 1.x")
         findings.extend(_form(pdf))
-    result = pikepdf.pdfa.validate_written(io.BytesIO(pdf_bytes), "2b")  # type: ignore[arg-type]
+    result = pikepdf.pdfa.validate_written(io.BytesIO(pdf_bytes), "2b")
     for f in list(result.findings)[:20]:
         if f.kind == "unsupported" and "/AcroForm" in f.message:
             continue  # checked by _form

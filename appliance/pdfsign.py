@@ -112,7 +112,7 @@ def _signer_class() -> Any:
     from pyhanko.sign.general import SigningError  # noqa: F401  (pyHanko's import order)
     from pyhanko.sign.signers import constants
 
-    class PdfA2Signer(signers.PdfSigner):  # type: ignore[misc]
+    class PdfA2Signer(signers.PdfSigner):
         """pyHanko's signer, but the file stays PDF 1.7 (PDF/A-2 allows no later version).
 
         For an ECDSA key on a named curve (the TPM's P-256 agency key) pyHanko 0.38 declares
@@ -128,7 +128,7 @@ def _signer_class() -> Any:
     return PdfA2Signer
 
 
-def _PdfA2Signer(*args: Any, **kwargs: Any) -> Any:  # noqa: N802  (a class factory)
+def _PdfA2Signer(*args: Any, **kwargs: Any) -> Any:
     return _signer_class()(*args, **kwargs)
 
 
@@ -141,7 +141,9 @@ def _same_producer(writer: Any) -> None:
     from pyhanko.pdf_utils.metadata.model import VENDOR
 
     old = writer.trailer["/Info"].get_object() if "/Info" in writer.trailer else {}
-    info = generic.DictionaryObject({generic.NameObject(k): v for k, v in old.items()})
+    info = generic.DictionaryObject(  # type: ignore[no-untyped-call]
+        {generic.NameObject(k): v for k, v in old.items()}
+    )
     info[generic.NameObject("/Producer")] = generic.TextStringObject(VENDOR)
     writer.set_info(info)
 

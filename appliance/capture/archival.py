@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from PIL import Image, ImageChops, ImageFilter, ImageMath
 
@@ -133,7 +134,9 @@ def _pictures(grey: Image.Image, paper: Image.Image) -> Image.Image:
     return density.point(lambda v: 255 if v >= cut else 0).filter(ImageFilter.MaxFilter(5))
 
 
-def _weighted(rgb: Image.Image, weight: Image.Image, factor: int) -> tuple[Image.Image, Image.Image]:
+def _weighted(
+    rgb: Image.Image, weight: Image.Image, factor: int
+) -> tuple[Image.Image, Image.Image]:
     """(average colour of the weighted pixels in each ``factor`` cell, cell weight)."""
     black = Image.new("RGB", rgb.size, 0)
     premultiplied = Image.composite(rgb, black, weight).reduce(factor)
@@ -239,7 +242,7 @@ def pdf(pages: Sequence[EncodedPage], created: datetime | None = None) -> bytes:
     return out.getvalue()
 
 
-def _image(doc: object, layer: Layer, stencil: bool = False) -> object:
+def _image(doc: Any, layer: Layer, stencil: bool = False) -> Any:
     import pikepdf
     from pikepdf import Dictionary, Name
 

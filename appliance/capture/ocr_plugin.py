@@ -39,7 +39,7 @@ def filter_ocr_image(page: Any, image: Image.Image) -> Image.Image:
     if path is None:
         return image
     dpi = json.loads((Path(folder) / "dpi.json").read_text())[int(page.pageno)]
-    master = Image.open(path)
+    master: Image.Image = Image.open(path)
     master.load()
     if master.mode not in ("L", "RGB"):
         master = master.convert("RGB")

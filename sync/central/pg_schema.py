@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 
 from ..errors import StorageError
+from .sql_links import PG_SCHEMA as LINKS_SCHEMA
 from .sql_ltv import PG_SCHEMA as LTV_SCHEMA
 
 MIGRATION_LOCK = 0x6C757472  # "lutr": one migrator at a time across workers
@@ -105,6 +106,7 @@ CREATE INDEX replacements_key ON replacements (new_key_id);
 """,
     ),
     (3, "signature upgrade at the centre (PAdES B-LTA)", LTV_SCHEMA),
+    (4, "content a box stores once and does not send on its own", LINKS_SCHEMA),
 ]
 
 

@@ -14,6 +14,7 @@ from typing import Any, Generic
 from appliance import cbor
 
 from .dialect import C, Dialect
+from .sql_links import NOT_LINKED, SqlLinksTx, SqlLinksView
 from .sql_ltv import SqlLtvTx, SqlLtvView
 from .storage import (
     Alert,
@@ -53,7 +54,9 @@ _CHECKPOINT = (
     "FROM checkpoints WHERE superseded_at IS NULL AND appliance_id = ? "
 )
 
-_NOT_STORED = "NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = r.sha256)"
+_NOT_STORED = (
+    "NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = r.sha256) AND " + NOT_LINKED
+)
 
 # What ``all_counts`` counts, in ApplianceCounts order: (table, condition).
 _COUNTED = (
@@ -102,7 +105,7 @@ def _content_ref(r: Sequence[Any]) -> ContentRef:
     return ContentRef(r[0], int(r[1]), int(r[2]))
 
 
-class SqlView(SqlLtvView[C], Generic[C]):
+class SqlView(SqlLtvView[C], SqlLinksView[C], Generic[C]):
     """``CentreView`` on one connection: a transaction's, or a read-only snapshot's."""
 
     _locks_rows = False  # a transaction locks the rows it reads in order to change them
@@ -326,7 +329,7 @@ class SqlView(SqlLtvView[C], Generic[C]):
         return [DocumentRow(*r) for r in self.d.search(self.c, sql, args)]
 
 
-class SqlTx(SqlView[C], SqlLtvTx[C]):
+class SqlTx(SqlView[C], SqlLtvTx[C], SqlLinksTx[C]):
     """``CentreTx``: the same reads, locking the rows they will change, and the writes."""
 
     _locks_rows = True
@@ -548,10 +551,11 @@ class SqlTx(SqlView[C], SqlLtvTx[C]):
             "DELETE FROM documents WHERE appliance_id = ? AND log_index >= ? RETURNING doc_id",
             (appliance_id, size),
         )
-        self._run(
-            "DELETE FROM content_refs WHERE appliance_id = ? AND first_idx >= ?",
-            (appliance_id, size),
-        )
+        for table in ("content_refs", "content_links"):
+            self._run(
+                f"DELETE FROM {table} WHERE appliance_id = ? AND first_idx >= ?",
+                (appliance_id, size),
+            )
         return moved, [r[0] for r in docs]
 
     def withhold_entries(
@@ -567,8 +571,9 @@ class SqlTx(SqlView[C], SqlLtvTx[C]):
         docs = self._run(f"DELETE FROM documents WHERE appliance_id = ? AND {cond}",
                          (appliance_id, arg))
         cond, arg = self.d.among("sha256", content)
-        self._run(f"DELETE FROM content_refs WHERE appliance_id = ? AND {cond}",
-                  (appliance_id, arg))
+        for table in ("content_refs", "content_links"):
+            self._run(f"DELETE FROM {table} WHERE appliance_id = ? AND {cond}",
+                      (appliance_id, arg))
         kept = {r[0] for r in self._rows(f"SELECT DISTINCT sha256 FROM content_refs WHERE {cond}",
                                          (arg,))}
         # Every hash no one references any more, recorded or not: a file the blob store took
