@@ -155,6 +155,24 @@ class ContentStore:
         finally:
             Path(tmp).unlink(missing_ok=True)
 
+    def readable_path(self, sha256: str) -> Path:
+        """A file with the content: its own, or for a derived one a copy rebuilt (and checked)
+        under tmp/, kept until ``drop_copies`` (an upload reads it over several requests)."""
+        own = self.path(sha256)
+        if own.is_file():
+            return own
+        copy = self._tmp / f"copy-{sha256}"
+        if not copy.is_file():
+            from .fsutil import write_atomic
+
+            write_atomic(copy, self.read(sha256), mode=0o600)
+        return copy
+
+    def drop_copies(self) -> None:
+        if self._tmp.is_dir():
+            for p in self._tmp.glob("copy-*"):
+                p.unlink(missing_ok=True)
+
     def derive(self, sha256: str, base: str, max_patch: int | None = None) -> bool:
         """Keep ``sha256`` as the first bytes of ``base`` with a few ranges patched, and drop
         its own file; False (nothing changed) if the two differ too much or ``base`` is

@@ -271,6 +271,7 @@ class _Cycle(Uploads):
                 resp = answer  # the centre's signed word that nothing is missing any more
                 break
             resp = await self.status()
+        await asyncio.to_thread(self.store.content.drop_copies)
         self.state.missing = list(resp.missing)
         self.state.content_unavailable = len(unavailable)
         self.report.content_unavailable = len(unavailable)

@@ -1,0 +1,407 @@
+"""Scans that fit the link and the SD card: bytes, legibility, wire, time and memory per page.
+
+Run pinned to one core, as a Raspberry Pi-class box would run its one OCR worker:
+
+    taskset -c 0 .venv/bin/python -m tests.bench.scan_economy [--kinds text,table,photo] [--runs 3]
+
+For each page type the generator makes (``tests/bench/pages.py``: paper grain and shading, a red
+seal, Vietnamese text in three fonts; a register table; a photograph), as a 300 dpi colour PNG
+(what SANE and most flatbeds hand over), it runs the real capture on a real box (``Capture`` →
+``Worker``: OCR job, then PAdES signing with a P-256 agency key) and prints, against baselines
+measured in the same run:
+
+- bytes stored per page, all versions together (the content store's own files and derived
+  records), with the signed file's parts: page images, text layer and PDF/A structure, and the
+  signature increment, of which the 12 KiB of /Contents kept for the centre's time-stamp
+  (24,576 hex digits in the file); against today's three versions (lossless assembly, OCR'd
+  PDF/A of it, signed) and against ``ocrmypdf --optimize 3`` on the same PNG (target ≤ 1.0×);
+  and what keeping lossless masters would add;
+- legibility: tesseract's character error rate on the stored file rendered at 300 dpi against
+  the text the generator wrote, minus the same on the lossless page (target ≤ +1 point), the
+  CER of the stored text layer, and SSIM at 150 dpi (both files rendered by poppler);
+- bytes on the wire to sync the document to a centre (in-process, HTTP on loopback), all
+  requests with headers, against the stored bytes (target ≤ 1.05×);
+- the OCR job's time and peak memory (median of ``--runs``) and signing time, against the
+  OCR job as it was (ocrmypdf on the lossless assembly, no recompression).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from appliance.capture.batch import Capture
+from appliance.capture.ocr import OcrConfig, run_ocr
+from appliance.capture.pipeline import InputFile
+from appliance.capture.sources.base import ListSource
+from appliance.capture.worker import Worker
+from appliance.datadir import init_data_dir
+from appliance.pdfsign import TIMESTAMP_ROOM_HEX, sign_pdf
+from appliance.store import Store
+from tests.bench import pages
+
+ORG = ("000.21.08.H49", "Ủy ban nhân dân xã Đông Hải")
+KB = 1000
+
+
+# -- a software agency key (the box's is in its TPM or on a token) ---------------------------
+
+
+class SoftAgencyKey:
+    """A P-256 key and certificate from a throwaway CA, as pdfsign.PdfSigningKey."""
+
+    def __init__(self) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        from tests.pki import make_ca
+
+        self.ca = make_ca()
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ORG[1])])
+        self.cert = self.ca.issue(self.key.public_key(), name)
+
+    def pdf_signer(self) -> Any:
+        from asn1crypto import keys as asn1_keys
+        from asn1crypto import x509 as asn1_x509
+        from cryptography.hazmat.primitives import serialization
+        from pyhanko.sign.signers import SimpleSigner
+        from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+        der = serialization.Encoding.DER
+        leaf = asn1_x509.Certificate.load(self.cert.public_bytes(der))
+        ca = asn1_x509.Certificate.load(self.ca.cert.public_bytes(der))
+        key = asn1_keys.PrivateKeyInfo.load(self.key.private_bytes(
+            der, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        return SimpleSigner(leaf, key, SimpleCertificateStore.from_certs([ca]))
+
+
+# -- measures ---------------------------------------------------------------------------------
+
+
+def cer(truth: str, text: str) -> float:
+    """Character error rate (Levenshtein / length), NFC, white space collapsed."""
+    a = " ".join(unicodedata.normalize("NFC", truth).split())
+    b = " ".join(unicodedata.normalize("NFC", text).split())
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1] / max(1, len(a))
+
+
+def tesseract(png: bytes, dpi: int = 300) -> str:
+    out = subprocess.run(
+        ["tesseract", "-", "-", "-l", "vie", "--dpi", str(dpi)], input=png, capture_output=True,
+        env=dict(os.environ, OMP_THREAD_LIMIT="1"), check=True,
+    )
+    return out.stdout.decode("utf-8", "replace")
+
+
+def render(pdf: bytes, dpi: int) -> bytes:
+    """Page 1 of ``pdf`` as poppler draws it, PNG."""
+    out = subprocess.run(["pdftoppm", "-r", str(dpi), "-png", "-singlefile", "-", "-"],
+                         input=pdf, capture_output=True, check=True)
+    return out.stdout
+
+
+def text_layer(pdf: bytes) -> str:
+    out = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True)
+    return out.stdout.decode("utf-8", "replace")
+
+
+def ssim(png_a: bytes, png_b: bytes) -> float:
+    """Mean SSIM of two renderings (grey, 11-tap Gaussian σ 1.5, Wang et al. 2004)."""
+    a = np.asarray(Image.open(io.BytesIO(png_a)).convert("L"), dtype=np.float64)
+    b = np.asarray(Image.open(io.BytesIO(png_b)).convert("L"), dtype=np.float64)
+    h, w = min(a.shape[0], b.shape[0]), min(a.shape[1], b.shape[1])
+    a, b = a[:h, :w], b[:h, :w]
+    k = np.exp(-0.5 * (np.arange(-5, 6) / 1.5) ** 2)
+    k /= k.sum()
+
+    def blur(x: np.ndarray) -> np.ndarray:
+        x = np.apply_along_axis(lambda r: np.convolve(r, k, "valid"), 1, x)
+        return np.apply_along_axis(lambda c: np.convolve(c, k, "valid"), 0, x)
+
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    ma, mb = blur(a), blur(b)
+    va, vb, cov = blur(a * a) - ma * ma, blur(b * b) - mb * mb, blur(a * b) - ma * mb
+    s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))
+    return float(s.mean())
+
+
+def ocrmypdf(src: Path, dst: Path, *extra: str) -> float:
+    """The ``ocrmypdf`` command as an office would run it; returns seconds."""
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "ocrmypdf", "-l", "vie", "--output-type", "pdfa-2",
+         "--pdfa-backend", "internal", "-j", "1", "--quiet", *extra, str(src), str(dst)],
+        check=True, env=dict(os.environ, OMP_THREAD_LIMIT="1"),
+    )
+    return time.perf_counter() - t0
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    import logging
+
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+# -- one page type ----------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    kind: str
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+class SyncRig:
+    """A fresh centre on loopback HTTP and a box enrolled at it; ``sync`` is one agent cycle
+    and returns the bytes it put on the wire each way."""
+
+    def __init__(self, tmp: Path, store: Store) -> None:
+        from aiohttp.test_utils import TestServer
+
+        from luutru.centre.app import create_app
+        from sync.central.centre import init_centre
+
+        self.store = store
+        self.centre = init_centre(tmp / "centre")
+        self.loop = asyncio.new_event_loop()
+        self.server = TestServer(create_app(self.centre))
+        self.loop.run_until_complete(self.server.start_server())
+        self._enrol()
+
+    def _enrol(self) -> None:
+        from sync import wire
+        from sync.agent.enrol import accept, build_request
+        from sync.central.enrolment import enrol, issue_token
+        from sync.central.intake import Intake
+
+        assert self.store.key is not None
+        token = issue_token(self.centre, self.store.config.org_id)
+        req = build_request(self.store.key, self.store.config, token,
+                            "2025-09-15T09:30:00+07:00", wire.Via.HTTP)
+        ans = enrol(Intake(self.centre), req.raw)
+        accept(self.store.data_dir, ans.body, wire.sha256(req.raw), req.fingerprint,
+               str(self.server.make_url("")))
+
+    def sync(self) -> dict[str, int]:
+        from sync.agent.cycle import run_once
+        from sync.agent.http import Counters
+
+        counters = Counters()
+        report = self.loop.run_until_complete(
+            run_once(self.store.data_dir, self.store, counters=counters)
+        )
+        assert report.pending_content == 0, report
+        return {"up": counters.request_bytes, "down": counters.response_bytes,
+                "content": counters.content_bytes}
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.server.close())
+        self.loop.close()
+        self.centre.close()
+
+
+def _capture(store: Store, key: SoftAgencyKey, png: bytes) -> dict[str, Any]:
+    """File one scanned page and run its OCR and signing jobs, as the box does."""
+    res = Capture(store).scan(ListSource([InputFile("trang.png", png)]))
+    (doc,) = res.documents
+    worker = Worker(store, open_key=lambda: contextlib.nullcontext(key))
+    t0 = time.perf_counter()
+    outcomes = worker.drain()
+    total = time.perf_counter() - t0
+    assert [o.ok for o in outcomes] == [True, True], [o.error for o in outcomes]
+    ocr = outcomes[0].ocr
+    assert ocr is not None
+    store.wait_sealed()
+    return {
+        "content": store.get("document", doc.id).data["Content"],
+        "ocr_s": ocr.seconds, "ocr_rss_mb": ocr.peak_rss_kb / 1024,
+        "sign_s": total - ocr.seconds, "images": ocr.page_image_bytes[0],
+    }
+
+
+def _read(store: Store, sha: str) -> bytes:
+    with store.content.open(sha) as fh:
+        return fh.read()
+
+
+def measure(kind: str, seed: int, runs: int, key: SoftAgencyKey, tmp: Path) -> Result:
+    page = pages.make(kind, seed)
+    png = page.png()
+    r = Result(kind)
+    d = tmp / kind / "box"
+    init_data_dir(d, *ORG, "software")
+    with Store.open(d) as store:
+        rig = SyncRig(tmp / kind, store)
+        try:
+            rig.sync()  # what the box held before the scan (its set-up entries)
+            before = store.content.stored_bytes()
+            got = _capture(store, key, png)
+            stored = store.content.stored_bytes() - before
+            wire = rig.sync()
+        finally:
+            rig.close()
+        raw_item, ocr_item, signed_item = got["content"]
+        assert raw_item.get("keep") == "none" and not store.content.exists(raw_item["sha256"])
+        archival = _read(store, ocr_item["sha256"])
+        signed = _read(store, signed_item["sha256"])
+    r.figures.update(_sizes(got, stored, archival, signed, raw_item["size"]))
+    r.figures["wire"] = wire
+    r.figures["png"] = len(png)
+    base = _baselines(tmp / kind, png, key, runs)
+    r.figures.update({k: v for k, v in base.items() if not k.endswith("_pdf")})
+    r.figures.update(_quality(page, png, signed, base["raw_pdf"], base["o3_pdf"]))
+    r.figures.update(ocr_s=got["ocr_s"], ocr_rss_mb=got["ocr_rss_mb"], sign_s=got["sign_s"])
+    return r
+
+
+def _sizes(got: dict[str, Any], stored: int, archival: bytes, signed: bytes,
+           raw_size: int) -> dict[str, Any]:
+    sig = len(signed) - len(archival)
+    return {
+        "stored": stored, "signed": len(signed), "archival": len(archival),
+        "images": got["images"], "text_and_structure": len(archival) - got["images"],
+        "signature": sig, "timestamp_room": TIMESTAMP_ROOM_HEX, "raw": raw_size,
+    }
+
+
+def _baselines(tmp: Path, png: bytes, key: SoftAgencyKey, runs: int) -> dict[str, Any]:
+    """ocrmypdf -O3 on the PNG; today's three versions and OCR job; our OCR job again."""
+    from appliance.capture.page import load_pages
+    from appliance.capture.pipeline import images_to_pdf
+
+    src = tmp / "page.png"
+    src.write_bytes(png)
+    o3 = tmp / "o3.pdf"
+    o3_s = ocrmypdf(src, o3, "--optimize", "3")
+    raw = images_to_pdf(load_pages(png, "p"))
+    (tmp / "raw.pdf").write_bytes(raw)
+    old = tmp / "old.pdf"
+    old_s = ocrmypdf(tmp / "raw.pdf", old, "--optimize", "0")
+    old_pdf = old.read_bytes()
+    with quiet():
+        old_signed = sign_pdf(old_pdf, key, agency_name=ORG[1])
+    times: list[float] = []
+    rss: list[float] = []
+    for _ in range(max(0, runs - 1)):
+        res = run_ocr(raw, OcrConfig())
+        times.append(res.seconds)
+        rss.append(res.peak_rss_kb / 1024)
+    return {
+        "o3": o3.stat().st_size, "o3_s": o3_s, "o3_pdf": o3.read_bytes(), "raw_pdf": raw,
+        "today": len(raw) + len(old_pdf) + len(old_signed), "old_ocr_s": old_s,
+        "more_ocr_s": times, "more_ocr_rss_mb": rss,
+    }
+
+
+def _quality(
+    page: pages.SyntheticPage, png: bytes, signed: bytes, raw: bytes, o3: bytes
+) -> dict[str, Any]:
+    """Re-OCR of what is stored (rendered at 300 dpi) against the lossless page, the stored
+    text layer, and SSIM at 150 dpi against the lossless page rendered the same way."""
+    reference = render(raw, 150)
+    return {
+        "cer_lossless": cer(page.text, tesseract(png)),
+        "cer_stored": cer(page.text, tesseract(render(signed, 300))),
+        "cer_o3": cer(page.text, tesseract(render(o3, 300))),
+        "cer_text_layer": cer(page.text, text_layer(signed)),
+        "ssim": ssim(reference, render(signed, 150)),
+        "ssim_o3": ssim(reference, render(o3, 150)),
+    }
+
+
+def _ok(good: bool) -> str:
+    return "OK" if good else "MISSED"
+
+
+def report(r: Result) -> str:
+    f = r.figures
+    times = [f["ocr_s"], *f["more_ocr_s"]]
+    rss = [f["ocr_rss_mb"], *f["more_ocr_rss_mb"]]
+    med = statistics.median(times)
+    room = f["timestamp_room"]
+    target = 150 * KB if r.kind != "photo" else None
+    lines = [
+        f"{r.kind} page (A4, 300 dpi colour PNG from the scanner, {f['png'] / 1e6:.1f} MB):",
+        f"  stored, all versions: {f['stored'] / KB:.1f} KB"
+        + (f" (target ≤ 150 KB: {_ok(f['stored'] <= target)})" if target else "")
+        + f"; today's three versions {f['today'] / 1e6:.1f} MB ({f['today'] / f['stored']:.0f}×)"
+        f"; ocrmypdf --optimize 3 {f['o3'] / KB:.1f} KB → ratio {f['stored'] / f['o3']:.2f}× "
+        f"(target ≤ 1.0: {_ok(f['stored'] <= f['o3'])})",
+        f"  the signed file {f['signed'] / KB:.1f} KB = page images {f['images'] / KB:.1f} KB + "
+        f"text layer and PDF/A {f['text_and_structure'] / KB:.1f} KB + signature "
+        f"{f['signature'] / KB:.1f} KB, of which the time-stamp room {room / KB:.1f} KB "
+        f"({100 * room / f['signed']:.0f} % of the page's bytes)",
+        f"  lossless masters (off by default) would add {f['raw'] / 1e6:.1f} MB per page",
+        f"  legibility: re-OCR CER {100 * f['cer_stored']:.2f} % on the stored file vs "
+        f"{100 * f['cer_lossless']:.2f} % on the lossless page "
+        f"({100 * (f['cer_stored'] - f['cer_lossless']):+.2f} pt; target ≤ +1: "
+        f"{_ok(f['cer_stored'] - f['cer_lossless'] <= 0.01)}); -O3 {100 * f['cer_o3']:.2f} %; "
+        f"stored text layer CER {100 * f['cer_text_layer']:.2f} %; SSIM at 150 dpi "
+        f"{f['ssim']:.3f} (-O3 {f['ssim_o3']:.3f})",
+        f"  wire: {f['wire']['up'] / KB:.1f} KB up ({f['wire']['up'] / f['stored']:.3f}× stored; "
+        f"target ≤ 1.05: {_ok(f['wire']['up'] <= 1.05 * f['stored'])}), "
+        f"{f['wire']['down'] / KB:.1f} KB down",
+        f"  one core: OCR job median {med:.1f} s ({', '.join(f'{t:.1f}' for t in times)}), peak "
+        f"{max(rss):.0f} MB; signing {f['sign_s']:.1f} s; the OCR job as it was (ocrmypdf on "
+        f"the lossless assembly) {f['old_ocr_s']:.1f} s (ratio old/new {f['old_ocr_s'] / med:.2f})"
+        f"; ocrmypdf -O3 {f['o3_s']:.1f} s",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tests.bench.scan_economy")
+    ap.add_argument("--kinds", default="text,table,photo")
+    ap.add_argument("--runs", type=int, default=3, help="OCR job runs per page (median)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", type=Path, help="also write every figure here")
+    a = ap.parse_args(argv)
+    affinity = sorted(os.sched_getaffinity(0))
+    print(f"scan economy: CPUs {affinity} (pin with taskset -c 0), runs {a.runs}")
+    key = SoftAgencyKey()
+    results = []
+    with tempfile.TemporaryDirectory() as tmp, quiet():
+        for kind in a.kinds.split(","):
+            r = measure(kind, a.seed, a.runs, key, Path(tmp))
+            print(report(r), flush=True)
+            results.append(r)
+    self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS of this process (capture, signing, sync): {self_rss:.0f} MB")
+    if a.json:
+        a.json.write_text(json.dumps({r.kind: r.figures for r in results}, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
