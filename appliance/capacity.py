@@ -60,29 +60,52 @@ def _files(root: Path) -> list[tuple[int, float]]:
     return out
 
 
+def _first_index_since(db: Any, since: float) -> int:
+    """The first log index whose entry was written at or after ``since`` (log order is time
+    order): a binary search decoding a few entries."""
+    from datetime import datetime
+
+    from . import cbor
+
+    row = db.execute("SELECT max(idx) FROM log").fetchone()
+    lo, hi = 0, (int(row[0]) + 1) if row and row[0] is not None else 0
+    while lo < hi:
+        mid = (lo + hi) // 2
+        raw = db.execute("SELECT entry FROM log WHERE idx = ?", (mid,)).fetchone()
+        t = cbor.loads(bytes(raw[0])).get("at") if raw and raw[0] else None
+        when = datetime.fromisoformat(t).timestamp() if isinstance(t, str) else since
+        if when < since:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 def _released_scans(data_dir: Path, since: float) -> int:
     """Bytes of lossless scans filed since ``since`` that their archival version replaced
-    (released, or kept on the box as masters)."""
+    (released, or kept on the box as masters): what masters cost in that time."""
     import sqlite3
 
-    from .capture.queue import Queue, queue_exists
-
-    if not queue_exists(data_dir):
-        return 0
-    done = Queue(data_dir).ocr_inputs(since)
-    if not done:
-        return 0
-    total = 0
     db = sqlite3.connect(f"file:{data_dir / 'luutru.db'}?mode=ro", uri=True)
     try:
-        for doc_id, sha in done:
-            row = db.execute('SELECT "Content" FROM documents WHERE id = ?', (doc_id,)).fetchone()
-            for c in json.loads(row[0]) if row and row[0] else []:
-                if c["sha256"] == sha and c.get("keep") in ("none", "box"):
-                    total += int(c["size"])
+        start = _first_index_since(db, since)
+        filed = dict(db.execute(
+            "SELECT sha256, size FROM content WHERE first_log_index >= ?", (start,)
+        ).fetchall())
+        total = 0
+        seen: set[str] = set()
+        for (raw,) in db.execute(
+            'SELECT "Content" FROM documents WHERE log_index >= ? AND "Content" LIKE ?',
+            (start, '%"keep"%'),
+        ):
+            for c in json.loads(raw):
+                sha = c["sha256"]
+                if c.get("keep") in ("none", "box") and sha in filed and sha not in seen:
+                    seen.add(sha)
+                    total += int(filed[sha])
+        return total
     finally:
         db.close()
-    return total
 
 
 def capacity(data_dir: Path, masters: str, now: float | None = None,
@@ -120,7 +143,7 @@ def page_sizes(pdf: bytes) -> list[int]:
         own: list[int] = []
         for page in doc.pages:
             n = 0
-            for im in page.images.values():
+            for im in page.get_images().values():
                 n += len(im.read_raw_bytes())
                 mask = im.get("/Mask")
                 if isinstance(mask, pikepdf.Stream):

@@ -64,6 +64,12 @@ def _size(value: Any, lang: str = "vi") -> str:
     return f"{int(n)} B"
 
 
+def _thousands(value: Any, lang: str = "vi") -> str:
+    """A whole number with thousands grouped: 521.273 (vi), 521,273 (en)."""
+    text = f"{round(float(value or 0)):,}"
+    return text.replace(",", ".") if lang == "vi" else text
+
+
 def _number(data: dict[str, Any], no_number: str = "Không số") -> str:
     """Số/ký hiệu as printed; a received document without one (an đơn, an invitation) is
     marked as such."""
@@ -192,6 +198,7 @@ def make_envs() -> dict[str, jinja2.Environment]:
         env.filters["vndate"] = _vndate
         env.filters["isotime"] = _isotime
         env.filters["size"] = functools.partial(_size, lang=lang)
+        env.filters["thousands"] = functools.partial(_thousands, lang=lang)
         env.globals["number_of"] = _number
         gettext = i18n.translations(lang).gettext
         env.globals["number_of"] = functools.partial(_number, no_number=gettext("No number"))

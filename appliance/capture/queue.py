@@ -343,16 +343,6 @@ class Queue:
                  profile),
             )
 
-    def ocr_inputs(self, since: float = 0.0) -> list[tuple[str, str]]:
-        """(document, lossless scan) of each OCR job done that was queued after ``since``."""
-        with self._conn() as conn:
-            rows = conn.execute(
-                "SELECT document_id, input_sha256 FROM jobs WHERE kind = ? AND state = ? "
-                "AND created >= ? ORDER BY id",
-                (JobKind.OCR.value, JobState.DONE.value, since),
-            ).fetchall()
-        return [(str(r[0]), str(r[1])) for r in rows]
-
     def unfinished_documents(self, since: float = 0.0) -> set[str]:
         """Documents with an OCR or signing job not yet done (queued, running or waiting to
         retry), created after ``since``: their content is not final yet."""

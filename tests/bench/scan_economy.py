@@ -57,42 +57,10 @@ from appliance.datadir import init_data_dir
 from appliance.pdfsign import TIMESTAMP_ROOM_HEX, sign_pdf
 from appliance.store import Store
 from tests.bench import pages
+from tests.pki import SoftwareAgencyKey
 
 ORG = ("000.21.08.H49", "Ủy ban nhân dân xã Đông Hải")
 KB = 1000
-
-
-# -- a software agency key (the box's is in its TPM or on a token) ---------------------------
-
-
-class SoftAgencyKey:
-    """A P-256 key and certificate from a throwaway CA, as pdfsign.PdfSigningKey."""
-
-    def __init__(self) -> None:
-        from cryptography import x509
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-
-        from tests.pki import make_ca
-
-        self.ca = make_ca()
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ORG[1])])
-        self.cert = self.ca.issue(self.key.public_key(), name)
-
-    def pdf_signer(self) -> Any:
-        from asn1crypto import keys as asn1_keys
-        from asn1crypto import x509 as asn1_x509
-        from cryptography.hazmat.primitives import serialization
-        from pyhanko.sign.signers import SimpleSigner
-        from pyhanko_certvalidator.registry import SimpleCertificateStore
-
-        der = serialization.Encoding.DER
-        leaf = asn1_x509.Certificate.load(self.cert.public_bytes(der))
-        ca = asn1_x509.Certificate.load(self.ca.cert.public_bytes(der))
-        key = asn1_keys.PrivateKeyInfo.load(self.key.private_bytes(
-            der, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-        return SimpleSigner(leaf, key, SimpleCertificateStore.from_certs([ca]))
 
 
 # -- measures ---------------------------------------------------------------------------------
@@ -112,10 +80,15 @@ def cer(truth: str, text: str) -> float:
 
 
 def tesseract(png: bytes, dpi: int = 300) -> str:
-    out = subprocess.run(
-        ["tesseract", "-", "-", "-l", "vie", "--dpi", str(dpi)], input=png, capture_output=True,
-        env=dict(os.environ, OMP_THREAD_LIMIT="1"), check=True,
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "page.png")
+        path.write_bytes(png)
+        out = subprocess.run(
+            ["tesseract", str(path), "-", "-l", "vie", "--dpi", str(dpi)], capture_output=True,
+            env=dict(os.environ, OMP_THREAD_LIMIT="1"),
+        )
+    if out.returncode != 0:
+        raise RuntimeError(f"tesseract failed: {out.stderr.decode('utf-8', 'replace')[-500:]}")
     return out.stdout.decode("utf-8", "replace")
 
 
@@ -231,7 +204,7 @@ class SyncRig:
         self.centre.close()
 
 
-def _capture(store: Store, key: SoftAgencyKey, png: bytes) -> dict[str, Any]:
+def _capture(store: Store, key: SoftwareAgencyKey, png: bytes) -> dict[str, Any]:
     """File one scanned page and run its OCR and signing jobs, as the box does."""
     res = Capture(store).scan(ListSource([InputFile("trang.png", png)]))
     (doc,) = res.documents
@@ -255,7 +228,7 @@ def _read(store: Store, sha: str) -> bytes:
         return fh.read()
 
 
-def measure(kind: str, seed: int, runs: int, key: SoftAgencyKey, tmp: Path) -> Result:
+def measure(kind: str, seed: int, runs: int, key: SoftwareAgencyKey, tmp: Path) -> Result:
     page = pages.make(kind, seed)
     png = page.png()
     r = Result(kind)
@@ -295,7 +268,7 @@ def _sizes(got: dict[str, Any], stored: int, archival: bytes, signed: bytes,
     }
 
 
-def _baselines(tmp: Path, png: bytes, key: SoftAgencyKey, runs: int) -> dict[str, Any]:
+def _baselines(tmp: Path, png: bytes, key: SoftwareAgencyKey, runs: int) -> dict[str, Any]:
     """ocrmypdf -O3 on the PNG; today's three versions and OCR job; our OCR job again."""
     from appliance.capture.page import load_pages
     from appliance.capture.pipeline import images_to_pdf
@@ -389,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     affinity = sorted(os.sched_getaffinity(0))
     print(f"scan economy: CPUs {affinity} (pin with taskset -c 0), runs {a.runs}")
-    key = SoftAgencyKey()
+    key = SoftwareAgencyKey.make()
     results = []
     with tempfile.TemporaryDirectory() as tmp, quiet():
         for kind in a.kinds.split(","):
