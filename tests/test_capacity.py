@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 
 from appliance import versions
-from appliance.clock import SystemClock
 from appliance.capacity import DAY, capacity, page_sizes
 from appliance.capture.filing import content_ref
+from appliance.clock import SystemClock
 from appliance.store import Store
 from tests.conftest import incoming
 
