@@ -215,6 +215,21 @@ class ContentStore:
         self.release(sha256)
         return True
 
+    def record_prefix(self, sha256: str, base: str, length: int) -> None:
+        """Keep ``sha256`` as the first ``length`` bytes of ``base`` without ever having had
+        its own file (a box restored from the centre, which holds only the longer version);
+        raises DerivedError if those bytes do not hash to it."""
+        from . import cbor
+        from .fsutil import write_atomic
+
+        head = self.read(base)[:length]
+        if len(head) != length or hashlib.sha256(head).hexdigest() != sha256:
+            raise DerivedError(f"the first {length} bytes of {base} are not {sha256}")
+        final = self.derived_path(sha256)
+        private_dirs(final.parent)
+        record = {"base": base, "length": length, "patches": []}
+        write_atomic(final, zlib.compress(cbor.dumps(record), 9), mode=0o600)
+
     def release(self, sha256: str) -> None:
         """Delete the content's own file (after the commit that says where else it is)."""
         own = self.path(sha256)

@@ -69,6 +69,19 @@ def placement(content: Sequence[Mapping[str, Any]]) -> Placement:
     return Placement(own, within, released, box_only)
 
 
+def kept_items(content: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The versions whose bytes exist (all but the released ones), in order."""
+    return [c for c in content if c.get("keep") != KEEP_NONE]
+
+
+def final_items(content: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The versions no other version was made from (what a reader of the record wants: the
+    signed or upgraded PDF, not each step on the way), in order."""
+    items = list(content)
+    sources = {c.get("from") for c in items}
+    return [c for c in kept_items(items) if c["sha256"] not in sources]
+
+
 def not_sent(items: Iterable[Mapping[str, Any]]) -> set[str]:
     """Hashes in ``items`` (Content lists' items) that are never sent on their own."""
     items = list(items)

@@ -94,13 +94,19 @@ def tesseract(png: bytes, dpi: int = 300) -> str:
 
 def render(pdf: bytes, dpi: int) -> bytes:
     """Page 1 of ``pdf`` as poppler draws it, PNG."""
-    out = subprocess.run(["pdftoppm", "-r", str(dpi), "-png", "-singlefile", "-", "-"],
-                         input=pdf, capture_output=True, check=True)
-    return out.stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp, "in.pdf")
+        src.write_bytes(pdf)
+        subprocess.run(["pdftoppm", "-r", str(dpi), "-png", "-singlefile", str(src),
+                        str(Path(tmp, "out"))], check=True, capture_output=True)
+        return Path(tmp, "out.png").read_bytes()
 
 
 def text_layer(pdf: bytes) -> str:
-    out = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp, "in.pdf")
+        src.write_bytes(pdf)
+        out = subprocess.run(["pdftotext", str(src), "-"], capture_output=True, check=True)
     return out.stdout.decode("utf-8", "replace")
 
 
