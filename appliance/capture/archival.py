@@ -134,34 +134,63 @@ def _pictures(grey: Image.Image, paper: Image.Image) -> Image.Image:
     return density.point(lambda v: 255 if v >= cut else 0).filter(ImageFilter.MaxFilter(5))
 
 
-def _weighted(
-    rgb: Image.Image, weight: Image.Image, factor: int
-) -> tuple[Image.Image, Image.Image]:
-    """(average colour of the weighted pixels in each ``factor`` cell, cell weight)."""
-    black = Image.new("RGB", rgb.size, 0)
-    premultiplied = Image.composite(rgb, black, weight).reduce(factor)
-    w = weight.reduce(factor)
-    bands = [
-        ImageMath.lambda_eval(lambda a: a["c"] * 255 / a["w"], c=band, w=w).convert("L")
-        for band in premultiplied.split()
-    ]
-    return Image.merge("RGB", bands), w
-
-
 def _ink_colour(rgb: Image.Image, ink: Image.Image, factor: int) -> Image.Image:
-    """The ink layer at 1/``factor``: ink colour in cells with ink, spread a little beyond."""
-    fine, w = _weighted(rgb, ink, factor)
+    """The ink layer at 1/``factor``: in each cell with ink, the average colour of its ink
+    pixels only (so a thin red line stays red, not pink), spread a little beyond; one colour
+    band at a time, so that no second full-size colour image is ever held."""
     if factor == 1:
-        return fine
-    coarse, cw = _weighted(fine, w, 4)
-    coarse = Image.composite(coarse, Image.new("RGB", coarse.size, (40, 40, 40)),
+        return rgb
+    w = ink.reduce(factor)
+    zero = Image.new("L", ink.size, 0)
+    bands = []
+    for i in range(3):
+        premultiplied = Image.composite(rgb.getchannel(i), zero, ink).reduce(factor)
+        bands.append(
+            ImageMath.lambda_eval(lambda a: a["c"] * 255 / a["w"], c=premultiplied, w=w)
+            .convert("L")
+        )
+    del zero
+    fine = Image.merge("RGB", bands)
+    has = w.point(lambda v: 255 if v else 0)
+    coarse = fine.reduce(4)
+    cw = has.reduce(4)
+    # the same average one level up, to fill cells next to ink (JPEG blurs across them)
+    coarse_bands = []
+    black = Image.new("L", fine.size, 0)
+    for i in range(3):
+        pm = Image.composite(fine.getchannel(i), black, has).reduce(4)
+        coarse_bands.append(
+            ImageMath.lambda_eval(lambda a: a["c"] * 255 / a["w"], c=pm, w=cw).convert("L")
+        )
+    coarse = Image.composite(Image.merge("RGB", coarse_bands),
+                             Image.new("RGB", cw.size, (40, 40, 40)),
                              cw.point(lambda v: 255 if v else 0))
     spread = coarse.resize(fine.size, Image.Resampling.BILINEAR)
-    return Image.composite(fine, spread, w.point(lambda v: 255 if v else 0))
+    return Image.composite(fine, spread, has)
 
 
 def _fit(im: Image.Image, size: tuple[int, int], resample: Image.Resampling) -> Image.Image:
     return im if im.size == size else im.resize(size, resample)
+
+
+def _smooth_paper(
+    rgb: Image.Image, ink: Image.Image, pictures: Image.Image, target: float, dpi: float
+) -> Image.Image:
+    """The paper at ``target`` dpi without its grain: under the ink, the paper's colour
+    around it (no halo); elsewhere blurred; pictures as scanned."""
+    paper = _scaled(rgb, target / dpi)
+    small_ink = _scaled(ink, target / dpi).point(lambda v: 255 if v else 0)
+    small_ink = small_ink.filter(ImageFilter.MaxFilter(3))
+    blank = rgb.reduce(8).filter(ImageFilter.MaxFilter(9)).filter(ImageFilter.BoxBlur(4))
+    clean = Image.composite(_fit(blank, paper.size, Image.Resampling.BILINEAR), paper, small_ink)
+    del blank, small_ink
+    smooth = clean.filter(ImageFilter.GaussianBlur(3 * target / 100))
+    del clean
+    if pictures.getbbox() is not None:
+        smooth = Image.composite(
+            paper, smooth, _fit(pictures, paper.size, Image.Resampling.NEAREST)
+        )
+    return smooth
 
 
 def encode_page(
@@ -173,31 +202,21 @@ def encode_page(
     grey = rgb.convert("L")
     level = _paper_level(grey)
     pictures = _pictures(grey, level)  # at 1/32 of the scan
-    ink = ImageChops.subtract(level, grey).point(lambda v: 255 if v > INK_DELTA else 0)
+    ink = ImageChops.subtract(level, grey)
+    del grey, level
+    ink = ink.point(lambda v: 255 if v > INK_DELTA else 0)
     if pictures.getbbox() is not None:  # pictures stay whole, in the paper layer
         ink = ImageChops.subtract(ink, _fit(pictures, ink.size, Image.Resampling.NEAREST))
     w_pt, h_pt = rgb.width * 72.0 / dpi, rgb.height * 72.0 / dpi
     target = min(dpi, settings.paper_dpi or dpi)
-    paper = _scaled(rgb, target / dpi)
     if settings.smooth:
-        # The paper without its grain: under the ink, the paper's colour around it (no halo);
-        # elsewhere blurred; pictures as scanned.
-        small_ink = _scaled(ink, target / dpi).point(lambda v: 255 if v else 0)
-        small_ink = small_ink.filter(ImageFilter.MaxFilter(3))
-        blank = rgb.reduce(8).filter(ImageFilter.MaxFilter(9)).filter(ImageFilter.BoxBlur(4))
-        blank = _fit(blank, paper.size, Image.Resampling.BILINEAR)
-        clean = Image.composite(blank, paper, small_ink)
-        smooth = clean.filter(ImageFilter.GaussianBlur(3 * target / 100))
-        if pictures.getbbox() is not None:
-            smooth = Image.composite(
-                paper, smooth, _fit(pictures, paper.size, Image.Resampling.NEAREST)
-            )
-        paper = smooth
+        paper = _smooth_paper(rgb, ink, pictures, target, dpi)
+    else:
+        paper = _scaled(rgb, target / dpi)
     paper_layer = Layer(_jpeg(paper, settings.paper_quality), paper.width, paper.height, "jpeg")
+    del paper
     if ink.getbbox() is None:
         return EncodedPage(w_pt, h_pt, paper_layer, None, None, dpi)
-    # The ink's colour: each stroke's own (the average of its ink pixels only, so a thin red
-    # line stays red, not pink), spread into the cells around it so the layer is smooth.
     factor = round(dpi / INK_LAYER_DPI) if settings.smooth else 1
     colour = _ink_colour(rgb, ink, max(1, factor))
     ink_layer = Layer(_jpeg(colour, settings.ink_quality), colour.width, colour.height, "jpeg")

@@ -55,6 +55,18 @@ class SyntheticPage:
         return out.getvalue()
 
 
+def noise(size: tuple[int, int], sigma: float, seed: int) -> Image.Image:
+    """Grey noise around 128 with standard deviation ``sigma``, the same for the same seed
+    (Pillow's own ``effect_noise`` is not seeded: every page would differ)."""
+    rnd = random.Random(seed)
+    w, h = size
+    # The mean of four uniform bytes is nearly Gaussian (σ of one byte: 73.9; of four: 36.9).
+    layers = [Image.frombytes("L", size, rnd.randbytes(w * h)) for _ in range(2)]
+    mixed = ImageChops.add(layers[0], layers[1], scale=2.0)  # σ 52.3 around 127.5
+    k = sigma / 52.3
+    return mixed.point(lambda v: max(0, min(255, round(128 + (v - 127.5) * k))))
+
+
 def _font(name: str, pt: float) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(FONTS[name], round(pt * DPI / 72))
 
@@ -63,8 +75,8 @@ def paper(seed: int, size: tuple[int, int] = A4) -> Image.Image:
     """Off-white paper: fibre grain, a little mottling and shading towards one edge."""
     rnd = random.Random(seed)
     w, h = size
-    grain = Image.effect_noise((w, h), 7.0)  # fine grain, grey around 128
-    mottle = Image.effect_noise((w // 24, h // 24), 18.0).resize((w, h), Image.Resampling.BICUBIC)
+    grain = noise((w, h), 7.0, seed)  # fine grain, grey around 128
+    mottle = noise((w // 24, h // 24), 18.0, seed + 1).resize((w, h), Image.Resampling.BICUBIC)
     shade = Image.linear_gradient("L").rotate(rnd.choice((90, -90, 0, 180))).resize((w, h))
     base = Image.new("RGB", (w, h), (243, 240, 231))
     tone = ImageChops.add(grain, mottle.point(lambda v: 128 + (v - 128) // 3), 1.0, -128)
@@ -101,7 +113,7 @@ def seal(size: int, seed: int) -> Image.Image:
              c + (size * (0.16 if k % 2 == 0 else 0.065)) * math.sin(math.pi * k / 5 - math.pi / 2))
             for k in range(10)]
     d.polygon(star, fill=255)
-    patchy = Image.effect_noise((size, size), 60).point(lambda v: 255 if v > 70 else 150)
+    patchy = noise((size, size), 60, seed + 2).point(lambda v: 255 if v > 70 else 150)
     return ImageChops.multiply(m, patchy)
 
 
@@ -198,7 +210,7 @@ def photo(size: tuple[int, int], seed: int) -> Image.Image:
         g = rnd.randint(70, 160)
         d.ellipse((x - r, y - r, x + r, y + r), fill=(g // 3, g, g // 3))
     img = img.filter(ImageFilter.GaussianBlur(1.6))
-    grain = Image.effect_noise((w, h), 10.0)
+    grain = noise((w, h), 10.0, seed + 3)
     return ImageChops.add(img, Image.merge("RGB", (grain, grain, grain)), 1.0, -128)
 
 
