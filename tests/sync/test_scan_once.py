@@ -130,3 +130,31 @@ async def test_a_wrong_prefix_claim_is_caught(
     assert [m.sha256 for m in missing] == [a] and count == 1
     assert AnomalyKind.CONTENT_MISMATCH in kinds
     assert report.pending_content == 1 and report.receipt_index is None
+
+
+@pytest.mark.parametrize("masters", ["box", "sync"])
+async def test_lossless_masters_are_sent_only_when_the_office_says(
+    make_appliance: Callable[..., Appliance], client: TestClient[Any, Any], centre: Centre,
+    masters: str,
+) -> None:
+    """Masters kept on the box ("box") stay there; "sync" sends them too (the archival
+    version still goes once)."""
+    app = make_appliance()
+    _point_at(app, client)
+    doc_id, raw, archival, _ = _scan(app)
+    r = hashlib.sha256(raw).hexdigest()
+    a = app.store.content.put_bytes(archival)
+    keep = versions.KEEP_BOX if masters == "box" else None
+    versions.add_version(app.store, doc_id, content_ref(a.sha256, a.size, "x.ocr.pdf"), r,
+                         keep_source=keep)
+    q = Queue(app.data_dir)
+    for job in q.jobs(document_id=doc_id):
+        q.finish(job.id, None)
+    assert app.store.wait_sealed()
+    report = await _cycle(app)
+    assert report.pending_content == 0
+    assert app.store.content.has_file(r)  # the box keeps its master either way
+    assert centre.blobs.has(a.sha256)
+    assert centre.blobs.has(r) is (masters == "sync")
+    sent = len(archival) + (len(raw) if masters == "sync" else 0)
+    assert report.content_bytes_sent == sent
