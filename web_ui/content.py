@@ -53,8 +53,8 @@ async def send_content(request: web.Request, rec: Record, sha256: str) -> web.St
         if path.is_file():
             body = await preview_png(request.app, path, entry["mime"], s.config.preview_timeout)
         else:  # kept inside another version (appliance/versions.py): rebuilt, then drawn
-            with s.store.content.as_file(sha256) as copy:
-                body = await preview_png(request.app, copy, entry["mime"],
+            with s.store.content.as_file(sha256) as rebuilt:
+                body = await preview_png(request.app, rebuilt, entry["mime"],
                                          s.config.preview_timeout)
         return web.Response(body=body, content_type="image/png")
     if printable:
