@@ -23,10 +23,10 @@ from typing import Any
 from PIL import Image
 
 from .archival import ArchivalProfile, EncodedPage, encode_page, pdf
-from .ocr_plugin import MASTERS_ENV
 from .page import pdf_pages
 
 PLUGIN = "appliance.capture.ocr_plugin"
+MASTERS_ENV = "LUUTRU_OCR_MASTERS"  # where the plug-in finds the full-resolution scans
 
 
 def with_dpi(data: bytes, fmt: str, dpi: float) -> bytes:
@@ -125,8 +125,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--tesseract-timeout", type=float, default=600.0)
     a = ap.parse_args(argv)
-    import ocrmypdf
-
     t0 = time.monotonic()
     work = a.dst.parent
     masters = work / "masters"
@@ -135,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     src.write_bytes(archival)
     t1 = time.monotonic()
     os.environ[MASTERS_ENV] = str(masters)
+    # Imported only now: OCRmyPDF costs ~40 MB, which the page images (freed by now) need not
+    # share the process's peak with.
+    import ocrmypdf
+
     ocrmypdf.ocr(
         src,
         a.dst,

@@ -24,7 +24,7 @@ from typing import Any
 from ocrmypdf import hookimpl
 from PIL import Image
 
-MASTERS_ENV = "LUUTRU_OCR_MASTERS"
+from .ocr_job import MASTERS_ENV
 
 
 def master_path(folder: Path, pageno: int) -> Path | None:
