@@ -132,24 +132,37 @@ class Worker:
     def _masters(self) -> str:
         return self.config.masters or self.store.config.scans.masters
 
-    def _ocr(self, job: Job) -> tuple[str, OcrResult]:
+    def _made_from(self, doc: Any, source: str, rendition: str) -> str | None:
+        """The version of ``doc`` this job made already (a job run again after a crash
+        between its commit and the queue's record of it)."""
+        for c in doc.data.get("Content") or ():
+            if c.get("from") == source and c.get("rendition") == rendition:
+                return str(c["sha256"])
+        return None
+
+    def _ocr(self, job: Job) -> tuple[str, OcrResult | None]:
         doc = self.store.get("document", job.document_id)
-        result = run_ocr(self._read(job.input_sha256), self.config.ocr, profile=self._profile(job))
-        flavour = pdfa_part(result.pdf)
-        if flavour != "2B":
-            raise OcrFailed(f"OCR output is not PDF/A-2b (XMP says {flavour or 'nothing'})")
-        sha, size = self._put(result.pdf)
-        name = f"{filing.base_name(doc.data, doc.id)}.ocr.pdf"
-        ref = filing.content_ref(sha, size, name, job.input_sha256, renditions.OCR)
         masters = self._masters()
         keep = {"off": versions.KEEP_NONE, "box": versions.KEEP_BOX}.get(masters)
-        versions.add_version(self.store, doc.id, ref, job.input_sha256, keep_source=keep,
-                             actor=self.actor)
-        if keep == versions.KEEP_NONE:
-            self._release(job.input_sha256, doc.id)
-        filing.add_text(self.store, doc.id, sha, result.text, self.actor)
+        result: OcrResult | None = None
+        sha = self._made_from(doc, job.input_sha256, renditions.OCR)
+        if sha is None:  # (else: done before a crash; only the steps after it remain)
+            result = run_ocr(
+                self._read(job.input_sha256), self.config.ocr, profile=self._profile(job)
+            )
+            flavour = pdfa_part(result.pdf)
+            if flavour != "2B":
+                raise OcrFailed(f"OCR output is not PDF/A-2b (XMP says {flavour or 'nothing'})")
+            sha, size = self._put(result.pdf)
+            name = f"{filing.base_name(doc.data, doc.id)}.ocr.pdf"
+            ref = filing.content_ref(sha, size, name, job.input_sha256, renditions.OCR)
+            versions.add_version(self.store, doc.id, ref, job.input_sha256, keep_source=keep,
+                                 actor=self.actor)
+            filing.add_text(self.store, doc.id, sha, result.text, self.actor)
         if self.config.sign:
             self.queue.enqueue(JobKind.SIGN, doc.id, sha, job.batch_id)
+        if keep == versions.KEEP_NONE:  # last: the scan is read until its archival PDF exists
+            self._release(job.input_sha256, doc.id)
         return sha, result
 
     def _release(self, sha256: str, doc_id: str) -> None:
@@ -161,6 +174,11 @@ class Worker:
         from ..pdfsign import sign_pdf
 
         doc = self.store.get("document", job.document_id)
+        done = self._made_from(doc, job.input_sha256, renditions.SIGNED)
+        if done is not None:  # signed before a crash: keep the PDF/A as its prefix, as below
+            if not versions.still_referenced(self.store.reader(), job.input_sha256, doc.id):
+                self.store.content.derive(job.input_sha256, done)
+            return done
         pdf = self._read(job.input_sha256)
         try:
             with self._open_key() as key:

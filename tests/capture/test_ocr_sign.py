@@ -252,3 +252,23 @@ def test_signed_archival_pdf_passes_the_pdfa_checks(
     _scan, ocr, signed = _content(store, doc_id)
     assert pdfa.check(_read(store, ocr["sha256"])) == []
     assert pdfa.check(_read(store, signed["sha256"])) == []
+
+
+def test_an_ocr_job_run_again_after_a_crash_adds_nothing(store: Store) -> None:
+    """The OCR version was committed but the queue did not record the job as done (a crash
+    between the two): run again, it adds no second version, does not need the released scan,
+    and leaves the record as it was."""
+    import sqlite3
+
+    doc_id = _upload(store)
+    worker = Worker(store, CaptureConfig(sign=False))
+    first = worker.run_once()
+    assert first is not None and first.ok
+    content = _content(store, doc_id)
+    assert not store.content.exists(str(content[0]["sha256"]))  # the scan was released
+    with sqlite3.connect(worker.queue.path) as conn:
+        conn.execute("UPDATE jobs SET state = 'queued'")
+    again = worker.run_once()
+    assert again is not None and again.ok and again.ocr is None, again
+    assert again.output_sha256 == content[1]["sha256"]
+    assert _content(store, doc_id) == content
