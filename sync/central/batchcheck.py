@@ -121,6 +121,7 @@ class Examined:
     docs: list[DocumentRow]
     refs: list[ContentRef]
     links: list[ContentLink]
+    entries: list[Entry]  # the full entries, decoded (the catalogue's sources)
 
 
 # -- pure checks ----------------------------------------------------------------------------
@@ -133,6 +134,7 @@ def examine(app: ApplianceRecord, batch: wire.Batch) -> Examined:
     docs: list[DocumentRow] = []
     refs: list[ContentRef] = []
     links: list[ContentLink] = []
+    decoded: list[Entry] = []
     for k, item in enumerate(batch.items):
         idx = batch.start + k
         if isinstance(item, wire.Withheld):
@@ -168,7 +170,8 @@ def examine(app: ApplianceRecord, batch: wire.Batch) -> Examined:
             links.extend(content_links(data.get("Content"), idx))
         if entry.type == "document" and entry.id and data is not None:
             docs.append(document_row(app, entry, data))
-    return Examined(leaves, rows, docs, refs, links)
+        decoded.append(entry)
+    return Examined(leaves, rows, docs, refs, links, decoded)
 
 
 def content_links(content: Any, idx: int) -> list[ContentLink]:

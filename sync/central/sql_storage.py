@@ -14,6 +14,7 @@ from typing import Any, Generic
 from appliance import cbor
 
 from .dialect import C, Dialect
+from .sql_catalogue import CatalogueQueries, CatalogueWrites
 from .sql_links import NOT_LINKED, SqlLinksTx, SqlLinksView
 from .sql_ltv import SqlLtvTx, SqlLtvView
 from .storage import (
@@ -105,10 +106,12 @@ def _content_ref(r: Sequence[Any]) -> ContentRef:
     return ContentRef(r[0], int(r[1]), int(r[2]))
 
 
-class SqlView(SqlLtvView[C], SqlLinksView[C], Generic[C]):
+class SqlView(SqlLtvView[C], SqlLinksView[C], CatalogueQueries, Generic[C]):
     """``CentreView`` on one connection: a transaction's, or a read-only snapshot's."""
 
     _locks_rows = False  # a transaction locks the rows it reads in order to change them
+    c: C
+    d: Dialect[C]
 
     def __init__(self, conn: C, dialect: Dialect[C]) -> None:
         self.c = conn
@@ -329,7 +332,7 @@ class SqlView(SqlLtvView[C], SqlLinksView[C], Generic[C]):
         return [DocumentRow(*r) for r in self.d.search(self.c, sql, args)]
 
 
-class SqlTx(SqlView[C], SqlLtvTx[C], SqlLinksTx[C]):
+class SqlTx(SqlView[C], SqlLtvTx[C], SqlLinksTx[C], CatalogueWrites):
     """``CentreTx``: the same reads, locking the rows they will change, and the writes."""
 
     _locks_rows = True
