@@ -36,13 +36,16 @@ def create_app(
     from . import (
         api,
         api_handling,
+        api_logbooks,
         middleware,
         views_admin,
         views_auth,
         views_corrections,
         views_documents,
         views_edxml,
+        views_fileplan,
         views_handling,
+        views_logbooks,
         views_records,
         views_registers,
         views_use,
@@ -55,7 +58,7 @@ def create_app(
     handlers: dict[str, Any] = {}
     for module in (views_auth, views_documents, views_corrections, views_handling, views_edxml,
                    views_records, views_registers, views_admin, api, api_handling,
-                   views_use):
+                   views_logbooks, views_fileplan, api_logbooks, views_use):
         handlers.update(module.HANDLERS)
     missing = [r.name for r in permissions.ROUTES if r.name not in handlers]
     extra = sorted(set(handlers) - set(permissions.BY_NAME))
