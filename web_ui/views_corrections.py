@@ -118,7 +118,7 @@ async def document_cancel(request: web.Request) -> web.Response:
         await blocking(s.store.cancel_document, rec.id, reason, me(request).username)
     except LuutruError as exc:
         return await document_page(request, rec.id, error=exc, status=_status(exc),
-                                   values={"CancelReason": reason})
+                                   values={"CancelReason": reason, "_form": "cancel"})
     raise web.HTTPSeeOther(f"/documents/{rec.id}?done=cancelled")
 
 
@@ -145,7 +145,7 @@ async def document_unfile(request: web.Request) -> web.Response:
         await blocking(s.store.remove_from_file, rec.id, code, reason, me(request).username)
     except LuutruError as exc:
         return await document_page(request, rec.id, error=exc, status=_status(exc),
-                                   values={"FileCode": code})
+                                   values={"FileCode": code, "_form": "unfile"})
     raise web.HTTPSeeOther(f"/documents/{rec.id}?done=unfiled")
 
 

@@ -402,3 +402,26 @@ async def test_classified_documents_are_hidden_from_roles_without_clearance(
         assert ("Văn bản mật về quốc phòng" in found) is sees, role
         assert "Văn bản thường" in found
         assert (await client.get(f"/documents/{open_.record.id}")).status == 200
+
+
+async def test_a_refused_reason_marks_only_the_form_it_came_from(client: TestClient) -> None:
+    """The page has a Reason in the cancel form and one per hồ sơ to take it out of: a refusal
+    opens and marks the one the clerk used, not the others."""
+    s = services_of(client)
+    f = s.store.open_file({"FileCatalog": 2025, "FileNotation": "02.VP", "Maintenance": "01",
+                           "Title": "Hồ sơ công văn đến"})
+    rec = s.store.register_incoming(incoming(FileCode=f.data["FileCode"])).record
+    csrf = await as_role(client, Role.CLERK)
+    out = await client.post(f"/documents/{rec.id}/file/remove", data={
+        "csrf_token": csrf, "FileCode": f.data["FileCode"], "Reason": " "})
+    page = await out.text()
+    assert out.status == 422
+    assert page.count('aria-invalid="true"') == 1
+    assert re.search(r'id="f-Reason-out-1"[^>]*aria-invalid="true"', page)
+    assert not re.search(r'id="cancel-box"\s+open', page)
+    cancel = await client.post(f"/documents/{rec.id}/cancel",
+                               data={"csrf_token": csrf, "Reason": ""})
+    page = await cancel.text()
+    assert page.count('aria-invalid="true"') == 1
+    assert re.search(r'id="f-Reason"[^>]*aria-invalid="true"', page)
+    assert re.search(r'id="cancel-box"\s+open', page)
