@@ -194,3 +194,67 @@ def render(pdf: bytes, out: Path, dpi: int = 100) -> list[Path]:
 @pytest.fixture(scope="session")
 def office_ca() -> Iterator[CA]:
     yield make_ca()
+
+
+def typed_pdf(number: bool = True) -> bytes:
+    """A draft typed elsewhere (as Word would print it): 'Số:    /QĐ-UBND', the date line
+    with gaps, the signer's block."""
+    from reportlab.pdfgen import canvas
+
+    from appliance.outgoing import layout
+
+    layout._fonts()
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=(layout.PAGE_W, layout.PAGE_H))
+    c.setFont("TNR-B", 13)
+    c.drawCentredString(170, 780, "ỦY BAN NHÂN DÂN XÃ ĐÔNG HẢI")
+    c.drawCentredString(400, 780, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM")
+    c.setFont("TNR", 13)
+    if number:
+        c.drawString(110, 745, "Số:")
+        c.drawString(150, 745, "/QĐ-UBND")
+    c.setFont("TNR-I", 14)
+    c.drawString(300, 745, "Đông Hải, ngày")
+    c.drawString(410, 745, "tháng")
+    c.drawString(470, 745, "năm 2025")
+    c.setFont("TNR", 14)
+    c.drawString(90, 600, "Nội dung văn bản được soạn bằng phần mềm soạn thảo.")
+    c.setFont("TNR-B", 14)
+    c.drawCentredString(420, 330, "CHỦ TỊCH")
+    c.drawCentredString(420, 230, SIGNER_NAME)
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def docx_bytes() -> bytes:
+    """A small DOCX (WordprocessingML written by hand) in Times New Roman."""
+    import zipfile
+
+    paras = ["ỦY BAN NHÂN DÂN XÃ ĐÔNG HẢI", "Số:     /QĐ-UBND",
+             "Đông Hải, ngày      tháng      năm 2025", "QUYẾT ĐỊNH",
+             "Về việc thành lập Tổ công tác", "Nội dung của quyết định.", "CHỦ TỊCH", "", "", "",
+             SIGNER_NAME]
+    runs = "".join(
+        f'<w:p><w:r><w:rPr><w:rFonts w:ascii="Times New Roman" w:hAnsi="Times New Roman"/>'
+        f'<w:sz w:val="28"/></w:rPr><w:t xml:space="preserve">{p}</w:t></w:r></w:p>'
+        for p in paras)
+    doc = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+           '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+           f'<w:body>{runs}</w:body></w:document>')
+    types = ('<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats'
+             '.org/package/2006/content-types"><Default Extension="rels" ContentType="application'
+             '/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" '
+             'ContentType="application/xml"/><Override PartName="/word/document.xml" '
+             'ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.'
+             'document.main+xml"/></Types>')
+    rels = ('<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
+            'openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http'
+            '://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
+            'Target="word/document.xml"/></Relationships>')
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", types)
+        z.writestr("_rels/.rels", rels)
+        z.writestr("word/document.xml", doc)
+    return out.getvalue()

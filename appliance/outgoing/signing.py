@@ -68,9 +68,9 @@ def sign_on_box(store: Store, doc_id: str, actor: str, pin: str,
             _valid_now(cert, datetime.now(UTC))
             signed = pdfform.sign_field(prepared, key.pdf_signer(), pdfform.SIGNER_FIELD,
                                         image, str(rec.data.get("SignerFullName") or signer))
-    except (SigningError, PdfSignError):
+    except SigningError:
         raise
-    except LuutruError as exc:
+    except (LuutruError, PdfSignError) as exc:
         raise SigningError(
             "Không mở được khóa của người ký: mã PIN sai, thiết bị ký chưa cắm, hoặc khóa chưa "
             f"có chứng thư ({exc}).",
