@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from appliance.errors import ConflictError, ForbiddenActionError, ValidationError
-from appliance.outgoing import deliveries, drafting, issuing, pdfform, signing, signers
+from appliance.outgoing import deliveries, drafting, issuing, pdfform, signers, signing
 from appliance.outgoing.errors import SigningError, WorkflowError
 from appliance.store import Store
 from tests import outgoing_kit as kit
@@ -303,7 +303,7 @@ def test_two_issues_at_once_and_a_failed_signature_leave_no_gap_or_duplicate(
         barrier.wait()
         try:
             issuing.issue(store, doc, "vanthu")
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=go, args=(d,)) for d in docs[:2]]

@@ -35,6 +35,7 @@ def create_app(
     from . import (
         api,
         api_handling,
+        api_outgoing,
         middleware,
         views_admin,
         views_auth,
@@ -42,8 +43,10 @@ def create_app(
         views_documents,
         views_edxml,
         views_handling,
+        views_outgoing,
         views_records,
         views_registers,
+        views_signers,
     )
 
     app = web.Application(
@@ -52,7 +55,8 @@ def create_app(
     )
     handlers: dict[str, Any] = {}
     for module in (views_auth, views_documents, views_corrections, views_handling, views_edxml,
-                   views_records, views_registers, views_admin, api, api_handling):
+                   views_records, views_registers, views_admin, api, api_handling,
+                   views_outgoing, views_signers, api_outgoing):
         handlers.update(module.HANDLERS)
     missing = [r.name for r in permissions.ROUTES if r.name not in handlers]
     extra = sorted(set(handlers) - set(permissions.BY_NAME))

@@ -135,7 +135,7 @@ def _text(value: Any) -> str:
 _SECTIONS = (
     ("/documents/incoming", "incoming"), ("/documents/outgoing", "outgoing"),
     ("/files", "files"), ("/registers", "registers"), ("/users", "users"),
-    ("/inbox/electronic", "inbox"),
+    ("/inbox/electronic", "inbox"), ("/signers", "signers"),
 )
 _EXACT = {"/": "home", "/search": "search", "/device": "device"}
 

@@ -43,16 +43,15 @@ def _font(size: int, italic: bool) -> Any:
 
 def _appearance(writer: Any, f: Field, text: str) -> Any:
     """A form XObject showing ``text`` centred in the field's rectangle."""
-    from pyhanko.pdf_utils.layout import BoxConstraints
-    from pyhanko.pdf_utils.text import TextBoxStyle
-    from pyhanko.stamp import TextStamp, TextStampStyle
-
     from pyhanko.pdf_utils.layout import (
         AxisAlignment,
+        BoxConstraints,
         InnerScaling,
         Margins,
         SimpleBoxLayoutRule,
     )
+    from pyhanko.pdf_utils.text import TextBoxStyle
+    from pyhanko.stamp import TextStamp, TextStampStyle
 
     logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
     logging.getLogger("pyhanko.pdf_utils.layout").setLevel(logging.ERROR)  # a tall line box
@@ -65,7 +64,7 @@ def _appearance(writer: Any, f: Field, text: str) -> Any:
             x_align=AxisAlignment.ALIGN_MID, y_align=AxisAlignment.ALIGN_MID,
             margins=Margins(0, 0, 0, 0), inner_content_scaling=InnerScaling.NO_SCALING),
     )
-    box = BoxConstraints(int(round(x2 - x1)), int(round(y2 - y1)))  # ints: pyHanko's ratio
+    box = BoxConstraints(round(x2 - x1), round(y2 - y1))  # ints: pyHanko's ratio
     return TextStamp(writer, style, box=box).register()
 
 
@@ -83,17 +82,19 @@ def _add_text_field(writer: Any, name: str, f: Field) -> None:
     from pyhanko.pdf_utils.generic import pdf_name, pdf_string
 
     page_ref, _ = writer.find_page_for_modification(f.page)
-    ap = _appearance(writer, f, f.placeholder)
-    field = generic.DictionaryObject({
+    ap = _appearance(writer, f, f.placeholder or " ")  # an empty text embeds no glyph
+    field = generic.DictionaryObject({  # type: ignore[no-untyped-call]
         pdf_name("/FT"): pdf_name("/Tx"), pdf_name("/T"): pdf_string(name),
         pdf_name("/V"): pdf_string(""), pdf_name("/Type"): pdf_name("/Annot"),
         pdf_name("/Subtype"): pdf_name("/Widget"),
-        pdf_name("/Rect"): generic.ArrayObject(generic.FloatObject(v) for v in f.rect),
-        pdf_name("/F"): generic.NumberObject(4),  # printed
-        pdf_name("/Ff"): generic.NumberObject(1),  # read-only for people: the box fills it
+        pdf_name("/Rect"): generic.ArrayObject(
+            generic.FloatObject(v) for v in f.rect),  # type: ignore[no-untyped-call]
+        pdf_name("/F"): generic.NumberObject(4),  # type: ignore[no-untyped-call]  # printed
+        pdf_name("/Ff"): generic.NumberObject(1),  # type: ignore[no-untyped-call]  # read-only
         pdf_name("/P"): page_ref,
         pdf_name("/DA"): pdf_string(f"/TNR {f.size:g} Tf 0 g"),
-        pdf_name("/AP"): generic.DictionaryObject({pdf_name("/N"): ap}),
+        pdf_name("/AP"): generic.DictionaryObject(  # type: ignore[no-untyped-call]
+            {pdf_name("/N"): ap}),
     })
     ref = writer.add_object(field)
     form = writer.root["/AcroForm"]
@@ -126,10 +127,10 @@ def prepare(pdf: bytes, placement: Placement) -> bytes:
     try:
         fields.append_signature_field(writer, fields.SigFieldSpec(
             SIGNER_FIELD, on_page=placement.signer_page,
-            box=tuple(int(round(v)) for v in placement.signer)))  # type: ignore[arg-type]
+            box=tuple(round(v) for v in placement.signer)))  # type: ignore[arg-type]
         fields.append_signature_field(writer, fields.SigFieldSpec(
             AGENCY_FIELD, on_page=placement.signer_page,
-            box=tuple(int(round(v)) for v in placement.seal)))  # type: ignore[arg-type]
+            box=tuple(round(v) for v in placement.seal)))  # type: ignore[arg-type]
         for name, f in placement.fields.items():
             _add_text_field(writer, field_name(name), f)
         out = io.BytesIO()
@@ -162,7 +163,8 @@ def fill(pdf: bytes, placement: Placement, values: Mapping[str, str]) -> bytes:
             continue
         text = f.text.format(**values)
         obj["/V"] = pdf_string(text)
-        obj["/AP"] = DictionaryObject({pdf_name("/N"): _appearance(writer, f, text)})
+        obj["/AP"] = DictionaryObject(  # type: ignore[no-untyped-call]
+            {pdf_name("/N"): _appearance(writer, f, text)})
         writer.update_container(obj)
         done.add(name)
     if done != set(by_name):
