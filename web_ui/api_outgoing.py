@@ -12,10 +12,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from appliance.accounts import Role
-from appliance.errors import ValidationError
+from appliance.errors import LuutruError, ValidationError
 from appliance.outgoing import deliveries, drafting, issuing, signers, signing
 from appliance.outgoing.docx import DOCX_MIME
 
@@ -23,6 +23,7 @@ from . import queries
 from .api import SYSTEM_FIELDS, doc_json, json_body
 from .common import blocking, services
 from .document_page import visible_document
+from .errors import BadRequestError
 from .reqkeys import me
 from .views_outgoing import MAX_FILE, source_of
 
@@ -34,30 +35,48 @@ async def _body_and_file(request: web.Request) -> tuple[dict[str, Any],
     """A JSON body, or multipart with a ``metadata`` JSON part and a ``file`` part."""
     if not request.content_type.startswith("multipart/"):
         return await json_body(request), None
-    body: dict[str, Any] = {}
-    upload = None
-    reader = await request.multipart()
-    async for part in reader:
-        if part.name == "metadata":  # type: ignore[union-attr]
-            try:
-                body = json.loads(await part.text())  # type: ignore[union-attr]
-            except ValueError as exc:
-                raise ValidationError(f"metadata is not JSON: {exc}") from None
-        elif part.name == "file":  # type: ignore[union-attr]
-            data = await part.read()  # type: ignore[union-attr]
-            if len(data) > MAX_FILE:
-                raise ValidationError("the file is too large", "file",
-                                      msgid="The file is larger than 20 MB.")
-            name = part.filename or "du-thao"  # type: ignore[union-attr]
-            mime = "application/pdf" if data.startswith(b"%PDF-") else DOCX_MIME \
-                if data.startswith(b"PK\x03\x04") else "?"
-            if mime == "?":
-                raise ValidationError("not a PDF or DOCX", "file",
-                                      msgid="The draft must be a PDF or a DOCX file.")
-            upload = (bytes(data), str(name), mime)
+    try:
+        parts = await _parts(request)
+    except LuutruError:
+        raise
+    except Exception as exc:  # aiohttp's parser: a malformed multipart body
+        raise BadRequestError(
+            f"Nội dung multipart không đọc được (the multipart body cannot be read: {exc})."
+        ) from None
+    body: Any = {}
+    if "metadata" in parts:
+        try:
+            body = json.loads(parts["metadata"][0].decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValidationError(f"metadata is not JSON: {exc}") from None
     if not isinstance(body, dict):
         raise ValidationError("metadata must be a JSON object")
+    upload = None
+    if "file" in parts:
+        data, name = parts["file"]
+        mime = "application/pdf" if data.startswith(b"%PDF-") else DOCX_MIME \
+            if data.startswith(b"PK\x03\x04") else "?"
+        if mime == "?":
+            raise ValidationError("not a PDF or DOCX", "file",
+                                  msgid="The draft must be a PDF or a DOCX file.")
+        upload = (data, name or "du-thao", mime)
     return body, upload
+
+
+async def _parts(request: web.Request) -> dict[str, tuple[bytes, str]]:
+    """The ``metadata`` and ``file`` parts (bytes, file name); others are ignored."""
+    out: dict[str, tuple[bytes, str]] = {}
+    reader = await request.multipart()
+    async for part in reader:
+        if not isinstance(part, BodyPartReader) or part.name not in ("metadata", "file"):
+            continue
+        limit = MAX_FILE if part.name == "file" else 1 << 18
+        data = await part.read()
+        if len(data) > limit:
+            raise ValidationError("the file is too large", "file",
+                                  msgid="The file is larger than 20 MB.")
+        out[part.name] = (bytes(data), str(part.filename or ""))
+    return out
 
 
 def _split(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], bool, Any]:
