@@ -135,12 +135,15 @@ def import_cmd(data: Path | None, file: Path, fond: str | None, as_json: bool) -
 @click.option("--skip-content", is_flag=True, help="Do not re-hash content files.")
 def verify(data: Path | None, as_json: bool, skip_content: bool) -> None:
     """Recompute the log, checkpoints, projections and content. Exit 0 intact, 1 findings."""
-    from .verify import verify_data_dir
+    from .verify import Report, verify_data_dir
 
     try:
-        report = verify_data_dir(resolve_data_dir(data), check_content=not skip_content)
-    except LuutruError as exc:
-        raise _fail(exc) from exc
+        report = verify_data_dir(
+            resolve_data_dir(data), check_content=not skip_content, counter=True
+        )
+    except Exception as exc:  # damage no check foresaw is still a finding, never a traceback
+        report = Report()
+        report.add("verify.failed", f"verification stopped: {type(exc).__name__}: {exc}")
     if as_json:
         _emit(report.to_json())
     else:

@@ -87,6 +87,59 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class UseConfig:
+    """Who decides on requests to use the archive (Luật Lưu trữ 2024: the head of the agency,
+    or whom the office names) and keeps the register of use: web roles, "leader" by default."""
+
+    approver_roles: tuple[str, ...] = ("leader",)
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> UseConfig:
+        roles = value.get("approver_roles", cls.approver_roles)
+        if not isinstance(roles, list | tuple) or not all(isinstance(r, str) for r in roles):
+            raise ConfigError(f"use.approver_roles in {CONFIG_NAME} must be a list of roles")
+        return cls(tuple(roles) or cls.approver_roles)
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    """How full the data disk may get (appliance/diskspace.py): below ``warn_mb`` free the
+    home page and /healthz say "disk almost full"; below ``refuse_mb`` new records and files
+    are refused (507) while reads and their audit entries go on; ``reserve_mb`` is held in a
+    file by ``serve`` and released when the disk runs out, for the entries that keep the box
+    lawful. Unset (null), each is 2048, 256 and 32 MiB, or 10 %, 2 % and 1 % of the disk when
+    that is less (a small disk)."""
+
+    warn_mb: int | None = None
+    refuse_mb: int | None = None
+    reserve_mb: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"warn_mb": self.warn_mb, "refuse_mb": self.refuse_mb,
+                "reserve_mb": self.reserve_mb}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> SpaceConfig:
+        def mb(name: str) -> int | None:
+            v = value.get(name)
+            if v is None:
+                return None
+            n = int(v)
+            if n < 0:
+                raise ValueError(f"{name} is negative")
+            return n
+
+        try:
+            out = cls(warn_mb=mb("warn_mb"), refuse_mb=mb("refuse_mb"),
+                      reserve_mb=mb("reserve_mb"))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"space settings in {CONFIG_NAME} are malformed: {exc}") from exc
+        if out.warn_mb is not None and out.refuse_mb is not None and out.refuse_mb > out.warn_mb:
+            raise ConfigError(f"space settings in {CONFIG_NAME} need refuse_mb <= warn_mb")
+        return out
+
+
+@dataclass(frozen=True)
 class ApplianceConfig:
     org_id: str
     org_name: str
@@ -95,6 +148,8 @@ class ApplianceConfig:
     key: KeyConfig
     numbering: NumberingConfig = field(default_factory=NumberingConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
+    use: UseConfig = field(default_factory=UseConfig)
+    space: SpaceConfig = field(default_factory=SpaceConfig)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -106,6 +161,8 @@ class ApplianceConfig:
             "key": self.key.to_json(),
             "numbering": {"own_series_types": list(self.numbering.own_series_types)},
             "sync": self.sync.to_json(),
+            "use": {"approver_roles": list(self.use.approver_roles)},
+            "space": self.space.to_json(),
         }
 
     @classmethod
@@ -125,6 +182,8 @@ class ApplianceConfig:
                 numbering=NumberingConfig(_string_list(
                     numbering.get("own_series_types", ()), "numbering.own_series_types")),
                 sync=SyncConfig.from_json(value.get("sync", {})),
+                use=UseConfig.from_json(value.get("use", {})),
+                space=SpaceConfig.from_json(value.get("space", {})),
             )
         except KeyError as exc:
             raise ConfigError(f"{CONFIG_NAME} lacks {exc}") from exc

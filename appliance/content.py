@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import NotFoundError
+from .errors import DiskFullError, NotFoundError
 from .fsutil import fsync_dir, private_dirs
 
 CHUNK = 1 << 20
@@ -42,7 +43,17 @@ class ContentStore:
         return self.put_stream(io.BytesIO(data))
 
     def put_stream(self, stream: BinaryIO) -> StoredContent:
-        """Copy ``stream`` in, fsync it and rename it into place; return its hash and size."""
+        """Copy ``stream`` in, fsync it and rename it into place; return its hash and size.
+        A full disk raises DiskFullError (and leaves nothing behind)."""
+        try:
+            return self._put_stream(stream)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                st = os.statvfs(self.root if self.root.exists() else self.root.parent)
+                raise DiskFullError(st.f_bavail * st.f_frsize) from exc
+            raise
+
+    def _put_stream(self, stream: BinaryIO) -> StoredContent:
         private_dirs(self._tmp)
         digest = hashlib.sha256()
         size = 0

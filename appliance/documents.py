@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import numbering, records, writes
+from . import numbering, records, schema, writes
 from .codelists import CodeLists
 from .errors import ConflictError, NotFoundError, ValidationError
 from .identifiers import format_number
@@ -244,6 +244,40 @@ def remove_content(
             data["Content"] = content
         return writes.put(txn, "document", Kind.DOCUMENT_CONTENT, actor, data, rec.id,
                           rec.version, note=why)
+
+    return store.writer_or_fail().call(job)
+
+
+def remove_from_file(
+    store: WriteContext, doc_id: str, file_code: str, reason: str, actor: str = "system"
+) -> Record:
+    """Take a document out of an open hồ sơ, with ``reason``: out of its own hồ sơ (a new
+    version without it) or out of one it was added to as well (the membership ends; the log
+    keeps when it began and ended). The document itself stays registered."""
+    why = _reason(reason, True)
+
+    def job(txn: Txn) -> Record:
+        rec = writes.current(txn, "document", id=doc_id)
+        writes.check_correctable(txn.conn, rec)
+        if rec.data.get("FileCode") == file_code:
+            data = {k: v for k, v in rec.data.items() if k not in ("FileCode", "DocOrdinal")}
+            return writes.put(txn, "document", Kind.DOCUMENT_UPDATE, actor, data, rec.id,
+                              rec.version, note=why)
+        row = txn.conn.execute(
+            'SELECT id FROM memberships WHERE "FileCode" = ? AND "DocumentId" = ?',
+            (file_code, doc_id),
+        ).fetchone()
+        if row is None:
+            raise ValidationError(f"document {doc_id} is not in hồ sơ {file_code}", "FileCode",
+                                  msgid="%(label)s: the document is not in %(value)s.",
+                                  value=file_code)
+        writes.check_writable(txn.conn, writes.current(txn, "file", FileCode=file_code))
+        writes.check_stays_listed(txn.conn, doc_id, file_code)
+        schema.end_membership(txn.conn, str(row[0]))
+        writes.append_event(txn, Kind.FILE_REMOVE_DOCUMENT, actor,
+                            {"FileCode": file_code, "DocumentId": doc_id},
+                            "membership", str(row[0]), note=why)
+        return rec
 
     return store.writer_or_fail().call(job)
 

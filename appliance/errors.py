@@ -119,3 +119,54 @@ class AuthError(LuutruError):
 
 class UpgradeRefused(LuutruError, ValueError):
     """A signature upgrade from the centre would change a signed byte of the original PDF."""
+
+
+def megabytes(n: int) -> str:
+    """Bytes as the pages say them: whole MB from 10 MB, one decimal below."""
+    return f"{max(0, n) / 1048576:.0f} MB" if n >= 10 * 1048576 else f"{max(0, n) / 1048576:.1f} MB"
+
+
+class DiskFullError(LuutruError):
+    """The data disk has too little room for new records or files (reads and the audit
+    entries that keep the box lawful go on); answered 507 by the web UI."""
+
+    retryable = True
+
+    def __init__(self, free_bytes: int, needed_bytes: int = 0) -> None:
+        self.free_bytes = free_bytes
+        self.needed_bytes = needed_bytes
+        self.vi = (
+            f"Ổ đĩa của máy gần hết chỗ: chỉ còn {megabytes(free_bytes)} trống, nên máy tạm "
+            "ngừng nhận văn bản và tệp mới (xem và tra cứu vẫn dùng được). Hãy báo kỹ thuật "
+            "viên giải phóng dung lượng (xóa tệp tạm, chuyển bản sao lưu cũ ra ổ khác) hoặc lắp "
+            "ổ lớn hơn; máy tự nhận lại ngay khi có chỗ trống."
+        )
+        self.english = (
+            f"The appliance's disk is almost full: only {megabytes(free_bytes)} free, so new "
+            "documents and files are refused for now (viewing and searching still work). Ask "
+            "the technician to free space (temporary files, old backups moved elsewhere) or "
+            "fit a larger disk; the appliance accepts them again as soon as there is room."
+        )
+        super().__init__(self.vi)
+
+    def message(self, lang: str) -> str:
+        return self.english if lang == "en" else self.vi
+
+
+class HaltedError(LuutruError):
+    """A start-up check found a fault (a damaged database, a foreign device key, a log behind
+    its anchors): nothing is written until it is repaired with the command it names.
+
+    ``vi`` and ``english`` are for the people at the box (no commands); the message itself,
+    for the technician at the command line and the journal, names the repair."""
+
+    status = 503
+
+    def __init__(self, faults: tuple[object, ...], vi: str, english: str, technical: str) -> None:
+        self.faults = faults
+        self.vi = vi
+        self.english = english
+        super().__init__(technical)
+
+    def message(self, lang: str) -> str:
+        return self.english if lang == "en" else self.vi

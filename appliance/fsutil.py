@@ -24,6 +24,14 @@ PRIVATE_FILE = 0o600
 def private_dirs(path: Path) -> None:
     """Make ``path`` and its missing parents as 0700 folders, each new one made durable (its
     own parent fsynced), so that a file renamed into it survives a power cut too."""
+    durable_dirs(path, PRIVATE_DIR)
+
+
+def durable_dirs(path: Path, mode: int | None = None) -> None:
+    """Make ``path`` and its missing parents (``mode``, else the umask's), each new one made
+    durable: its parent fsynced, as a rename into it would need (``mkdir(parents=True)``
+    leaves the new entries in the page cache, where a power cut takes them and what was
+    renamed into them)."""
     missing: list[Path] = []
     p = path
     while not p.exists():
@@ -31,16 +39,19 @@ def private_dirs(path: Path) -> None:
         p = p.parent
     for d in reversed(missing):
         try:
-            d.mkdir(mode=PRIVATE_DIR)
+            d.mkdir() if mode is None else d.mkdir(mode=mode)
         except FileExistsError:
             continue
-        os.chmod(d, PRIVATE_DIR)  # mkdir's mode passes through the umask
+        if mode is not None:
+            os.chmod(d, mode)  # mkdir's mode passes through the umask
         fsync_dir(d.parent)
 
 
 def private_file(path: Path) -> None:
     """Create ``path`` empty and 0600 if it does not exist (SQLite then gives its write-ahead
-    log and shared-memory files the same mode); tighten it if we own it."""
+    log and shared-memory files the same mode), its folder fsynced so that the new entry
+    survives a power cut (SQLite syncs the folder for its own journals, not for the database
+    file it is handed); tighten it if we own it."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
     except FileExistsError:
@@ -50,6 +61,7 @@ def private_file(path: Path) -> None:
         return
     os.fchmod(fd, PRIVATE_FILE)
     os.close(fd)
+    fsync_dir(path.parent)
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:

@@ -81,7 +81,7 @@ def direct(
     actor: str = "system",
 ) -> Record:
     """The leader's direction: who leads, who helps, by when (a new direction replaces it)."""
-    text = _text(direction, "Direction")
+    text = _text(direction, "Instruction")
     when = clockmod.parse_date(due, "Due").isoformat() if due else None
 
     def job(txn: Txn) -> Record:

@@ -19,6 +19,7 @@ class Kind(StrEnum):
     FILE_OPEN = "file.open"
     FILE_CLOSE = "file.close"
     FILE_ADD_DOCUMENT = "file.add_document"  # a membership
+    FILE_REMOVE_DOCUMENT = "file.remove_document"  # a membership ended, with why
     DOCUMENT_REGISTER = "document.register"
     DOCUMENT_DRAFT = "document.draft"
     DOCUMENT_ISSUE = "document.issue"
@@ -70,6 +71,13 @@ class Kind(StrEnum):
     EDXML_STATUS_SENT = "edxml.status_sent"  # a status message handed to the exchange
     EDXML_EXPORTED = "edxml.exported"  # an issued document packaged for an addressee
     EDXML_TRUST = "edxml.trust"  # a trust root added to or removed from the trust store
+    # Use of the archive (appliance/archive/use.py): each entry is the request's full new state.
+    USE_REQUEST = "use.request"  # phiếu yêu cầu khai thác, sử dụng tài liệu lưu trữ
+    USE_DECIDE = "use.decide"  # approved (with conditions) or refused
+    USE_DELIVER = "use.deliver"  # read on screen, a copy, a certified copy, a paper print
+    # Publication in the province's catalogue (appliance/archive/publication.py).
+    ARCHIVE_PUBLISH = "archive.publish"  # a hồ sơ opened for public use, with its versions
+    ARCHIVE_UNPUBLISH = "archive.unpublish"
     # Reads of records (DESIGN.md: every view, print and download is logged).
     AUDIT_VIEW = "audit.view"
     AUDIT_PRINT = "audit.print"
@@ -86,6 +94,7 @@ class Kind(StrEnum):
     # The device, its keys and its software.
     SYNC_RECEIPT = "sync.receipt"
     DEVICE_HANDOVER = "device.handover"
+    LOG_TAIL_RESTORED = "log.tail_restored"  # a lost tail brought back from the centre's copy
     PROVISION_IDENTITY = "provision.identity"
     PROVISION_BOOT_EVIDENCE = "provision.boot_evidence"
     SYSTEM_UPDATE_PREPARE = "system.update.prepare"

@@ -74,6 +74,11 @@ RECORD_KINDS = frozenset(
     }
 )
 CODELISTS_KIND = Kind.CODELISTS_LOAD  # store.load_codelists
+# archive/use.py: each entry is a use request's full new state, projected into use_requests.
+USE_KINDS = frozenset({Kind.USE_REQUEST, Kind.USE_DECIDE, Kind.USE_DELIVER})
+# archive/publication.py: releases to the province's catalogue, into publication_items (an
+# archive.transfer entry writes its items there too, besides archive_custody).
+PUBLICATION_KINDS = frozenset({Kind.ARCHIVE_PUBLISH, Kind.ARCHIVE_UNPUBLISH})
 # Archive kinds and the archive table each one writes (archive.state, archive.destruction).
 ARCHIVE_KINDS = frozenset(
     {
@@ -118,6 +123,7 @@ INERT_KINDS = frozenset(
         Kind.ARCHIVE_FONDS_EXPORT,  # archive.fonds: a fonds handed over
         Kind.SYNC_RECEIPT,  # sync.agent.receipts: the centre's cosignature, read from the log
         Kind.DEVICE_HANDOVER,  # handover: read from the log by verify
+        Kind.LOG_TAIL_RESTORED,  # sync.agent.tail: what was brought back and what was lost
         Kind.PROVISION_IDENTITY,  # provision.identity
         Kind.PROVISION_BOOT_EVIDENCE,  # provision.wizard
         Kind.SYSTEM_UPDATE_PREPARE,  # firmware_hooks.update
@@ -140,6 +146,8 @@ ARCHIVE_TABLES = (
     "archive_destruction",
     "archive_destroyed_content",
     "archive_audits",
+    "use_requests",
+    "publication_items",
 )
 CORE_TABLES = (
     *schema.TABLES.values(),
@@ -227,7 +235,9 @@ def known_kind(kind: str) -> bool:
         kind in RECORD_KINDS
         or kind in ARCHIVE_KINDS
         or kind in EDXML_KINDS
-        or kind in (OCR_TEXT_KIND, CODELISTS_KIND, NUMBER_USED_KIND)
+        or kind in (OCR_TEXT_KIND, CODELISTS_KIND, NUMBER_USED_KIND, Kind.FILE_REMOVE_DOCUMENT)
+        or kind in USE_KINDS
+        or kind in PUBLICATION_KINDS
         or is_inert(kind)
     )
 
@@ -319,6 +329,12 @@ class _Replay:
                 from .edxml.inbox import apply as apply_edxml
 
                 apply_edxml(self.conn, entry)
+            elif kind == Kind.FILE_REMOVE_DOCUMENT:
+                self.flush()
+                schema.end_membership(self.conn, str(entry.id))
+            elif kind in USE_KINDS or kind in PUBLICATION_KINDS:
+                self.flush()
+                self.use_or_publication(entry)
             elif kind == CODELISTS_KIND:
                 self.codelists(entry)
             elif kind == NUMBER_USED_KIND:
@@ -414,6 +430,14 @@ class _Replay:
             (version, sha, body, entry.index),
         )
 
+    def use_or_publication(self, entry: Entry) -> None:
+        from .archive import publication, use
+
+        if entry.kind in USE_KINDS:
+            use.project(self.conn, entry)
+        else:
+            publication.project(self.conn, entry)
+
     # -- the archive's projections, as archive/{holds,custody,destruction,backup}.py write them
 
     def archive(self, entry: Entry) -> None:
@@ -442,9 +466,12 @@ class _Replay:
                 txn, entry, data["FileCode"], hold_until=data["until"], hold_ref=data["ref"]
             )
         elif kind == Kind.ARCHIVE_TRANSFER:
+            from .archive import publication
+
             state.update_custody(
                 txn, entry, data["FileCode"], transferred_on=data["on"], package=data["package"]
             )
+            publication.project(self.conn, entry)
         elif kind == Kind.ARCHIVE_DESTRUCTION_LIST:
             self.conn.execute(
                 "INSERT INTO archive_destruction (list_id, status, created_at, items, decision, "

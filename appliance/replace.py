@@ -15,7 +15,7 @@ from . import merkle
 from .checkpoint import Checkpoint, verify_checkpoint
 from .errors import EncodingError, LuutruError
 from .keys.verify import PublicKey
-from .ledger import UNSTORED_LEVELS, Entry, TreeState
+from .ledger import UNSTORED_LEVELS, Entry, TreeState, load_state
 
 
 class CopyError(LuutruError):
@@ -23,14 +23,16 @@ class CopyError(LuutruError):
 
 
 class LogImporter:
-    """Appends downloaded entries, in order, to an empty ``log`` and ``merkle_nodes``."""
+    """Appends downloaded entries, in order, to an empty ``log`` and ``merkle_nodes`` (or,
+    ``extending``, after the entries a log already holds: a lost tail brought back)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        if conn.execute("SELECT 1 FROM log LIMIT 1").fetchone() is not None:
+    def __init__(self, conn: sqlite3.Connection, extending: bool = False) -> None:
+        if not extending and conn.execute("SELECT 1 FROM log LIMIT 1").fetchone() is not None:
             raise CopyError("the database already holds a log")
+        state = load_state(conn) if extending else TreeState(0, ())
         self.conn = conn
-        self.size = 0
-        self.frontier: list[bytes] = []
+        self.size = state.size
+        self.frontier: list[bytes] = list(state.frontier)
         self.withheld: list[int] = []
         self.refs: dict[str, None] = {}  # content the full entries reference, in log order
         self._log: list[tuple[int, bytes]] = []

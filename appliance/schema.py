@@ -71,6 +71,9 @@ CREATE TABLE IF NOT EXISTS content (
   sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, mime TEXT, first_log_index INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS codelist_versions (
   version TEXT PRIMARY KEY, sha256 TEXT NOT NULL, body BLOB NOT NULL, log_index INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS held_audits (
+  id INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, actor TEXT NOT NULL,
+  target_type TEXT, target_id TEXT, detail TEXT NOT NULL);
 """
 
 INDEX_DDL = """
@@ -264,3 +267,9 @@ def upsert_sql(record_type: str) -> str:
         )
         _UPSERT_CACHE[record_type] = sql
     return sql
+
+
+def end_membership(conn: sqlite3.Connection, membership_id: str) -> None:
+    """The projection of a ``file.remove_document`` entry (live, and in a rebuild): the
+    membership row goes; the log keeps when it began and when it ended."""
+    conn.execute("DELETE FROM memberships WHERE id = ?", (membership_id,))

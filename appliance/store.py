@@ -7,6 +7,8 @@ thread. The sealer signs checkpoints over whatever the writer committed.
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -14,32 +16,40 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from . import anchors, documents, files, merkle, records, schema, search, writes
 from . import clock as clockmod
-from . import documents, files, merkle, records, schema, search, writes
 from .codelists import CodeLists, load_bundled
 from .config import DB_NAME, ApplianceConfig, load_config
 from .content import ContentStore
+from .diskspace import DiskSpace
 from .errors import (
     ConflictError,
+    LuutruError,
     NotFoundError,
     ReadOnlyError,
     ValidationError,
 )
 from .identifiers import validate_organ_id
-from .keys.base import KeyProvider
+from .keys.base import KeyProvider, MonotonicCounter, counter_of
 from .keys.loader import open_key
 from .kinds import Kind, audit_kind
 from .ledger import iter_entries, latest_checkpoint, node_source
+from .preflight import QUICK_CHECK_BUDGET_S, Fault, halted, preflight
 from .results import Record, WriteResult
 from .retention import RetentionTable
 from .sealer import Sealer
 from .writer import Txn, Writer
 
 __all__ = ["Record", "Store", "Txn", "WriteResult"]
+log = logging.getLogger(__name__)
 
 
 class Store:
-    """A data folder opened for use. Close it to sign the last checkpoint."""
+    """A data folder opened for use. Close it to sign the last checkpoint.
+
+    With ``faults`` (the start-up check's, preflight.py) the store is *halted*: it reads, and
+    its writer still takes the web UI's sessions, but every write to the log is refused with
+    the faults and the commands that repair them."""
 
     def __init__(
         self,
@@ -47,12 +57,17 @@ class Store:
         config: ApplianceConfig,
         key: KeyProvider | None,
         clock: clockmod.Clock,
+        *,
+        faults: Sequence[Fault] = (),
+        readonly: bool | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.config = config
         self.clock = clock
         self.content = ContentStore(data_dir / "content")
+        self.space = DiskSpace(data_dir, config.space)
         self.db_path = str(data_dir / DB_NAME)
+        self.faults: tuple[Fault, ...] = tuple(faults)
         self._local = threading.local()
         self._read_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
@@ -62,7 +77,12 @@ class Store:
         self.key = key
         self.sealer: Sealer | None = None
         self.writer: Writer | None = None
-        if key is not None:
+        self.counter: MonotonicCounter | None = None
+        self._anchored = 0
+        if readonly if readonly is not None else key is None:
+            conn.close()
+            return
+        if key is not None and not self.faults:
             latest = latest_checkpoint(conn)
             self.sealer = Sealer(
                 key,
@@ -71,11 +91,20 @@ class Store:
                 self._store_checkpoint,
                 signed_size=latest[0] if latest else 0,
             )
-            self.writer = Writer(conn, clock, self.sealer.notify, guard=self.sealer.check)
+            self.counter = counter_of(key)
+        self.writer = Writer(
+            conn,
+            clock,
+            self.sealer.notify if self.sealer is not None else _ignore_commit,
+            guard=self._guard,
+            on_full=self.space.release,
+            free_bytes=self.space.free,
+        )
+        if self.sealer is not None:
+            self._start_counter()
             size, root = self.writer.tree
             self.sealer.notify(size, root)  # seal a tail left unsigned by a crash
-        else:
-            conn.close()
+            self._append_held_audits()
 
     # -- opening and closing ------------------------------------------------------------
 
@@ -87,12 +116,92 @@ class Store:
         clock: clockmod.Clock | None = None,
         key: KeyProvider | None = None,
         readonly: bool = False,
+        halted_ok: bool = False,
+        budget_s: float = QUICK_CHECK_BUDGET_S,
+        keep_reserve: bool = False,
     ) -> Store:
-        """Open for writing (with the configured device key) or read-only (no key needed)."""
+        """Open for writing (with the configured device key) or read-only (no key needed).
+
+        Writing needs the start-up check (preflight.py) to pass: else ``HaltedError`` names
+        each fault and its repair, or, with ``halted_ok`` (``serve``), a halted store is
+        returned whose reads work and whose log takes no write (a damaged database is never
+        opened). ``keep_reserve`` (``serve``): hold the disk reserve (diskspace.py)."""
         config = load_config(data_dir)
-        if not readonly and key is None:
+        clock = clock or clockmod.SystemClock()
+        if readonly:
+            return cls(data_dir, config, None, clock)
+        DiskSpace(data_dir, config.space).check_essential()  # room to open it at all
+        if key is None:
             key = open_key(data_dir, config.key)
-        return cls(data_dir, config, None if readonly else key, clock or clockmod.SystemClock())
+        chip = _read_counter(key)
+        faults = preflight(data_dir, data_dir / DB_NAME, key.public_key_pem(), chip, budget_s)
+        if not faults:
+            store = cls(data_dir, config, key, clock)
+            if keep_reserve:
+                store.space.keep_reserve = True
+                store.space.replenish()
+            return store
+        key.close()  # a key that failed the check signs nothing
+        if not halted_ok or any(f.code == "database.damaged" for f in faults):
+            raise halted(faults)
+        for f in faults:
+            log.error("start-up check: %s (%s) — to repair: %s", f.english, f.code, f.recovery)
+        return cls(data_dir, config, None, clock, faults=faults, readonly=False)
+
+    @property
+    def is_halted(self) -> bool:
+        return bool(self.faults)
+
+    def halt(self, *faults: Fault) -> None:
+        """Stop writing to the log from now on (the sync agent found the log behind the
+        centre's copy; a page of the database turned out damaged)."""
+        new = [f for f in faults if f not in self.faults]
+        if new:
+            self.faults = self.faults + tuple(new)
+            for f in new:
+                log.error("halted: %s (%s) — to repair: %s", f.english, f.code, f.recovery)
+
+    def check_can_write(self) -> None:
+        """Raise now what a new record would meet (halted, key gone, disk full), before any
+        file of it is stored."""
+        if self.writer is None:
+            raise ReadOnlyError("the store was opened read-only")
+        self._guard(False)
+
+    def _guard(self, essential: bool) -> None:
+        if self.faults:
+            raise halted(self.faults)
+        if self.sealer is not None:
+            self.sealer.check()  # no record is accepted that cannot be sealed
+        if essential:
+            self.space.check_essential()
+        else:
+            self.space.check_records()
+
+    def _start_counter(self) -> None:
+        """The value the TPM counter should have is kept in the database from the first
+        opening with a TPM key; a chip found behind it (a crash between storing a checkpoint
+        and advancing it) is brought up to it."""
+        if self.counter is None:
+            return
+        counter = self.counter
+        try:
+            chip = counter.read()
+        except LuutruError as exc:
+            log.warning("the TPM's monotonic counter cannot be read (%s): the log's tail has "
+                        "no hardware anchor until it can", exc)
+            self.counter = None
+            return
+
+        def job(txn: Txn) -> int | None:
+            expected = anchors.db_counter(txn.conn)
+            if expected is None:
+                anchors.set_db_counter(txn.conn, chip)
+            return expected
+
+        expected = self.writer_or_fail().submit(job, guarded=False).result()
+        if expected is not None and expected > chip:
+            counter.advance_to(expected)
 
     def close(self) -> None:
         if self.sealer is not None:
@@ -226,14 +335,37 @@ class Store:
         return self.writer
 
     def _store_checkpoint(self, size: int, root: bytes, signed_at: str, cose: bytes) -> None:
-        def job(txn: Txn) -> None:
+        """Keep a signed checkpoint (the sealer's thread), then mirror it outside the
+        database: the anchor file beside it and the TPM's monotonic counter."""
+        counter = self.counter
+
+        def job(txn: Txn) -> tuple[int | None, anchors.Counters]:
             txn.conn.execute(
                 "INSERT OR IGNORE INTO checkpoints (tree_size, root_hash, signed_at, cose) "
                 "VALUES (?, ?, ?, ?)",
                 (size, root, signed_at, cose),
             )
+            value = anchors.bump_db_counter(txn.conn) if counter is not None else None
+            return value, anchors.read_counters(txn.conn)
 
-        self.writer_or_fail().submit(job, guarded=False).result()
+        value, numbers = self.writer_or_fail().submit(job, guarded=False).result()
+        # Both anchors follow the durable commit: a crash in between leaves them behind the
+        # database, never ahead of it. Neither failing may stop sealing (a full disk, a TPM
+        # hiccup): they only make a rollback noticed.
+        if size > self._anchored:
+            anchor = anchors.Anchor(anchors.CHECKPOINT, size, root, cose, signed_at, numbers,
+                                    value)
+            try:
+                anchors.save_anchor(self.data_dir, anchor)
+                self._anchored = size
+            except OSError as exc:
+                log.warning("the checkpoint of size %d is not mirrored beside the database: %s",
+                            size, exc)
+        if counter is not None and value is not None:
+            try:
+                counter.advance_to(value)
+            except LuutruError as exc:
+                log.warning("the TPM's monotonic counter was not advanced: %s", exc)
 
     def audit(
         self,
@@ -242,14 +374,55 @@ class Store:
         target_type: str | None = None,
         target_id: str | None = None,
         detail: dict[str, Any] | None = None,
-    ) -> int:
-        """Log a view, print or download of a record; returns the entry's index."""
+    ) -> int | None:
+        """Log a view, print or download of a record; returns the entry's index. Essential:
+        it goes on when the disk is nearly full (diskspace.py). A halted store cannot append
+        it: it is held, durably, outside the log (``held_audits``) and appended once the log
+        is repaired, so that reading stays lawful meanwhile (None is returned)."""
+        if self.faults:
+            self._hold_audit(action, actor, target_type, target_id, detail)
+            return None
         entry = self.writer_or_fail().call(
             lambda txn: writes.append_event(
                 txn, audit_kind(action), actor, detail, target_type, target_id
-            )
+            ),
+            essential=True,
         )
         return entry.index
+
+    def _hold_audit(self, action: str, actor: str, target_type: str | None,
+                    target_id: str | None, detail: dict[str, Any] | None) -> None:
+        audit_kind(action)  # an unknown action is refused now, not when the log is repaired
+        at = clockmod.iso(self.clock.now())
+        body = json.dumps(detail or {}, ensure_ascii=False, sort_keys=True)
+
+        def job(txn: Txn) -> None:
+            txn.conn.execute(
+                "INSERT INTO held_audits (at, action, actor, target_type, target_id, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (at, action, actor, target_type, target_id, body),
+            )
+
+        self.writer_or_fail().submit(job, guarded=False).result()
+
+    def _append_held_audits(self) -> None:
+        """Audit entries held while the store was halted go into the log now, in order; each
+        says when the read happened."""
+
+        def job(txn: Txn) -> int:
+            rows = txn.conn.execute(
+                "SELECT id, at, action, actor, target_type, target_id, detail FROM held_audits "
+                "ORDER BY id"
+            ).fetchall()
+            for _id, at, action, actor, ttype, tid, detail in rows:
+                data = dict(json.loads(detail), read_at=at, held="the log was halted")
+                writes.append_event(txn, audit_kind(action), actor, data, ttype, tid)
+            txn.conn.execute("DELETE FROM held_audits")
+            return len(rows)
+
+        if self.reader().execute("SELECT 1 FROM held_audits LIMIT 1").fetchone():
+            n = self.writer_or_fail().call(job, essential=True)
+            log.info("%d audit entries held while the log was halted were appended", n)
 
     # -- fonds ------------------------------------------------------------------------------
 
@@ -372,6 +545,11 @@ class Store:
         """Put a document into another hồ sơ as well, without copying it (spec §2.10)."""
         return documents.add_to_file(self, doc_id, file_code, actor)
 
+    def remove_from_file(self, doc_id: str, file_code: str, reason: str,
+                         actor: str = "system") -> Record:
+        """Take a document out of an open hồ sơ (its own, or one it was added to)."""
+        return documents.remove_from_file(self, doc_id, file_code, reason, actor)
+
     def load_codelists(self, raw: bytes, actor: str = "system") -> str:
         """Record a version of the code lists in the log and use it from now on."""
         from .codelists import parse
@@ -408,6 +586,21 @@ class Store:
         version = self.writer_or_fail().call(job)
         self.codes = lists
         return version
+
+
+def _ignore_commit(size: int, root: object) -> None:
+    """A halted store's writer commits no log entry; nothing is sealed."""
+
+
+def _read_counter(key: KeyProvider) -> int | None:
+    counter = counter_of(key)
+    if counter is None:
+        return None
+    try:
+        return counter.read()
+    except LuutruError as exc:
+        log.warning("the TPM's monotonic counter cannot be read (%s)", exc)
+        return None
 
 
 def create_tables(conn: sqlite3.Connection) -> None:

@@ -2,11 +2,16 @@
 
 Checks every entry's encoding and position, every leaf and subtree hash, every checkpoint's
 signature and root, every projection row, the search index, the number counters and every
-content file's SHA-256. It never repairs anything.
+content file's SHA-256; that the device key is the one that sealed the log; and that the log is
+not behind the anchors kept outside the database (anchors.py: the mirrored checkpoint, the
+centre's receipt, with ``counter`` the TPM's monotonic counter). It never repairs anything, and
+whatever damage it meets (a database cut short, an unreadable key or configuration) becomes a
+finding, never an exception.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -21,7 +26,7 @@ from typing import Any, TypeVar
 
 import cbor2
 
-from . import merkle, schema
+from . import anchors, merkle, preflight, schema
 from .checkpoint import verify_checkpoint
 from .config import DB_NAME, ApplianceConfig, load_config
 from .content import ContentStore
@@ -29,6 +34,7 @@ from .errors import EncodingError, LuutruError, ValidationError
 from .handover import HANDOVER_KIND, Handover, KeySchedule
 from .handover import parse as parse_handover
 from .keys.verify import PublicKey, load_public_key
+from .kinds import Kind
 from .ledger import Entry
 from .numbering import NUMBER_USED_KIND
 from .search import OCR_TEXT_KIND, fts_body, fts_ocr, indexed_rows
@@ -116,35 +122,90 @@ def verify_data_dir(
     public_key: PublicKey | None = None,
     check_content: bool = True,
     workers: int | None = None,
+    counter: bool = False,
 ) -> Report:
     """Verify a data folder. ``workers``: processes for the entry pass (default: one for a
-    small log, else one per core up to 4)."""
-    config = load_config(data_dir)
-    if public_key is None:
-        public_key = _public_key(data_dir, config)
-    conn = schema.connect(str(data_dir / DB_NAME), readonly=True)
-    conn.execute("BEGIN")  # one snapshot for the whole run
+    small log, else one per core up to 4). ``counter``: also hold the log against this box's
+    TPM monotonic counter (on the box itself; a copy of the folder elsewhere has no chip)."""
+    rep = Report()
     try:
-        return _verify(conn, data_dir, config, public_key, check_content, workers)
+        config = load_config(data_dir)
+    except LuutruError as exc:
+        rep.add("config.unreadable", f"the data folder's configuration cannot be read: {exc}")
+        return rep
+    chip: int | None = None
+    if public_key is None:
+        try:
+            public_key, chip = _public_key(data_dir, config, counter)
+        except (LuutruError, OSError, ValueError) as exc:
+            rep.add("key.unreadable", f"neither the device key nor its public copy can be read "
+                    f"({exc}): no checkpoint signature can be checked")
+    db_path = data_dir / DB_NAME
+    damaged = preflight.check_file(db_path)
+    if damaged is not None:
+        rep.add("database.damaged", damaged.english)
+        if not db_path.exists():
+            return rep
+    try:
+        conn = schema.connect(str(db_path), readonly=True)
+    except sqlite3.DatabaseError as exc:
+        rep.add("database.damaged", f"the database cannot be opened: {exc}")
+        return rep
+    try:
+        conn.execute("BEGIN")  # one snapshot for the whole run
+        _verify(rep, conn, data_dir, config, public_key, check_content, workers, chip)
+    except sqlite3.DatabaseError as exc:
+        _damaged(rep, conn, exc)
     finally:
-        conn.execute("COMMIT")
+        _end(conn)
         conn.close()
+    return rep
 
 
-def _public_key(data_dir: Path, config: ApplianceConfig) -> PublicKey:
-    """The device key's own public half when it can be opened, else the copy made at init."""
+def _end(conn: sqlite3.Connection) -> None:
+    """End the read transaction; a damaged database may refuse even that."""
+    if conn.in_transaction:
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+
+
+def _damaged(rep: Report, conn: sqlite3.Connection, exc: sqlite3.DatabaseError) -> None:
+    """Reading stopped at damage: say where SQLite's own check finds it."""
+    rep.add("database.damaged", f"the database cannot be read to the end: {exc}")
+    _end(conn)
+    try:
+        rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(10)").fetchall()]
+    except sqlite3.DatabaseError as again:
+        rows = [str(again)]
+    if rows != ["ok"]:
+        rep.add("database.damaged", "SQLite's check: " + "; ".join(rows[:10]))
+
+
+def _public_key(
+    data_dir: Path, config: ApplianceConfig, with_counter: bool = False
+) -> tuple[PublicKey, int | None]:
+    """The device key's own public half when it can be opened, else the copy made at init;
+    and the TPM counter's value when asked for and the key has one."""
+    from .keys.base import counter_of
     from .keys.loader import open_key
 
     try:
         key = open_key(data_dir, config.key)
         try:
-            return load_public_key(key.public_key_pem())
+            chip = None
+            counter = counter_of(key) if with_counter else None
+            if counter is not None:
+                chip = counter.read()
+            return load_public_key(key.public_key_pem()), chip
         finally:
             key.close()
     except LuutruError:
         from .datadir import PUBLIC_KEY_NAME
 
-        return load_public_key((data_dir / PUBLIC_KEY_NAME).read_bytes())
+        return load_public_key((data_dir / PUBLIC_KEY_NAME).read_bytes()), None
 
 
 T = TypeVar("T")
@@ -168,6 +229,7 @@ class _Scan:
     withheld: list[int] = field(default_factory=list)  # empty rows: leaf hash only
     handovers: list[Handover] = field(default_factory=list)
     numbers: dict[tuple[str, str, int], int] = field(default_factory=dict)  # numbering.used
+    ended: list[tuple[str, str]] = field(default_factory=list)  # memberships taken out
 
     def add(self, code: str, message: str, index: int | None = None) -> None:
         self.findings.append(Finding(code, message, Severity.ERROR, index))
@@ -226,6 +288,9 @@ def _scan(rows: Iterator[tuple[int, bytes]], start: int) -> _Scan:
                 _row_digest(row_values(entry.type, data)),
                 _text_digest(fts_body(data)) if entry.type == "document" else None,
             )
+        elif entry.kind == Kind.FILE_REMOVE_DOCUMENT and entry.id is not None:
+            latest.pop(("membership", entry.id), None)  # its row goes (schema.end_membership)
+            scan.ended.append(("membership", entry.id))
         elif entry.kind == NUMBER_USED_KIND and entry.data:
             d = entry.data
             try:
@@ -323,6 +388,8 @@ def _merge(
                     idx,
                 )
         latest.update(scan.latest)
+        for key in scan.ended:  # a membership begun in an earlier range, ended in this one
+            latest.pop(key, None)
         texts.update(scan.texts)
         withheld.extend(scan.withheld)
         handovers.extend(scan.handovers)
@@ -336,28 +403,34 @@ def _merge(
 
 
 def _verify(
+    rep: Report,
     conn: sqlite3.Connection,
     data_dir: Path,
     config: ApplianceConfig,
-    public_key: PublicKey,
+    public_key: PublicKey | None,
     check_content: bool,
     workers: int | None = None,
-) -> Report:
-    rep = Report()
+    chip: int | None = None,
+) -> None:
     scans, projections = _scan_log(
         conn, str(data_dir / DB_NAME), workers, lambda: _read_projections(conn)
     )
     leaves, latest, texts, refs = _merge(scans, rep)
     rep.entries = len(leaves)
     rep.tree_size = scans[-1].end
-    keys = KeySchedule(public_key, rep.handovers)
-    for problem in keys.problems:
-        rep.add("key.handover", problem)
-    _fill_withheld(conn, leaves, keys, rep)
+    keys = None
+    if public_key is not None:
+        keys = KeySchedule(public_key, rep.handovers)
+        for problem in keys.problems:
+            rep.add("key.handover", problem)
+    _fill_withheld(conn, leaves, keys.withheld if keys else frozenset(), rep)
     levels = _levels(leaves) if leaves else [[]]
     _check_nodes(conn, levels, rep)
     source = lambda level, i: levels[level][i]  # noqa: E731
-    _check_checkpoints(conn, config, keys, source, len(leaves), rep)
+    if keys is not None and public_key is not None:
+        _check_checkpoints(conn, config, keys, source, len(leaves), rep)
+        _check_device_key(conn, public_key, rep)
+    _check_anchors(conn, data_dir, keys, chip, rep)
     _check_projections(projections, latest, texts, rep)
     _check_texts(conn, texts, rep)
     _check_counters(conn, rep, rep.numbers_used)
@@ -365,7 +438,7 @@ def _verify(
         from .archive.state import destroyed_content
 
         destroyed = destroyed_content(conn)
-        lost = keys.lost_content & refs.keys()
+        lost = (keys.lost_content if keys else frozenset()) & refs.keys()
         if lost:
             rep.add(
                 "content.lost",
@@ -375,15 +448,47 @@ def _verify(
             )
         _check_content(ContentStore(data_dir / "content"), refs, rep, destroyed | lost)
     rep.content_files = len(refs)
-    return rep
+
+
+def _check_device_key(conn: sqlite3.Connection, public_key: PublicKey, rep: Report) -> None:
+    """The folder's device key sealed the latest checkpoint (or a hand-over gave it the log)."""
+    from .keys.verify import public_pem
+
+    fault = preflight.check_key(conn, public_pem(public_key))
+    if fault is not None:
+        rep.add(fault.code, fault.english)
+
+
+def _check_anchors(
+    conn: sqlite3.Connection, data_dir: Path, keys: KeySchedule | None, chip: int | None,
+    rep: Report,
+) -> None:
+    """The log against what was anchored outside the database (anchors.py)."""
+    found, damaged = anchors.read_anchors(data_dir)
+    for problem in damaged:
+        rep.add("anchor.unreadable", problem, severity=Severity.WARNING)
+    good = []
+    for a in found:
+        try:
+            if keys is None:
+                raise LuutruError("no device key to check it with")
+            cp = verify_checkpoint(a.checkpoint, keys.key_for(a.tree_size))
+            if (cp.tree_size, cp.root_hash) != (a.tree_size, a.root_hash):
+                raise LuutruError("its size or root differs from the signed checkpoint's")
+        except LuutruError as exc:
+            rep.add("anchor.signature", f"the {a.source} anchor (size {a.tree_size}) is not a "
+                    f"checkpoint this appliance signed: {exc}")
+            continue
+        good.append(a)
+    for p in anchors.tail_problems(conn, good, (anchors.db_counter(conn), chip)):
+        rep.add(p.code, p.message, p.tree_size)
 
 
 def _fill_withheld(
-    conn: sqlite3.Connection, leaves: list[bytes], keys: KeySchedule, rep: Report
+    conn: sqlite3.Connection, leaves: list[bytes], allowed: frozenset[int], rep: Report
 ) -> None:
     """Put the sealed leaf hash in place of each empty log row a hand-over allows; an empty
     row no hand-over lists is an erased entry."""
-    allowed = keys.withheld
     for idx in rep.withheld_rows:
         row = conn.execute(
             "SELECT hash FROM merkle_nodes WHERE level = 0 AND idx = ?", (idx,)

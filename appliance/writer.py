@@ -5,6 +5,11 @@ queued together commit together (group commit), and each caller's future resolve
 COMMIT has returned, i.e. after the WAL is fsynced. A failing job rolls back to its savepoint
 and fails alone.
 
+A job is *essential* when it keeps the box lawful (an audit entry of a view, a receipt):
+the guard lets it through when the disk is nearly full, and a commit that fails because the
+disk is full is tried once more after ``on_full`` has released the reserve (diskspace.py);
+any other job fails with ``DiskFullError``.
+
 ``call`` skips the queue when the connection is free: the caller's own thread runs the job in
 its own transaction, exactly as the writer thread would run a lone job, and returns after the
 COMMIT. Handing a job to another thread and waiting for its future costs ~60 µs (two thread
@@ -24,7 +29,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from .clock import Clock
-from .errors import StoreClosedError
+from .diskspace import is_disk_full
+from .errors import DiskFullError, StoreClosedError
 from .ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,7 @@ class Txn:
 class _Job(Generic[T]):
     fn: Callable[[Txn], T]
     future: Future[T]
+    essential: bool = False
 
 
 _STOP = object()
@@ -59,13 +66,17 @@ class Writer:
         conn: sqlite3.Connection,
         clock: Clock,
         on_commit: Callable[[int, Callable[[], bytes]], None],
-        guard: Callable[[], None] | None = None,
+        guard: Callable[[bool], None] | None = None,
+        on_full: Callable[[], bool] | None = None,
+        free_bytes: Callable[[], int] | None = None,
     ) -> None:
         self._conn = conn
         self._ledger = Ledger(conn)
         self._clock = clock
         self._on_commit = on_commit
-        self._guard = guard
+        self._guard = guard  # guard(essential): raise to refuse a job before it runs
+        self._on_full = on_full  # release room on disk; True if some was released
+        self._free_bytes = free_bytes
         self._queue: queue.Queue[Any] = queue.Queue()
         # Held by whichever thread has a transaction open on the connection.
         self._lock = threading.Lock()
@@ -79,27 +90,31 @@ class Writer:
         state = self._ledger.state
         return state.size, state.root()
 
-    def submit(self, fn: Callable[[Txn], T], *, guarded: bool = True) -> Future[T]:
+    def submit(
+        self, fn: Callable[[Txn], T], *, guarded: bool = True, essential: bool = False
+    ) -> Future[T]:
+        """Queue a job. Unguarded jobs (checkpoints, sessions) skip the guard and count as
+        essential."""
         if self._closed:
             raise StoreClosedError("the store is closed")
         if guarded and self._guard is not None:
-            self._guard()  # e.g. refuse writes while the device key cannot seal them
+            self._guard(essential)  # e.g. refuse writes while the device key cannot seal them
         fut: Future[T] = Future()
-        self._queue.put(_Job(fn, fut))
+        self._queue.put(_Job(fn, fut, essential or not guarded))
         return fut
 
-    def call(self, fn: Callable[[Txn], T]) -> T:
+    def call(self, fn: Callable[[Txn], T], *, essential: bool = False) -> T:
         """Run a job and return its result once its transaction is durable."""
         if not self._closed and self._queue.empty() and self._lock.acquire(blocking=False):
             try:
                 if self._closed:
                     raise StoreClosedError("the store is closed")
                 if self._guard is not None:
-                    self._guard()
-                return self._run_alone(fn)
+                    self._guard(essential)
+                return self._run_alone(fn, essential)
             finally:
                 self._lock.release()
-        return self.submit(fn).result()
+        return self.submit(fn, essential=essential).result()
 
     def close(self) -> None:
         if not self._closed:
@@ -143,8 +158,27 @@ class Writer:
             self._ledger.reload()
         self._data_version = version
 
-    def _run_alone(self, fn: Callable[[Txn], T]) -> T:
-        """One job in its own transaction (no savepoint: its failure rolls back everything)."""
+    def _run_alone(self, fn: Callable[[Txn], T], essential: bool = False) -> T:
+        """One job in its own transaction (no savepoint: its failure rolls back everything).
+        An essential job the full disk refused is tried once more after ``on_full``."""
+        try:
+            return self._transaction(fn)
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            if essential and self._on_full is not None and self._on_full():
+                try:
+                    return self._transaction(fn)
+                except Exception as again:
+                    if not is_disk_full(again):
+                        raise
+                    raise self._disk_full() from again
+            raise self._disk_full() from exc
+
+    def _disk_full(self) -> DiskFullError:
+        return DiskFullError(self._free_bytes() if self._free_bytes is not None else 0)
+
+    def _transaction(self, fn: Callable[[Txn], T]) -> T:
         conn = self._conn
         before = self._ledger.state
         try:
@@ -200,6 +234,9 @@ class Writer:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             self._ledger.state = before
+            if is_disk_full(exc):
+                self._one_by_one([job for job, _, _ in outcomes])
+                return
             for job, _, _ in outcomes:
                 job.future.set_exception(exc)
             return
@@ -215,9 +252,21 @@ class Writer:
         """A lone job needs no savepoint: its failure rolls back the whole transaction."""
         if not job.future.set_running_or_notify_cancel():
             return
+        self._settle(job)
+
+    def _settle(self, job: _Job[Any]) -> None:
         try:
-            result = self._run_alone(job.fn)
+            result = self._run_alone(job.fn, job.essential)
         except BaseException as exc:
             job.future.set_exception(exc)
             return
         job.future.set_result(result)
+
+    def _one_by_one(self, jobs: list[_Job[Any]]) -> None:
+        """A group the full disk refused: essential jobs go again, each alone (after the
+        reserve is released), the others are refused."""
+        for job in jobs:
+            if job.essential:
+                self._settle(job)
+            else:
+                job.future.set_exception(self._disk_full())

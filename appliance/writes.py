@@ -86,6 +86,7 @@ def put(
         and version > 1
         and classified.document_is_classified(txn.conn, {}, record_id, projected=True)
     )
+    check_released(txn.conn, record_type, record_id, data)
     # The projection row goes first: when the database refuses it (a CHECK or UNIQUE rule)
     # nothing of this change has been written, so a batch can carry on without a savepoint.
     index = txn.ledger.state.size
@@ -125,9 +126,10 @@ def append_event(
     target_type: str | None = None,
     target_id: str | None = None,
     refs: Sequence[bytes] = (),
+    note: str | None = None,
 ) -> Entry:
     """Append an entry that changes no projection (views, prints, receipts, audits)."""
-    return _append(txn, kind, actor, target_type, target_id, data, refs=tuple(refs))
+    return _append(txn, kind, actor, target_type, target_id, data, refs=tuple(refs), note=note)
 
 
 def _append(
@@ -316,6 +318,67 @@ def check_correctable(conn: sqlite3.Connection, rec: Record) -> None:
         row = conn.execute('SELECT "Status" FROM files WHERE "FileCode" = ?', (code,)).fetchone()
         if row is not None and row[0] == "closed":
             raise ReadOnlyError(f"hồ sơ {code} is closed: its documents cannot change")
+
+
+_RESTRICTING = ("02", "03")
+
+
+def check_released(conn: sqlite3.Connection, record_type: str, record_id: str,
+                   data: Mapping[str, Any]) -> None:
+    """Refuse to restrict, classify or move a record that an active release lists (a hồ sơ
+    transferred or published for the province's catalogue, archive/publication.py), or to file
+    a listed document into a restricted hồ sơ: the centre would go on publishing the version
+    it holds. The head withdraws the publication first."""
+    if record_type not in ("document", "file", "membership"):
+        return
+    target = data.get("DocumentId") if record_type == "membership" else record_id
+    hit = _release_of(conn, str(target))
+    if hit is None:
+        return
+    if record_type == "membership":
+        row = conn.execute('SELECT "Rights" FROM files WHERE "FileCode" = ?',
+                           (data.get("FileCode"),)).fetchone()
+        bad = row is not None and row[0] in _RESTRICTING
+    else:
+        key = "Rights" if record_type == "file" else "Mode"
+        row = conn.execute(
+            f'SELECT {schema.q(key)}, "FileCode" FROM {schema.TABLES[record_type]} WHERE id = ?',
+            (record_id,)).fetchone()
+        old_level, old_code = (row[0], row[1]) if row else (None, None)
+        new_level = data.get(key)
+        bad = (new_level in _RESTRICTING and new_level != old_level) or (
+            record_type == "document" and row is not None and data.get("FileCode") != old_code)
+    if bad:
+        _refuse_released(hit[0])
+
+
+def check_stays_listed(conn: sqlite3.Connection, document_id: str, file_code: str) -> None:
+    """Refuse to take a document out of a hồ sơ whose active release lists it (the centre
+    would go on publishing it as a member)."""
+    hit = _release_of(conn, document_id, file_code)
+    if hit is not None:
+        _refuse_released(hit[0])
+
+
+def _release_of(conn: sqlite3.Connection, record_id: str,
+                file_code: str | None = None) -> tuple[str] | None:
+    sql = "SELECT file_code FROM publication_items WHERE record_id = ?"
+    args: tuple[str, ...] = (record_id,)
+    if file_code is not None:
+        sql, args = sql + " AND file_code = ?", (record_id, file_code)
+    try:
+        row = conn.execute(sql + " LIMIT 1", args).fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise
+    return None if row is None else (str(row[0]),)
+
+
+def _refuse_released(file_code: str) -> None:
+    raise ConflictError(
+        f"hồ sơ {file_code} đang được công bố ở mục lục của tỉnh: rút công bố trước khi hạn "
+        "chế hoặc chuyển tài liệu của nó (withdraw the publication first)")
 
 
 def place_in_file(txn: Txn, data: dict[str, Any], legacy: bool = False) -> None:

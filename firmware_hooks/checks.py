@@ -138,6 +138,30 @@ def check_ledger(
     return Check("ledger", PASS, f"checkpoint {signed_size}/{size} verifies", detail), head
 
 
+def check_tail(conn: sqlite3.Connection, data_dir: Path, pem: bytes) -> Check:
+    """The log is not behind the anchors kept outside it, and the device key is the one that
+    sealed it (appliance/preflight.py): a failure here means the box has stopped writing
+    until the technician repairs it. A warning: restarting the services cannot mend it."""
+    from appliance.preflight import check_key
+    from appliance.preflight import check_tail as tail_faults
+
+    try:
+        conn.execute("BEGIN")
+        try:
+            faults = tail_faults(conn, data_dir, None)
+            key = check_key(conn, pem.decode())
+        finally:
+            conn.execute("COMMIT")
+    except (LuutruError, sqlite3.Error, ValueError) as exc:
+        return Check("tail", WARN, f"the log's anchors cannot be checked: {exc}")
+    if key is not None:
+        faults.insert(0, key)
+    if faults:
+        return Check("tail", WARN, " ".join(f"{f.english} To repair: {f.recovery}" for f in faults),
+                     {"faults": [f.code for f in faults]})
+    return Check("tail", PASS, "the log is not behind any anchor; the device key sealed it")
+
+
 def check_disk(data_dir: Path, limits: Limits) -> Check:
     """Free space on the data disk, and that it still takes a durable write (not read-only)."""
     try:

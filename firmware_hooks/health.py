@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.datadir import PUBLIC_KEY_NAME
+from appliance.sdnotify import notify
 
 from . import checks
 from .result import Check, CheckStatus, HookResult, Status, overall
 from .runner import HookConfig, provisioned_config, read_only
-from .sdnotify import notify
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ def health(config: HookConfig, options: HealthOptions | None = None) -> HookResu
         pem = (config.data_dir / PUBLIC_KEY_NAME).read_bytes()
         ledger, head = checks.check_ledger(conn, pem, now, opts.limits)
         out.append(ledger)
+        out.append(checks.check_tail(conn, config.data_dir, pem))
     finally:
         conn.close()
     out.append(checks.check_disk(config.data_dir, opts.limits))

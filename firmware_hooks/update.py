@@ -23,7 +23,7 @@ from typing import Any
 
 from appliance import schema
 from appliance.config import CONFIG_NAME, DB_NAME
-from appliance.fsutil import fsync_dir, write_atomic
+from appliance.fsutil import durable_dirs, fsync_dir, write_atomic
 from appliance.kinds import Kind
 
 from .dblock import DEFAULT_WAIT_S, wal_checkpoint, write_lock
@@ -78,7 +78,7 @@ def snapshot(data_dir: Path, at: str, wait_s: float, reason: str) -> Snapshot:
     """Copy the database with the online backup API while holding the write lock."""
     db_path = data_dir / DB_NAME
     folder = data_dir / SNAPSHOT_DIR
-    folder.mkdir(mode=0o750, exist_ok=True)
+    durable_dirs(folder, 0o750)  # the snapshot a failed update goes back to
     need = sum(p.stat().st_size for p in (db_path, Path(f"{db_path}-wal")) if p.exists())
     free = shutil.disk_usage(folder).free
     if free < need + SPACE_MARGIN:

@@ -65,17 +65,31 @@ def _restore_source(
               help="Chữ viết tắt of the agency (not kept in the log).")
 @click.option("--accept-lost-content", "accept_lost", is_flag=True,
               help="Carry on when content never reached the centre (recorded in the log).")
+@click.option("--tail-from-centre", "tail", is_flag=True,
+              help="This box lost the tail of its log (it stopped writing and says so): bring "
+                   "back the entries the centre holds, in place.")
+@click.option("--accept-loss", is_flag=True,
+              help="With --tail-from-centre: carry on when entries signed here never reached "
+                   "the centre (the loss is recorded; their numbers are never given again).")
 @click.option("--json", "as_json", is_flag=True)
 @_actor_option
 def restore(data: Path | None, from_backup: Path | None, set_id: str | None,
             centre_url: str | None, token: str | None, key_kind: str, tcti: str | None,
-            agency_abbr: str, accept_lost: bool, as_json: bool, actor: str) -> None:
-    """Restore onto an EMPTY data folder, verify it, and log the restore.
+            agency_abbr: str, accept_lost: bool, tail: bool, accept_loss: bool, as_json: bool,
+            actor: str) -> None:
+    """Restore onto an EMPTY data folder, verify it, and log the restore; or, with
+    --tail-from-centre, heal this box's own log in place.
 
     From a backup medium, or (a replacement box) from the provincial centre's copy: the log and
     content come back and are verified, and the new device key continues the log after a
     hand-over entry that the centre countersigns.
     """
+    if tail:
+        if from_backup is not None or centre_url is not None:
+            raise click.UsageError("--tail-from-centre heals this folder in place; it takes no "
+                                   "other source")
+        _restore_tail(resolve_data_dir(data), accept_loss, accept_lost, as_json)
+        return
     centre = {"url": centre_url, "token": token, "key": key_kind, "tcti": tcti,
               "agency_abbr": agency_abbr, "accept_lost": accept_lost}
     source = _restore_source(from_backup, set_id, centre)
@@ -95,3 +109,27 @@ def restore(data: Path | None, from_backup: Path | None, set_id: str | None,
                        "verify ok")
         for n in res.notes:
             click.echo(f"note: {n}", err=True)
+
+
+def _restore_tail(data_dir: Path, accept_loss: bool, accept_lost: bool, as_json: bool) -> None:
+    from sync.agent.tail import TailRestore
+
+    with _errors():
+        res = TailRestore(data_dir=data_dir, accept_loss=accept_loss,
+                          allow_lost_content=accept_lost,
+                          report=lambda msg: click.echo(msg, err=True)).run()
+    if as_json:
+        _emit(res.to_json())
+        return
+    if res.entry_index is None:
+        click.echo(f"{data_dir}: nothing to restore")
+        return
+    click.echo(f"restored the tail of {data_dir} from the centre: {res.restored} entries "
+               f"({res.local_size} → {res.centre_size}), {res.content_files} content files; "
+               f"logged at entry {res.entry_index}; verify {'ok' if res.verify_ok else 'FAILED'}")
+    if res.lost_anchors:
+        click.echo(f"note: entries beyond the centre's copy are lost for good "
+                   f"({len(res.lost_anchors)} anchors); {res.numbers_kept} numbers they took "
+                   "are kept as used", err=True)
+    click.echo("note: restart the web service (systemctl restart luutru-web) so that it writes "
+               "again", err=True)

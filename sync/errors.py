@@ -73,6 +73,19 @@ class ForkError(SyncError):
         self.conflicting_checkpoint = conflicting_checkpoint
 
 
+class BehindCentreError(SyncError):
+    """The centre holds more of this appliance's log than the appliance itself (a lost
+    write-ahead log, an older copy of the disk put back): writing stops until
+    `luutru restore --tail-from-centre` brings the missing entries back."""
+
+    code = "behind_centre"
+
+    def __init__(self, message: str, local_size: int, centre_size: int) -> None:
+        super().__init__(message)
+        self.local_size = local_size
+        self.centre_size = centre_size
+
+
 class QuarantinedError(SyncError):
     """The appliance is quarantined after a fork; a technician must clear it."""
 

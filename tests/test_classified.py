@@ -12,7 +12,7 @@ import cbor2
 import pytest
 
 from appliance import classified, writes
-from appliance.archive import holds
+from appliance.archive import holds, publication, use
 from appliance.archive.backup import backup
 from appliance.archive.export import export_file
 from appliance.archive.fixity import audit as fixity_audit
@@ -37,6 +37,7 @@ from tests.test_rebuild import build_everything
 EMITTED_ELSEWHERE = {
     Kind.SYNC_RECEIPT: "tests/sync/test_classified_leak.py: a centre's cosignature (size, root)",
     Kind.DEVICE_HANDOVER: "tests/sync/test_replacement.py: the old and new device keys",
+    Kind.LOG_TAIL_RESTORED: "tests/sync/test_tail.py: sizes, roots and anchors, no record",
     Kind.PROVISION_IDENTITY: "tests/provision/test_provision.py: the agency's identity",
     Kind.PROVISION_BOOT_EVIDENCE: "tests/provision/test_attest.py: TPM boot measurements",
     Kind.SYSTEM_UPDATE_PREPARE: "tests/hooks/test_update.py: software versions",
@@ -124,8 +125,12 @@ def _secret_scenario(store: Store, clock: ManualClock, work: Path) -> dict[str, 
     store.attach_content(mat_doc.id, [{"sha256": photo.sha256, "size": photo.size,
                                        "name": "so-do.png", "mime": "image/png"}])
     renditions.migrate(store, mat_doc.id, photo.sha256, renditions.image_to_pdf, "lưu trữ")
-    # A public document filed into the mật hồ sơ as well (a membership).
+    # A public document filed into the mật hồ sơ as well (a membership), a second one filed
+    # and taken out again (file.remove_document names the mật hồ sơ).
     store.add_to_file(public.id, mcode)
+    other = store.register_incoming(incoming(CodeNumber="702", Subject="V/v nhầm hồ sơ")).record
+    store.add_to_file(other.id, mcode)
+    store.remove_from_file(other.id, mcode, "Đưa nhầm vào hồ sơ mật")
     from appliance.capture import filing
 
     filing.add_text(store, mat_doc.id, mat_doc.data["Content"][0]["sha256"],
@@ -162,6 +167,18 @@ def _secret_scenario(store: Store, clock: ManualClock, work: Path) -> dict[str, 
     assert not res.ok
     heal(store, [work / "usb-mat"], actor="lưu trữ")
     export_fonds(store, store.config.org_id, work / "fonds")
+    # Use of the archive: a cleared reader reads the mật document on the spot; the ordinary
+    # hồ sơ (with its mật member) is opened for the province's catalogue, then withdrawn.
+    leader = use.Actor("lanhdao", cleared=True, approver=True, desk=True)
+    req = use.create_request(store, leader, {
+        "purpose": "Kiểm tra công tác bảo mật", "purpose_code": "01",
+        "reader": {"kind": "outside", "name": "Thanh tra tỉnh", "clearance_ref": "GGT 4/TTr"},
+        "items": [{"document": mat_doc.id, "form": "read"}, {"document": public.id,
+                                                             "form": "read"}]})
+    use.decide(store, leader, req["id"], True, "Đọc tại chỗ, không ghi chép")
+    use.deliver(store, leader, req["id"], 0, "screen")
+    publication.publish(store, pcode, "QĐ 9/QĐ-UBND")
+    publication.unpublish(store, pcode, "Rà soát")
     store.wait_sealed()
     return {"files": [mat.id], "docs": [in_mat.id, mat_doc.id, draft.id], "draft": draft.id}
 

@@ -164,6 +164,42 @@ def test_moving_between_open_hoso_and_refusals_when_closed_or_frozen(store: Stor
         store.cancel_document(frozen.id, "x")
 
 
+def test_taking_a_document_out_of_a_hoso(store: Store) -> None:
+    """Out of a hồ sơ it was added to as well (the membership ends, with the reason in the
+    log entry) or out of its own (a new version without it); a closed hồ sơ refuses."""
+    own = store.open_file({"FileCatalog": 2025, "FileNotation": "01.VP", "Title": "Hồ sơ A",
+                           "Maintenance": "05"})
+    other = store.open_file({"FileCatalog": 2025, "FileNotation": "02.VP", "Title": "Hồ sơ B",
+                             "Maintenance": "05"})
+    doc = store.register_incoming(incoming(FileCode=own.data["FileCode"])).record
+    store.add_to_file(doc.id, other.data["FileCode"])
+    members = 'SELECT count(*) FROM memberships WHERE "DocumentId" = ?'
+    assert store.reader().execute(members, (doc.id,)).fetchone()[0] == 1
+    with pytest.raises(ValidationError) as err:
+        store.remove_from_file(doc.id, other.data["FileCode"], "  ")
+    assert err.value.field == "Reason"
+    store.remove_from_file(doc.id, other.data["FileCode"], "Đưa nhầm vào hồ sơ B")
+    assert store.reader().execute(members, (doc.id,)).fetchone()[0] == 0
+    last = cbor2.loads(store.reader().execute(
+        "SELECT entry FROM log ORDER BY idx DESC LIMIT 1").fetchone()[0])
+    assert last["kind"] == "file.remove_document" and last["note"] == "Đưa nhầm vào hồ sơ B"
+    assert last["data"] == {"FileCode": other.data["FileCode"], "DocumentId": doc.id}
+    with pytest.raises(ValidationError) as err:  # no longer there
+        store.remove_from_file(doc.id, other.data["FileCode"], "lần nữa")
+    assert err.value.field == "FileCode"
+    # Added again, then that hồ sơ closed: its mục lục holds the document for good.
+    store.add_to_file(doc.id, other.data["FileCode"])
+    store.close_file(other.data["FileCode"])
+    with pytest.raises(ReadOnlyError, match="closed"):
+        store.remove_from_file(doc.id, own.data["FileCode"], "x")
+    # Its own hồ sơ, while open, for a document in no closed one.
+    d2 = store.register_incoming(incoming(CodeNumber="2", FileCode=own.data["FileCode"])).record
+    out = store.remove_from_file(d2.id, own.data["FileCode"], "Chưa đúng hồ sơ")
+    assert "FileCode" not in out.data and out.version == d2.version + 1
+    store.wait_sealed()
+    assert verify_data_dir(store.data_dir).ok
+
+
 def test_corrections_rebuild_from_the_log_alone(
     store: Store, tmp_path: Path
 ) -> None:
@@ -172,6 +208,10 @@ def test_corrections_rebuild_from_the_log_alone(
     store.update_document(rec.id, {"Subject": "V/v đã sửa trích yếu"}, reason="Sửa chính tả")
     store.remove_content(rec.id, rec.data["Content"][0]["sha256"], "nhầm")
     store.cancel_document(store.register_incoming(incoming(CodeNumber="9")).record.id, "nhầm")
+    f = store.open_file({"FileCatalog": 2025, "FileNotation": "03.VP", "Title": "Hồ sơ C",
+                         "Maintenance": "05"})
+    store.add_to_file(rec.id, f.data["FileCode"])
+    store.remove_from_file(rec.id, f.data["FileCode"], "nhầm hồ sơ")
     store.wait_sealed()
     assert verify_data_dir(store.data_dir).ok
     copy = tmp_path / "copy"

@@ -89,3 +89,31 @@ def test_the_program_sets_a_private_umask_and_an_in_process_invocation_does_not(
     out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
                          text=True, preexec_fn=lambda: os.umask(0o022))
     assert out.stdout.strip() == "0o77"
+
+
+def test_a_new_data_folder_and_a_registration_leave_no_entry_undurable(tmp_path: Path) -> None:
+    """Every file and folder that init and a registration with a scan make is in a folder
+    fsynced after it (LazyFS cannot see this: it writes folder entries through)."""
+    from appliance.capture.queue import JobKind
+    from appliance.capture.separator import Target
+    from sync.agent.state import AgentLock, AgentState, save_state
+    from tests.durability import DurabilityTrace
+
+    d = tmp_path / "appliance"
+    with DurabilityTrace(tmp_path) as trace:
+        init_data_dir(d, ORG_ID, ORG_NAME, "software")
+        assert trace.pending() == []
+        with Store.open(d) as store:
+            rec = store.register_incoming(incoming()).record
+            c = store.content.put_bytes(b"%PDF-1.4 scan")
+            store.attach_content(rec.id, [{"sha256": c.sha256, "size": c.size,
+                                           "name": "a.pdf"}])
+            assert store.wait_sealed()
+            queue = Queue(d)
+            queue.enqueue(JobKind.OCR, rec.id, c.sha256)
+            batch = queue.new_batch("folder:/srv/scans", Target(file_code=None,
+                                                                document_id=rec.id))
+            queue.add_page(batch, "page-1.png", b"\x89PNG page")  # its only copy until filed
+            with AgentLock(d):
+                save_state(d, AgentState(acknowledged_size=1))
+            assert trace.pending() == []

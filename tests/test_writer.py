@@ -84,8 +84,8 @@ def test_a_call_meeting_a_busy_connection_joins_the_queue(store: Store) -> None:
     ran: dict[str, tuple[str, object]] = {}
     submit = w.submit
 
-    def spy(fn: Callable[[Txn], object], *, guarded: bool = True) -> Future[object]:
-        fut = submit(fn, guarded=guarded)
+    def spy(fn: Callable[[Txn], object], **kw: bool) -> Future[object]:
+        fut = submit(fn, **kw)
         queued.set()
         return fut
 

@@ -64,6 +64,15 @@ async def api_content_remove(request: web.Request) -> web.Response:
     return web.json_response({"document": doc_json(new)})
 
 
+async def api_remove_from_file(request: web.Request) -> web.Response:
+    """DELETE …/file/{code}?reason=…: out of that open hồ sơ (its own, or one it was added to)."""
+    s = services(request)
+    rec = await visible_document(request, request.match_info["id"])
+    new = await blocking(s.store.remove_from_file, rec.id, request.match_info["code"],
+                         request.query.get("reason", ""), me(request).username)
+    return web.json_response({"document": doc_json(new)})
+
+
 async def api_direction(request: web.Request) -> web.Response:
     """{"direction": "…", "lead": "user", "support": ["user"], "due": "YYYY-MM-DD"}."""
     s = services(request)
@@ -73,7 +82,7 @@ async def api_direction(request: web.Request) -> web.Response:
     if not isinstance(support, list) or not all(isinstance(u, str) for u in support):
         raise ValidationError("support is a list of user names", "Support",
                               msgid="%(label)s must be a list of user names.")
-    new = await blocking(handling.direct, s.store, rec.id, _text(body, "direction", "Direction"),
+    new = await blocking(handling.direct, s.store, rec.id, _text(body, "direction", "Instruction"),
                          _text(body, "lead", "Lead"), support,
                          _text(body, "due", "Due") or None, me(request).username)
     return web.json_response({"document": doc_json(new)})
@@ -107,6 +116,7 @@ HANDLERS = {
     "api_document_update": api_document_update,
     "api_cancel": api_cancel,
     "api_content_remove": api_content_remove,
+    "api_remove_from_file": api_remove_from_file,
     "api_direction": api_direction,
     "api_progress": api_progress,
     "api_tasks": api_tasks,

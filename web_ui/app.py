@@ -4,6 +4,7 @@ table, its services (``services.py``) opened and closed with it."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -47,6 +48,7 @@ def create_app(
         views_records,
         views_registers,
         views_signers,
+        views_use,
     )
 
     app = web.Application(
@@ -56,7 +58,7 @@ def create_app(
     handlers: dict[str, Any] = {}
     for module in (views_auth, views_documents, views_corrections, views_handling, views_edxml,
                    views_records, views_registers, views_admin, api, api_handling,
-                   views_outgoing, views_signers, api_outgoing):
+                   views_outgoing, views_signers, api_outgoing, views_use):
         handlers.update(module.HANDLERS)
     missing = [r.name for r in permissions.ROUTES if r.name not in handlers]
     extra = sorted(set(handlers) - set(permissions.BY_NAME))
@@ -68,7 +70,11 @@ def create_app(
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         own = store is None
-        s = await asyncio.to_thread(Store.open, config.data_dir) if store is None else store
+        # A start-up fault (a foreign key, a log behind its anchors) leaves a halted store:
+        # reads and sign-ins work, the log takes no write (a damaged database raises).
+        s = (await asyncio.to_thread(functools.partial(Store.open, config.data_dir,
+                                                       halted_ok=True, keep_reserve=True))
+             if store is None else store)
         try:
             services = await asyncio.to_thread(open_services, config, s, hash_params)
             if throttle is not None:

@@ -171,6 +171,10 @@ def background_ctx(
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         store = store_of(app)
+        if store.is_halted:  # nothing may be written: no sync, OCR or backups until repaired
+            log.error("background services not started: the store is halted")
+            yield
+            return
         stop = asyncio.Event()
         services: dict[str, Callable[[], Awaitable[None]]] = {
             "sync agent": lambda: _sync_agent(store, stop),

@@ -14,9 +14,10 @@ from typing import Any
 
 import click
 
+from appliance.accounts import Role
 from appliance.cli_options import data_option as _data_option
 
-ROLES = ("clerk", "archivist", "leader", "technician", "auditor")
+ROLES = tuple(r.value for r in Role)  # one list: appliance.accounts.Role
 
 
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from appliance.accounts import User
+from appliance.errors import megabytes
 from appliance.passwords import PasswordRuleError
 from appliance.results import Record
 
@@ -59,12 +60,26 @@ def guess_keys(request: web.Request, username: str) -> tuple[str, str]:
 
 def can(request: web.Request, route_name: str) -> bool:
     user: User | None = request.get(USER)
-    return permissions.allowed(route_name, user.role if user else None)
+    return permissions.allowed(route_name, user.role if user else None,
+                               services(request).use_approvers)
+
+
+def box_state(s: Services, lang: str) -> dict[str, Any]:
+    """What every page says about the box itself: a halted log (each fault and its repair)
+    and a disk that is filling up."""
+    space = s.store.space.status()
+    return {
+        "faults": [(f.english if lang == "en" else f.vi, f.recovery) for f in s.store.faults],
+        "disk": space,
+        "disk_free": megabytes(space.free_bytes),
+        "disk_refuse_mb": space.limits.refuse >> 20,
+    }
 
 
 def render(request: web.Request, template: str, status: int = 200, **ctx: Any) -> web.Response:
     s = services(request)
-    env = s.envs[request.get(LANG, i18n.DEFAULT)]
+    lang = request.get(LANG, i18n.DEFAULT)
+    env = s.envs[lang]
     base = {
         "user": request.get(USER),
         "csrf": request.get(CSRF, ""),
@@ -72,9 +87,11 @@ def render(request: web.Request, template: str, status: int = 200, **ctx: Any) -
         "org_id": s.store.config.org_id,
         "key_backing": s.key_backing,
         "can": lambda name: can(request, name),
+        "approvers": s.use_approvers,
         "path": request.path,
         "path_qs": request.path_qs,
         "max_upload_mb": s.config.max_upload // (1 << 20),
+        **box_state(s, lang),
     }
     base.update(ctx)
     html = env.get_template(template).render(base)

@@ -9,7 +9,9 @@ from aiohttp import web
 
 from appliance import handling
 from appliance.accounts import Role
+from appliance.capture.intake import status as capture_status
 from appliance.errors import LuutruError, NotFoundError
+from appliance.kinds import Kind
 from appliance.results import Record
 
 from . import i18n, queries
@@ -45,6 +47,8 @@ def history_rows(items: list[HistoryItem], s: Services, lang: str) -> list[dict[
             if before is not None:
                 changes = describe_change(before, h.data, s.store.codes, gettext)
             before = h.data
+        elif h.kind in (Kind.FILE_ADD_DOCUMENT, Kind.FILE_REMOVE_DOCUMENT):
+            changes = [f"{gettext('File')}: {(h.detail or {}).get('FileCode', '')}"]
         rows.append({
             "index": h.index, "at": h.at, "actor": h.actor, "what": kind_label(h.kind, gettext),
             "version": h.version, "changes": changes, "note": h.note,
@@ -145,6 +149,9 @@ async def document_page(request: web.Request, doc_id: str, error: Any = None,
         open_files=queries.open_files(s.store.reader(), me(request).cleared,
                                       direction=rec.data.get("Direction"),
                                       year=rec.data.get("Year")),
+        capture=await blocking(capture_status, s.store.data_dir, rec.id),
+        in_files=await blocking(queries.files_holding, s.store.reader(), rec.id,
+                                rec.data.get("FileCode")),
         handling=await blocking(_handling_view, s, rec),
         actions=await blocking(_actions, request, s, rec),
         outgoing=await blocking(outgoing_view, request, s, rec),

@@ -51,8 +51,25 @@ class UploadError(WebError):
 
 
 def text_of(exc: LuutruError, lang: str) -> str:
-    """The error's message in the user's language when it has one per language."""
+    """The error's message in the user's language when it has one per language (``vi``,
+    ``english``: for the people at the box; the message itself may be the technician's)."""
     english = getattr(exc, "english", None)
     if lang == "en" and isinstance(english, str) and english:
         return english
+    from appliance.errors import DiskFullError, HaltedError
+
+    if isinstance(exc, HaltedError | DiskFullError) and lang != "en":
+        return exc.vi
     return str(exc)
+
+
+def form_status(exc: LuutruError, default: int = 422) -> int:
+    """The status a form re-rendered after ``exc`` answers with: a full disk (507) or a halted
+    store (503) is not the user's mistake; anything else is ``default``."""
+    from appliance.errors import DiskFullError, HaltedError
+
+    if isinstance(exc, DiskFullError):
+        return 507
+    if isinstance(exc, HaltedError):
+        return 503
+    return default

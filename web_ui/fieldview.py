@@ -52,6 +52,7 @@ KIND_LABELS = {
     EntryKind.FILE_OPEN: "File opened",
     EntryKind.FILE_CLOSE: "File closed",
     EntryKind.FILE_ADD_DOCUMENT: "Added to a file",
+    EntryKind.FILE_REMOVE_DOCUMENT: "Taken out of a file",
     EntryKind.ARCHIVE_FREEZE: "Freeze",
     EntryKind.ARCHIVE_UNFREEZE: "Freeze lifted",
     EntryKind.ARCHIVE_RECALL: "Recall",
@@ -87,9 +88,16 @@ def display_value(name: str, value: Any, codes: CodeLists,
 
 def field_rows(data: Mapping[str, Any], codes: CodeLists,
                gettext: Callable[[str], str]) -> list[tuple[str, str]]:
-    """(label, value) of every shown field the document has."""
-    return [(field_label(n, gettext), display_value(n, data[n], codes, gettext))
-            for n in SHOWN_FIELDS if n in data]
+    """(label, value) of every shown field the document has; a received document without a
+    number (an đơn, an invitation) says so where its number would be."""
+    rows = []
+    for n in SHOWN_FIELDS:
+        if n in data:
+            rows.append((field_label(n, gettext), display_value(n, data[n], codes, gettext)))
+        elif n == "CodeNumber" and data.get("Direction") == "incoming" \
+                and not data.get("CodeNotation"):
+            rows.append((gettext("Number and notation"), gettext("No number")))
+    return rows
 
 
 def describe_change(before: Mapping[str, Any], after: Mapping[str, Any], codes: CodeLists,
@@ -104,10 +112,25 @@ def describe_change(before: Mapping[str, Any], after: Mapping[str, Any], codes: 
         old = display_value(name, before.get(name), codes, gettext)
         new = display_value(name, after.get(name), codes, gettext)
         out.append(f"{field_label(name, gettext)}: {old} → {new}")
+    out += _handling_change(before.get("Handling") or {}, after.get("Handling") or {}, gettext)
     old_files = {c["sha256"]: c.get("name") for c in before.get("Content") or ()}
     new_files = {c["sha256"]: c.get("name") for c in after.get("Content") or ()}
     for sha in new_files.keys() - old_files.keys():
         out.append(gettext("File added: %(name)s") % {"name": new_files[sha] or sha[:8]})
     for sha in old_files.keys() - new_files.keys():
         out.append(gettext("File removed: %(name)s") % {"name": old_files[sha] or sha[:8]})
+    return out
+
+
+def _handling_change(before: Mapping[str, Any], after: Mapping[str, Any],
+                     gettext: Callable[[str], str]) -> list[str]:
+    """The direction given or changed, and a handler's new progress note, in words."""
+    out = []
+    if after.get("direction") and after.get("direction") != before.get("direction"):
+        out.append(f"{gettext('Direction')}: {after['direction']}")
+    notes = after.get("progress") or []
+    if len(notes) > len(before.get("progress") or []):
+        last = notes[-1]
+        done = f" ({gettext('Handled')})" if last.get("done") else ""
+        out.append(f"{gettext('Progress')}: {last.get('note', '')}{done}")
     return out

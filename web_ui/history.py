@@ -51,8 +51,12 @@ class HistoryItem:
 
 
 def _target(m: dict[str, Any]) -> str | None:
+    """The record whose history shows the entry: a membership's (a document put into or
+    taken out of a further hồ sơ) is the document's."""
     if m.get("type") is None or m.get("id") is None:
         return None
+    if m["type"] == "membership" and isinstance(m.get("data"), dict):
+        return f"document:{m['data'].get('DocumentId')}"
     return f"{m['type']}:{m['id']}"
 
 
@@ -152,8 +156,10 @@ class LogIndex:
 
 def _item(index: int, m: dict[str, Any]) -> HistoryItem:
     data = m.get("data")
-    detail = data if str(m.get("kind", "")).startswith(("audit.", "user.")) else None
-    version = data if m.get("ver") is not None and isinstance(data, dict) else None
+    membership = m.get("type") == "membership"
+    detail = data if membership or str(m.get("kind", "")).startswith(("audit.", "user.")) else None
+    version = data if m.get("ver") is not None and isinstance(data, dict) and not membership \
+        else None
     return HistoryItem(
         index, str(m["kind"]), str(m["at"]), str(m["actor"]), m.get("ver"), detail, version,
         m.get("note"),

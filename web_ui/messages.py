@@ -6,7 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from appliance.errors import LuutruError, ValidationError
+from appliance.capture.errors import (
+    DecompressionBomb,
+    DiskFull,
+    ImageRejected,
+    LowResolution,
+    UnsafePdf,
+)
+from appliance.errors import DiskFullError, HaltedError, LuutruError, ValidationError
 from appliance.fields import SCHEMAS
 
 from . import i18n
@@ -38,7 +45,8 @@ FIELD_LABELS = {
     "Rights": "Access",
     "Heading": "Heading",
     "Reason": "Reason",
-    "Direction": "Direction",
+    "Direction": "Incoming or outgoing",
+    "Instruction": "Direction",
     "Lead": "Lead handler",
     "Support": "Co-handlers",
     "Due": "Deadline",
@@ -89,10 +97,32 @@ def error_text(exc: LuutruError, lang: str) -> str:
             return gettext(exc.msgid) % params
         except (KeyError, TypeError, ValueError):  # a catalog entry out of step with its id
             return exc.msgid % params
+    if isinstance(exc, HaltedError | DiskFullError):  # for the people at the box, no command
+        return exc.english if lang == "en" else exc.vi
+    capture = _capture_msgid(exc)
+    if capture is not None:
+        return gettext(capture) % {"name": getattr(exc, "name", "") or gettext("the file")}
     english = getattr(exc, "english", None)
     if lang == "en" and isinstance(english, str) and english:
         return english
     return _CODE_NAME.sub(lambda m: field_label(m.group(1), gettext), str(exc))
+
+
+def _capture_msgid(exc: LuutruError) -> str | None:
+    """A scan or photo the capture pipeline refused, said for the clerk who attached it."""
+    if isinstance(exc, LowResolution):
+        return ("%(name)s is too coarse to read as a page (under 200 dpi on A4): scan it at "
+                "300 dpi, or photograph the page closer and in good light, then attach it again.")
+    if isinstance(exc, DecompressionBomb):
+        return "%(name)s claims more pixels than any page has; it was refused."
+    if isinstance(exc, UnsafePdf):
+        return "%(name)s carries scripts, actions or attachments; it was refused."
+    if isinstance(exc, ImageRejected):
+        return ("%(name)s could not be used as a scan (blank, damaged or not a page): check it "
+                "shows the page, then attach it again.")
+    if isinstance(exc, DiskFull):
+        return "The disk is full: %(name)s was not stored. Tell the technician."
+    return None
 
 
 def error_field(exc: LuutruError) -> str | None:

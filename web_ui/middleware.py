@@ -17,10 +17,12 @@ from urllib.parse import quote
 from aiohttp import web
 
 from appliance.accounts import SESSION_COOKIE
+from appliance.capture.errors import DiskFull, ImageRejected
 from appliance.errors import (
     AuthError,
     ConfigError,
     ConflictError,
+    DiskFullError,
     KeyUnavailableError,
     LuutruError,
     NotFoundError,
@@ -53,8 +55,12 @@ def status_of(exc: LuutruError) -> int:
     status = getattr(exc, "status", None)  # the web UI's errors, and accounts' (core)
     if isinstance(status, int):
         return status
-    if isinstance(exc, ValidationError):
+    if isinstance(exc, DiskFullError):
+        return 507  # RFC 4918 Insufficient Storage
+    if isinstance(exc, ValidationError | ImageRejected):  # a scan the pipeline refused too
         return 422
+    if isinstance(exc, DiskFull):
+        return 507
     if isinstance(exc, NotFoundError):
         return 404
     if isinstance(exc, ConflictError):
@@ -88,10 +94,14 @@ def error_response(request: web.Request, status: int, code: str, message: str,
     env = services.envs[request.get(LANG, i18n.DEFAULT)]
     user = request.get(USER)
     role = user.role if user is not None else None
+    from .common import box_state
+
     html = env.get_template("error.html").render(
         status=status, message=message, user=user, csrf=request.get(CSRF, ""),
-        path=request.path, can=lambda name: permissions.allowed(name, role),
-        org_name=services.org_name,
+        path=request.path,
+        can=lambda name: permissions.allowed(name, role, services.use_approvers),
+        approvers=services.use_approvers,
+        org_name=services.org_name, **box_state(services, request.get(LANG, i18n.DEFAULT)),
     )
     return web.Response(status=status, text=html, content_type="text/html")
 
@@ -205,7 +215,7 @@ async def auth_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
     binding = f"s:{request[SESSION_TOKEN]}" if auth == "session" else f"p:{request[PRE]}"
     request[CSRF_BINDING] = binding
     request[CSRF] = services.accounts.csrf_token(binding)
-    if not permissions.allowed(name, user.role if user else None):
+    if not permissions.allowed(name, user.role if user else None, services.use_approvers):
         if user is None:
             if route.api:
                 raise AuthError("Cần đăng nhập hoặc khóa API (sign-in or API token required)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from appliance.accounts import Role
 from appliance.fields import SCHEMAS, Field, Kind
 
 from . import permissions
@@ -93,7 +94,7 @@ _ERR = {
 
 _PATH_PARAMS = {
     "id": {"name": "id", "in": "path", "required": True, "schema": STR,
-           "description": "Document id (UUID)"},
+           "description": "Document id, or use request id (UUID)"},
     "sha256": {"name": "sha256", "in": "path", "required": True,
                "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
     "code": {"name": "code", "in": "path", "required": True, "schema": STR,
@@ -139,6 +140,12 @@ def _links(ops: tuple[str, ...], param: str, expr: str) -> dict[str, Any]:
     return {op: {"operationId": op, "parameters": {param: expr}} for op in ops}
 
 
+_CAPTURE = {"type": "object", "description": "Where the document's scans stand: step "
+             "ocr|sign while queued or running, failed, done, or null (none captured)",
+             "properties": {"step": {"type": "string", "nullable": True,
+                                     "enum": ["ocr", "sign", "failed", "done", None]},
+                            "error": {"type": "string", "nullable": True},
+                            "retrying": {"type": "boolean"}}}
 _DOC_LINKS = _links(("api_document", "api_issue", "api_history", "api_upload",
                      "api_add_to_file"), "id", "$response.body#/document/id")
 _FILE_LINKS = _links(("api_file", "api_file_close"), "code", "$response.body#/data/FileCode")
@@ -257,15 +264,19 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "type": "object", "properties": {"items": {"type": "array", "items": {"type": "object"}},
                                          "complete": {"type": "boolean"}}})},
     "api_upload": {
-        "summary": "Attach a file (PDF, JPEG, PNG, TIFF); the body is the file",
+        "summary": "Attach a file (PDF, JPEG, PNG, TIFF); the body is the file. A computer-made "
+                   "PDF is kept as sent; a photo or scan goes through capture (one PDF now, "
+                   "its OCR'd, signed PDF/A from the background worker: see capture)",
         "parameters": [_q("name", {"type": "string", "maxLength": 200}, "file name")],
         "requestBody": {"required": True, "content": {
             t: {"schema": {"type": "string", "format": "binary"}} for t in (
                 "application/pdf", "image/jpeg", "image/png", "image/tiff",
                 "application/octet-stream")}},
         "responses": {"201": {"description": "Stored and attached", "content": _json({
-            "type": "object", "properties": {"document": {"$ref": "#/components/schemas/Document"},
-                                             "content": {"type": "object"}}})}},
+            "type": "object", "properties": {
+                "document": {"$ref": "#/components/schemas/Document"},
+                "content": {"type": "object", "nullable": True},
+                "capture": _CAPTURE}})}},
     },
     "api_content": {
         "summary": "A content file of the document: a PDF (or ?print=1) comes as the marked "
@@ -302,6 +313,12 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     },
     "api_content_remove": {
         "summary": "Take an attachment off the current version (the file stays in the log)",
+        "parameters": [_q("reason", {"type": "string", "minLength": 1, "maxLength": 500})],
+        "responses": _ok(_DOC_ONLY),
+    },
+    "api_remove_from_file": {
+        "summary": "Take the document out of an open hồ sơ (its own, or one it was added to); "
+                   "the log keeps when and why",
         "parameters": [_q("reason", {"type": "string", "minLength": 1, "maxLength": 500})],
         "responses": _ok(_DOC_ONLY),
     },
@@ -395,6 +412,59 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 500}}})},
         "responses": _ok("InboxItem"),
     },
+    "api_use_list": {
+        "summary": "Requests to use records (phiếu yêu cầu khai thác) the caller may see",
+        "parameters": [_q("year", {"type": "integer", "minimum": 1900, "maximum": 2200}),
+                       _q("status", {"type": "string",
+                                     "enum": ["pending", "approved", "refused"]})],
+        "responses": _ok({"type": "object", "properties": {"items": {
+            "type": "array", "items": {"$ref": "#/components/schemas/UseRequest"}}}}),
+    },
+    "api_use_create": {
+        "summary": "Record a request to use records; it waits for the approver",
+        "description": "Restricted (02) and classified (03) documents are offered only to "
+                       "cleared roles; an outside reader (desk roles only) needs the written "
+                       "permission for them; classified ones are only read on the spot.",
+        "requestBody": {"required": True, "content": _json("UseRequestInput")},
+        "responses": _ok("UseRequest", "Recorded", "201"),
+    },
+    "api_use_request": {"summary": "A request to use records", "responses": _ok("UseRequest")},
+    "api_use_approve": {
+        "summary": "Approve a request (all items, or those listed), with conditions",
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "additionalProperties": False, "properties": {
+                "note": {"type": "string", "maxLength": 1000},
+                "items": {"type": "array", "items": {"type": "integer", "minimum": 0}}}})},
+        "responses": _ok("UseRequest"),
+    },
+    "api_use_refuse": {
+        "summary": "Refuse a request (the reason is required)",
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["note"], "additionalProperties": False,
+            "properties": {"note": {"type": "string", "minLength": 1, "maxLength": 1000}}})},
+        "responses": _ok("UseRequest"),
+    },
+    "api_use_deliver": {
+        "summary": "Deliver an approved item: read on screen (logged), or the copy's PDF "
+                   "(marked BẢN SAO; certified copies signed by the agency key)",
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["item", "medium"], "additionalProperties": False,
+            "properties": {"item": {"type": "integer", "minimum": 0},
+                           "medium": {"type": "string",
+                                      "enum": ["screen", "digital", "paper"]}}})},
+        "responses": {"200": {"description": "The copy, or where to read the document",
+                              "content": {
+                                  "application/pdf": {"schema": {"type": "string",
+                                                                 "format": "binary"}},
+                                  "application/json": {"schema": {"type": "object"}}}}},
+    },
+    "api_use_register": {
+        "summary": "Sổ đăng ký khai thác, sử dụng tài liệu lưu trữ of a year, with statistics",
+        "responses": _ok({"type": "object", "properties": {
+            "year": INT, "columns": {"type": "array", "items": STR},
+            "rows": {"type": "array", "items": {"type": "array", "items": STR}},
+            "statistics": {"type": "object"}}}),
+    },
     "api_users": {"summary": "Users and roles", "responses": _ok({
         "type": "object", "properties": {"items": {"type": "array", "items": {
             "$ref": "#/components/schemas/UserOut"}}}})},
@@ -404,8 +474,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "type": "object", "required": ["username", "role", "password"],
             "additionalProperties": False, "properties": {
                 "username": {"type": "string", "pattern": "^[a-z0-9._-]{2,40}$"},
-                "role": {"type": "string", "enum": [
-                    "clerk", "archivist", "leader", "technician", "auditor"]},
+                "role": {"type": "string", "enum": [r.value for r in Role]},
                 "password": {"type": "string", "minLength": 12, "maxLength": 200},
                 "full_name": {"type": "string", "maxLength": 100}}})},
         "responses": _ok("UserOut", "Created", "201"),
@@ -447,7 +516,8 @@ def _components() -> dict[str, Any]:
                     "seal": {"type": "object", "properties": {
                         "status": {"type": "string", "enum": ["sealed", "pending", "broken"]},
                         "log_index": INT, "checkpoint_size": INT}},
-                    "confirmed_at_province": {"type": "boolean"}}}]},
+                    "confirmed_at_province": {"type": "boolean"},
+                    "capture": _CAPTURE}}]},
             "File": {"type": "object", "properties": {
                 "id": STR, "version": INT, "data": {"$ref": "#/components/schemas/FileData"},
                 "documents": {"type": "array", "items": {"type": "object"}}}},
@@ -470,6 +540,26 @@ def _components() -> dict[str, Any]:
                 "document_id": {"type": "string", "nullable": True},
                 "reason": {"type": "string", "nullable": True},
                 "attachments": {"type": "array", "items": {"type": "object"}}}},
+            "UseRequestInput": {"type": "object", "required": ["purpose", "items"],
+                                "additionalProperties": False, "properties": {
+                "purpose": {"type": "string", "maxLength": 1000},
+                "purpose_code": {"type": "string", "enum": ["01", "02", "03", "04", "05"]},
+                "reader": {"type": "object", "additionalProperties": False, "properties": {
+                    "kind": {"type": "string", "enum": ["staff", "outside"]},
+                    **{k: {"type": "string", "maxLength": 300} for k in (
+                        "name", "organisation", "identity", "address", "clearance_ref")}}},
+                "items": {"type": "array", "minItems": 1, "items": {
+                    "type": "object", "required": ["document"], "additionalProperties": False,
+                    "properties": {"document": STR, "form": {
+                        "type": "string", "enum": ["read", "copy", "certified"]}}}}}},
+            "UseRequest": {"type": "object", "properties": {
+                "id": STR, "year": INT, "number": INT, "status": {
+                    "type": "string", "enum": ["pending", "approved", "refused"]},
+                "created_at": STR, "created_by": STR, "reader": {"type": "object"},
+                "purpose": STR, "purpose_code": STR,
+                "items": {"type": "array", "items": {"type": "object"}},
+                "decision": {"type": "object", "nullable": True},
+                "deliveries": {"type": "array", "items": {"type": "object"}}}},
             "UserOut": {"type": "object", "properties": {
                 "username": STR, "role": STR, "full_name": STR, "disabled": {"type": "boolean"}}},
         },
@@ -496,7 +586,10 @@ def openapi_document() -> dict[str, Any]:
             op["security"] = []
         else:
             roles = ", ".join(sorted(r.value for r in route.roles))
-            op["description"] = f"Roles: {roles}."
+            more = (" (default; the office may name other approver roles in appliance.json, "
+                    "use.approver_roles)") if route.configurable else ""
+            op["description"] = (f"{op['description']} " if op.get("description") else "") + \
+                f"Roles: {roles}{more}."
         paths.setdefault(route.path.removeprefix("/api/v1"), {})[route.method.lower()] = op
     return {
         "openapi": "3.0.3",

@@ -37,6 +37,14 @@ DRAFTERS = frozenset({Role.CLERK, Role.HANDLER})
 APPROVERS = frozenset({Role.LEADER, Role.HANDLER, Role.ARCHIVIST})
 SIGNERS = frozenset({Role.LEADER, Role.CLERK})
 SIGNER_ADMINS = frozenset({Role.LEADER, Role.CLERK, Role.TECHNICIAN})
+# Use of the archive: the desk (văn thư, lưu trữ) records outside readers' requests and hands
+# over what was approved; the head of the agency approves and keeps the register of use, or
+# the roles the office names in appliance.json ("use": {"approver_roles": […]}): routes marked
+# ``configurable`` take the office's approvers instead of their default roles.
+USE_DESK = FILERS
+PUBLISHERS = frozenset({Role.LEADER})  # opening a hồ sơ to the public is the head's decision
+USE_APPROVERS = frozenset({Role.LEADER})  # the default when appliance.json names none
+MAY_APPROVE = frozenset({Role.LEADER, Role.ARCHIVIST, Role.CLERK, Role.AUDITOR})
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,7 @@ class Route:
     path: str
     roles: frozenset[Role]
     upload: bool = False  # takes a file: see max_body
+    configurable: bool = False  # the roles are the office's approvers (USE_APPROVERS)
 
     def max_body(self, max_upload: int) -> int:
         """The most bytes of request body this route reads (larger ones are answered 413)."""
@@ -89,6 +98,8 @@ ROUTES: tuple[Route, ...] = (
     Route("document_issue", "POST", "/documents/{id}/issue", CLERK),
     Route("document_upload", "POST", "/documents/{id}/content", CLERK, upload=True),
     Route("document_file", "POST", "/documents/{id}/file", FILERS),
+    Route("document_unfile", "POST", "/documents/{id}/file/remove", FILERS),
+    Route("document_capture", "GET", "/documents/{id}/capture", READERS),
     Route("content", "GET", "/documents/{id}/content/{sha256}", READERS),
     Route("document_edit", "GET", "/documents/{id}/edit", CLERK),
     Route("document_update", "POST", "/documents/{id}/edit", CLERK),
@@ -106,7 +117,20 @@ ROUTES: tuple[Route, ...] = (
     Route("file_create", "POST", "/files", FILERS),
     Route("file", "GET", "/files/{code}", READERS),
     Route("file_close", "POST", "/files/{code}/close", FILERS),
+    Route("file_publish", "POST", "/files/{code}/publish", PUBLISHERS),
+    Route("file_unpublish", "POST", "/files/{code}/unpublish", PUBLISHERS),
     Route("registers", "GET", "/registers", READERS),
+    Route("use_list", "GET", "/use", READERS),
+    Route("use_form", "GET", "/use/new", READERS),
+    Route("use_create", "POST", "/use", READERS),
+    Route("use_request", "GET", "/use/{id}", READERS),
+    Route("use_approve", "POST", "/use/{id}/approve", USE_APPROVERS, configurable=True),
+    Route("use_refuse", "POST", "/use/{id}/refuse", USE_APPROVERS, configurable=True),
+    Route("use_deliver", "POST", "/use/{id}/deliver", READERS),
+    # Before the registers of documents, whose {direction} would take "use".
+    Route("use_register", "GET", "/registers/use/{year}", USE_APPROVERS, configurable=True),
+    Route("use_register_print", "GET", "/registers/use/{year}/print.{fmt}", USE_APPROVERS,
+          configurable=True),
     Route("register", "GET", "/registers/{direction}/{year}", READERS),
     Route("register_print", "GET", "/registers/{direction}/{year}/print.{fmt}", READERS),
     Route("inbox_electronic", "GET", "/inbox/electronic", READERS),
@@ -150,12 +174,23 @@ ROUTES: tuple[Route, ...] = (
     Route("api_progress", "POST", "/api/v1/documents/{id}/progress", HANDLERS),
     Route("api_tasks", "GET", "/api/v1/tasks", HANDLERS),
     Route("api_add_to_file", "POST", "/api/v1/documents/{id}/file", FILERS),
+    Route("api_remove_from_file", "DELETE", "/api/v1/documents/{id}/file/{code}", FILERS),
     Route("api_files", "GET", "/api/v1/files", READERS),
     Route("api_file_create", "POST", "/api/v1/files", FILERS),
     Route("api_retention", "GET", "/api/v1/retention", READERS),
     Route("api_file", "GET", "/api/v1/files/{code}", READERS),
     Route("api_file_close", "POST", "/api/v1/files/{code}/close", FILERS),
     Route("api_register", "GET", "/api/v1/registers/{direction}/{year}", READERS),
+    Route("api_use_list", "GET", "/api/v1/use-requests", READERS),
+    Route("api_use_create", "POST", "/api/v1/use-requests", READERS),
+    Route("api_use_request", "GET", "/api/v1/use-requests/{id}", READERS),
+    Route("api_use_approve", "POST", "/api/v1/use-requests/{id}/approve", USE_APPROVERS,
+          configurable=True),
+    Route("api_use_refuse", "POST", "/api/v1/use-requests/{id}/refuse", USE_APPROVERS,
+          configurable=True),
+    Route("api_use_deliver", "POST", "/api/v1/use-requests/{id}/deliver", READERS),
+    Route("api_use_register", "GET", "/api/v1/registers/use/{year}", USE_APPROVERS,
+          configurable=True),
     Route("api_users", "GET", "/api/v1/users", USER_VIEWERS),
     Route("api_inbox_electronic", "GET", "/api/v1/inbox/electronic", READERS),
     Route("api_inbox_electronic_register", "POST", "/api/v1/inbox/electronic/{id}/register",
@@ -167,14 +202,33 @@ ROUTES: tuple[Route, ...] = (
 BY_NAME = {r.name: r for r in ROUTES}
 
 
-def allowed(route_name: str, role: Role | None) -> bool:
-    """Whether ``role`` (None: not signed in) may use the route."""
+def allowed(route_name: str, role: Role | None,
+            approvers: frozenset[Role] = USE_APPROVERS) -> bool:
+    """Whether ``role`` (None: not signed in) may use the route; ``approvers`` are the roles
+    the office named to approve use requests (appliance.json), for ``configurable`` routes."""
     route = BY_NAME.get(route_name)
     if route is None:
         return False
     if route.public:
         return True
-    return role is not None and role in route.roles
+    roles = approvers if route.configurable else route.roles
+    return role is not None and role in roles
+
+
+def approver_roles(names: tuple[str, ...]) -> frozenset[Role]:
+    """The office's approvers from appliance.json: roles that may read records, else refused."""
+    from appliance.errors import ConfigError
+
+    out = set()
+    for n in names:
+        try:
+            role = Role(n)
+        except ValueError:
+            raise ConfigError(f"use.approver_roles: {n!r} is not a role") from None
+        if role not in MAY_APPROVE:
+            raise ConfigError(f"use.approver_roles: {n!r} cannot read records")
+        out.add(role)
+    return frozenset(out) or USE_APPROVERS
 
 
 # Routes an API token may never call: a leaked token must not mint itself a successor that

@@ -186,6 +186,19 @@ def open_files(conn: sqlite3.Connection, include_classified: bool,
     return [(code, title) for code, title, _ in rows]
 
 
+def files_holding(conn: sqlite3.Connection, doc_id: str, own: str | None
+                  ) -> list[dict[str, Any]]:
+    """The hồ sơ a document is in: its own first, then those it was added to as well; each
+    with whether it is still open (only then can the document be taken out)."""
+    rows = conn.execute(
+        'SELECT f."FileCode", f."Title", f."Status", f."FileCode" = ? FROM files f '
+        'WHERE f."FileCode" = ? OR f."FileCode" IN '
+        '(SELECT "FileCode" FROM memberships WHERE "DocumentId" = ?) '
+        'ORDER BY f."FileCode" = ? DESC, f."FileCode"', (own, own, doc_id, own)).fetchall()
+    return [{"code": r[0], "title": r[1], "open": r[2] == "open", "own": bool(r[3])}
+            for r in rows]
+
+
 def recent_outgoing(conn: sqlite3.Connection, include_classified: bool,
                     limit: int = 200) -> list[tuple[str, str]]:
     """Issued văn bản đi, newest first, as (id, "số/ký hiệu — trích yếu"): the answer a

@@ -78,10 +78,13 @@ def escape_all(values: Sequence[str]) -> list[str]:
 
 _DOC_ROW = {
     # (incoming?, classified?) -> the row; {t_in}/{t_out}/{t_secret} are the page's labels
-    (True, False): '<tr><td><span class="tag in">{t_in} {{}}</span></td><td>{{}}</td>'
-    '<td>{{}}</td><td><a href="/documents/{{}}">{{}}: {{}}</a></td><td>{{}}</td></tr>\n',
-    (False, False): '<tr><td><span class="tag out">{t_out}</span>{{}}</td><td>{{}}</td>'
-    '<td>{{}}</td><td><a href="/documents/{{}}">{{}}: {{}}</a></td><td>{{}}</td></tr>\n',
+    # and {l0}…{l4} the column heads, repeated on each cell for a phone's stacked rows.
+    (True, False): '<tr><td data-label="{l0}"><span class="tag in">{t_in} {{}}</span></td>'
+    '<td data-label="{l1}">{{}}</td><td data-label="{l2}">{{}}</td><td data-label="{l3}">'
+    '<a href="/documents/{{}}">{{}}: {{}}</a></td><td data-label="{l4}">{{}}</td></tr>\n',
+    (False, False): '<tr><td data-label="{l0}"><span class="tag out">{t_out}</span>{{}}</td>'
+    '<td data-label="{l1}">{{}}</td><td data-label="{l2}">{{}}</td><td data-label="{l3}">'
+    '<a href="/documents/{{}}">{{}}: {{}}</a></td><td data-label="{l4}">{{}}</td></tr>\n',
 }
 _DOC_ROW[(True, True)] = _DOC_ROW[(True, False)].replace(
     "</a></td>", '</a> <span class="tag secret">{t_secret}</span></td>')
@@ -99,7 +102,8 @@ def doc_table(docs: Sequence[Any], t_in: str, t_out: str, t_secret: str,
     """The table of documents that the search, home and hồ sơ pages show (items with ``.id``
     and ``.data``), built here rather than by a Jinja loop, which cost more than the query
     behind a page of 50. The labels come translated (and trusted) from ``_macros.html``."""
-    labels = {"t_in": escape(t_in), "t_out": escape(t_out), "t_secret": escape(t_secret)}
+    labels = {"t_in": escape(t_in), "t_out": escape(t_out), "t_secret": escape(t_secret),
+              **{f"l{i}": escape(head[i]) if i < len(head) else "" for i in range(5)}}
     rows = {k: v.format(**labels) for k, v in _DOC_ROW.items()}
     values: list[str] = []
     shapes: list[tuple[bool, bool]] = []
@@ -116,7 +120,7 @@ def doc_table(docs: Sequence[Any], t_in: str, t_out: str, t_secret: str,
     ths = "".join(f"<th>{escape(h)}</th>" for h in head)
     body = "".join(rows[shape].format(*cells[i * 7:i * 7 + 7])
                    for i, shape in enumerate(shapes))
-    return Markup(f'<table class="list">\n<thead><tr>{ths}</tr></thead>\n<tbody>\n{body}'
+    return Markup(f'<table class="list stack">\n<thead><tr>{ths}</tr></thead>\n<tbody>\n{body}'
                   "</tbody>\n</table>\n")
 
 
@@ -134,10 +138,12 @@ def _text(value: Any) -> str:
 
 _SECTIONS = (
     ("/documents/incoming", "incoming"), ("/documents/outgoing", "outgoing"),
-    ("/files", "files"), ("/registers", "registers"), ("/users", "users"),
-    ("/inbox/electronic", "inbox"), ("/signers", "signers"),
+    ("/files", "files"), ("/registers/use", "use"), ("/registers", "registers"),
+    ("/use", "use"), ("/users", "users"), ("/signers", "signers"),
+    ("/inbox/electronic", "electronic"),
 )
-_EXACT = {"/": "home", "/search": "search", "/device": "device"}
+_EXACT = {"/": "home", "/search": "search", "/device": "device", "/inbox": "leader-inbox",
+          "/tasks": "tasks"}
 
 
 def section_of(path: str) -> str:
@@ -153,16 +159,18 @@ class Nav:
 
     def __init__(self, env: jinja2.Environment) -> None:
         self._env = env
-        self._done: dict[tuple[Any, str], Markup] = {}
+        self._done: dict[tuple[Any, str, Any], Markup] = {}
 
-    def __call__(self, role: Any, path: str) -> Markup:
-        key = (role, section_of(path))
+    def __call__(self, role: Any, path: str, approvers: Any = None) -> Markup:
+        from . import permissions
+
+        approvers = approvers if approvers is not None else permissions.USE_APPROVERS
+        key = (role, section_of(path), approvers)
         html = self._done.get(key)
         if html is None:
-            from . import permissions
-
             html = Markup(self._env.get_template("_nav.html").render(
-                section=key[1], can=lambda name: permissions.allowed(name, role)))
+                section=key[1],
+                can=lambda name: permissions.allowed(name, role, approvers)))
             self._done[key] = html
         return html
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import gc
 import logging
 import signal
@@ -11,6 +12,8 @@ import ssl
 import sys
 
 from aiohttp import web
+
+from appliance.sdnotify import notify, watchdog_interval
 
 from .app import create_app
 from .config import WebConfig
@@ -66,6 +69,13 @@ async def serve_forever(config: WebConfig) -> None:
     if services.key_backing == "software":
         print("luutru: WARNING: the device key is a SOFTWARE key (no TPM)", file=sys.stderr,
               flush=True)
+    if services.store.is_halted:
+        for f in services.store.faults:
+            print(f"luutru: HALTED, nothing is written: {f.english} To repair: {f.recovery}",
+                  file=sys.stderr, flush=True)
+    state = "halted" if services.store.is_halted else "serving"
+    notify(f"READY=1\nSTATUS={state} {services.org_name} on port {port}")
+    pinger = asyncio.create_task(watchdog(watchdog_interval()))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -73,10 +83,25 @@ async def serve_forever(config: WebConfig) -> None:
     try:
         await stop.wait()
     finally:
+        notify("STOPPING=1")
+        pinger.cancel()
         await runner.cleanup()
         print("luutru: stopped", flush=True)
 
 
+async def watchdog(interval: float | None) -> None:
+    """Tell systemd the event loop turns (WATCHDOG=1) every ``interval`` seconds: a task on
+    the loop itself, so that a loop blocked by a hung call stops the pings and systemd kills
+    and restarts the process (the web unit's WatchdogSec)."""
+    if interval is None:
+        return
+    while True:
+        notify("WATCHDOG=1")
+        await asyncio.sleep(interval)
+
+
 def run(config: WebConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # When the watchdog kills a hung server (SIGABRT), every thread's stack goes to the journal.
+    faulthandler.enable()
     asyncio.run(serve_forever(config))

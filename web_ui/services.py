@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +20,7 @@ from appliance.keys.sealing import open_secret_store
 from appliance.keys.verify import load_public_key
 from appliance.store import Store
 
+from . import permissions
 from .changes import DocumentsCache
 from .config import WebConfig
 from .history import LogIndex
@@ -30,6 +33,16 @@ EXTRA_DDL = (
     'CREATE INDEX IF NOT EXISTS web_documents_due ON documents ("DueDate") '
     'WHERE "DueDate" IS NOT NULL',
 )
+
+
+def _no_key() -> AbstractContextManager[Any]:
+    raise RuntimeError("open_services sets the agency key opener")
+
+
+def _open_agency_key(data_dir: Any) -> AbstractContextManager[Any]:
+    from appliance.keys.agency import open_agency_key
+
+    return open_agency_key(data_dir)
 
 
 @dataclass
@@ -48,6 +61,9 @@ class Services:
     started_at: float = 0.0
     background: list[asyncio.Task[Any]] = field(default_factory=list)
     documents_cache: DocumentsCache = field(default_factory=DocumentsCache)
+    use_approvers: frozenset[Any] = permissions.USE_APPROVERS  # appliance.json use.approver_roles
+    # The agency key that certifies copies (TPM or the office's token), opened per use.
+    open_agency_key: Callable[[], AbstractContextManager[Any]] = field(default=lambda: _no_key())
 
     @property
     def org_name(self) -> str:
@@ -90,4 +106,6 @@ def open_services(
         envs=make_envs(),
         key_backing=backing,
         secrets_description=secrets.describe(),
+        use_approvers=permissions.approver_roles(store.config.use.approver_roles),
+        open_agency_key=lambda: _open_agency_key(store.data_dir),
     )

@@ -31,6 +31,9 @@ class CheckedFile:
     mime: str
     size: int
     pages: int
+    # A PDF made by a computer (text on its pages, or a digital signature): kept byte for
+    # byte. Anything else (photos, scans, a PDF of page images) is a scan for capture.
+    born_digital: bool = False
 
     def safe_name(self, declared: str) -> str:
         """The declared name without folders, with the extension of the real type."""
@@ -69,12 +72,10 @@ def check_file(path: Path, max_bytes: int, max_pixels: int, max_pages: int) -> C
             "Chỉ nhận tệp PDF, JPEG, PNG hoặc TIFF; tệp này không phải một trong các loại đó "
             "(only PDF, JPEG, PNG or TIFF files are accepted)."
         )
-    pages = (
-        _check_pdf(path, max_pages, max_pixels)
-        if mime == PDF
-        else _check_image(path, mime, max_pixels)
-    )
-    return CheckedFile(mime, size, pages)
+    if mime == PDF:
+        pages, born_digital = _check_pdf(path, max_pages, max_pixels)
+        return CheckedFile(mime, size, pages, born_digital)
+    return CheckedFile(mime, size, _check_image(path, mime, max_pixels))
 
 
 def _check_image(path: Path, mime: str, max_pixels: int) -> int:
@@ -133,7 +134,22 @@ def _decode_stream(obj: Any, max_pixels: int) -> None:
     obj.read_bytes()
 
 
-def _check_pdf(path: Path, max_pages: int, max_pixels: int) -> int:
+_TEXT_OPERATORS = frozenset({"Tj", "TJ", "'", '"'})
+
+
+def _signed(pdf: Any) -> bool:
+    """Whether the PDF carries a digital signature (a signature field with a value)."""
+    form = pdf.Root.get("/AcroForm")
+    fields = list(form.get("/Fields") or []) if form is not None else []
+    while fields:
+        f = fields.pop()
+        if f.get("/FT") == "/Sig" and f.get("/V") is not None:
+            return True
+        fields.extend(f.get("/Kids") or [])
+    return False
+
+
+def _check_pdf(path: Path, max_pages: int, max_pixels: int) -> tuple[int, bool]:
     import pikepdf
     from PIL import Image
 
@@ -158,9 +174,11 @@ def _check_pdf(path: Path, max_pages: int, max_pixels: int) -> int:
             for obj in pdf.objects:
                 if isinstance(obj, pikepdf.Stream):
                     _decode_stream(obj, max_pixels)  # damage and bombs show here
+            has_text = False
             for page in pdf.pages:  # and every page's content must parse
-                pikepdf.parse_content_stream(page)
-            return n
+                ops = pikepdf.parse_content_stream(page)
+                has_text = has_text or any(str(i.operator) in _TEXT_OPERATORS for i in ops)
+            return n, has_text or _signed(pdf)
     except UploadError:
         raise
     except pikepdf.PasswordError as exc:
@@ -213,7 +231,8 @@ def check_file_isolated(
     except ValueError:
         out = None
     if proc.returncode == 0 and isinstance(out, dict) and "mime" in out:
-        return CheckedFile(str(out["mime"]), int(out["size"]), int(out["pages"]))
+        return CheckedFile(str(out["mime"]), int(out["size"]), int(out["pages"]),
+                           out.get("born_digital") is True)
     if isinstance(out, dict) and "error" in out:
         english = out.get("english")
         raise UploadError(str(out["error"]), english if isinstance(english, str) else None)
@@ -236,7 +255,8 @@ def _main(argv: list[str]) -> int:
         return 1
     except MemoryError:
         return 2
-    sys.stdout.write(json.dumps({"mime": res.mime, "size": res.size, "pages": res.pages}))
+    sys.stdout.write(json.dumps({"mime": res.mime, "size": res.size, "pages": res.pages,
+                                 "born_digital": res.born_digital}))
     return 0
 
 

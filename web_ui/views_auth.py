@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance.accounts import SESSION_COOKIE
+from appliance.diskspace import Level
 from appliance.errors import AuthError
 
 from . import i18n
@@ -48,15 +49,25 @@ async def static(request: web.Request) -> web.StreamResponse:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """The box's own state for monitors and the health hook: ``ok``; ``disk_low`` (below the
+    warning threshold) and ``disk_full`` (new records refused) with 200, since reading works;
+    ``halted`` (a start-up fault: nothing is written) with 503. Answered on the event loop
+    without a thread, so that an answer proves the loop turns."""
     s = services(request)
     cp = s.store.latest_checkpoint()
-    return web.json_response(
-        {
-            "status": "ok",
-            "signed_tree_size": cp[0] if cp else 0,
-            "key_backing": s.key_backing,
-        }
-    )
+    space = s.store.space.status()
+    status = {Level.OK: "ok", Level.LOW: "disk_low", Level.FULL: "disk_full"}[space.level]
+    if s.store.is_halted:
+        status = "halted"
+    body: dict[str, Any] = {
+        "status": status,
+        "signed_tree_size": cp[0] if cp else 0,
+        "key_backing": s.key_backing,
+        "disk": space.to_json(),
+    }
+    if s.store.faults:
+        body["faults"] = [f.to_json() for f in s.store.faults]
+    return web.json_response(body, status=503 if status == "halted" else 200)
 
 
 def _next(value: Any) -> str:

@@ -135,6 +135,31 @@ async def document_content_remove(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/documents/{rec.id}?done=removed")
 
 
+async def document_unfile(request: web.Request) -> web.Response:
+    """Take the document out of one of its open hồ sơ, with a reason."""
+    s = services(request)
+    rec = await visible_document(request, request.match_info["id"])
+    form = await form_of(request)
+    code, reason = str(form.get("FileCode") or ""), str(form.get("Reason") or "")
+    try:
+        await blocking(s.store.remove_from_file, rec.id, code, reason, me(request).username)
+    except LuutruError as exc:
+        return await document_page(request, rec.id, error=exc, status=_status(exc),
+                                   values={"FileCode": code})
+    raise web.HTTPSeeOther(f"/documents/{rec.id}?done=unfiled")
+
+
+async def document_capture(request: web.Request) -> web.Response:
+    """Where the document's scans stand (OCR, signing), for the page to follow without
+    reloading; a status, not the record, so it is not logged as a view."""
+    from appliance.capture.intake import status as capture_status
+
+    s = services(request)
+    rec = await visible_document(request, request.match_info["id"])
+    got = await blocking(capture_status, s.store.data_dir, rec.id)
+    return web.json_response({"step": got.step, "retrying": got.retrying})
+
+
 def _status(exc: LuutruError) -> int:
     from appliance.errors import ConflictError, ValidationError
 
@@ -148,4 +173,6 @@ HANDLERS = {
     "document_update": document_update,
     "document_cancel": document_cancel,
     "document_content_remove": document_content_remove,
+    "document_unfile": document_unfile,
+    "document_capture": document_capture,
 }

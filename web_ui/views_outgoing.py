@@ -16,6 +16,7 @@ from appliance.store import Store
 
 from .common import blocking, clean, form_of, render, services
 from .document_page import document_page, visible_document
+from .errors import form_status
 from .messages import error_field, error_text
 from .reqkeys import LANG, me
 from .views_documents import OUTGOING_FIELDS, _options, _recipients
@@ -102,12 +103,13 @@ async def outgoing_create(request: web.Request) -> web.Response:
         shown.update(relation_type=relation["type"], relation_document=relation["document"])
     try:
         s.store.prepare_document("outgoing", values)
+        s.store.check_can_write()  # a full disk or a halted store, before the file is read
         upload = await upload_of(form)
         source = await blocking(source_of, s.store, mode, form, values, upload)
         res = await blocking(drafting.create, s.store, values, source, me(request).username,
                              mode == "paper", relation)
     except LuutruError as exc:
-        return _form_page(request, shown, exc, 422)
+        return _form_page(request, shown, exc, form_status(exc))
     raise web.HTTPSeeOther(f"/documents/{res.record.id}?done=drafted")
 
 
@@ -117,8 +119,8 @@ async def _act(request: web.Request, fn: Any, *args: Any, done: str,
     try:
         await blocking(fn, services(request).store, rec.id, *args, **kw)
     except LuutruError as exc:
-        status = int(getattr(exc, "status", 0) or (422 if isinstance(exc, ValidationError)
-                                                    else 409))
+        status = form_status(exc, 422 if isinstance(exc, ValidationError)
+                             else int(getattr(exc, "status", 0) or 409))
         return await document_page(request, rec.id, error=exc, status=status,
                                    values=values or {})
     raise web.HTTPSeeOther(f"/documents/{rec.id}?done={done}#outgoing")

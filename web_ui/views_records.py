@@ -157,8 +157,11 @@ async def _file_page(request: web.Request, code: str, error: str | None = None,
                    {"via": "web"})
     docs = await blocking(queries.file_contents, s.store.reader(), code, me(request).cleared)
     labels = {i.code: i.label for i in s.store.codes["maintenance"].items}
+    from appliance.archive.publication import released
+
+    published = code in await blocking(released, s.store.reader())
     return render(request, "file.html", status=status, file=rec.data, docs=docs, error=error,
-                  maintenance=labels, done=request.query.get("done"))
+                  maintenance=labels, done=request.query.get("done"), published=published)
 
 
 async def file(request: web.Request) -> web.Response:

@@ -170,6 +170,33 @@ def hoso_accession(data: Path | None, file_code: str, on: str | None, actor: str
         _emit(accession(store, file_code, on, actor))
 
 
+@hoso.command("publish")
+@_data_option
+@click.option("--file", "file_code", required=True)
+@click.option("--ref", "ref", required=True, help="The head's decision to open it (số văn bản).")
+@_actor_option
+def hoso_publish(data: Path | None, file_code: str, ref: str, actor: str) -> None:
+    """Open a public hồ sơ for the province's catalogue, at its current versions."""
+    from .publication import publish
+
+    with _store(data) as store, _errors():
+        _emit(publish(store, file_code, ref, actor))
+
+
+@hoso.command("unpublish")
+@_data_option
+@click.option("--file", "file_code", required=True)
+@click.option("--reason", required=True)
+@_actor_option
+def hoso_unpublish(data: Path | None, file_code: str, reason: str, actor: str) -> None:
+    """Withdraw a hồ sơ from the province's catalogue (transferred or opened)."""
+    from .publication import unpublish
+
+    with _store(data) as store, _errors():
+        unpublish(store, file_code, reason, actor)
+        _emit({"FileCode": file_code, "withdrawn": True})
+
+
 @hoso.command("hold")
 @_data_option
 @click.option("--file", "file_code", required=True)

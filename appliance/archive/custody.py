@@ -10,7 +10,7 @@ from ..clock import parse_date
 from ..errors import ConflictError, ValidationError
 from ..kinds import Kind
 from ..writer import Txn
-from . import state
+from . import publication, state
 from .due import Stage, add_months, deadlines, load_rules
 
 if TYPE_CHECKING:
@@ -106,14 +106,17 @@ def record_transfer(
         if rec.data.get("Maintenance") != "01":
             raise ConflictError(f"hồ sơ {file_code} is not permanent; it stays here")
         when = parse_date(on, "on") if on else txn.clock.now().date()
+        # What was transferred, version by version: the centre publishes exactly these.
+        released = publication.release_items(txn.conn, file_code)
         entry = writes.append_event(
             txn,
             Kind.ARCHIVE_TRANSFER,
             actor,
-            {"FileCode": file_code, "on": when.isoformat(), "package": package},
+            {"FileCode": file_code, "on": when.isoformat(), "package": package, **released},
             "file",
             rec.id,
         )
+        publication.project(txn.conn, entry)
         state.update_custody(
             txn, entry, file_code, transferred_on=when.isoformat(), package=package
         )

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..fsutil import fsync_dir, write_atomic
+from ..fsutil import durable_dirs, fsync_dir, write_atomic
 from .errors import BackupError
 
 ROOT = "luutru-backup"
@@ -161,7 +161,7 @@ def copy_verified(src: BinaryIO, dest: Path, want_sha256: str | None, tmp_dir: P
             raise BackupError(
                 f"copy to {dest} refused: the source does not have SHA-256 {want_sha256}"
             )
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        durable_dirs(dest.parent)
         os.chmod(tmp, 0o444)
         os.replace(tmp, dest)
         fsync_dir(dest.parent)

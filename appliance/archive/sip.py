@@ -22,7 +22,7 @@ from .. import renditions, writes
 from ..classified import is_classified
 from ..clock import iso, vn_date
 from ..errors import ConflictError, ValidationError
-from ..fsutil import fsync_dir
+from ..fsutil import durable_dirs, fsync_dir
 from ..identifiers import doc_code, doc_id
 from ..kinds import Kind
 from . import premis
@@ -450,7 +450,7 @@ def build_package(
     objid = new_id()
     created = iso(store.clock.now())
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    durable_dirs(out.parent)
     result = PackageResult(out, objid, file_code, len(p.items), 0, 0,
                            excluded_classified=p.excluded_classified, warnings=list(p.warnings))
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".sip-", suffix=".zip")

@@ -195,7 +195,7 @@ class Queue:
                 ),
             )
         try:
-            self.spool_dir(batch_id).mkdir(parents=True, exist_ok=True)
+            private_dirs(self.spool_dir(batch_id))  # the pages' only copy: durable
         except OSError as exc:
             raise (_disk_error(exc, "starting a batch") or exc) from exc
         return batch_id
@@ -373,6 +373,17 @@ class Queue:
             conn.execute(
                 "UPDATE jobs SET state = ?, error = ?, not_before = ?, updated = ? WHERE id = ?",
                 (state.value, error[:2000], nb, time.time(), job_id),
+            )
+
+    def give_back(self, job_id: int, error: str, retry_in: float) -> None:
+        """The job could not run for a reason that is not its own (a full disk, a halted
+        store): queue it again after ``retry_in`` seconds without using up an attempt."""
+        with self._conn() as conn:
+            conn.execute(
+                "UPDATE jobs SET state = ?, attempts = max(0, attempts - 1), error = ?, "
+                "not_before = ?, updated = ? WHERE id = ?",
+                (JobState.QUEUED.value, error[:2000], time.time() + retry_in, time.time(),
+                 job_id),
             )
 
     def recover(self) -> int:

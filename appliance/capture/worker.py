@@ -3,19 +3,33 @@
 One worker per data folder, in the process that holds the Store (the one writer). OCR runs in
 a separate, niced, memory-capped process; a crash or out-of-memory there fails only the job,
 which is queued again with capped exponential backoff. The record, sealed at filing, stays.
+
+A full disk or a halted store is not a job's fault: the job goes back to the queue without
+using up an attempt, and the whole worker pauses (capped exponential backoff) instead of
+taking the next job only to fail it too.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from .. import renditions
-from ..errors import KeyError_, LuutruError, NotFoundError, ReadOnlyError
+from ..diskspace import Level, is_disk_full
+from ..errors import (
+    DiskFullError,
+    HaltedError,
+    KeyError_,
+    LuutruError,
+    NotFoundError,
+    ReadOnlyError,
+)
 from ..retry import backoff
 from ..store import Store
 from . import filing
@@ -24,7 +38,10 @@ from .errors import CaptureError, DiskFull, OcrFailed, SigningUnavailable
 from .ocr import OcrResult, pdfa_part, run_ocr
 from .queue import Job, JobKind, Queue
 
+log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 6 * 3600.0
+PAUSE_BASE_S = 30.0  # a full disk or a halted store: the first pause, doubling
+PAUSE_CAP_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,8 @@ class Worker:
         self.queue = queue or Queue(store.data_dir)
         self._open_key = open_key or self._default_key
         self.actor = actor
+        self.paused_until = 0.0  # time.monotonic(): no job is taken before
+        self.pauses = 0
         self.queue.recover()
 
     def _default_key(self) -> AbstractContextManager[Any]:
@@ -66,10 +85,33 @@ class Worker:
         base = backoff(attempts, float("inf"), self.config.retry_base_s, jitter=False)
         return float(min(MAX_BACKOFF_S, base) * random.uniform(0.8, 1.2))
 
+    def pause(self, reason: str) -> float:
+        """Take no job for a while (longer each time in a row); returns how long."""
+        self.pauses += 1
+        delay = backoff(self.pauses, PAUSE_CAP_S, PAUSE_BASE_S)
+        self.paused_until = time.monotonic() + delay
+        log.warning("capture worker paused for %.0f s: %s", delay, reason)
+        return delay
+
+    def _held_back(self) -> bool:
+        """Whether no job may be taken now (paused, halted, disk too full for its output)."""
+        if time.monotonic() < self.paused_until:
+            return True
+        if self.store.is_halted:
+            self.pause("the store is halted: nothing can be recorded until it is repaired")
+            return True
+        if self.store.space.status().level is Level.FULL:
+            self.pause("the disk is full: OCR and signed versions would not fit")
+            return True
+        return False
+
     def run_once(self) -> JobOutcome | None:
-        """Run the oldest due job; None when nothing is due."""
+        """Run the oldest due job; None when nothing is due (or the worker is paused)."""
+        if self._held_back():
+            return None
         job = self.queue.claim()
         if job is None:
+            self.pauses = 0
             return None
         try:
             if job.kind is JobKind.OCR:
@@ -79,16 +121,26 @@ class Worker:
         except (NotFoundError, ReadOnlyError) as exc:
             self.queue.fail(job.id, str(exc), None)  # the document is gone or frozen
             return JobOutcome(job, False, str(exc))
+        except (DiskFull, DiskFullError, HaltedError) as exc:
+            # Not the document's fault: back to the queue, and the worker waits.
+            delay = self.pause(str(exc))
+            self.queue.give_back(job.id, str(exc), delay)
+            return JobOutcome(job, False, str(exc))
         except SigningUnavailable as exc:
             # Not the document's fault: wait for the key without using up attempts.
             self.queue.fail(job.id, str(exc), min(3600.0, self.backoff(job.attempts)))
             return JobOutcome(job, False, str(exc))
         except (LuutruError, OSError) as exc:
             msg = str(exc) if isinstance(exc, LuutruError) else f"{type(exc).__name__}: {exc}"
+            if is_disk_full(exc):
+                delay = self.pause(msg)
+                self.queue.give_back(job.id, msg, delay)
+                return JobOutcome(job, False, msg)
             retry = job.attempts < self.config.max_attempts
             self.queue.fail(job.id, msg, self.backoff(job.attempts) if retry else None)
             return JobOutcome(job, False, msg)
         self.queue.finish(job.id, sha)
+        self.pauses = 0
         return JobOutcome(job, True, None, sha, ocr)
 
     def drain(self, on_job: Callable[[JobOutcome], None] | None = None) -> list[JobOutcome]:
@@ -102,8 +154,17 @@ class Worker:
 
     def run_forever(self, stop: threading.Event, idle_s: float = 2.0) -> None:
         while not stop.is_set():
-            if self.run_once() is None:
-                stop.wait(idle_s * random.uniform(0.8, 1.2))
+            try:
+                outcome = self.run_once()
+            except Exception as exc:  # the queue's own database may be what the disk refuses
+                if not is_disk_full(exc):
+                    raise
+                self.pause(f"the job queue cannot be written: {exc}")
+                outcome = None
+            if outcome is None:
+                wait = max(idle_s * random.uniform(0.8, 1.2),
+                           min(self.paused_until - time.monotonic(), PAUSE_CAP_S))
+                stop.wait(wait)
 
     # -- the jobs ---------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 class Backing(StrEnum):
@@ -37,3 +37,20 @@ class KeyProvider(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class MonotonicCounter(Protocol):
+    """A counter that only goes up and that a copied disk cannot put back (a TPM NV counter):
+    the anchor of the log's tail that lives in hardware (appliance/anchors.py)."""
+
+    def read(self) -> int: ...
+
+    def advance_to(self, value: int) -> int:
+        """Increment until the counter is at least ``value``; returns where it is."""
+        ...
+
+
+def counter_of(key: Any) -> MonotonicCounter | None:
+    """The key's hardware monotonic counter, if its backing has one (a TPM does)."""
+    make = getattr(key, "monotonic_counter", None)
+    return make() if callable(make) else None

@@ -1,4 +1,5 @@
-"""The TPM 2.0 device key: a non-exportable ECC P-256 key that signs ES256 checkpoints.
+"""The TPM 2.0 device key: a non-exportable ECC P-256 key that signs ES256 checkpoints, and
+the TPM's NV monotonic counter that anchors the log's tail in hardware.
 
 The private key never leaves the chip. On disk there is only a TSS2 PEM blob (the format of
 tpm2-openssl), wrapped by this TPM's owner storage key: useless anywhere else. This is the only
@@ -388,6 +389,21 @@ class TpmKey:
         """A ``cryptography`` private-key object whose operations run in the TPM (CSR, certs)."""
         return _TpmEccPrivateKey(self)
 
+    def with_context(self, doing: str, fn: Callable[[Any], T]) -> T:
+        """``fn(ectx)`` on this key's ESAPI context, under its lock; TSS errors mapped."""
+        tss = import_tss()
+        with self._lock:
+            if self._handle is None:
+                raise TpmError("the TPM key is closed", "open the key again", self._tcti)
+            try:
+                return fn(self._ectx)
+            except tss.TSS2_Exception as exc:
+                raise map_tpm_error(exc, self._tcti, doing) from exc
+
+    def monotonic_counter(self) -> TpmCounter:
+        """The TPM's NV monotonic counter that anchors the log's tail (appliance/anchors.py)."""
+        return TpmCounter(self)
+
     def close(self) -> None:
         with self._lock:
             if self._handle is None:
@@ -399,6 +415,92 @@ class TpmKey:
             finally:
                 self._handle = None
                 self._ectx.close()
+
+
+# -- the NV monotonic counter ----------------------------------------------------------------
+
+# An index in the owner's range (TCG handle registry: 0x01000000-0x013FFFFF), "LU" for luutru.
+NV_COUNTER_INDEX = 0x01004C55
+_RC_HANDLE = 0x18B  # TPM_RC_HANDLE (and its parameter-numbered forms): no such index
+_RC_NV_UNINITIALIZED = 0x14A
+# The most increments one call makes to catch up (a crash between storing a checkpoint and
+# advancing the chip leaves it one behind per process that was sealing).
+MAX_CATCH_UP = 64
+
+
+def _counter_public(index: int) -> Any:
+    from tpm2_pytss.constants import TPM2_ALG, TPM2_NT, TPMA_NV
+    from tpm2_pytss.types import TPM2B_NV_PUBLIC, TPMS_NV_PUBLIC
+
+    # Empty authorisation for read and increment (a counter only goes up: whoever may touch
+    # the chip can at worst make the box think it lost checkpoints), no dictionary-attack
+    # lockout, and not ORDERLY: an orderly counter jumps ahead after a power cut, which would
+    # look exactly like a rollback.
+    attrs = (TPMA_NV.AUTHREAD | TPMA_NV.AUTHWRITE | TPMA_NV.NO_DA
+             | (TPM2_NT.COUNTER << TPMA_NV.TPM2_NT_SHIFT))
+    return TPM2B_NV_PUBLIC(
+        nvPublic=TPMS_NV_PUBLIC(nvIndex=index, nameAlg=TPM2_ALG.SHA256, attributes=attrs,
+                                dataSize=8)
+    )
+
+
+def _nv_handle(ectx: Any, index: int) -> Any:
+    """The ESYS handle of NV ``index``, defining the counter if the TPM has none there."""
+    from tpm2_pytss.constants import TPM2_NT, TPMA_NV
+
+    tss = import_tss()
+    try:
+        handle = ectx.tr_from_tpmpublic(index)
+    except tss.TSS2_Exception as exc:
+        if int(exc.rc) & 0xFFF != _RC_HANDLE:
+            raise
+        # A counter defined afresh starts at the highest value any counter of this TPM ever
+        # held (TPM 2.0 part 1, NV counters): undefining it cannot roll it back either.
+        handle = ectx.nv_define_space(b"", _counter_public(index))
+        ectx.nv_increment(handle, auth_handle=handle)
+        return handle
+    public, _ = ectx.nv_read_public(handle)
+    attrs = TPMA_NV(public.nvPublic.attributes)
+    if attrs.nt != TPM2_NT.COUNTER or public.nvPublic.dataSize != 8:
+        raise TpmError(
+            f"NV index 0x{index:08x} of the TPM is not a counter",
+            "another program uses that NV index; free it or report it to the province's "
+            "technical support",
+        )
+    if not attrs & TPMA_NV.WRITTEN:
+        ectx.nv_increment(handle, auth_handle=handle)
+    return handle
+
+
+def _nv_value(ectx: Any, handle: Any) -> int:
+    return int.from_bytes(bytes(ectx.nv_read(handle, 8, 0, auth_handle=handle)), "big")
+
+
+class TpmCounter:
+    """The TPM's NV monotonic counter at ``NV_COUNTER_INDEX``, on the device key's context:
+    advanced after each stored checkpoint; a disk image put back cannot lower it."""
+
+    def __init__(self, key: TpmKey, index: int = NV_COUNTER_INDEX) -> None:
+        self._key = key
+        self._index = index
+
+    def read(self) -> int:
+        return self._key.with_context(
+            "reading the NV counter", lambda ectx: _nv_value(ectx, _nv_handle(ectx, self._index))
+        )
+
+    def advance_to(self, value: int) -> int:
+        def run(ectx: Any) -> int:
+            handle = _nv_handle(ectx, self._index)
+            now = _nv_value(ectx, handle)
+            for _ in range(MAX_CATCH_UP):
+                if now >= value:
+                    break
+                ectx.nv_increment(handle, auth_handle=handle)
+                now += 1
+            return now
+
+        return self._key.with_context("advancing the NV counter", run)
 
 
 class _TpmEccPrivateKey(ec.EllipticCurvePrivateKey):

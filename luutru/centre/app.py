@@ -9,6 +9,7 @@ from aiohttp import web
 
 from sync.central.centre import Centre
 from sync.central.server import SHUTDOWN_S, max_request_size, setup_ltv_job, setup_sync_api
+from web_ui.catalogue import setup_catalogue
 from web_ui.central import setup_dashboard
 
 IPNetwork = IPv4Network | IPv6Network  # a --trusted-proxy block
@@ -23,6 +24,7 @@ def create_app(
     setup_sync_api(app, centre)
     if dashboard:
         setup_dashboard(app, centre, trusted_proxies)
+        setup_catalogue(app, centre)  # the public catalogue, OAI-PMH and readers (no sign-in)
     return app
 
 

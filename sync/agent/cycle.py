@@ -25,15 +25,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appliance import classified
+from appliance import anchors, classified
 from appliance import clock as clockmod
 from appliance.config import SyncConfig
+from appliance.diskspace import is_disk_full
+from appliance.errors import DiskFullError
 from appliance.keys.base import KeyProvider
 from appliance.retry import backoff, retryable
 from appliance.store import Store
 
 from .. import wire
 from ..errors import (
+    BehindCentreError,
     CentreRefusedError,
     NotEnrolledError,
     QuarantinedError,
@@ -165,11 +168,60 @@ class _Cycle(Uploads):
             if resp.outcome is wire.Outcome.QUARANTINED:
                 self.state.quarantined = True
                 raise QuarantinedError(f"quarantined by the centre ({resp.code}): {resp.message}")
+            await self.behind(resp)
             if resp.outcome is wire.Outcome.REFUSED:
                 raise CentreRefusedError(resp.message, resp.code, resp.retryable)
             self.state.quarantined = False
             return resp
         raise CentreRefusedError("the centre keeps refusing our sequence numbers", "replay")
+
+    async def behind(self, resp: wire.Response) -> None:
+        """Raise if the centre accepted more of our log than we hold: the tail was lost here.
+        The centre's receipt is kept as an anchor and the store stops writing (numbering
+        would give the lost numbers again, appending would fork the log)."""
+        size, _ = await asyncio.to_thread(self.store.tree_head)
+        if resp.accepted_size <= size:
+            return
+        if resp.receipt is not None:
+            await asyncio.to_thread(self.keep_anchor, resp.receipt, False)
+        from appliance.preflight import tail_fault
+
+        message = (
+            f"the centre holds {resp.accepted_size} entries of this appliance's log, this box "
+            f"only {size}: its tail was lost (a lost write-ahead log, or an older copy of the "
+            "disk put back)"
+        )
+        self.store.halt(tail_fault(
+            anchors.TailProblem("log.behind_centre", message, resp.accepted_size,
+                                {"log_size": size, "tree_size": resp.accepted_size,
+                                 "source": anchors.CENTRE}),
+            self.data_dir,
+        ))
+        raise BehindCentreError(
+            f"{message}; writing is stopped: run `luutru restore --data {self.data_dir} "
+            "--tail-from-centre` to bring the missing entries back",
+            size, resp.accepted_size,
+        )
+
+    def keep_anchor(self, raw: bytes, ours: bool = True) -> None:
+        """Keep the centre's receipt beside the database (anchors.py) if its checkpoint is
+        this appliance's own; ``ours``: its root is this log's too (checked already)."""
+        try:
+            rc = wire.verify_receipt(raw, self.enrolment.centre_key)
+            from appliance.checkpoint import verify_checkpoint
+            from appliance.keys.verify import load_public_key
+
+            cp = verify_checkpoint(rc.checkpoint, load_public_key(self.key.public_key_pem()))
+            if (cp.tree_size, cp.root_hash) != (rc.tree_size, rc.root_hash):
+                return
+            anchors.save_anchor(self.data_dir, anchors.Anchor(
+                anchors.CENTRE, rc.tree_size, rc.root_hash, rc.checkpoint, rc.accepted_at,
+                receipt=raw,
+            ))
+        except (SyncError, OSError) as exc:
+            log.warning("the centre's receipt is not kept as an anchor: %s", exc)
+        except Exception as exc:  # a checkpoint of another key (replaced): no anchor
+            log.warning("the centre's receipt is not kept as an anchor: %s", exc)
 
     async def metadata(self) -> None:
         st = self.state
@@ -219,18 +271,21 @@ class _Cycle(Uploads):
             st.acknowledged_root = checked.receipt.root_hash.hex()
             st.settled_size = max(st.settled_size, out.batch.end)
             save_state(self.data_dir, st)
+            await asyncio.to_thread(self.keep_anchor, resp.receipt)
             self.last_answer = resp
 
-    def _claim(self) -> bytes | None:
-        """Our newest signed checkpoint if the centre has not seen that size yet."""
+    def _claim(self, always: bool = False) -> bytes | None:
+        """Our newest signed checkpoint if the centre has not seen that size yet (``always``:
+        whatever it is, for a box that knows it fell behind)."""
         latest = self.store.latest_checkpoint()
-        if latest and latest[0] > max(self.state.settled_size, self.state.acknowledged_size):
+        if latest and (always or latest[0] > max(self.state.settled_size,
+                                                 self.state.acknowledged_size)):
             return latest[3]  # trailing receipts alone are not a claim
         return None
 
-    async def status(self) -> wire.Response:
+    async def status(self, always_head: bool = False) -> wire.Response:
         body: dict[str, Any] = {}
-        if (head := self._claim()) is not None:
+        if (head := self._claim(always_head)) is not None:
             body["head"] = head
         return await self.send(
             "/v1/status",
@@ -283,6 +338,7 @@ class _Cycle(Uploads):
         index = await asyncio.to_thread(
             store_receipt, self.store, checked, self.enrolment.centre_origin
         )
+        await asyncio.to_thread(self.keep_anchor, resp.receipt)
         self.report.receipt_index = index
         st.confirmed_size = size
         st.acknowledged_size = max(st.acknowledged_size, size)
@@ -314,6 +370,11 @@ async def run_once(
         try:
             async with client:
                 t0 = time.monotonic()
+                size, _ = await asyncio.to_thread(store.tree_head)
+                if size < max(state.acknowledged_size, state.confirmed_size):
+                    # Our own state says the centre had more: show it our head (its alert),
+                    # and let its answer say how far behind we are (BehindCentreError).
+                    await cycle.status(always_head=True)
                 await cycle.metadata()
                 t1 = time.monotonic()
                 resp = await cycle.content()
@@ -402,10 +463,15 @@ async def run_agent(data_dir: Path, stop: asyncio.Event, store: Store | None = N
                 else:  # the centre refused for a reason no retry mends: try again rarely
                     delay = float(cfg.backoff_max_s)
                     log.error("sync refused (%s: %s); next try in %.0f s", exc.code, exc, delay)
-            except Exception:  # a bug must not kill the web server's loop
+            except Exception as exc:  # a bug must not kill the web server's loop
                 attempt += 1
                 delay = backoff(attempt, float(cfg.backoff_max_s))
-                log.exception("sync agent error; next try in %.0f s", delay)
+                if isinstance(exc, DiskFullError) or is_disk_full(exc):
+                    # Receipts and state.json need a little room: wait for it, quietly.
+                    log.warning("sync paused, the disk is full (%s); next try in %.0f s",
+                                exc, delay)
+                else:
+                    log.exception("sync agent error; next try in %.0f s", delay)
             await _sleep(stop, delay)
     finally:
         if own:

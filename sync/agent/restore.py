@@ -58,8 +58,144 @@ class Progress:
     missing_codelists: list[str] = field(default_factory=list)
 
 
+class CentreFetch:
+    """Downloads from the centre's copy of a log (signed FETCH requests, retried over a flaky
+    link): entries, content, and the tables rebuilt from them. A replacement box uses it
+    (CentreSource), and so does a box healing its own lost tail (tail.py)."""
+
+    allow_lost_content: bool
+    clock: clockmod.Clock
+    report: Callable[[str], None]
+
+    async def retry(self, what: str, make: Callable[[], Awaitable[T]]) -> T:
+        """A download step, retried over a flaky link with capped backoff and jitter."""
+        try:
+            return await retry(make, attempts=ATTEMPTS, base=0.5, cap=30.0,
+                               should_retry=lambda e: isinstance(e, TransportError))
+        except TransportError as exc:
+            raise RestoreError(f"{what}: the centre cannot be reached: {exc}") from exc
+
+    def now(self) -> str:
+        return clockmod.iso(self.clock.now())
+
+    def sign(self, key: KeyProvider, rtype: wire.RequestType, body: dict[str, Any],
+              seq: int = 0) -> bytes:
+        body = dict(body, public_key=key.public_key_pem())
+        return wire.sign_request(key, rtype, seq, self.now(), body)
+
+    def rebuild(self, target: Path, progress: Progress, conn: Any = None) -> None:
+        """Every table rebuilt from the log; code-list bodies from the content store."""
+        from appliance.content import ContentStore
+        from appliance.rebuild import rebuild_projections
+
+        content = ContentStore(target / "content")
+
+        def body(sha: str) -> bytes | None:
+            if not content.exists(sha):
+                return None
+            with content.open(sha) as fh:
+                return fh.read()
+
+        own = conn is None
+        if own:
+            conn = schema.connect(str(target / DB_NAME))
+            conn.execute("BEGIN IMMEDIATE")
+        try:
+            rep = rebuild_projections(conn, codelist_body=body, allow_missing_codelists=True)
+            progress.missing_codelists = list(rep.missing_codelists)
+            if own:
+                conn.execute("COMMIT")
+        except BaseException:
+            if own and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            if own:
+                conn.close()
+
+    async def fetch(self, client: Any, raw: bytes, what: str) -> bytes:
+        status, body = await self.retry(
+            what, lambda: client.post_cbor("/v1/restore/fetch", raw)
+        )
+        if status == 404:
+            return b""
+        if status != 200:
+            raise RestoreError(f"{what}: the centre answered HTTP {status}: "
+                               f"{body[:300].decode('utf-8', 'replace')}")
+        return bytes(body)
+
+    async def download_content(
+        self, client: Any, key: KeyProvider, target: Path, lost_at_centre: set[str],
+        progress: Progress, refs: list[str],
+    ) -> None:
+        """Every content file the folder's log references and lacks (the content table's,
+        and ``refs``), from the centre; ``lost_at_centre``: what the centre says it never got."""
+        conn = schema.connect(str(target / DB_NAME), readonly=True)
+        try:
+            sizes = {
+                str(sha): int(size)
+                for sha, size in conn.execute("SELECT sha256, size FROM content ORDER BY sha256")
+            }
+            # Documents' content (sizes known) and anything else an entry references (the
+            # bodies of code-list versions).
+            wanted = list(sizes.items()) + [(sha, -1) for sha in refs if sha not in sizes]
+            gone = destroyed_content(conn)
+        finally:
+            conn.close()
+        store_dir = target / "content"
+        tmp = target / ".restore-tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        from appliance.content import ContentStore
+
+        content = ContentStore(store_dir)
+        for sha, size in wanted:
+            if sha in gone or content.exists(sha):
+                continue
+            if sha in lost_at_centre:
+                progress.lost_content.append(sha)
+                continue
+            part = tmp / sha
+            digest = hashlib.sha256()
+            with part.open("wb") as fh:
+                offset = 0
+                while True:
+                    raw = self.sign(
+                        key, wire.RequestType.FETCH,
+                        {"what": "content", "sha256": sha, "offset": offset},
+                    )
+                    piece = await self.fetch(client, raw, f"content {sha[:12]}… at {offset}")
+                    if not piece:
+                        break
+                    fh.write(piece)
+                    digest.update(piece)
+                    offset += len(piece)
+                    if size >= 0 and offset >= size:
+                        break
+            if offset == 0 and size != 0:
+                progress.lost_content.append(sha)
+                part.unlink(missing_ok=True)
+                continue
+            if digest.hexdigest() != sha:
+                raise RestoreError(f"content {sha} from the centre has another SHA-256")
+            with part.open("rb") as fh:
+                content.put_stream(fh)
+            part.unlink()
+            progress.content_files += 1
+            progress.content_bytes += offset
+        shutil.rmtree(tmp, ignore_errors=True)
+        if progress.lost_content:
+            self.report(f"{len(progress.lost_content)} content files never reached the centre")
+            if not self.allow_lost_content:
+                raise RestoreError(
+                    f"{len(progress.lost_content)} content files never reached the centre "
+                    f"(e.g. {progress.lost_content[0]}); they are lost with the old box unless "
+                    "its disk or a backup has them. Restore from the backup instead, or accept "
+                    "the loss with --accept-lost-content (it is recorded in the log)"
+                )
+
+
 @dataclass
-class CentreSource:
+class CentreSource(CentreFetch):
     """A ``RestoreSource`` (appliance/archive/restore.py) that is the provincial centre."""
 
     url: str
@@ -103,11 +239,11 @@ class CentreSource:
                 progress = Progress()
                 importer = await self._download_log(client, key, target, begin, progress)
                 withheld = importer.withheld
-                await self._download_content(
-                    client, key, target, begin, progress, list(importer.refs)
+                await self.download_content(
+                    client, key, target, set(begin.missing), progress, list(importer.refs)
                 )
                 if progress.missing_codelists:  # their bodies came with the content
-                    self._rebuild(target, progress)
+                    self.rebuild(target, progress)
                 store = Store(target, config, key, self.clock)  # closes the key when closed
                 index = self._append_handover(store, begin, secret, withheld, progress)
                 self._verify(target, store)
@@ -136,32 +272,16 @@ class CentreSource:
             "unsent_lost": max(0, int(info.get("claimed_size", 0)) - begin.accepted_size),
         }
 
-    async def _retry(self, what: str, make: Callable[[], Awaitable[T]]) -> T:
-        """A download step, retried over a flaky link with capped backoff and jitter."""
-        try:
-            return await retry(make, attempts=ATTEMPTS, base=0.5, cap=30.0,
-                               should_retry=lambda e: isinstance(e, TransportError))
-        except TransportError as exc:
-            raise RestoreError(f"{what}: the centre cannot be reached: {exc}") from exc
-
-    def _now(self) -> str:
-        return clockmod.iso(self.clock.now())
-
-    def _sign(self, key: KeyProvider, rtype: wire.RequestType, body: dict[str, Any],
-              seq: int = 0) -> bytes:
-        body = dict(body, public_key=key.public_key_pem())
-        return wire.sign_request(key, rtype, seq, self._now(), body)
-
     async def _begin(
         self, client: Any, key: KeyProvider, secret: bytes, fingerprint: bytes
     ) -> wire.Response:
         spki = spki_der(load_public_key(key.public_key_pem()))
-        raw = self._sign(
+        raw = self.sign(
             key,
             wire.RequestType.RESTORE,
             {"token_id": wire.token_id(secret), "token_proof": wire.token_proof(secret, spki)},
         )
-        _status, answer = await self._retry(
+        _status, answer = await self.retry(
             "restore", lambda: client.post_cbor("/v1/restore", raw)
         )
         resp, _pem = pinned_answer(answer, wire.sha256(raw), fingerprint, "restore")
@@ -174,36 +294,6 @@ class CentreSource:
             f"of {resp.extra.get('org_name')}, {resp.accepted_size} entries"
         )
         return resp
-
-    def _rebuild(self, target: Path, progress: Progress, conn: Any = None) -> None:
-        """Every table rebuilt from the log; code-list bodies from the content store."""
-        from appliance.content import ContentStore
-        from appliance.rebuild import rebuild_projections
-
-        content = ContentStore(target / "content")
-
-        def body(sha: str) -> bytes | None:
-            if not content.exists(sha):
-                return None
-            with content.open(sha) as fh:
-                return fh.read()
-
-        own = conn is None
-        if own:
-            conn = schema.connect(str(target / DB_NAME))
-            conn.execute("BEGIN IMMEDIATE")
-        try:
-            rep = rebuild_projections(conn, codelist_body=body, allow_missing_codelists=True)
-            progress.missing_codelists = list(rep.missing_codelists)
-            if own:
-                conn.execute("COMMIT")
-        except BaseException:
-            if own and conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        finally:
-            if own:
-                conn.close()
 
     async def _download_log(
         self, client: Any, key: KeyProvider, target: Path, begin: wire.Response,
@@ -223,8 +313,8 @@ class CentreSource:
             importer = LogImporter(conn)
             while importer.size < begin.accepted_size:
                 start = importer.size
-                raw = self._sign(key, wire.RequestType.FETCH, {"what": "entries", "from": start})
-                page = await self._fetch(client, raw, f"entries from {start}")
+                raw = self.sign(key, wire.RequestType.FETCH, {"what": "entries", "from": start})
+                page = await self.fetch(client, raw, f"entries from {start}")
                 rows = cbor.loads(page).get("entries") if page else None
                 if not isinstance(rows, list) or not rows:
                     raise RestoreError(f"the centre sent no entries from {start}")
@@ -238,7 +328,7 @@ class CentreSource:
             adopt_checkpoint(
                 conn, checkpoint, signer, str(info["origin"]), begin.accepted_size, root
             )
-            self._rebuild(target, progress, conn)
+            self.rebuild(target, progress, conn)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -247,85 +337,6 @@ class CentreSource:
         finally:
             conn.close()
         return importer
-
-    async def _fetch(self, client: Any, raw: bytes, what: str) -> bytes:
-        status, body = await self._retry(
-            what, lambda: client.post_cbor("/v1/restore/fetch", raw)
-        )
-        if status == 404:
-            return b""
-        if status != 200:
-            raise RestoreError(f"{what}: the centre answered HTTP {status}: "
-                               f"{body[:300].decode('utf-8', 'replace')}")
-        return bytes(body)
-
-    async def _download_content(
-        self, client: Any, key: KeyProvider, target: Path, begin: wire.Response,
-        progress: Progress, refs: list[str],
-    ) -> None:
-        conn = schema.connect(str(target / DB_NAME), readonly=True)
-        try:
-            sizes = {
-                str(sha): int(size)
-                for sha, size in conn.execute("SELECT sha256, size FROM content ORDER BY sha256")
-            }
-            # Documents' content (sizes known) and anything else an entry references (the
-            # bodies of code-list versions).
-            wanted = list(sizes.items()) + [(sha, -1) for sha in refs if sha not in sizes]
-            gone = destroyed_content(conn)
-        finally:
-            conn.close()
-        lost_at_centre = set(begin.missing)
-        store_dir = target / "content"
-        tmp = target / ".restore-tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
-        from appliance.content import ContentStore
-
-        content = ContentStore(store_dir)
-        for sha, size in wanted:
-            if sha in gone or content.exists(sha):
-                continue
-            if sha in lost_at_centre:
-                progress.lost_content.append(sha)
-                continue
-            part = tmp / sha
-            digest = hashlib.sha256()
-            with part.open("wb") as fh:
-                offset = 0
-                while True:
-                    raw = self._sign(
-                        key, wire.RequestType.FETCH,
-                        {"what": "content", "sha256": sha, "offset": offset},
-                    )
-                    piece = await self._fetch(client, raw, f"content {sha[:12]}… at {offset}")
-                    if not piece:
-                        break
-                    fh.write(piece)
-                    digest.update(piece)
-                    offset += len(piece)
-                    if size >= 0 and offset >= size:
-                        break
-            if offset == 0 and size != 0:
-                progress.lost_content.append(sha)
-                part.unlink(missing_ok=True)
-                continue
-            if digest.hexdigest() != sha:
-                raise RestoreError(f"content {sha} from the centre has another SHA-256")
-            with part.open("rb") as fh:
-                content.put_stream(fh)
-            part.unlink()
-            progress.content_files += 1
-            progress.content_bytes += offset
-        shutil.rmtree(tmp, ignore_errors=True)
-        if progress.lost_content:
-            self.report(f"{len(progress.lost_content)} content files never reached the centre")
-            if not self.allow_lost_content:
-                raise RestoreError(
-                    f"{len(progress.lost_content)} content files never reached the centre "
-                    f"(e.g. {progress.lost_content[0]}); they are lost with the old box unless "
-                    "its disk or a backup has them. Restore from the backup instead, or accept "
-                    "the loss with --accept-lost-content (it is recorded in the log)"
-                )
 
     def _append_handover(
         self, store: Store, begin: wire.Response, secret: bytes, withheld: list[int],
@@ -379,7 +390,7 @@ class CentreSource:
         batch = wire.Batch(
             index,
             index + 1,
-            _checkpoint_at(store, key, index + 1, self._now()),
+            _checkpoint_at(store, key, index + 1, self.now()),
             tuple(store.consistency_proof(index, index + 1)),
             (raw_entry,),
         )
@@ -391,8 +402,8 @@ class CentreSource:
             backing=key.backing.value,
             alg=key.alg,
         )
-        raw = self._sign(key, wire.RequestType.HANDOVER, body, seq=1)
-        status, answer = await self._retry(
+        raw = self.sign(key, wire.RequestType.HANDOVER, body, seq=1)
+        status, answer = await self.retry(
             "hand-over", lambda: client.post_cbor("/v1/handover", raw)
         )
         try:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from appliance.fsutil import write_atomic
+from appliance.fsutil import private_dirs, write_atomic
 from appliance.keys.verify import PublicKey, load_public_key
 
 from .. import wire
@@ -129,7 +129,7 @@ class AgentLock:
         self._fd: int | None = None
 
     def __enter__(self) -> AgentLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dirs(self.path.parent)  # state.json is renamed into it
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o640)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))

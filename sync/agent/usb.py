@@ -22,7 +22,7 @@ from typing import Any
 
 from appliance import classified
 from appliance import clock as clockmod
-from appliance.fsutil import fsync_dir, write_atomic
+from appliance.fsutil import durable_dirs, fsync_dir, write_atomic
 from appliance.store import Store
 
 from .. import wire
@@ -43,7 +43,7 @@ from .state import (
 
 
 def copy_atomic(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    durable_dirs(dst.parent)
     fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as out, src.open("rb") as inp:

@@ -1,6 +1,7 @@
-"""What the centre notes about appliances: anomalies (counted, per kind) and forks (evidence
-kept, the appliance quarantined, an alert raised). Intake, enrolment, uploads and replacement
-all note through here."""
+"""What the centre notes about appliances: anomalies (counted, per kind), forks (evidence
+kept, the appliance quarantined, an alert raised) and appliances that came back behind what
+the centre accepted from them (an alert: they lost their tail and can heal from the centre's
+copy). Intake, enrolment, uploads and replacement all note through here."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 from .. import wire
 from ..errors import ForkError
 from .centre import Centre
-from .storage import AnomalyKind, ApplianceRecord, ApplianceStatus, ForkEvidence
+from .storage import AnomalyKind, ApplianceRecord, ApplianceStatus, CentreTx, ForkEvidence
 
 log = logging.getLogger(__name__)
 
@@ -59,3 +60,25 @@ def record_fork(
         )
         tx.record_anomaly(app.id, AnomalyKind.FORK, str(exc), now)
     log.warning("fork detected for appliance %s: %s", app.id, exc)
+
+
+BEHIND_ALERT = "behind"
+
+
+def note_behind(tx: CentreTx, app: ApplianceRecord, detail: str, now: str) -> None:
+    """An appliance came back behind what the centre accepted from it (its write-ahead log
+    lost, an older copy of its disk put back): an alert, once while it stays open, and an
+    anomaly counted each time. Its log heals from the centre's copy (`luutru restore
+    --tail-from-centre` on the box)."""
+    tx.record_anomaly(app.id, AnomalyKind.BEHIND, detail, now)
+    if any(a.appliance_id == app.id and a.kind == BEHIND_ALERT for a in tx.alerts()):
+        return
+    tx.raise_alert(
+        app.id,
+        BEHIND_ALERT,
+        f"{app.org_name} ({app.org_id}): {detail}. The centre holds "
+        f"{app.accepted_size} entries of its log; on the box, `luutru restore "
+        "--tail-from-centre` brings them back.",
+        now,
+    )
+    log.warning("appliance %s came back behind the centre: %s", app.id, detail)

@@ -118,6 +118,7 @@ class Examined:
     rows: list[EntryRow]
     docs: list[DocumentRow]
     refs: list[ContentRef]
+    entries: list[Entry]  # the full entries, decoded (the catalogue's sources)
 
 
 # -- pure checks ----------------------------------------------------------------------------
@@ -129,6 +130,7 @@ def examine(app: ApplianceRecord, batch: wire.Batch) -> Examined:
     rows: list[EntryRow] = []
     docs: list[DocumentRow] = []
     refs: list[ContentRef] = []
+    decoded: list[Entry] = []
     for k, item in enumerate(batch.items):
         idx = batch.start + k
         if isinstance(item, wire.Withheld):
@@ -162,7 +164,8 @@ def examine(app: ApplianceRecord, batch: wire.Batch) -> Examined:
             refs.append(ContentRef(r.hex(), sizes.get(r.hex(), -1), idx))
         if entry.type == "document" and entry.id and data is not None:
             docs.append(document_row(app, entry, data))
-    return Examined(leaves, rows, docs, refs)
+        decoded.append(entry)
+    return Examined(leaves, rows, docs, refs, decoded)
 
 
 def document_row(app: ApplianceRecord, entry: Entry, data: dict[str, Any]) -> DocumentRow:

@@ -18,7 +18,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from appliance.fsutil import fsync_dir
+from appliance.fsutil import durable_dirs, fsync_dir
 
 from ..errors import ContentError
 
@@ -203,7 +203,7 @@ class FolderBlobStore:
 
     def _promote(self, src: Path, sha256: str) -> None:
         final = self.path(sha256)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        durable_dirs(final.parent)  # an accepted file must survive a power cut
         os.chmod(src, 0o444)
         os.replace(src, final)
         fsync_dir(final.parent)

@@ -49,8 +49,10 @@ class Dialect(ABC, Generic[C]):
         argument its single placeholder takes."""
 
     @abstractmethod
-    def text_match(self, folded_query: str) -> tuple[str, Any] | None:
-        """A condition on ``documents`` that its folded text holds every word of the query,
+    def text_match(self, folded_query: str, table: str = "documents"
+                   ) -> tuple[str, Any] | None:
+        """A condition on ``table`` (documents, catalogue: each with ``rid``, ``folded`` and
+        its word index) that its folded text holds every word of the query,
         the last one as a prefix unless a space ends the query, with its one argument; None
         when the query holds no word."""
 

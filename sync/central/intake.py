@@ -32,7 +32,8 @@ from ..errors import (
     UnknownKeyError,
     WireError,
 )
-from .anomalies import note, record_fork
+from . import catalogue
+from .anomalies import note, note_behind, record_fork
 from .batchcheck import Disposition, check_batch
 from .centre import Centre
 from .ltv_job import undelivered
@@ -320,9 +321,10 @@ class Intake:
                     "this appliance is quarantined after a fork in its log; a technician "
                     "must clear it at the centre (`luutru central clear`)"
                 )
+            online = transport is Transport.HTTP
             if req.type is wire.RequestType.STATUS:
-                return self._status(tx, req, fresh, extra)
-            answer = self._batch(tx, req, fresh, extra)
+                return self._status(tx, req, fresh, extra, online)
+            answer = self._batch(tx, req, fresh, extra, online)
             if _remembered(answer) and not answer.pending:
                 tx.remember_response(app.id, req.digest, answer.body, self.c.now())
             return answer
@@ -334,10 +336,16 @@ class Intake:
         with self.c.storage.transaction() as tx:
             tx.touch(app.id, now)
             if isinstance(exc, ReplayError):
-                kind = (
-                    AnomalyKind.SEQUENCE_REGRESSED if "sequence" in str(exc) else AnomalyKind.REPLAY
-                )
-                tx.record_anomaly(app.id, kind, str(exc), now)
+                if "sequence" in str(exc):
+                    # Its sequence went back: its disk (state.json with it) is an older copy.
+                    tx.record_anomaly(app.id, AnomalyKind.SEQUENCE_REGRESSED, str(exc), now)
+                    fresh = tx.appliance(app.id)
+                    if fresh is not None:
+                        note_behind(tx, fresh, f"its request sequence went back to {req.seq} "
+                                    f"(the centre has seen {fresh.last_seq}): an older copy of "
+                                    "its disk was put back", now)
+                    return
+                tx.record_anomaly(app.id, AnomalyKind.REPLAY, str(exc), now)
                 return
             if transport is Transport.HTTP:
                 fresh = tx.appliance(app.id)
@@ -350,10 +358,11 @@ class Intake:
     # status ----------------------------------------------------------------------------
 
     def _status(
-        self, tx: CentreTx, req: wire.SignedRequest, app: ApplianceRecord, extra: dict[str, Any]
+        self, tx: CentreTx, req: wire.SignedRequest, app: ApplianceRecord, extra: dict[str, Any],
+        online: bool = False,
     ) -> Answer:
         pub = load_public_key(app.public_key_pem)
-        self._note_claim(tx, app, req.body.get("head"), pub)
+        self._note_claim(tx, app, req.body.get("head"), pub, online)
         cp = tx.checkpoint(app.id, app.accepted_size)
         return self._answer(
             req.digest,
@@ -366,8 +375,11 @@ class Intake:
         )
 
     def _note_claim(
-        self, tx: CentreTx, app: ApplianceRecord, head: Any, pub: PublicKey
+        self, tx: CentreTx, app: ApplianceRecord, head: Any, pub: PublicKey, online: bool = False
     ) -> Checkpoint | None:
+        """The appliance's newest checkpoint (``head``), checked against what the centre holds.
+        Online, a head below the accepted size means the box lost its tail; a USB or parked
+        batch may simply be older than one already applied."""
         if not isinstance(head, bytes):
             return None
         try:
@@ -382,17 +394,25 @@ class Intake:
                 claimed_checkpoint=head,
                 conflicting_checkpoint=known.cose,
             )
+        if cp.tree_size < app.accepted_size:
+            if not online:
+                return cp
+            note_behind(tx, app, f"its newest checkpoint covers {cp.tree_size} entries, the "
+                        f"centre accepted {app.accepted_size} from it: it lost the tail of its "
+                        "log", self.c.now())
+            return cp  # its earlier, larger claim stands
         tx.set_claim(app.id, cp.tree_size, self.c.now())
         return cp
 
     # batches ---------------------------------------------------------------------------
 
     def _batch(
-        self, tx: CentreTx, req: wire.SignedRequest, app: ApplianceRecord, extra: dict[str, Any]
+        self, tx: CentreTx, req: wire.SignedRequest, app: ApplianceRecord, extra: dict[str, Any],
+        online: bool = False,
     ) -> Answer:
         batch = wire.Batch.from_body(req.body)
         pub = load_public_key(app.public_key_pem)
-        if self._note_claim(tx, app, req.body.get("head"), pub) is None:
+        if self._note_claim(tx, app, req.body.get("head"), pub, online) is None:
             tx.set_claim(app.id, max(batch.end, app.claimed_size), self.c.now())
         verdict = check_batch(tx, app, batch, pub)
         cp = verdict.checkpoint
@@ -450,6 +470,8 @@ class Intake:
         tx.add_entries(app.id, new_rows)
         tx.add_content_refs(app.id, [r for r in seen.refs if r.first_index >= accepted])
         tx.upsert_documents([d for d in seen.docs if d.log_index >= accepted])
+        catalogue.on_entries(tx, app, [e for e in seen.entries if e.index >= accepted],
+                             self.c.now())
         withheld = app.withheld + sum(1 for r in new_rows if r.entry is None)
         tx.set_accepted(app.id, batch.end, verdict.root, verdict.frontier, withheld)
         updated = tx.appliance(app.id)

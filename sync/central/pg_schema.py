@@ -105,6 +105,53 @@ CREATE INDEX replacements_key ON replacements (new_key_id);
 """,
     ),
     (3, "signature upgrade at the centre (PAdES B-LTA)", LTV_SCHEMA),
+    (
+        4,
+        "the public catalogue (hồ sơ, fonds, releases, published records), readers, requests",
+        """
+CREATE TABLE cat_fonds (
+  appliance_id TEXT NOT NULL, fond_code TEXT NOT NULL, version BIGINT NOT NULL,
+  data_json TEXT NOT NULL, log_index BIGINT NOT NULL, PRIMARY KEY (appliance_id, fond_code));
+CREATE TABLE cat_files (
+  appliance_id TEXT NOT NULL, file_code TEXT NOT NULL, file_id TEXT NOT NULL,
+  version BIGINT NOT NULL, data_json TEXT NOT NULL, log_index BIGINT NOT NULL,
+  PRIMARY KEY (appliance_id, file_code));
+CREATE TABLE cat_releases (
+  appliance_id TEXT NOT NULL, file_code TEXT NOT NULL, basis TEXT NOT NULL,
+  record_type TEXT NOT NULL, record_id TEXT NOT NULL, version BIGINT NOT NULL,
+  at TEXT NOT NULL, log_index BIGINT NOT NULL,
+  PRIMARY KEY (appliance_id, file_code, basis, record_type, record_id));
+CREATE INDEX cat_releases_record ON cat_releases (appliance_id, record_id);
+CREATE TABLE cat_withheld (
+  appliance_id TEXT NOT NULL, record_type TEXT NOT NULL, record_key TEXT NOT NULL,
+  reason TEXT NOT NULL, by_user TEXT NOT NULL, at TEXT NOT NULL,
+  PRIMARY KEY (appliance_id, record_type, record_key));
+CREATE TABLE catalogue (
+  rid BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, oai_id TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL, appliance_id TEXT NOT NULL, org_id TEXT NOT NULL,
+  fond_code TEXT NOT NULL, file_code TEXT NOT NULL, doc_id TEXT, year INTEGER,
+  type_code TEXT, title TEXT NOT NULL, folded TEXT NOT NULL, meta_json TEXT NOT NULL,
+  datestamp TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,
+  words tsvector GENERATED ALWAYS AS
+    (to_tsvector('simple', regexp_replace(folded, '[^[:alnum:]]+', ' ', 'g'))) STORED);
+CREATE INDEX catalogue_stamp ON catalogue (datestamp, rid);
+CREATE INDEX catalogue_set ON catalogue (fond_code, datestamp, rid);
+CREATE INDEX catalogue_file ON catalogue (appliance_id, file_code);
+CREATE INDEX catalogue_browse ON catalogue (kind, deleted, fond_code, year);
+CREATE INDEX catalogue_words ON catalogue USING gin (words);
+CREATE TABLE readers (
+  username TEXT PRIMARY KEY, full_name TEXT NOT NULL, identity_no TEXT,
+  pw_hash BYTEA NOT NULL, created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE reader_sessions (
+  token_hash BYTEA PRIMARY KEY, username TEXT NOT NULL, expires_at TEXT NOT NULL);
+CREATE TABLE reader_requests (
+  id TEXT PRIMARY KEY, username TEXT NOT NULL, oai_id TEXT NOT NULL, form TEXT NOT NULL,
+  purpose TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, decided_by TEXT,
+  decided_at TEXT, note TEXT, copy_sha256 TEXT, copy_pdf BYTEA);
+CREATE INDEX reader_requests_user ON reader_requests (username, created_at);
+CREATE INDEX reader_requests_status ON reader_requests (status, created_at);
+""",
+    ),
 ]
 
 

@@ -91,7 +91,8 @@ class PgDialect(Dialect[psycopg.Connection[Any]]):
     def among(self, column: str, values: Sequence[Any]) -> tuple[str, Any]:
         return f"{column} = ANY(?)", list(values)
 
-    def text_match(self, folded_query: str) -> tuple[str, Any] | None:
+    def text_match(self, folded_query: str, table: str = "documents"
+                   ) -> tuple[str, Any] | None:
         q = ts_query(folded_query)
         return None if q is None else ("words @@ to_tsquery('simple', ?)", q)
 

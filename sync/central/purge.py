@@ -25,6 +25,7 @@ from appliance import cbor
 from appliance.classified import CLASSIFIED, ClassifiedSet, classified_maps, named_ids
 from appliance.errors import EncodingError
 
+from . import catalogue
 from .centre import Centre
 from .storage import AnomalyKind, CentreView
 
@@ -125,6 +126,7 @@ def purge_classified(centre: Centre, dry_run: bool = False) -> PurgeReport:
             docs, shas = tx.withhold_entries(
                 app.id, doomed, sorted(secret.ids), sorted(secret.content)
             )
+            catalogue.reproject(tx, app, centre.now())  # nothing purged stays published
             tx.record_anomaly(
                 app.id, AnomalyKind.CLASSIFIED,
                 f"purged {len(doomed)} entries naming classified records that an earlier "

@@ -14,6 +14,7 @@ from appliance import cbor, merkle
 from appliance.ledger import Entry
 
 from ..errors import SyncError
+from . import catalogue
 from .batchcheck import document_row
 from .centre import Centre
 from .storage import ApplianceStatus, DocumentRow
@@ -66,6 +67,9 @@ def clear_quarantine(centre: Centre, appliance_id: str, by: str) -> ClearResult:
         tx.upsert_documents(list(latest.values()))
         tx.set_accepted(appliance_id, keep, merkle.frontier_root(frontier), frontier, withheld)
         tx.set_status(appliance_id, ApplianceStatus.ACTIVE)
+        after = tx.appliance(appliance_id)
+        assert after is not None
+        catalogue.reproject(tx, after, now)  # what the rolled-back entries released goes
         cleared = tx.clear_alerts(appliance_id, by, now)
         tx.raise_alert(
             appliance_id,

@@ -14,6 +14,7 @@ from typing import Any, Generic
 from appliance import cbor
 
 from .dialect import C, Dialect
+from .sql_catalogue import CatalogueQueries, CatalogueWrites
 from .sql_ltv import SqlLtvTx, SqlLtvView
 from .storage import (
     Alert,
@@ -102,10 +103,12 @@ def _content_ref(r: Sequence[Any]) -> ContentRef:
     return ContentRef(r[0], int(r[1]), int(r[2]))
 
 
-class SqlView(SqlLtvView[C], Generic[C]):
+class SqlView(SqlLtvView[C], CatalogueQueries, Generic[C]):
     """``CentreView`` on one connection: a transaction's, or a read-only snapshot's."""
 
     _locks_rows = False  # a transaction locks the rows it reads in order to change them
+    c: C
+    d: Dialect[C]
 
     def __init__(self, conn: C, dialect: Dialect[C]) -> None:
         self.c = conn
@@ -326,7 +329,7 @@ class SqlView(SqlLtvView[C], Generic[C]):
         return [DocumentRow(*r) for r in self.d.search(self.c, sql, args)]
 
 
-class SqlTx(SqlView[C], SqlLtvTx[C]):
+class SqlTx(SqlView[C], SqlLtvTx[C], CatalogueWrites):
     """``CentreTx``: the same reads, locking the rows they will change, and the writes."""
 
     _locks_rows = True

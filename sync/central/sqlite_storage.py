@@ -98,6 +98,55 @@ CREATE TABLE IF NOT EXISTS forks (
   accepted_size INTEGER NOT NULL, accepted_checkpoint BLOB NOT NULL,
   claimed_size INTEGER NOT NULL, claimed_checkpoint BLOB NOT NULL, diverge_index INTEGER,
   request BLOB NOT NULL, reason TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cat_fonds (
+  appliance_id TEXT NOT NULL, fond_code TEXT NOT NULL, version INTEGER NOT NULL,
+  data_json TEXT NOT NULL, log_index INTEGER NOT NULL,
+  PRIMARY KEY (appliance_id, fond_code)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cat_files (
+  appliance_id TEXT NOT NULL, file_code TEXT NOT NULL, file_id TEXT NOT NULL,
+  version INTEGER NOT NULL, data_json TEXT NOT NULL, log_index INTEGER NOT NULL,
+  PRIMARY KEY (appliance_id, file_code)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cat_releases (
+  appliance_id TEXT NOT NULL, file_code TEXT NOT NULL, basis TEXT NOT NULL,
+  record_type TEXT NOT NULL, record_id TEXT NOT NULL, version INTEGER NOT NULL,
+  at TEXT NOT NULL, log_index INTEGER NOT NULL,
+  PRIMARY KEY (appliance_id, file_code, basis, record_type, record_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS cat_releases_record ON cat_releases (appliance_id, record_id);
+CREATE TABLE IF NOT EXISTS cat_withheld (
+  appliance_id TEXT NOT NULL, record_type TEXT NOT NULL, record_key TEXT NOT NULL,
+  reason TEXT NOT NULL, by_user TEXT NOT NULL, at TEXT NOT NULL,
+  PRIMARY KEY (appliance_id, record_type, record_key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS catalogue (
+  rid INTEGER PRIMARY KEY, oai_id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+  appliance_id TEXT NOT NULL, org_id TEXT NOT NULL, fond_code TEXT NOT NULL,
+  file_code TEXT NOT NULL, doc_id TEXT, year INTEGER, type_code TEXT, title TEXT NOT NULL,
+  folded TEXT NOT NULL, meta_json TEXT NOT NULL, datestamp TEXT NOT NULL,
+  deleted INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS catalogue_stamp ON catalogue (datestamp, rid);
+CREATE INDEX IF NOT EXISTS catalogue_set ON catalogue (fond_code, datestamp, rid);
+CREATE INDEX IF NOT EXISTS catalogue_file ON catalogue (appliance_id, file_code);
+CREATE INDEX IF NOT EXISTS catalogue_browse ON catalogue (kind, deleted, fond_code, year);
+CREATE VIRTUAL TABLE IF NOT EXISTS catalogue_fts USING fts5(
+  folded, content='catalogue', content_rowid='rid', tokenize='unicode61 remove_diacritics 2');
+CREATE TRIGGER IF NOT EXISTS catalogue_ai AFTER INSERT ON catalogue BEGIN
+  INSERT INTO catalogue_fts (rowid, folded) VALUES (new.rid, new.folded); END;
+CREATE TRIGGER IF NOT EXISTS catalogue_ad AFTER DELETE ON catalogue BEGIN
+  INSERT INTO catalogue_fts (catalogue_fts, rowid, folded) VALUES ('delete', old.rid, old.folded);
+  END;
+CREATE TRIGGER IF NOT EXISTS catalogue_au AFTER UPDATE OF folded ON catalogue BEGIN
+  INSERT INTO catalogue_fts (catalogue_fts, rowid, folded) VALUES ('delete', old.rid, old.folded);
+  INSERT INTO catalogue_fts (rowid, folded) VALUES (new.rid, new.folded); END;
+CREATE TABLE IF NOT EXISTS readers (
+  username TEXT PRIMARY KEY, full_name TEXT NOT NULL, identity_no TEXT,
+  pw_hash BLOB NOT NULL, created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS reader_sessions (
+  token_hash BLOB PRIMARY KEY, username TEXT NOT NULL, expires_at TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS reader_requests (
+  id TEXT PRIMARY KEY, username TEXT NOT NULL, oai_id TEXT NOT NULL, form TEXT NOT NULL,
+  purpose TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, decided_by TEXT,
+  decided_at TEXT, note TEXT, copy_sha256 TEXT, copy_pdf BLOB);
+CREATE INDEX IF NOT EXISTS reader_requests_user ON reader_requests (username, created_at);
+CREATE INDEX IF NOT EXISTS reader_requests_status ON reader_requests (status, created_at);
 """
 
 class SqliteDialect(Dialect[sqlite3.Connection]):
@@ -116,13 +165,14 @@ class SqliteDialect(Dialect[sqlite3.Connection]):
     def among(self, column: str, values: Sequence[Any]) -> tuple[str, Any]:
         return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(list(values))
 
-    def text_match(self, folded_query: str) -> tuple[str, Any] | None:
+    def text_match(self, folded_query: str, table: str = "documents"
+                   ) -> tuple[str, Any] | None:
         words = folded_query.split()
         if not words:
             return None
         match = " AND ".join('"' + w.replace('"', "") + '"' for w in words)
         return (
-            "rid IN (SELECT rowid FROM documents_fts WHERE documents_fts MATCH ?)",
+            f"rid IN (SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ?)",
             match if folded_query.endswith(" ") else match + " *",
         )
 

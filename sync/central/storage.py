@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from .catalogue_store import CatalogueTx, CatalogueView
+
 
 class ApplianceStatus(StrEnum):
     ACTIVE = "active"
@@ -35,6 +37,7 @@ class AnomalyKind(StrEnum):
     QUARANTINED_REQUEST = "quarantined_request"
     CONTENT_MISMATCH = "content_mismatch"
     CENTRE_AHEAD = "centre_ahead"
+    BEHIND = "behind"  # the appliance came back with less than the centre accepted from it
     ENROLMENT = "enrolment"
 
 
@@ -228,7 +231,7 @@ class LtvRow:
     renew_by: str | None = None
 
 
-class CentreView(Protocol):
+class CentreView(CatalogueView, Protocol):
     """Reads; a view is a consistent snapshot for as long as it is open."""
 
     def appliance(self, appliance_id: str) -> ApplianceRecord | None: ...
@@ -306,7 +309,7 @@ class CentreView(Protocol):
         ...
 
 
-class CentreTx(CentreView, Protocol):
+class CentreTx(CentreView, CatalogueTx, Protocol):
     """Writes inside one transaction: all of them land, or none."""
 
     def add_token(self, token: TokenRecord) -> None: ...

@@ -34,6 +34,7 @@ def test_fresh_appliance_is_healthy(run: RunHook) -> None:
     assert states == {
         "database": CheckStatus.PASS, "ledger": CheckStatus.PASS, "disk": CheckStatus.PASS,
         "tpm": CheckStatus.SKIPPED, "sync": CheckStatus.SKIPPED, "clock": CheckStatus.PASS,
+        "tail": CheckStatus.PASS,
     }
     assert check(res, "tpm").reason.startswith("software device key")
 
@@ -82,6 +83,23 @@ def test_entries_left_unsigned_too_long_fail(data_dir: Path, hook_config: HookCo
     late = health(HookConfig(data_dir, clock=ManualClock(now + dt.timedelta(minutes=5))))
     assert check(late, "ledger").status is CheckStatus.FAIL
     assert "not sealing" in check(late, "ledger").reason
+
+
+def test_a_log_behind_its_anchor_needs_attention(run: RunHook, data_dir: Path,
+                                                  tmp_path: Path) -> None:
+    """An older copy of the database put back: the box stops writing (preflight.py), and the
+    health hook says so, as a warning (restarting cannot mend it: the technician does)."""
+    import shutil
+
+    shutil.copy2(data_dir / DB_NAME, tmp_path / "old.db")
+    with Store.open(data_dir) as s:
+        s.register_incoming(incoming())
+        assert s.wait_sealed()
+    shutil.copy2(tmp_path / "old.db", data_dir / DB_NAME)
+    res = run("health", health)
+    tail = check(res, "tail")
+    assert tail.status is CheckStatus.WARN and "--tail-from-centre" in tail.reason
+    assert res.status is not Status.FAILED  # the watchdog is still fed
 
 
 def test_newer_schema_fails(run: RunHook, data_dir: Path) -> None:

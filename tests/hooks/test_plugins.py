@@ -106,7 +106,7 @@ def test_a_plugin_that_mutates_the_result_changes_nothing(
             result["checks"].clear()
     """)
     res = run("health", health)
-    assert res.status is Status.OK and len(res.checks) == 6
+    assert res.status is Status.OK and len(res.checks) == 7
 
 
 def test_a_hanging_plugin_times_out(data_dir: Path, tmp_path: Path) -> None:

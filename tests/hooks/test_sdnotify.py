@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_hooks.sdnotify import notify
+from appliance.sdnotify import notify
 
 
 def test_datagram_reaches_a_path_socket(tmp_path: Path) -> None:

@@ -8,11 +8,16 @@ import pikepdf
 from PIL import Image, ImageDraw
 
 
-def png(size: tuple[int, int] = (400, 560), text: str = "CONG VAN") -> bytes:
+def png(size: tuple[int, int] = (1654, 2339), text: str = "CONG VAN") -> bytes:
+    """A page as a scanner or a phone gives it: A4 at 200 dpi (capture refuses less)."""
     img = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(img)
     draw.rectangle((20, 20, size[0] - 20, 80), outline="black", width=3)
     draw.text((40, 40), text, fill="black")
+    # Lines of "text" as a typed page has them, so capture does not take it for a blank back.
+    step = max(12, size[1] // 40)
+    for y in range(120, size[1] - step, step):
+        draw.rectangle((size[0] // 10, y, size[0] * 9 // 10, y + max(2, step // 5)), fill="black")
     out = io.BytesIO()
     img.save(out, "PNG")
     return out.getvalue()

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,7 +44,10 @@ class Served:
 
 
 @contextmanager
-def serve(data_dir: Path, *extra: str, mdns: bool = False) -> Iterator[Served]:
+def serve(data_dir: Path, *extra: str, mdns: bool = False, ready: tuple[int, ...] = (200,),
+          env: dict[str, str] | None = None) -> Iterator[Served]:
+    """``luutru serve`` on loopback, yielded once /healthz answers with a status in ``ready``
+    (503: a halted store still serves its pages)."""
     port = free_port()
     args = [sys.executable, "-m", "luutru", "serve", "--data", str(data_dir),
             "--host", "127.0.0.1", "--port", str(port)]
@@ -52,19 +56,23 @@ def serve(data_dir: Path, *extra: str, mdns: bool = False) -> Iterator[Served]:
     t0 = time.perf_counter()
     proc = subprocess.Popen([*args, *extra], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-                    if r.status == 200:
+                    if r.status in ready:
                         break
+            except urllib.error.HTTPError as e:
+                if e.code in ready:
+                    break
             except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    out = proc.stdout.read() if proc.stdout else ""
-                    raise RuntimeError(f"serve did not start: {out}") from None
-                time.sleep(0.01)
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read() if proc.stdout else ""
+                raise RuntimeError(f"serve did not start: {out}") from None
+            time.sleep(0.01)
         yield Served(proc, port, t0, time.perf_counter())
     finally:
         if proc.poll() is None:

@@ -33,16 +33,20 @@ async def test_register_upload_view_issue_and_search(client: TestClient) -> None
     up = await client.post(f"/api/v1/documents/{doc['id']}/content?name=scan.png",
                            data=samples.png(), headers={**h, "Content-Type": "image/png"})
     assert up.status == 201, await up.text()
-    sha = (await up.json())["content"]["sha256"]
+    uploaded = await up.json()
+    sha = uploaded["content"]["sha256"]
+    # A photo goes through capture: the document holds its page as a PDF, OCR under way.
+    assert uploaded["content"]["mime"] == "application/pdf"
+    assert uploaded["capture"] == {"step": "ocr", "error": None, "retrying": False}
     bad = await client.post(f"/api/v1/documents/{doc['id']}/content?name=x.pdf",
                             data=samples.pdf_with_javascript(), headers=h)
     assert bad.status == 422 and "JavaScript" in (await bad.json())["error"]["message"]
     got = await client.get(f"/api/v1/documents/{doc['id']}", headers=h)
     body = await got.json()
     assert body["version"] == 2 and body["seal"]["status"] in ("sealed", "pending")
-    assert body["confirmed_at_province"] is False
+    assert body["confirmed_at_province"] is False and body["capture"]["step"] == "ocr"
     content = await client.get(f"/api/v1/documents/{doc['id']}/content/{sha}", headers=h)
-    assert content.status == 200 and content.headers["Content-Type"] == "image/png"
+    assert content.status == 200 and content.headers["Content-Type"] == "application/pdf"
     found = await client.get("/api/v1/documents?q=quyet+toan+ngan+sach", headers=h)
     assert [i["id"] for i in (await found.json())["items"]] == [doc["id"]]
     draft = await client.post("/api/v1/documents/outgoing", headers=h, json={

@@ -66,18 +66,49 @@ async def test_register_incoming_with_a_scan(client: TestClient) -> None:
     assert rec.data["ArrivalNumber"] == 1
     assert rec.data["ArrivalDate"] == "2025-09-15"  # the clock's date, given automatically
     assert rec.data["IssuedDate"] == "2025-09-03"
+    # A PDF of page images is a scan: it joins the capture pipeline like the scanner's pages
+    # (assembled anew, OCR and signing queued for the background worker).
     (content,) = rec.data["Content"]
-    assert content["mime"] == "application/pdf" and content["size"] == len(scan)
-    assert content["name"] == "công văn 1245.pdf"
+    assert content["mime"] == "application/pdf" and content["name"].startswith("scan-")
+    from appliance.capture.queue import JobKind, Queue
+
+    (job,) = Queue(s.store.data_dir).jobs(document_id=doc_id)
+    assert job.kind is JobKind.OCR and job.input_sha256 == content["sha256"]
     page = await client.get(f"/documents/{doc_id}?done=registered")
     html = await page.text()
     assert "Đã đăng ký với số đến 1." in html
     assert "20/09/2025" in html  # dates for people are dd/mm/yyyy
+    assert "Đang nhận dạng chữ…" in html and 'data-capture-poll="' in html
+    poll = await client.get(f"/documents/{doc_id}/capture")
+    assert await poll.json() == {"step": "ocr", "retrying": False}
     pdf = await client.get(f"/documents/{doc_id}/content/{content['sha256']}")
     assert pdf.status == 200 and pdf.headers["Content-Type"] == "application/pdf"
     assert (await pdf.read()).startswith(b"%PDF-")  # the marked print copy (test_print_…)
+
+
+async def test_a_computer_made_pdf_is_kept_as_sent_and_its_text_found(
+    client: TestClient,
+) -> None:
+    """A born-digital PDF (text on its pages) is the record byte for byte: no capture, its
+    text indexed at once, so search finds words that are only inside the file."""
+    from tests.archive.conftest import pdf_bytes
+
+    s = services_of(client)
+    csrf = await as_role(client, Role.CLERK)
+    made = pdf_bytes("Kế hoạch tiêm chủng mở rộng cho trẻ em thôn Bến Đò")
+    resp = await client.post("/documents/incoming", allow_redirects=False, data=_multipart(
+        {**FORM, "csrf_token": csrf}, {"scan": ("kế hoạch.pdf", made, "application/pdf")}))
+    doc_id = _doc_id(resp)
+    (content,) = s.store.get("document", doc_id).data["Content"]
+    assert content["name"] == "kế hoạch.pdf" and content["size"] == len(made)
     raw = await client.get(f"/documents/{doc_id}/content/{content['sha256']}?download=1")
-    assert await raw.read() == scan
+    assert await raw.read() == made
+    from appliance.capture.queue import Queue, queue_exists
+
+    assert not queue_exists(s.store.data_dir) or not Queue(s.store.data_dir).jobs(
+        document_id=doc_id)
+    found = await client.get("/search?q=tiem+chung+ben+do")  # without diacritics, đ folded
+    assert doc_id in await found.text()
 
 
 async def test_print_copies_carry_the_marks_and_downloads_stay_original(
@@ -235,11 +266,29 @@ async def test_photo_from_a_phone_and_tiff_are_accepted(client: TestClient) -> N
     up = await client.post(f"/documents/{doc_id}/content", allow_redirects=False, data=_multipart(
         {"csrf_token": csrf}, {"scan": ("trang.tiff", samples.tiff(), "image/tiff")}))
     assert up.status == 303
-    kinds = [c["mime"] for c in s.store.get("document", doc_id).data["Content"]]
-    assert kinds == ["image/jpeg", "image/tiff"]
-    tif = s.store.get("document", doc_id).data["Content"][1]
-    preview = await client.get(f"/documents/{doc_id}/content/{tif['sha256']}?preview=png")
+    # Each went through capture: a PDF of its pages (the TIFF's two as one), OCR queued.
+    content = s.store.get("document", doc_id).data["Content"]
+    assert [c["mime"] for c in content] == ["application/pdf", "application/pdf"]
+    import pikepdf
+
+    with s.store.content.open(content[1]["sha256"]) as fh, pikepdf.open(fh) as tif_pdf:
+        assert len(tif_pdf.pages) == 2
+    preview = await client.get(f"/documents/{doc_id}/content/{content[1]['sha256']}?preview=png")
     assert preview.status == 200 and (await preview.read()).startswith(b"\x89PNG")
+
+
+async def test_a_photo_too_coarse_to_read_is_refused_in_vietnamese(client: TestClient) -> None:
+    """A thumbnail-sized photo cannot be a page: the document stays as it was, the clerk is
+    told why and what to do, in Vietnamese, with the file's name."""
+    s = services_of(client)
+    csrf = await as_role(client, Role.CLERK)
+    doc = s.store.register_incoming(incoming(), "test").record
+    up = await client.post(f"/documents/{doc.id}/content", data=_multipart(
+        {"csrf_token": csrf}, {"camera": ("anh-nho.jpg", samples.png((320, 450)), "image/png")}))
+    assert up.status == 422
+    html = unescape(await up.text())
+    assert "anh-nho.png có độ phân giải quá thấp" in html and "300 dpi" in html
+    assert "Content" not in s.store.get("document", doc.id).data
 
 
 async def test_views_and_downloads_are_logged(client: TestClient) -> None:

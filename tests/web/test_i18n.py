@@ -18,12 +18,16 @@ WEB = Path(__file__).resolve().parents[2] / "web_ui"
 
 
 def template_messages() -> set[str]:
-    found = extract_from_dir(
-        str(WEB / "templates"),
-        method_map=[("**.html", "jinja2")],
-        options_map={"**.html": {"extensions": "jinja2.ext.i18n"}},
-    )
-    return {msg[2] if isinstance(msg[2], str) else msg[2][0] for msg in found}
+    out: set[str] = set()
+    # The appliance's pages and the province's public catalogue share the catalogs.
+    for folder in (WEB / "templates", WEB / "catalogue" / "templates"):
+        found = extract_from_dir(
+            str(folder),
+            method_map=[("**.html", "jinja2")],
+            options_map={"**.html": {"extensions": "jinja2.ext.i18n"}},
+        )
+        out |= {msg[2] if isinstance(msg[2], str) else msg[2][0] for msg in found}
+    return out
 
 
 def test_every_template_message_has_a_vietnamese_translation() -> None:
@@ -49,3 +53,14 @@ async def test_vietnamese_by_default_english_on_request(client: TestClient) -> N
     assert resp.status == 200
     page = await resp.text()
     assert 'lang="en"' in page and "Registered today" in page and "Đăng ký hôm nay" not in page
+
+
+def test_every_role_has_a_name_in_both_languages() -> None:
+    """The header shows the role: never its code name (handler, clerk) in either language."""
+    from appliance.accounts import Role
+    from web_ui import i18n
+
+    for role in Role:
+        vi = i18n.translations("vi").gettext(role.value)
+        en = i18n.translations("en").gettext(role.value)
+        assert vi != role.value and en != role.value and en[0].isupper(), role

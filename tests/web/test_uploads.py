@@ -3,6 +3,9 @@ user's language, and nothing stored (web_ui/uploads.py over appliance/pdfcheck.p
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -74,3 +77,29 @@ async def test_pdfs_with_links_inside_the_document_are_accepted(
         {**FORM, "csrf_token": csrf},
         {"scan": ("scan.pdf", active_pdfs.HARMLESS[case](), "application/pdf")}))
     assert resp.status == 303, await resp.text()
+
+
+async def test_the_checker_tells_computer_made_pdfs_from_scans(tmp_path: Path) -> None:
+    """What decides capture (appliance/capture/intake.py): text on a page or a signature
+    inside makes a PDF computer-made (kept as sent); a PDF of page images and every photo are
+    scans. A signed scan (an e-office's signed PDF of page images) is kept too."""
+    from appliance.pdfsign import sign_pdf
+    from tests.archive.conftest import pdf_bytes
+    from tests.pki import SoftwareAgencyKey
+    from web_ui.uploads import check_file
+
+    from . import samples
+
+    key = SoftwareAgencyKey.make()
+    cases = {
+        "typed.pdf": (pdf_bytes("Báo cáo tổng kết năm"), True),
+        "scan.pdf": (samples.pdf(), False),
+        "signed-scan.pdf": (await asyncio.to_thread(sign_pdf, samples.pdf(), key,
+                                                    agency_name="UBND xã"), True),
+        "photo.jpg": (samples.jpeg(), False),
+        "pages.tiff": (samples.tiff(), False),
+    }
+    for name, (data, made) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert check_file(path, 50 << 20, 100_000_000, 500).born_digital is made, name

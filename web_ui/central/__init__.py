@@ -88,6 +88,8 @@ LABELS: dict[str, dict[str, str]] = {
         "bad_login": "Sai tên đăng nhập hoặc mật khẩu.",
         "bad_form": "Biểu mẫu đã hết hạn; vui lòng đăng nhập lại.",
         "no_accounts": "Chưa có tài khoản nào. Trên máy trung tâm, chạy:",
+        "online_requests": "Yêu cầu trực tuyến",
+        "withheld_catalogue": "Không công bố",
     },
     "en": {
         "title": "Provincial data centre — sync from communes",
@@ -135,6 +137,8 @@ LABELS: dict[str, dict[str, str]] = {
         "bad_login": "Wrong username or password.",
         "bad_form": "The form had expired; please sign in again.",
         "no_accounts": "There is no account yet. On the centre machine, run:",
+        "online_requests": "Online requests",
+        "withheld_catalogue": "Withheld from the catalogue",
     },
 }
 STATUS_VI = {"active": "hoạt động", "quarantined": "cách ly"}

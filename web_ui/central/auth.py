@@ -241,13 +241,17 @@ class DashboardUsers:
 DASH_USERS = web.AppKey("dashboard_users", DashboardUsers)
 DASH_THROTTLE = web.AppKey("dashboard_throttle", Throttle)
 DASH_USER = web.RequestKey("dashboard_user", str)
+# Path prefixes another part of the application serves to the public (web_ui/catalogue): the
+# dashboard's sign-in does not guard them.
+PUBLIC_PARTS = web.AppKey("dashboard_public_parts", tuple)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def is_dashboard_path(path: str) -> bool:
-    """The sync API and /healthz answer appliances and monitors; the rest is the dashboard."""
-    return not (path == "/healthz" or path.startswith("/v1/"))
+def is_dashboard_path(path: str, public: tuple[str, ...] = ()) -> bool:
+    """The sync API and /healthz answer appliances and monitors, ``public`` prefixes anyone;
+    the rest is the dashboard."""
+    return not (path == "/healthz" or path.startswith("/v1/") or path.startswith(public))
 
 
 # The pages have no script at all and only the one stylesheet: anything injected stays inert.
@@ -268,7 +272,7 @@ def _secure_headers(request: web.Request, resp: web.StreamResponse) -> None:
 
 @web.middleware
 async def dashboard_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not is_dashboard_path(request.path):
+    if not is_dashboard_path(request.path, request.app.get(PUBLIC_PARTS, ())):
         return await handler(request)
     try:
         resp = await _signed_in(request, handler)

@@ -34,6 +34,24 @@ document.addEventListener("DOMContentLoaded", function () {
       }
     });
   });
+  // A scan being recognised or signed: ask every 10 s (a status, not the record) and say
+  // when it is done, without reloading a page someone may be typing in.
+  var poll = document.querySelector("[data-capture-poll]");
+  if (poll && window.fetch) {
+    var timer = window.setInterval(function () {
+      window.fetch(poll.getAttribute("data-capture-poll"), {credentials: "same-origin"})
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (st) {
+          if (st && (st.step === "done" || st.step === "failed" || st.step === null)) {
+            window.clearInterval(timer);
+            poll.textContent = poll.getAttribute("data-done-text");
+          } else if (st && st.step === "sign" && st.retrying) {
+            window.clearInterval(timer);  // no agency key yet: nothing to follow here
+            poll.textContent = poll.getAttribute("data-wait-text");
+          }
+        }).catch(function () {});
+    }, 10000);
+  }
   // Dates: let clerks type 15092025 or 15.9.2025; the server also accepts dd/mm/yyyy.
   document.querySelectorAll("input[placeholder='dd/mm/yyyy']").forEach(function (input) {
     input.addEventListener("blur", function () {

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...fsutil import fsync_dir, write_atomic
+from ...fsutil import durable_dirs, fsync_dir, write_atomic
 from ..batch import Capture, CaptureResult
 from ..errors import CaptureError, ImageRejected
 from ..queue import BatchState
@@ -151,7 +151,7 @@ class WatchFolder:
         return FolderOutcome(path.name, result=result)
 
     def _move(self, path: Path, folder: Path, reason: str | None = None) -> None:
-        folder.mkdir(exist_ok=True)
+        durable_dirs(folder)  # what is moved into it leaves the watch folder
         dest = folder / path.name
         n = 1
         while dest.exists():

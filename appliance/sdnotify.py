@@ -22,3 +22,17 @@ def notify(state: str, socket_path: str | None = None) -> bool:
         except OSError:
             return False
     return True
+
+
+def watchdog_interval() -> float | None:
+    """How often to send WATCHDOG=1 (half of systemd's WatchdogSec), or None when the service
+    manager watches no deadline for this process (sd_watchdog_enabled(3))."""
+    usec = os.environ.get("WATCHDOG_USEC")
+    pid = os.environ.get("WATCHDOG_PID")
+    if not usec or (pid and pid != str(os.getpid())):
+        return None
+    try:
+        value = int(usec)
+    except ValueError:
+        return None
+    return value / 2e6 if value > 0 else None

@@ -1,0 +1,125 @@
+"""Sổ đăng ký khai thác, sử dụng tài liệu lưu trữ: printed (PDF, A4 landscape, the columns of
+``appliance.archive.use.REGISTER_COLUMNS`` on every page) and exported (XLSX), with the year's
+statistics on a page and a sheet of their own."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Sequence
+from typing import Any
+
+from appliance import clock as clockmod
+from appliance.archive.use import REGISTER_COLUMNS
+from appliance.fonts import register_reportlab
+
+TITLE = "SỔ ĐĂNG KÝ KHAI THÁC, SỬ DỤNG TÀI LIỆU LƯU TRỮ"
+STAT_ROWS = (
+    ("requests", "Số phiếu yêu cầu"), ("approved", "Số phiếu được duyệt"),
+    ("refused", "Số phiếu từ chối"), ("pending", "Số phiếu chờ duyệt"),
+    ("readers", "Số lượt người khai thác"), ("records_used", "Số tài liệu được khai thác"),
+    ("reads", "Lượt đọc"), ("copies", "Bản sao"), ("certified_copies", "Bản sao chứng thực"),
+    ("pages_copied", "Số trang sao"),
+)
+
+
+def stat_lines(stats: dict[str, Any]) -> list[tuple[str, str]]:
+    out = [(label, str(stats[k])) for k, label in STAT_ROWS]
+    out += [(f"Mục đích: {v['label']}", str(v["requests"])) for v in stats["by_purpose"].values()]
+    return out
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_pdf(org_name: str, year: int, rows: Sequence[Sequence[str]], stats: dict[str, Any],
+               printed_at: dt.datetime, printed_by: str) -> bytes:
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4, landscape
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import mm
+    from reportlab.platypus import (
+        PageBreak,
+        Paragraph,
+        SimpleDocTemplate,
+        Spacer,
+        Table,
+        TableStyle,
+    )
+
+    regular, bold = register_reportlab()
+    body = ParagraphStyle("b", fontName=regular, fontSize=7.5, leading=9.5)
+    head = ParagraphStyle("h", fontName=bold, fontSize=7.5, leading=9.5, alignment=1)
+    big = ParagraphStyle("t", fontName=bold, fontSize=18, leading=24, alignment=1)
+    mid = ParagraphStyle("c", fontName=regular, fontSize=13, leading=20, alignment=1)
+    buf = io.BytesIO()
+    footer = f"In lúc {clockmod.iso(printed_at)} bởi {printed_by} — luutru — {TITLE} năm {year}"
+
+    def on_page(canvas: Any, doc: Any) -> None:
+        canvas.saveState()
+        canvas.setFont(regular, 7)
+        canvas.drawString(12 * mm, 7 * mm, footer)
+        canvas.drawRightString(landscape(A4)[0] - 12 * mm, 7 * mm, f"Trang {doc.page}")
+        canvas.restoreState()
+
+    doc = SimpleDocTemplate(buf, pagesize=landscape(A4), leftMargin=12 * mm,
+                            rightMargin=12 * mm, topMargin=12 * mm, bottomMargin=14 * mm,
+                            title=f"{TITLE} {year}", author=org_name, creator="luutru")
+    story: list[Any] = [Paragraph(_esc(org_name.upper()), mid), Spacer(1, 30 * mm),
+                        Paragraph(TITLE, big), Spacer(1, 8 * mm),
+                        Paragraph(f"Năm: {year}", mid), PageBreak()]
+    widths = [16, 17, 30, 32, 40, 60, 20, 13, 20, 18, 7]
+    data: list[list[Any]] = [[Paragraph(c, head) for c in REGISTER_COLUMNS],
+                             [Paragraph(f"({i})", head) for i in range(1, 12)]]
+    data += [[Paragraph(_esc(c), body) for c in r] for r in rows]
+    table = Table(data, colWidths=[w * mm * 1.0 for w in widths], repeatRows=2)
+    table.setStyle(TableStyle([
+        ("GRID", (0, 0), (-1, -1), 0.4, colors.black),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("BACKGROUND", (0, 0), (-1, 1), colors.Color(0.92, 0.92, 0.92)),
+    ]))
+    story.append(table)
+    if not rows:
+        story.append(Paragraph("(Chưa có phiếu yêu cầu nào được quyết định trong năm)", body))
+    story += [PageBreak(), Paragraph(f"THỐNG KÊ KHAI THÁC, SỬ DỤNG TÀI LIỆU NĂM {year}", mid),
+              Spacer(1, 6 * mm)]
+    stat = Table([[Paragraph(_esc(a), body), Paragraph(b, body)] for a, b in stat_lines(stats)],
+                 colWidths=[110 * mm, 30 * mm])
+    stat.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.black)]))
+    story.append(stat)
+    doc.build(story, onFirstPage=on_page, onLaterPages=on_page)
+    return buf.getvalue()
+
+
+def render_xlsx(org_name: str, year: int, rows: Sequence[Sequence[str]],
+                stats: dict[str, Any]) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+
+    wb = Workbook()
+    cover = wb.active
+    cover.title = "Bìa"
+    for pair in (("Cơ quan", org_name.upper()), ("Sổ", TITLE), ("Năm", str(year))):
+        cover.append(list(pair))
+    cover.column_dimensions["A"].width = 12
+    cover.column_dimensions["B"].width = 60
+    ws = wb.create_sheet("Sổ")
+    ws.append(list(REGISTER_COLUMNS))
+    ws.append([f"({i})" for i in range(1, 12)])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    for r in rows:
+        ws.append(list(r))
+    for i, w in enumerate((10, 12, 24, 28, 36, 60, 18, 10, 14, 14, 24)):
+        ws.column_dimensions[chr(ord("A") + i)].width = w
+    ws.freeze_panes = "A3"
+    st = wb.create_sheet("Thống kê")
+    st.append(["Chỉ tiêu", f"Năm {year}"])
+    for label, value in stat_lines(stats):
+        st.append([label, int(value)])
+    st.column_dimensions["A"].width = 50
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
