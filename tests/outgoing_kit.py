@@ -196,7 +196,7 @@ def office_ca() -> Iterator[CA]:
     yield make_ca()
 
 
-def typed_pdf(number: bool = True) -> bytes:
+def typed_pdf(number: bool = True, name: str = SIGNER_NAME) -> bytes:
     """A draft typed elsewhere (as Word would print it): 'Số:    /QĐ-UBND', the date line
     with gaps, the signer's block."""
     from reportlab.pdfgen import canvas
@@ -221,7 +221,7 @@ def typed_pdf(number: bool = True) -> bytes:
     c.drawString(90, 600, "Nội dung văn bản được soạn bằng phần mềm soạn thảo.")
     c.setFont("TNR-B", 14)
     c.drawCentredString(420, 330, "CHỦ TỊCH")
-    c.drawCentredString(420, 230, SIGNER_NAME)
+    c.drawCentredString(420, 230, name)
     c.showPage()
     c.save()
     return buf.getvalue()
