@@ -23,7 +23,7 @@ from appliance.clock import TZ
 from appliance.outgoing import pdfform, signers
 from appliance.store import Store
 from tests import outgoing_kit as kit
-from tests.pki import CA, SoftwareAgencyKey, pem
+from tests.pki import CA, SoftwareAgencyKey, make_ca, pem
 from tests.swtpm import Swtpm, swtpm, swtpm_factory
 
 from .server import luutru, serve
@@ -50,7 +50,7 @@ def _office(data_dir: Path, tcti: str) -> tuple[CA, SoftwareAgencyKey]:
         added = luutru("user", "add", "--data", str(data_dir), "--username", user, "--role",
                        role, "--full-name", name, "--password-stdin", stdin=PASSWORDS[user] + "\n")
         assert added.returncode == 0, added.stderr
-    ca = kit.make_ca()
+    ca = make_ca()
     vice = SoftwareAgencyKey.make(VICE)
     store = Store.open(data_dir)
     try:
