@@ -150,8 +150,9 @@ def test_signing_in_tpm_with_the_signers_pin(store: Store, swtpm: Swtpm) -> None
     kit.setup_agency(store, ca, swtpm.tcti)
     kit.setup_tpm_signer(store, ca, swtpm.tcti)
     doc = _approved(store)
-    with pytest.raises(SigningError):
+    with pytest.raises(ValidationError) as wrong:  # the PIN field, said as such
         signing.sign_on_box(store, doc, "lanhdao", "000000")
+    assert wrong.value.field == "pin"
     assert store.get("document", doc).data["Drafting"]["state"] == "approved"
     signing.sign_on_box(store, doc, "lanhdao", kit.SIGNER_PIN)
     issuing.issue(store, doc, "vanthu")

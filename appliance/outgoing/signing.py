@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 
 from .. import clock as clockmod
 from .. import writes
-from ..errors import LuutruError
+from ..errors import LuutruError, ValidationError
 from ..kinds import Kind
 from ..pdfsign import PdfSignError
 from ..results import Record
@@ -71,12 +71,47 @@ def sign_on_box(store: Store, doc_id: str, actor: str, pin: str,
     except SigningError:
         raise
     except (LuutruError, PdfSignError) as exc:
+        if _wrong_pin(exc):
+            raise ValidationError(
+                "wrong PIN", "pin",
+                msgid="%(label)s is not right. After several wrong PINs the key locks for a "
+                "while.") from exc
+        if _locked(exc):
+            raise SigningError(
+                "Khóa của người ký đang tạm khóa vì nhập sai mã PIN nhiều lần; hãy thử lại "
+                "sau ít phút.",
+                "The signer's key is locked after too many wrong PINs; try again in a few "
+                "minutes.") from exc
         raise SigningError(
             "Không mở được khóa của người ký: mã PIN sai, thiết bị ký chưa cắm, hoặc khóa chưa "
             f"có chứng thư ({exc}).",
             f"The signer's key cannot be used: wrong PIN, token not plugged in, or no "
             f"certificate yet ({exc}).") from exc
     return _record(store, doc_id, rec.version, actor, signed, cert, profile.backing)
+
+
+_WRONG_PIN = ("HMAC check failed", "AUTH_FAIL", "BAD_AUTH", "PinIncorrect", "PIN_INCORRECT")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in out:
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
+def _wrong_pin(exc: BaseException) -> bool:
+    """The TPM refused the PIN (authorisation failed) or the token said it is incorrect."""
+    return any(m in f"{type(e).__name__} {e}" for e in _chain(exc) for m in _WRONG_PIN)
+
+
+def _locked(exc: BaseException) -> bool:
+    from ..keys.errors import TpmLockoutError
+
+    return any(isinstance(e, TpmLockoutError) or type(e).__name__ == "PinLocked"
+               for e in _chain(exc))
 
 
 def _valid_now(cert: x509.Certificate, now: datetime) -> None:
