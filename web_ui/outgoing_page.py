@@ -4,6 +4,7 @@ steps with comments, approval, signature, issue, deliveries, recall and correcti
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -24,6 +25,12 @@ def _related(s: Services, rec: Record) -> list[dict[str, Any]]:
         "json_extract(\"Relation\", '$.document') = ?", (rec.id,)).fetchall()
     return [{"id": r[0], "number": f"{r[1]}/{r[2]}" if r[1] else None, "status": r[3],
              "type": json.loads(r[4]).get("type")} for r in rows]
+
+
+def _common_name(subject: str) -> str:
+    """The CN of an RFC 4514 subject ('CN=Nguyễn Văn An,O=…' → 'Nguyễn Văn An')."""
+    m = re.search(r"(?:^|,)CN=((?:\\.|[^,])*)", subject)
+    return m.group(1).replace("\\", "") if m else subject
 
 
 def outgoing_view(request: web.Request, s: Services, rec: Record) -> dict[str, Any] | None:
@@ -71,6 +78,7 @@ def outgoing_view(request: web.Request, s: Services, rec: Record) -> dict[str, A
         "next": deliveries.NEXT, "may_send": user.role is Role.CLERK
         and data.get("Status") == "issued",
         "template": (d.get("versions") or [{}])[-1].get("template") or {},
+        "signed_by": _common_name(str((d.get("signature") or {}).get("subject") or "")),
     }
     if issuable:
         view["preview"] = queries.preview_number(s.store, data, s.store.clock.now().date())

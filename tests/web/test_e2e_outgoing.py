@@ -128,6 +128,7 @@ def test_outgoing_from_draft_to_deliveries(data_dir: Path, swtpm: Swtpm) -> None
         # -- the handler drafts from the template ------------------------------------------
         sign_in("chuyenvien")
         page.goto(srv.url + "/documents/outgoing/new")
+        expect(page.locator("#file-field")).to_be_hidden()  # composing: no file to choose
         page.fill("#f-TypeName", "Quyết định")
         page.fill("#f-Subject", SUBJECT)
         page.fill("#f-SignerPosition", "Chủ tịch")
@@ -236,6 +237,7 @@ def test_outgoing_from_draft_to_deliveries(data_dir: Path, swtpm: Swtpm) -> None
         page.fill("#f-SignerFullName", VICE)
         page.fill("#f-To", "Ban chỉ huy quân sự xã")
         page.check("#mode-file")
+        expect(page.locator("#template-fields")).to_be_hidden()
         page.set_input_files("#f-file", str(typed))
         page.click("#save")
         done("Đã lưu dự thảo")
