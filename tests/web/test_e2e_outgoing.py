@@ -282,9 +282,13 @@ def test_outgoing_from_draft_to_deliveries(data_dir: Path, swtpm: Swtpm) -> None
         shot("10-external-issued")
         browser.close()
 
-    _judge(_issued(data_dir, doc), [ca.cert, ca.cert], kit.SIGNER_NAME)
-    _judge(_issued(data_dir, typed_doc), [vice.ca.cert, ca.cert], VICE)
-    text = kit.pdftotext(_issued(data_dir, doc), 1)
+    issued, external = _issued(data_dir, doc), _issued(data_dir, typed_doc)
+    (SHOTS / "issued-from-template.pdf").write_bytes(issued)
+    (SHOTS / "issued-signed-outside.pdf").write_bytes(external)
+    (SHOTS / "ca.pem").write_bytes(pem(ca.cert))
+    _judge(issued, [ca.cert, ca.cert], kit.SIGNER_NAME)
+    _judge(external, [vice.ca.cert, ca.cert], VICE)
+    text = kit.pdftotext(issued, 1)
     assert "Số: 01/QĐ-UBND" in text
     assert f"ngày {today.day:02d} tháng {today.month:02d} năm {year}" in text or \
         f"ngày {today.day} tháng {today.month} năm {year}" in text
