@@ -280,6 +280,14 @@ def test_outgoing_from_draft_to_deliveries(data_dir: Path, swtpm: Swtpm) -> None
         done("Đã ban hành số 02/QĐ-UBND")
         expect(page.locator("#deliveries")).to_contain_text("Ban chỉ huy quân sự xã")
         shot("10-external-issued")
+        # The signers' page: where each key is, the certificate's expiry in dd/mm/yyyy.
+        page.click("#nav-signers")
+        expect(page.locator("#signers")).to_contain_text("trong TPM của máy (mã PIN)")
+        expect(page.locator("#signers")).to_contain_text("ký trên máy tính riêng")
+        chain = signers.chain_of(data_dir, signers.require(data_dir, "lanhdao"))
+        expiry = chain[0].not_valid_after_utc.astimezone(TZ).date()
+        expect(page.locator("#signers")).to_contain_text(expiry.strftime("%d/%m/%Y"))
+        shot("11-signers")
         browser.close()
 
     issued, external = _issued(data_dir, doc), _issued(data_dir, typed_doc)
