@@ -179,12 +179,14 @@ def search(
     as_json: bool,
 ) -> None:
     """Search documents in Vietnamese, with or without diacritics."""
+    from .agency_ids import file_filter
     from .search import search as run_search
     from .store import Store
 
-    filters = Filters(year, type_name, direction, fond, file_code)
     try:
         with Store.open(resolve_data_dir(data), readonly=True) as store:
+            code = file_filter(store.reader(), store.config, file_code)
+            filters = Filters(year, type_name, direction, fond, code)
             hits = run_search(store.reader(), query, filters, limit)
     except LuutruError as exc:
         raise _fail(exc) from exc
@@ -300,9 +302,10 @@ def _signed_size(store: Any) -> int:
 
 def register(main: click.Group) -> None:
     """Add this part's commands (records, the sealed log, keys) to the `luutru` group."""
+    from .cli_identity import identity
     from .cli_key import key
     from .edxml.cli import register as register_edxml
 
-    for cmd in (*COMMANDS, log, key):
+    for cmd in (*COMMANDS, log, key, identity):
         main.add_command(cmd)
     register_edxml(main)

@@ -148,10 +148,30 @@ class ApplianceConfig:
     key: KeyConfig
     numbering: NumberingConfig = field(default_factory=NumberingConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
+    # The agency's former mã định danh, oldest first, kept as aliases (appliance/agency_ids.py).
+    former_ids: tuple[str, ...] = ()
+    # The mã phông of the agency's own fonds when it differs from org_id (after a re-keying the
+    # fonds keeps its code, and numbering continues in it).
+    own_fond: str | None = None
+
+    @property
+    def fond_code(self) -> str:
+        """The agency's own fonds: where its new records go and its registers are kept."""
+        return self.own_fond or self.org_id
+
+    @property
+    def all_ids(self) -> tuple[str, ...]:
+        """The current mã định danh, then the former ones."""
+        return (self.org_id, *reversed(self.former_ids))
     use: UseConfig = field(default_factory=UseConfig)
     space: SpaceConfig = field(default_factory=SpaceConfig)
 
     def to_json(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if self.former_ids:
+            extra["former_ids"] = list(self.former_ids)
+        if self.own_fond:
+            extra["own_fond"] = self.own_fond
         return {
             "format": FORMAT,
             "org_id": self.org_id,
@@ -161,6 +181,7 @@ class ApplianceConfig:
             "key": self.key.to_json(),
             "numbering": {"own_series_types": list(self.numbering.own_series_types)},
             "sync": self.sync.to_json(),
+            **extra,
             "use": {"approver_roles": list(self.use.approver_roles)},
             "space": self.space.to_json(),
         }
@@ -182,6 +203,8 @@ class ApplianceConfig:
                 numbering=NumberingConfig(_string_list(
                     numbering.get("own_series_types", ()), "numbering.own_series_types")),
                 sync=SyncConfig.from_json(value.get("sync", {})),
+                former_ids=tuple(str(i) for i in value.get("former_ids", ())),
+                own_fond=value.get("own_fond") or None,
                 use=UseConfig.from_json(value.get("use", {})),
                 space=SpaceConfig.from_json(value.get("space", {})),
             )

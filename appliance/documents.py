@@ -37,7 +37,7 @@ def _open_fonds(
     """The fonds a new document goes to (its hồ sơ's when it names none), refusing a closed
     one."""
     code = code or writes.file_fonds(txn.conn, file_code)
-    fonds = writes.fonds_state(txn.conn, store.config.org_id, code)
+    fonds = writes.fonds_state(txn.conn, store.config.fond_code, code)
     writes.require_open_fonds(txn.conn, fonds["FondCode"], what)
     return str(fonds["FondCode"])
 

@@ -121,6 +121,16 @@ class UpgradeRefused(LuutruError, ValueError):
     """A signature upgrade from the centre would change a signed byte of the original PDF."""
 
 
+def refusal(vi: str, en: str, field: str | None = None,
+            cls: type[LuutruError] = ValidationError) -> LuutruError:
+    """A refusal worded for the users in Vietnamese (its message) and in English
+    (``english``, which the web UI shows when it is in English), naming the field."""
+    exc = cls(vi)
+    exc.field = field  # type: ignore[attr-defined]
+    exc.english = en  # type: ignore[attr-defined]
+    return exc
+
+
 def megabytes(n: int) -> str:
     """Bytes as the pages say them: whole MB from 10 MB, one decimal below."""
     return f"{max(0, n) / 1048576:.0f} MB" if n >= 10 * 1048576 else f"{max(0, n) / 1048576:.1f} MB"

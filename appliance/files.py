@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import records, retention, writes
+from . import fileplan, records, retention, writes
 from .codelists import CodeLists
 from .config import ApplianceConfig
 from .errors import ConflictError
@@ -29,7 +29,11 @@ def prepare_file(
     if "FileCode" in data:
         code = FileCode.parse(data["FileCode"])
     else:
+        # The agency's own fonds keeps its mã phông after a re-keying; its new hồ sơ take
+        # the agency's current mã định danh (appliance/agency_ids.py).
         organ = data.get("OrganId") or data.get("FondCode") or config.org_id
+        if organ in config.all_ids or organ == config.fond_code:
+            organ = config.org_id
         records.require(data, "FileCatalog", "FileNotation")
         code = FileCode.build(organ, data["FileCatalog"], data["FileNotation"])
     data.update(
@@ -38,7 +42,8 @@ def prepare_file(
         FileCatalog=code.year,
         FileNotation=code.notation,
     )
-    data.setdefault("FondCode", code.organ_id)
+    own = code.organ_id in config.all_ids or code.organ_id == config.fond_code
+    data.setdefault("FondCode", config.fond_code if own else code.organ_id)
     data.setdefault("Status", "open")
     data.setdefault("Language", "01")
     records.require(data, "Maintenance")
@@ -49,9 +54,10 @@ def insert_file(
     txn: Txn, config: ApplianceConfig, data: dict[str, Any], actor: str, legacy: bool
 ) -> Record:
     """Write a new hồ sơ; its fonds must exist and be open (a legacy register's may not be)."""
-    fonds = writes.fonds_state(txn.conn, config.org_id, data["FondCode"])
+    fonds = writes.fonds_state(txn.conn, config.fond_code, data["FondCode"])
     if not legacy:
         writes.require_open_fonds(txn.conn, fonds["FondCode"], "no new hồ sơ can be opened")
+        fileplan.check_heading(txn.conn, data)
     if txn.conn.execute(
         'SELECT 1 FROM files WHERE "FileCode" = ?', (data["FileCode"],)
     ).fetchone():

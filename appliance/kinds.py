@@ -71,6 +71,17 @@ class Kind(StrEnum):
     EDXML_STATUS_SENT = "edxml.status_sent"  # a status message handed to the exchange
     EDXML_EXPORTED = "edxml.exported"  # an issued document packaged for an addressee
     EDXML_TRUST = "edxml.trust"  # a trust root added to or removed from the trust store
+    # Registers kept beside the documents (Decree 30 Phụ lục IV): appliance/postal.py,
+    # appliance/copyuse.py.
+    POSTAL_SEND = "postal.send"  # an issued văn bản đi handed to the post
+    COPY_USE = "copy.use"  # the kept copy (bản lưu) of a văn bản đi lent for use
+    COPY_RETURN = "copy.return"  # … and given back
+    # The Danh mục hồ sơ of a year (appliance/fileplan.py).
+    FILEPLAN_HEADINGS = "fileplan.headings"  # a version of its heading structure
+    FILEPLAN_APPROVE = "fileplan.approve"  # approved by the head
+    # The agency's identity over time (appliance/agency_ids.py).
+    AGENCY_REKEY = "agency.rekey"  # a new mã định danh; the old one kept as an alias
+    AGENCY_UNITS = "agency.units"  # its administrative-unit codes (QĐ 19/2025, QĐ 124/2004)
     # Use of the archive (appliance/archive/use.py): each entry is the request's full new state.
     USE_REQUEST = "use.request"  # phiếu yêu cầu khai thác, sử dụng tài liệu lưu trữ
     USE_DECIDE = "use.decide"  # approved (with conditions) or refused

@@ -106,7 +106,7 @@ def _fonds(
     """(FondCode, Status, ClosedDate) of the named fonds, or of the one open fonds."""
     if memo is not None and code in memo.fonds:
         return memo.fonds[code]
-    resolved = writes.fonds_state(txn.conn, store.config.org_id, code)["FondCode"]
+    resolved = writes.fonds_state(txn.conn, store.config.fond_code, code)["FondCode"]
     row = txn.conn.execute(
         'SELECT "Status", "ClosedDate" FROM fonds WHERE "FondCode" = ?', (resolved,)
     ).fetchone()

@@ -14,6 +14,8 @@ by entry kind, as the live path wrote them:
 - ``archive.*`` → the archive's tables, through ``archive.state``'s own writers;
 - ``edxml.*`` → the electronic inbox and its status messages, through ``edxml.inbox.apply``
   (the function the live path calls);
+- postal sendings, uses of kept copies, the Danh mục's headings and approvals, the agency's
+  identifiers and units → their tables, through the live paths' own projectors (logbooks.py);
 - then the search index from the documents and their OCR text (a bulk write: straight into
   document_fts, nothing left pending), and the Decree 30 number counters from the numbers
   the documents hold.
@@ -35,7 +37,7 @@ from typing import Any, cast
 
 import cbor2
 
-from . import schema
+from . import logbooks, schema
 from .errors import LuutruError
 from .kinds import Kind
 from .ledger import Entry
@@ -157,6 +159,7 @@ CORE_TABLES = (
     "content",
     "codelist_versions",
     "number_counters",
+    *logbooks.TABLES,
 )
 
 CHUNK_ENTRIES = 5000  # log rows read per query
@@ -236,6 +239,7 @@ def known_kind(kind: str) -> bool:
         or kind in ARCHIVE_KINDS
         or kind in EDXML_KINDS
         or kind in (OCR_TEXT_KIND, CODELISTS_KIND, NUMBER_USED_KIND, Kind.FILE_REMOVE_DOCUMENT)
+        or kind in logbooks.PROJECTORS
         or kind in USE_KINDS
         or kind in PUBLICATION_KINDS
         or is_inert(kind)
@@ -329,6 +333,9 @@ class _Replay:
                 from .edxml.inbox import apply as apply_edxml
 
                 apply_edxml(self.conn, entry)
+            elif kind in logbooks.PROJECTORS:
+                self.flush()  # they join documents only when read, but keep log order exact
+                logbooks.PROJECTORS[kind](self.conn, entry)
             elif kind == Kind.FILE_REMOVE_DOCUMENT:
                 self.flush()
                 schema.end_membership(self.conn, str(entry.id))

@@ -16,7 +16,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import anchors, documents, files, merkle, records, schema, search, writes
+from . import (
+    agency_ids,
+    anchors,
+    documents,
+    files,
+    logbooks,
+    merkle,
+    records,
+    schema,
+    search,
+    writes,
+)
 from . import clock as clockmod
 from .codelists import CodeLists, load_bundled
 from .config import DB_NAME, ApplianceConfig, load_config
@@ -73,6 +84,9 @@ class Store:
         self._conns_lock = threading.Lock()
         conn = schema.connect(self.db_path)
         create_tables(conn)
+        if key is not None and not readonly and not self.faults:
+            # a re-keying cut short by a power cut is completed first (not while halted)
+            config = self.config = agency_ids.reconcile(data_dir, config, conn)
         self.codes = self._load_codes(conn)
         self.key = key
         self.sealer: Sealer | None = None
@@ -607,3 +621,4 @@ def create_tables(conn: sqlite3.Connection) -> None:
     """Every table of a data folder's database: the log and projections, the search index."""
     schema.create_schema(conn)
     search.create_index(conn)
+    logbooks.create_tables(conn)

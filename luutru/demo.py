@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
+from appliance import fileplan
 from appliance.config import CONFIG_NAME
 from appliance.datadir import init_data_dir
 from appliance.importer import import_file, report_lines
@@ -14,6 +15,9 @@ from appliance.store import Store
 DEMO_ORG_ID = "000.21.08.H49"
 DEMO_ORG_NAME = "Ủy ban nhân dân xã Đông Hải"
 CLOSED_FOND = "000.21.07.H49"
+DEMO_HEADINGS = ("I. Công tác tổng hợp, văn phòng | VP\nII. Tài chính - ngân sách | TC\n"
+                 "III. Đất đai, nông nghiệp và môi trường | ĐC\nIV. Tư pháp - hộ tịch | TP\n"
+                 "V. Văn hóa - xã hội | VHXH\n")
 SAMPLES = (
     ("registers.jsonl", None),
     ("so-den-2024.csv", CLOSED_FOND),
@@ -50,6 +54,10 @@ def _ensure_records(data_dir: Path) -> Iterator[str]:
                 + (f", {len(report.failed)} refused" if report.failed else "")
             )
             yield from ("  " + line for line in report_lines(report))
+        years = sorted({2025, 2026, store.clock.now().year})
+        for year in years:  # the sample's headings, as the commune's Danh mục structure
+            fileplan.set_headings(store, year, fileplan.parse_text(DEMO_HEADINGS), "demo")
+        yield f"Danh mục hồ sơ headings for {', '.join(map(str, years))}"
         store.wait_sealed()
         size, root = store.tree_head()
         yield f"sealed log: {size} entries, root {root.hex()}"

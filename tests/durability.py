@@ -7,17 +7,22 @@ can vanish in a power cut.
 and files opened with O_CREAT; ``os.fsync`` wrapped to know which folder was synced) and
 names every entry under a folder that was made but whose folder was not fsynced after it:
 ``pending()`` at a moment the caller acknowledges something. SQLite's own files are made in C
-(SQLite fsyncs their folder itself) and are not seen.
+(SQLite fsyncs their folder itself) and are not seen. Entries the sealer's thread makes are
+left out: it writes the checkpoint's anchor after a write is acknowledged, on its own time
+(``write_atomic``: the file fsynced, renamed, its folder fsynced), so at the moment of an
+acknowledgement it may be anywhere inside that sequence.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 LOCKS = (".lock",)  # lock files hold no data: whether they survive a cut does not matter
+ASYNC_THREADS = ("luutru-sealer",)  # works after the acknowledgement, not before it
 
 
 class DurabilityTrace:
@@ -46,6 +51,8 @@ class DurabilityTrace:
         return p if p.startswith(self.root) else None
 
     def _hook(self, event: str, args: tuple[Any, ...]) -> None:
+        if threading.current_thread().name in ASYNC_THREADS:
+            return
         if event == "os.rename" and len(args) >= 2:  # also os.replace
             src, dst = self._mine(args[0]), self._mine(args[1])
             if src:

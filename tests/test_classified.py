@@ -11,7 +11,7 @@ from typing import Any
 import cbor2
 import pytest
 
-from appliance import classified, writes
+from appliance import classified, copyuse, postal, writes
 from appliance.archive import holds, publication, use
 from appliance.archive.backup import backup
 from appliance.archive.export import export_file
@@ -125,6 +125,17 @@ def _secret_scenario(store: Store, clock: ManualClock, work: Path) -> dict[str, 
     store.attach_content(mat_doc.id, [{"sha256": photo.sha256, "size": photo.size,
                                        "name": "so-do.png", "mime": "image/png"}])
     renditions.migrate(store, mat_doc.id, photo.sha256, renditions.image_to_pdf, "lưu trữ")
+    # A mật văn bản đi issued, sent by post (its addressees name it), its kept copy lent to a
+    # named reader and returned: every entry names the document.
+    sent = store.issue_outgoing(store.draft_outgoing(outgoing(
+        Mode="03", Subject="Kế hoạch bảo vệ bí mật nhà nước năm 2026")).record.id).record
+    postal.send(store, sent.id, {"sent_on": sent.data["IssuedDate"], "note": "Gửi hỏa tốc mật",
+                                 "addressees": ["Ban Chỉ huy Quân sự xã (bí mật)"]})
+    lent = copyuse.lend(store, sent.id, {"used_on": sent.data["IssuedDate"],
+                                         "user_name": "Đặng Văn Kín", "approved_by": "Chủ tịch",
+                                         "note": "Đọc tại chỗ, không sao chụp"})
+    copyuse.give_back(store, sent.id, lent.id, {"returned_on": sent.data["IssuedDate"],
+                                                "note": "Trả đủ 3 tờ mật"})
     # A public document filed into the mật hồ sơ as well (a membership), a second one filed
     # and taken out again (file.remove_document names the mật hồ sơ).
     store.add_to_file(public.id, mcode)
@@ -166,7 +177,7 @@ def _secret_scenario(store: Store, clock: ManualClock, work: Path) -> dict[str, 
     res = fixity_audit(store, [work / "usb-mat"])
     assert not res.ok
     heal(store, [work / "usb-mat"], actor="lưu trữ")
-    export_fonds(store, store.config.org_id, work / "fonds")
+    export_fonds(store, store.config.fond_code, work / "fonds")
     # Use of the archive: a cleared reader reads the mật document on the spot; the ordinary
     # hồ sơ (with its mật member) is opened for the province's catalogue, then withdrawn.
     leader = use.Actor("lanhdao", cleared=True, approver=True, desk=True)
@@ -180,7 +191,8 @@ def _secret_scenario(store: Store, clock: ManualClock, work: Path) -> dict[str, 
     publication.publish(store, pcode, "QĐ 9/QĐ-UBND")
     publication.unpublish(store, pcode, "Rà soát")
     store.wait_sealed()
-    return {"files": [mat.id], "docs": [in_mat.id, mat_doc.id, draft.id], "draft": draft.id}
+    return {"files": [mat.id], "docs": [in_mat.id, mat_doc.id, draft.id, sent.id],
+            "draft": draft.id}
 
 
 def _outgoing_workflow(store: Store) -> None:
@@ -276,6 +288,15 @@ def _secrets(store: Store) -> tuple[ClassifiedSet, list[str]]:
     for (doc_id, text) in conn.execute("SELECT document_id, text FROM document_text"):
         if doc_id in cs.ids:
             texts.append(str(text))
+    # What the registers beside the documents hold of a classified document.
+    for doc_id, *values in conn.execute("SELECT document_id, addressees, note FROM "
+                                        "postal_sendings"):
+        if doc_id in cs.ids:
+            texts += [json.loads(values[0])[0]["OrganName"], *(v for v in values[1:] if v)]
+    for doc_id, *values in conn.execute("SELECT document_id, user_name, note, return_note "
+                                        "FROM copy_uses"):
+        if doc_id in cs.ids:
+            texts += [str(v) for v in values if v]
     return cs, texts
 
 

@@ -15,7 +15,17 @@ from typing import Any
 import cbor2
 import pytest
 
-from appliance import rebuild, renditions, schema, writes
+from appliance import (
+    adminunits,
+    agency_ids,
+    copyuse,
+    fileplan,
+    postal,
+    rebuild,
+    renditions,
+    schema,
+    writes,
+)
 from appliance.archive import custody, destruction, holds, publication, use
 from appliance.archive import fonds as archive_fonds
 from appliance.archive.backup import backup
@@ -37,6 +47,7 @@ from tests.edxml_field import edxml_everything
 SEARCH_TABLES = {"document_fts", "search_pending"}  # compared through search.indexed_rows
 SAMPLE = Path(str(resources.files("appliance").joinpath("data/sample")))
 OTHER_FONDS = "000.21.09.H49"
+NEW_ORG_ID = "000.00.37.H22"
 # Tables that are not projections of the log (or are rebuilt by their own module).
 NOT_PROJECTIONS = {
     "meta", "log", "merkle_nodes", "checkpoints",
@@ -263,11 +274,30 @@ def build_everything(store: Store, clock: ManualClock, work: Path) -> None:
 
     # Electronic documents: the inbox (edxml.*), its decisions and status messages, an export.
     edxml_everything(store)
+    # Registers beside the documents: a postal sending, a kept copy lent and returned; the
+    # Danh mục of 2025 given headings (twice), a hồ sơ under one, approved; the units.
+    postal.send(store, d2.id, {"sent_on": d2.data["IssuedDate"], "addressees": ["Sở Nội vụ"]})
+    lent = copyuse.lend(store, d2.id, {"used_on": d2.data["IssuedDate"],
+                                       "user_name": "Nguyễn Văn Bình", "approved_by": "Chủ tịch"})
+    copyuse.give_back(store, d2.id, lent.id, {"returned_on": d2.data["IssuedDate"]})
+    fileplan.set_headings(store, 2025, [{"title": "Văn phòng", "abbr": "VP"}])
+    fileplan.set_headings(store, 2025, [{"title": "Văn phòng", "abbr": "VP", "children": [
+        {"title": "Văn thư, lưu trữ"}]}, {"title": "Tư pháp", "abbr": "TP"}])
+    store.open_file({"FileCatalog": 2025, "FileNotation": "26.VP", "Heading": "I.1",
+                     "Title": "Hồ sơ văn thư 2025", "Maintenance": "05"})
+    fileplan.approve(store, 2025, "Quyết định số 01/QĐ-UBND ngày 02/01/2025", "2025-09-15",
+                     {"username": "lanhdao", "full_name": "Trần Văn Hùng",
+                      "position": "Chủ tịch"})
+    adminunits.set_units(store, "22", "07123", "2025-07-01", [
+        {"province": "22", "district": "201", "commune": "06880", "name": "Xã Đông Xá",
+         "until": "2025-06-30"}])
 
     # Numbering restarts on 1 January.
     clock.set(dt.datetime(2026, 1, 2, 8, 0, tzinfo=TZ))
     store.register_incoming(incoming(CodeNumber="1", IssuedDate="2025-12-30"))
     store.issue_outgoing(store.draft_outgoing(outgoing()).record.id)
+    # The agency gets a new mã định danh; the old one is kept as an alias.
+    agency_ids.rekey(store, NEW_ORG_ID, "2026-01-02", "Công văn 15/STTTT-BCVT")
     store.wait_sealed()
 
 

@@ -26,7 +26,7 @@ from .content import send_content
 from .errors import BadRequestError, UploadError
 from .messages import error_text
 from .openapi import openapi_document
-from .params import register_params, search_filters
+from .params import register_params, resolved_filters, search_filters
 from .register_print import print_register
 from .reqkeys import LANG, me
 from .status import device_info, status_summary
@@ -191,7 +191,7 @@ async def api_search(request: web.Request) -> web.Response:
     offset = qint(request, "offset", 0, 0, 10**7)
     qint(request, "year", 0, 1900, 2200)
     qenum(request, "direction", ("incoming", "outgoing"))
-    filters = search_filters(request.query, me(request).cleared)
+    filters = await resolved_filters(request, search_filters(request.query, me(request).cleared))
     hits = await blocking(lambda: run_search(s.store.reader(), q, filters, limit, offset))
     await audit_list(request, "search", [h.id for h in hits], via="api")
     return web.json_response({
@@ -295,11 +295,11 @@ async def api_add_to_file(request: web.Request) -> web.Response:
     code = body.get("FileCode")
     if not isinstance(code, str) or not code.strip():
         raise ValidationError("FileCode is required", "FileCode")
-    await visible_file(request, code.strip())
+    code = (await visible_file(request, code.strip())).data["FileCode"]
     if rec.data.get("FileCode"):
-        await blocking(s.store.add_to_file, rec.id, code.strip(), _actor(request))
+        await blocking(s.store.add_to_file, rec.id, code, _actor(request))
     else:
-        await blocking(s.store.update_document, rec.id, {"FileCode": code.strip()},
+        await blocking(s.store.update_document, rec.id, {"FileCode": code},
                        _actor(request), rec.version)
     return web.json_response({"document": doc_json(await blocking(s.store.get, "document",
                                                                   rec.id))})
@@ -331,8 +331,8 @@ async def api_retention(request: web.Request) -> web.Response:
 
 async def api_file(request: web.Request) -> web.Response:
     s = services(request)
-    code = request.match_info["code"]
-    rec = await visible_file(request, code)
+    rec = await visible_file(request, request.match_info["code"])
+    code = rec.data["FileCode"]  # as stored (an alias of the agency's code resolves to it)
     await blocking(s.store.audit, "view", _actor(request), "file", rec.id, {"via": "api"})
     docs = await blocking(queries.file_contents, s.store.reader(), code,
                           me(request).cleared)
@@ -344,8 +344,8 @@ async def api_file(request: web.Request) -> web.Response:
 
 async def api_file_close(request: web.Request) -> web.Response:
     s = services(request)
-    await visible_file(request, request.match_info["code"])
-    rec = await blocking(s.store.close_file, request.match_info["code"], _actor(request))
+    code = (await visible_file(request, request.match_info["code"])).data["FileCode"]
+    rec = await blocking(s.store.close_file, code, _actor(request))
     return web.json_response({"id": rec.id, "version": rec.version, "data": rec.data})
 
 
@@ -355,25 +355,34 @@ async def api_register(request: web.Request) -> web.StreamResponse:
     qenum(request, "classified", ("0", "1"))
     limit = qint(request, "limit", 100, 1, 1000)
     offset = qint(request, "offset", 0, 0, 10**7)
-    direction, year, classified = register_params(request)
+    for name in ("from", "to"):  # the API takes a date or nothing, never an empty value
+        if name in request.query and not request.query[name].strip():
+            raise ValidationError(f"{name} is empty: give a date (YYYY-MM-DD) or leave it out",
+                                  name)
+    ask = register_params(request)
     if fmt in ("pdf", "xlsx"):
-        return await print_register(request, direction, year, classified, fmt)
-    fond = s.store.config.org_id
+        return await print_register(request, ask, fmt)
+    fond = s.store.config.fond_code
+    day = s.store.clock.now().date()
 
     def load() -> dict[str, Any]:
         with s.store.snapshot() as conn:
-            info = regs.register_info(conn, fond, s.org_name, direction, year, classified)
-            docs = regs.register_docs(conn, fond, direction, year, classified, limit, offset)
+            info = regs.register_info(conn, fond, s.org_name, ask.kind, ask.period,
+                                      ask.classified)
+            rows = regs.rows(conn, fond, ask.kind, ask.period, ask.classified, day, limit,
+                             offset)
         return {
             **info.to_json(),
             "limit": limit,
             "offset": offset,
-            "rows": [{"id": i, "cells": regs.row_cells(direction, d)} for i, d in docs],
+            "rows": [{"id": i, "cells": regs.display(ask.kind, c),
+                      "values": regs.typed_json(ask.kind, c)} for i, c in rows],
         }
 
     body = await blocking(load)
     await audit_list(request, "register", [r["id"] for r in body["rows"]],
-                     register=f"{direction}:{year}", classified=classified, via="api")
+                     register=f"{ask.kind}:{ask.year}", period=ask.period.to_json(),
+                     classified=ask.classified, via="api")
     return web.json_response(body)
 
 

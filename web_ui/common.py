@@ -130,10 +130,16 @@ def require_cleared(request: web.Request, data: Mapping[str, Any]) -> None:
 
 async def visible_file(request: web.Request, code: str) -> Record:
     """The hồ sơ ``code`` if it exists and the user may see it; a classified (mật) hồ sơ is
-    not found for roles without clearance, exactly as if it did not exist."""
+    not found for roles without clearance, exactly as if it did not exist. A code written with
+    the agency's former (or current) mã định danh finds the hồ sơ stored under the other."""
+    from appliance.agency_ids import resolve_file_code
     from appliance.errors import NotFoundError
 
-    rec = await blocking(services(request).store.find_one, "file", FileCode=code)
+    store = services(request).store
+    rec = await blocking(store.find_one, "file", FileCode=code)
+    if rec is None:  # a mã hồ sơ written with another of the agency's codes (a re-keying)
+        found = await blocking(resolve_file_code, store.reader(), store.config, code)
+        rec = None if found is None else await blocking(store.find_one, "file", FileCode=found)
     if rec is None:
         raise NotFoundError(f"không có hồ sơ {code}")
     require_cleared(request, rec.data)

@@ -18,6 +18,7 @@ from . import i18n, queries
 from .common import blocking, render, require_cleared, services
 from .fieldview import describe_change, field_rows, kind_label
 from .history import HistoryItem
+from .logbooks import logbook_context
 from .messages import error_field, error_text
 from .reqkeys import LANG, me
 from .services import Services
@@ -109,9 +110,10 @@ def _actions(request: web.Request, s: Services, rec: Record) -> dict[str, Any]:
 
 
 async def document_page(request: web.Request, doc_id: str, error: Any = None,
-                        status: int = 200, values: dict[str, Any] | None = None
-                        ) -> web.Response:
-    """The page; ``error`` is a message or a library error to show (its field highlighted)."""
+                        status: int = 200, values: dict[str, Any] | None = None,
+                        extra: dict[str, Any] | None = None) -> web.Response:
+    """The page; ``error`` is a message or a library error to show (its field highlighted);
+    ``extra``: more for the template (a form of the postal and kept-copy section, kept)."""
     from sync.agent.status import sync_status
 
     s = services(request)
@@ -155,4 +157,5 @@ async def document_page(request: web.Request, doc_id: str, error: Any = None,
         handling=await blocking(_handling_view, s, rec),
         actions=await blocking(_actions, request, s, rec),
         outgoing=await blocking(outgoing_view, request, s, rec),
+        **await blocking(logbook_context, s, rec), **(extra or {}),
     )

@@ -99,8 +99,14 @@ _PATH_PARAMS = {
                "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
     "code": {"name": "code", "in": "path", "required": True, "schema": STR,
              "description": "Mã hồ sơ, e.g. 000.21.08.H49.2025.01.VP"},
-    "direction": {"name": "direction", "in": "path", "required": True,
-                  "schema": {"type": "string", "enum": ["incoming", "outgoing"]}},
+    "kind": {"name": "kind", "in": "path", "required": True,
+             "schema": {"type": "string", "enum": ["incoming", "outgoing", "handling", "post",
+                                                   "copies"]},
+             "description": "incoming: Sổ đăng ký văn bản đến; outgoing: Sổ đăng ký văn bản "
+                            "đi; handling: Sổ theo dõi giải quyết văn bản đến; post: Sổ gửi "
+                            "văn bản đi bưu điện; copies: Sổ sử dụng bản lưu"},
+    "use_id": {"name": "use_id", "in": "path", "required": True, "schema": STR,
+               "description": "Id of a use of the kept copy (from POST …/copy-uses)"},
     "year": {"name": "year", "in": "path", "required": True,
              "schema": {"type": "integer", "minimum": 1900, "maximum": 2200}},
     "n": {"name": "n", "in": "path", "required": True,
@@ -121,8 +127,36 @@ _DOC_WRITE = {"application/json": {"schema": {"type": "object", "properties": {
     "warnings": {"type": "array", "items": STR},
     "number_if_issued_now": STR}}}}
 _REGISTER_JSON = {"type": "object", "properties": {
-    "direction": STR, "year": INT, "title": STR, "total": INT, "rows": {"type": "array", "items": {
-        "type": "object", "properties": {"id": STR, "cells": {"type": "array", "items": STR}}}}}}
+    "kind": STR, "direction": STR, "year": INT, "title": STR, "total": INT,
+    "period": {"type": "object", "properties": {"from": STR, "to": STR,
+                                                "whole_year": {"type": "boolean"}}},
+    "columns": {"type": "array", "items": STR},
+    "rows": {"type": "array", "items": {"type": "object", "properties": {
+        "id": STR, "cells": {"type": "array", "items": STR},
+        "values": {"type": "array", "items": {"nullable": True}}}}}}}
+_DATE = {"type": "string", "description": "YYYY-MM-DD or dd/mm/yyyy"}
+_SENDING = {"type": "object", "properties": {
+    "id": STR, "document_id": STR, "sent_on": STR, "envelopes": INT,
+    "addressees": {"type": "array", "items": {"type": "object", "properties": {
+        "OrganName": STR, "OrganId": STR}}},
+    "note": {"type": "string", "nullable": True}, "actor": STR, "at": STR, "log_index": INT}}
+_USE = {"type": "object", "properties": {
+    "id": STR, "document_id": STR, "used_on": STR, "user_name": STR, "approved_by": STR,
+    "note": {"type": "string", "nullable": True},
+    "returned_on": {"type": "string", "nullable": True},
+    "return_note": {"type": "string", "nullable": True}, "actor": STR, "at": STR,
+    "log_index": INT, "return_index": {"type": "integer", "nullable": True}}}
+_HEADINGS_IN = {"type": "array", "minItems": 1, "maxItems": 200, "items": {
+    "type": "object", "required": ["title"], "properties": {
+        "code": {"type": "string", "description": "I, II, III… in order"},
+        "title": {"type": "string", "minLength": 1, "maxLength": 250},
+        "abbr": {"type": "string", "pattern": "^([0-9A-ZĐ]{1,10})?$",
+                 "description": "the abbreviation its hồ sơ numbers end with (01.VP); empty: "
+                                "none"},
+        "children": {"type": "array", "items": {"type": "object", "required": ["title"],
+                                                "properties": {"code": STR, "title": {
+                                                    "type": "string", "minLength": 1,
+                                                    "maxLength": 250}}}}}}}
 
 _DOC_ONLY = {"type": "object", "properties": {
     "document": {"$ref": "#/components/schemas/Document"}}}
@@ -372,8 +406,13 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "api_file_close": {"summary": "Close a hồ sơ (counts documents and pages)",
                        "responses": _ok("File")},
     "api_register": {
-        "summary": "Sổ đăng ký văn bản đến / đi of a year (PDF and XLSX prints are logged)",
+        "summary": "A register of Decree 30 Phụ lục IV for a year or a period of it (PDF and "
+                   "XLSX prints are logged)",
         "parameters": [
+            _q("from", {"type": "string", "format": "date"},
+               "first day (YYYY-MM-DD), in the year; default 1 January"),
+            _q("to", {"type": "string", "format": "date"},
+               "last day (YYYY-MM-DD), in the year; default 31 December"),
             _q("format", {"type": "string", "enum": ["json", "pdf", "xlsx"]}),
             _q("classified", {"type": "string", "enum": ["0", "1"]},
                "1: the separate register of the mật series (cleared roles only)"),
@@ -411,6 +450,71 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "type": "object", "required": ["reason"], "additionalProperties": False,
             "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 500}}})},
         "responses": _ok("InboxItem"),
+    },
+    "api_postal": {
+        "summary": "Record that an issued văn bản đi was handed to the post (Sổ gửi văn bản "
+                   "đi bưu điện)",
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["sent_on", "addressees"],
+            "additionalProperties": False, "properties": {
+                "sent_on": _DATE,
+                "addressees": {"type": "array", "minItems": 1, "maxItems": 200, "items": {
+                    "oneOf": [{"type": "string", "minLength": 1, "maxLength": 200},
+                              {"type": "object", "required": ["OrganName"], "properties": {
+                                  "OrganName": {"type": "string", "minLength": 1,
+                                                "maxLength": 200},
+                                  "OrganId": {"type": "string", "maxLength": 35}}}]}},
+                "envelopes": {"type": "integer", "minimum": 1, "maximum": 9999,
+                              "description": "default: one per addressee"},
+                "note": {"type": "string", "maxLength": 500}}})},
+        "responses": _ok({"type": "object", "properties": {"sending": _SENDING}},
+                         "Recorded", "201"),
+    },
+    "api_postal_list": {"summary": "The document's postal sendings", "responses": _ok({
+        "type": "object", "properties": {"items": {"type": "array", "items": _SENDING}}})},
+    "api_copy_use": {
+        "summary": "Record that the kept copy (bản lưu) of a văn bản đi was lent for use",
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["used_on", "user_name", "approved_by"],
+            "additionalProperties": False, "properties": {
+                "used_on": _DATE, "user_name": {"type": "string", "maxLength": 100},
+                "approved_by": {"type": "string", "maxLength": 100,
+                                "description": "Người cho phép sử dụng"},
+                "note": {"type": "string", "maxLength": 500}}})},
+        "responses": _ok({"type": "object", "properties": {"use": _USE}}, "Recorded", "201"),
+    },
+    "api_copy_uses": {"summary": "The uses of the document's kept copy", "responses": _ok({
+        "type": "object", "properties": {"items": {"type": "array", "items": _USE}}})},
+    "api_copy_return": {
+        "summary": "Record that the lent kept copy came back",
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["returned_on"], "additionalProperties": False,
+            "properties": {"returned_on": _DATE, "note": {"type": "string", "maxLength": 500}}})},
+        "responses": _ok({"type": "object", "properties": {"use": _USE}}),
+    },
+    "api_fileplan": {
+        "summary": "The Danh mục hồ sơ of a year: heading structure, approval, hồ sơ",
+        "responses": _ok({"type": "object", "properties": {
+            "year": INT, "headings": {"type": "object", "nullable": True},
+            "approval": {"type": "object", "nullable": True},
+            "changed_since_approval": {"type": "boolean"},
+            "files": {"type": "array", "items": {"$ref": "#/components/schemas/FileData"}}}}),
+    },
+    "api_fileplan_headings": {
+        "summary": "A new version of the year's heading structure (hồ sơ choose from it)",
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["headings"], "additionalProperties": False,
+            "properties": {"headings": _HEADINGS_IN}})},
+        "responses": _ok({"type": "object"}, "Saved", "201"),
+    },
+    "api_fileplan_approve": {
+        "summary": "The head approves the year's Danh mục hồ sơ as it stands (a log entry)",
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["decision"], "additionalProperties": False,
+            "properties": {"decision": {"type": "string", "minLength": 1, "maxLength": 300},
+                           "approved_on": _DATE,
+                           "position": {"type": "string", "maxLength": 100}}})},
+        "responses": _ok({"type": "object"}, "Approved", "201"),
     },
     "api_use_list": {
         "summary": "Requests to use records (phiếu yêu cầu khai thác) the caller may see",

@@ -3,13 +3,17 @@ by the pages and the JSON API."""
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from appliance import registers as regs
+from appliance.agency_ids import file_filter
 from appliance.search import Filters
 
+from .common import blocking, services
 from .errors import ForbiddenError
 from .reqkeys import me
 
@@ -40,14 +44,46 @@ def search_filters(query: Any, cleared: bool) -> Filters:
     )
 
 
-def register_params(request: web.Request) -> tuple[str, int, bool]:
-    direction = request.match_info["direction"]
-    if direction not in regs.DIRECTIONS:
+async def resolved_filters(request: web.Request, filters: Filters) -> Filters:
+    """``filters`` with its mã hồ sơ as stored: one written with another of the agency's
+    codes (before or after a re-keying) finds the same hồ sơ."""
+    if not filters.file_code:
+        return filters
+    store = services(request).store
+    code = await blocking(file_filter, store.reader(), store.config, filters.file_code)
+    return dataclasses.replace(filters, file_code=code)
+
+
+@dataclass(frozen=True)
+class RegisterAsk:
+    """Which register a request asks for: its kind, the period of the year, mật or not."""
+
+    kind: str
+    period: regs.Period
+    classified: bool
+
+    @property
+    def year(self) -> int:
+        return self.period.year
+
+    def query(self) -> str:
+        """The query string asking for the same period and series ("" for the whole year)."""
+        parts = [self.period.query(), "classified=1" if self.classified else ""]
+        return "&".join(p for p in parts if p)
+
+
+def register_params(request: web.Request) -> RegisterAsk:
+    """The register of ``/registers/{kind}/{year}?from=&to=&classified=``: an unknown kind or
+    year is not found; a period outside the year is refused (422, naming from or to)."""
+    kind = request.match_info["kind"]
+    if kind not in regs.KINDS:
         raise web.HTTPNotFound()
     year = int_arg(request.match_info["year"], None, 1900, 2200)
     if year is None:
         raise web.HTTPNotFound()
+    period = regs.Period.of(year, request.query.get("from") or None,
+                            request.query.get("to") or None)
     classified = request.query.get("classified") == "1"
     if classified and not me(request).cleared:
         raise ForbiddenError("Sổ văn bản mật chỉ dành cho người được phép (not cleared).")
-    return direction, year, classified
+    return RegisterAsk(kind, period, classified)

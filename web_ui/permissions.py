@@ -28,6 +28,9 @@ LEADER = frozenset({Role.LEADER})
 HANDLERS = frozenset({Role.CLERK, Role.ARCHIVIST, Role.LEADER, Role.HANDLER})
 CLERK = frozenset({Role.CLERK})
 FILERS = frozenset({Role.CLERK, Role.ARCHIVIST})  # open, close and fill hồ sơ
+# Who sets up the year's Danh mục hồ sơ (its heading structure): those who keep hồ sơ, and the
+# head who approves it.
+PLANNERS = frozenset({Role.CLERK, Role.ARCHIVIST, Role.LEADER})
 USER_ADMINS = frozenset({Role.LEADER})  # granting access to records is the head's decision
 USER_VIEWERS = frozenset({Role.LEADER, Role.TECHNICIAN, Role.AUDITOR})
 # Văn bản đi (appliance/outgoing): a clerk or a handler drafts; a reviewer or the leader
@@ -127,12 +130,12 @@ ROUTES: tuple[Route, ...] = (
     Route("use_approve", "POST", "/use/{id}/approve", USE_APPROVERS, configurable=True),
     Route("use_refuse", "POST", "/use/{id}/refuse", USE_APPROVERS, configurable=True),
     Route("use_deliver", "POST", "/use/{id}/deliver", READERS),
-    # Before the registers of documents, whose {direction} would take "use".
+    # Before the registers of documents, whose {kind} would take "use".
     Route("use_register", "GET", "/registers/use/{year}", USE_APPROVERS, configurable=True),
     Route("use_register_print", "GET", "/registers/use/{year}/print.{fmt}", USE_APPROVERS,
           configurable=True),
-    Route("register", "GET", "/registers/{direction}/{year}", READERS),
-    Route("register_print", "GET", "/registers/{direction}/{year}/print.{fmt}", READERS),
+    Route("register", "GET", "/registers/{kind}/{year}", READERS),
+    Route("register_print", "GET", "/registers/{kind}/{year}/print.{fmt}", READERS),
     Route("inbox_electronic", "GET", "/inbox/electronic", READERS),
     Route("inbox_electronic_item", "GET", "/inbox/electronic/{id}", READERS),
     Route("inbox_electronic_register", "POST", "/inbox/electronic/{id}/register", CLERK),
@@ -146,6 +149,14 @@ ROUTES: tuple[Route, ...] = (
     Route("token_create", "POST", "/account/tokens", ALL),
     Route("token_revoke", "POST", "/account/tokens/{token_id}/revoke", ALL),
     Route("device", "GET", "/device", ALL),
+    # Registers kept beside the documents, and the Danh mục hồ sơ (branch registers).
+    Route("document_postal", "POST", "/documents/{id}/postal", CLERK),
+    Route("document_copy_use", "POST", "/documents/{id}/copy-uses", CLERK),
+    Route("document_copy_return", "POST", "/documents/{id}/copy-uses/{use_id}/return", CLERK),
+    Route("fileplan_headings_form", "GET", "/files/plan/{year}/headings", PLANNERS),
+    Route("fileplan_headings", "POST", "/files/plan/{year}/headings", PLANNERS),
+    Route("fileplan_approve", "POST", "/files/plan/{year}/approve", LEADER),
+    Route("fileplan_print", "GET", "/files/plan/{year}/print.pdf", READERS),
     # -- JSON API ------------------------------------------------------------------------
     Route("api_openapi", "GET", "/api/v1/openapi.json", PUBLIC),
     Route("api_me", "GET", "/api/v1/me", ALL),
@@ -180,7 +191,6 @@ ROUTES: tuple[Route, ...] = (
     Route("api_retention", "GET", "/api/v1/retention", READERS),
     Route("api_file", "GET", "/api/v1/files/{code}", READERS),
     Route("api_file_close", "POST", "/api/v1/files/{code}/close", FILERS),
-    Route("api_register", "GET", "/api/v1/registers/{direction}/{year}", READERS),
     Route("api_use_list", "GET", "/api/v1/use-requests", READERS),
     Route("api_use_create", "POST", "/api/v1/use-requests", READERS),
     Route("api_use_request", "GET", "/api/v1/use-requests/{id}", READERS),
@@ -191,6 +201,16 @@ ROUTES: tuple[Route, ...] = (
     Route("api_use_deliver", "POST", "/api/v1/use-requests/{id}/deliver", READERS),
     Route("api_use_register", "GET", "/api/v1/registers/use/{year}", USE_APPROVERS,
           configurable=True),
+    Route("api_register", "GET", "/api/v1/registers/{kind}/{year}", READERS),
+    Route("api_postal", "POST", "/api/v1/documents/{id}/postal", CLERK),
+    Route("api_postal_list", "GET", "/api/v1/documents/{id}/postal", READERS),
+    Route("api_copy_use", "POST", "/api/v1/documents/{id}/copy-uses", CLERK),
+    Route("api_copy_uses", "GET", "/api/v1/documents/{id}/copy-uses", READERS),
+    Route("api_copy_return", "POST", "/api/v1/documents/{id}/copy-uses/{use_id}/return",
+          CLERK),
+    Route("api_fileplan", "GET", "/api/v1/fileplan/{year}", READERS),
+    Route("api_fileplan_headings", "POST", "/api/v1/fileplan/{year}/headings", PLANNERS),
+    Route("api_fileplan_approve", "POST", "/api/v1/fileplan/{year}/approve", LEADER),
     Route("api_users", "GET", "/api/v1/users", USER_VIEWERS),
     Route("api_inbox_electronic", "GET", "/api/v1/inbox/electronic", READERS),
     Route("api_inbox_electronic_register", "POST", "/api/v1/inbox/electronic/{id}/register",

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from appliance import numbering, schema, writes
+from appliance import fileplan, numbering, schema, writes
 from appliance.classified import DOCUMENT_NOT_CLASSIFIED_SQL, FILE_NOT_CLASSIFIED_SQL
 from appliance.identifiers import format_number
 from appliance.store import Store, Txn
@@ -233,3 +233,14 @@ def duplicates(store: Store, data: Mapping[str, Any]) -> list[str]:
         return writes.duplicate_warnings(txn.conn, data, None)
     except sqlite3.Error:
         return []
+
+
+def plan_context(store: Store, year: int, files: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the Danh mục page shows beyond its hồ sơ: the year's structure, the rows in its
+    order, the approval and whether the list changed since."""
+    with store.snapshot() as conn:
+        st = fileplan.structure(conn, year)
+        ap = fileplan.approval(conn, year)
+        changed = fileplan.changed_since(conn, year, ap)
+    return {"structure": st, "approval": ap, "changed": changed,
+            "arranged": fileplan.arrange(files, st)}

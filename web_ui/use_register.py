@@ -54,7 +54,9 @@ def render_pdf(org_name: str, year: int, rows: Sequence[Sequence[str]], stats: d
     big = ParagraphStyle("t", fontName=bold, fontSize=18, leading=24, alignment=1)
     mid = ParagraphStyle("c", fontName=regular, fontSize=13, leading=20, alignment=1)
     buf = io.BytesIO()
-    footer = f"In lúc {clockmod.iso(printed_at)} bởi {printed_by} — luutru — {TITLE} năm {year}"
+    t = printed_at.astimezone(clockmod.TZ)
+    footer = (f"In lúc {t:%H:%M} ngày {clockmod.vn_date(t.date())} bởi {printed_by} — luutru — "
+              f"{TITLE} năm {year}")
 
     def on_page(canvas: Any, doc: Any) -> None:
         canvas.saveState()

@@ -317,7 +317,7 @@ def _zip_time() -> tuple[int, int, int, int, int, int]:
 def _header(store: Store, file: dict[str, Any], created: str, opts: PackageOptions) -> Header:
     """The METS header's agents: the fonds' agency and mã phông (the archival creator), the
     box's agency (the submitter), the software."""
-    fond = str(file.get("FondCode") or store.config.org_id)
+    fond = str(file.get("FondCode") or store.config.fond_code)
     fonds = store.find_one("fonds", FondCode=fond)
     name = str((fonds.data.get("FondName") if fonds else None) or store.config.org_name)
     creator = name.removeprefix("Phông ").strip() or store.config.org_name

@@ -96,7 +96,7 @@ def new_document(
     def job(txn: Txn) -> Record:
         # A scan filed into a hồ sơ belongs to that hồ sơ's fonds, not the box's own.
         code = data.get("FondCode") or writes.file_fonds(txn.conn, data.get("FileCode"))
-        fonds = writes.fonds_state(txn.conn, store.config.org_id, code)
+        fonds = writes.fonds_state(txn.conn, store.config.fond_code, code)
         if fonds["Status"] != "open":
             raise ReadOnlyError(f"fonds {fonds['FondCode']} is closed: no new documents")
         d = dict(data, FondCode=fonds["FondCode"], Status="draft")

@@ -170,7 +170,7 @@ def import_package(
     package, root = read_package(raw, max_bytes)
     _check_pdfs(package)
     trust = TrustStore(store.data_dir)
-    report, used = verify_package(raw, root, package, trust, store.config.org_id,
+    report, used = verify_package(raw, root, package, trust, store.config.all_ids,
                                   store.clock.now(), online=online)
     summary = package.summary()
     stored_package = store.content.put_bytes(raw)
@@ -257,7 +257,7 @@ def reverify(store: Store, item_id: str, online: bool = False,
     revocation = Revocation(tuple(dict.fromkeys([*ocsps, *cached_ocsps])),
                             tuple(dict.fromkeys([*crls, *cached_crls])))
     moment = dt.datetime.fromisoformat(first["checked_at"])
-    report, used = verify_package(raw, root, package, trust, store.config.org_id, moment,
+    report, used = verify_package(raw, root, package, trust, store.config.all_ids, moment,
                                   online=online, revocation=revocation)
     stored = _store_report(store, report, package.summary())
     refs = _keep_revocation(store, trust, used)

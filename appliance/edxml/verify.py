@@ -359,13 +359,16 @@ def verify_package(
     root: Any,
     package: Package,
     trust: TrustStore,
-    our_org: str,
+    our_org: str | tuple[str, ...],
     moment: dt.datetime,
     online: bool = True,
     revocation: Revocation | None = None,
 ) -> tuple[Report, Revocation]:
     """Check every signature of ``package``; returns the report and the revocation data used
-    (to be kept: the cache, and the report's references)."""
+    (to be kept: the cache, and the report's references). ``our_org``: the agency's mã định
+    danh, or its current and former ones (a package addressed to a former code after a
+    re-keying is still ours)."""
+    ours = (our_org,) if isinstance(our_org, str) else tuple(our_org)
     if revocation is None:
         ocsps, crls = trust.cached_revocation()
         revocation = Revocation(tuple(ocsps), tuple(crls))
@@ -402,7 +405,7 @@ def verify_package(
     recipients = tuple(r.organ_id for r in package.header.recipients)
     report = Report(
         verdict=verdict, signatures=tuple(checks), attachments=tuple(attachments),
-        misaddressed=our_org not in recipients, our_org=our_org, recipients=recipients,
+        misaddressed=not set(ours) & set(recipients), our_org=ours[0], recipients=recipients,
         checked_at=moment.isoformat(), online=online,
         trust_roots=tuple(r.fingerprint for r in roots),
         revocation=tuple(

@@ -125,6 +125,11 @@ def check_same(data_dir: Path, identity: Identity) -> bool:
                 "an empty folder (nothing was changed)"
             )
         return False
+    if found[0] != identity.org_id and identity.org_id in load_config(data_dir).former_ids:
+        raise IdentityMismatchError(
+            f"{data_dir} was re-keyed from {identity.org_id} to {found[0]} (luutru identity "
+            f"rekey); provision it with --org-id {found[0]}. Nothing was changed."
+        )
     if found[0] != identity.org_id:
         raise IdentityMismatchError(
             f"{data_dir} already belongs to {found[0]} ({found[1]}), not {identity.org_id}; "

@@ -80,6 +80,10 @@ def test_construction_files_get_three_months(
             }
         ).encode()
     )
+    from appliance import fileplan
+
+    fileplan.set_headings(store, 2025, [{"title": "Văn phòng"},
+                                        {"title": "Xây dựng cơ bản (XDCB)"}])
     h = make_hoso(close=True, Heading="II. Xây dựng cơ bản (XDCB)")
     other = make_hoso(close=True)
     items = files_due(store, dt.date(2030, 1, 1), rules=rules)

@@ -14,6 +14,9 @@ Every page is loaded as a clerk does, signed in through /signin with a session c
 - ``register_post``: POST /documents/incoming — registering one incoming document (a new
   number each time, so no duplicate warning): a durable write, answered (303) once the WAL is
   fsynced; the sealer signs the new log head after the answer.
+- ``tasks``: GET /tasks — the handler's "My work" (Việc của tôi), signed in as a chuyên viên
+  (role handler) to whom the leader has directed ``--tasks`` văn bản đến (200 by default, due
+  over the next month), among every document of the folder.
 - ``healthz``: GET /healthz, the trivial page, the baseline the ratios are taken against.
 
 Each page is measured twice with ``--clients`` clients:
@@ -62,6 +65,7 @@ from tests.web.server import luutru, serve
 ORG = ("000.21.08.H49", "Ủy ban nhân dân xã Đông Hải")
 QUERIES = [" ".join(t.split()[:3]) for t in TOPICS] + ["quyet dinh", "cong van so", "ke hoach"]
 USER, PASSWORD = "bench", "mật khẩu đo hiệu năng"
+HANDLER = "bench.cv"  # the handler whose task list is measured (same password)
 _CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
 
@@ -118,7 +122,7 @@ class Session:
     csrf: str  # the session's CSRF token, as the registration form carries it
 
 
-async def sign_in(base: str) -> Session:
+async def sign_in(base: str, user: str = USER) -> Session:
     """Sign in through the real form, as a browser does."""
     import aiohttp
 
@@ -127,13 +131,13 @@ async def sign_in(base: str) -> Session:
         async with http.get("/signin") as r:
             m = _CSRF.search(await r.text())
             assert m, "no CSRF token on /signin"
-        form = {"username": USER, "password": PASSWORD, "csrf_token": m.group(1), "next": "/"}
+        form = {"username": user, "password": PASSWORD, "csrf_token": m.group(1), "next": "/"}
         async with http.post("/signin", data=form, allow_redirects=False) as r:
             if r.status != 303:
                 raise SystemExit(f"sign-in failed: {r.status} {(await r.text())[:500]}")
-        async with http.get("/documents/incoming/new") as r:
+        async with http.get("/" if user == HANDLER else "/documents/incoming/new") as r:
             m = _CSRF.search(await r.text())
-            assert r.status == 200 and m, "the registration form did not load"
+            assert r.status == 200 and m, "the first page did not load"
         cookie = "; ".join(f"{c.key}={c.value}" for c in jar)
     return Session(cookie, m.group(1))
 
@@ -164,6 +168,32 @@ def registration(csrf: str) -> Callable[[str], dict[str, str]]:
     return form
 
 
+def assign_tasks(data: Path, n: int) -> int:
+    """The leader directs ``n`` of the newest văn bản đến to HANDLER (due within a month),
+    through the library, as the leader's form does; returns how many the handler has."""
+    import datetime as dt
+
+    from appliance import handling
+    from appliance.store import Store
+
+    store = Store.open(data)
+    try:
+        conn = store.reader()
+        have = len(handling.tasks(conn, dt.date.today(), HANDLER))
+        rows = conn.execute(
+            "SELECT id FROM documents WHERE \"Direction\" = 'incoming' AND \"Handling\" IS NULL "
+            "AND \"Status\" = 'registered' ORDER BY \"ArrivalDate\" DESC LIMIT ?",
+            (max(0, n - have),)).fetchall()
+        today = dt.date.today()
+        for k, (doc_id,) in enumerate(rows):
+            due = today + dt.timedelta(days=1 + k % 30)
+            handling.direct(store, doc_id, "Giao chuyên viên xử lý, báo cáo kết quả", HANDLER,
+                            due=due, actor=USER)
+        return have + len(rows)
+    finally:
+        store.close()
+
+
 def pages(year: int, csrf: str) -> dict[str, Page]:
     return {
         "healthz": Page(["/healthz"]),
@@ -174,6 +204,7 @@ def pages(year: int, csrf: str) -> dict[str, Page]:
                           for p in (1, 2, 5, 10, 50, 100, 200)]),
         "register_form": Page(["/documents/incoming/new"]),
         "register_post": Page(["/documents/incoming"], registration(csrf), 303),
+        "tasks": Page(["/tasks"]),
     }
 
 
@@ -406,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
                     help="closed-loop load generator (auto: wrk when installed)")
     ap.add_argument("--only", nargs="*", default=None, help="measure only these pages")
+    ap.add_argument("--tasks", type=int, default=200, help="văn bản đến directed to the handler")
     args = ap.parse_args(argv)
     wrk = shutil.which("wrk") if args.client != "python" else None
     if args.client == "wrk" and wrk is None:
@@ -418,8 +450,14 @@ def main(argv: list[str] | None = None) -> int:
         added = luutru("user", "add", "--data", str(data), "--username", USER, "--role",
                        "clerk", "--password-stdin", stdin=PASSWORD + "\n")
         assert added.returncode == 0, added.stderr
+    if f'"{HANDLER}"' not in users:
+        added = luutru("user", "add", "--data", str(data), "--username", HANDLER, "--role",
+                       "handler", "--full-name", "Chuyên viên Đo Lường", "--password-stdin",
+                       stdin=PASSWORD + "\n")
+        assert added.returncode == 0, added.stderr
+    task_count = assign_tasks(data, args.tasks)
     results: dict[str, Any] = {"docs": args.docs, "clients": args.clients,
-                               "cpu": psutil.cpu_count(),
+                               "cpu": psutil.cpu_count(), "handler_tasks": task_count,
                                "closed_loop_client": "wrk -t1" if wrk else "python aiohttp",
                                "paced_client": "python aiohttp",
                                "load_average_before": [round(x, 2) for x in os.getloadavg()]}
@@ -432,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(3)
         results["idle_rss_mb"] = round(server.memory_info().rss / 2**20, 1)
         session = asyncio.run(sign_in(srv.url))
+        handler = asyncio.run(sign_in(srv.url, HANDLER))
         year = json.loads(luutru("search", "--data", str(data), "--json", "--limit", "1").stdout
                           or "{}").get("Year", 2025)
         all_pages = pages(year, session.csrf)
@@ -443,13 +482,14 @@ def main(argv: list[str] | None = None) -> int:
         order = sorted(names, key=lambda n: n == "register_post")
         for seed, name in enumerate(order, 1):
             page = all_pages[name]
+            who = handler if name == "tasks" else session
             if wrk:
-                run = wrk_run(wrk, srv.url, session, page, args.clients, args.seconds, seed, work)
+                run = wrk_run(wrk, srv.url, who, page, args.clients, args.seconds, seed, work)
             else:
-                run = python_run(srv.url, session, page, args.clients, args.seconds, 0, seed)
+                run = python_run(srv.url, who, page, args.clients, args.seconds, 0, seed)
             results[name] = measure(run, server)
             results[f"{name}_paced"] = measure(
-                python_run(srv.url, session, page, args.clients, args.paced_seconds,
+                python_run(srv.url, who, page, args.clients, args.paced_seconds,
                            args.think, seed + 50), server)
         if args.only is None:
             results["mixed_paced"] = mixed(srv.url, session, all_pages, args, server)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import subprocess
@@ -48,7 +49,10 @@ async def test_home_shows_today_and_due_for_reply(client: TestClient) -> None:
 
 
 async def test_open_list_and_close_a_file(client: TestClient) -> None:
+    from appliance import fileplan
+
     s = services_of(client)
+    fileplan.set_headings(s.store, 2025, [{"title": "Văn phòng", "abbr": "VP"}])
     csrf = await as_role(client, Role.ARCHIVIST)
     resp = await client.post("/files", allow_redirects=False, data={
         "csrf_token": csrf, "FileCatalog": "2025", "FileNotation": "01.VP",
@@ -189,8 +193,9 @@ async def test_outgoing_register_xlsx_has_the_ten_columns(client: TestClient) ->
         "Số, ký hiệu văn bản", "Ngày tháng văn bản", "Tên loại và trích yếu nội dung văn bản",
         "Người ký", "Nơi nhận văn bản", "Đơn vị, người nhận bản lưu", "Số lượng bản",
         "Ngày chuyển", "Ký nhận", "Ghi chú"]
-    assert rows[2][0] == "01/QĐ-UBND" and rows[2][1] == "15/09/2025"
-    assert rows[2][3] == "Chủ tịch, Trần Văn Hùng" and rows[2][6] == "4"
+    assert rows[2][0] == "01/QĐ-UBND" and rows[2][1] == dt.datetime(2025, 9, 15)
+    assert wb["Sổ"]["B3"].number_format == "DD/MM/YYYY"  # a real date shown dd/mm/yyyy
+    assert rows[2][3] == "Chủ tịch, Trần Văn Hùng" and rows[2][6] == 4
     cover = dict(wb["Bìa"].iter_rows(values_only=True))
     assert cover["Sổ"] == "SỔ ĐĂNG KÝ VĂN BẢN ĐI" and cover["Năm"] == "2025"
 

@@ -3,6 +3,7 @@ escaped, from pages cached per documents version (views do not invalidate them, 
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 from pathlib import Path
@@ -51,8 +52,9 @@ def page_rows(page_html: str) -> list[tuple[str, list[str]]]:
 def printed(client: TestClient, direction: str) -> list[tuple[str, list[str]]]:
     s = services_of(client)
     conn = s.store.reader()
-    docs = regs.register_docs(conn, s.store.config.org_id, direction, 2025)
-    return [(doc_id, regs.row_cells(direction, d)) for doc_id, d in docs]
+    rows = regs.rows(conn, s.store.config.org_id, direction, regs.Period.of(2025), False,
+                     s.store.clock.now().date())
+    return [(doc_id, regs.display(direction, cells)) for doc_id, cells in rows]
 
 
 async def all_pages(client: TestClient, direction: str) -> tuple[list[tuple[str, list[str]]],
@@ -88,7 +90,7 @@ async def test_pages_show_the_printed_rows_escaped(client: TestClient) -> None:
     second = await (await client.get("/registers/incoming/2025?page=2")).text()
     assert '<b>"đất"' not in second and "&lt;b&gt;&#34;đất&#34; &amp; nhà" in second
     assert "Chủ tịch &lt;UBND&gt;" in second
-    assert "7 văn bản" in first and "Trang 1 / 3" in first
+    assert "7 dòng" in first and "Trang 1 / 3" in first
     # A page past the end is an empty register page, not an error.
     beyond = await client.get("/registers/incoming/2025?page=9")
     assert beyond.status == 200 and page_rows(await beyond.text()) == []
@@ -129,7 +131,7 @@ async def test_a_registration_shows_at_once_and_views_keep_the_cache(
     after, first = await all_pages(client, "incoming")
     assert after == printed(client, "incoming") and len(after) == 5
     assert any(cells[5].endswith("V/v mới đến") for _, cells in after)
-    assert "5 văn bản" in first
+    assert "5 dòng" in first
     # So is an edit of a document already in the register.
     s.store.update_document(doc_id, {"Subject": "V/v đã sửa"}, "test",
                             s.store.get("document", doc_id).version)
@@ -239,6 +241,8 @@ async def test_register_xlsx_has_no_formula_cells(client: TestClient) -> None:
         if direction == "incoming":
             assert rows[2][2] == '\'=HYPERLINK("http://attacker.invalid/","Sở Tài chính")'
             assert rows[2][6] == "'+cmd|' /C calc'!A0" and rows[2][9] == "'@SUM(1+1)"
-            assert rows[2][0] == "15/09/2025" and rows[2][1] == "1"
+            # Real dates shown dd/mm/yyyy, and the số đến a number (not text).
+            assert rows[2][0] == dt.datetime(2025, 9, 15) and rows[2][1] == 1
+            assert wb["Sổ"]["A3"].number_format == "DD/MM/YYYY"
         else:
             assert rows[2][3] == "'-2+3, Trần Văn Hùng" and rows[2][4] == "'=1+1"

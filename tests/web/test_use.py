@@ -4,6 +4,9 @@ roles the office names), delivery, the register of use (screen, PDF, XLSX), clea
 from __future__ import annotations
 
 import io
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -77,7 +80,14 @@ async def test_request_approve_deliver_and_register_through_the_api(
     assert body["statistics"]["copies"] == 1 and body["rows"][0][2] == "Phạm Thị Hoa"
     for fmt, magic in (("pdf", b"%PDF"), ("xlsx", b"PK")):
         r = await client.get(f"/registers/use/2025/print.{fmt}")
-        assert r.status == 200 and (await r.read()).startswith(magic)
+        raw = await r.read()
+        assert r.status == 200 and raw.startswith(magic)
+        if fmt == "pdf" and shutil.which("pdftotext"):
+            text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=raw,
+                                  capture_output=True, check=True).stdout.decode()
+            # The printed time as people write it, never an ISO timestamp.
+            assert re.search(r"In lúc \d\d:\d\d ngày \d\d/\d\d/\d{4} bởi", text), text[-400:]
+            assert not re.search(r"\d{4}-\d\d-\d\dT", text)
     r = await client.get("/registers/use/2025/print.xlsx")
     from openpyxl import load_workbook
 
