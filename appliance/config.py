@@ -53,6 +53,9 @@ class SyncConfig:
     backoff_max_s: int = 3600
     stall_timeout_s: int = 30  # a request whose body stops moving this long is given up
     read_timeout_s: int = 60  # waiting for the centre's answer
+    # Content of a scan still being OCR'd or signed is held back (only its final version is
+    # sent), for this long at most after the scan was filed (then what there is goes).
+    capture_hold_s: int = 6 * 3600
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +68,7 @@ class SyncConfig:
             "backoff_max_s": self.backoff_max_s,
             "stall_timeout_s": self.stall_timeout_s,
             "read_timeout_s": self.read_timeout_s,
+            "capture_hold_s": self.capture_hold_s,
         }
 
     @classmethod
@@ -81,9 +85,35 @@ class SyncConfig:
                 backoff_max_s=int(value.get("backoff_max_s", d.backoff_max_s)),
                 stall_timeout_s=int(value.get("stall_timeout_s", d.stall_timeout_s)),
                 read_timeout_s=int(value.get("read_timeout_s", d.read_timeout_s)),
+                capture_hold_s=int(value.get("capture_hold_s", d.capture_hold_s)),
             )
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"sync settings in {CONFIG_NAME} are malformed: {exc}") from exc
+
+
+MASTERS = ("off", "box", "sync")
+PROFILES = ("text", "drawing")
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """The office's choices for new scans (appliance/capture/archival.py, versions.py)."""
+
+    profile: str = "text"  # "drawing": keep the scan's resolution (300 dpi) for every page
+    masters: str = "off"  # lossless masters: "off", "box" (kept here only) or "sync" (also sent)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"profile": self.profile, "masters": self.masters}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> ScanConfig:
+        out = cls(str(value.get("profile", "text")), str(value.get("masters", "off")))
+        if out.profile not in PROFILES or out.masters not in MASTERS:
+            raise ConfigError(
+                f"scans settings in {CONFIG_NAME}: profile is one of {', '.join(PROFILES)}, "
+                f"masters one of {', '.join(MASTERS)}"
+            )
+        return out
 
 
 @dataclass(frozen=True)
@@ -148,11 +178,14 @@ class ApplianceConfig:
     key: KeyConfig
     numbering: NumberingConfig = field(default_factory=NumberingConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
+    scans: ScanConfig = field(default_factory=ScanConfig)
     # The agency's former mã định danh, oldest first, kept as aliases (appliance/agency_ids.py).
     former_ids: tuple[str, ...] = ()
     # The mã phông of the agency's own fonds when it differs from org_id (after a re-keying the
     # fonds keeps its code, and numbering continues in it).
     own_fond: str | None = None
+    use: UseConfig = field(default_factory=UseConfig)
+    space: SpaceConfig = field(default_factory=SpaceConfig)
 
     @property
     def fond_code(self) -> str:
@@ -163,8 +196,6 @@ class ApplianceConfig:
     def all_ids(self) -> tuple[str, ...]:
         """The current mã định danh, then the former ones."""
         return (self.org_id, *reversed(self.former_ids))
-    use: UseConfig = field(default_factory=UseConfig)
-    space: SpaceConfig = field(default_factory=SpaceConfig)
 
     def to_json(self) -> dict[str, Any]:
         extra: dict[str, Any] = {}
@@ -181,6 +212,7 @@ class ApplianceConfig:
             "key": self.key.to_json(),
             "numbering": {"own_series_types": list(self.numbering.own_series_types)},
             "sync": self.sync.to_json(),
+            "scans": self.scans.to_json(),
             **extra,
             "use": {"approver_roles": list(self.use.approver_roles)},
             "space": self.space.to_json(),
@@ -203,6 +235,7 @@ class ApplianceConfig:
                 numbering=NumberingConfig(_string_list(
                     numbering.get("own_series_types", ()), "numbering.own_series_types")),
                 sync=SyncConfig.from_json(value.get("sync", {})),
+                scans=ScanConfig.from_json(value.get("scans", {})),
                 former_ids=tuple(str(i) for i in value.get("former_ids", ())),
                 own_fond=value.get("own_fond") or None,
                 use=UseConfig.from_json(value.get("use", {})),

@@ -106,6 +106,48 @@ def _font_factory(path: Path) -> Any:
     return Factory()
 
 
+@functools.cache
+def _signer_class() -> Any:
+    from pyhanko.sign import signers
+    from pyhanko.sign.general import SigningError  # noqa: F401  (pyHanko's import order)
+    from pyhanko.sign.signers import constants
+
+    class PdfA2Signer(signers.PdfSigner):
+        """pyHanko's signer, but the file stays PDF 1.7 (PDF/A-2 allows no later version).
+
+        For an ECDSA key on a named curve (the TPM's P-256 agency key) pyHanko 0.38 declares
+        ISO 32002 and so moves the catalogue's /Version to 2.0, which PDF/A-2 forbids
+        (ISO 19005-2 §6.1.2); PAdES in PDF 1.7 needs only the ESIC extension (ETSI EN 319 142-1
+        §5.1), which is all this declares. Readers check ECDSA signatures either way.
+        """
+
+        def register_extensions(self, pdf_out: Any, *, md_algorithm: str) -> None:
+            pdf_out.ensure_output_version(version=(1, 7))
+            pdf_out.register_extension(constants.ESIC_EXTENSION_1)
+
+    return PdfA2Signer
+
+
+def _PdfA2Signer(*args: Any, **kwargs: Any) -> Any:
+    return _signer_class()(*args, **kwargs)
+
+
+def _same_producer(writer: Any) -> None:
+    """Keep the information dictionary and the XMP saying the same (PDF/A, ISO 19005-2
+    §6.6.3): pyHanko writes its own name as the XMP Producer but appends it to the Info
+    Producer ("pikepdf …; pyHanko …"). Naming pyHanko alone in both (the signing revision's
+    producer), in the new revision's Info dictionary, keeps them equal."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.metadata.model import VENDOR
+
+    old = writer.trailer["/Info"].get_object() if "/Info" in writer.trailer else {}
+    info = generic.DictionaryObject(  # type: ignore[no-untyped-call]
+        {generic.NameObject(k): v for k, v in old.items()}
+    )
+    info[generic.NameObject("/Producer")] = generic.TextStringObject(VENDOR)
+    writer.set_info(info)
+
+
 def stamp_lines(
     agency_name: str, signed_at: str, copy_type: str | None = None, doc_ref: str | None = None
 ) -> list[str]:
@@ -152,6 +194,7 @@ def sign_pdf(
     font = _font_factory(font_path or find_font())
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+        _same_producer(writer)
         page_ref, _ = writer.find_page_for_modification(0)  # type: ignore[no-untyped-call]
         box = find_inherited_value_in_tree(  # type: ignore[no-untyped-call]
             page_ref.get_object(), "/MediaBox", "/Parent"
@@ -175,7 +218,7 @@ def sign_pdf(
         subfilter=fields.SigSeedSubFilter.PADES,
         name=agency_name,
     )
-    pdf_signer = signers.PdfSigner(
+    pdf_signer = _PdfA2Signer(
         meta,
         signer=key.pdf_signer(),
         stamp_style=style,

@@ -105,8 +105,10 @@ def _content(f: Field, value: Any) -> list[dict[str, Any]]:
             "mime": str(item.get("mime") or "application/octet-stream")[:100],
         }
         # Provenance of a derived version (appliance/renditions.py): the version it was made
-        # from, what made it (ocr, signed, migration: ``rendition``, ``tool``), and for a
-        # signature upgraded at the centre the PAdES level reached (signature_upgrade.py).
+        # from, what made it (ocr, signed, migration: ``rendition``, ``tool``), whether it is
+        # that version plus an incremental update and where the bytes are kept
+        # (``extends``, ``keep``: appliance/versions.py), and for a signature upgraded at the
+        # centre the PAdES level reached (signature_upgrade.py).
         if item.get("from") is not None:
             if not _SHA256_HEX.match(str(item["from"])):
                 raise ValidationError("a content file's 'from' must be a sha256", f.name)
@@ -115,6 +117,14 @@ def _content(f: Field, value: Any) -> list[dict[str, Any]]:
                 stored["rendition"] = nfc(str(item["rendition"]))[:40]
             if item.get("tool"):
                 stored["tool"] = nfc(str(item["tool"]))[:200]
+        if item.get("extends") is not None:
+            if item["extends"] is not True or "from" not in stored:
+                raise ValidationError("'extends' is true, and only with 'from'", f.name)
+            stored["extends"] = True
+        if item.get("keep") is not None:
+            if item["keep"] not in ("none", "box"):
+                raise ValidationError("a content file's 'keep' is 'none' or 'box'", f.name)
+            stored["keep"] = str(item["keep"])
         if item.get("ltv") is not None:
             if str(item["ltv"]) not in ("B-T", "B-LT", "B-LTA"):
                 raise ValidationError("a content file's 'ltv' is a PAdES level", f.name)

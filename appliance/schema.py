@@ -89,6 +89,8 @@ CREATE INDEX IF NOT EXISTS documents_triple
   ON documents ("CodeNumber", "CodeNotation", "OrganName");
 CREATE INDEX IF NOT EXISTS documents_file ON documents ("FileCode");
 CREATE INDEX IF NOT EXISTS documents_year ON documents ("Year", "Direction");
+CREATE INDEX IF NOT EXISTS documents_handled ON documents ("DueDate")
+  WHERE "Handling" IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS memberships_pair ON memberships ("FileCode", "DocumentId");
 """
 

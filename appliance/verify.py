@@ -73,6 +73,7 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     withheld_rows: list[int] = field(default_factory=list)  # log rows held as leaf hashes
     numbers_used: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    released_content: set[str] = field(default_factory=set)  # keep: none (provenance only)
     handovers: list[Handover] = field(default_factory=list)  # device keys handed over
 
     @property
@@ -229,6 +230,7 @@ class _Scan:
     withheld: list[int] = field(default_factory=list)  # empty rows: leaf hash only
     handovers: list[Handover] = field(default_factory=list)
     numbers: dict[tuple[str, str, int], int] = field(default_factory=dict)  # numbering.used
+    released: set[str] = field(default_factory=set)  # content whose bytes were not kept
     ended: list[tuple[str, str]] = field(default_factory=list)  # memberships taken out
 
     def add(self, code: str, message: str, index: int | None = None) -> None:
@@ -313,6 +315,9 @@ def _scan(rows: Iterator[tuple[int, bytes]], start: int) -> _Scan:
         for r in entry.refs:
             refs.setdefault(r.hex(), idx)
         if entry.data and entry.data.get("Content"):
+            scan.released.update(
+                c["sha256"] for c in entry.data["Content"] if c.get("keep") == "none"
+            )
             named = {c["sha256"] for c in entry.data["Content"]}
             if named != {r.hex() for r in entry.refs}:
                 scan.add("entry.refs", f"log entry {idx}: content list and references differ", idx)
@@ -397,6 +402,7 @@ def _merge(
             rep.numbers_used[series] = max(rep.numbers_used.get(series, 0), n)
         for h, idx in scan.refs.items():
             refs.setdefault(h, idx)
+        rep.released_content.update(scan.released)
     rep.withheld_rows = withheld
     rep.handovers = handovers
     return leaves, latest, texts, refs
@@ -446,7 +452,10 @@ def _verify(
                 "predecessor failed, and could not be restored (listed in the hand-over entry)",
                 severity=Severity.WARNING,
             )
-        _check_content(ContentStore(data_dir / "content"), refs, rep, destroyed | lost)
+        # A released version (the lossless assembly of a scan once its archival PDF exists,
+        # ``keep: none`` in the log) is provenance only: its bytes were not kept.
+        gone = destroyed | lost | rep.released_content
+        _check_content(ContentStore(data_dir / "content"), refs, rep, gone)
     rep.content_files = len(refs)
 
 

@@ -4,6 +4,7 @@ each a logged read (DESIGN.md: every view, print and download is logged)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
@@ -45,14 +46,23 @@ async def send_content(request: web.Request, rec: Record, sha256: str) -> web.St
     await blocking(s.store.audit, action, me(request).username, "document", rec.id,
                    {"sha256": sha256, "via": "api" if request.path.startswith("/api/") else "web"})
     path = s.store.content.path(sha256)
-    if not path.is_file():
+    if not s.store.content.exists(sha256):
         raise NotFoundError(f"content {sha256} is missing from the content store")
     name = entry.get("name") or sha256
     if preview:
-        body = await preview_png(request.app, path, entry["mime"], s.config.preview_timeout)
+        if path.is_file():
+            body = await preview_png(request.app, path, entry["mime"], s.config.preview_timeout)
+        else:  # kept inside another version (appliance/versions.py): rebuilt, then drawn
+            with s.store.content.as_file(sha256) as rebuilt:
+                body = await preview_png(request.app, rebuilt, entry["mime"],
+                                         s.config.preview_timeout)
         return web.Response(body=body, content_type="image/png")
     if printable:
-        copy = await blocking(print_copy_of, s.store, rec, entry, path)
+        if path.is_file():
+            copy = await blocking(print_copy_of, s.store, rec, entry, path)
+        else:  # kept inside another version: rebuilt (and checked) first
+            with s.store.content.as_file(sha256) as rebuilt:
+                copy = await blocking(print_copy_of, s.store, rec, entry, rebuilt)
         stem = str(name).rsplit(".", 1)[0]
         return web.Response(body=copy, headers={
             "Content-Type": "application/pdf",
@@ -71,6 +81,9 @@ async def send_content(request: web.Request, rec: Record, sha256: str) -> web.St
         headers["Content-Security-Policy"] = (
             "default-src 'none'; style-src 'unsafe-inline'; sandbox; base-uri 'none'")
         headers["Content-Type"] = "text/html; charset=utf-8"
+    if not path.is_file():
+        data = await asyncio.to_thread(s.store.content.read, sha256)
+        return web.Response(body=data, headers=headers)
     return web.FileResponse(path, headers=headers)
 
 

@@ -109,6 +109,32 @@ def _actions(request: web.Request, s: Services, rec: Record) -> dict[str, Any]:
             "answers": answers}
 
 
+def stored_versions(s: Any, data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Where each content version's bytes are (appliance/versions.py) and, for a PDF whose
+    bytes are here, each page's size: what the document page shows of a scan."""
+    import contextlib
+
+    from appliance.capacity import page_sizes
+    from appliance.versions import placement
+
+    content = list(data.get("Content") or [])
+    p = placement(content)
+    out: dict[str, dict[str, Any]] = {}
+    for c in content:
+        sha = str(c["sha256"])
+        where = ("released" if sha in p.released else "box" if sha in p.box_only
+                 else "within" if sha in p.within else "own")
+        entry: dict[str, Any] = {"where": where, "pages": []}
+        if sha in p.within:
+            entry["container"] = p.within[sha][0]
+        pdf = c.get("mime") == "application/pdf"
+        if where != "released" and pdf and s.store.content.exists(sha):
+            with contextlib.suppress(Exception):
+                entry["pages"] = page_sizes(s.store.content.read(sha))
+        out[sha] = entry
+    return out
+
+
 async def document_page(request: web.Request, doc_id: str, error: Any = None,
                         status: int = 200, values: dict[str, Any] | None = None,
                         extra: dict[str, Any] | None = None) -> web.Response:
@@ -143,6 +169,7 @@ async def document_page(request: web.Request, doc_id: str, error: Any = None,
     gettext = i18n.translations(lang).gettext
     return render(
         request, "document.html", status=status, doc=rec, data=rec.data,
+        stored=await blocking(stored_versions, s, rec.data),
         rows=field_rows(rec.data, s.store.codes, gettext), seal=seal,
         confirmed=sync.confirmed(rec.log_index), sync=sync, history=rows,
         show_reads=show_reads, reads=reads, history_complete=complete, preview=preview,

@@ -188,7 +188,8 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "api_openapi": {"summary": "This document", "responses": _ok({"type": "object"})},
     "api_me": {"summary": "Who the token belongs to", "responses": _ok("Me")},
     "api_status": {"summary": "Seal and sync status", "responses": _ok({"type": "object"})},
-    "api_device": {"summary": "Device key, latest checkpoint, versions",
+    "api_device": {"summary": "Device key, latest checkpoint, versions, storage (used, rate, "
+                              "days left, lossless masters)",
                    "responses": _ok({"type": "object"})},
     "api_search": {
         "summary": "Search documents (diacritics optional); newest first",

@@ -54,6 +54,22 @@ def _isotime(value: Any) -> str:
     return f"{t.day:02d}/{t.month:02d}/{t.year:04d} {t.hour:02d}:{t.minute:02d}"
 
 
+def _size(value: Any, lang: str = "vi") -> str:
+    """Bytes for people: 950 B, 131 KB, 14,1 MB (a decimal comma in Vietnamese)."""
+    n = float(value or 0)
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            text = f"{n / scale:.1f}" if n / scale < 100 else f"{n / scale:.0f}"
+            return (text.replace(".", ",") if lang == "vi" else text) + " " + unit
+    return f"{int(n)} B"
+
+
+def _thousands(value: Any, lang: str = "vi") -> str:
+    """A whole number with thousands grouped: 521.273 (vi), 521,273 (en)."""
+    text = f"{round(float(value or 0)):,}"
+    return text.replace(",", ".") if lang == "vi" else text
+
+
 def _number(data: dict[str, Any], no_number: str = "Không số") -> str:
     """Số/ký hiệu as printed; a received document without one (an đơn, an invitation) is
     marked as such."""
@@ -189,6 +205,9 @@ def make_envs() -> dict[str, jinja2.Environment]:
         env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
         env.filters["vndate"] = _vndate
         env.filters["isotime"] = _isotime
+        env.filters["size"] = functools.partial(_size, lang=lang)
+        env.filters["thousands"] = functools.partial(_thousands, lang=lang)
+        env.globals["number_of"] = _number
         gettext = i18n.translations(lang).gettext
         env.globals["number_of"] = functools.partial(_number, no_number=gettext("No number"))
         env.globals["field_label"] = functools.partial(field_label, gettext=gettext)

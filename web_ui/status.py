@@ -71,7 +71,11 @@ def device_info(s: Services) -> dict[str, Any]:
                   "root": verified[1].root_hash.hex(), "verified": True}
     except LuutruError as exc:
         cp = {"verified": False, "error": str(exc)}
+    from appliance.capacity import capacity
+
+    storage = capacity(s.store.data_dir, cfg.scans.masters, s.store.clock.now().timestamp())
     return {
+        "storage": storage.to_json(),
         "org_id": cfg.org_id,
         "org_name": cfg.org_name,
         "origin": cfg.origin,

@@ -12,6 +12,7 @@ from ..clock import iso, parse_date
 from ..errors import ConflictError
 from ..kinds import Kind
 from ..store import Record
+from ..versions import kept_items
 from ..writer import Txn
 from .closing import CloseResult, close_in_txn
 from .medium import copy_verified
@@ -120,8 +121,8 @@ def _loose_xml(store: Store, docs: list[Record], out: Path) -> bytes:
         el.set("id", d.id)
         for k, v in d.data.items():
             if k == "Content":
-                for c in v:
-                    name = f"{c['sha256']}.{EXTENSIONS.get(c.get('mime'), 'bin')}"
+                for c in kept_items(v):  # a released lossless scan has no bytes to copy
+                    name = f"{c['sha256']}.{EXTENSIONS.get(str(c.get('mime')), 'bin')}"
                     with store.content.open(c["sha256"]) as src:
                         copy_verified(src, out / "van-ban-le" / name, c["sha256"],
                                       out / ".tmp")

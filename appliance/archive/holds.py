@@ -117,6 +117,7 @@ def remove_content(store: Store, shas: list[str]) -> None:
     """Delete content files after the commit that made them unreachable."""
     for sha in shas:
         store.content.path(sha).unlink(missing_ok=True)
+        store.content.derived_path(sha).unlink(missing_ok=True)
 
 
 def recall_in_txn(

@@ -343,7 +343,7 @@ def _data_files(
         where[item.document_id] = {}
         for n, c in enumerate(renditions.archival(d.get("Content") or [])):
             rel = f"data/{_content_name(docid, n, c)}"
-            zw.add_stream(f"representations/rep1/{rel}", store.content.path(c["sha256"]),
+            zw.add_stream(f"representations/rep1/{rel}", store.content.readable_path(c["sha256"]),
                           int(c["size"]), c["sha256"])
             refs.append(Ref(new_id("ID-"), rel, int(c["size"]), c["sha256"],
                             times.get(c["sha256"], created),
@@ -468,6 +468,8 @@ def build_package(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        store.content.drop_copies()  # versions rebuilt from the file they are kept in
     _log_package(store, p.file, result, opts.actor)
     return result
 

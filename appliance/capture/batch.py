@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 from .. import clock as clockmod
 from ..store import Record, Store
 from . import filing
+from .archival import ArchivalProfile
 from .config import CaptureConfig
 from .errors import CaptureError, DiskFull, ImageRejected, ScannerInterrupted
 from .pipeline import (
@@ -84,10 +85,14 @@ class Capture:
         metadata: Mapping[str, Any] | None = None,
         actor: str = "capture",
         origin_sha256: str | None = None,
+        profile: str | None = None,
     ) -> str:
-        """Open a new batch aimed at ``target`` (default: new documents outside any hồ sơ)."""
+        """Open a new batch aimed at ``target`` (default: new documents outside any hồ sơ);
+        ``profile`` "drawing" keeps the scan's resolution (maps, drawings)."""
+        if profile is not None:
+            ArchivalProfile(profile)  # refuse an unknown one now, not in the OCR job
         return self.queue.new_batch(
-            source, target or Target(), dict(metadata or {}), actor, origin_sha256
+            source, target or Target(), dict(metadata or {}), actor, origin_sha256, profile
         )
 
     def receive(self, batch_id: str, source: Source, on_page: OnPage | None = None) -> int:
@@ -180,7 +185,9 @@ class Capture:
             doc = filing.attach(self.store, target.document_id, ref, actor)
         else:
             doc = filing.new_document(self.store, target, metadata, ref, pages, actor)
-        self.queue.enqueue(JobKind.OCR, doc.id, stored.sha256, batch_id)
+        self.queue.enqueue(
+            JobKind.OCR, doc.id, stored.sha256, batch_id, self.queue.profile(batch_id)
+        )
         return doc
 
     def scan(
@@ -191,9 +198,10 @@ class Capture:
         actor: str = "capture",
         on_page: OnPage | None = None,
         on_step: OnStep | None = None,
+        profile: str | None = None,
     ) -> CaptureResult:
         """A whole batch: receive from ``source``, then process and file it."""
-        batch_id = self.start(source.name, target, metadata, actor)
+        batch_id = self.start(source.name, target, metadata, actor, profile=profile)
         self.receive(batch_id, source, on_page)
         return self.process(batch_id, on_step)
 
@@ -221,6 +229,7 @@ def ingest_upload(
     metadata: Mapping[str, Any] | None = None,
     actor: str = "web",
     config: CaptureConfig | None = None,
+    profile: str | None = None,
 ) -> CaptureResult:
     """Files uploaded from the web UI (or a phone camera) as one batch, filed like a scan.
 
@@ -231,7 +240,9 @@ def ingest_upload(
     loaded = [
         InputFile(name, data if isinstance(data, bytes) else data.read()) for name, data in files
     ]
-    return Capture(store, config).scan(ListSource(loaded), target, metadata, actor)
+    return Capture(store, config).scan(
+        ListSource(loaded), target, metadata, actor, profile=profile
+    )
 
 
 def progress(store_or_queue: Store | Queue, batch_id: str | None = None) -> list[BatchStatus]:

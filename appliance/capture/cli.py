@@ -148,6 +148,13 @@ def register(main: click.Group) -> None:
     @click.option("--resume", "resume_id", default=None, help="Continue an interrupted batch.")
     @click.option("--no-split", is_flag=True, help="Do not split at separator sheets.")
     @click.option("--copy-type", default=None, help='Signature text, e.g. "SAO Y".')
+    @click.option(
+        "--profile",
+        type=click.Choice(["text", "drawing"]),
+        default=None,
+        help="Archival form: text (200 dpi paper, the default) or drawing (maps, drawings: "
+        "the scan's resolution kept). Default: appliance.json scans.profile.",
+    )
     @click.option("--wait", is_flag=True, help="Run OCR and signing now instead of queueing.")
     @click.option("--json", "as_json", is_flag=True, help="Print the documents as JSON.")
     def scan(
@@ -164,6 +171,7 @@ def register(main: click.Group) -> None:
         resume_id: str | None,
         no_split: bool,
         copy_type: str | None,
+        profile: str | None,
         wait: bool,
         as_json: bool,
     ) -> None:
@@ -205,7 +213,8 @@ def register(main: click.Group) -> None:
                     else:
                         source = make_source(source_spec, opts)
                         res = cap.scan(
-                            source, target, _fields(fields), "luutru scan", bar.page, bar.stage
+                            source, target, _fields(fields), "luutru scan", bar.page, bar.stage,
+                            profile=profile,
                         )
                     results.append(res)
                 if wait:

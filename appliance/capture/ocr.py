@@ -1,12 +1,15 @@
-"""Vietnamese OCR into PDF/A-2b: ocrmypdf + tesseract `vie` in a niced, memory-capped process.
+"""Vietnamese OCR into archival PDF/A-2b, in a niced, memory-capped process (``ocr_job``).
 
-The PDF/A conversion uses ocrmypdf's internal backend (pikepdf): no Ghostscript, so the page
-images go through unchanged (Ghostscript would re-encode lossless scans as JPEG). Tesseract
-runs single-threaded (OMP_THREAD_LIMIT=1): on two cores OpenMP makes it 3.5× slower.
+The process encodes each page in its archival form (``archival.py``) and runs ocrmypdf +
+tesseract `vie` with recognition on the full-resolution scan (``ocr_plugin``). The PDF/A
+conversion uses ocrmypdf's internal backend (pikepdf): no Ghostscript, so the archival images
+go through unchanged. Tesseract runs single-threaded (OMP_THREAD_LIMIT=1): on two cores
+OpenMP makes it 3.5× slower.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
@@ -18,6 +21,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from .archival import ArchivalProfile
 from .errors import OcrFailed
 
 _OOM_SIGNS = (
@@ -44,6 +48,7 @@ class OcrResult:
     text: str
     seconds: float
     peak_rss_kb: int
+    page_image_bytes: tuple[int, ...] = ()  # each page's archival image layers
 
 
 def _limits(config: OcrConfig) -> None:
@@ -54,28 +59,29 @@ def _limits(config: OcrConfig) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
 
-def command(src: Path, dst: Path, sidecar: Path, config: OcrConfig) -> list[str]:
+def command(
+    src: Path,
+    dst: Path,
+    sidecar: Path,
+    config: OcrConfig,
+    profile: ArchivalProfile = ArchivalProfile.TEXT,
+) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "ocrmypdf",
-        "-l",
-        config.language,
-        "--output-type",
-        "pdfa-2",
-        "--pdfa-backend",
-        "internal",
-        "--optimize",
-        "0",
-        "-j",
-        str(config.jobs),
-        "--sidecar",
-        str(sidecar),
-        "--tesseract-timeout",
-        str(int(config.timeout_s)),
-        "--quiet",
+        "appliance.capture.ocr_job",
         str(src),
         str(dst),
+        str(sidecar),
+        str(dst.with_suffix(".json")),
+        "--profile",
+        profile.value,
+        "--language",
+        config.language,
+        "--jobs",
+        str(config.jobs),
+        "--tesseract-timeout",
+        str(int(config.timeout_s)),
     ]
 
 
@@ -94,8 +100,14 @@ def _explain(status: int, stderr: str, config: OcrConfig) -> str:
     return f"OCR failed with exit code {code}: {tail}"
 
 
-def run_ocr(pdf: bytes, config: OcrConfig | None = None, workdir: Path | None = None) -> OcrResult:
-    """The PDF/A-2b with an invisible Vietnamese text layer, and the text (NFC)."""
+def run_ocr(
+    pdf: bytes,
+    config: OcrConfig | None = None,
+    workdir: Path | None = None,
+    profile: ArchivalProfile = ArchivalProfile.TEXT,
+) -> OcrResult:
+    """The archival PDF/A-2b of the scan ``pdf`` with an invisible Vietnamese text layer, and
+    the text (NFC)."""
     config = config or OcrConfig()
     with tempfile.TemporaryDirectory(dir=workdir, prefix="ocr-") as tmp:
         src, dst, side = Path(tmp, "in.pdf"), Path(tmp, "out.pdf"), Path(tmp, "out.txt")
@@ -105,7 +117,7 @@ def run_ocr(pdf: bytes, config: OcrConfig | None = None, workdir: Path | None = 
         err_path = Path(tmp, "stderr")
         with err_path.open("wb") as err:
             proc = subprocess.Popen(
-                command(src, dst, side, config),
+                command(src, dst, side, config, profile),
                 stdout=subprocess.DEVNULL,
                 stderr=err,
                 env=env,
@@ -120,7 +132,14 @@ def run_ocr(pdf: bytes, config: OcrConfig | None = None, workdir: Path | None = 
             raise OcrFailed(_explain(status, stderr, config))
         raw = side.read_text("utf-8", "replace") if side.exists() else ""
         text = unicodedata.normalize("NFC", raw)
-        return OcrResult(dst.read_bytes(), text, seconds, int(rusage.ru_maxrss) if rusage else 0)
+        report = json.loads(dst.with_suffix(".json").read_text())
+        return OcrResult(
+            dst.read_bytes(),
+            text,
+            seconds,
+            int(rusage.ru_maxrss) if rusage else 0,
+            tuple(int(n) for n in report.get("page_image_bytes", ())),
+        )
 
 
 def _wait(

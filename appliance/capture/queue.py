@@ -78,6 +78,7 @@ class Job:
     attempts: int
     error: str | None
     output_sha256: str | None
+    profile: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,10 @@ class Queue:
         private_file(self.path)
         with self._conn() as conn:
             conn.executescript(DDL)
+            for table in ("batches", "jobs"):  # added with the archival profiles
+                cols = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+                if "profile" not in cols:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN profile TEXT")
 
     def _conn(self) -> _Closing:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -174,6 +179,7 @@ class Queue:
         metadata: dict[str, Any] | None = None,
         actor: str = "capture",
         origin_sha256: str | None = None,
+        profile: str | None = None,
     ) -> str:
         batch_id = uuid.uuid4().hex
         now = time.time()
@@ -181,7 +187,7 @@ class Queue:
         with self._conn() as conn, _full_is_disk_full("starting a batch"):
             conn.execute(
                 "INSERT INTO batches (id, source, target, metadata, actor, state, created, "
-                "updated, origin_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "updated, origin_sha256, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     batch_id,
                     source,
@@ -192,6 +198,7 @@ class Queue:
                     now,
                     now,
                     origin_sha256,
+                    profile,
                 ),
             )
         try:
@@ -255,6 +262,11 @@ class Queue:
     def created(self, batch_id: str) -> float:
         return float(self._row(batch_id)["created"])
 
+    def profile(self, batch_id: str) -> str | None:
+        """The archival profile the batch asked for (None: the office's default)."""
+        value = self._row(batch_id)["profile"]
+        return None if value is None else str(value)
+
     def discard(self, batch_id: str) -> None:
         """Forget a batch that will not be filed (a refused upload) and delete its spool."""
         self.drop_spool(batch_id)
@@ -315,15 +327,31 @@ class Queue:
     # -- jobs -------------------------------------------------------------------------------
 
     def enqueue(
-        self, kind: JobKind, document_id: str, input_sha256: str, batch_id: str | None = None
+        self,
+        kind: JobKind,
+        document_id: str,
+        input_sha256: str,
+        batch_id: str | None = None,
+        profile: str | None = None,
     ) -> None:
         now = time.time()
         with self._conn() as conn, _full_is_disk_full("queueing OCR"):
             conn.execute(
                 "INSERT OR IGNORE INTO jobs (batch_id, document_id, kind, input_sha256, state, "
-                "created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (batch_id, document_id, kind.value, input_sha256, JobState.QUEUED.value, now, now),
+                "created, updated, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (batch_id, document_id, kind.value, input_sha256, JobState.QUEUED.value, now, now,
+                 profile),
             )
+
+    def unfinished_documents(self, since: float = 0.0) -> set[str]:
+        """Documents with an OCR or signing job not yet done (queued, running or waiting to
+        retry), created after ``since``: their content is not final yet."""
+        with self._conn() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT document_id FROM jobs WHERE state IN (?, ?) AND created >= ?",
+                (JobState.QUEUED.value, JobState.RUNNING.value, since),
+            ).fetchall()
+        return {str(r[0]) for r in rows}
 
     def jobs(self, batch_id: str | None = None, document_id: str | None = None) -> list[Job]:
         sql, args = "SELECT * FROM jobs WHERE 1", []
@@ -432,6 +460,7 @@ def _job(row: sqlite3.Row) -> Job:
         attempts=row["attempts"],
         error=row["error"],
         output_sha256=row["output_sha256"],
+        profile=row["profile"],
     )
 
 

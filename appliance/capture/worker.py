@@ -4,6 +4,12 @@ One worker per data folder, in the process that holds the Store (the one writer)
 a separate, niced, memory-capped process; a crash or out-of-memory there fails only the job,
 which is queued again with capped exponential backoff. The record, sealed at filing, stays.
 
+Each page is stored once (appliance/versions.py): the OCR job makes the archival PDF/A from
+the lossless assembly filed at capture, whose bytes are then released (its hash stays in the
+log, ``keep: none``) unless the office keeps lossless masters; the signing job's output is
+the archival PDF plus an incremental update (``extends``), so the archival PDF is then kept
+as that file's prefix, not as a second copy. Files go only after the commit that says so.
+
 A full disk or a halted store is not a job's fault: the job goes back to the queue without
 using up an attempt, and the whole worker pauses (capped exponential backoff) instead of
 taking the next job only to fail it too.
@@ -20,7 +26,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from .. import renditions
+from .. import renditions, versions
 from ..diskspace import Level, is_disk_full
 from ..errors import (
     DiskFullError,
@@ -33,6 +39,7 @@ from ..errors import (
 from ..retry import backoff
 from ..store import Store
 from . import filing
+from .archival import ArchivalProfile
 from .config import CaptureConfig
 from .errors import CaptureError, DiskFull, OcrFailed, SigningUnavailable
 from .ocr import OcrResult, pdfa_part, run_ocr
@@ -179,25 +186,60 @@ class Worker:
             raise DiskFull(f"the disk is full; the job is retried later ({exc})") from exc
         return stored.sha256, stored.size
 
-    def _ocr(self, job: Job) -> tuple[str, OcrResult]:
+    def _profile(self, job: Job) -> ArchivalProfile:
+        chosen = job.profile or self.config.profile or self.store.config.scans.profile
+        return ArchivalProfile(chosen)
+
+    def _masters(self) -> str:
+        return self.config.masters or self.store.config.scans.masters
+
+    def _made_from(self, doc: Any, source: str, rendition: str) -> str | None:
+        """The version of ``doc`` this job made already (a job run again after a crash
+        between its commit and the queue's record of it)."""
+        for c in doc.data.get("Content") or ():
+            if c.get("from") == source and c.get("rendition") == rendition:
+                return str(c["sha256"])
+        return None
+
+    def _ocr(self, job: Job) -> tuple[str, OcrResult | None]:
         doc = self.store.get("document", job.document_id)
-        result = run_ocr(self._read(job.input_sha256), self.config.ocr)
-        flavour = pdfa_part(result.pdf)
-        if flavour != "2B":
-            raise OcrFailed(f"OCR output is not PDF/A-2b (XMP says {flavour or 'nothing'})")
-        sha, size = self._put(result.pdf)
-        name = f"{filing.base_name(doc.data, doc.id)}.ocr.pdf"
-        ref = filing.content_ref(sha, size, name, job.input_sha256, renditions.OCR)
-        filing.attach(self.store, doc.id, ref, self.actor)
-        filing.add_text(self.store, doc.id, sha, result.text, self.actor)
+        masters = self._masters()
+        keep = {"off": versions.KEEP_NONE, "box": versions.KEEP_BOX}.get(masters)
+        result: OcrResult | None = None
+        sha = self._made_from(doc, job.input_sha256, renditions.OCR)
+        if sha is None:  # (else: done before a crash; only the steps after it remain)
+            result = run_ocr(
+                self._read(job.input_sha256), self.config.ocr, profile=self._profile(job)
+            )
+            flavour = pdfa_part(result.pdf)
+            if flavour != "2B":
+                raise OcrFailed(f"OCR output is not PDF/A-2b (XMP says {flavour or 'nothing'})")
+            sha, size = self._put(result.pdf)
+            name = f"{filing.base_name(doc.data, doc.id)}.ocr.pdf"
+            ref = filing.content_ref(sha, size, name, job.input_sha256, renditions.OCR)
+            versions.add_version(self.store, doc.id, ref, job.input_sha256, keep_source=keep,
+                                 actor=self.actor)
+            filing.add_text(self.store, doc.id, sha, result.text, self.actor)
         if self.config.sign:
             self.queue.enqueue(JobKind.SIGN, doc.id, sha, job.batch_id)
+        if keep == versions.KEEP_NONE:  # last: the scan is read until its archival PDF exists
+            self._release(job.input_sha256, doc.id)
         return sha, result
+
+    def _release(self, sha256: str, doc_id: str) -> None:
+        """Delete a released version's own file unless another document still needs it."""
+        if not versions.still_referenced(self.store.reader(), sha256, except_doc=doc_id):
+            self.store.content.release(sha256)
 
     def _sign(self, job: Job) -> str:
         from ..pdfsign import sign_pdf
 
         doc = self.store.get("document", job.document_id)
+        done = self._made_from(doc, job.input_sha256, renditions.SIGNED)
+        if done is not None:  # signed before a crash: keep the PDF/A as its prefix, as below
+            if not versions.still_referenced(self.store.reader(), job.input_sha256, doc.id):
+                self.store.content.derive(job.input_sha256, done)
+            return done
         pdf = self._read(job.input_sha256)
         try:
             with self._open_key() as key:
@@ -212,8 +254,14 @@ class Worker:
             raise SigningUnavailable(f"the agency key cannot sign now: {exc}") from exc
         except CaptureError:
             raise
+        if signed[: len(pdf)] != pdf:  # an incremental update never changes what it signs
+            raise CaptureError("the signed PDF does not begin with the PDF it signs")
         sha, size = self._put(signed)
         name = f"{filing.base_name(doc.data, doc.id)}.pdf"
         ref = filing.content_ref(sha, size, name, job.input_sha256, renditions.SIGNED)
-        filing.attach(self.store, doc.id, ref, self.actor)
+        versions.add_version(self.store, doc.id, ref, job.input_sha256, extends=True,
+                             actor=self.actor)
+        # Now the log says the unsigned PDF is this file's prefix: keep it as that only.
+        if not versions.still_referenced(self.store.reader(), job.input_sha256, doc.id):
+            self.store.content.derive(job.input_sha256, sha)
         return sha

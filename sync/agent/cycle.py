@@ -45,7 +45,7 @@ from ..errors import (
     WireError,
 )
 from .http import CentreClient, Counters, TokenBucket
-from .outbox import build_batch, uploadable
+from .outbox import build_batch, held_back, uploadable
 from .receipts import check_receipt, store_receipt
 from .state import (
     USB_CENTRE,
@@ -84,6 +84,7 @@ class CycleReport:
     congestion: str = ""  # TCP congestion control of the connections (client.CONGESTION)
     upgrades_recorded: int = 0  # signed PDFs the centre made long-term valid (upgrades.py)
     upgrades_refused: int = 0
+    content_held: int = 0  # not sent now: inside another version, or a scan not final yet
     outcomes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -304,7 +305,13 @@ class _Cycle(Uploads):
         tried: set[str] = set()
         unavailable: set[str] = set()
         while resp.missing:
-            todo, bad = uploadable(resp.missing, self.store, never)
+            held = await asyncio.to_thread(
+                held_back, self.store, resp.missing, float(self.cfg.capture_hold_s)
+            )
+            self.report.content_held = len(held)
+            todo, bad = uploadable(
+                [s for s in resp.missing if s not in held], self.store, never
+            )
             unavailable.update(bad)
             todo = [s for s in todo if s not in tried]
             if not todo:
@@ -319,6 +326,7 @@ class _Cycle(Uploads):
                 resp = answer  # the centre's signed word that nothing is missing any more
                 break
             resp = await self.status()
+        await asyncio.to_thread(self.store.content.drop_copies)
         self.state.missing = list(resp.missing)
         self.state.content_unavailable = len(unavailable)
         self.report.content_unavailable = len(unavailable)

@@ -9,6 +9,8 @@ from the leaf hashes.
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -18,6 +20,7 @@ from appliance.classified import ClassifiedSet, load
 from appliance.keys.base import KeyProvider
 from appliance.kinds import Kind
 from appliance.store import Store
+from appliance.versions import not_sent
 
 from .. import wire
 
@@ -134,3 +137,30 @@ def uploadable(
         else:
             ok.append(sha)
     return ok, bad
+
+
+def held_back(store: Store, shas: Iterable[str], hold_s: float) -> set[str]:
+    """Of ``shas``, what the agent does not send now: a version sent inside another or never
+    sent (appliance/versions.py: the PDF/A inside its signed file, a released or box-only
+    lossless scan), and the content of a scan whose OCR or signing is still to come, filed
+    less than ``hold_s`` ago: only its final version goes, once."""
+    wanted = list(dict.fromkeys(shas))
+    if not wanted:
+        return set()
+    reader = store.reader()
+    pending: set[str] = set()
+    from appliance.capture.queue import Queue, queue_exists
+
+    if hold_s > 0 and queue_exists(store.data_dir):
+        pending = Queue(store.data_dir).unfinished_documents(since=time.time() - hold_s)
+    held: set[str] = set()
+    for sha in wanted:
+        rows = reader.execute(
+            'SELECT id, "Content" FROM documents WHERE "Content" LIKE ?', (f'%"{sha}"%',)
+        ).fetchall()
+        for doc_id, raw in rows:
+            content = json.loads(raw) if raw else []
+            if doc_id in pending or sha in not_sent(content):
+                held.add(sha)
+                break
+    return held

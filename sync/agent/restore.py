@@ -32,6 +32,7 @@ from appliance.archive.errors import RestoreError
 from appliance.archive.state import destroyed_content
 from appliance.config import DB_NAME, ApplianceConfig, save_config
 from appliance.datadir import PUBLIC_KEY_NAME
+from appliance.errors import NotFoundError
 from appliance.fsutil import write_atomic
 from appliance.handover import ACTOR, HANDOVER_KIND, handover_data
 from appliance.keys.base import KeyProvider
@@ -40,6 +41,7 @@ from appliance.keys.verify import key_id, load_public_key, spki_der
 from appliance.replace import LogImporter, adopt_checkpoint
 from appliance.retry import retry
 from appliance.store import Store, create_tables
+from appliance.versions import Placement, placement
 
 from .. import wire
 from ..errors import AuthError, CentreRefusedError, TransportError, WireError
@@ -140,18 +142,23 @@ class CentreFetch:
             # bodies of code-list versions).
             wanted = list(sizes.items()) + [(sha, -1) for sha in refs if sha not in sizes]
             gone = destroyed_content(conn)
+            kept = _kept_elsewhere(conn)
         finally:
             conn.close()
+        # Versions the centre never held on their own (appliance/versions.py): a released
+        # lossless scan (nothing to fetch), the PDF/A inside its signed file (rebuilt from it
+        # below), a lossless master kept only on the old box (lost with it, by design).
+        gone = set(gone) | set(kept.released)
         store_dir = target / "content"
         tmp = target / ".restore-tmp"
         tmp.mkdir(parents=True, exist_ok=True)
-        from appliance.content import ContentStore
+        from appliance.content import ContentStore, DerivedError
 
         content = ContentStore(store_dir)
         for sha, size in wanted:
-            if sha in gone or content.exists(sha):
+            if sha in gone or sha in kept.within or content.exists(sha):
                 continue
-            if sha in lost_at_centre:
+            if sha in kept.box_only or sha in lost_at_centre:
                 progress.lost_content.append(sha)
                 continue
             part = tmp / sha
@@ -183,12 +190,21 @@ class CentreFetch:
             progress.content_files += 1
             progress.content_bytes += offset
         shutil.rmtree(tmp, ignore_errors=True)
+        for sha, (outer, length) in sorted(kept.within.items()):
+            if not content.exists(sha):
+                try:
+                    content.record_prefix(sha, outer, length)
+                except (DerivedError, NotFoundError):
+                    progress.lost_content.append(sha)
+        unexpected = [s for s in progress.lost_content if s not in kept.box_only]
         if progress.lost_content:
-            self.report(f"{len(progress.lost_content)} content files never reached the centre")
-            if not self.allow_lost_content:
+            self.report(f"{len(progress.lost_content)} content files never reached the centre"
+                        f" ({len(progress.lost_content) - len(unexpected)} lossless masters "
+                        "kept only on the old box)")
+            if unexpected and not self.allow_lost_content:
                 raise RestoreError(
-                    f"{len(progress.lost_content)} content files never reached the centre "
-                    f"(e.g. {progress.lost_content[0]}); they are lost with the old box unless "
+                    f"{len(unexpected)} content files never reached the centre "
+                    f"(e.g. {unexpected[0]}); they are lost with the old box unless "
                     "its disk or a backup has them. Restore from the backup instead, or accept "
                     "the loss with --accept-lost-content (it is recorded in the log)"
                 )
@@ -446,3 +462,18 @@ class CentreSource(CentreFetch):
         )
         self.report(f"hand-over accepted: the centre countersigned size {resp.accepted_size}")
         return receipt_index
+
+
+def _kept_elsewhere(conn: Any) -> Placement:
+    """Where every document's content versions are, over all documents (versions.py)."""
+    import json
+
+    within: dict[str, tuple[str, int]] = {}
+    released: list[str] = []
+    box_only: list[str] = []
+    for (raw,) in conn.execute('SELECT "Content" FROM documents WHERE "Content" IS NOT NULL'):
+        p = placement(json.loads(raw))
+        within.update(p.within)
+        released.extend(p.released)
+        box_only.extend(p.box_only)
+    return Placement((), within, tuple(released), tuple(box_only))

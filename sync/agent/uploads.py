@@ -124,7 +124,7 @@ class Uploads:
         held = lanes.get(sha) if isinstance(lanes, dict) else None
         if offset is None or LANES < 2 or not isinstance(held, list):
             return [(offset, 0, None)]
-        size = self.store.content.path(sha).stat().st_size
+        size = self.store.content.size(sha)
         if len(held) == 2:
             start, end = int(held[0]), int(held[1])
             out: list[tuple[int | None, int, int | None]] = []
@@ -159,7 +159,7 @@ class Uploads:
         of the PATCH that completed it. With ``end`` (lane 0 of a file in two lanes) or
         ``lane`` (the second lane, from ``lane`` on) it sends just that lane's bytes and
         returns whether that lane is full; ``fill``: only into the gaps the others leave."""
-        path = self.store.content.path(sha)
+        path = await asyncio.to_thread(self.store.content.readable_path, sha)
         size = path.stat().st_size
         split = lane > 0 or (end is not None and end < size)
         end = size if end is None else end

@@ -28,7 +28,7 @@ from appliance.store import Store
 from .. import wire
 from ..errors import AuthError, NotEnrolledError, SyncError, WireError
 from .enrol import accept_usb
-from .outbox import build_batch, content_of_entries
+from .outbox import build_batch, content_of_entries, held_back
 from .receipts import CheckedReceipt, check_receipt, store_receipt
 from .state import (
     PENDING_ENROLMENT_NAME,
@@ -111,8 +111,9 @@ def export(data_dir: Path, store: Store, folder: Path) -> ExportReport:
         wanted = dict.fromkeys(
             content_of_entries(store, state.confirmed_size, end, secret) + list(state.missing)
         )
+        held = held_back(store, wanted, float(store.config.sync.capture_hold_s))
         for sha in wanted:
-            if sha in never:
+            if sha in never or sha in held:
                 continue
             src = store.content.path(sha)
             if not src.is_file():

@@ -24,6 +24,7 @@ from appliance.errors import EncodingError, ProofError, SignatureError
 from appliance.keys.verify import PublicKey
 from appliance.ledger import Entry
 from appliance.search import fts_body
+from appliance.versions import placement
 
 from .. import wire
 from ..errors import BatchError, ClassifiedError, ForkError
@@ -31,6 +32,7 @@ from .storage import (
     ApplianceRecord,
     CentreView,
     CheckpointRecord,
+    ContentLink,
     ContentRef,
     DocumentRow,
     EntryRow,
@@ -118,6 +120,7 @@ class Examined:
     rows: list[EntryRow]
     docs: list[DocumentRow]
     refs: list[ContentRef]
+    links: list[ContentLink]
     entries: list[Entry]  # the full entries, decoded (the catalogue's sources)
 
 
@@ -130,6 +133,7 @@ def examine(app: ApplianceRecord, batch: wire.Batch) -> Examined:
     rows: list[EntryRow] = []
     docs: list[DocumentRow] = []
     refs: list[ContentRef] = []
+    links: list[ContentLink] = []
     decoded: list[Entry] = []
     for k, item in enumerate(batch.items):
         idx = batch.start + k
@@ -162,10 +166,26 @@ def examine(app: ApplianceRecord, batch: wire.Batch) -> Examined:
                     sizes[str(c.get("sha256"))] = int(c["size"])
         for r in entry.refs:
             refs.append(ContentRef(r.hex(), sizes.get(r.hex(), -1), idx))
+        if entry.type == "document" and data is not None:
+            links.extend(content_links(data.get("Content"), idx))
         if entry.type == "document" and entry.id and data is not None:
             docs.append(document_row(app, entry, data))
         decoded.append(entry)
-    return Examined(leaves, rows, docs, refs, decoded)
+    return Examined(leaves, rows, docs, refs, links, decoded)
+
+
+def content_links(content: Any, idx: int) -> list[ContentLink]:
+    """The versions of a document's Content list the box does not send on their own."""
+    if not isinstance(content, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("size"), int) and isinstance(c.get("sha256"), str)
+        for c in content
+    ):
+        return []
+    p = placement(content)
+    sizes = {str(c["sha256"]): int(c["size"]) for c in content}
+    out = [ContentLink(sha, "within", outer, size, idx) for sha, (outer, size) in p.within.items()]
+    out += [ContentLink(sha, "unsent", None, sizes[sha], idx) for sha in p.released + p.box_only]
+    return out
 
 
 def document_row(app: ApplianceRecord, entry: Entry, data: dict[str, Any]) -> DocumentRow:

@@ -18,6 +18,7 @@ from .. import wire
 from ..errors import SyncError
 from .enrolment import enrol
 from .intake import Intake, Transport
+from .links import check_containers
 from .storage import AnomalyKind
 
 
@@ -108,6 +109,7 @@ def _import_device(intake: Intake, dev: Path) -> DeviceImport:
                     )
             if ok:
                 rep.content_stored += 1
+                check_containers(c, [sha])
             else:
                 rep.content_refused += 1
     try:

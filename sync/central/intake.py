@@ -36,6 +36,7 @@ from . import catalogue
 from .anomalies import note, note_behind, record_fork
 from .batchcheck import Disposition, check_batch
 from .centre import Centre
+from .links import check_containers
 from .ltv_job import undelivered
 from .storage import (
     AnomalyKind,
@@ -279,6 +280,10 @@ class Intake:
     ) -> Answer:
         try:
             decided = self._decide(req, app, transport)
+            if req.type is wire.RequestType.BATCH:
+                # Versions inside files the centre already holds are checked now (after the
+                # transaction, like every read of the blob folder); the rest on arrival.
+                check_containers(self.c, self._containers(app.id))
             answer = self.with_upload_state(decided)
             if answer is not decided and _remembered(answer):
                 # Remembered as sent, so that the same request again is answered byte for
@@ -296,6 +301,10 @@ class Intake:
             with self.c.storage.view() as v:
                 current = v.appliance(app.id)
             return self.refuse(req.digest, exc, current)
+
+    def _containers(self, app_id: str) -> list[str]:
+        with self.c.storage.view() as v:
+            return v.unchecked_containers(app_id)
 
     def _decide(
         self, req: wire.SignedRequest, app: ApplianceRecord, transport: Transport
@@ -469,6 +478,7 @@ class Intake:
         new_rows = seen.rows[accepted - batch.start:]
         tx.add_entries(app.id, new_rows)
         tx.add_content_refs(app.id, [r for r in seen.refs if r.first_index >= accepted])
+        tx.add_content_links(app.id, [x for x in seen.links if x.first_index >= accepted])
         tx.upsert_documents([d for d in seen.docs if d.log_index >= accepted])
         catalogue.on_entries(tx, app, [e for e in seen.entries if e.index >= accepted],
                              self.c.now())

@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 
 from ..errors import StorageError
+from .sql_links import PG_SCHEMA as LINKS_SCHEMA
 from .sql_ltv import PG_SCHEMA as LTV_SCHEMA
 
 MIGRATION_LOCK = 0x6C757472  # "lutr": one migrator at a time across workers
@@ -152,6 +153,7 @@ CREATE INDEX reader_requests_user ON reader_requests (username, created_at);
 CREATE INDEX reader_requests_status ON reader_requests (status, created_at);
 """,
     ),
+    (5, "content a box stores once and does not send on its own", LINKS_SCHEMA),
 ]
 
 

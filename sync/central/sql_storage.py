@@ -15,6 +15,7 @@ from appliance import cbor
 
 from .dialect import C, Dialect
 from .sql_catalogue import CatalogueQueries, CatalogueWrites
+from .sql_links import NOT_LINKED, SqlLinksTx, SqlLinksView
 from .sql_ltv import SqlLtvTx, SqlLtvView
 from .storage import (
     Alert,
@@ -54,7 +55,9 @@ _CHECKPOINT = (
     "FROM checkpoints WHERE superseded_at IS NULL AND appliance_id = ? "
 )
 
-_NOT_STORED = "NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = r.sha256)"
+_NOT_STORED = (
+    "NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = r.sha256) AND " + NOT_LINKED
+)
 
 # What ``all_counts`` counts, in ApplianceCounts order: (table, condition).
 _COUNTED = (
@@ -103,7 +106,7 @@ def _content_ref(r: Sequence[Any]) -> ContentRef:
     return ContentRef(r[0], int(r[1]), int(r[2]))
 
 
-class SqlView(SqlLtvView[C], CatalogueQueries, Generic[C]):
+class SqlView(SqlLtvView[C], SqlLinksView[C], CatalogueQueries, Generic[C]):
     """``CentreView`` on one connection: a transaction's, or a read-only snapshot's."""
 
     _locks_rows = False  # a transaction locks the rows it reads in order to change them
@@ -329,7 +332,7 @@ class SqlView(SqlLtvView[C], CatalogueQueries, Generic[C]):
         return [DocumentRow(*r) for r in self.d.search(self.c, sql, args)]
 
 
-class SqlTx(SqlView[C], SqlLtvTx[C], CatalogueWrites):
+class SqlTx(SqlView[C], SqlLtvTx[C], SqlLinksTx[C], CatalogueWrites):
     """``CentreTx``: the same reads, locking the rows they will change, and the writes."""
 
     _locks_rows = True
@@ -551,10 +554,11 @@ class SqlTx(SqlView[C], SqlLtvTx[C], CatalogueWrites):
             "DELETE FROM documents WHERE appliance_id = ? AND log_index >= ? RETURNING doc_id",
             (appliance_id, size),
         )
-        self._run(
-            "DELETE FROM content_refs WHERE appliance_id = ? AND first_idx >= ?",
-            (appliance_id, size),
-        )
+        for table in ("content_refs", "content_links"):
+            self._run(
+                f"DELETE FROM {table} WHERE appliance_id = ? AND first_idx >= ?",
+                (appliance_id, size),
+            )
         return moved, [r[0] for r in docs]
 
     def withhold_entries(
@@ -570,8 +574,9 @@ class SqlTx(SqlView[C], SqlLtvTx[C], CatalogueWrites):
         docs = self._run(f"DELETE FROM documents WHERE appliance_id = ? AND {cond}",
                          (appliance_id, arg))
         cond, arg = self.d.among("sha256", content)
-        self._run(f"DELETE FROM content_refs WHERE appliance_id = ? AND {cond}",
-                  (appliance_id, arg))
+        for table in ("content_refs", "content_links"):
+            self._run(f"DELETE FROM {table} WHERE appliance_id = ? AND {cond}",
+                      (appliance_id, arg))
         kept = {r[0] for r in self._rows(f"SELECT DISTINCT sha256 FROM content_refs WHERE {cond}",
                                          (arg,))}
         # Every hash no one references any more, recorded or not: a file the blob store took

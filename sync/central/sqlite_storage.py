@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import StorageError
 from .dialect import Dialect
+from .sql_links import SQLITE_SCHEMA as LINKS_SCHEMA
 from .sql_ltv import SQLITE_SCHEMA as LTV_SCHEMA
 from .sql_storage import SqlTx, SqlView
 
@@ -199,7 +200,7 @@ class SqliteStorage:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._wconn = self._connect()
-        self._wconn.executescript(SCHEMA + LTV_SCHEMA)
+        self._wconn.executescript(SCHEMA + LTV_SCHEMA + LINKS_SCHEMA)
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
 

@@ -125,6 +125,18 @@ class ContentRef:
 
 
 @dataclass(frozen=True)
+class ContentLink:
+    """A content version an appliance does not send on its own (appliance/versions.py)."""
+
+    sha256: str
+    kind: str  # "within": the first ``size`` bytes of ``container``; "unsent": never sent
+    container: str | None
+    size: int
+    first_index: int
+    checked: str | None = None  # when the prefix was found to hash right
+
+
+@dataclass(frozen=True)
 class DocumentRow:
     """A document of any commune, as the province-wide search reads it."""
 
@@ -270,6 +282,12 @@ class CentreView(CatalogueView, Protocol):
 
     def content_expected(self, appliance_id: str, sha256: str) -> ContentRef | None: ...
 
+    def links_within(self, container: str) -> list[tuple[str, ContentLink]]: ...
+
+    def links(self, appliance_id: str) -> list[ContentLink]: ...
+
+    def unchecked_containers(self, appliance_id: str) -> list[str]: ...
+
     def blob_recorded(self, sha256: str) -> bool: ...
 
     def missing_content(self, appliance_id: str, limit: int) -> tuple[list[ContentRef], int]: ...
@@ -351,6 +369,10 @@ class CentreTx(CentreView, CatalogueTx, Protocol):
     def add_checkpoint(self, rec: CheckpointRecord) -> None: ...
 
     def add_content_refs(self, appliance_id: str, refs: Sequence[ContentRef]) -> None: ...
+
+    def add_content_links(self, appliance_id: str, links: Sequence[ContentLink]) -> None: ...
+
+    def check_link(self, appliance_id: str, sha256: str, ok: bool, at: str) -> None: ...
 
     def record_blob(self, sha256: str, size: int, at: str) -> None: ...
 

@@ -55,6 +55,7 @@ from ..errors import (
 )
 from .anomalies import note
 from .intake import Intake
+from .links import check_containers
 from .storage import AnomalyKind, ApplianceStatus, CentreTx
 
 TUS_VERSION = "1.0.0"
@@ -187,6 +188,7 @@ class Uploads:
         if not recorded:  # renamed in, but the centre died before recording it
             with self.c.storage.transaction() as tx:
                 tx.record_blob(sha256, size, self.c.now())
+            check_containers(self.c, [sha256])
         return UploadState(size, size)
 
     # a PATCH: begin, then commit piece by piece -----------------------------------------
@@ -300,6 +302,7 @@ class Uploads:
             )
         with self.c.storage.transaction() as tx:
             tx.record_blob(sha, length, self.c.now())
+        check_containers(self.c, [sha])  # the versions the box sent inside this file
         return UploadState(length, length)
 
     def answer(self, s: Session) -> bytes:

@@ -71,7 +71,10 @@ def test_a_phone_photo_comes_out_as_a_signed_searchable_pdfa(
     assert [o.ok for o in done] == [True, True], [o.error for o in done]
     assert status(store.data_dir, doc.id).step == "done"
     content = store.get("document", doc.id).data["Content"]
-    assert len(content) == 3 and content[0] == captured  # the capture is kept beside them
+    # The photo's lossless assembly stays in the log as provenance, its bytes released once
+    # the archival PDF/A exists (masters off); the PDF/A is kept as the signed file's prefix.
+    assert len(content) == 3 and content[0]["sha256"] == captured["sha256"]
+    assert content[0].get("keep") == "none" and not store.content.exists(captured["sha256"])
     with store.content.open(content[-1]["sha256"]) as fh:
         signed = fh.read()
     out = tmp_path / "signed.pdf"

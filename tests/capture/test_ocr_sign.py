@@ -82,8 +82,9 @@ def _read(store: Store, sha: object) -> bytes:
 def test_ocr_makes_searchable_pdfa_with_vietnamese_text(
     store: Store, hoso: str, tmp_path: Path
 ) -> None:
-    """OCR: CER ≤ 3%, PDF/A-2B in the XMP and by pikepdf's validator, images ≥ 200 dpi,
-    pdftotext finds the words, and search finds the document by them without diacritics."""
+    """OCR: CER ≤ 3%, PDF/A-2B in the XMP and by pikepdf's validator, the archival page (paper
+    at 200 dpi, ink mask at the scan's 300), pdftotext finds the words, and search finds the
+    document by them without diacritics; the lossless scan is released (its hash stays)."""
     doc_id = _upload(store, Target(file_code=hoso))
     worker = Worker(store, CaptureConfig(sign=False))
     outcome = worker.run_once()
@@ -101,9 +102,15 @@ def test_ocr_makes_searchable_pdfa_with_vietnamese_text(
         meta = doc.open_metadata()
         assert (meta.get("pdfaid:part"), meta.get("pdfaid:conformance")) == ("2", "B")
         page = doc.pages[0]
-        (image,) = page.get_images().values()
         width_in = float(page.mediabox[2]) / 72
-        assert int(image.Width) / width_in >= 200
+        images = list(page.get_images().values())
+        colour = [im for im in images if im.get("/ImageMask") is None]
+        paper = max(colour, key=lambda im: int(im.Width))
+        assert round(int(paper.Width) / width_in) == 200
+        assert paper.Filter == "/DCTDecode"
+        (ink,) = [im for im in colour if im is not paper]
+        assert round(int(ink.Mask.Width) / width_in) == 300
+        assert ink.Mask.Filter == "/CCITTFaxDecode" and ink.Mask.ImageMask
     assert pdfa.validate_written(path, "2b").passed
     if shutil.which("pdftotext"):
         out = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True)
@@ -111,7 +118,10 @@ def test_ocr_makes_searchable_pdfa_with_vietnamese_text(
             assert words in out.stdout
     hits = search(store.reader(), "phong chong thien tai")
     assert [h.id for h in hits] == [doc_id]
-    assert scan == _content(store, doc_id)[0]  # the original scan is still there
+    # The lossless assembly: its hash and name stay in the record, its bytes are released.
+    assert scan["keep"] == "none" and ocr["from"] == scan["sha256"] and "extends" not in ocr
+    assert not store.content.exists(str(scan["sha256"]))
+    assert len(pdf) < 150_000
     store.wait_sealed(10)
     report = verify_data_dir(store.data_dir)
     assert report.ok, [f.message for f in report.findings]
@@ -209,6 +219,14 @@ def test_signed_pdfa_validates_top_right_and_keeps_every_version(
         meta = doc.open_metadata()
         assert (meta.get("pdfaid:part"), meta.get("pdfaid:conformance")) == ("2", "B")
     assert pdf.startswith(_read(store, ocr["sha256"]))  # incremental: PDF/A first, then signed
+    # Stored once: the PDF/A is kept as the signed file's prefix, not as a file of its own.
+    assert signed["from"] == ocr["sha256"] and signed["extends"] is True
+    assert not store.content.has_file(str(ocr["sha256"]))
+    assert store.content.exists(str(ocr["sha256"]))
+    assert not store.content.exists(str(scan["sha256"]))
+    store.wait_sealed(10)
+    report = verify_data_dir(store.data_dir)
+    assert report.ok, [f.message for f in report.findings]
     if shutil.which("pdfsig"):
         path = tmp_path / "signed.pdf"
         path.write_bytes(pdf)
@@ -219,3 +237,38 @@ def test_signed_pdfa_validates_top_right_and_keeps_every_version(
     assert (ocr["from"], ocr["rendition"]) == (scan["sha256"], "ocr")
     assert (signed["from"], signed["rendition"]) == (ocr["sha256"], "signed")
     assert [c["sha256"] for c in renditions.archival([scan, ocr, signed])] == [signed["sha256"]]
+
+
+def test_signed_archival_pdf_passes_the_pdfa_checks(
+    store: Store, hoso: str, agency_ca: CA
+) -> None:
+    """After signing, Info and XMP still agree (Producer, dates), the XMP says PDF/A-2B, an
+    OutputIntent is there and every font (the text layer's and the signature stamp's) is
+    embedded; the unsigned PDF/A passes too."""
+    from appliance import pdfa
+
+    doc_id = _upload(store, Target(file_code=hoso))
+    assert all(o.ok for o in Worker(store).drain())
+    _scan, ocr, signed = _content(store, doc_id)
+    assert pdfa.check(_read(store, ocr["sha256"])) == []
+    assert pdfa.check(_read(store, signed["sha256"])) == []
+
+
+def test_an_ocr_job_run_again_after_a_crash_adds_nothing(store: Store) -> None:
+    """The OCR version was committed but the queue did not record the job as done (a crash
+    between the two): run again, it adds no second version, does not need the released scan,
+    and leaves the record as it was."""
+    import sqlite3
+
+    doc_id = _upload(store)
+    worker = Worker(store, CaptureConfig(sign=False))
+    first = worker.run_once()
+    assert first is not None and first.ok
+    content = _content(store, doc_id)
+    assert not store.content.exists(str(content[0]["sha256"]))  # the scan was released
+    with sqlite3.connect(worker.queue.path) as conn:
+        conn.execute("UPDATE jobs SET state = 'queued'")
+    again = worker.run_once()
+    assert again is not None and again.ok and again.ocr is None, again
+    assert again.output_sha256 == content[1]["sha256"]
+    assert _content(store, doc_id) == content

@@ -97,6 +97,10 @@ def test_box_signs_centre_upgrades_box_records_the_new_version(
         assert (new["from"], new["ltv"]) == (original, "B-LTA")
         with s.content.open(original) as fh:  # the original bytes stay, and still verify
             assert hashlib.sha256(fh.read()).hexdigest() == original
+        # ... stored once: as the few byte ranges (the /Contents digits) that differ from the
+        # upgrade, not as a second copy of the file.
+        assert not s.content.has_file(original) and s.content.has_file(new["sha256"])
+        assert s.content.derived_path(original).stat().st_size < 10_000
         with s.content.open(new["sha256"]) as fh:
             upgraded = fh.read()
         kinds = [Entry.from_map(cbor.loads(bytes(r[0]))).kind

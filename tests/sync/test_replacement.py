@@ -244,3 +244,61 @@ def test_content_that_never_reached_the_centre(tmp_path: Path, centre_dir: Path)
         assert healed["heal"]["healed"][0]["kind"] == "content.lost"
         assert healed["after"]["ok"] and healed["after"]["known_lost"] == []
         assert any(p.name == lost for p in (new / "content").rglob("*"))
+
+
+def _stored_once(d: Path) -> tuple[str, str, dict[str, str]]:
+    """A scan in its three versions (lossless released, PDF/A inside the signed file) and a
+    document whose lossless master is kept on the box only."""
+    import hashlib
+
+    from appliance import versions
+    from appliance.capture.filing import content_ref
+    from tests.conftest import incoming
+
+    raw, master = b"%PDF lossless" * 3000, b"%PDF master" * 2000
+    archival = b"%PDF-1.7 archival" * 2000
+    signed = archival + b"% signature" * 500
+    sha = {k: hashlib.sha256(v).hexdigest() for k, v in
+           (("raw", raw), ("archival", archival), ("signed", signed), ("master", master))}
+    with Store.open(d) as s:
+        r = s.content.put_bytes(raw)
+        doc = s.register_incoming(incoming(Content=[content_ref(r.sha256, r.size, "s.pdf")]))
+        a = s.content.put_bytes(archival)
+        versions.add_version(s, doc.record.id, content_ref(a.sha256, a.size, "a.pdf"),
+                             r.sha256, keep_source=versions.KEEP_NONE)
+        s.content.release(r.sha256)
+        sg = s.content.put_bytes(signed)
+        versions.add_version(s, doc.record.id, content_ref(sg.sha256, sg.size, "s.pdf"),
+                             a.sha256, extends=True)
+        assert s.content.derive(a.sha256, sg.sha256)
+        m = s.content.put_bytes(master)
+        other = s.register_incoming(incoming(CodeNumber="77",
+                                             Content=[content_ref(m.sha256, m.size, "m.pdf")]))
+        kept = s.content.put_bytes(archival + b"2")
+        versions.add_version(s, other.record.id, content_ref(kept.sha256, kept.size, "k.pdf"),
+                             m.sha256, keep_source=versions.KEEP_BOX)
+        s.wait_sealed()
+        return doc.record.id, other.record.id, sha
+
+
+def test_a_scan_stored_once_is_restored_from_its_signed_file(
+    tmp_path: Path, centre_dir: Path
+) -> None:
+    """The centre held only the signed file: the new box rebuilds the PDF/A from its prefix,
+    knows the lossless scan was released, and names the box-only master as lost with the old
+    box (recorded in the hand-over, no --accept-lost-content needed); verify passes."""
+    with CentreServer(centre_dir) as srv:
+        old = new_appliance(tmp_path / "old")
+        run("enrol", "--data", str(old), "--centre", srv.url, "--token", token(centre_dir))
+        _doc, _other, sha = _stored_once(old)
+        rep = _sync(old)
+        assert rep["pending_content"] == 0 and rep["uploaded_files"] == 2, rep
+        log_id = appliance_id(old)
+        shutil.rmtree(old)
+        new = tmp_path / "new"
+        res = json.loads(_restore(new, srv.url, _replacement_token(centre_dir, log_id[:12])).stdout)  # type: ignore[attr-defined]
+        assert res["provenance"]["lost_content"] == 1 and res["verify"]["ok"] is True
+        with Store.open(new, readonly=True) as s:
+            assert s.content.has_file(sha["signed"]) and not s.content.has_file(sha["archival"])
+            assert s.content.hash_file(sha["archival"]) == sha["archival"]
+            assert not s.content.exists(sha["raw"]) and not s.content.exists(sha["master"])

@@ -1,0 +1,78 @@
+"""The archival form of a page (appliance/capture/archival.py): resolutions, colours, sizes."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from appliance.capture.archival import ArchivalProfile, encode_page, pdf
+from tests.bench.pages import photo
+
+from .images import text_page
+
+
+def _letter() -> Image.Image:
+    """Black text, a red ring (a seal) and an off-white paper tone, 300 dpi."""
+    img = text_page().convert("RGB")
+    bg = Image.new("RGB", img.size, (240, 236, 226))
+    img = Image.composite(img, bg, img.convert("L").point(lambda v: 255 if v < 128 else 0))
+    ImageDraw.Draw(img).ellipse((1500, 2400, 2100, 3000), outline=(210, 30, 35), width=16)
+    return img
+
+
+def _render(data: bytes, tmp: Path, dpi: int = 100) -> Image.Image:
+    src = tmp / "p.pdf"
+    src.write_bytes(data)
+    subprocess.run(["pdftoppm", "-r", str(dpi), "-png", "-singlefile", str(src),
+                    str(tmp / "r")], check=True)
+    im = Image.open(tmp / "r.png")
+    im.load()
+    return im.convert("RGB")
+
+
+def test_text_page_layers_and_colours(tmp_path: Path) -> None:
+    """Paper JPEG at 200 dpi, ink mask at the scan's 300 dpi (Group 4), ink coloured from its
+    own pixels: the text renders dark, the seal ring red, the paper its tone; well under
+    100 KB for a page of text."""
+    page = encode_page(_letter(), 300.0)
+    w = _letter().width  # 2480 at 300 dpi
+    assert page.paper.kind == "jpeg" and abs(page.paper.width - w * 2 / 3) <= 1
+    assert page.mask is not None and (page.mask.width, page.mask.kind) == (w, "g4")
+    assert page.ink is not None and abs(page.ink.width - w / 6) <= 1
+    assert page.size < 100_000
+    assert abs(page.width_pt - 595.2) < 1
+    im = _render(pdf([page]), tmp_path, 300)
+    r, g, b = im.getpixel((1800, 2408))  # on the ring's top stroke
+    assert r > 150 and g < 90 and b < 90, (r, g, b)
+    paper = im.getpixel((100, 3300))
+    assert all(abs(a - e) < 12 for a, e in zip(paper, (240, 236, 226), strict=True)), paper
+    ink = im.crop((240, 240, 1600, 300)).convert("L").histogram()
+    assert sum(ink[:60]) > 500  # the first line of text is there, dark
+
+
+def test_drawing_keeps_the_scan_resolution() -> None:
+    """A map or drawing (or an office that asks) keeps 300 dpi in every layer."""
+    page = encode_page(_letter(), 300.0, ArchivalProfile.DRAWING)
+    assert page.paper.width == 2480
+    assert page.ink is not None and page.ink.width == 2480
+
+
+def test_a_photograph_stays_in_the_paper_layer() -> None:
+    """A picture region is neither masked nor smoothed: it is not cut into ink and paper."""
+    import pikepdf
+    from pikepdf import PdfImage
+
+    img = Image.new("RGB", (2480, 3508), (242, 239, 230))
+    img.paste(photo((1600, 1100), 3), (400, 800))
+    page = encode_page(img, 300.0)
+    if page.mask is None:
+        return  # nothing on the page was taken for ink
+    with pikepdf.open(io.BytesIO(pdf([page]))) as doc:
+        (ink,) = [im for im in doc.pages[0].get_images().values() if "/Mask" in im]
+        mask = PdfImage(ink.Mask).as_pil_image().convert("L")
+    inside = mask.crop((500, 900, 1900, 1800)).histogram()
+    painted = sum(inside[:128])  # ink decodes dark (the stencil's painting bits)
+    assert painted / sum(inside) < 0.02, painted
