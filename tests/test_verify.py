@@ -21,12 +21,12 @@ from .conftest import incoming
 @pytest.fixture(autouse=True, params=["one process", "worker processes"])
 def entry_pass(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every check runs twice: the entry pass in this process, and split across workers."""
-    import appliance.verify
+    import appliance.verify_scan
 
     monkeypatch.setattr(
-        appliance.verify, "PARALLEL_FROM", 0 if request.param == "worker processes" else 10**9
+        appliance.verify_scan, "PARALLEL_FROM", 0 if request.param == "worker processes" else 10**9
     )
-    monkeypatch.setattr(appliance.verify.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(appliance.verify_scan.os, "cpu_count", lambda: 3)
 
 
 @pytest.fixture
