@@ -3,7 +3,7 @@ multipart), versions, submit, approve, return, sign (PIN, or the PDF signed else
 multipart), issue, deliveries; and the signers' certificates with their expiry.
 
 A step the draft's state does not allow answers 409 with the reason in Vietnamese (English
-with ``Accept-Language: en``); a step this person may not take, 403.
+with the language cookie set to English); a step this person may not take, 403.
 """
 
 from __future__ import annotations

@@ -59,6 +59,9 @@ async def test_the_contract_from_draft_to_deliveries(
     r = await client.post(f"{base}/issue", headers=h[Role.CLERK], json={})
     assert r.status == 409
     assert "chưa được duyệt" in (await r.json())["error"]["message"]
+    r = await client.post(f"{base}/issue", headers={**h[Role.CLERK], "Cookie": "luutru_lang=en"},
+                          json={})
+    assert r.status == 409 and "not approved" in (await r.json())["error"]["message"]
     r = await client.post(f"{base}/return", headers=h[Role.LEADER],
                           json={"comment": "Bổ sung căn cứ pháp lý"})
     assert r.status == 200
