@@ -132,6 +132,14 @@ def words(pdf: bytes, timeout: float = 30.0) -> tuple[list[Word], list[tuple[flo
     return found, sizes
 
 
+# Points added above and below a typed word's box for the field written over it: pyHanko's
+# text box needs its line height (1.2 × the size) or it draws the figures high and clipped.
+PAD = 6.0
+# And beside it: the gap a typist leaves ('ngày   tháng') is often narrower than pyHanko's
+# box for two figures; the field has no background, so reaching over the spaces is harmless.
+PAD_X = 10.0
+
+
 def _same_line(a: Word, b: Word) -> bool:
     return a.page == b.page and abs((a.y1 + a.y2) / 2 - (b.y1 + b.y2) / 2) < 4
 
@@ -160,8 +168,9 @@ def locate(pdf: bytes, signer_name: str | None) -> Placement:
     after = [w for w in first if _same_line(w, so) and w.x1 > so.x2]
     slash = min(after, key=lambda w: w.x1, default=None)
     end = slash.x1 if slash is not None else so.x2 + 36
-    fields = {"number": Field(0, box(0, so.x2 + 1, so.y1 - 2, max(end - 1, so.x2 + 14),
-                                     so.y2 + 2), 13, False, "", "{number}")}
+    fields = {"number": Field(0, box(0, so.x2 + 1 - PAD_X, so.y1 - PAD,
+                                     max(end - 1, so.x2 + 14) + PAD_X, so.y2 + PAD), 13, False,
+                              "", "{number}")}
     ngay = next((w for w in first if w.text.lower() == "ngày" and w.y1 < height / 2), None)
     if ngay is None:
         raise _missing("date", "The first page has no date line ('…, ngày   tháng   năm').")
@@ -171,11 +180,11 @@ def locate(pdf: bytes, signer_name: str | None) -> Placement:
     nam = next((w for w in line if w.text.lower() == "năm"), None)
     if thang is None or nam is None:
         raise _missing("date", "The date line needs 'ngày', 'tháng' and 'năm'.")
-    top, bottom = ngay.y1 - 2, ngay.y2 + 2
-    fields["day"] = Field(0, box(0, ngay.x2 + 1, top, thang.x1 - 1, bottom), 14, True, "",
-                          "{day}")
-    fields["month"] = Field(0, box(0, thang.x2 + 1, top, nam.x1 - 1, bottom), 14, True, "",
-                            "{month}")
+    top, bottom = ngay.y1 - PAD, ngay.y2 + PAD
+    fields["day"] = Field(0, box(0, ngay.x2 + 1 - PAD_X, top, thang.x1 - 1 + PAD_X, bottom),
+                          14, True, "", "{day}")
+    fields["month"] = Field(0, box(0, thang.x2 + 1 - PAD_X, top, nam.x1 - 1 + PAD_X, bottom),
+                            14, True, "", "{month}")
     year_typed = any(w.x1 > nam.x2 and re.fullmatch(r"\d{4}", w.text) for w in line)
     if not year_typed:
         fields["year"] = Field(0, box(0, nam.x2 + 1, top, nam.x2 + 40, bottom), 14, True, "",

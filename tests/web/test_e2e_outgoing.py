@@ -103,6 +103,9 @@ def test_outgoing_from_draft_to_deliveries(data_dir: Path, swtpm: Swtpm) -> None
         page.on("dialog", lambda d: d.accept())
 
         def shot(name: str) -> None:
+            page.wait_for_function(  # the first page's preview drawn (signed PDFs too)
+                "() => [...document.querySelectorAll('img.preview')]"
+                ".every(i => i.complete && i.naturalWidth > 0)", timeout=20_000)
             page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
             assert not ISO_TIME.search(page.inner_text("main")), "an ISO time on screen"
             page.set_viewport_size({"width": 360, "height": 780})
