@@ -7,6 +7,7 @@ click error. Register with ``main.add_command(key)``.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -107,6 +108,41 @@ def agency_csr(
         raise click.ClickException(str(exc)) from exc
     out.write_bytes(csr)
     click.echo(f"wrote the certificate request to {out}; send it to the CA")
+
+
+@key.command("agency-token")
+@_data_option
+@click.option("--module", required=True, help="The token's PKCS#11 library (.so).")
+@click.option("--token-label", required=True, help="The token's label.")
+@click.option("--key-label", required=True, help="The label of the agency's private key.")
+@click.option("--cert-label", default=None, help="The label of its certificate on the token.")
+@click.option("--pin-stdin", is_flag=True, required=True,
+              help="Read the token's PIN from the first line (kept sealed for the services).")
+def agency_token(data: Path | None, module: str, token_label: str, key_label: str,
+                 cert_label: str | None, pin_stdin: bool) -> None:
+    """Sign as the agency with its PKCS#11 token (the CA's USB token) instead of the TPM."""
+    data_dir = resolve_data_dir(data)
+    pin = sys.stdin.readline().rstrip("\r\n")
+    if not pin:
+        raise click.ClickException("no PIN on standard input")
+    try:
+        agency.configure_agency_pkcs11(data_dir, module, token_label, key_label, cert_label, pin)
+        with agency.open_agency_key(data_dir) as agency_key:  # the sealed PIN opens it
+            cert = agency_key.chain[0] if agency_key.chain else None
+        where = _secrets_where(data_dir)
+    except LuutruError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"the agency key is {key_label!r} on token {token_label!r}; {where}")
+    if cert is None:
+        click.echo("no certificate on the token: import the CA's with `luutru key agency-cert`")
+    else:
+        click.echo(f"certificate: {cert.subject.rfc4514_string()}")
+
+
+def _secrets_where(data_dir: Path) -> str:
+    from .keys.sealing import open_secret_store
+
+    return "its PIN: " + open_secret_store(data_dir, load_config(data_dir).key).describe()
 
 
 @key.command("agency-cert")

@@ -187,3 +187,49 @@ def test_cli_agency_csr_without_tpm_says_what_to_do(tmp_path: Path) -> None:
         key_cli, ["agency-csr", "--data", str(data), "--out", str(tmp_path / "x.csr")]
     )
     assert result.exit_code == 1 and "PKCS#11" in result.output
+
+
+@pytest.mark.parametrize("device", ["software", "tpm"])
+def test_an_agency_token_signs_unattended_with_its_sealed_pin(
+    tmp_path: Path, softhsm_token: SoftHsmToken, swtpm: Swtpm, device: str
+) -> None:
+    """`luutru key agency-token … --pin-stdin`: a wrong PIN changes nothing; the right one is
+    sealed (to the TPM when the device key is there) and the services — which open the agency
+    key with no PIN, as the capture worker and edXML do — sign with the token."""
+    import io as _io
+
+    from asn1crypto import x509 as asn1_x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    from appliance.pdfsign import sign_pdf
+    from tests.archive.conftest import pdf_bytes
+
+    data = _data_folder(tmp_path, device, swtpm.tcti if device == "tpm" else None)
+    args = ["agency-token", "--data", str(data), "--module", softhsm_token.module,
+            "--token-label", softhsm_token.token_label, "--key-label",
+            softhsm_token.key_label, "--pin-stdin"]
+    wrong = CliRunner().invoke(key_cli, args, input="000000\n")
+    assert wrong.exit_code != 0 and "PIN" in wrong.output
+    assert not (data / agency.AGENCY_CONFIG_PATH).exists() and not (data / "secrets").exists()
+    ok = CliRunner().invoke(key_cli, args, input=softhsm_token.pin + "\n")
+    assert ok.exit_code == 0, ok.output
+    assert ("sealed to the TPM" in ok.output) == (device == "tpm"), ok.output
+    sealed = list((data / "secrets").iterdir())
+    assert [p.name for p in sealed] == [
+        agency.PKCS11_PIN_SECRET + (".sealed" if device == "tpm" else ".secret")]
+    assert sealed[0].stat().st_mode & 0o077 == 0
+    assert (softhsm_token.pin.encode() in sealed[0].read_bytes()) == (device == "software")
+
+    with agency.open_agency_key(data) as key:  # no PIN: the sealed one
+        public = key.public_key()
+    ca = make_ca()
+    agency.import_agency_cert(data, pem(ca.issue(public, _subject())))
+    with agency.open_agency_key(data) as key:
+        signed = sign_pdf(pdf_bytes("Bản sao"), key, agency_name=AGENCY)
+    (sig,) = PdfFileReader(_io.BytesIO(signed), strict=False).embedded_signatures
+    verdict = validate_pdf_signature(sig, ValidationContext(
+        trust_roots=[asn1_x509.Certificate.load(ca.cert.public_bytes(Encoding.DER))]))
+    assert verdict.intact and verdict.valid

@@ -4,6 +4,7 @@ statistics on a page and a sheet of their own."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 from collections.abc import Sequence
@@ -11,7 +12,10 @@ from typing import Any
 
 from appliance import clock as clockmod
 from appliance.archive.use import REGISTER_COLUMNS
+from appliance.cells import safe_row
+from appliance.errors import LuutruError
 from appliance.fonts import register_reportlab
+from appliance.registers.render import DATE_FORMAT
 
 TITLE = "SỔ ĐĂNG KÝ KHAI THÁC, SỬ DỤNG TÀI LIỆU LƯU TRỮ"
 STAT_ROWS = (
@@ -94,6 +98,22 @@ def render_pdf(org_name: str, year: int, rows: Sequence[Sequence[str]], stats: d
     return buf.getvalue()
 
 
+_DATE_COLUMNS = (1, 9)  # Ngày, Ngày giao (when one date)
+_NUMBER_COLUMNS = (7,)  # Số trang sao
+
+
+def _typed(row: Sequence[str]) -> list[Any]:
+    """The row's dates as dates and counts as numbers, as a spreadsheet should hold them."""
+    out: list[Any] = list(row)
+    for i in _DATE_COLUMNS:
+        with contextlib.suppress(LuutruError, ValueError):  # several dates, or none: as written
+            out[i] = clockmod.parse_date(out[i]) if out[i] else out[i]
+    for i in _NUMBER_COLUMNS:
+        if isinstance(out[i], str) and out[i].isdigit():
+            out[i] = int(out[i])
+    return out
+
+
 def render_xlsx(org_name: str, year: int, rows: Sequence[Sequence[str]],
                 stats: dict[str, Any]) -> bytes:
     from openpyxl import Workbook
@@ -102,8 +122,8 @@ def render_xlsx(org_name: str, year: int, rows: Sequence[Sequence[str]],
     wb = Workbook()
     cover = wb.active
     cover.title = "Bìa"
-    for pair in (("Cơ quan", org_name.upper()), ("Sổ", TITLE), ("Năm", str(year))):
-        cover.append(list(pair))
+    for pair in (("Cơ quan", org_name.upper()), ("Sổ", TITLE), ("Năm", year)):
+        cover.append(safe_row(pair))
     cover.column_dimensions["A"].width = 12
     cover.column_dimensions["B"].width = 60
     ws = wb.create_sheet("Sổ")
@@ -113,7 +133,10 @@ def render_xlsx(org_name: str, year: int, rows: Sequence[Sequence[str]],
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
     for r in rows:
-        ws.append(list(r))
+        ws.append(safe_row(_typed(r)))  # people's names and purposes never run as formulas
+        for i in _DATE_COLUMNS:
+            if isinstance(ws.cell(ws.max_row, i + 1).value, dt.date):
+                ws.cell(ws.max_row, i + 1).number_format = DATE_FORMAT
     for i, w in enumerate((10, 12, 24, 28, 36, 60, 18, 10, 14, 14, 24)):
         ws.column_dimensions[chr(ord("A") + i)].width = w
     ws.freeze_panes = "A3"

@@ -102,6 +102,7 @@ def retention_cmd(data: Path | None, as_json: bool, as_csv: bool) -> None:
     import csv
 
     from .. import retention
+    from ..cells import safe_row
     from ..config import resolve_data_dir
 
     with _errors():
@@ -115,8 +116,8 @@ def retention_cmd(data: Path | None, as_json: bool, as_csv: bool) -> None:
         w.writerow(["id", "group", "title", "period", "years", "maintenance", "source",
                     "provenance"])
         for r in rows:
-            w.writerow([r["id"], r["group"], r["title"], r["period"], r["years"] or "",
-                        r["maintenance"], r["source"], r["provenance"]])
+            w.writerow(safe_row([r["id"], r["group"], r["title"], r["period"], r["years"] or "",
+                                 r["maintenance"], r["source"], r["provenance"]]))
         return
     click.echo(f"Bảng thời hạn lưu trữ, phiên bản {table.version} ({table.origin})")
     for group, items in table.groups():

@@ -397,16 +397,19 @@ def contents_csv(file: dict[str, Any], items: list[ContentsItem]) -> bytes:
     import csv
     import io
 
+    from ..cells import safe_row
+
     out = io.StringIO()
     w = csv.writer(out)
-    w.writerow(["Mã hồ sơ", file["FileCode"], "Tiêu đề hồ sơ", file["Title"]])
+    # Every cell through safe_row: subjects and authors come from clerks and other agencies.
+    w.writerow(safe_row(["Mã hồ sơ", file["FileCode"], "Tiêu đề hồ sơ", file["Title"]]))
     w.writerow(["STT", "Số, ký hiệu", "Ngày tháng", "Tác giả", "Tên loại và trích yếu nội dung",
                 "Số trang", "Mã lưu trữ tài liệu"])
     for n, i in enumerate(items, start=1):
         number = f"{i.code_number}/{i.code_notation}" if i.code_number else i.code_notation
-        w.writerow([i.ordinal or n, number, vn_date(i.date) if i.date else "", i.organ_name,
-                    f"{i.type_name}: {i.subject}", i.pages,
-                    doc_code(str(file["FileCode"]), i.ordinal or n)])
+        w.writerow(safe_row([i.ordinal or n, number, vn_date(i.date) if i.date else "",
+                             i.organ_name, f"{i.type_name}: {i.subject}", i.pages,
+                             doc_code(str(file["FileCode"]), i.ordinal or n)]))
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 

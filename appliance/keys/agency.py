@@ -87,15 +87,47 @@ def create_agency_tpm_key(data_dir: Path, tcti: str = DEFAULT_TCTI) -> AgencyCon
 
 
 def configure_agency_pkcs11(
-    data_dir: Path, module: str, token_label: str, key_label: str, cert_label: str | None = None
+    data_dir: Path, module: str, token_label: str, key_label: str, cert_label: str | None = None,
+    pin: str | None = None,
 ) -> AgencyConfig:
-    """Use the office's PKCS#11 token; its PIN is kept as a sealed secret (see sealing)."""
+    """Use the office's PKCS#11 token (the agency's USB token from its CA). With ``pin``, the
+    key is opened once with it (a wrong PIN or label changes nothing) and the PIN is kept as a
+    sealed secret (keys/sealing.py: sealed to the TPM when the device key is in one, else a
+    file only the service reads), so that the services that sign with the agency key — the
+    capture worker, edXML, certified copies — can open the token unattended."""
     options: dict[str, Any] = {"module": module, "token_label": token_label, "key_label": key_label}
     if cert_label:
         options["cert_label"] = cert_label
     config = AgencyConfig("pkcs11", options)
+    if pin is not None:
+        session, _public, _chain = _open_pkcs11(config, pin)
+        session.close()
     save_agency_config(data_dir, config)
+    if pin is not None:
+        _pin_store(data_dir).seal(PKCS11_PIN_SECRET, pin.encode())
     return config
+
+
+def _pin_store(data_dir: Path) -> Any:
+    """The appliance's secret store (keys/sealing.py), which keeps the token's PIN."""
+    from ..config import load_config
+    from .sealing import open_secret_store
+
+    return open_secret_store(data_dir, load_config(data_dir).key)
+
+
+def _sealed_pin(data_dir: Path) -> str | None:
+    """The token PIN ``configure_agency_pkcs11`` sealed, if any (none in a folder that is not
+    an appliance's, such as the centre's, whose PIN comes from its own settings)."""
+    from ..errors import LuutruError
+
+    try:
+        store = _pin_store(data_dir)
+    except LuutruError:
+        return None
+    if not store.exists(PKCS11_PIN_SECRET):
+        return None
+    return bytes(store.unseal(PKCS11_PIN_SECRET)).decode()
 
 
 def agency_subject(
@@ -319,7 +351,8 @@ def _open_pkcs11(config: AgencyConfig, pin: str | None) -> tuple[Any, Any, list[
 
 
 def open_agency_key(data_dir: Path, pin: str | None = None) -> AgencyKey:
-    """Open the configured agency key with its imported certificate chain (if any)."""
+    """Open the configured agency key with its imported certificate chain (if any); a PKCS#11
+    token with ``pin``, else with the PIN sealed when it was configured."""
     config = load_agency_config(data_dir)
     chain = _read_chain(data_dir / config.cert) if config.cert else []
     if config.backing == "tpm":
@@ -331,7 +364,8 @@ def open_agency_key(data_dir: Path, pin: str | None = None) -> AgencyKey:
         )
         return AgencyKey(config, tpm_key.public_key(), chain, tpm_key=tpm_key)
     if config.backing == "pkcs11":
-        session, public, token_chain = _open_pkcs11(config, pin)
+        session, public, token_chain = _open_pkcs11(
+            config, pin if pin is not None else _sealed_pin(data_dir))
         return AgencyKey(config, public, chain or token_chain, pkcs11_session=session)
     raise AgencyKeyError(f"agency key backing {config.backing!r} is not supported")
 

@@ -307,3 +307,22 @@ def test_shipped_schemas_match_the_field_tables(tmp_path: Path) -> None:
     eadfields.write_schemas(tmp_path)
     for name in eadfields.SCHEMAS:
         assert (tmp_path / name).read_text() == (eadfields.SCHEMA_DIR / name).read_text(), name
+
+
+def test_the_contents_list_never_runs_what_other_agencies_wrote() -> None:
+    """The mục lục văn bản CSV opens in office software: a subject or author that looks like a
+    formula stays text (appliance/cells.py)."""
+    import csv
+    import io
+
+    from appliance.archive.closing import ContentsItem
+    from appliance.archive.sip import contents_csv
+
+    item = ContentsItem(1, "d1", 1, "incoming", "registered", "Công văn", "12", "UBND",
+                        "2025-09-03", '=HYPERLINK("http://evil.example/","Xem")',
+                        "+cmd|' /C calc'!A0", 2, "01", False, (), False)
+    rows = list(csv.reader(io.StringIO(contents_csv(
+        {"FileCode": "H49.2025.01", "Title": "@SUM(A1)"}, [item]).decode("utf-8-sig"))))
+    assert rows[0][3] == "'@SUM(A1)"
+    assert rows[2][3] == '\'=HYPERLINK("http://evil.example/","Xem")'
+    assert rows[2][4] == "Công văn: +cmd|' /C calc'!A0" and rows[2][2] == "03/09/2025"

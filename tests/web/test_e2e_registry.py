@@ -204,6 +204,12 @@ def test_registry_day_clerk_leader_handler(data_dir: Path, tmp_path: Path) -> No
         page.goto(f"{srv.url}/documents/{business}")
         expect(page.locator("#handling-status")).to_have_text("Đã giải quyết")
         shot("10-follow-up-done")
+        # The Sổ theo dõi giải quyết văn bản đến says so too, with the answer's number.
+        page.goto(f"{srv.url}/registers/handling/{today.year}")
+        row = page.locator("tr", has_text="1234/CV-CTY")
+        expect(row).to_contain_text("Đã giải quyết")
+        expect(row).to_contain_text("Phạm Minh Đức")
+        shot("10b-follow-up-register")
         # The resolution's photo has been through OCR by now (or is on its way).
         page.goto(f"{srv.url}/documents/{resolution}")
         # This box has no agency key: the text is recognised, signing waits for the key.

@@ -3,6 +3,7 @@ roles the office names), delivery, the register of use (screen, PDF, XLSX), clea
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import shutil
@@ -94,6 +95,8 @@ async def test_request_approve_deliver_and_register_through_the_api(
     wb = load_workbook(io.BytesIO(await r.read()))
     assert wb.sheetnames == ["Bìa", "Sổ", "Thống kê"]
     assert wb["Sổ"]["C3"].value == "Phạm Thị Hoa"
+    assert isinstance(wb["Sổ"]["B3"].value, dt.datetime)  # a real date, shown dd/mm/yyyy
+    assert wb["Sổ"]["B3"].number_format == "DD/MM/YYYY"
     assert [c.value for c in wb["Sổ"][1]][:3] == ["Số phiếu", "Ngày", "Họ và tên người khai thác"]
 
 
@@ -213,3 +216,23 @@ def test_approver_roles_from_appliance_json() -> None:
             permissions.approver_roles(tuple(bad))
     with pytest.raises(ConfigError):
         UseConfig.from_json({"approver_roles": "leader"})
+
+
+def test_register_of_use_spreadsheet_never_runs_what_readers_typed() -> None:
+    """Names and purposes come from outside readers: a formula stays text (appliance/cells.py)."""
+    from openpyxl import load_workbook
+
+    from web_ui.use_register import render_xlsx
+
+    hostile = '=HYPERLINK("http://evil.example/","Bấm vào đây")'
+    row = ["01/2025", "05/09/2025", hostile, "+cmd|' /C calc'!A0", "@SUM(1)", "X", "Bản sao",
+           "3", "Lãnh đạo", "06/09/2025, 07/09/2025", "-2+3"]
+    stats = {"requests": 1, "approved": 1, "refused": 0, "pending": 0, "readers": 1,
+             "records_used": 1, "reads": 0, "copies": 1, "certified_copies": 0,
+             "pages_copied": 3, "by_purpose": {}}
+    wb = load_workbook(io.BytesIO(render_xlsx("=UBND", 2025, [row], stats)))
+    cells = [c.value for c in wb["Sổ"][3]]
+    assert cells[2] == "'" + hostile and cells[3].startswith("'+") and cells[4] == "'@SUM(1)"
+    assert cells[10] == "'-2+3" and cells[7] == 3 and cells[9] == "06/09/2025, 07/09/2025"
+    assert all(c.data_type != "f" for r in wb["Sổ"].iter_rows() for c in r)
+    assert wb["Bìa"]["B1"].value == "'=UBND"
