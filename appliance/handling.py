@@ -229,15 +229,23 @@ def tasks(
     return sorted(out, key=lambda t: (not t.overdue, t.due or "9999", t.arrival_number or 0))
 
 
+AWAITING_DAYS = 30  # how far back the leader's inbox looks for documents without a direction
+
+
 def awaiting_direction(
-    conn: sqlite3.Connection, today: dt.date, include_classified: bool = True, limit: int = 200
+    conn: sqlite3.Connection, today: dt.date, include_classified: bool = True, limit: int = 200,
+    days: int = AWAITING_DAYS,
 ) -> list[Task]:
-    """Registered văn bản đến that no one has directed yet, oldest first (the leader's inbox)."""
-    sql = _TASK_SQL + ' AND "Handling" IS NULL'
+    """Registered văn bản đến of the last ``days`` days that no one has directed yet, oldest
+    first (the leader's inbox). Older ones are not waiting for a direction any more: the
+    registers imported from paper, and what was handled before the box recorded handling,
+    would otherwise fill the inbox with documents of years ago."""
+    sql = _TASK_SQL + ' AND "Handling" IS NULL AND "ArrivalDate" >= ?'
     if not include_classified:
         sql += " AND coalesce(\"Mode\", '01') <> '03'"
-    sql += ' ORDER BY "Year", "ArrivalNumber" LIMIT ?'
-    return [_task(r, today) for r in conn.execute(sql, (limit,))]
+    sql += ' ORDER BY "ArrivalDate", "ArrivalNumber" LIMIT ?'
+    since = (today - dt.timedelta(days=days)).isoformat()
+    return [_task(r, today) for r in conn.execute(sql, (since, limit))]
 
 
 def handler_of(rec: Record, username: str) -> bool:

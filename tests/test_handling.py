@@ -108,3 +108,17 @@ def test_only_a_registered_incoming_document_is_directed(
     store.cancel_document(gone.id, "nhầm")
     with pytest.raises(ConflictError):
         handling.direct(store, gone.id, "Xử lý", "cv.an", actor="lanhdao")
+
+
+def test_the_inbox_waits_only_for_recent_documents(
+    store: Store, users: Accounts, clock: ManualClock
+) -> None:
+    """A register imported from paper (or anything registered long ago) is not waiting for a
+    direction: the leader's inbox looks back AWAITING_DAYS days."""
+    old = store.register_incoming(incoming(CodeNumber="7")).record
+    clock.advance((handling.AWAITING_DAYS + 1) * 86400)
+    recent = store.register_incoming(incoming(CodeNumber="8")).record
+    today = clock.now().date()
+    assert [t.id for t in handling.awaiting_direction(store.reader(), today)] == [recent.id]
+    assert [t.id for t in handling.awaiting_direction(store.reader(), today, days=3650)] == [
+        old.id, recent.id]

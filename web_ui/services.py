@@ -58,6 +58,7 @@ class Services:
     throttle: Throttle = field(default_factory=Throttle)
     key_backing: str = "software"
     secrets_description: str = ""
+    secrets_sealed: bool = False  # to the TPM (else 0600 files)
     started_at: float = 0.0
     background: list[asyncio.Task[Any]] = field(default_factory=list)
     documents_cache: DocumentsCache = field(default_factory=DocumentsCache)
@@ -106,6 +107,7 @@ def open_services(
         envs=make_envs(),
         key_backing=backing,
         secrets_description=secrets.describe(),
+        secrets_sealed=secrets.backing.value == "tpm",
         use_approvers=permissions.approver_roles(store.config.use.approver_roles),
         open_agency_key=lambda: _open_agency_key(store.data_dir),
     )

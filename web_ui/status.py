@@ -83,6 +83,7 @@ def device_info(s: Services) -> dict[str, Any]:
         "key_kid": kid,
         "public_key_pem": pem,
         "secrets": s.secrets_description,
+        "secrets_sealed": s.secrets_sealed,
         "checkpoint": cp,
         "version": ver,
         "python": sys.version.split()[0],

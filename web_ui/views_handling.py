@@ -68,7 +68,8 @@ async def inbox(request: web.Request) -> web.Response:
             "drafts": drafting.awaiting(conn, user.username, user.cleared),
         }
 
-    return render(request, "inbox.html", names=_names(request), **await blocking(load))
+    return render(request, "inbox.html", names=_names(request),
+                  awaiting_days=handling.AWAITING_DAYS, **await blocking(load))
 
 
 async def tasks(request: web.Request) -> web.Response:

@@ -136,8 +136,10 @@ def ssim(png_a: bytes, png_b: bytes) -> float:
 
 def ocrmypdf(src: Path, dst: Path, *extra: str) -> tuple[float, float]:
     """The ``ocrmypdf`` command as an office would run it; returns seconds and its peak RSS in
-    MB (that process's own, with tesseract's: ``wait4``, as ``run_ocr`` measures the OCR job;
-    this process's RUSAGE_CHILDREN only grows past the largest child so far)."""
+    MB (``wait4``, as ``run_ocr`` measures the OCR job; this process's RUSAGE_CHILDREN only
+    grows past the largest child so far). Both figures are at least this process's own RSS:
+    Linux carries the forking process's resident set into a child's ru_maxrss across exec,
+    so an exact peak needs a small launcher (e.g. ``/usr/bin/time -f %M``)."""
     args = [sys.executable, "-m", "ocrmypdf", "-l", "vie", "--output-type", "pdfa-2",
             "--pdfa-backend", "internal", "-j", "1", "--quiet", *extra, str(src), str(dst)]
     t0 = time.perf_counter()

@@ -194,6 +194,8 @@ async def test_the_cached_menu_follows_role_section_and_language(client: TestCli
     nav = page.split('<nav class="main">', 1)[1].split("</nav>", 1)[0]
     assert 'href="/search"' not in nav and 'href="/users"' in nav
     assert '<a href="/device" class="on">' in nav
+    # Vietnamese on the page, not the library's English description of the secrets.
+    assert "KHÔNG niêm phong (không có TPM)" in page and "secrets are NOT sealed" not in page
     english = await client.post("/lang", data={"lang": "en", "next": "/device",
                                                "csrf_token": csrf})
     assert '<a href="/device" class="on">Device</a>' in await english.text()
