@@ -40,6 +40,7 @@ def history_rows(items: list[HistoryItem], s: Services, lang: str) -> list[dict[
     """Each history entry as people read it: when, who, what, and for a new version the
     changes it made and why."""
     gettext = i18n.translations(lang).gettext
+    names = {u.username: u.full_name or u.username for u in s.accounts.list_users()}
     rows = []
     before: dict[str, Any] | None = None
     for h in items:
@@ -51,7 +52,8 @@ def history_rows(items: list[HistoryItem], s: Services, lang: str) -> list[dict[
         elif h.kind in (Kind.FILE_ADD_DOCUMENT, Kind.FILE_REMOVE_DOCUMENT):
             changes = [f"{gettext('File')}: {(h.detail or {}).get('FileCode', '')}"]
         rows.append({
-            "index": h.index, "at": h.at, "actor": h.actor, "what": kind_label(h.kind, gettext),
+            "index": h.index, "at": h.at, "actor": names.get(h.actor, h.actor),
+            "what": kind_label(h.kind, gettext),
             "version": h.version, "changes": changes, "note": h.note,
             "via": (h.detail or {}).get("via"), "format": (h.detail or {}).get("format"),
         })

@@ -371,7 +371,7 @@ async def test_entries_after_the_checkpoint_are_not_yet_sealed(client: TestClien
 async def test_history_lists_the_documents_log_entries(client: TestClient) -> None:
     s = services_of(client)
     rec = s.store.register_incoming(incoming()).record
-    s.store.update_document(rec.id, {"Description": "Đã chuyển Chủ tịch"}, "vanthu")
+    s.store.update_document(rec.id, {"Description": "Đã chuyển Chủ tịch"}, "u-clerk")
     await as_role(client, Role.CLERK)
     await client.get(f"/documents/{rec.id}")
     items, complete = s.log_index.history("document", rec.id)
@@ -382,6 +382,9 @@ async def test_history_lists_the_documents_log_entries(client: TestClient) -> No
     assert [i.index for i in items2] == [i.index for i in items]  # index and tail scan agree
     html = await (await client.get(f"/documents/{rec.id}")).text()
     assert "Đăng ký văn bản đến" in html and "Sửa thông tin" in html
+    # Who did it, by the name people know them by (the account's full name).
+    history = html.split('id="history"', 1)[1]
+    assert "<td>Người clerk</td>" in history and "<td>u-clerk</td>" not in history
 
 
 async def test_classified_documents_are_hidden_from_roles_without_clearance(
