@@ -105,6 +105,11 @@ def issue_outgoing(store: WriteContext, doc_id: str, actor: str = "system") -> W
         if rec.data.get("Direction") != "outgoing" or rec.data.get("Status") != "draft":
             raise ConflictError(f"document {doc_id} is not an outgoing draft")
         writes.check_correctable(txn.conn, rec)
+        if not (rec.data.get("Drafting") or {}).get("paper", True):
+            # An electronic draft is numbered only by appliance.outgoing.issuing, after its
+            # signer's signature and with the agency's over the whole.
+            raise ConflictError(f"document {doc_id} is an electronic draft: it is issued "
+                                "signed (appliance.outgoing)")
         now = txn.clock.now()
         series = numbering.series_for(
             "outgoing", rec.data, store.codes, store.config.numbering.own_series_types
@@ -130,8 +135,20 @@ def issue_outgoing(store: WriteContext, doc_id: str, actor: str = "system") -> W
 # direction); our own số and ký hiệu once issued. A wrong registration is cancelled and
 # registered again (its number stays in the register, marked huỷ).
 FIXED = frozenset({"Direction", "Status", "Series", "Year", "ArrivalNumber", "FondCode",
-                   "Handling", "CancelledDate", "CancelReason", "Content", "DocOrdinal"})
+                   "Handling", "CancelledDate", "CancelReason", "Content", "DocOrdinal",
+                   "Drafting", "Deliveries", "Relation"})
 MAX_REASON = 500
+
+
+def check_draft_editable(rec: Record) -> None:
+    """A draft văn bản đi with the approver, approved or signed changes only through its
+    workflow (appliance/outgoing): returned to its drafter first."""
+    state = (rec.data.get("Drafting") or {}).get("state")
+    if rec.data.get("Status") == "draft" and state in ("submitted", "approved", "signed"):
+        raise ConflictError(
+            "Dự thảo đang trình duyệt hoặc đã duyệt, đã ký: không sửa được; người duyệt trả "
+            "lại thì mới sửa (the draft is with its approver, approved or signed: it must be "
+            "returned before it changes)")
 
 
 def _reason(reason: str | None, required: bool) -> str | None:
@@ -167,6 +184,7 @@ def update_document(
     def job(txn: Txn) -> Record:
         rec = writes.current(txn, "document", id=doc_id)
         writes.check_correctable(txn.conn, rec)
+        check_draft_editable(rec)
         issued = rec.data.get("Direction") == "outgoing" and rec.data.get("Status") != "draft"
         own = {"CodeNumber", "CodeNotation", "IssuedDate"}.intersection(changes) if issued \
             else set()
@@ -217,6 +235,7 @@ def remove_content(
     def job(txn: Txn) -> Record:
         rec = writes.current(txn, "document", id=doc_id)
         writes.check_correctable(txn.conn, rec)
+        check_draft_editable(rec)
         content = [c for c in rec.data.get("Content") or () if c.get("sha256") != sha256]
         if len(content) == len(rec.data.get("Content") or ()):
             raise NotFoundError(f"document {doc_id} has no content {sha256}")
@@ -309,6 +328,7 @@ def attach_content(
     def job(txn: Txn) -> Record:
         rec = writes.current(txn, "document", id=doc_id)
         writes.check_correctable(txn.conn, rec)
+        check_draft_editable(rec)
         current = list(rec.data.get("Content") or [])
         known = {c["sha256"] for c in current}
         current.extend(dict(f) for f in files if f["sha256"] not in known)

@@ -149,6 +149,12 @@ DOCUMENT_FIELDS: tuple[Field, ...] = (
     # A cancelled registration (huỷ) keeps its number in the register, marked with why.
     Field("CancelledDate", D, "Ngày hủy", source="luutru"),
     Field("CancelReason", S, "Lý do hủy", 500, source="luutru"),
+    # Văn bản đi from draft to issue (appliance/outgoing/): versions, review, signatures; the
+    # deliveries to its nơi nhận; a recall or correction's reference to the document it
+    # recalls or corrects (Decree 30: a new document, the old one marked, never altered).
+    Field("Drafting", J, "Dự thảo, duyệt và ký văn bản đi", source="luutru"),
+    Field("Deliveries", J, "Phát hành, gửi văn bản đi", source="luutru"),
+    Field("Relation", J, "Thu hồi, đính chính văn bản", source="luutru"),
 )
 
 MEMBERSHIP_FIELDS: tuple[Field, ...] = (

@@ -34,6 +34,13 @@ class Kind(StrEnum):
     DOCUMENT_PROGRESS = "document.progress"  # a handler's progress, or done
     DOCUMENT_LTV = "document.ltv"  # a content version whose signatures the centre made last
     DOCUMENT_MIGRATE = "document.migrate"  # a format migration: a new rendition, the original kept
+    # Văn bản đi from draft to issue (appliance/outgoing/): each the document's full new version.
+    DOCUMENT_VERSION = "document.version"  # a new version of a draft's content
+    DOCUMENT_SUBMIT = "document.submit"  # sent to its reviewer(s) and approver
+    DOCUMENT_APPROVE = "document.approve"  # approved (a reviewer's or the approver's)
+    DOCUMENT_RETURN = "document.return"  # returned to its drafter with a comment
+    DOCUMENT_SIGN = "document.sign"  # the signer's signature on the prepared PDF
+    DOCUMENT_DELIVERY = "document.delivery"  # a delivery's status (sent, received, returned)
     # Events about records.
     FILE_CONTENTS = "file.contents"  # the mục lục written when a hồ sơ is closed
     DOCUMENT_TEXT = "document.text"  # OCR text of a document's content

@@ -67,6 +67,12 @@ RECORD_KINDS = frozenset(
         Kind.DOCUMENT_PROGRESS,  # handling.report_progress
         Kind.DOCUMENT_LTV,  # signature_upgrade.record_upgrade
         Kind.DOCUMENT_MIGRATE,  # renditions.migrate
+        Kind.DOCUMENT_VERSION,  # outgoing.drafting.new_version
+        Kind.DOCUMENT_SUBMIT,  # outgoing.drafting.submit
+        Kind.DOCUMENT_APPROVE,  # outgoing.drafting.approve
+        Kind.DOCUMENT_RETURN,  # outgoing.drafting.return_draft
+        Kind.DOCUMENT_SIGN,  # outgoing.signing
+        Kind.DOCUMENT_DELIVERY,  # outgoing.deliveries.set_status
     }
 )
 CODELISTS_KIND = Kind.CODELISTS_LOAD  # store.load_codelists

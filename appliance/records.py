@@ -159,6 +159,18 @@ def _handling(f: Field, value: Any) -> dict[str, Any]:
     return out
 
 
+def _structured(f: Field, value: Any, shape: type) -> Any:
+    """A value appliance/outgoing/ built (its own rules); here only its shape and JSON."""
+    import json
+
+    if not isinstance(value, shape):
+        raise ValidationError(f"{f.name} has the wrong shape", f.name)
+    try:
+        return json.loads(json.dumps(value, ensure_ascii=False))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{f.name} is not plain data: {exc}", f.name) from None
+
+
 def normalise_field(f: Field, value: Any, codes: CodeLists) -> Any:
     """Return the stored form of ``value`` for field ``f``, or None when empty."""
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -192,6 +204,10 @@ def normalise_field(f: Field, value: Any, codes: CodeLists) -> Any:
         return _content(f, value) or None
     if f.name == "Handling":
         return _handling(f, value)
+    if f.name in ("Drafting", "Relation"):  # appliance/outgoing/ writes and checks them
+        return _structured(f, value, Mapping)
+    if f.name == "Deliveries":
+        return _structured(f, value, list)
     raise ValidationError(f"{f.name}: unsupported structured value", f.name)
 
 

@@ -61,11 +61,28 @@ def check_upgrade(original: bytes, upgraded: bytes) -> None:
         pos = end
     if upgraded[pos : len(original)] != original[pos:]:
         raise UpgradeRefused(f"the upgrade changes signed bytes after {pos}")
-    _check_with_pyhanko(upgraded)
+    _check_with_pyhanko(upgraded, _levels(original))
 
 
-def _check_with_pyhanko(pdf: bytes) -> None:
-    """Each signature intact and valid; later revisions only add validation data."""
+def _levels(pdf: bytes) -> dict[str, Any]:
+    """The modification level each signature of the box's file already had: an issued văn
+    bản đi's signer signed before the number and date were filled in (form filling)."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    try:
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        vc = ValidationContext(trust_roots=[], allow_fetching=False)
+        return {str(s.field_name): validate_pdf_signature(s, vc).modification_level
+                for s in reader.embedded_regular_signatures}
+    except Exception as exc:
+        raise UpgradeRefused(f"the original PDF cannot be checked ({exc})") from exc
+
+
+def _check_with_pyhanko(pdf: bytes, before: dict[str, Any] | None = None) -> None:
+    """Each signature intact and valid; later revisions only add validation data (a
+    signature may keep the changes the box's own file already had after it)."""
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
@@ -77,11 +94,13 @@ def _check_with_pyhanko(pdf: bytes) -> None:
         statuses: list[Any] = [validate_pdf_signature(s, vc) for s in sigs]
     except Exception as exc:
         raise UpgradeRefused(f"the upgraded PDF cannot be checked ({exc})") from exc
-    for status in statuses:
+    for sig, status in zip(sigs, statuses, strict=True):
         if not (status.intact and status.valid):
             raise UpgradeRefused("a signature of the upgraded PDF does not verify")
         level = status.modification_level
-        if level is not None and level.name not in ALLOWED_CHANGES:
+        had = (before or {}).get(str(sig.field_name))
+        if level is not None and level.name not in ALLOWED_CHANGES and not (
+                had is not None and level <= had):
             raise UpgradeRefused(f"the upgrade changes the document ({level.name})")
 
 

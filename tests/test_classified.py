@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +195,57 @@ def _secret_scenario(store: Store, clock: ManualClock, work: Path) -> dict[str, 
             "draft": draft.id}
 
 
+def _outgoing_workflow(store: Store) -> None:
+    """A mật văn bản đi through its whole workflow (issue 19): drafted from the template,
+    submitted, returned, revised, approved, signed, issued, a delivery sent. Keys are software
+    ones here (tests/test_outgoing.py signs in swtpm and SoftHSM2)."""
+    from contextlib import contextmanager
+
+    from appliance.accounts import Accounts, HashParams, ensure_schema
+    from appliance.outgoing import deliveries, drafting, issuing, signers, signing
+    from tests import outgoing_kit as kit
+    from tests.pki import SoftwareAgencyKey, pem
+
+    ensure_schema(store)
+    acc = Accounts(store, b"s" * 32, HashParams(opslimit=1, memlimit=8192))
+    acc.add_user("vanthu", "clerk", "mật khẩu đủ dài 2025!", "admin")
+    acc.add_user("lanhdao", "leader", "mật khẩu đủ dài 2025!", "admin")
+    person, agency = SoftwareAgencyKey.make(kit.SIGNER_NAME), SoftwareAgencyKey.make()
+    signers.configure_external(store.data_dir, "lanhdao")
+    signers.import_cert(store.data_dir, "lanhdao", pem(person.cert) + pem(person.ca.cert))
+    signers.set_seal(store.data_dir, kit.seal_png())
+
+    class Key:
+        def __init__(self, k: SoftwareAgencyKey) -> None:
+            self.k, self.certificate = k, k.cert
+
+        def pdf_signer(self) -> Any:
+            return self.k.pdf_signer()
+
+    def opener(k: SoftwareAgencyKey) -> Any:
+        @contextmanager
+        def open_() -> Iterator[Key]:
+            yield Key(k)
+
+        return open_
+
+    meta = kit.meta(Mode="03", Subject="Quyết định về phương án bảo vệ kho vũ khí tự vệ",
+                    To=[{"OrganName": "Ban chỉ huy quân sự huyện"}])
+    fields = {"body": "Điều 1. Phê duyệt phương án bảo vệ kho vũ khí tự vệ của xã."}
+    doc = drafting.create(store, meta, drafting.from_template(store, fields, meta),
+                          "vanthu").record.id
+    drafting.submit(store, doc, "lanhdao", "vanthu")
+    drafting.return_draft(store, doc, "lanhdao", "Bổ sung căn cứ")
+    fields["body"] = "Căn cứ Luật Dân quân tự vệ;\n\n" + fields["body"]
+    drafting.new_version(store, doc, drafting.from_template(store, fields, meta), "vanthu",
+                         "Đã bổ sung")
+    drafting.submit(store, doc, "lanhdao", "vanthu")
+    drafting.approve(store, doc, "lanhdao")
+    signing.sign_on_box(store, doc, "lanhdao", "", open_key=opener(person))
+    issuing.issue(store, doc, "vanthu", agency_key=opener(agency))
+    deliveries.set_status(store, doc, 1, "sent", "vanthu", None, None, None)
+
+
 def _users(store: Store) -> None:
     """Every user.* kind (the web UI's accounts write them through the same ledger)."""
     from appliance.accounts import Accounts, HashParams, ensure_schema
@@ -276,6 +327,7 @@ def test_every_kind_with_classified_records_leaks_nothing(
     clock.set(clock.now() + dt.timedelta(days=1))
     _secret_scenario(store, clock, tmp_path)
     _users(store)
+    _outgoing_workflow(store)
     # The registry's daily work on mật documents: directed to a cleared handler, handled,
     # corrected with a reason, and a mật draft cancelled.
     from appliance import handling

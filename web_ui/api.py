@@ -210,20 +210,6 @@ async def api_incoming(request: web.Request) -> web.Response:
                              status=201)
 
 
-async def api_outgoing(request: web.Request) -> web.Response:
-    s = services(request)
-    body = _fields(await json_body(request))
-    for f in ("CodeNumber", "IssuedDate"):
-        if f in body:
-            raise ValidationError(f"{f} is given when the document is issued", f)
-    res = await blocking(s.store.draft_outgoing, body, _actor(request))
-    preview = await blocking(queries.preview_number, s.store, res.record.data,
-                             s.store.clock.now().date())
-    return web.json_response(
-        {"document": doc_json(res.record), "warnings": [], "number_if_issued_now": preview},
-        status=201,
-    )
-
 
 async def api_document(request: web.Request) -> web.Response:
     from sync.agent.status import sync_status
@@ -242,12 +228,6 @@ async def api_document(request: web.Request) -> web.Response:
     out["capture"] = (await blocking(capture_status, s.store.data_dir, rec.id)).to_json()
     return web.json_response(out)
 
-
-async def api_issue(request: web.Request) -> web.Response:
-    s = services(request)
-    rec = await _visible(request)
-    res = await blocking(s.store.issue_outgoing, rec.id, _actor(request))
-    return web.json_response({"document": doc_json(res.record), "warnings": list(res.warnings)})
 
 
 async def api_history(request: web.Request) -> web.Response:
@@ -437,9 +417,7 @@ HANDLERS = {
     "api_device": api_device,
     "api_search": api_search,
     "api_incoming": api_incoming,
-    "api_outgoing": api_outgoing,
     "api_document": api_document,
-    "api_issue": api_issue,
     "api_history": api_history,
     "api_upload": api_upload,
     "api_content": api_content,

@@ -37,6 +37,7 @@ def create_app(
         api,
         api_handling,
         api_logbooks,
+        api_outgoing,
         middleware,
         views_admin,
         views_auth,
@@ -46,8 +47,10 @@ def create_app(
         views_fileplan,
         views_handling,
         views_logbooks,
+        views_outgoing,
         views_records,
         views_registers,
+        views_signers,
         views_use,
     )
 
@@ -58,7 +61,8 @@ def create_app(
     handlers: dict[str, Any] = {}
     for module in (views_auth, views_documents, views_corrections, views_handling, views_edxml,
                    views_records, views_registers, views_admin, api, api_handling,
-                   views_logbooks, views_fileplan, api_logbooks, views_use):
+                   views_outgoing, views_signers, api_outgoing, views_logbooks, views_fileplan,
+                   api_logbooks, views_use):
         handlers.update(module.HANDLERS)
     missing = [r.name for r in permissions.ROUTES if r.name not in handlers]
     extra = sorted(set(handlers) - set(permissions.BY_NAME))

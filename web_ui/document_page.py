@@ -161,11 +161,9 @@ async def document_page(request: web.Request, doc_id: str, error: Any = None,
         rows = [r for h, r in zip(history, rows, strict=True) if not h.kind.startswith("audit.")]
     cp = s.store.latest_checkpoint()
     sync = await blocking(sync_status, s.store.data_dir, cp[0] if cp else 0)
+    # A văn bản đi's number preview and issue are in its workflow's section (outgoing_page).
     preview = None
-    if (rec.data.get("Direction") == "outgoing" and rec.data.get("Status") == "draft"
-            and not rec.data.get("CancelledDate")):
-        preview = await blocking(queries.preview_number, s.store, rec.data,
-                                 s.store.clock.now().date())
+    from .outgoing_page import outgoing_view
     field = None
     if isinstance(error, LuutruError):
         field = error_field(error)
@@ -187,5 +185,6 @@ async def document_page(request: web.Request, doc_id: str, error: Any = None,
                                 rec.data.get("FileCode")),
         handling=await blocking(_handling_view, s, rec),
         actions=await blocking(_actions, request, s, rec),
+        outgoing=await blocking(outgoing_view, request, s, rec),
         **await blocking(logbook_context, s, rec), **(extra or {}),
     )

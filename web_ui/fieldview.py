@@ -23,7 +23,8 @@ SHOWN_FIELDS = (
     "Keyword", "Description", "TraceHeaderList", "CancelledDate", "CancelReason",
 )
 # Fields a correction never shows as such (the registry's own bookkeeping).
-_QUIET = {"Handling", "Content", "DocOrdinal", "TypeCode", "Series", "Year"}
+_QUIET = {"Handling", "Content", "DocOrdinal", "TypeCode", "Series", "Year", "Drafting",
+          "Deliveries", "Relation"}
 _VALUES = {
     "Direction": {"incoming": "Incoming document", "outgoing": "Outgoing document"},
     "Status": {"draft": "Draft", "registered": "Registered", "issued": "Issued",
@@ -116,12 +117,38 @@ def describe_change(before: Mapping[str, Any], after: Mapping[str, Any], codes: 
         new = display_value(name, after.get(name), codes, gettext)
         out.append(f"{field_label(name, gettext)}: {old} → {new}")
     out += _handling_change(before.get("Handling") or {}, after.get("Handling") or {}, gettext)
+    out += _outgoing_change(before, after, gettext)
     old_files = {c["sha256"]: c.get("name") for c in before.get("Content") or ()}
     new_files = {c["sha256"]: c.get("name") for c in after.get("Content") or ()}
     for sha in new_files.keys() - old_files.keys():
         out.append(gettext("File added: %(name)s") % {"name": new_files[sha] or sha[:8]})
     for sha in old_files.keys() - new_files.keys():
         out.append(gettext("File removed: %(name)s") % {"name": old_files[sha] or sha[:8]})
+    return out
+
+
+_STEPS = {"create": "drafted", "version": "new version", "submit": "submitted",
+          "approve": "approved", "return": "returned", "sign": "signed", "issue": "issued"}
+_DELIVERY = {"pending": "waiting to be sent", "packaged": "edXML package made", "sent": "sent",
+             "received": "received by the addressee",
+             "returned": "returned to sender"}
+
+
+def _outgoing_change(before: Mapping[str, Any], after: Mapping[str, Any],
+                     gettext: Callable[[str], str]) -> list[str]:
+    """A văn bản đi's new workflow steps (with their comments) and delivery statuses."""
+    out = []
+    steps = (after.get("Drafting") or {}).get("steps") or []
+    for st in steps[len((before.get("Drafting") or {}).get("steps") or []):]:
+        text = gettext(_STEPS.get(str(st.get("action")), str(st.get("action"))))
+        out.append(f"{gettext('Draft')}: {text}" + (f" — {st['comment']}"
+                                                    if st.get("comment") else ""))
+    old = {d.get("n"): d.get("status") for d in before.get("Deliveries") or ()}
+    for d in after.get("Deliveries") or ():
+        if old.get(d.get("n")) != d.get("status"):
+            to = (d.get("to") or {}).get("OrganName") or (d.get("to") or {}).get("username", "")
+            status = gettext(_DELIVERY.get(str(d.get("status")), str(d.get("status"))))
+            out.append(f"{gettext('Delivery')} {d.get('n')} ({to}): {status}")
     return out
 
 

@@ -53,6 +53,25 @@ FIELD_LABELS = {
     "Note": "Progress",
     "Answer": "Answering document",
 }
+# Form fields of the văn bản đi workflow (named only as an error's field, never replaced
+# inside a message's text: "file" or "pin" are ordinary words there).
+FORM_LABELS = {
+    "file": "Draft file (PDF or DOCX)",
+    "signed": "Signed PDF",
+    "pin": "Your signing PIN",
+    "Comment": "Comment",
+    "Approver": "Approver and signer",
+    "Reviewers": "Reviewers (optional)",
+    "Internal": "Also to colleagues (internal)",
+    "t_body": "Body (blank line between paragraphs)",
+    "template.body": "Body (blank line between paragraphs)",
+    "Signer": "Signer",
+    "cert": "Certificate",
+    "image": "Signature image",
+    "Relation": "Recall or correct this document",
+    "Status": "Status",
+    "role": "Signer",
+}
 _LABEL_VI = {f.name: f.label_vi for fields in SCHEMAS.values() for f in fields}
 # Code names as they may appear inside a message without an id of its own.
 _CODE_NAME = re.compile(r"\b(" + "|".join(sorted(
@@ -63,6 +82,8 @@ def field_label(name: str, gettext: Callable[[str], str]) -> str:
     """How the form names a field, in the page's language."""
     if name in FIELD_LABELS:
         return gettext(FIELD_LABELS[name])
+    if name in FORM_LABELS:
+        return gettext(FORM_LABELS[name])
     return _LABEL_VI.get(name, name)
 
 
@@ -106,4 +127,8 @@ def _capture_msgid(exc: LuutruError) -> str | None:
 
 def error_field(exc: LuutruError) -> str | None:
     """The form field to highlight, if the error names one."""
-    return exc.field if isinstance(exc, ValidationError) else None
+    if not isinstance(exc, ValidationError) or not exc.field:
+        return None
+    if exc.field.startswith("template."):  # the form's template fields are t_body, t_place…
+        return "t_" + exc.field.removeprefix("template.")
+    return exc.field

@@ -40,6 +40,8 @@ def _field_schema(f: Field) -> dict[str, Any]:
         return {"type": "array", "description": desc, "items": {
             "type": "object", "required": ["OrganName"],
             "properties": {"OrganId": STR, "OrganName": STR}}}
+    if f.name in ("Drafting", "Relation", "Handling"):
+        return {"type": "object", "description": desc}
     return {"type": "array", "description": desc, "items": {"type": "object"}}
 
 
@@ -107,6 +109,9 @@ _PATH_PARAMS = {
                "description": "Id of a use of the kept copy (from POST …/copy-uses)"},
     "year": {"name": "year", "in": "path", "required": True,
              "schema": {"type": "integer", "minimum": 1900, "maximum": 2200}},
+    "n": {"name": "n", "in": "path", "required": True,
+          "schema": {"type": "integer", "minimum": 1, "maximum": 999},
+          "description": "The delivery's number"},
 }
 
 
@@ -159,6 +164,12 @@ _REASON = {"type": "object", "required": ["reason"], "properties": {
     "reason": {"type": "string", "minLength": 1, "maxLength": 500}}}
 
 
+_COMMENT = {"type": "object", "properties": {"comment": {"type": "string", "maxLength": 2000}}}
+_TEMPLATE = {"type": "object", "description": "Phụ lục I template fields", "properties": {
+    "body": {"type": "string", "maxLength": 20000}, "authority": STR, "place": STR,
+    "parent_agency": STR, "greeting": STR}}
+
+
 def _links(ops: tuple[str, ...], param: str, expr: str) -> dict[str, Any]:
     return {op: {"operationId": op, "parameters": {param: expr}} for op in ops}
 
@@ -203,14 +214,86 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                               "content": _DOC_WRITE, "links": _DOC_LINKS}},
     },
     "api_outgoing": {
-        "summary": "Draft a văn bản đi (numbered when issued)",
-        "requestBody": {"required": True, "content": _json("OutgoingInput")},
+        "summary": "Draft a văn bản đi: metadata with template fields (Decree 30 Phụ lục I), or "
+                   "multipart with a metadata JSON part and the PDF or DOCX as file; "
+                   "\"paper\": true for a document signed on paper (numbered at issue)",
+        "requestBody": {"required": True, "content": {
+            **_json("OutgoingInput"),
+            "multipart/form-data": {"schema": {"type": "object", "properties": {
+                "metadata": {"type": "string", "description": "OutgoingInput as JSON"},
+                "file": {"type": "string", "format": "binary"}}}}}},
         "responses": {"201": {"description": "Drafted", "content": _DOC_WRITE,
                               "links": _DOC_LINKS}},
     },
+    "api_version": {
+        "summary": "A new version of a draft (template fields, or multipart with the file)",
+        "requestBody": {"required": True, "content": {
+            **_json({"type": "object", "properties": {"template": _TEMPLATE, "note": STR}}),
+            "multipart/form-data": {"schema": {"type": "object", "properties": {
+                "metadata": STR, "file": {"type": "string", "format": "binary"}}}}}},
+        "responses": _ok(_DOC_ONLY, "Saved", "201"),
+    },
+    "api_submit": {
+        "summary": "Submit a draft to its reviewers (optional) and approver (its signer)",
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["approver"], "properties": {
+                "approver": STR, "reviewers": {"type": "array", "items": STR},
+                "comment": {"type": "string", "maxLength": 2000}}})},
+        "responses": _ok(_DOC_ONLY),
+    },
+    "api_approve": {
+        "summary": "Approve (a reviewer, then the approver; the clerk cannot): the approver's "
+                   "approval prepares the PDF to sign",
+        "requestBody": {"required": False, "content": _json(_COMMENT)},
+        "responses": _ok(_DOC_ONLY),
+    },
+    "api_return": {
+        "summary": "Return a draft to its drafter with a comment",
+        "requestBody": {"required": True, "content": _json({**_COMMENT,
+                                                            "required": ["comment"]})},
+        "responses": _ok(_DOC_ONLY),
+    },
+    "api_sign": {
+        "summary": "The signer's signature: with the PIN of their key on the box, or multipart "
+                   "with file, the prepared PDF signed elsewhere (checked to be the prepared "
+                   "PDF plus a valid signature by their registered certificate)",
+        "requestBody": {"required": True, "content": {
+            **_json({"type": "object", "required": ["pin"], "properties": {
+                "role": {"type": "string", "enum": ["signer"]},
+                "pin": {"type": "string", "minLength": 6, "maxLength": 32}}}),
+            "multipart/form-data": {"schema": {"type": "object", "properties": {
+                "file": {"type": "string", "format": "binary"}}}}}},
+        "responses": _ok(_DOC_ONLY),
+    },
+    "api_deliveries": {
+        "summary": "The deliveries of an issued văn bản đi, each with its channel and status",
+        "responses": _ok({"type": "object", "properties": {"document": STR, "items": {
+            "type": "array", "items": {"type": "object"}}}}),
+    },
+    "api_delivery": {
+        "summary": "Change a delivery's status (sent, received, returned)",
+        "requestBody": {"required": True, "content": _json({
+            "type": "object", "required": ["status"], "properties": {
+                "status": {"type": "string", "enum": ["sent", "received", "returned"]},
+                "note": {"type": "string", "maxLength": 500},
+                "envelopes": {"type": "integer", "minimum": 1, "maximum": 99}}})},
+        "responses": _ok(_DOC_ONLY),
+    },
+    "api_signers": {
+        "summary": "The signers' keys and certificates (days left, a warning under 30 days)",
+        "responses": _ok({"type": "object", "properties": {
+            "items": {"type": "array", "items": {"type": "object"}},
+            "seal": {"type": "boolean"}}}),
+    },
     "api_document": {"summary": "A document with its seal state (the view is logged)",
                      "responses": _ok("DocumentWithSeal")},
-    "api_issue": {"summary": "Issue a draft: number and date are assigned now",
+    "api_issue": {"summary": "Issue a signed draft (or a paper one): the number and date are "
+                             "written into it and the agency signs the whole; 409 with the "
+                             "reason if it is not approved and signed",
+                  "requestBody": {"required": False, "content": _json({
+                      "type": "object", "properties": {
+                          "file_code": STR, "internal": {"type": "array", "items": STR},
+                          "agency_pin": STR}})},
                   "responses": {"200": {"description": "Issued", "content": _DOC_WRITE}}},
     "api_history": {"summary": "Log entries naming the document", "responses": _ok({
         "type": "object", "properties": {"items": {"type": "array", "items": {"type": "object"}},
@@ -504,6 +587,17 @@ OPERATIONS: dict[str, dict[str, Any]] = {
 }
 
 
+def _outgoing_input() -> dict[str, Any]:
+    schema = _input("document", ["TypeName", "Subject"],
+                    (*_SYSTEM, "CodeNumber", "IssuedDate", "Drafting", "Deliveries",
+                     "Relation", "Handling"))
+    schema["properties"].update(
+        template=_TEMPLATE, paper={"type": "boolean"},
+        relation={"type": "object", "required": ["type", "document"], "properties": {
+            "type": {"type": "string", "enum": ["recall", "correct"]}, "document": STR}})
+    return schema
+
+
 def _components() -> dict[str, Any]:
     return {
         "securitySchemes": {"bearerAuth": {
@@ -535,8 +629,7 @@ def _components() -> dict[str, Any]:
             "IncomingInput": _input(
                 "document", ["TypeName", "CodeNumber", "CodeNotation", "OrganName", "Subject"],
                 _SYSTEM),
-            "OutgoingInput": _input(
-                "document", ["TypeName", "Subject"], (*_SYSTEM, "CodeNumber", "IssuedDate")),
+            "OutgoingInput": _outgoing_input(),
             # Maintenance (a TT 05 code or "05 năm") or RetentionRef (a kind of the retention
             # table, GET /api/v1/retention), or both: never shorter than the table's period.
             "FileInput": _input("file", ["Title"],

@@ -33,6 +33,13 @@ FILERS = frozenset({Role.CLERK, Role.ARCHIVIST})  # open, close and fill hồ s�
 PLANNERS = frozenset({Role.CLERK, Role.ARCHIVIST, Role.LEADER})
 USER_ADMINS = frozenset({Role.LEADER})  # granting access to records is the head's decision
 USER_VIEWERS = frozenset({Role.LEADER, Role.TECHNICIAN, Role.AUDITOR})
+# Văn bản đi (appliance/outgoing): a clerk or a handler drafts; a reviewer or the leader
+# approves or returns (never the clerk); the leader signs (the clerk may upload a PDF the
+# leader signed elsewhere: it is checked to be theirs); only the clerk issues and sends.
+DRAFTERS = frozenset({Role.CLERK, Role.HANDLER})
+APPROVERS = frozenset({Role.LEADER, Role.HANDLER, Role.ARCHIVIST})
+SIGNERS = frozenset({Role.LEADER, Role.CLERK})
+SIGNER_ADMINS = frozenset({Role.LEADER, Role.CLERK, Role.TECHNICIAN})
 # Use of the archive: the desk (văn thư, lưu trữ) records outside readers' requests and hands
 # over what was approved; the head of the agency approves and keeps the register of use, or
 # the roles the office names in appliance.json ("use": {"approver_roles": […]}): routes marked
@@ -78,8 +85,18 @@ ROUTES: tuple[Route, ...] = (
     Route("home", "GET", "/", ALL),
     Route("incoming_form", "GET", "/documents/incoming/new", CLERK),
     Route("incoming_create", "POST", "/documents/incoming", CLERK, upload=True),
-    Route("outgoing_form", "GET", "/documents/outgoing/new", CLERK),
-    Route("outgoing_create", "POST", "/documents/outgoing", CLERK, upload=True),
+    Route("outgoing_form", "GET", "/documents/outgoing/new", DRAFTERS),
+    Route("outgoing_create", "POST", "/documents/outgoing", DRAFTERS, upload=True),
+    Route("document_version", "POST", "/documents/{id}/versions", DRAFTERS, upload=True),
+    Route("document_version_file", "GET", "/documents/{id}/versions/{n}", READERS),
+    Route("document_submit", "POST", "/documents/{id}/submit", DRAFTERS),
+    Route("document_approve", "POST", "/documents/{id}/approve", APPROVERS),
+    Route("document_return", "POST", "/documents/{id}/return", APPROVERS),
+    Route("document_sign", "POST", "/documents/{id}/sign", SIGNERS, upload=True),
+    Route("document_delivery", "POST", "/documents/{id}/deliveries/{n}", CLERK),
+    Route("signers", "GET", "/signers", SIGNER_ADMINS),
+    Route("seal_update", "POST", "/agency-seal", SIGNER_ADMINS, upload=True),
+    Route("signer_update", "POST", "/signers/{username}", SIGNER_ADMINS, upload=True),
     Route("document", "GET", "/documents/{id}", READERS),
     Route("document_issue", "POST", "/documents/{id}/issue", CLERK),
     Route("document_upload", "POST", "/documents/{id}/content", CLERK, upload=True),
@@ -147,7 +164,15 @@ ROUTES: tuple[Route, ...] = (
     Route("api_device", "GET", "/api/v1/device", ALL),
     Route("api_search", "GET", "/api/v1/documents", READERS),
     Route("api_incoming", "POST", "/api/v1/documents/incoming", CLERK),
-    Route("api_outgoing", "POST", "/api/v1/documents/outgoing", CLERK),
+    Route("api_outgoing", "POST", "/api/v1/documents/outgoing", DRAFTERS, upload=True),
+    Route("api_version", "POST", "/api/v1/documents/{id}/versions", DRAFTERS, upload=True),
+    Route("api_submit", "POST", "/api/v1/documents/{id}/submit", DRAFTERS),
+    Route("api_approve", "POST", "/api/v1/documents/{id}/approve", APPROVERS),
+    Route("api_return", "POST", "/api/v1/documents/{id}/return", APPROVERS),
+    Route("api_sign", "POST", "/api/v1/documents/{id}/sign", SIGNERS, upload=True),
+    Route("api_deliveries", "GET", "/api/v1/documents/{id}/deliveries", READERS),
+    Route("api_delivery", "POST", "/api/v1/documents/{id}/deliveries/{n}", CLERK),
+    Route("api_signers", "GET", "/api/v1/signers", SIGNER_ADMINS),
     Route("api_document", "GET", "/api/v1/documents/{id}", READERS),
     Route("api_issue", "POST", "/api/v1/documents/{id}/issue", CLERK),
     Route("api_history", "GET", "/api/v1/documents/{id}/history", READERS),

@@ -155,7 +155,7 @@ def _text(value: Any) -> str:
 _SECTIONS = (
     ("/documents/incoming", "incoming"), ("/documents/outgoing", "outgoing"),
     ("/files", "files"), ("/registers/use", "use"), ("/registers", "registers"),
-    ("/use", "use"), ("/users", "users"),
+    ("/use", "use"), ("/users", "users"), ("/signers", "signers"),
     ("/inbox/electronic", "electronic"),
 )
 _EXACT = {"/": "home", "/search": "search", "/device": "device", "/inbox": "leader-inbox",

@@ -173,61 +173,7 @@ async def incoming_create(request: web.Request) -> web.Response:
 
 # -- văn bản đi ----------------------------------------------------------------------------
 
-async def outgoing_form(request: web.Request) -> web.Response:
-    s = services(request)
-    return render(request, "outgoing.html", values={}, error=None,
-                  auto=AUTO_FILLED["outgoing"], **_options(s, request))
 
-
-async def outgoing_create(request: web.Request) -> web.Response:
-    s = services(request)
-    form = await form_of(request)
-    values: dict[str, Any] = clean(form, OUTGOING_FIELDS)
-    to_text = str(form.get("To") or "")
-
-    def again(error: Any, status: int = 422) -> web.Response:
-        field = error_field(error) if isinstance(error, LuutruError) else None
-        text = error_text(error, request.get(LANG, "vi")) if isinstance(error, LuutruError) \
-            else error
-        return render(request, "outgoing.html", status=status, values={**values, "To": to_text},
-                      error=text, error_field=field, auto=AUTO_FILLED["outgoing"],
-                      **_options(s, request))
-
-    if to_text.strip():
-        values["To"] = _recipients(to_text)
-    try:
-        s.store.prepare_document("outgoing", values)
-    except LuutruError as exc:
-        return again(exc)
-    try:
-        s.store.check_can_write()
-        uploads = await _uploads(s, form)
-    except (DiskFullError, HaltedError) as exc:
-        return again(exc, status=form_status(exc))
-    except UploadError as exc:
-        return again(text_of(exc, request.get(LANG, "vi")))
-    try:
-        res = await blocking(s.store.draft_outgoing, values, _actor(request))
-    except LuutruError as exc:
-        for _, _, path in uploads:
-            path.unlink(missing_ok=True)
-        return again(exc, status=form_status(exc))
-    try:
-        await take_in(s, res.record.id, uploads, _actor(request))
-    except LuutruError as exc:
-        return await document_page(request, res.record.id, error=exc, status=422)
-    raise web.HTTPSeeOther(f"/documents/{res.record.id}?done=drafted")
-
-
-async def document_issue(request: web.Request) -> web.Response:
-    s = services(request)
-    doc_id = request.match_info["id"]
-    rec = await _visible(request, doc_id)
-    try:
-        await blocking(s.store.issue_outgoing, rec.id, _actor(request))
-    except LuutruError as exc:
-        return await _document_page(request, rec.id, error=exc, status=409)
-    raise web.HTTPSeeOther(f"/documents/{rec.id}?done=issued")
 
 
 # -- the document page -----------------------------------------------------------------------
@@ -298,10 +244,7 @@ async def content(request: web.Request) -> web.StreamResponse:
 HANDLERS = {
     "incoming_form": incoming_form,
     "incoming_create": incoming_create,
-    "outgoing_form": outgoing_form,
-    "outgoing_create": outgoing_create,
     "document": document,
-    "document_issue": document_issue,
     "document_upload": document_upload,
     "document_file": document_file,
     "content": content,

@@ -10,6 +10,7 @@ from aiohttp import web
 from appliance import handling
 from appliance.accounts import Role
 from appliance.errors import LuutruError
+from appliance.outgoing import drafting
 
 from .common import blocking, form_of, render, services
 from .document_page import document_page, visible_document
@@ -64,6 +65,7 @@ async def inbox(request: web.Request) -> web.Response:
             "overdue": handling.tasks(conn, day, overdue_only=True,
                                       include_classified=user.cleared),
             "open": handling.tasks(conn, day, include_classified=user.cleared),
+            "drafts": drafting.awaiting(conn, user.username, user.cleared),
         }
 
     return render(request, "inbox.html", names=_names(request),
@@ -76,7 +78,8 @@ async def tasks(request: web.Request) -> web.Response:
     user = me(request)
     mine = await blocking(handling.tasks, s.store.reader(), today(s), user.username,
                           include_classified=user.cleared)
-    return render(request, "tasks.html", tasks=mine, names=_names(request))
+    drafts = await blocking(drafting.awaiting, s.store.reader(), user.username, user.cleared)
+    return render(request, "tasks.html", tasks=mine, drafts=drafts, names=_names(request))
 
 
 async def document_slip(request: web.Request) -> web.StreamResponse:

@@ -120,6 +120,34 @@ def remove_content(store: Store, shas: list[str]) -> None:
         store.content.derived_path(sha).unlink(missing_ok=True)
 
 
+def recall_in_txn(
+    txn: Txn, doc_id: str, reason: str, ref: str, actor: str
+) -> tuple[dict[str, Any], list[str]]:
+    """``recall``'s work inside the caller's transaction (a recall notice issued in the same
+    one: appliance.outgoing.issuing); returns the event and the content to delete after."""
+    state.ensure_schema(txn.conn)
+    rec = writes.current(txn, "document", id=doc_id)
+    if rec.data.get("Status") == "recalled":
+        raise ConflictError(f"document {doc_id} is already recalled")
+    note = f"Đã thu hồi theo {ref.strip()}: {reason.strip()}"
+    direction = rec.data.get("Direction")
+    destroyed: list[str] = []
+    if direction == "incoming":
+        shas = [c["sha256"] for c in rec.data.get("Content") or []]
+        destroyed = sorted(set(shas) - live_references(txn, shas, {rec.id}))
+        data = strip_document(rec, note, "recalled")
+    else:
+        data = dict(rec.data, Status="recalled")
+        data["Description"] = (f"{rec.data.get('Description', '')} {note}".strip())[:500]
+    new = writes.put(txn, "document", Kind.DOCUMENT_RECALL, actor, data, rec.id, rec.version)
+    event = {"document": rec.id, "direction": direction, "reason": reason.strip(),
+             "ref": ref.strip(), "destroyed_content": destroyed}
+    entry = writes.append_event(txn, Kind.ARCHIVE_RECALL, actor, event, "document", rec.id)
+    state.set_hold(txn, entry, "document", rec.id, "recall", reason.strip(), ref.strip())
+    state.note_destroyed_content(txn, entry, destroyed)
+    return dict(event, version=new.version, log_index=entry.index), destroyed
+
+
 def recall(
     store: Store, doc_id: str, reason: str, ref: str, actor: str = "system"
 ) -> dict[str, Any]:
@@ -128,27 +156,7 @@ def recall(
         raise ValidationError("a recall needs the reason and the recalling document", "ref")
 
     def job(txn: Txn) -> tuple[dict[str, Any], list[str]]:
-        state.ensure_schema(txn.conn)
-        rec = writes.current(txn, "document", id=doc_id)
-        if rec.data.get("Status") == "recalled":
-            raise ConflictError(f"document {doc_id} is already recalled")
-        note = f"Đã thu hồi theo {ref.strip()}: {reason.strip()}"
-        direction = rec.data.get("Direction")
-        destroyed: list[str] = []
-        if direction == "incoming":
-            shas = [c["sha256"] for c in rec.data.get("Content") or []]
-            destroyed = sorted(set(shas) - live_references(txn, shas, {rec.id}))
-            data = strip_document(rec, note, "recalled")
-        else:
-            data = dict(rec.data, Status="recalled")
-            data["Description"] = (f"{rec.data.get('Description', '')} {note}".strip())[:500]
-        new = writes.put(txn, "document", Kind.DOCUMENT_RECALL, actor, data, rec.id, rec.version)
-        event = {"document": rec.id, "direction": direction, "reason": reason.strip(),
-                 "ref": ref.strip(), "destroyed_content": destroyed}
-        entry = writes.append_event(txn, Kind.ARCHIVE_RECALL, actor, event, "document", rec.id)
-        state.set_hold(txn, entry, "document", rec.id, "recall", reason.strip(), ref.strip())
-        state.note_destroyed_content(txn, entry, destroyed)
-        return dict(event, version=new.version, log_index=entry.index), destroyed
+        return recall_in_txn(txn, doc_id, reason, ref, actor)
 
     out, destroyed = store.writer_or_fail().call(job)
     remove_content(store, destroyed)

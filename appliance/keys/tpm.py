@@ -201,11 +201,15 @@ def _ecc_template(noda: bool) -> Any:
     return TPM2B_PUBLIC.parse("ecc256:ecdsa-sha256", objectAttributes=attrs).publicArea
 
 
-def create_key_blob(path: Path, tcti: str, noda: bool = True) -> TpmKeyInfo:
+def create_key_blob(
+    path: Path, tcti: str, noda: bool = True, auth: bytes | None = None
+) -> TpmKeyInfo:
     """Generate a P-256 signing key inside the TPM and write its TSS2 PEM blob to ``path``.
 
     ``noda``: the key has an empty password, so dictionary-attack protection guards nothing
     and would only let a lockout stop the sealing of records; it is off unless asked for.
+    ``auth``: a person's PIN that every use of the key must present (a signer's key; with
+    dictionary-attack protection on, the TPM locks out after repeated wrong PINs).
     """
     if path.exists():
         raise TpmError(
@@ -217,7 +221,8 @@ def create_key_blob(path: Path, tcti: str, noda: bool = True) -> TpmKeyInfo:
 
     with tpm_context(tcti) as ectx:
         try:
-            blob = with_room(ectx, tcti, lambda: TSSPrivKey.create(ectx, _ecc_template(noda)))
+            blob = with_room(ectx, tcti, lambda: TSSPrivKey.create(
+                ectx, _ecc_template(noda), password=auth))
             name = srk_name(ectx)
         except tss.TSS2_Exception as exc:
             raise map_tpm_error(exc, tcti, "creating the key") from exc
@@ -253,8 +258,10 @@ class TpmKey:
         *,
         expected: TpmKeyInfo | None = None,
         sign_delay_ms: float = 0.0,
+        auth: bytes | None = None,
     ) -> TpmKey:
-        """Load the blob at ``path`` into the TPM; refuse a foreign, damaged or swapped blob."""
+        """Load the blob at ``path`` into the TPM; refuse a foreign, damaged or swapped blob.
+        ``auth`` is the key's PIN, if it has one (checked by the TPM at signing)."""
         tss = import_tss()
         from tpm2_pytss.tsskey import TSSPrivKey
 
@@ -301,7 +308,10 @@ class TpmKey:
                         _ACTION_FOREIGN,
                         tcti,
                     )
-                return ectx.load(srk, blob.private, blob.public)
+                handle = ectx.load(srk, blob.private, blob.public)
+                if auth:
+                    ectx.tr_set_auth(handle, auth)
+                return handle
             finally:
                 ectx.flush_context(srk)
 

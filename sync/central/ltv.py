@@ -226,6 +226,10 @@ async def _with_signature_timestamps(pdf: bytes, ctx: LtvContext) -> bytes:
     tsa = ctx.timestamper()
     for sig in sigs:
         start, end = _contents_span(sig)
+        if _covered_by_another(start, sigs, sig):
+            # A later signature (the agency's over an issued văn bản đi) signed these bytes:
+            # changing them would break it. The document time-stamp covers this one instead.
+            continue
         old = cms.ContentInfo.load(bytes.fromhex(pdf[start:end].decode("ascii")))  # padding ignored
         info = old["content"]["signer_infos"][0]
         if _has_signature_ts(info):
@@ -253,6 +257,17 @@ async def _with_signature_timestamps(pdf: bytes, ctx: LtvContext) -> bytes:
             )
         out[start:end] = digits + b"0" * (end - start - len(digits))
     return bytes(out)
+
+
+def _covered_by_another(start: int, sigs: Sequence[Any], own: Any) -> bool:
+    """Whether the byte at ``start`` is inside the signed ranges of another signature."""
+    for other in sigs:
+        if other is own:
+            continue
+        a, b, c, d = (int(x) for x in other.sig_object["/ByteRange"])
+        if a <= start < a + b or c <= start < c + d:
+            return True
+    return False
 
 
 def _classify(exc: Exception) -> LtvError:
@@ -355,6 +370,7 @@ class LevelReport:
     level: str  # B-B, B-T, B-LT, B-LTA (the lowest over the file's signatures)
     intact: bool
     messages: tuple[str, ...] = field(default_factory=tuple)
+    per_signature: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
 
 def level_report(
@@ -416,7 +432,17 @@ def level_report(
             found.append("B-T")
         if res.failure_msg:
             messages.append(str(res.failure_msg))
-    return LevelReport(min(found, key=LEVELS.index), intact, tuple(messages))
+    return LevelReport(min(found, key=LEVELS.index), intact, tuple(messages),
+                       tuple(zip((str(s.field_name) for s in sigs), found, strict=True)))
+
+
+def signature_levels(
+    pdf: bytes, roots: Sequence[Any], moment: datetime | None = None
+) -> list[tuple[str, str]]:
+    """(field name, PAdES level pyHanko confirms) of each signature, in signing order."""
+    return list(level_report(pdf, roots, moment).per_signature)
+
+
 
 
 def level(pdf: bytes, roots: Sequence[Any], moment: datetime | None = None) -> str:

@@ -50,7 +50,8 @@ async def test_register_upload_view_issue_and_search(client: TestClient) -> None
     found = await client.get("/api/v1/documents?q=quyet+toan+ngan+sach", headers=h)
     assert [i["id"] for i in (await found.json())["items"]] == [doc["id"]]
     draft = await client.post("/api/v1/documents/outgoing", headers=h, json={
-        "TypeName": "Thông báo", "Subject": "Thông báo lịch tiếp công dân tháng 10"})
+        "TypeName": "Thông báo", "Subject": "Thông báo lịch tiếp công dân tháng 10",
+        "paper": True})  # signed on paper: numbered without signatures (issue 19)
     body = await draft.json()
     assert draft.status == 201 and body["number_if_issued_now"] == "01/TB-UBND"
     issued = await client.post(f"/api/v1/documents/{body['document']['id']}/issue", headers=h)

@@ -23,7 +23,10 @@ from .test_documents import FORM, _multipart
 
 MiB = 1 << 20
 PASSWORD = "mật khẩu của văn thư"
-UPLOADS = {"incoming_create", "outgoing_create", "document_upload", "api_upload"}
+UPLOADS = {"incoming_create", "outgoing_create", "document_upload", "api_upload",
+           # văn bản đi (issue 19): drafts, versions, signed PDFs, certificates and images
+           "document_version", "document_sign", "api_outgoing", "api_version", "api_sign",
+           "seal_update", "signer_update"}
 
 
 def test_only_the_upload_routes_take_large_bodies() -> None:

@@ -320,7 +320,7 @@ async def test_outgoing_draft_preview_then_issue(client: TestClient) -> None:
         "Subject": "Về việc thành lập Tổ công tác chuyển đổi số",
         "SignerPosition": "Chủ tịch", "SignerFullName": "Trần Văn Hùng",
         "To": "Các thôn trên địa bàn xã\nVăn phòng HĐND và UBND xã", "IssuedAmount": "5",
-        "Mode": "01"})
+        "Mode": "01", "mode": "paper"})  # a paper document: numbered without signatures
     assert resp.status == 303, await resp.text()
     doc_id = _doc_id(resp)
     page = await (await client.get(f"/documents/{doc_id}")).text()

@@ -100,6 +100,7 @@ def test_clerk_day_in_the_browser(data_dir: Path, tmp_path: Path) -> None:
         page.fill("#f-SignerPosition", "Chủ tịch")
         page.fill("#f-SignerFullName", "Trần Văn Hùng")
         page.fill("#f-To", "Các thôn trên địa bàn xã\nVăn phòng HĐND và UBND xã")
+        page.check("#f-paper")  # signed on paper (electronic: tests/web/test_e2e_outgoing)
         page.click("#save")
         expect(page.locator("#preview")).to_have_text("01/QĐ-UBND")
         shot("06-outgoing-draft-preview")

@@ -173,6 +173,7 @@ def test_registry_day_clerk_leader_handler(data_dir: Path, tmp_path: Path) -> No
         page.fill("#f-SignerPosition", "Chủ tịch")
         page.fill("#f-SignerFullName", "Trần Văn Hùng")
         page.fill("#f-To", "Công ty TNHH Minh Phát")
+        page.check("#f-paper")  # signed on paper (electronic: tests/web/test_e2e_outgoing)
         page.click("#save")
         page.click("#issue")
         expect(page.locator("#done")).to_contain_text("Đã ban hành số")

@@ -22,6 +22,7 @@ SAMPLE = {
     "username": "nobody",
     "token_id": "abc",
     "name": "app.css",
+    "n": "1",
 }
 
 

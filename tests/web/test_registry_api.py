@@ -155,7 +155,8 @@ async def test_direction_progress_and_tasks(client: TestClient) -> None:
     ch = _auth(client, Role.CLERK)
     draft = await client.post("/api/v1/documents/outgoing", headers=ch, json={
         "TypeName": "Công văn", "CodeNotation": "UBND-ĐC",
-        "Subject": "V/v trả lời về kế hoạch đầu tư công"})
+        "Subject": "V/v trả lời về kế hoạch đầu tư công",
+        "paper": True})  # signed on paper: numbered without signatures (issue 19)
     out_id = (await draft.json())["document"]["id"]
     assert (await client.post(f"/api/v1/documents/{out_id}/issue", headers=ch)).status == 200
     r = await client.post(f"/api/v1/documents/{did}/progress", headers=hh,

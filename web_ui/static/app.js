@@ -62,3 +62,19 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 });
+
+// The draft form (outgoing.html): the template's fields or the file input, by the chosen way.
+(function () {
+  var form = document.getElementById("draft-form");
+  if (!form) return;
+  function show() {
+    var checked = form.querySelector("input[name=mode]:checked");
+    var mode = checked ? checked.value : "template";
+    document.getElementById("template-fields").hidden = mode !== "template";
+    document.getElementById("file-field").hidden = mode === "template";
+  }
+  form.addEventListener("change", function (e) {
+    if (e.target && e.target.name === "mode") show();
+  });
+  show();
+})();
