@@ -151,6 +151,30 @@ def check_draft_editable(rec: Record) -> None:
             "returned before it changes)")
 
 
+# What a signed văn bản đi shows on its page and in its signed PDF: changed afterwards, the
+# register would no longer say what was signed.
+SIGNED_FIELDS = frozenset({"CodeNumber", "CodeNotation", "IssuedDate", "Subject", "TypeName",
+                           "TypeCode", "OrganName", "SignerName", "SignerPosition",
+                           "PageAmount"})
+
+
+def signed_issue(rec: Record) -> bool:
+    """An issued văn bản đi signed on the box or elsewhere (not one issued on paper)."""
+    d = rec.data
+    return (d.get("Direction") == "outgoing" and d.get("Status") == "issued"
+            and bool((d.get("Drafting") or {}).get("signature")))
+
+
+def check_not_signed_issue(rec: Record, what: str) -> None:
+    """A signed, issued văn bản đi is never cancelled nor its bản lưu taken off: Decree 30
+    recalls or corrects it with a new document (appliance/outgoing)."""
+    if signed_issue(rec):
+        raise ConflictError(
+            f"Văn bản đi đã ký số và ban hành: không {what} được; thu hồi hoặc đính chính "
+            "bằng một văn bản mới (a signed, issued document is recalled or corrected by a new "
+            "one, never changed)")
+
+
 def _reason(reason: str | None, required: bool) -> str | None:
     text = nfc(reason or "")
     if required:
@@ -186,8 +210,9 @@ def update_document(
         writes.check_correctable(txn.conn, rec)
         check_draft_editable(rec)
         issued = rec.data.get("Direction") == "outgoing" and rec.data.get("Status") != "draft"
-        own = {"CodeNumber", "CodeNotation", "IssuedDate"}.intersection(changes) if issued \
-            else set()
+        fixed = SIGNED_FIELDS if signed_issue(rec) else {"CodeNumber", "CodeNotation",
+                                                         "IssuedDate"}
+        own = fixed.intersection(changes) if issued else set()
         if own:
             raise ValidationError(f"{sorted(own)[0]} of an issued document cannot change",
                                   sorted(own)[0], msgid="%(label)s of an issued document "
@@ -217,6 +242,7 @@ def cancel_document(
     def job(txn: Txn) -> Record:
         rec = writes.current(txn, "document", id=doc_id)
         writes.check_correctable(txn.conn, rec)
+        check_not_signed_issue(rec, "huỷ")
         data = dict(rec.data, CancelledDate=txn.clock.now().date().isoformat(),
                     CancelReason=why)
         return writes.put(txn, "document", Kind.DOCUMENT_CANCEL, actor, data, rec.id,
@@ -236,6 +262,7 @@ def remove_content(
         rec = writes.current(txn, "document", id=doc_id)
         writes.check_correctable(txn.conn, rec)
         check_draft_editable(rec)
+        check_not_signed_issue(rec, "gỡ tệp của bản lưu")
         content = [c for c in rec.data.get("Content") or () if c.get("sha256") != sha256]
         if len(content) == len(rec.data.get("Content") or ()):
             raise NotFoundError(f"document {doc_id} has no content {sha256}")

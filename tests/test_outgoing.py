@@ -340,6 +340,16 @@ def test_deliveries_recall_and_correction(office: tuple[Store, CA],
     assert [(r.number, r.to, r.envelopes, r.sent_date) for r in rows] == [
         ("01/QĐ-UBND", "Như Điều 2", 2, "2025-09-15")]
     original = _content(store, doc)
+    # Signed and issued: never cancelled, its bản lưu never taken off, nothing it says changed.
+    signed_sha = rec.data["Content"][-1]["sha256"]
+    with pytest.raises(ConflictError, match="thu hồi hoặc đính chính"):
+        store.cancel_document(doc, "Ban hành nhầm", "vanthu")
+    with pytest.raises(ConflictError, match="thu hồi hoặc đính chính"):
+        store.remove_content(doc, signed_sha, "Nhầm tệp", "vanthu")
+    with pytest.raises(ValidationError):
+        store.update_document(doc, {"Subject": "V/v khác"}, "vanthu", reason="Sửa trích yếu")
+    store.update_document(doc, {"Keyword": "đất đai"}, "vanthu", reason="Thêm từ khoá")
+    assert _content(store, doc) == original
 
     src = drafting.from_template(store, {"body": "Thu hồi Quyết định số 01/QĐ-UBND do sai "
                                          "thẩm quyền."}, kit.meta(Subject="Về việc thu hồi "

@@ -106,7 +106,10 @@ def _actions(request: web.Request, s: Services, rec: Record) -> dict[str, Any]:
     answers: list[tuple[str, str]] = []
     if may_report:
         answers = queries.recent_outgoing(s.store.reader(), user.cleared)
+    from appliance.documents import signed_issue
+
     return {"correctable": correctable and user.role is Role.CLERK,
+            "signed": signed_issue(rec),  # recalled or corrected, never cancelled nor unfiled
             "may_direct": bool(users), "users": users, "may_report": may_report,
             "answers": answers}
 
