@@ -10,61 +10,9 @@ from functools import cache
 from typing import Any
 
 from appliance.accounts import Role
-from appliance.fields import SCHEMAS, Field, Kind
 
 from . import permissions
-
-STR = {"type": "string"}
-INT = {"type": "integer"}
-
-
-def _field_schema(f: Field) -> dict[str, Any]:
-    desc = f.label_vi
-    if f.kind in (Kind.STR, Kind.TEXT, Kind.CODE):
-        s: dict[str, Any] = {"type": "string", "description": desc}
-        if f.max_len:
-            s["maxLength"] = f.max_len
-        return s
-    if f.kind is Kind.INT:
-        s = {"type": "integer", "minimum": 0, "description": desc}
-        if f.max_int is not None:
-            s["maximum"] = f.max_int
-        return s
-    if f.kind is Kind.DATE:
-        return {"type": "string", "description": desc + " (YYYY-MM-DD or dd/mm/yyyy)"}
-    if f.kind is Kind.BOOL:
-        return {"type": "boolean", "description": desc}
-    if f.kind is Kind.ENUM:
-        return {"type": "string", "enum": list(f.choices), "description": desc}
-    if f.name == "To":
-        return {"type": "array", "description": desc, "items": {
-            "type": "object", "required": ["OrganName"],
-            "properties": {"OrganId": STR, "OrganName": STR}}}
-    if f.name in ("Drafting", "Relation", "Handling"):
-        return {"type": "object", "description": desc}
-    return {"type": "array", "description": desc, "items": {"type": "object"}}
-
-
-def _data_schema(record_type: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": {f.name: _field_schema(f) for f in SCHEMAS[record_type]},
-        "additionalProperties": True,
-    }
-
-
-_SYSTEM = ("Content", "Direction", "Status", "Series", "Year", "ArrivalNumber", "DocOrdinal",
-           "DocId")
-
-
-def _input(record_type: str, required: list[str], drop: tuple[str, ...]) -> dict[str, Any]:
-    props = {f.name: _field_schema(f) for f in SCHEMAS[record_type] if f.name not in drop}
-    if record_type == "document":
-        props["SignerInfo"] = {"type": "object", "properties": {
-            "Position": {"type": "string", "maxLength": 100},
-            "FullName": {"type": "string", "maxLength": 50}}}
-    return {"type": "object", "required": required, "properties": props,
-            "additionalProperties": False}
+from .openapi_schemas import CAPTURE, INT, STR, TEMPLATE, components
 
 
 def _json(schema: dict[str, Any] | str) -> dict[str, Any]:
@@ -165,21 +113,12 @@ _REASON = {"type": "object", "required": ["reason"], "properties": {
 
 
 _COMMENT = {"type": "object", "properties": {"comment": {"type": "string", "maxLength": 2000}}}
-_TEMPLATE = {"type": "object", "description": "Phụ lục I template fields", "properties": {
-    "body": {"type": "string", "maxLength": 20000}, "authority": STR, "place": STR,
-    "parent_agency": STR, "greeting": STR}}
 
 
 def _links(ops: tuple[str, ...], param: str, expr: str) -> dict[str, Any]:
     return {op: {"operationId": op, "parameters": {param: expr}} for op in ops}
 
 
-_CAPTURE = {"type": "object", "description": "Where the document's scans stand: step "
-             "ocr|sign while queued or running, failed, done, or null (none captured)",
-             "properties": {"step": {"type": "string", "nullable": True,
-                                     "enum": ["ocr", "sign", "failed", "done", None]},
-                            "error": {"type": "string", "nullable": True},
-                            "retrying": {"type": "boolean"}}}
 _DOC_LINKS = _links(("api_document", "api_issue", "api_history", "api_upload",
                      "api_add_to_file"), "id", "$response.body#/document/id")
 _FILE_LINKS = _links(("api_file", "api_file_close"), "code", "$response.body#/data/FileCode")
@@ -228,7 +167,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "api_version": {
         "summary": "A new version of a draft (template fields, or multipart with the file)",
         "requestBody": {"required": True, "content": {
-            **_json({"type": "object", "properties": {"template": _TEMPLATE, "note": STR}}),
+            **_json({"type": "object", "properties": {"template": TEMPLATE, "note": STR}}),
             "multipart/form-data": {"schema": {"type": "object", "properties": {
                 "metadata": STR, "file": {"type": "string", "format": "binary"}}}}}},
         "responses": _ok(_DOC_ONLY, "Saved", "201"),
@@ -311,7 +250,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "type": "object", "properties": {
                 "document": {"$ref": "#/components/schemas/Document"},
                 "content": {"type": "object", "nullable": True},
-                "capture": _CAPTURE}})}},
+                "capture": CAPTURE}})}},
     },
     "api_content": {
         "summary": "A content file of the document: a PDF (or ?print=1) comes as the marked "
@@ -587,90 +526,6 @@ OPERATIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def _outgoing_input() -> dict[str, Any]:
-    schema = _input("document", ["TypeName", "Subject"],
-                    (*_SYSTEM, "CodeNumber", "IssuedDate", "Drafting", "Deliveries",
-                     "Relation", "Handling"))
-    schema["properties"].update(
-        template=_TEMPLATE, paper={"type": "boolean"},
-        relation={"type": "object", "required": ["type", "document"], "properties": {
-            "type": {"type": "string", "enum": ["recall", "correct"]}, "document": STR}})
-    return schema
-
-
-def _components() -> dict[str, Any]:
-    return {
-        "securitySchemes": {"bearerAuth": {
-            "type": "http", "scheme": "bearer",
-            "description": "API token from the Account page or `luutru user token`: read-only "
-                           "(GET and HEAD) or read-write, valid 1–365 days (90 by default)"}},
-        "schemas": {
-            "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-                "type": "object", "required": ["code", "message"],
-                "properties": {"code": STR, "message": STR, "field": STR}}}},
-            "Me": {"type": "object", "properties": {
-                "username": STR, "role": STR, "role_label": STR, "full_name": STR,
-                "cleared": {"type": "boolean"}}},
-            "DocumentData": _data_schema("document"),
-            "FileData": _data_schema("file"),
-            "Document": {"type": "object", "required": ["id", "version", "data"], "properties": {
-                "id": STR, "version": INT, "log_index": INT,
-                "data": {"$ref": "#/components/schemas/DocumentData"}}},
-            "DocumentWithSeal": {"allOf": [{"$ref": "#/components/schemas/Document"}, {
-                "type": "object", "properties": {
-                    "seal": {"type": "object", "properties": {
-                        "status": {"type": "string", "enum": ["sealed", "pending", "broken"]},
-                        "log_index": INT, "checkpoint_size": INT}},
-                    "confirmed_at_province": {"type": "boolean"},
-                    "capture": _CAPTURE}}]},
-            "File": {"type": "object", "properties": {
-                "id": STR, "version": INT, "data": {"$ref": "#/components/schemas/FileData"},
-                "documents": {"type": "array", "items": {"type": "object"}}}},
-            "IncomingInput": _input(
-                "document", ["TypeName", "CodeNumber", "CodeNotation", "OrganName", "Subject"],
-                _SYSTEM),
-            "OutgoingInput": _outgoing_input(),
-            # Maintenance (a TT 05 code or "05 năm") or RetentionRef (a kind of the retention
-            # table, GET /api/v1/retention), or both: never shorter than the table's period.
-            "FileInput": _input("file", ["Title"],
-                                ("DocTotal", "PageTotal", "Status")),
-            "InboxItem": {"type": "object", "properties": {
-                "id": STR, "received_at": STR, "subject": STR, "code_number": STR,
-                "code_notation": STR, "organ_id": STR, "organ_name": STR, "type_name": STR,
-                "verdict": {"type": "string", "enum": ["valid", "unverified", "invalid"],
-                            "nullable": True},
-                "verdict_label": {"type": "string", "nullable": True},
-                "misaddressed": {"type": "boolean"},
-                "status": {"type": "string", "enum": ["received", "registered", "returned"]},
-                "document_id": {"type": "string", "nullable": True},
-                "reason": {"type": "string", "nullable": True},
-                "attachments": {"type": "array", "items": {"type": "object"}}}},
-            "UseRequestInput": {"type": "object", "required": ["purpose", "items"],
-                                "additionalProperties": False, "properties": {
-                "purpose": {"type": "string", "maxLength": 1000},
-                "purpose_code": {"type": "string", "enum": ["01", "02", "03", "04", "05"]},
-                "reader": {"type": "object", "additionalProperties": False, "properties": {
-                    "kind": {"type": "string", "enum": ["staff", "outside"]},
-                    **{k: {"type": "string", "maxLength": 300} for k in (
-                        "name", "organisation", "identity", "address", "clearance_ref")}}},
-                "items": {"type": "array", "minItems": 1, "items": {
-                    "type": "object", "required": ["document"], "additionalProperties": False,
-                    "properties": {"document": STR, "form": {
-                        "type": "string", "enum": ["read", "copy", "certified"]}}}}}},
-            "UseRequest": {"type": "object", "properties": {
-                "id": STR, "year": INT, "number": INT, "status": {
-                    "type": "string", "enum": ["pending", "approved", "refused"]},
-                "created_at": STR, "created_by": STR, "reader": {"type": "object"},
-                "purpose": STR, "purpose_code": STR,
-                "items": {"type": "array", "items": {"type": "object"}},
-                "decision": {"type": "object", "nullable": True},
-                "deliveries": {"type": "array", "items": {"type": "object"}}}},
-            "UserOut": {"type": "object", "properties": {
-                "username": STR, "role": STR, "full_name": STR, "disabled": {"type": "boolean"}}},
-        },
-    }
-
-
 @cache
 def openapi_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
@@ -703,7 +558,7 @@ def openapi_document() -> dict[str, Any]:
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
         "paths": paths,
-        "components": _components(),
+        "components": components(),
     }
 
 
