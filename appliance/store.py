@@ -21,9 +21,9 @@ from . import (
     anchors,
     documents,
     files,
+    fonds,
     logbooks,
     merkle,
-    records,
     schema,
     search,
     writes,
@@ -34,13 +34,10 @@ from .config import DB_NAME, ApplianceConfig, load_config
 from .content import ContentStore
 from .diskspace import DiskSpace
 from .errors import (
-    ConflictError,
     LuutruError,
     NotFoundError,
     ReadOnlyError,
-    ValidationError,
 )
-from .identifiers import validate_organ_id
 from .keys.base import KeyProvider, MonotonicCounter, counter_of
 from .keys.loader import open_key
 from .kinds import Kind, audit_kind
@@ -441,20 +438,7 @@ class Store:
     # -- fonds ------------------------------------------------------------------------------
 
     def create_fonds(self, raw: Mapping[str, Any], actor: str = "system") -> Record:
-        data = records.normalise("fonds", raw, self.codes)
-        if "FondCode" not in data or "FondName" not in data:
-            raise ValidationError("a fonds needs FondCode and FondName", "FondCode")
-        data["FondCode"] = validate_organ_id(data["FondCode"], "FondCode", strict=False)
-        data.setdefault("Status", "open")
-
-        def job(txn: Txn) -> Record:
-            if txn.conn.execute(
-                'SELECT 1 FROM fonds WHERE "FondCode" = ?', (data["FondCode"],)
-            ).fetchone():
-                raise ConflictError(f"fonds {data['FondCode']} already exists")
-            return writes.put(txn, "fonds", Kind.FONDS_CREATE, actor, data)
-
-        return self.writer_or_fail().call(job)
+        return fonds.create_fonds(self, raw, actor)
 
     def close_fonds(
         self,
@@ -464,18 +448,7 @@ class Store:
         actor: str = "system",
     ) -> Record:
         """Close a fonds (a merger): its records become read-only and its numbering stops."""
-        when = clockmod.parse_date(closed_date, "ClosedDate").isoformat()
-
-        def job(txn: Txn) -> Record:
-            rec = writes.current(txn, "fonds", FondCode=fond_code)
-            if rec.data.get("Status") == "closed":
-                raise ConflictError(f"fonds {fond_code} is already closed")
-            data = dict(rec.data, Status="closed", ClosedDate=when)
-            if successor:
-                data["SuccessorFondCode"] = successor
-            return writes.put(txn, "fonds", Kind.FONDS_CLOSE, actor, data, rec.id, rec.version)
-
-        return self.writer_or_fail().call(job)
+        return fonds.close_fonds(self, fond_code, closed_date, successor, actor)
 
     # -- hồ sơ ------------------------------------------------------------------------------
 
