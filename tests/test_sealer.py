@@ -29,8 +29,8 @@ class GatedKey:
     """A real software key (a KeyProvider) whose signing can be held at a gate or made to fail:
     a slow TPM, or one that is gone."""
 
-    def __init__(self, path: Path) -> None:
-        self.inner = SoftwareKey.create(path)
+    def __init__(self, path: Path, inner: SoftwareKey | None = None) -> None:
+        self.inner = inner if inner is not None else SoftwareKey.create(path)
         self.gate = threading.Event()
         self.gate.set()
         self.entered = threading.Event()
@@ -237,7 +237,14 @@ def test_through_the_store_a_dead_key_refuses_the_next_registration(
     """Store.open with a key that stops signing: the record whose head failed is durable, the
     next one is refused with KeyUnavailableError (README: 'If the key cannot sign, writes are
     refused')."""
-    key = GatedKey(tmp_path / "k2")
+    # The folder's own device key, gated: another key would be a foreign key to the start-up
+    # check once the folder's first entries are sealed.
+    from appliance.config import load_config
+    from appliance.keys.loader import open_key
+
+    own = open_key(data_dir, load_config(data_dir).key)
+    assert isinstance(own, SoftwareKey)
+    key = GatedKey(tmp_path / "unused", own)
     with Store.open(data_dir, clock=clock, key=key) as store:
         store.register_incoming(incoming(CodeNumber="1"))
         assert store.wait_sealed(10)
