@@ -15,7 +15,7 @@ from appliance.archive.use import REGISTER_COLUMNS
 from appliance.cells import safe_row
 from appliance.errors import LuutruError
 from appliance.fonts import register_reportlab
-from appliance.registers.render import DATE_FORMAT
+from appliance.registers.render import DATE_FORMAT, esc, register_pdf
 
 TITLE = "SỔ ĐĂNG KÝ KHAI THÁC, SỬ DỤNG TÀI LIỆU LƯU TRỮ"
 STAT_ROWS = (
@@ -33,69 +33,35 @@ def stat_lines(stats: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def render_pdf(org_name: str, year: int, rows: Sequence[Sequence[str]], stats: dict[str, Any],
                printed_at: dt.datetime, printed_by: str) -> bytes:
+    """The register bound as the others are (appliance/registers/render.py), then the year's
+    statistics on a page of their own."""
     from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.platypus import (
-        PageBreak,
-        Paragraph,
-        SimpleDocTemplate,
-        Spacer,
-        Table,
-        TableStyle,
-    )
+    from reportlab.platypus import PageBreak, Paragraph, Spacer, Table, TableStyle
 
     regular, bold = register_reportlab()
     body = ParagraphStyle("b", fontName=regular, fontSize=7.5, leading=9.5)
-    head = ParagraphStyle("h", fontName=bold, fontSize=7.5, leading=9.5, alignment=1)
     big = ParagraphStyle("t", fontName=bold, fontSize=18, leading=24, alignment=1)
     mid = ParagraphStyle("c", fontName=regular, fontSize=13, leading=20, alignment=1)
-    buf = io.BytesIO()
     t = printed_at.astimezone(clockmod.TZ)
     footer = (f"In lúc {t:%H:%M} ngày {clockmod.vn_date(t.date())} bởi {printed_by} — luutru — "
               f"{TITLE} năm {year}")
-
-    def on_page(canvas: Any, doc: Any) -> None:
-        canvas.saveState()
-        canvas.setFont(regular, 7)
-        canvas.drawString(12 * mm, 7 * mm, footer)
-        canvas.drawRightString(landscape(A4)[0] - 12 * mm, 7 * mm, f"Trang {doc.page}")
-        canvas.restoreState()
-
-    doc = SimpleDocTemplate(buf, pagesize=landscape(A4), leftMargin=12 * mm,
-                            rightMargin=12 * mm, topMargin=12 * mm, bottomMargin=14 * mm,
-                            title=f"{TITLE} {year}", author=org_name, creator="luutru")
-    story: list[Any] = [Paragraph(_esc(org_name.upper()), mid), Spacer(1, 30 * mm),
+    cover: list[Any] = [Paragraph(esc(org_name.upper()), mid), Spacer(1, 30 * mm),
                         Paragraph(TITLE, big), Spacer(1, 8 * mm),
-                        Paragraph(f"Năm: {year}", mid), PageBreak()]
-    widths = [16, 17, 30, 32, 40, 60, 20, 13, 20, 18, 7]
-    data: list[list[Any]] = [[Paragraph(c, head) for c in REGISTER_COLUMNS],
-                             [Paragraph(f"({i})", head) for i in range(1, 12)]]
-    data += [[Paragraph(_esc(c), body) for c in r] for r in rows]
-    table = Table(data, colWidths=[w * mm * 1.0 for w in widths], repeatRows=2)
-    table.setStyle(TableStyle([
-        ("GRID", (0, 0), (-1, -1), 0.4, colors.black),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("BACKGROUND", (0, 0), (-1, 1), colors.Color(0.92, 0.92, 0.92)),
-    ]))
-    story.append(table)
-    if not rows:
-        story.append(Paragraph("(Chưa có phiếu yêu cầu nào được quyết định trong năm)", body))
-    story += [PageBreak(), Paragraph(f"THỐNG KÊ KHAI THÁC, SỬ DỤNG TÀI LIỆU NĂM {year}", mid),
-              Spacer(1, 6 * mm)]
-    stat = Table([[Paragraph(_esc(a), body), Paragraph(b, body)] for a, b in stat_lines(stats)],
+                        Paragraph(f"Năm: {year}", mid)]
+    stat = Table([[Paragraph(esc(a), body), Paragraph(b, body)] for a, b in stat_lines(stats)],
                  colWidths=[110 * mm, 30 * mm])
     stat.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.black)]))
-    story.append(stat)
-    doc.build(story, onFirstPage=on_page, onLaterPages=on_page)
-    return buf.getvalue()
+    after: list[Any] = [PageBreak(),
+                        Paragraph(f"THỐNG KÊ KHAI THÁC, SỬ DỤNG TÀI LIỆU NĂM {year}", mid),
+                        Spacer(1, 6 * mm), stat]
+    return register_pdf(
+        f"{TITLE} {year}", org_name, footer, cover, list(REGISTER_COLUMNS),
+        [list(r) for r in rows], [16, 17, 30, 32, 40, 60, 20, 13, 20, 18, 7], size=7.5,
+        empty="(Chưa có phiếu yêu cầu nào được quyết định trong năm)", after=after)
 
 
 _DATE_COLUMNS = (1, 9)  # Ngày, Ngày giao (when one date)

@@ -20,10 +20,6 @@ from .rows import Row
 DATE_FORMAT = "DD/MM/YYYY"
 
 
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def printed_line(reg: Register, printed_at: dt.datetime, printed_by: str) -> str:
     """The footer of every printed page: when, by whom, which register and period."""
     t = printed_at.astimezone(clockmod.TZ)
@@ -33,30 +29,27 @@ def printed_line(reg: Register, printed_at: dt.datetime, printed_by: str) -> str
             f"{reg.title} {span}")
 
 
-def render_pdf(reg: Register, rows: list[Row], printed_at: dt.datetime,
-               printed_by: str) -> bytes:
-    """A4 landscape: the cover page, then the register with its header rows on every page."""
+def esc(text: str) -> str:
+    """Text for a reportlab Paragraph (its markup is XML)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def register_pdf(title: str, author: str, footer: str, cover: list[Any],
+                 header: list[str], rows: list[list[str]], widths_mm: list[float],
+                 size: float = 8, empty: str = "", after: list[Any] | None = None) -> bytes:
+    """A register as bound paper: A4 landscape, ``cover`` (flowables) on the first page, then
+    the table with its header and column numbers (1)…(n) on every page, ``footer`` and the
+    page number at the foot of each page; ``after``: flowables that follow the table."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.platypus import (
-        PageBreak,
-        Paragraph,
-        SimpleDocTemplate,
-        Spacer,
-        Table,
-        TableStyle,
-    )
+    from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Table, TableStyle
 
     regular, bold = register_reportlab()
-    body = ParagraphStyle("b", fontName=regular, fontSize=8, leading=10)
-    head = ParagraphStyle("h", fontName=bold, fontSize=8, leading=10, alignment=1)
-    title = ParagraphStyle("t", fontName=bold, fontSize=22, leading=28, alignment=1)
-    cover = ParagraphStyle("c", fontName=regular, fontSize=14, leading=22, alignment=1)
-    org = ParagraphStyle("o", fontName=bold, fontSize=14, leading=20, alignment=1)
+    body = ParagraphStyle("b", fontName=regular, fontSize=size, leading=size + 2)
+    head = ParagraphStyle("h", fontName=bold, fontSize=size, leading=size + 2, alignment=1)
     buf = io.BytesIO()
-    footer = printed_line(reg, printed_at, printed_by)
 
     def on_page(canvas: Any, doc: Any) -> None:
         canvas.saveState()
@@ -67,27 +60,12 @@ def render_pdf(reg: Register, rows: list[Row], printed_at: dt.datetime,
 
     doc = SimpleDocTemplate(
         buf, pagesize=landscape(A4), leftMargin=12 * mm, rightMargin=12 * mm,
-        topMargin=12 * mm, bottomMargin=14 * mm, title=f"{reg.title} {reg.year}",
-        author=reg.org_name, creator="luutru",
+        topMargin=12 * mm, bottomMargin=14 * mm, title=title, author=author, creator="luutru",
     )
-    lines = dict(reg.cover_lines())
-    story: list[Any] = [
-        Paragraph(_esc(lines["Cơ quan"]), org),
-        Spacer(1, 40 * mm),
-        Paragraph(reg.title, title),
-        Spacer(1, 10 * mm),
-        Paragraph(f"Năm: {reg.year}", cover),
-        Paragraph(f"Từ ngày {lines['Từ ngày']} đến ngày {lines['đến ngày']}", cover),
-    ]
-    if reg.layout.numbered:
-        story.append(Paragraph(f"Từ số {lines['Từ số']} đến số {lines['đến số']}", cover))
-    story += [Paragraph(f"Quyển số: {lines['Quyển số']}", cover), PageBreak()]
-    n = len(reg.columns)
-    data: list[list[Any]] = [[Paragraph(c, head) for c in reg.columns],
-                             [Paragraph(f"({i})", head) for i in range(1, n + 1)]]
-    for _, cells in rows:
-        data.append([Paragraph(_esc(c), body) for c in display(reg.kind, cells)])
-    table = Table(data, colWidths=[w * mm for w in reg.layout.pdf_mm], repeatRows=2)
+    data: list[list[Any]] = [[Paragraph(c, head) for c in header],
+                             [Paragraph(f"({i})", head) for i in range(1, len(header) + 1)]]
+    data += [[Paragraph(esc(c), body) for c in r] for r in rows]
+    table = Table(data, colWidths=[w * mm for w in widths_mm], repeatRows=2)
     table.setStyle(TableStyle([
         ("FONTNAME", (0, 0), (-1, -1), regular),
         ("GRID", (0, 0), (-1, -1), 0.4, colors.black),
@@ -96,11 +74,47 @@ def render_pdf(reg: Register, rows: list[Row], printed_at: dt.datetime,
         ("LEFTPADDING", (0, 0), (-1, -1), 3),
         ("RIGHTPADDING", (0, 0), (-1, -1), 3),
     ]))
-    story.append(table)
-    if not rows:
-        story.append(Paragraph("(Sổ chưa có dòng nào trong thời gian này)", body))
+    story: list[Any] = [*cover, PageBreak(), table]
+    if not rows and empty:
+        story.append(Paragraph(empty, body))
+    story += after or []
     doc.build(story, onFirstPage=on_page, onLaterPages=on_page)
     return buf.getvalue()
+
+
+def cover_styles() -> tuple[Any, Any, Any]:
+    """The cover's paragraph styles: the agency (bold), the register's title, the lines."""
+    from reportlab.lib.styles import ParagraphStyle
+
+    regular, bold = register_reportlab()
+    return (ParagraphStyle("o", fontName=bold, fontSize=14, leading=20, alignment=1),
+            ParagraphStyle("t", fontName=bold, fontSize=22, leading=28, alignment=1),
+            ParagraphStyle("c", fontName=regular, fontSize=14, leading=22, alignment=1))
+
+
+def render_pdf(reg: Register, rows: list[Row], printed_at: dt.datetime,
+               printed_by: str) -> bytes:
+    """A4 landscape: the cover page, then the register with its header rows on every page."""
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, Spacer
+
+    org, title, cover = cover_styles()
+    lines = dict(reg.cover_lines())
+    story: list[Any] = [
+        Paragraph(esc(lines["Cơ quan"]), org),
+        Spacer(1, 40 * mm),
+        Paragraph(reg.title, title),
+        Spacer(1, 10 * mm),
+        Paragraph(f"Năm: {reg.year}", cover),
+        Paragraph(f"Từ ngày {lines['Từ ngày']} đến ngày {lines['đến ngày']}", cover),
+    ]
+    if reg.layout.numbered:
+        story.append(Paragraph(f"Từ số {lines['Từ số']} đến số {lines['đến số']}", cover))
+    story.append(Paragraph(f"Quyển số: {lines['Quyển số']}", cover))
+    return register_pdf(
+        f"{reg.title} {reg.year}", reg.org_name, printed_line(reg, printed_at, printed_by),
+        story, list(reg.columns), [list(display(reg.kind, cells)) for _, cells in rows],
+        list(reg.layout.pdf_mm), empty="(Sổ chưa có dòng nào trong thời gian này)")
 
 
 def render_xlsx(reg: Register, rows: list[Row]) -> bytes:
