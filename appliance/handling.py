@@ -6,7 +6,11 @@ with its ``Handling`` field:
 
     {"status": "assigned" | "in_progress" | "done", "direction", "directed_by", "directed_at",
      "lead", "support": [...], "due": "YYYY-MM-DD", "progress": [{"at", "by", "note", "done"}],
-     "answer": document id or None, "done_at": ISO time or None}
+     "answer": document id or None, "done_at": ISO time or None, "info": true when only for
+     information}
+
+Many văn bản đến only inform (để biết, lưu): the leader says so (``for_information``) and the
+document is then handled, with no handler and no deadline.
 
 The deadline is also the document's ``DueDate`` (thời hạn giải quyết) and the handlers its
 ``ToPlaces`` (đơn vị hoặc người nhận), which the Decree 30 registers print. Any active user may
@@ -106,13 +110,38 @@ def direct(
             "due": when,
             "progress": old.get("progress", []),
             "answer": old.get("answer"),
-            "done_at": old.get("done_at"),
+            "done_at": None if old.get("info") else old.get("done_at"),
         }
         data = dict(rec.data, Handling=handling)
         names = "; ".join([lead_user[1] + " (chủ trì)", *(n + " (phối hợp)" for _, n in helpers)])
         data["ToPlaces"] = names[:1000]
         if when is not None:
             data["DueDate"] = when
+        return writes.put(txn, "document", Kind.DOCUMENT_DIRECT, actor, data, rec.id,
+                          rec.version)
+
+    return store.writer_or_fail().call(job)
+
+
+def for_information(store: WriteContext, doc_id: str, direction: str,
+                    actor: str = "system") -> Record:
+    """The leader's direction that a văn bản đến is for information only (để biết, lưu): no
+    handler, no deadline; it is handled as of now and leaves the inbox."""
+    text = _text(direction, "Instruction")
+
+    def job(txn: Txn) -> Record:
+        rec = _handled(txn, doc_id)
+        old = rec.data.get("Handling") or {}
+        if old.get("progress") or (old.get("status") == "done" and not old.get("info")):
+            raise ConflictError(
+                "Văn bản đã có người xử lý báo cáo: không chuyển thành để biết được (document "
+                f"{doc_id} is already being handled)")
+        now = clockmod.iso(txn.clock.now())
+        handling: dict[str, Any] = {"status": "done", "direction": text, "directed_by": actor,
+                    "directed_at": now, "lead": None, "support": [], "due": None,
+                    "progress": [], "answer": None, "done_at": now, "info": True}
+        data = {k: v for k, v in rec.data.items() if k not in ("DueDate", "ToPlaces")}
+        data["Handling"] = handling
         return writes.put(txn, "document", Kind.DOCUMENT_DIRECT, actor, data, rec.id,
                           rec.version)
 

@@ -122,3 +122,31 @@ def test_the_inbox_waits_only_for_recent_documents(
     assert [t.id for t in handling.awaiting_direction(store.reader(), today)] == [recent.id]
     assert [t.id for t in handling.awaiting_direction(store.reader(), today, days=3650)] == [
         old.id, recent.id]
+
+
+def test_a_document_for_information_only_needs_no_handler(
+    store: Store, users: Accounts, clock: ManualClock
+) -> None:
+    """'Để biết, lưu': the leader's direction without a handler or a deadline; the document is
+    handled at once, leaves the inbox, and the Sổ theo dõi says so. Directed later after all,
+    it becomes a task like any other."""
+    from appliance.registers.rows import progress
+
+    doc = store.register_incoming(incoming()).record
+    today = clock.now().date()
+    rec = handling.for_information(store, doc.id, "Để biết, lưu hồ sơ", "lanhdao")
+    h = rec.data["Handling"]
+    assert (h["status"], h["info"], h["lead"], h["due"]) == ("done", True, None, None)
+    assert "DueDate" not in rec.data and "ToPlaces" not in rec.data
+    assert handling.awaiting_direction(store.reader(), today) == []
+    assert handling.tasks(store.reader(), today) == []
+    assert progress(h, "", today) == "Để biết (Để biết, lưu hồ sơ)"
+    with pytest.raises(ValidationError):
+        handling.for_information(store, doc.id, " ", "lanhdao")
+    again = handling.direct(store, doc.id, "Xem lại, trả lời công dân", "cv.an", actor="lanhdao")
+    h = again.data["Handling"]
+    assert (h["status"], h["lead"], h["done_at"], h.get("info")) == ("assigned", "cv.an", None,
+                                                                     None)
+    handling.report_progress(store, doc.id, "Đang xử lý", "cv.an")
+    with pytest.raises(ConflictError):
+        handling.for_information(store, doc.id, "Để biết", "lanhdao")

@@ -74,10 +74,15 @@ async def api_remove_from_file(request: web.Request) -> web.Response:
 
 
 async def api_direction(request: web.Request) -> web.Response:
-    """{"direction": "…", "lead": "user", "support": ["user"], "due": "YYYY-MM-DD"}."""
+    """{"direction": "…", "lead": "user", "support": ["user"], "due": "YYYY-MM-DD"}, or
+    {"direction": "…", "for_information": true} (để biết: no handler, no deadline)."""
     s = services(request)
     rec = await visible_document(request, request.match_info["id"])
     body = await json_body(request)
+    if body.get("for_information") is True:
+        new = await blocking(handling.for_information, s.store, rec.id,
+                             _text(body, "direction", "Instruction"), me(request).username)
+        return web.json_response({"document": doc_json(new)})
     support = body.get("support") or []
     if not isinstance(support, list) or not all(isinstance(u, str) for u in support):
         raise ValidationError("support is a list of user names", "Support",

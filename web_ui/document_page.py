@@ -42,6 +42,10 @@ def history_rows(items: list[HistoryItem], s: Services, lang: str) -> list[dict[
     gettext = i18n.translations(lang).gettext
     names = {u.username: u.full_name or u.username for u in s.accounts.list_users()}
     rows = []
+    box = gettext("the box")
+    machine = {"system": box, "capture": gettext("the box (recognition and signing)"),
+               "edxml": gettext("the box (electronic exchange)"),
+               "centre": gettext("the provincial centre")}
     before: dict[str, Any] | None = None
     for h in items:
         changes: list[str] = []
@@ -52,7 +56,8 @@ def history_rows(items: list[HistoryItem], s: Services, lang: str) -> list[dict[
         elif h.kind in (Kind.FILE_ADD_DOCUMENT, Kind.FILE_REMOVE_DOCUMENT):
             changes = [f"{gettext('File')}: {(h.detail or {}).get('FileCode', '')}"]
         rows.append({
-            "index": h.index, "at": h.at, "actor": names.get(h.actor, h.actor),
+            "index": h.index, "at": h.at, "actor": names.get(h.actor) or machine.get(h.actor) or (
+                box if h.actor.startswith("luutru ") else h.actor),
             "what": kind_label(h.kind, gettext),
             "version": h.version, "changes": changes, "note": h.note,
             "via": (h.detail or {}).get("via"), "format": (h.detail or {}).get("format"),

@@ -299,10 +299,12 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "api_direction": {
         "summary": "The leader's direction of a văn bản đến: lead and co-handlers, deadline",
         "requestBody": {"required": True, "content": _json({
-            "type": "object", "required": ["direction", "lead"], "properties": {
+            "type": "object", "required": ["direction"], "properties": {
                 "direction": {"type": "string", "minLength": 1, "maxLength": 2000},
                 "lead": STR, "support": {"type": "array", "items": STR},
-                "due": {"type": "string", "format": "date"}}})},
+                "due": {"type": "string", "format": "date"},
+                "for_information": {"type": "boolean", "description": "để biết: no handler, "
+                                    "no deadline (lead, support and due are then ignored)"}}})},
         "responses": _ok(_DOC_ONLY),
     },
     "api_progress": {

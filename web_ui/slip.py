@@ -31,9 +31,12 @@ def slip_pdf(rec: Record, org_name: str, names: Mapping[str, str], now: dt.datet
     doc.para("1. Ý kiến của lãnh đạo cơ quan, tổ chức:")
     doc.para(h.get("direction") or "…" * 40)
     if h:
-        lead = names.get(h.get("lead", ""), h.get("lead", ""))
+        lead = names.get(h.get("lead") or "", h.get("lead") or "")
         support = ", ".join(names.get(u, u) for u in h.get("support", [])) or "—"
-        doc.para(f"Người chủ trì: {lead}.   Người phối hợp: {support}.")
+        if h.get("info"):
+            doc.para("Để biết, không giao xử lý.")
+        else:
+            doc.para(f"Người chủ trì: {lead}.   Người phối hợp: {support}.")
         doc.para("Thời hạn giải quyết: "
                  + (vn_date(h["due"]) if h.get("due") else "không ghi thời hạn"))
         by = names.get(h.get("directed_by", ""), h.get("directed_by", ""))

@@ -23,10 +23,14 @@ async def document_direct(request: web.Request) -> web.Response:
     rec = await visible_document(request, request.match_info["id"])
     form = await form_of(request)
     support = [str(v) for v in (await request.post()).getall("Support", []) if v]
-    values = {k: str(form.get(k) or "") for k in ("Instruction", "Lead", "Due")}
+    values = {k: str(form.get(k) or "") for k in ("Instruction", "Lead", "Due", "info")}
     try:
-        await blocking(handling.direct, s.store, rec.id, values["Instruction"], values["Lead"],
-                       support, values["Due"] or None, me(request).username)
+        if values["info"] == "1":
+            await blocking(handling.for_information, s.store, rec.id, values["Instruction"],
+                           me(request).username)
+        else:
+            await blocking(handling.direct, s.store, rec.id, values["Instruction"],
+                           values["Lead"], support, values["Due"] or None, me(request).username)
     except LuutruError as exc:
         return await document_page(request, rec.id, error=exc, status=422, values=values)
     raise web.HTTPSeeOther(f"/documents/{rec.id}?done=directed")

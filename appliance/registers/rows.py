@@ -121,6 +121,8 @@ def progress(h: dict[str, Any], due: str, today: dt.date) -> str:
     status = h.get("status")
     if not h:
         text = "Chờ ý kiến chỉ đạo"
+    elif h.get("info"):
+        return "Để biết" + (f" ({h['direction']})" if h.get("direction") else "")
     elif status == "done":
         text = _join(" ", "Đã giải quyết", f"ngày {vn(_s(h.get('done_at'))[:10])}"
                      if h.get("done_at") else "")

@@ -385,6 +385,7 @@ async def test_history_lists_the_documents_log_entries(client: TestClient) -> No
     # Who did it, by the name people know them by (the account's full name).
     history = html.split('id="history"', 1)[1]
     assert "<td>Người clerk</td>" in history and "<td>u-clerk</td>" not in history
+    assert "<td>Hệ thống</td>" in history and "<td>system</td>" not in history
 
 
 async def test_classified_documents_are_hidden_from_roles_without_clearance(

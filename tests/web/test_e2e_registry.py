@@ -162,6 +162,18 @@ def test_registry_day_clerk_leader_handler(data_dir: Path, tmp_path: Path) -> No
         expect(page.locator("#handling")).to_contain_text("Phạm Minh Đức")
         expect(page.locator("#handling")).to_contain_text(due.strftime("%d/%m/%Y"))
         shot("07-directed")
+        # The resolution only informs the commune: "để biết", no handler, out of the inbox.
+        page.click("#nav-leader-inbox")
+        page.locator("#awaiting").get_by_text(RESOLUTION).click()
+        page.fill("#f-Instruction", "Để biết; các bộ phận nghiên cứu, thực hiện.")
+        page.check("#f-info")
+        page.click("#direct")
+        expect(page.locator("#for-information")).to_have_text("Để biết, không giao xử lý.")
+        expect(page.locator("#handling-status")).to_have_text("Để biết")
+        shot("07b-for-information")
+        page.click("#nav-leader-inbox")
+        expect(page.locator("#awaiting")).not_to_contain_text(RESOLUTION)
+        expect(page.locator("#awaiting")).to_contain_text(PETITION)
         sign_out(page)
 
         # -- the clerk issues the answer ------------------------------------------------

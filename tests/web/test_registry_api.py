@@ -168,3 +168,32 @@ async def test_direction_progress_and_tasks(client: TestClient) -> None:
     # Done: no more progress on it.
     r = await client.post(f"/api/v1/documents/{did}/progress", headers=hh, json={"note": "x"})
     assert r.status == 409
+
+
+async def test_for_information_through_the_api_and_the_page(client: TestClient) -> None:
+    """'Để biết': the API's for_information and the leader's form's check box; the page and
+    the phiếu giải quyết say so, and no handler is asked for."""
+    doc = await _register(client, CodeNumber="13")
+    did = str(doc["id"])
+    r = await client.post(f"/api/v1/documents/{did}/direction",
+                          headers=_auth(client, Role.LEADER),
+                          json={"direction": "Để biết", "for_information": True})
+    assert r.status == 200, await r.text()
+    h = (await r.json())["document"]["data"]["Handling"]
+    assert h["info"] is True and h["status"] == "done" and h["lead"] is None
+    other = str((await _register(client, CodeNumber="14"))["id"])
+    from .conftest import as_role
+
+    csrf = await as_role(client, Role.LEADER)
+    page = await (await client.get(f"/documents/{other}")).text()
+    assert 'id="f-info"' in page
+    r = await client.post(f"/documents/{other}/direction", allow_redirects=False, data={
+        "csrf_token": csrf, "Instruction": "Lưu, để biết", "info": "1", "Lead": ""})
+    assert r.status == 303, await r.text()
+    shown = await (await client.get(f"/documents/{other}")).text()
+    assert 'id="for-information"' in shown and "Để biết, không giao xử lý." in shown
+    assert ">Để biết</span>" in shown
+    slip = await client.get(f"/documents/{other}/phieu-giai-quyet.pdf")
+    assert slip.status == 200 and (await slip.read()).startswith(b"%PDF")
+    inbox = await (await client.get("/inbox")).text()
+    assert other not in inbox.split('id="awaiting"', 1)[1]
