@@ -326,6 +326,11 @@ class Accounts:
         ).fetchall()
         return [User(r[0], Role(r[1]), r[2], bool(r[3])) for r in rows]
 
+    def display_names(self) -> dict[str, str]:
+        """Every account's name as people know it (its full name, else the account name),
+        disabled ones included: they still appear in histories and registers."""
+        return {u.username: u.full_name or u.username for u in self.list_users()}
+
     def get_user(self, username: str) -> User | None:
         row = self.store.reader().execute(
             "SELECT username, role, full_name, disabled FROM web_users WHERE username = ?",

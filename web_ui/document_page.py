@@ -36,11 +36,11 @@ async def visible_document(request: web.Request, doc_id: str) -> Record:
     return rec
 
 
-def history_rows(items: list[HistoryItem], s: Services, lang: str) -> list[dict[str, Any]]:
+def history_rows(items: list[HistoryItem], s: Services, lang: str,
+                 names: dict[str, str]) -> list[dict[str, Any]]:
     """Each history entry as people read it: when, who, what, and for a new version the
     changes it made and why."""
     gettext = i18n.translations(lang).gettext
-    names = {u.username: u.full_name or u.username for u in s.accounts.list_users()}
     rows = []
     box = gettext("the box")
     machine = {"system": box, "capture": gettext("the box (recognition and signing)"),
@@ -65,11 +65,10 @@ def history_rows(items: list[HistoryItem], s: Services, lang: str) -> list[dict[
     return rows
 
 
-def _handling_view(s: Services, rec: Record) -> dict[str, Any] | None:
+def _handling_view(s: Services, rec: Record, names: dict[str, str]) -> dict[str, Any] | None:
     h = rec.data.get("Handling")
     if not h:
         return None
-    names = {u.username: u.full_name or u.username for u in s.accounts.list_users()}
     today = s.store.clock.now().date().isoformat()
     answer = None
     if h.get("answer"):
@@ -164,13 +163,12 @@ async def document_page(request: web.Request, doc_id: str, error: Any = None,
     # much-read document's history stays readable.
     show_reads = request.query.get("reads") == "1"
     reads = sum(1 for h in history if h.kind.startswith("audit."))
-    rows = history_rows(history, s, lang)
+    names = await blocking(s.accounts.display_names)
+    rows = history_rows(history, s, lang, names)
     if not show_reads:
         rows = [r for h, r in zip(history, rows, strict=True) if not h.kind.startswith("audit.")]
     cp = s.store.latest_checkpoint()
     sync = await blocking(sync_status, s.store.data_dir, cp[0] if cp else 0)
-    # A văn bản đi's number preview and issue are in its workflow's section (outgoing_page).
-    preview = None
     from .outgoing_page import outgoing_view
     field = None
     if isinstance(error, LuutruError):
@@ -182,7 +180,7 @@ async def document_page(request: web.Request, doc_id: str, error: Any = None,
         stored=await blocking(stored_versions, s, rec.data),
         rows=field_rows(rec.data, s.store.codes, gettext), seal=seal,
         confirmed=sync.confirmed(rec.log_index), sync=sync, history=rows,
-        show_reads=show_reads, reads=reads, history_complete=complete, preview=preview,
+        show_reads=show_reads, reads=reads, history_complete=complete,
         error=error, error_field=field, values=values or {},
         done=request.query.get("done"),
         open_files=queries.open_files(s.store.reader(), me(request).cleared,
@@ -191,7 +189,7 @@ async def document_page(request: web.Request, doc_id: str, error: Any = None,
         capture=await blocking(capture_status, s.store.data_dir, rec.id),
         in_files=await blocking(queries.files_holding, s.store.reader(), rec.id,
                                 rec.data.get("FileCode")),
-        handling=await blocking(_handling_view, s, rec),
+        handling=await blocking(_handling_view, s, rec, names),
         actions=await blocking(_actions, request, s, rec),
         outgoing=await blocking(outgoing_view, request, s, rec),
         **await blocking(logbook_context, s, rec), **(extra or {}),

@@ -43,7 +43,7 @@ def outgoing_view(request: web.Request, s: Services, rec: Record) -> dict[str, A
         return None
     user = me(request)
     users = [u for u in s.accounts.list_users() if not u.disabled]
-    names = {u.username: u.full_name or u.username for u in users}
+    names = s.accounts.display_names()
     state = d.get("state")
     draft = data.get("Status") == "draft" and not data.get("CancelledDate") and bool(d)
     pending = [u for u in d.get("reviewers", []) if u not in d.get("approvals", [])]

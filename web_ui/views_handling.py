@@ -52,8 +52,7 @@ async def document_progress(request: web.Request) -> web.Response:
 
 
 def _names(request: web.Request) -> dict[str, str]:
-    return {u.username: u.full_name or u.username
-            for u in services(request).accounts.list_users()}
+    return services(request).accounts.display_names()
 
 
 async def inbox(request: web.Request) -> web.Response:
