@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from appliance.anchors import CHECKPOINT, read_anchor
 from appliance.config import DB_NAME
 from tests.web.server import Served, luutru
 
@@ -65,15 +66,20 @@ def register(srv: Served, token: str, n: int, start: int = 1) -> list[dict[str, 
     return out
 
 
-def wait_sealed(srv: Served, size: int, timeout: float = 20) -> None:
-    """Until the server's newest checkpoint covers ``size`` entries (mirrored in an anchor)."""
+def wait_sealed(srv: Served, size: int, data_dir: Path, timeout: float = 20) -> None:
+    """Until the server's newest checkpoint covers ``size`` entries and is mirrored in the
+    anchor beside the database. The sealer commits the checkpoint first and writes the anchor
+    after it, so /healthz alone can answer in between: a kill there leaves the anchor behind,
+    and a lost tail would then go unnoticed by design (the anchor never runs ahead)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _status, body = call(srv.url + "/healthz")
         if isinstance(body, dict) and body.get("signed_tree_size", 0) >= size:
-            return
+            kept = read_anchor(data_dir, CHECKPOINT)
+            if kept is not None and kept.tree_size >= size:
+                return
         time.sleep(0.05)
-    raise AssertionError(f"nothing sealed {size} entries within {timeout} s")
+    raise AssertionError(f"nothing sealed and mirrored {size} entries within {timeout} s")
 
 
 def kill(srv: Served) -> None:

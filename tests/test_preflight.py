@@ -120,7 +120,7 @@ def test_foreign_key_files_stop_writes_reads_go_on_and_are_logged_later(
     token = add_clerk(data_dir)
     with serve(data_dir) as srv:
         doc = register(srv, token, 3)[0]
-        wait_sealed(srv, tree_size(data_dir))
+        wait_sealed(srv, tree_size(data_dir), data_dir)
     other = tmp_path / "other"
     init_data_dir(other, ORG_ID, ORG_NAME, "software")
     original = {n: (data_dir / "keys" / n).read_bytes()
@@ -167,7 +167,7 @@ def test_a_lost_or_cut_wal_is_noticed_and_stops_numbering(data_dir: Path, keep: 
     with serve(data_dir) as srv:
         register(srv, token, 12)
         acked = tree_size(data_dir)
-        wait_sealed(srv, acked)
+        wait_sealed(srv, acked, data_dir)
         kill(srv)
     lose_wal(data_dir, keep)
     assert tree_size(data_dir) < acked

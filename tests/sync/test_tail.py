@@ -85,7 +85,7 @@ def test_a_lost_wal_heals_from_the_centre_and_numbering_goes_on(
             synced = rep["acknowledged_size"]
             register(srv, clerk, 3, start=200)  # acknowledged, never sent
             acked = raw_size(box)
-            wait_sealed(srv, acked)
+            wait_sealed(srv, acked, box)
             kill(srv)
         lose_wal(box)
         lost_size = raw_size(box)

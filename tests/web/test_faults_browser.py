@@ -76,7 +76,7 @@ def test_a_halted_box_in_the_browser(data_dir: Path) -> None:
         srv.proc.wait(15)
     with serve(data_dir) as srv:
         register(srv, token, 3, start=10)
-        wait_sealed(srv, tree_size(data_dir))
+        wait_sealed(srv, tree_size(data_dir), data_dir)
         kill(srv)
     lose_wal(data_dir)  # the last three are gone; the anchor beside the database says so
     with serve(data_dir, ready=(503,)) as srv, sync_playwright() as p:
