@@ -106,10 +106,6 @@ class _PartsGroup(click.Group):
             self._hung.add(part)
             part(self)
 
-    def hang_all(self) -> None:
-        for part in dict.fromkeys(_OWNERS.values()):
-            self.hang(part)
-
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(self.commands) | set(_OWNERS))
 
