@@ -23,9 +23,11 @@ from appliance import (
     postal,
     rebuild,
     renditions,
+    replay,
     schema,
     writes,
 )
+from appliance import rebuild_rules as rules
 from appliance.archive import custody, destruction, holds, publication, use
 from appliance.archive import fonds as archive_fonds
 from appliance.archive.backup import backup
@@ -36,7 +38,8 @@ from appliance.clock import TZ, ManualClock
 from appliance.config import DB_NAME
 from appliance.importer import import_file
 from appliance.ledger import Entry
-from appliance.rebuild import RebuildError, UnknownKindError, rebuild_projections
+from appliance.rebuild import rebuild_projections
+from appliance.rebuild_rules import RebuildError, UnknownKindError
 from appliance.search import indexed_rows
 from appliance.store import Store
 from appliance.verify import verify_data_dir
@@ -70,7 +73,7 @@ def _projection_tables(conn: sqlite3.Connection) -> list[str]:
     present = {
         r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
     }
-    return [t for t in (*rebuild.CORE_TABLES, *rebuild.ARCHIVE_TABLES, *rebuild.EDXML_TABLES)
+    return [t for t in (*rules.CORE_TABLES, *rules.ARCHIVE_TABLES, *rules.EDXML_TABLES)
             if t in present]
 
 
@@ -109,14 +112,14 @@ def strip_projections(conn: sqlite3.Connection) -> None:
     """Leave what a box restored from the centre starts with: the log and its Merkle nodes
     (and the checkpoints), every projection empty, the archive tables not created."""
     conn.execute("BEGIN IMMEDIATE")
-    for table in (*rebuild.ARCHIVE_TABLES, *rebuild.EDXML_TABLES):
+    for table in (*rules.ARCHIVE_TABLES, *rules.EDXML_TABLES):
         conn.execute(f"DROP TABLE IF EXISTS {table}")
-    for table in rebuild.CORE_TABLES:
+    for table in rules.CORE_TABLES:
         conn.execute(f"DELETE FROM {table}")
     conn.execute("COMMIT")
 
 
-def run_rebuild(conn: sqlite3.Connection, **kw: Any) -> rebuild.RebuildReport:
+def run_rebuild(conn: sqlite3.Connection, **kw: Any) -> rules.RebuildReport:
     conn.execute("BEGIN IMMEDIATE")
     try:
         report = rebuild_projections(conn, **kw)
@@ -319,8 +322,8 @@ def _copy(data_dir: Path, to: Path) -> Path:
 
 
 def _tiny_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rebuild, "CHUNK_ENTRIES", 3)
-    monkeypatch.setattr(rebuild, "CHUNK_BYTES", 1500)
+    monkeypatch.setattr(replay, "CHUNK_ENTRIES", 3)
+    monkeypatch.setattr(replay, "CHUNK_BYTES", 1500)
     monkeypatch.setattr(rebuild, "FTS_CHUNK", 2)
 
 
@@ -518,7 +521,7 @@ def test_every_table_is_rebuilt_or_known_not_to_be_a_projection(built: Path) -> 
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     conn.close()
     fts_shadow = {n for n in names if n.startswith("document_fts_")}
-    rebuilt = set(rebuild.CORE_TABLES) | set(rebuild.ARCHIVE_TABLES) | set(rebuild.EDXML_TABLES)
+    rebuilt = set(rules.CORE_TABLES) | set(rules.ARCHIVE_TABLES) | set(rules.EDXML_TABLES)
     assert names - rebuilt - fts_shadow - NOT_PROJECTIONS == set()
 
 
@@ -640,9 +643,9 @@ def test_kinds_named_in_the_code_all_have_a_rule() -> None:
 
     for kind in (DIGITISE_KIND, TEXT_KIND, HANDOVER_KIND, IDENTITY_KIND, ATTEST_KIND,
                  RECEIPT_KIND, "audit.view", "audit.print", "user.add", "user.token_revoke"):
-        assert rebuild.known_kind(kind), kind
-    assert not rebuild.known_kind("archive.teleport")
-    assert not rebuild.known_kind("document.teleport")
+        assert rules.known_kind(kind), kind
+    assert not rules.known_kind("archive.teleport")
+    assert not rules.known_kind("document.teleport")
 
 
 def test_restored_backup_rebuilds_with_its_restore_audit(built: Path, tmp_path: Path) -> None:

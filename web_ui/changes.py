@@ -17,7 +17,7 @@ from typing import Any, TypeVar, cast
 
 import cbor2
 
-from appliance.rebuild import INERT_KINDS, INERT_PREFIXES
+from appliance.rebuild_rules import INERT_KINDS, INERT_PREFIXES
 
 T = TypeVar("T")
 MAX_SCAN = 256  # more new entries than this: take them as a change rather than read them
