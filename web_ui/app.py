@@ -33,12 +33,33 @@ def create_app(
     on_ready: Callable[[Services], None] | None = None,
 ) -> web.Application:
     """The application; it opens the store itself unless one is given (tests give theirs)."""
+    from . import middleware
+
+    app = web.Application(
+        middlewares=middleware.MIDDLEWARES,
+        client_max_size=permissions.FORM_BODY,  # each route its own: middleware.body_mw
+    )
+    _add_routes(app)
+    setup_previews(app, config.preview_renders)
+    app.cleanup_ctx.append(_services_ctx(config, store, hash_params, throttle, on_ready))
+    if config.background:
+        from .background import background_ctx
+
+        app.cleanup_ctx.append(background_ctx(lambda a: a[SERVICES].store))
+    if config.mdns:
+        from .mdns import mdns_ctx
+
+        app.cleanup_ctx.append(mdns_ctx)
+    return app
+
+
+def _add_routes(app: web.Application) -> None:
+    """Every route of permissions.ROUTES with its handler: one handler per route, exactly."""
     from . import (
         api,
         api_handling,
         api_logbooks,
         api_outgoing,
-        middleware,
         views_admin,
         views_auth,
         views_corrections,
@@ -54,10 +75,6 @@ def create_app(
         views_use,
     )
 
-    app = web.Application(
-        middlewares=middleware.MIDDLEWARES,
-        client_max_size=permissions.FORM_BODY,  # each route its own: middleware.body_mw
-    )
     handlers: dict[str, Any] = {}
     for module in (views_auth, views_documents, views_corrections, views_handling, views_edxml,
                    views_records, views_registers, views_admin, api, api_handling,
@@ -70,7 +87,16 @@ def create_app(
         raise RuntimeError(f"routes without handlers {missing}, handlers without routes {extra}")
     for route in permissions.ROUTES:
         app.router.add_route(route.method, route.path, handlers[route.name], name=route.name)
-    setup_previews(app, config.preview_renders)
+
+
+def _services_ctx(
+    config: WebConfig,
+    store: Store | None,
+    hash_params: HashParams | None,
+    throttle: Throttle | None,
+    on_ready: Callable[[Services], None] | None,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The store and the services for the app's lifetime, and the history index's task."""
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         own = store is None
@@ -100,16 +126,7 @@ def create_app(
             if own:
                 await asyncio.to_thread(s.close)
 
-    app.cleanup_ctx.append(services_ctx)
-    if config.background:
-        from .background import background_ctx
-
-        app.cleanup_ctx.append(background_ctx(lambda a: a[SERVICES].store))
-    if config.mdns:
-        from .mdns import mdns_ctx
-
-        app.cleanup_ctx.append(mdns_ctx)
-    return app
+    return services_ctx
 
 
 async def _index_forever(services: Services) -> None:
