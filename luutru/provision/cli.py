@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from .wizard import Admin
 
 CHECKS = ("tpm", "disk", "clock", "scanners", "centre", "mdns")
 MARK = {"done": "✓", "kept": "=", "skipped": "–", "failed": "✗"}
@@ -115,7 +118,7 @@ def provision(data: Path | None, non_interactive: bool, org_id: str | None,
 
     from .identity import Identity
     from .selftest import SelfTestOptions
-    from .wizard import Admin, Answers, Step
+    from .wizard import Answers, Step
     from .wizard import provision as run
 
     d = resolve_data_dir(data)
@@ -132,13 +135,7 @@ def provision(data: Path | None, non_interactive: bool, org_id: str | None,
     agency_abbr = agency_abbr or known.get("agency_abbr") or "UBND"
     held = list(fonds) or list(known.get("fonds") or [])
     if ask and not fonds and "org_id" not in known:
-        while True:
-            more = click.prompt("Phông khác đang giữ (MÃ|Tên phông|open hoặc "
-                                "MÃ|Tên|closed|dd/mm/yyyy; Enter để bỏ qua)", default="",
-                                show_default=False)
-            if not more.strip():
-                break
-            held.append(more)
+        held += _ask_more_fonds()
     try:
         identity = Identity.build(org_id, org_name, unit_code, agency_abbr, tuple(held))
     except LuutruError as exc:
@@ -147,32 +144,9 @@ def provision(data: Path | None, non_interactive: bool, org_id: str | None,
                                          default="auto",
                                          type=click.Choice(["auto", "tpm", "software"]))
                             if ask and "org_id" not in known else "auto")
-    admin = None
-    if not no_admin:
-        username = _ask(admin_username, "Tên đăng nhập của quản trị viên đầu tiên (lãnh đạo)",
-                        "--admin-username", ask, known.get("admin"), required=False)
-        if username:
-            full_name = admin_full_name or (click.prompt("Họ và tên", default="")
-                                            if ask and username != known.get("admin") else "")
-            if admin_password_stdin:
-                password = sys.stdin.readline().rstrip("\r\n")
-            elif username == known.get("admin"):
-                password = ""  # exists already: the step keeps it
-            elif ask:
-                password = click.prompt("Mật khẩu (ít nhất 12 ký tự, không phổ biến)",
-                                        hide_input=True, confirmation_prompt="Nhập lại mật khẩu")
-            else:
-                raise click.UsageError("--admin-password-stdin is required with "
-                                       "--non-interactive (or --no-admin)")
-            admin = Admin(username, password, full_name)
-    if not no_centre:
-        centre_url = _ask(centre_url, "Địa chỉ trung tâm dữ liệu tỉnh (Enter nếu chưa có)",
-                          "--centre", ask, "", required=False) or None
-        if centre_url:
-            token = _ask(token, "Mã đăng ký một lần (lt1.…)", "--token", ask, "",
-                         required=False) or None
-    else:
-        centre_url = token = None
+    admin = None if no_admin else _ask_admin(admin_username, admin_full_name,
+                                             admin_password_stdin, ask, known)
+    centre_url, token = (None, None) if no_centre else _ask_centre(centre_url, token, ask)
     answers = Answers(
         identity=identity, key_kind=key_kind, tcti=tcti,
         hostname=hostname or known.get("hostname"), ips=tuple(ips or known.get("ips") or ()),
@@ -198,3 +172,50 @@ def provision(data: Path | None, non_interactive: bool, org_id: str | None,
         click.echo(f"{'XONG' if report.ok else 'CHƯA XONG'}: {report.url} — phiếu cài đặt "
                    f"{report.sheet}")
     sys.exit(0 if report.ok else 1)
+
+
+def _ask_more_fonds() -> list[str]:
+    """Other fonds the commune holds, asked one per line until an empty answer."""
+    held: list[str] = []
+    while True:
+        more = click.prompt("Phông khác đang giữ (MÃ|Tên phông|open hoặc "
+                            "MÃ|Tên|closed|dd/mm/yyyy; Enter để bỏ qua)", default="",
+                            show_default=False)
+        if not more.strip():
+            return held
+        held.append(more)
+
+
+def _ask_admin(admin_username: str | None, admin_full_name: str | None,
+               password_stdin: bool, ask: bool, known: dict[str, Any]) -> Admin | None:
+    """The first administrator (a leader), or None when none is named."""
+    from .wizard import Admin
+
+    username = _ask(admin_username, "Tên đăng nhập của quản trị viên đầu tiên (lãnh đạo)",
+                    "--admin-username", ask, known.get("admin"), required=False)
+    if not username:
+        return None
+    full_name = admin_full_name or (click.prompt("Họ và tên", default="")
+                                    if ask and username != known.get("admin") else "")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif username == known.get("admin"):
+        password = ""  # exists already: the step keeps it
+    elif ask:
+        password = click.prompt("Mật khẩu (ít nhất 12 ký tự, không phổ biến)",
+                                hide_input=True, confirmation_prompt="Nhập lại mật khẩu")
+    else:
+        raise click.UsageError("--admin-password-stdin is required with "
+                               "--non-interactive (or --no-admin)")
+    return Admin(username, password, full_name)
+
+
+def _ask_centre(centre_url: str | None, token: str | None,
+                ask: bool) -> tuple[str | None, str | None]:
+    """The provincial centre's address and the one-time enrolment token, if there is one."""
+    centre_url = _ask(centre_url, "Địa chỉ trung tâm dữ liệu tỉnh (Enter nếu chưa có)",
+                      "--centre", ask, "", required=False) or None
+    if centre_url:
+        token = _ask(token, "Mã đăng ký một lần (lt1.…)", "--token", ask, "",
+                     required=False) or None
+    return centre_url, token
