@@ -145,11 +145,8 @@ def export_fonds(
     """Hand a fonds over whole (TT 06/2025 Điều 39–40): Mục lục hồ sơ, every hồ sơ as a
     Decree 30 export, SIP_hoso for permanent closed ones, loose documents, the seal and a
     SHA-256 manifest; classified records stay out unless included."""
-    import base64
-    import hashlib
     import shutil
 
-    from ..datadir import PUBLIC_KEY_NAME
     from ..fsutil import write_atomic
     from .errors import ArchiveError
     from .export import export_file
@@ -192,6 +189,25 @@ def export_fonds(
     write_atomic(out_dir / "phong.xml", _fonds_xml(fonds.data, listed, created))
     write_atomic(out_dir / "van-ban-le.xml", _loose_xml(store, loose, out_dir))
     shutil.rmtree(out_dir / ".tmp", ignore_errors=True)
+    _write_seal(store, fond_code, out_dir, include_classified)
+    _write_manifest(out_dir)
+
+    def job(txn: Txn) -> None:
+        writes.append_event(txn, Kind.ARCHIVE_FONDS_EXPORT, actor,
+                           {**res.to_json(), "out_dir": str(out_dir)}, "fonds", fonds.id)
+
+    store.writer_or_fail().call(job)
+    return res
+
+
+def _write_seal(store: Store, fond_code: str, out_dir: Path, include_classified: bool) -> None:
+    """niem-phong.json: the newest checkpoint, the device's public key and the log index of
+    each record handed over, so that the receiver can check them against the sealed log."""
+    import base64
+
+    from ..datadir import PUBLIC_KEY_NAME
+    from ..fsutil import write_atomic
+
     cp = store.latest_checkpoint()
     secret = classified.load(store.reader())
     seal = {
@@ -206,6 +222,14 @@ def export_fonds(
     }
     write_atomic(out_dir / "niem-phong.json",
                  json.dumps(seal, ensure_ascii=False, indent=1).encode())
+
+
+def _write_manifest(out_dir: Path) -> None:
+    """manifest-sha256.txt over every file of the hand-over (sha256sum -c reads it)."""
+    import hashlib
+
+    from ..fsutil import write_atomic
+
     lines = []
     for p in sorted(out_dir.rglob("*")):
         if p.is_file():
@@ -213,10 +237,3 @@ def export_fonds(
                 lines.append(f"{hashlib.file_digest(fh, 'sha256').hexdigest()}  "
                              f"{p.relative_to(out_dir)}")
     write_atomic(out_dir / "manifest-sha256.txt", ("\n".join(lines) + "\n").encode())
-
-    def job(txn: Txn) -> None:
-        writes.append_event(txn, Kind.ARCHIVE_FONDS_EXPORT, actor,
-                           {**res.to_json(), "out_dir": str(out_dir)}, "fonds", fonds.id)
-
-    store.writer_or_fail().call(job)
-    return res
