@@ -162,27 +162,12 @@ class CentreFetch:
                 progress.lost_content.append(sha)
                 continue
             part = tmp / sha
-            digest = hashlib.sha256()
-            with part.open("wb") as fh:
-                offset = 0
-                while True:
-                    raw = self.sign(
-                        key, wire.RequestType.FETCH,
-                        {"what": "content", "sha256": sha, "offset": offset},
-                    )
-                    piece = await self.fetch(client, raw, f"content {sha[:12]}… at {offset}")
-                    if not piece:
-                        break
-                    fh.write(piece)
-                    digest.update(piece)
-                    offset += len(piece)
-                    if size >= 0 and offset >= size:
-                        break
+            offset, digest = await self._fetch_one(client, key, sha, size, part)
             if offset == 0 and size != 0:
                 progress.lost_content.append(sha)
                 part.unlink(missing_ok=True)
                 continue
-            if digest.hexdigest() != sha:
+            if digest != sha:
                 raise RestoreError(f"content {sha} from the centre has another SHA-256")
             with part.open("rb") as fh:
                 content.put_stream(fh)
@@ -208,6 +193,27 @@ class CentreFetch:
                     "its disk or a backup has them. Restore from the backup instead, or accept "
                     "the loss with --accept-lost-content (it is recorded in the log)"
                 )
+
+    async def _fetch_one(self, client: Any, key: KeyProvider, sha: str, size: int,
+                         part: Path) -> tuple[int, str]:
+        """One content file from the centre into ``part``, piece by piece; (bytes, SHA-256)."""
+        digest = hashlib.sha256()
+        with part.open("wb") as fh:
+            offset = 0
+            while True:
+                raw = self.sign(
+                    key, wire.RequestType.FETCH,
+                    {"what": "content", "sha256": sha, "offset": offset},
+                )
+                piece = await self.fetch(client, raw, f"content {sha[:12]}… at {offset}")
+                if not piece:
+                    break
+                fh.write(piece)
+                digest.update(piece)
+                offset += len(piece)
+                if size >= 0 and offset >= size:
+                    break
+        return offset, digest.hexdigest()
 
 
 @dataclass
