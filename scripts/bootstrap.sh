@@ -41,6 +41,8 @@ fi
 # some 300 modules again at start, about 0.3 s of CPU on a Raspberry Pi class core before
 # serve can answer. compileall skips what is up to date (an appliance image ships them so).
 .venv/bin/python -m compileall -q -j 0 appliance sync web_ui firmware_hooks luutru >/dev/null
+# The web UI's catalogs compiled beside their .po sources, named by the source's hash.
+.venv/bin/python -m web_ui.i18n
 
 # The E-ARK validator (a judge of the SIP_hoso packages, tests/archive/eark.py) lives in its
 # own environment: eark-validator 1.1.3 pins lxml==5.1.0, which pyHanko cannot share.

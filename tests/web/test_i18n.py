@@ -64,3 +64,28 @@ def test_every_role_has_a_name_in_both_languages() -> None:
         vi = i18n.translations("vi").gettext(role.value)
         en = i18n.translations("en").gettext(role.value)
         assert vi != role.value and en != role.value and en[0].isupper(), role
+
+
+def test_the_compiled_catalog_follows_its_source(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A catalog compiled once is reused while its .po is unchanged; an edited .po is compiled
+    again and the old compilation goes, so a stale .mo can never be served."""
+    import shutil
+
+    shutil.copytree(i18n.LOCALE_DIR, tmp_path / "locale",
+                    ignore=shutil.ignore_patterns("*.mo"))
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path / "locale")
+    i18n.translations.cache_clear()
+    try:
+        first = i18n.translations("vi")
+        assert first.gettext("Search") == "Tìm kiếm"
+        kept = sorted((tmp_path / "locale/vi/LC_MESSAGES").glob("messages-*.mo"))
+        assert len(kept) == 1
+        po = i18n.po_path("vi")
+        po.write_text(po.read_text().replace('msgstr "Tìm kiếm"', 'msgstr "Tra cứu"', 1))
+        i18n.translations.cache_clear()
+        assert i18n.translations("vi").gettext("Search") == "Tra cứu"
+        now = sorted((tmp_path / "locale/vi/LC_MESSAGES").glob("messages-*.mo"))
+        assert len(now) == 1 and now != kept
+    finally:
+        i18n.translations.cache_clear()
