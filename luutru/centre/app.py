@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from ipaddress import IPv4Network, IPv6Network
 
 from aiohttp import web
@@ -13,6 +14,25 @@ from web_ui.catalogue import setup_catalogue
 from web_ui.central import setup_dashboard
 
 IPNetwork = IPv4Network | IPv6Network  # a --trusted-proxy block
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# The largest body any page of the centre but the sync API takes: the dashboard's and the
+# catalogue's forms (a sign-in, an OAI-PMH request, a reader's request) are a few KB.
+FORM_MAX = 64 * 1024
+
+
+@web.middleware
+async def form_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Only the sync API (/v1/) takes batches and upload chunks of up to
+    ``max_request_size``; everything else, open to anyone on the internet (the catalogue, the
+    readers' pages, the dashboard's sign-in), reads at most FORM_MAX: an announced larger body
+    is refused before a byte of it is read, a chunked one where it passes the limit."""
+    if request.path.startswith("/v1/") or not request.body_exists:
+        return await handler(request)
+    length = request.content_length
+    if length is not None and length > FORM_MAX:
+        raise web.HTTPRequestEntityTooLarge(max_size=FORM_MAX, actual_size=length)
+    return await handler(request.clone(client_max_size=FORM_MAX))
 
 
 def create_app(
@@ -20,7 +40,7 @@ def create_app(
 ) -> web.Application:
     """The centre application: sync API under /v1, /healthz, and the dashboard (which believes
     X-Forwarded-For/-Proto only from ``trusted_proxies``)."""
-    app = web.Application(client_max_size=max_request_size(centre))
+    app = web.Application(client_max_size=max_request_size(centre), middlewares=[form_limit])
     setup_sync_api(app, centre)
     if dashboard:
         setup_dashboard(app, centre, trusted_proxies)

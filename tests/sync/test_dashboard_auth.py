@@ -201,3 +201,28 @@ async def test_serve_refuses_a_trusted_proxy_that_is_not_an_address(tmp_path: Pa
     res = CliRunner().invoke(main, ["central", "serve", "--data", str(tmp_path),
                                     "--trusted-proxy", "proxy.example"])
     assert res.exit_code == 2 and "Invalid value for '--trusted-proxy'" in res.output
+
+
+async def test_only_the_sync_api_takes_large_bodies(
+    centre: Centre, aiohttp_client: ClientFactory
+) -> None:
+    """The sign-in form, the readers' pages and OAI-PMH are open to anyone: a body over 64 KiB
+    is refused (announced, or chunked) and never buffered whole; a form of normal size works."""
+    DashboardUsers(centre.data_dir).set_password(USER, PASSWORD)
+    c = await aiohttp_client(create_app(centre))
+    big = b"username=" + b"a" * (1 << 20)
+    for path in ("/signin", "/reader/signin", "/oai"):
+        r = await c.post(path, data=big, allow_redirects=False,
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status == 413, (path, r.status)
+
+        async def chunks() -> Any:
+            for _ in range(32):
+                yield b"a" * 8192
+
+        r = await c.post(path, data=chunks(), allow_redirects=False,
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert r.status == 413, (path, "chunked", r.status)
+    assert (await sign_in(c, USER, PASSWORD)).status == 303
+    r = await c.post("/oai", data={"verb": "Identify"})
+    assert r.status == 200 and "<Identify>" in await r.text()
