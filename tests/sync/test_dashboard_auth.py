@@ -226,3 +226,19 @@ async def test_only_the_sync_api_takes_large_bodies(
     assert (await sign_in(c, USER, PASSWORD)).status == 303
     r = await c.post("/oai", data={"verb": "Identify"})
     assert r.status == 200 and "<Identify>" in await r.text()
+
+
+async def test_the_dashboard_counts_guesses_where_every_worker_sees_them(
+    centre: Centre, aiohttp_client: ClientFactory
+) -> None:
+    """A wrong password is counted in the centre folder's throttle file, which each worker
+    process of `central serve --workers N` opens, not in one process's memory."""
+    import sqlite3
+
+    DashboardUsers(centre.data_dir).set_password(USER, PASSWORD)
+    c = await aiohttp_client(create_app(centre))
+    assert (await sign_in(c, USER, "không phải mật khẩu này")).status == 401
+    conn = sqlite3.connect(centre.data_dir / "dashboard-throttle.db")
+    rows = dict(conn.execute("SELECT key, failures FROM throttle").fetchall())
+    conn.close()
+    assert rows[f"user:{USER}"] == 1

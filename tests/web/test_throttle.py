@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,48 @@ def test_threads_racing_reserve_at_most_the_allowed_attempts() -> None:
     for th in threads:
         th.join()
     assert len(got) == 4
+
+
+def _worker_guesses(path: str, n: int) -> list[str]:
+    """One worker process of a centre: ``n`` wrong guesses, each reserved then failed."""
+    t = Throttle.shared(Path(path))
+    out = []
+    for _ in range(n):
+        try:
+            t.reserve(*KEYS).failed()
+            out.append("checked")
+        except ThrottledError:
+            out.append("refused")
+    return out
+
+
+def test_worker_processes_share_one_count(tmp_path: Path) -> None:
+    """Two processes on one counts file (a centre's --workers 2): the free guesses and the
+    back-off are the whole centre's, not each process's."""
+    import multiprocessing
+
+    path = str(tmp_path / "throttle.db")
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        first = pool.apply(_worker_guesses, (path, 3))
+        second = pool.apply(_worker_guesses, (path, 3))
+    assert first == ["checked"] * 3
+    # The fourth guess of the centre is checked (the back-off starts after it), the rest wait.
+    assert second == ["checked", "refused", "refused"]
+
+
+def test_a_reservation_of_a_dead_process_stops_counting(tmp_path: Path) -> None:
+    """A worker killed during a password check leaves its reservation: after PENDING_TTL it
+    no longer holds the account back."""
+    from web_ui import throttle
+
+    clock = FakeTime()
+    path = tmp_path / "throttle.db"
+    dead = Throttle(now=clock, counts=throttle.SharedCounts(path))
+    for _ in range(4):
+        dead.reserve(*KEYS)  # never resolved: the process is gone
+    alive = Throttle(now=clock, counts=throttle.SharedCounts(path))
+    with pytest.raises(ThrottledError):
+        alive.reserve(*KEYS)
+    clock.t += throttle.PENDING_TTL + 1
+    alive.reserve(*KEYS).succeeded(clear=KEYS)

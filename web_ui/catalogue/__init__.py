@@ -47,7 +47,8 @@ def setup_catalogue(app: web.Application, centre: Centre, *,
     config = config or CatalogueConfig.load(centre.data_dir)
     app[CATALOGUE] = Catalogue(
         centre, config, make_envs(), _secret(centre.data_dir), Buckets(config.rates),
-        Throttle(), open_key or default_key_opener(centre, config))
+        Throttle.shared(centre.data_dir / "catalogue-throttle.db"),
+        open_key or default_key_opener(centre, config))
     app[PUBLIC_PARTS] = PUBLIC_PREFIXES
     app.middlewares.append(catalogue_mw)
     views.add_routes(app)

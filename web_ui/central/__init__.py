@@ -168,7 +168,8 @@ def setup_dashboard(
     app[DASH_CENTRE] = centre
     app[DASH_ENV] = env
     app[DASH_USERS] = DashboardUsers(centre.data_dir)
-    app[DASH_THROTTLE] = Throttle()
+    # Shared by the worker processes (`central serve --workers N`): one count of guesses.
+    app[DASH_THROTTLE] = Throttle.shared(centre.data_dir / "dashboard-throttle.db")
     if trusted_proxies:  # before dashboard_auth, which reads the client's address and scheme
         app.middlewares.append(forwarded_middleware(trusted_proxies))
     app.middlewares.append(dashboard_auth)
