@@ -40,7 +40,7 @@ class ReadingMark:
 def _fit(text: str, font: str, size: float, width: float) -> float:
     from reportlab.pdfbase.pdfmetrics import stringWidth
 
-    return min(size, size * width / max(1.0, stringWidth(text, font, size)))
+    return min(size, size * width / max(1.0, float(stringWidth(text, font, size))))
 
 
 def _overlay(width: float, height: float, mark: ReadingMark) -> bytes:
