@@ -69,6 +69,7 @@ def _add_routes(app: web.Application) -> None:
         views_handling,
         views_logbooks,
         views_outgoing,
+        views_reading,
         views_records,
         views_registers,
         views_signers,
@@ -79,7 +80,7 @@ def _add_routes(app: web.Application) -> None:
     for module in (views_auth, views_documents, views_corrections, views_handling, views_edxml,
                    views_records, views_registers, views_admin, api, api_handling,
                    views_outgoing, views_signers, api_outgoing, views_logbooks, views_fileplan,
-                   api_logbooks, views_use):
+                   api_logbooks, views_use, views_reading):
         handlers.update(module.HANDLERS)
     missing = [r.name for r in permissions.ROUTES if r.name not in handlers]
     extra = sorted(set(handlers) - set(permissions.BY_NAME))

@@ -498,7 +498,8 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "properties": {"item": {"type": "integer", "minimum": 0},
                            "medium": {"type": "string",
                                       "enum": ["screen", "digital", "paper"]}}})},
-        "responses": {"200": {"description": "The copy, or where to read the document",
+        "responses": {"200": {"description": "The copy, or where to read the document (its "
+                                             "marked pages: /use/{id}/read/{item})",
                               "content": {
                                   "application/pdf": {"schema": {"type": "string",
                                                                  "format": "binary"}},

@@ -130,6 +130,8 @@ ROUTES: tuple[Route, ...] = (
     Route("use_approve", "POST", "/use/{id}/approve", USE_APPROVERS, configurable=True),
     Route("use_refuse", "POST", "/use/{id}/refuse", USE_APPROVERS, configurable=True),
     Route("use_deliver", "POST", "/use/{id}/deliver", READERS),
+    Route("use_read", "GET", "/use/{id}/read/{item}", READERS),
+    Route("use_read_page", "GET", "/use/{id}/read/{item}/page-{page}.png", READERS),
     # Before the registers of documents, whose {kind} would take "use".
     Route("use_register", "GET", "/registers/use/{year}", USE_APPROVERS, configurable=True),
     Route("use_register_print", "GET", "/registers/use/{year}/print.{fmt}", USE_APPROVERS,

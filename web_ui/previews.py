@@ -60,27 +60,31 @@ def _failed(what: str) -> PreviewError:
     )
 
 
-def pdf_command(path: Path) -> list[str]:
-    """pdftoppm fitting page 1 into MAX_SIDE pixels, under prlimit's memory and CPU limits."""
+def pdf_command(path: Path | None, page: int = 1, side: int = MAX_SIDE) -> list[str]:
+    """pdftoppm fitting ``page`` into ``side`` pixels, under prlimit's memory and CPU limits
+    (``path`` None: the PDF comes on standard input)."""
     exe = shutil.which("pdftoppm")
     if exe is None:
         raise NotFoundError("pdftoppm (poppler-utils) is not installed: no preview")
-    cmd = [exe, "-png", "-scale-to", str(MAX_SIDE), "-f", "1", "-l", "1", "-singlefile",
-           str(path)]
+    cmd = [exe, "-png", "-scale-to", str(side), "-f", str(page), "-l", str(page), "-singlefile",
+           "-" if path is None else str(path)]
     limiter = shutil.which("prlimit")  # util-linux: on every Debian system
     if limiter is None:
         raise NotFoundError("prlimit (util-linux) is not installed: no preview")
     return [limiter, f"--as={MEMORY}", f"--cpu={CPU_SECONDS}", "--", *cmd]
 
 
-async def pdf_preview(path: Path, timeout: float) -> bytes:
-    """The first page of a PDF as PNG; the renderer is killed when the request goes away."""
+async def pdf_preview(path: Path | None, timeout: float, page: int = 1, side: int = MAX_SIDE,
+                      data: bytes | None = None) -> bytes:
+    """A page of a PDF (the file at ``path``, or ``data``) as PNG; the renderer is killed when
+    the request goes away."""
     proc = await asyncio.create_subprocess_exec(
-        *pdf_command(path), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        stdin=asyncio.subprocess.DEVNULL,
+        *pdf_command(path, page, side), stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.DEVNULL if data is None else asyncio.subprocess.PIPE,
     )
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        out, _ = await asyncio.wait_for(proc.communicate(data), timeout)
     except TimeoutError:
         raise _failed(f"no answer within {timeout:.0f} s") from None
     finally:
@@ -130,6 +134,22 @@ async def preview_png(app: web.Application, path: Path, mime: str, timeout: floa
     fut = asyncio.get_running_loop().run_in_executor(None, tiff_preview, path)
     fut.add_done_callback(lambda _: slots.release())
     return await asyncio.shield(fut)
+
+
+async def page_png(app: web.Application, pdf: bytes, page: int, side: int,
+                   timeout: float) -> bytes:
+    """Page ``page`` of the PDF ``pdf`` (kept in memory: no copy on disk) as PNG, in one of
+    the application's slots, as ``preview_png``."""
+    slots = app[RENDERS]
+    if not await _acquire(slots, timeout):
+        raise PreviewBusyError(
+            "Máy đang bận tạo ảnh trang cho người khác; hãy thử lại sau ít phút "
+            "(page renders are busy; try again in a few minutes).", retry_after=30
+        )
+    try:
+        return await pdf_preview(None, timeout, page, side, data=pdf)
+    finally:
+        slots.release()
 
 
 async def _acquire(slots: asyncio.Semaphore, timeout: float) -> bool:

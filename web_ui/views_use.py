@@ -170,11 +170,11 @@ async def _deliver(request: web.Request, item: Any, medium: str) -> web.StreamRe
                                CopyMaker(s.store, key, s.org_name))
 
     got: use.Delivered = await _call(run)
-    if got.pdf is None:
-        doc = got.request["items"][idx]["document"]
+    if got.pdf is None:  # read on screen: the marked pages (views_reading.py)
+        where = f"/use/{got.request['id']}/read/{idx + 1}"
         if request.path.startswith("/api/"):
-            return web.json_response({"request": got.request, "read": f"/documents/{doc}"})
-        raise web.HTTPSeeOther(f"/documents/{doc}")
+            return web.json_response({"request": got.request, "read": where})
+        raise web.HTTPSeeOther(where)
     disposition = "inline" if medium == "paper" else "attachment"
     return web.Response(body=got.pdf, content_type="application/pdf", headers={
         "Content-Disposition": f'{disposition}; filename="{got.filename}"'})

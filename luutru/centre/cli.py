@@ -68,6 +68,32 @@ def central_serve(data: Path | None, host: str, port: int, workers: int,
         raise click.ClickException(str(exc)) from exc
 
 
+@click.command("catalogue-pin")
+@CENTRE_DATA
+@click.option("--pin-stdin", is_flag=True, required=True,
+              help="Read the PIN of the archive's PKCS#11 token from the first line.")
+def catalogue_pin(data: Path | None, pin_stdin: bool) -> None:
+    """Keep the PIN of the archive's token for signing readers' copies (tried on the token
+    first; sealed to the TPM named by catalogue.json's pin_tcti, if any)."""
+    import sys
+
+    from appliance.errors import LuutruError
+    from sync.central import token_pin
+    from web_ui.catalogue.common import CatalogueConfig
+
+    data_dir = centre_dir(data)
+    pin = sys.stdin.readline().rstrip("\r\n")
+    if not pin:
+        raise click.ClickException("no PIN on standard input")
+    config = CatalogueConfig.load(data_dir)
+    try:
+        where = token_pin.set_pin(data_dir, pin, config.pin_tcti)
+    except LuutruError as exc:
+        raise click.ClickException(f"the PIN was not kept: {exc}") from exc
+    click.echo(f"the token's PIN is kept: {where}")
+
+
 def register(central: click.Group) -> None:
-    """Add `serve` to the `luutru central` group."""
+    """Add `serve` and `catalogue-pin` to the `luutru central` group."""
     central.add_command(central_serve)
+    central.add_command(catalogue_pin)

@@ -1,7 +1,8 @@
 """OAI-PMH 2.0 over the published catalogue (the province's records, for any harvester).
 
 Verbs: Identify, ListMetadataFormats, ListSets, ListIdentifiers, ListRecords, GetRecord, with
-every error code the protocol defines. Metadata: ``oai_dc`` (unqualified Dublin Core). Sets:
+every error code the protocol defines. Metadata: ``oai_dc`` (unqualified Dublin Core) and
+``ead`` (EAD 2002, one small finding aid per item: ``oai_ead.py``). Sets:
 one per fonds (setSpec = mã phông). Items: each published hồ sơ (``hoso/<mã hồ sơ>``) and
 document (``tailieu/<id>``), identified as ``oai:<namespace>:<item>``. Withdrawn records stay
 as ``deleted`` headers (deletedRecord ``persistent``: the catalogue keeps their tombstones).
@@ -26,12 +27,14 @@ from typing import Any
 from lxml import etree
 
 from .catalogue_store import CatalogueRow, CatalogueView
+from .oai_ead import EAD, EAD_XSD, LANGUAGES, ead_record
 
 OAI = "http://www.openarchives.org/OAI/2.0/"
 OAI_DC = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 DC = "http://purl.org/dc/elements/1.1/"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
-FORMATS = {"oai_dc": ("http://www.openarchives.org/OAI/2.0/oai_dc.xsd", OAI_DC)}
+FORMATS = {"oai_dc": ("http://www.openarchives.org/OAI/2.0/oai_dc.xsd", OAI_DC),
+           "ead": (EAD_XSD, EAD)}
 VERBS = {
     "Identify": (set(), set()),
     "ListMetadataFormats": (set(), {"identifier"}),
@@ -40,7 +43,6 @@ VERBS = {
     "ListIdentifiers": ({"metadataPrefix"}, {"from", "until", "set", "resumptionToken"}),
     "ListRecords": ({"metadataPrefix"}, {"from", "until", "set", "resumptionToken"}),
 }
-LANGUAGES = {"01": "vie", "02": "eng", "03": "fra", "04": "rus", "05": "zho"}
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SECOND = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
@@ -173,7 +175,7 @@ def _get_record(repo: Repository, views: Views, args: dict[str, str], root: Any)
     if row is None:
         raise OaiError("idDoesNotExist", f"không có bản ghi {args['identifier']}")
     el = etree.SubElement(root, f"{{{OAI}}}GetRecord")
-    _record(repo, el, row)
+    _record(repo, el, row, args["metadataPrefix"])
 
 
 def _prefix(prefix: str) -> str:
@@ -251,7 +253,7 @@ def _list(repo: Repository, views: Views, args: dict[str, str], root: Any,
     el = etree.SubElement(root, f"{{{OAI}}}{'ListRecords' if records else 'ListIdentifiers'}")
     for row in rows:
         if records:
-            _record(repo, el, row)
+            _record(repo, el, row, cur.prefix)
         else:
             _header(repo, el, row)
     if more or token is not None:
@@ -270,12 +272,15 @@ def _header(repo: Repository, parent: Any, row: CatalogueRow) -> None:
     etree.SubElement(h, f"{{{OAI}}}setSpec").text = row.fond_code
 
 
-def _record(repo: Repository, parent: Any, row: CatalogueRow) -> None:
+def _record(repo: Repository, parent: Any, row: CatalogueRow, prefix: str) -> None:
     rec = etree.SubElement(parent, f"{{{OAI}}}record")
     _header(repo, rec, row)
     if row.deleted:
         return
     md = etree.SubElement(rec, f"{{{OAI}}}metadata")
+    if prefix == "ead":
+        ead_record(md, row, repo.name, _oai_id(repo, row))
+        return
     dc = etree.SubElement(md, f"{{{OAI_DC}}}dc", nsmap={"oai_dc": OAI_DC, "dc": DC})
     dc.set(f"{{{XSI}}}schemaLocation", f"{OAI_DC} {FORMATS['oai_dc'][0]}")
     for tag, value in dublin_core(row, repo.name):

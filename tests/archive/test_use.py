@@ -208,3 +208,35 @@ def test_register_of_use_and_statistics(
     assert st["readers"] == 2
     assert use.statistics(store.reader(), 2024, LEAD)["requests"] == 0
     _ = dt  # dates are checked through the rows above
+
+
+def test_a_record_read_on_screen_is_marked_with_its_reader_request_and_time(
+    store: Store, make_hoso: Callable[..., Hoso], tmp_path: Path
+) -> None:
+    """Reading on screen shows the record only after the read was delivered, and every page
+    carries the reader's name, the request's number and the time (dd/mm/yyyy HH:MM); a copy
+    item, a staff member who did not ask, or a request not yet delivered shows nothing."""
+    from appliance.archive.reading import open_reading
+    from appliance.clock import TZ
+
+    h = make_hoso(2, content=False)
+    doc = attach_pdf(store, h.docs[0], "Giấy chứng nhận quyền sử dụng đất", pages=2)
+    copy_doc = attach_pdf(store, h.docs[1], "Biên bản", pages=1)
+    req = _req(store, DESK, (doc.id, "read"), (copy_doc.id, "copy"))
+    use.decide(store, LEAD, req["id"], True)
+    with pytest.raises(UseError, match="chưa được giao"):
+        open_reading(store, DESK, req["id"], 0)  # the read must be delivered (logged) first
+    use.deliver(store, DESK, req["id"], 0, "screen")
+    with pytest.raises(UseError, match="bản sao"):
+        open_reading(store, DESK, req["id"], 1)
+    with pytest.raises(NotFoundError):
+        open_reading(store, STAFF, req["id"], 0)  # neither the desk nor the one who asked
+    at = dt.datetime(2025, 9, 15, 14, 5, tzinfo=TZ)
+    got = open_reading(store, DESK, req["id"], 0, at=at)
+    assert got.document == doc.id and got.mark.request == "01/2025"
+    for page in (1, 2):
+        text = " ".join(_text(got.pdf, tmp_path, page).split())
+        assert "ĐỌC TẠI CHỖ" in text and "Người đọc: Phạm Thị Hoa" in text
+        assert "Phiếu yêu cầu số 01/2025" in text and "15/09/2025 14:05" in text
+        assert "Giấy chứng nhận quyền sử dụng đất" in text  # the page's own content stays
+    assert "2025-09-15" not in _text(got.pdf, tmp_path, 1)

@@ -25,7 +25,10 @@ from web_ui.catalogue import CATALOGUE, CatalogueConfig
 from web_ui.catalogue.limits import Rate
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "oai-pmh"
-NS = {"o": "http://www.openarchives.org/OAI/2.0/", "dc": "http://purl.org/dc/elements/1.1/"}
+EAD_XSD = Path(__file__).resolve().parents[1] / "vectors" / "ead2002" / "ead.xsd"
+NS = {"o": "http://www.openarchives.org/OAI/2.0/", "dc": "http://purl.org/dc/elements/1.1/",
+      "e": "urn:isbn:1-931666-22-9"}
+PREFIXES = ("oai_dc", "ead")
 pytestmark = pytest.mark.asyncio
 
 
@@ -113,14 +116,16 @@ async def test_every_route_shows_published_records_only(
                    "hoso/000.21.08.H49.2024.02.HC", "hoso/000.21.08.H49.2024.03.MAT"):
         await _get(client, f"/catalogue/{hidden}", 404)
     for verb in ("ListRecords", "ListIdentifiers"):
-        for page in await _harvest(client, verb, metadataPrefix="oai_dc"):
-            bodies.append(etree.tostring(page, encoding="unicode"))
+        for prefix in PREFIXES:
+            for page in await _harvest(client, verb, metadataPrefix=prefix):
+                bodies.append(etree.tostring(page, encoding="unicode"))
     for verb in ("Identify", "ListSets", "ListMetadataFormats"):
         bodies.append(await _get(client, f"/oai?verb={verb}"))
     for oai_id in ex.published:
-        bodies.append(await _get(
-            client, f"/oai?verb=GetRecord&metadataPrefix=oai_dc&identifier="
-            f"oai:luutru.quangninh.gov.vn:{oai_id}"))
+        for prefix in PREFIXES:
+            bodies.append(await _get(
+                client, f"/oai?verb=GetRecord&metadataPrefix={prefix}&identifier="
+                f"oai:luutru.quangninh.gov.vn:{oai_id}"))
     leaks = [(i, _clean(b, ex.secrets)) for i, b in enumerate(bodies) if _clean(b, ex.secrets)]
     assert leaks == []
     oai_ids = set()
@@ -141,6 +146,8 @@ async def test_oai_answers_validate_and_errors_are_the_protocols(
         "verb=ListRecords&metadataPrefix=oai_dc&set=000.21.08.H49",
         "verb=ListRecords&metadataPrefix=oai_dc&from=2020-01-01&until=2030-12-31",
         f"verb=GetRecord&metadataPrefix=oai_dc&identifier={ident}",
+        "verb=ListRecords&metadataPrefix=ead",
+        f"verb=GetRecord&metadataPrefix=ead&identifier={ident}",
     ]
     for q in ok:
         root = etree.fromstring(await (await client.get(f"/oai?{q}")).read())
@@ -214,13 +221,19 @@ async def test_sickle_harvests_the_catalogue(
         formats = [f.metadataPrefix for f in s.ListMetadataFormats()]
         titles = [r.metadata["title"][0] for r in recs]
         assert all(r.header.datestamp.endswith("Z") for r in recs)
+        eads = list(s.ListRecords(metadataPrefix="ead"))
+        assert sorted(r.metadata["unittitle"][0] for r in eads) == sorted(titles)
+        ead_schema = etree.XMLSchema(etree.parse(str(EAD_XSD)))
+        for r in eads:
+            (doc,) = r.xml.iterfind(".//e:ead", NS)
+            assert ead_schema.validate(doc), (r.header.identifier, ead_schema.error_log)
         return {"name": ident.repositoryName, "granularity": ident.granularity}, titles, \
             sets, formats
 
     ident, titles, sets, formats = await asyncio.to_thread(harvest)
     assert ident["granularity"] == "YYYY-MM-DDThh:mm:ssZ"
     assert len(titles) == len(published[1].published) and sets == ["000.21.08.H49"]
-    assert formats == ["oai_dc"]
+    assert formats == ["oai_dc", "ead"]
 
 
 async def test_withdrawn_records_harvest_as_deleted(
@@ -274,3 +287,35 @@ async def test_rate_limits_answer_429(
 
 
 _CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+
+
+async def test_ead_records_are_valid_ead_2002_finding_aids(
+    client: TestClient[Any, Any], published: tuple[Appliance, Expect]
+) -> None:
+    """Each published item harvested as ``ead`` validates against the EAD 2002 schema (SAA and
+    the Library of Congress, strict): a hồ sơ at level file with its mã hồ sơ and date span, a
+    document at level item with its mã lưu trữ, issuing agency, type and its hồ sơ."""
+    ead_schema = etree.XMLSchema(etree.parse(str(EAD_XSD)))
+    docs = [d for p in await _harvest(client, "ListRecords", metadataPrefix="ead")
+            for d in p.iterfind(".//o:metadata/e:ead", NS)]
+    assert len(docs) == len(published[1].published)
+    for doc in docs:
+        assert ead_schema.validate(doc), ead_schema.error_log
+        assert doc.findtext("e:eadheader/e:eadid", namespaces=NS).startswith(
+            "oai:luutru.quangninh.gov.vn:")
+        assert doc.findtext("e:archdesc/e:accessrestrict/e:p", namespaces=NS) == \
+            "Công khai (chế độ sử dụng 01)"
+    levels = {d.find("e:archdesc", NS).get("level") for d in docs}
+    assert levels == {"file", "item"}
+    item = next(d for d in docs if d.find("e:archdesc", NS).get("level") == "item")
+    did = item.find("e:archdesc/e:did", NS)
+    assert did.find("e:unitid", NS).get("type") == "ma-luu-tru"
+    date = did.find("e:unitdate", NS)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", date.get("normal"))
+    assert re.fullmatch(r"\d{2}/\d{2}/\d{4}", date.text)  # what a reader reads: dd/mm/yyyy
+    assert item.findtext("e:archdesc/e:relatedmaterial/e:p", namespaces=NS).startswith(
+        "Thuộc hồ sơ 000.21.08.H49.")
+    broken = etree.fromstring(etree.tostring(item))
+    broken.find("e:archdesc", NS).set("level", "hoso")  # the judge can fail
+    assert not ead_schema.validate(broken)
+

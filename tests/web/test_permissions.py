@@ -23,6 +23,8 @@ SAMPLE = {
     "token_id": "abc",
     "name": "app.css",
     "n": "1",
+    "item": "1",
+    "page": "1",
 }
 
 

@@ -166,10 +166,38 @@ async def test_pages_walk_a_request_through(client: TestClient, store: Store,
     csrf = await as_role(client, Role.CLERK)
     r = await client.post(f"{url}/deliver", data={"csrf_token": csrf, "item": "0",
                                                   "medium": "screen"}, allow_redirects=False)
-    assert r.status == 303 and r.headers["Location"] == f"/documents/{d['pub']}"
+    assert r.status == 303 and r.headers["Location"] == f"{url}/read/1"
     page = await (await client.get(url)).text()
     assert "vanthu" in page or "u-clerk" in page
     assert (await client.get("/use")).status == 200
+    await _reading_is_marked(client, url, tmp_path)
+
+
+async def _reading_is_marked(client: TestClient, url: str, tmp_path: Path) -> None:
+    """What the reader is shown: images only (never the file), each page with the reader's
+    name, the request's number and the time drawn into it (read back by OCR)."""
+    from PIL import Image
+
+    r = await client.get(f"{url}/read/1")
+    assert r.status == 200 and r.headers["Cache-Control"] == "no-store"
+    page = await r.text()
+    assert "Người đọc: Phạm Thị Hoa · Phiếu yêu cầu số 01/2025 · 15/09/2025" in page
+    assert f'src="{url}/read/1/page-1.png"' in page and "/content/" not in page
+    png = await client.get(f"{url}/read/1/page-1.png")
+    assert png.status == 200 and png.content_type == "image/png"
+    body = await png.read()
+    assert (await client.get(f"{url}/read/1/page-2.png")).status == 404  # one page only
+    if shutil.which("tesseract") is None:
+        pytest.skip("tesseract is not installed")
+    img = Image.open(io.BytesIO(body))
+    band = img.crop((0, 0, img.width, img.height // 25)).resize(
+        (img.width * 2, img.height // 25 * 2))
+    band.save(tmp_path / "band.png")
+    text = subprocess.run(["tesseract", str(tmp_path / "band.png"), "-", "-l", "vie",
+                           "--psm", "7"], capture_output=True, text=True, check=True).stdout
+    assert "Phạm Thị Hoa" in text and "01/2025" in text and "15/09/2025" in text, text
+    await as_role(client, Role.HANDLER)
+    assert (await client.get(f"{url}/read/1")).status == 404  # not the desk, did not ask
 
 
 @pytest.mark.asyncio

@@ -23,6 +23,7 @@ from .test_e2e_browser import CHROMIUM, FLAGS
 ARTEFACTS = ROOT / "var" / "test-artefacts" / "use"
 PASSWORD = "mật khẩu văn thư 2025"
 SUBJECT = "V/v giao đất ở cho hộ bà Phạm Thị Hoa tại thôn 3"
+TO_READ = "V/v đo đạc thửa đất của hộ bà Phạm Thị Hoa"
 
 
 def _shots(page: Any, name: str) -> None:
@@ -50,6 +51,9 @@ def test_a_request_is_approved_delivered_and_registered(data_dir: Path, tmp_path
         attach_pdf(store, store.register_incoming(incoming(
             FileCode=f.data["FileCode"], CodeNumber="61", Subject=SUBJECT)).record,
             "Quyết định giao đất")
+        attach_pdf(store, store.register_incoming(incoming(
+            FileCode=f.data["FileCode"], CodeNumber="62", Subject=TO_READ)).record,
+            "Biên bản đo đạc thửa đất")
         store.wait_sealed()
     for user, role in (("vanthu", "clerk"), ("lanhdao", "leader")):
         added = luutru("user", "add", "--data", str(data_dir), "--username", user, "--role",
@@ -71,12 +75,15 @@ def test_a_request_is_approved_delivered_and_registered(data_dir: Path, tmp_path
         clerk.fill("#f-reader_address", "Thôn 3, xã Đông Hải")
         clerk.select_option("#f-purpose_code", "03")
         clerk.fill("#f-purpose", "Làm thủ tục cấp giấy chứng nhận quyền sử dụng đất")
-        clerk.fill("#f-q", "giao dat o")  # without diacritics
+        clerk.fill("#f-q", "pham thi hoa")  # without diacritics
         clerk.click("button[name=search]")
         row = clerk.locator("table.list tr", has_text=SUBJECT)
         expect(row).to_have_count(1)
         row.locator("input[type=checkbox]").check()
         row.locator("select").select_option("copy")
+        to_read = clerk.locator("table.list tr", has_text=TO_READ)
+        to_read.locator("input[type=checkbox]").check()
+        to_read.locator("select").select_option("read")
         expect(clerk.locator("#f-reader_name")).to_have_value("Phạm Thị Hoa")  # kept
         _shots(clerk, "01-new-request")
         clerk.click("button.primary")
@@ -100,11 +107,25 @@ def test_a_request_is_approved_delivered_and_registered(data_dir: Path, tmp_path
         clerk.reload()
         expect(clerk.locator("table.list")).to_contain_text("vanthu")
         _shots(clerk, "04-delivered")
+        # The reader reads the other record on the clerk's screen: pictures with their mark.
+        clerk.get_by_role("button", name="Đọc trên màn hình").click()
+        expect(clerk.locator("h1")).to_contain_text("Đọc tài liệu")
+        expect(clerk.locator("main")).to_contain_text(
+            "Người đọc: Phạm Thị Hoa · Phiếu yêu cầu số 01/")
+        img = clerk.locator("figure.reading-page img").first
+        expect(img).to_be_visible()
+        clerk.wait_for_function(
+            "() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        _shots(clerk, "05-reading")
+        shown = clerk.request.get(srv.url + str(img.get_attribute("src")))
+        assert shown.status == 200 and shown.headers["content-type"] == "image/png"
+        (ARTEFACTS / "reading-page-1.png").write_bytes(shown.body())
+        clerk.get_by_role("link", name="Về phiếu yêu cầu").click()
 
         leader.goto(f"{srv.url}/registers/use/{year}")
         expect(leader.locator("table.register")).to_contain_text("Phạm Thị Hoa")
         expect(leader.locator("table.register")).to_contain_text("Bản sao")
-        _shots(leader, "05-register-of-use")
+        _shots(leader, "06-register-of-use")
         reg = leader.request.get(f"{srv.url}/registers/use/{year}/print.pdf")
         assert reg.status == 200
         (ARTEFACTS / "so-khai-thac.pdf").write_bytes(reg.body())

@@ -46,7 +46,8 @@ class CatalogueConfig:
     oai_namespace: str = "luutru.local"  # the repository part of oai: identifiers
     page_size: int = 20
     oai_page_size: int = 100
-    pin_file: str | None = None  # the PIN of the archive's PKCS#11 token, if its key is one
+    pin_file: str | None = None  # a plain file with the token's PIN: migrated on start
+    pin_tcti: str | None = None  # the centre's TPM, to seal the token's PIN to (token_pin.py)
     secure_cookies: bool = False
     rates: dict[str, Rate] = field(default_factory=lambda: {
         "page": Rate(5.0, 60), "oai": Rate(5.0, 20), "reader": Rate(2.0, 20)})
@@ -70,6 +71,7 @@ class CatalogueConfig:
             page_size=int(raw.get("page_size", d.page_size)),
             oai_page_size=int(raw.get("oai_page_size", d.oai_page_size)),
             pin_file=raw.get("pin_file"),
+            pin_tcti=raw.get("pin_tcti"),
             secure_cookies=bool(raw.get("secure_cookies", False)),
             rates=rates,
         )
@@ -103,15 +105,21 @@ LANG = web.RequestKey("catalogue_lang", str)
 
 
 def default_key_opener(centre: Centre, config: CatalogueConfig) -> KeyOpener | None:
-    """The archive's agency key (keys/agency.json in the centre's folder), if set up."""
+    """The archive's agency key (keys/agency.json in the centre's folder), if set up, opened
+    with the token PIN of the centre's secret store; a plain ``pin_file`` is migrated first."""
+    from sync.central import token_pin
+
+    if config.pin_file:
+        token_pin.migrate_pin_file(centre.data_dir, Path(config.pin_file), config.pin_tcti)
     if not (centre.data_dir / "keys" / "agency.json").exists():
         return None
     from appliance.keys.agency import open_agency_key
 
-    pin = None
-    if config.pin_file:
-        pin = Path(config.pin_file).read_text("utf-8").strip()
-    return lambda: open_agency_key(centre.data_dir, pin)
+    def open_key() -> AbstractContextManager[Any]:
+        return open_agency_key(centre.data_dir,
+                               token_pin.token_pin(centre.data_dir, config.pin_tcti))
+
+    return open_key
 
 
 def _secret(data_dir: Path) -> bytes:
