@@ -127,8 +127,9 @@ async def test_concurrent_previews_never_run_more_renders_than_the_bound(
     assert [r.status for r in answers] == [200, 200, 200]
     runs = _log(renders)
     assert len(runs) == 3
-    most = max(sum(1 for o in runs if o["start"] < r["end"] and r["start"] < o["end"])
-               for r in runs)
+    # The most renders running at one moment (the most begun at some render's start and not
+    # ended): one render overlapping the two others, one after the other, is still two at once.
+    most = max(sum(1 for o in runs if o["start"] <= r["start"] < o["end"]) for r in runs)
     assert most <= 2, runs
 
 
