@@ -111,8 +111,9 @@ def _status_bytes(store: Store, item_id: str, summary: dict[str, Any], code: str
                   description: str, actor: str, key: XmlSigningKey | None) -> dict[str, Any]:
     from .build import status_package
 
-    msg = status.make_status(summary, _us(store), code, description, store.clock.now(), actor)
-    raw = status_package(msg, key)
+    now = store.clock.now()
+    msg = status.make_status(summary, _us(store), code, description, now, actor)
+    raw = status_package(msg, key, now)
     stored = store.content.put_bytes(raw)
     stamp = store.clock.now().astimezone(status.VN).strftime("%Y%m%d%H%M%S")
     return {"sha256": stored.sha256, "code": code,
