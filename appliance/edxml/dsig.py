@@ -73,20 +73,22 @@ def signing_time_text(when: dt.datetime) -> str:
 
 def _xades_signer(when: dt.datetime, **kwargs: Any) -> Any:
     """signxml's XAdES signer, with the signing time ours (signxml writes its own UTC now)."""
-    from signxml.xades import XAdESDataObjectFormat, XAdESSigner
+    from signxml.xades.xades import XAdESDataObjectFormat, XAdESSigner
 
-    class _Signer(XAdESSigner):  # type: ignore[misc]
+    class _Signer(XAdESSigner):
         def add_signing_time(self, props: Any, sig_root: Any, signing_settings: Any) -> None:
             el = etree.SubElement(props, f"{{{XADES_NS}}}SigningTime", nsmap=self.namespaces)
             el.text = signing_time_text(when)
 
-        def _add_reference_to_signed_info(self, sig_root: Any, node: Any, **attrs: Any) -> None:
+        def _add_reference_to_signed_info(self, sig_root: Any, node_to_reference: Any,
+                                          **attrs: Any) -> None:
             # signxml digests these references with the signature's C14N but names no
             # transform, so a verifier applies the default (inclusive C14N 1.0) and, with the
             # exclusive C14N real packages use, the digests differ; name it explicitly.
             import base64
 
-            signed_info = self._find(sig_root, "SignedInfo")
+            node = node_to_reference
+            signed_info = sig_root.find(f"{{{DSIG_NS}}}SignedInfo")
             ref = etree.SubElement(signed_info, f"{{{DSIG_NS}}}Reference",
                                    nsmap=self.namespaces, URI=f"#{node.get('Id')}", **attrs)
             transforms = etree.SubElement(ref, f"{{{DSIG_NS}}}Transforms",
@@ -205,7 +207,7 @@ def _verify(data: bytes, leaf: x509.Certificate, config: Any, xades: bool, refs:
     import dataclasses
 
     from signxml.verifier import XMLVerifier
-    from signxml.xades import XAdESVerifier, XAdESVerifyResult
+    from signxml.xades.xades import XAdESVerifier, XAdESVerifyResult
 
     if not xades:
         XMLVerifier().verify(data, x509_cert=leaf, expect_config=config)
