@@ -107,8 +107,10 @@ def _check_pdfs(package: Package) -> None:
             raise PackageRefused(f"Tệp '{a.name}' không phải PDF đọc được ({exc}).") from exc
 
 
-def _status_bytes(store: Store, item_id: str, summary: dict[str, Any], code: str,
+def status_message(store: Store, item_id: str, summary: dict[str, Any], code: str,
                   description: str, actor: str, key: XmlSigningKey | None) -> dict[str, Any]:
+    """The status message ``code`` about ``summary``, signed and stored; what the outbox
+    keeps of it."""
     from .build import status_package
 
     now = store.clock.now()
@@ -168,8 +170,16 @@ def import_package(
     known = inbox.by_package(store.reader(), sha)
     if known is not None:
         return ImportResult(known, load_report(store, known), duplicate=True)
-    package, root = read_package(raw, max_bytes)
-    _check_pdfs(package)
+    try:
+        package, root = read_package(raw, max_bytes)
+        _check_pdfs(package)
+    except PackageRefused as exc:
+        # Returned to the sender (status 02) when it can be told; the caller sets it aside.
+        from .refusal import record_refusal
+
+        record_refusal(store, raw, exc.reason, source=source, max_bytes=max_bytes, key=key,
+                       actor=actor)
+        raise
     trust = TrustStore(store.data_dir)
     report, used = verify_package(raw, root, package, trust, store.config.all_ids,
                                   store.clock.now(), online=online)
@@ -183,7 +193,7 @@ def import_package(
     stored_report = _store_report(store, report, summary)
     revocation_refs = _keep_revocation(store, trust, used)
     item_id = writes.new_id()
-    ack = _status_bytes(store, item_id, summary, status.RECEIVED, "Đã nhận văn bản", "văn thư",
+    ack = status_message(store, item_id, summary, status.RECEIVED, "Đã nhận văn bản", "văn thư",
                         key)
 
     def job(txn: Txn) -> None:
@@ -368,7 +378,7 @@ def register(
         raw.update(dict(changes or {}))
         raw["Content"] = _content_list(item) + _report_content(store, item)
         result = store.register_incoming(raw, actor)
-    ack = _status_bytes(store, item_id, item.summary, status.ACCEPTED,
+    ack = status_message(store, item_id, item.summary, status.ACCEPTED,
                         "Đã tiếp nhận, vào sổ văn bản đến", actor, key)
 
     def job(txn: Txn) -> None:
@@ -391,7 +401,7 @@ def return_package(store: Store, item_id: str, reason: str, actor: str,
         raise DecisionError("Lý do trả lại dài quá 500 ký tự.")
     item = _item(store, item_id)
     _decidable(item)
-    ack = _status_bytes(store, item_id, item.summary, status.RETURNED, reason, actor, key)
+    ack = status_message(store, item_id, item.summary, status.RETURNED, reason, actor, key)
 
     def job(txn: Txn) -> None:
         data = {"reason": reason, "status": ack}
