@@ -95,13 +95,13 @@ async def outgoing_create(request: web.Request) -> web.Response:
     to_text = str(form.get("To") or "")
     shown = {**values, **{f"t_{k}": v for k, v in template_values(form).items()},
              "To": to_text, "mode": mode}
-    if to_text.strip():
-        values["To"] = _recipients(to_text)
     relation = None
     if form.get("relation_type") and form.get("relation_document"):
         relation = {"type": str(form["relation_type"]), "document": str(form["relation_document"])}
         shown.update(relation_type=relation["type"], relation_document=relation["document"])
     try:
+        if to_text.strip():
+            values["To"] = _recipients(to_text)
         s.store.prepare_document("outgoing", values)
         s.store.check_can_write()  # a full disk or a halted store, before the file is read
         upload = await upload_of(form)
