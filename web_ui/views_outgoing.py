@@ -43,8 +43,8 @@ async def upload_of(form: dict[str, Any], name: str = "file") -> tuple[bytes, st
         return data, str(field.filename), "application/pdf"
     if data.startswith(b"PK\x03\x04") and str(field.filename).lower().endswith(".docx"):
         return data, str(field.filename), DOCX_MIME
-    raise ValidationError("not a PDF or DOCX", "file",
-                          msgid="The draft must be a PDF or a DOCX file.")
+    raise ValidationError("not a PDF or DOCX", name, value=str(field.filename), msgid=(
+        "%(label)s: '%(value)s' is neither a PDF nor a DOCX file. Choose the file again."))
 
 
 def source_of(store: Store, mode: str, form: dict[str, Any], meta: dict[str, Any],

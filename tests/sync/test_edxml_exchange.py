@@ -351,3 +351,50 @@ def test_lgsp_malformed_package_is_refused_and_answered(
     assert [m[0][:14] for m in server.messages] == ["trang-thai-02-"]
     assert b"<StatusCode>02</StatusCode>" in server.messages[0][1]
     assert inbox.unsent(store.reader()) == []
+
+
+def test_a_packaged_delivery_leaves_through_the_exchange_once(store: Store,
+                                                             tmp_path: Path) -> None:
+    """An issued văn bản đi's electronic delivery, packaged from its page, is handed to the
+    exchange folder by the next pass and becomes "sent"; a link that is down keeps it
+    packaged for the pass after."""
+    from appliance import writes
+    from appliance.kinds import Kind
+    from appliance.outgoing import deliveries
+    from tests.archive.conftest import attach_pdf
+    from tests.conftest import outgoing
+
+    rec = store.issue_outgoing(store.draft_outgoing(outgoing(
+        Subject="Về việc báo cáo kết quả chuyển đổi số quý IV",
+        To=[{"OrganId": "000.00.00.H49", "OrganName": "Ủy ban nhân dân tỉnh Quảng Ninh"},
+            {"OrganName": "Lưu: VT"}])).record.id).record
+    attach_pdf(store, rec, "Báo cáo kết quả chuyển đổi số")
+
+    def plan(txn: Any) -> Any:  # what issuing.issue does when the box signs and numbers it
+        cur = writes.current(txn, "document", id=rec.id)
+        data = dict(cur.data, Deliveries=deliveries.plan(cur.data, [], cur.data["IssuedDate"]))
+        return writes.put(txn, "document", Kind.DOCUMENT_DELIVERY, "vanthu", data, cur.id,
+                          cur.version)
+
+    store.writer_or_fail().call(plan)
+    items = store.get("document", rec.id).data["Deliveries"]
+    n = next(d["n"] for d in items if d["channel"] == "electronic")
+    deliveries.package_electronic(store, rec.id, n, "vanthu", None)
+    ex = tmp_path / "lienthong"
+
+    class Down(FolderConnector):
+        def send(self, name: str, data: bytes) -> None:
+            raise TransportError("mất kết nối")
+
+    res = run_once(store, Down(ex, settle_s=0), _config(ex))
+    assert res.sent == [] and res.errors
+    state = {d["n"]: d["status"] for d in store.get("document", rec.id).data["Deliveries"]}
+    assert state[n] == "packaged"
+    res = run_once(store, FolderConnector(ex, settle_s=0), _config(ex))
+    assert len(res.sent) == 1 and res.sent[0].startswith("van-ban-")
+    sent = list((ex / "di").iterdir())
+    assert [p.name for p in sent] == res.sent
+    assert b"<OrganId>000.00.00.H49</OrganId>" in sent[0].read_bytes()
+    state = {d["n"]: d["status"] for d in store.get("document", rec.id).data["Deliveries"]}
+    assert state[n] == "sent"
+    assert run_once(store, FolderConnector(ex, settle_s=0), _config(ex)).sent == []

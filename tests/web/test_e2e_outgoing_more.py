@@ -326,7 +326,8 @@ def test_draft_from_an_uploaded_docx(data_dir: Path, tmp_path: Path) -> None:
         page.check("#mode-file")
         page.set_input_files("#f-file", str(wrong))
         page.click("#save")  # not a DOCX inside: refused on its field, the form kept
-        expect(page.locator("#error")).to_contain_text("Dự thảo phải là tệp PDF hoặc DOCX")
+        expect(page.locator("#error")).to_contain_text(
+            "Tệp dự thảo (PDF hoặc DOCX): 'ghi-chu.docx' không phải tệp PDF hay DOCX")
         expect(page.locator("#f-file")).to_have_attribute("aria-invalid", "true")
         expect(page.locator("#f-Subject")).to_have_value(SUBJECT)
         expect(page.locator("#mode-file")).to_be_checked()
