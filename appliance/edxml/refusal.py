@@ -28,6 +28,7 @@ from ..writer import Txn
 from . import inbox
 from .dsig import XmlSigningKey
 from .parse import _DOCTYPE, _date
+from .status import RETURNED, stored_status
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -98,8 +99,6 @@ def refusal_id(raw: bytes) -> str:
 def record_refusal(store: Store, raw: bytes, reason: str, *, source: str, max_bytes: int,
                    key: XmlSigningKey | None, actor: str) -> Refusal | None:
     """Log the refusal with its status 02 when the sender can be read (None otherwise)."""
-    from .intake import status_message
-
     summary = identify(raw, max_bytes)
     if summary is None:
         return None
@@ -109,9 +108,7 @@ def record_refusal(store: Store, raw: bytes, reason: str, *, source: str, max_by
     ).fetchone() if inbox.has_outbox(store.reader()) else None
     if known is not None:
         return Refusal(rid, str(known[0]), summary["From"]["OrganId"])
-    from .status import RETURNED
-
-    answer = status_message(store, rid, summary, RETURNED, reason[:500], "văn thư", key)
+    answer = stored_status(store, rid, summary, RETURNED, reason[:500], "văn thư", key)
     data = {"source": source, "reason": reason,
             "package": {"sha256": hashlib.sha256(raw).hexdigest(), "size": len(raw)},
             "summary": summary, "status": answer}
