@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -139,10 +140,22 @@ def test_export_round_trip_signed_in_the_tpm(
         signed_at)  # read back from the signed properties, shown beside the verdict
 
 
+def _xmlsec1(raw: bytes, root_pem: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """xmlsec1's verdict, trusting ``root_pem``; the XAdES and KeyInfo ids declared."""
+    path = tmp_path / "goi-tin.xml"
+    path.write_bytes(raw)
+    return subprocess.run(
+        ["xmlsec1", "--verify", "--trusted-pem", str(root_pem),
+         "--id-attr:Id", f"{XADES}:SignedProperties",
+         "--id-attr:Id", "http://www.w3.org/2000/09/xmldsig#:KeyInfo", str(path)],
+        capture_output=True, text=True, check=False)
+
+
 def test_changing_the_signing_time_breaks_the_signature(
     store: Store, agency_pki: PkiServices, tmp_path: Path, clock: ManualClock
 ) -> None:
-    """The SigningTime is signed: a time moved one day back fails signxml and our check."""
+    """The SigningTime is signed: a time moved one day back fails signxml, xmlsec1 and our
+    check."""
     from signxml.exceptions import InvalidSignature
     from signxml.xades import XAdESVerifier
 
@@ -165,6 +178,10 @@ def test_changing_the_signing_time_breaks_the_signature(
         XAdESVerifier().verify(bad, ca_pem_file=str(root_pem))
     found = check_signature(bad, etree.fromstring(bad))
     assert found.present and not found.intact and found.signing_time == ""
+    # xmlsec1 (libxmlsec1), a judge that is not signxml, agrees both ways.
+    assert _xmlsec1(raw, root_pem, tmp_path).returncode == 0
+    tampered = _xmlsec1(bad, root_pem, tmp_path)
+    assert tampered.returncode != 0 and "failed to verify" in tampered.stderr
     good = check_signature(raw, etree.fromstring(raw))
     assert good.intact and good.signing_time == stamp.decode()
 
