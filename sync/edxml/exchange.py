@@ -166,9 +166,12 @@ def packaged(store: Store) -> list[tuple[str, int, str, str]]:
 
 def send_deliveries(store: Store, connector: Connector, res: ExchangeResult) -> None:
     """Hand every packaged electronic delivery to the exchange; each then becomes sent."""
+    from appliance.classified import document_is_classified
     from appliance.outgoing.deliveries import set_status
 
     for doc_id, n, sha, name in packaged(store):
+        if document_is_classified(store.reader(), {}, doc_id, projected=True):
+            continue  # made mật since it was packaged: it never leaves electronically
         with store.content.open(sha) as fh:
             data = fh.read()
         try:

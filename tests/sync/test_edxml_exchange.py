@@ -353,11 +353,8 @@ def test_lgsp_malformed_package_is_refused_and_answered(
     assert inbox.unsent(store.reader()) == []
 
 
-def test_a_packaged_delivery_leaves_through_the_exchange_once(store: Store,
-                                                             tmp_path: Path) -> None:
-    """An issued văn bản đi's electronic delivery, packaged from its page, is handed to the
-    exchange folder by the next pass and becomes "sent"; a link that is down keeps it
-    packaged for the pass after."""
+def _packaged(store: Store) -> tuple[str, int]:
+    """An issued văn bản đi with an electronic delivery packaged from its page: (id, n)."""
     from appliance import writes
     from appliance.kinds import Kind
     from appliance.outgoing import deliveries
@@ -380,6 +377,16 @@ def test_a_packaged_delivery_leaves_through_the_exchange_once(store: Store,
     items = store.get("document", rec.id).data["Deliveries"]
     n = next(d["n"] for d in items if d["channel"] == "electronic")
     deliveries.package_electronic(store, rec.id, n, "vanthu", None)
+    return rec.id, n
+
+
+def test_a_packaged_delivery_leaves_through_the_exchange_once(store: Store,
+                                                             tmp_path: Path) -> None:
+    """An issued văn bản đi's electronic delivery, packaged from its page, is handed to the
+    exchange folder by the next pass and becomes "sent"; a link that is down keeps it
+    packaged for the pass after."""
+    doc_id, n = _packaged(store)
+    rec = store.get("document", doc_id)
     ex = tmp_path / "lienthong"
 
     class Down(FolderConnector):
@@ -398,3 +405,24 @@ def test_a_packaged_delivery_leaves_through_the_exchange_once(store: Store,
     state = {d["n"]: d["status"] for d in store.get("document", rec.id).data["Deliveries"]}
     assert state[n] == "sent"
     assert run_once(store, FolderConnector(ex, settle_s=0), _config(ex)).sent == []
+
+
+def test_a_packaged_delivery_made_secret_since_never_leaves(store: Store,
+                                                            tmp_path: Path) -> None:
+    """A document made mật after its package was made is not handed to the exchange."""
+    from appliance import writes
+    from appliance.kinds import Kind
+
+    doc_id, n = _packaged(store)
+
+    def secret(txn: Any) -> Any:
+        cur = writes.current(txn, "document", id=doc_id)
+        return writes.put(txn, "document", Kind.DOCUMENT_UPDATE, "vanthu",
+                          dict(cur.data, Mode="03"), cur.id, cur.version)
+
+    store.writer_or_fail().call(secret)
+    ex = tmp_path / "lienthong"
+    res = run_once(store, FolderConnector(ex, settle_s=0), _config(ex))
+    assert res.sent == [] and not list((ex / "di").iterdir())
+    state = {d["n"]: d["status"] for d in store.get("document", doc_id).data["Deliveries"]}
+    assert state[n] == "packaged"
