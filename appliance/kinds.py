@@ -69,6 +69,7 @@ class Kind(StrEnum):
     EDXML_REGISTERED = "edxml.registered"  # registered as a văn bản đến (status 03 prepared)
     EDXML_RETURNED = "edxml.returned"  # returned to the sender with a reason (status 02)
     EDXML_STATUS_SENT = "edxml.status_sent"  # a status message handed to the exchange
+    EDXML_REFUSED = "edxml.refused"  # a malformed package answered with status 02
     EDXML_EXPORTED = "edxml.exported"  # an issued document packaged for an addressee
     EDXML_TRUST = "edxml.trust"  # a trust root added to or removed from the trust store
     # Registers kept beside the documents (Decree 30 Phụ lục IV): appliance/postal.py,

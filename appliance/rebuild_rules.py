@@ -86,6 +86,7 @@ EDXML_KINDS = frozenset(
         Kind.EDXML_REGISTERED,
         Kind.EDXML_RETURNED,
         Kind.EDXML_STATUS_SENT,
+        Kind.EDXML_REFUSED,
     }
 )
 # Kinds known to project nothing that this rebuild can write.

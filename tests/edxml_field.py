@@ -8,6 +8,7 @@ by an identity of the test PKI (``tests/pki_services.py``).
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -212,9 +213,10 @@ def edxml_everything(store: Any, secret_mode: str | None = None) -> dict[str, st
     """One of every ``edxml.*`` kind through the live paths, without a PKI (unsigned packages
     are "không kiểm tra được", registered with the clerk's confirmation): a trust root added
     and removed, two packages received and checked, one registered (as a mật document when
-    ``secret_mode`` is "03"), one returned, their status messages sent, an issued document
-    exported."""
+    ``secret_mode`` is "03"), one returned, one refused for its structure (answered with
+    status 02), their status messages sent, an issued document exported."""
     from appliance.edxml import export, inbox, intake
+    from appliance.edxml.errors import PackageRefused
     from appliance.edxml.intake_trust import add_root, remove_root
     from tests.archive.conftest import attach_pdf, pdf_bytes
     from tests.conftest import outgoing
@@ -235,6 +237,11 @@ def edxml_everything(store: Any, secret_mode: str | None = None) -> dict[str, st
         [FieldAttachment("316.pdf", pdf_bytes("Công văn 316 góp ý dự thảo"))]),
         source="kiểm thử", online=False)
     intake.return_package(store, second.item.id, "Sai thể thức văn bản", "vanthu")
+    with contextlib.suppress(PackageRefused):
+        intake.import_package(store, field_package(
+            None, FieldDoc(subject="", code_number="317"),
+            [FieldAttachment("317.pdf", pdf_bytes("Công văn 317"))]), source="kiểm thử",
+            online=False)
     for pending in inbox.unsent(store.reader()):
         intake.mark_sent(store, pending.item_id, pending.code, "folder:/kiểm-thử")
     out = store.issue_outgoing(store.draft_outgoing(outgoing(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from tests.swtpm import Swtpm, swtpm, swtpm_factory
 
 __all__ = ["pki_factory", "softhsm_token", "swtpm", "swtpm_factory"]
 PROVINCE = "000.00.00.H49"
+XADES = "http://uri.etsi.org/01903/v1.3.2#"
 
 
 @pytest.fixture
@@ -95,14 +97,19 @@ def test_export_round_trip_signed_in_the_tpm(
     data = store.get("document", doc_id).data
     with agency.open_agency_key(store.data_dir) as key:
         raw = export.export_document(store, doc_id, PROVINCE, key)
-    # signxml, on its own and in its strictest mode: the signature over the whole package
-    # checks out and the certificate chains to the CA's root.
-    from signxml.verifier import XMLVerifier
+    # signxml, on its own and in its strictest mode (XAdES: exactly the three references, the
+    # signing certificate's digest): the signature over the whole package checks out, the
+    # certificate chains to the CA's root, and the signed SigningTime is the box's clock.
+    from signxml.xades import XAdESVerifier, XAdESVerifyResult
 
     root_pem = tmp_path / "root.pem"
     root_pem.write_bytes(agency_pki.trust_roots_pem())
-    verified = XMLVerifier().verify(raw, ca_pem_file=str(root_pem))
-    assert etree.QName(verified.signed_xml).localname == "edXML"  # the whole document
+    results = XAdESVerifier().verify(raw, ca_pem_file=str(root_pem))
+    assert etree.QName(results[0].signed_xml).localname == "edXML"  # the whole document
+    props = next(r for r in results if isinstance(r, XAdESVerifyResult)).signed_properties
+    signed_at = props.findtext(f"{{{XADES}}}SigningTime")
+    assert signed_at == clock.now().astimezone(TZ).isoformat(timespec="seconds")
+    assert signed_at.endswith("+07:00")
     certs = [x509.load_der_x509_certificate(base64.b64decode(c.text)) for c in etree.fromstring(
         raw).iter("{http://www.w3.org/2000/09/xmldsig#}X509Certificate")]
     ids = {a.value for c in certs for a in c.subject.get_attributes_for_oid(NameOID.USER_ID)}
@@ -129,12 +136,60 @@ def test_export_round_trip_signed_in_the_tpm(
     assert s["From"]["OrganId"] == ORG_ID and s["PromulgationDate"] == data["IssuedDate"]
     xml_sig = next(x for x in res.report["signatures"] if x["kind"] == "xml-dsig")
     assert xml_sig["organ_id"] == ORG_ID and xml_sig["trusted"]
+    assert dt.datetime.fromisoformat(xml_sig["signing_time"]) == dt.datetime.fromisoformat(
+        signed_at)  # read back from the signed properties, shown beside the verdict
+
+
+def _xmlsec1(raw: bytes, root_pem: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """xmlsec1's verdict, trusting ``root_pem``; the XAdES and KeyInfo ids declared."""
+    path = tmp_path / "goi-tin.xml"
+    path.write_bytes(raw)
+    return subprocess.run(
+        ["xmlsec1", "--verify", "--trusted-pem", str(root_pem),
+         "--id-attr:Id", f"{XADES}:SignedProperties",
+         "--id-attr:Id", "http://www.w3.org/2000/09/xmldsig#:KeyInfo", str(path)],
+        capture_output=True, text=True, check=False)
+
+
+def test_changing_the_signing_time_breaks_the_signature(
+    store: Store, agency_pki: PkiServices, tmp_path: Path, clock: ManualClock
+) -> None:
+    """The SigningTime is signed: a time moved one day back fails signxml, xmlsec1 and our
+    check."""
+    from signxml.exceptions import InvalidSignature
+    from signxml.xades import XAdESVerifier
+
+    from appliance.edxml.dsig import check_signature
+
+    doc_id = _issued(store, signed_pdf(agency_pki.identity("signer"), "Báo cáo"))
+    with agency.open_agency_key(store.data_dir) as key:
+        raw = export.export_document(store, doc_id, PROVINCE, key)
+    root_pem = tmp_path / "root.pem"
+    root_pem.write_bytes(agency_pki.trust_roots_pem())
+    XAdESVerifier().verify(raw, ca_pem_file=str(root_pem))  # as made: valid
+    stamp = clock.now().astimezone(TZ).isoformat(timespec="seconds").encode()
+    earlier = (clock.now() - dt.timedelta(days=1)).astimezone(TZ).isoformat(
+        timespec="seconds").encode()
+    assert raw.count(stamp) >= 1
+    at = raw.index(b"SigningTime>")
+    bad = raw[:at] + raw[at:].replace(stamp, earlier, 1)
+    assert bad != raw
+    with pytest.raises(InvalidSignature):
+        XAdESVerifier().verify(bad, ca_pem_file=str(root_pem))
+    found = check_signature(bad, etree.fromstring(bad))
+    assert found.present and not found.intact and found.signing_time == ""
+    # xmlsec1 (libxmlsec1), a judge that is not signxml, agrees both ways.
+    assert _xmlsec1(raw, root_pem, tmp_path).returncode == 0
+    tampered = _xmlsec1(bad, root_pem, tmp_path)
+    assert tampered.returncode != 0 and "failed to verify" in tampered.stderr
+    good = check_signature(raw, etree.fromstring(raw))
+    assert good.intact and good.signing_time == stamp.decode()
 
 
 def test_one_flipped_bit_fails_signxml(store: Store, agency_pki: PkiServices,
                                        tmp_path: Path) -> None:
     from signxml.exceptions import InvalidSignature
-    from signxml.verifier import XMLVerifier
+    from signxml.xades import XAdESVerifier
 
     doc_id = _issued(store, signed_pdf(agency_pki.identity("signer"), "Báo cáo"))
     with agency.open_agency_key(store.data_dir) as key:
@@ -144,7 +199,7 @@ def test_one_flipped_bit_fails_signxml(store: Store, agency_pki: PkiServices,
     root_pem = tmp_path / "root.pem"
     root_pem.write_bytes(agency_pki.trust_roots_pem())
     with pytest.raises(InvalidSignature):
-        XMLVerifier().verify(bad, ca_pem_file=str(root_pem))
+        XAdESVerifier().verify(bad, ca_pem_file=str(root_pem))
 
 
 def test_only_issued_public_documents_to_their_addressees(store: Store) -> None:
@@ -165,8 +220,8 @@ def test_only_issued_public_documents_to_their_addressees(store: Store) -> None:
 def test_status_message_signed_on_a_pkcs11_token(tmp_path: Path,
                                                  softhsm_token: SoftHsmToken) -> None:
     """The office's token (SoftHSM2 here) signs edXML too: signxml validates the status
-    message against the CA, and reads its StatusCode."""
-    from signxml.verifier import XMLVerifier
+    message against the CA, and reads its StatusCode and signing time."""
+    from signxml.xades import XAdESVerifier, XAdESVerifyResult
 
     from appliance.edxml.build import status_package
     from appliance.edxml.model import Organ
@@ -180,11 +235,13 @@ def test_status_message_signed_on_a_pkcs11_token(tmp_path: Path,
     agency.import_agency_cert(tmp_path, pem(cert) + pem(ca.cert), pin=softhsm_token.pin)
     summary = {"From": {"OrganId": PROVINCE}, "CodeNumber": "12", "CodeNotation": "UBND-VP",
                "PromulgationDate": "2026-11-28", "DocumentId": "x"}
-    msg = make_status(summary, Organ(ORG_ID, ORG_NAME), "03", "Đã tiếp nhận",
-                      dt.datetime.now(TZ))
+    now = dt.datetime(2026, 11, 28, 2, 30, 5, tzinfo=dt.UTC)
+    msg = make_status(summary, Organ(ORG_ID, ORG_NAME), "03", "Đã tiếp nhận", now)
     with agency.open_agency_key(tmp_path, softhsm_token.pin) as key:
-        raw = status_package(msg, key)
+        raw = status_package(msg, key, now)
     (tmp_path / "ca.pem").write_bytes(pem(ca.cert))
-    verified = XMLVerifier().verify(raw, ca_pem_file=str(tmp_path / "ca.pem"))
-    code = verified.signed_xml.findtext(f".//{{{NS_2016}}}StatusCode")  # type: ignore[union-attr]
+    results = XAdESVerifier().verify(raw, ca_pem_file=str(tmp_path / "ca.pem"))
+    code = results[0].signed_xml.findtext(f".//{{{NS_2016}}}StatusCode")  # type: ignore[union-attr]
     assert code == "03"
+    props = next(r for r in results if isinstance(r, XAdESVerifyResult)).signed_properties
+    assert props.findtext(f"{{{XADES}}}SigningTime") == "2026-11-28T09:30:05+07:00"

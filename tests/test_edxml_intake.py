@@ -173,7 +173,8 @@ def test_numbers_of_real_packages_are_registered_as_written(
 def test_a_pdf_with_active_content_is_refused_like_every_pdf_entering_the_box(
     store: Store, make: str
 ) -> None:
-    """The attachments pass pdfcheck, as every upload and scan does: nothing is stored."""
+    """The attachments pass pdfcheck, as every upload and scan does: nothing of the package is
+    stored; only the answer to its sender (status 02, with the reason) is."""
     from appliance.edxml.errors import PackageRefused
     from tests import active_pdfs
 
@@ -181,5 +182,11 @@ def test_a_pdf_with_active_content_is_refused_like_every_pdf_entering_the_box(
     before = set(store.content.iter_hashes())
     with pytest.raises(PackageRefused, match="nội dung chủ động"):
         intake.import_package(store, raw)
-    assert set(store.content.iter_hashes()) == before
+    new = set(store.content.iter_hashes()) - before
+    assert len(new) == 1
+    with store.content.open(new.pop()) as fh:
+        answer = fh.read()
+    assert b"<StatusCode>02</StatusCode>" in answer and b"AttachmentEncoded" not in answer
+    assert "nội dung chủ động" in answer.decode("utf-8")
     assert inbox.list_items(store.reader()) == []
+    assert [p.code for p in inbox.unsent(store.reader())] == ["02"]

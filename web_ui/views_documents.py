@@ -14,6 +14,7 @@ from appliance import records
 from appliance.capture.errors import CaptureError
 from appliance.errors import DiskFullError, HaltedError, LuutruError, ValidationError
 from appliance.fields import AUTO_FILLED
+from appliance.identifiers import validate_organ_id
 from appliance.store import Record
 
 from . import queries
@@ -115,8 +116,30 @@ async def _uploads(s: Services, form: dict[str, Any]) -> list[tuple[CheckedFile,
     return out
 
 
+# An identifier-looking token in brackets at the end: a digit first, dots within.
+_ORGAN_AT_END = re.compile(r"^(.*?)\s*\(\s*(\d[0-9A-Za-z]*(?:\.[0-9A-Za-z]*)+)\s*\)\s*$")
+
+
 def _recipients(text: str) -> list[dict[str, str]]:
-    return [{"OrganName": line.strip()} for line in text.splitlines() if line.strip()]
+    """One nơi nhận a line; a mã định danh in brackets at the end ("Ủy ban nhân dân tỉnh
+    Ninh Bình (000.00.00.H40)") makes it an electronic addressee (edXML)."""
+    out: list[dict[str, str]] = []
+    for line in text.splitlines():
+        line = " ".join(line.split())
+        if not line:
+            continue
+        m = _ORGAN_AT_END.match(line)
+        if m is None:
+            out.append({"OrganName": line})
+            continue
+        try:
+            organ_id = validate_organ_id(m[2], "To")
+        except ValidationError:
+            raise ValidationError(f"not an agency identifier: {m[2]}", "To", msgid=(
+                "%(label)s: '%(value)s' is not an agency identifier (mã định danh) of the "
+                "form 000.00.00.H49."), value=m[2]) from None
+        out.append({"OrganId": organ_id, "OrganName": m[1] or organ_id})
+    return out
 
 
 # -- văn bản đến ---------------------------------------------------------------------------

@@ -43,8 +43,8 @@ async def upload_of(form: dict[str, Any], name: str = "file") -> tuple[bytes, st
         return data, str(field.filename), "application/pdf"
     if data.startswith(b"PK\x03\x04") and str(field.filename).lower().endswith(".docx"):
         return data, str(field.filename), DOCX_MIME
-    raise ValidationError("not a PDF or DOCX", "file",
-                          msgid="The draft must be a PDF or a DOCX file.")
+    raise ValidationError("not a PDF or DOCX", name, value=str(field.filename), msgid=(
+        "%(label)s: '%(value)s' is neither a PDF nor a DOCX file. Choose the file again."))
 
 
 def source_of(store: Store, mode: str, form: dict[str, Any], meta: dict[str, Any],
@@ -95,13 +95,13 @@ async def outgoing_create(request: web.Request) -> web.Response:
     to_text = str(form.get("To") or "")
     shown = {**values, **{f"t_{k}": v for k, v in template_values(form).items()},
              "To": to_text, "mode": mode}
-    if to_text.strip():
-        values["To"] = _recipients(to_text)
     relation = None
     if form.get("relation_type") and form.get("relation_document"):
         relation = {"type": str(form["relation_type"]), "document": str(form["relation_document"])}
         shown.update(relation_type=relation["type"], relation_document=relation["document"])
     try:
+        if to_text.strip():
+            values["To"] = _recipients(to_text)
         s.store.prepare_document("outgoing", values)
         s.store.check_can_write()  # a full disk or a halted store, before the file is read
         upload = await upload_of(form)

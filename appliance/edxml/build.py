@@ -5,6 +5,7 @@ with the agency key when one is given (``dsig``)."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -100,8 +101,10 @@ def document_package(
     attachments: Sequence[Attachment],
     traces: Sequence[Trace],
     key: dsig.XmlSigningKey | None = None,
+    when: dt.datetime | None = None,
 ) -> bytes:
-    """A document package; signed over the whole document when ``key`` is given."""
+    """A document package; signed over the whole document when ``key`` is given, with the
+    signing time ``when``."""
     root, envelope, header_el = _root()
     _message_header(header_el, header)
     _traces(header_el, traces)
@@ -127,12 +130,13 @@ def document_package(
         _el(att, "AttachmentName", a.name)
         _el(att, "ContentTransferEncoded", base64.b64encode(a.data).decode("ascii"))
     if key is not None:
-        return dsig.sign_document(root, key)
+        return dsig.sign_document(root, key, when)
     out: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     return out
 
 
-def status_package(status: StatusMessage, key: dsig.XmlSigningKey | None = None) -> bytes:
+def status_package(status: StatusMessage, key: dsig.XmlSigningKey | None = None,
+                   when: dt.datetime | None = None) -> bytes:
     """A status message (``Status`` in the header), signed when ``key`` is given."""
     root, envelope, header_el = _root()
     st = _el(header_el, "Status")
@@ -152,6 +156,6 @@ def status_package(status: StatusMessage, key: dsig.XmlSigningKey | None = None)
         dsig.add_placeholder(header_el)
     _el(_el(envelope, "edXMLBody"), "edXMLManifest").set("version", "1.0")
     if key is not None:
-        return dsig.sign_document(root, key)
+        return dsig.sign_document(root, key, when)
     out: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     return out

@@ -93,8 +93,8 @@ def export_document(store: Store, doc_id: str, to: str, key: XmlSigningKey | Non
         page_amount=str(data.get("PageAmount", "")),
         steering_type="0",
     )
-    raw = document_package(header, attachments,
-                           [Trace(us.organ_id, timestamp(store.clock.now()))], key)
+    now = store.clock.now()
+    raw = document_package(header, attachments, [Trace(us.organ_id, timestamp(now))], key, now)
     stored = store.content.put_bytes(raw)
 
     def job(txn: Txn) -> None:

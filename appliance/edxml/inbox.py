@@ -14,6 +14,8 @@ Entries (``type`` "edxml", ``id`` the inbox item):
 - ``edxml.registered``: the văn bản đến it became, the status 03 prepared;
 - ``edxml.returned``: the reason, the status 02 prepared;
 - ``edxml.status_sent``: a status message handed to the exchange;
+- ``edxml.refused``: a package refused for its structure whose sender could be read: the
+  reason and the status 02 prepared (no inbox row; ``id`` is the refusal, see ``refusal``);
 - ``edxml.exported``: one of our issued documents packaged for an addressee (no inbox row);
 - ``edxml.trust``: a trust root added or removed (no row; the store is ``trust``).
 """
@@ -60,7 +62,7 @@ DDL = (
 TABLES = ("edxml_inbox", "edxml_outbox")
 ROW_KINDS = frozenset({
     Kind.EDXML_RECEIVED, Kind.EDXML_VERIFIED, Kind.EDXML_REGISTERED, Kind.EDXML_RETURNED,
-    Kind.EDXML_STATUS_SENT,
+    Kind.EDXML_STATUS_SENT, Kind.EDXML_REFUSED,
 })
 INERT = frozenset({Kind.EDXML_EXPORTED, Kind.EDXML_TRUST})
 
@@ -113,6 +115,8 @@ def apply(conn: sqlite3.Connection, entry: Entry) -> None:
             ("registered" if registered else "returned", d.get("document_id"), d.get("reason"),
              entry.actor, entry.at, entry.index, entry.id),
         )
+        _queue_status(conn, entry, d.get("status"))
+    elif kind == Kind.EDXML_REFUSED:
         _queue_status(conn, entry, d.get("status"))
     elif kind == Kind.EDXML_STATUS_SENT:
         conn.execute(
@@ -181,6 +185,12 @@ def _item(row: Any) -> InboxItem:
         r[0], r[1], r[2], r[3], int(r[4]), json.loads(r[5]), json.loads(r[6]), r[7],
         bool(r[8]), r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16],
     )
+
+
+def has_outbox(conn: sqlite3.Connection) -> bool:
+    return conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'edxml_outbox'"
+    ).fetchone() is not None
 
 
 def _has_table(conn: sqlite3.Connection) -> bool:

@@ -33,7 +33,7 @@ from . import inbox, status
 from .doctypes import map_type
 from .dsig import XmlSigningKey
 from .errors import DecisionError, PackageRefused
-from .model import Organ, Package
+from .model import Package
 from .parse import DEFAULT_MAX_BYTES, read_package
 from .report import render_html, report_json
 from .trust import TrustStore
@@ -78,10 +78,6 @@ class ImportResult:
         }
 
 
-def _us(store: Store) -> Organ:
-    return Organ(store.config.org_id, store.config.org_name)
-
-
 def _check_pdfs(package: Package) -> None:
     """Every PDF entering the box passes pdfcheck (no scripts, launch actions, attachments)."""
     import io
@@ -105,18 +101,6 @@ def _check_pdfs(package: Package) -> None:
             raise PackageRefused(f"Tệp '{a.name}' được mã hóa bằng mật khẩu.") from exc
         except pikepdf.PdfError as exc:
             raise PackageRefused(f"Tệp '{a.name}' không phải PDF đọc được ({exc}).") from exc
-
-
-def _status_bytes(store: Store, item_id: str, summary: dict[str, Any], code: str,
-                  description: str, actor: str, key: XmlSigningKey | None) -> dict[str, Any]:
-    from .build import status_package
-
-    msg = status.make_status(summary, _us(store), code, description, store.clock.now(), actor)
-    raw = status_package(msg, key)
-    stored = store.content.put_bytes(raw)
-    stamp = store.clock.now().astimezone(status.VN).strftime("%Y%m%d%H%M%S")
-    return {"sha256": stored.sha256, "code": code,
-            "name": f"trang-thai-{code}-{stamp}-{item_id[:8]}.edxml"}
 
 
 def _store_report(store: Store, report: Report, summary: dict[str, Any]) -> dict[str, str]:
@@ -167,8 +151,16 @@ def import_package(
     known = inbox.by_package(store.reader(), sha)
     if known is not None:
         return ImportResult(known, load_report(store, known), duplicate=True)
-    package, root = read_package(raw, max_bytes)
-    _check_pdfs(package)
+    try:
+        package, root = read_package(raw, max_bytes)
+        _check_pdfs(package)
+    except PackageRefused as exc:
+        # Returned to the sender (status 02) when it can be told; the caller sets it aside.
+        from .refusal import record_refusal
+
+        record_refusal(store, raw, exc.reason, source=source, max_bytes=max_bytes, key=key,
+                       actor=actor)
+        raise
     trust = TrustStore(store.data_dir)
     report, used = verify_package(raw, root, package, trust, store.config.all_ids,
                                   store.clock.now(), online=online)
@@ -182,8 +174,8 @@ def import_package(
     stored_report = _store_report(store, report, summary)
     revocation_refs = _keep_revocation(store, trust, used)
     item_id = writes.new_id()
-    ack = _status_bytes(store, item_id, summary, status.RECEIVED, "Đã nhận văn bản", "văn thư",
-                        key)
+    ack = status.stored_status(store, item_id, summary, status.RECEIVED, "Đã nhận văn bản",
+                               "văn thư", key)
 
     def job(txn: Txn) -> None:
         inbox.ensure_schema(txn.conn)
@@ -367,8 +359,8 @@ def register(
         raw.update(dict(changes or {}))
         raw["Content"] = _content_list(item) + _report_content(store, item)
         result = store.register_incoming(raw, actor)
-    ack = _status_bytes(store, item_id, item.summary, status.ACCEPTED,
-                        "Đã tiếp nhận, vào sổ văn bản đến", actor, key)
+    ack = status.stored_status(store, item_id, item.summary, status.ACCEPTED,
+                               "Đã tiếp nhận, vào sổ văn bản đến", actor, key)
 
     def job(txn: Txn) -> None:
         data = {"document_id": result.record.id, "status": ack}
@@ -390,7 +382,7 @@ def return_package(store: Store, item_id: str, reason: str, actor: str,
         raise DecisionError("Lý do trả lại dài quá 500 ký tự.")
     item = _item(store, item_id)
     _decidable(item)
-    ack = _status_bytes(store, item_id, item.summary, status.RETURNED, reason, actor, key)
+    ack = status.stored_status(store, item_id, item.summary, status.RETURNED, reason, actor, key)
 
     def job(txn: Txn) -> None:
         data = {"reason": reason, "status": ack}

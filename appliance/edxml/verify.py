@@ -81,7 +81,7 @@ class SignatureCheck:
     serial: str = ""
     not_before: str = ""
     not_after: str = ""
-    signing_time: str = ""  # as the signature claims it (PDF), ISO
+    signing_time: str = ""  # as the signature claims it (PDF; XAdES SigningTime), ISO
     algorithm: str = ""
     reasons: tuple[str, ...] = ()
 
@@ -216,7 +216,7 @@ def _context(
 async def _check_xml(found: DsigCheck, vc: Any, moment: dt.datetime) -> SignatureCheck:
     fields = _cert_fields(found.certificate)
     base = dict(target=ENVELOPE, kind="xml-dsig", whole=found.whole_document,
-                algorithm=found.algorithm, **fields)
+                algorithm=found.algorithm, signing_time=found.signing_time, **fields)
     weak = ("Thuật toán SHA-1 đã yếu (gói tin cũ).",) if found.weak else ()
     if not found.intact or found.certificate is None:
         return SignatureCheck(status=Verdict.INVALID, intact=False, trusted=False,

@@ -3,7 +3,10 @@
 ``run_once`` takes every waiting package into the electronic inbox (verified, with its
 acknowledgement, status 01, prepared in the same transaction), tells the connector which are
 in and which were refused, then hands over every status message not sent yet (01 on receipt,
-03 registered, 02 returned) and logs each as sent (``edxml.status_sent``). A poll every
+03 registered, 02 returned or refused) and logs each as sent (``edxml.status_sent``), and
+every packaged electronic delivery of an issued văn bản đi (made from the document's page),
+whose delivery then becomes "sent" (``document.delivery``). A crash between the hand-over and
+the log sends it again next pass: the receiver knows a package by its SHA-256. A poll every
 ``interval_s`` (a minute by default) sends the acknowledgement the same day as required.
 
 Configuration, parsed once, from ``DIR/edxml.json``::
@@ -121,6 +124,7 @@ def run_once(store: Store, connector: Connector, config: ExchangeConfig,
         else:
             res.imported.append(out.item.id)
     send_pending(store, connector, res)
+    send_deliveries(store, connector, res)
     return res
 
 
@@ -138,6 +142,48 @@ def send_pending(store: Store, connector: Connector, res: ExchangeResult) -> Non
             return  # the link is down: the rest waits for the next pass
         mark_sent(store, pending.item_id, pending.code, connector.name)
         res.sent.append(pending.name)
+
+
+def packaged(store: Store) -> list[tuple[str, int, str, str]]:
+    """(document id, delivery n, package SHA-256, file name) of every electronic delivery
+    packaged and not yet sent, oldest document first."""
+    rows = store.reader().execute(
+        'SELECT d.id, d."CodeNumber", d."CodeNotation", json_extract(x.value, \'$.n\'), '
+        "json_extract(x.value, '$.package'), json_extract(x.value, '$.to.OrganId') "
+        "FROM documents d, json_each(d.\"Deliveries\") x "
+        "WHERE d.\"Direction\" = 'outgoing' AND d.\"Status\" = 'issued' "
+        "AND json_extract(x.value, '$.channel') = 'electronic' "
+        "AND json_extract(x.value, '$.status') = 'packaged' "
+        "AND json_extract(x.value, '$.package') IS NOT NULL "
+        'ORDER BY d."IssuedDate", CAST(d."CodeNumber" AS INTEGER)'
+    ).fetchall()
+    out = []
+    for doc_id, number, notation, n, sha, organ in rows:
+        code = f"{number}-{notation}".replace("/", "-")
+        out.append((str(doc_id), int(n), str(sha), f"van-ban-{code}-{organ}-{sha[:8]}.edxml"))
+    return out
+
+
+def send_deliveries(store: Store, connector: Connector, res: ExchangeResult) -> None:
+    """Hand every packaged electronic delivery to the exchange; each then becomes sent."""
+    from appliance.classified import document_is_classified
+    from appliance.outgoing.deliveries import set_status
+
+    for doc_id, n, sha, name in packaged(store):
+        if document_is_classified(store.reader(), {}, doc_id, projected=True):
+            continue  # made mật since it was packaged: it never leaves electronically
+        with store.content.open(sha) as fh:
+            data = fh.read()
+        try:
+            connector.send(name, data)
+        except LuutruError as exc:
+            res.errors.append(f"{name}: {exc}")
+            if not getattr(exc, "retryable", False):
+                continue
+            return
+        set_status(store, doc_id, n, "sent", "edxml",
+                   note="Gửi qua trục liên thông văn bản (edXML)")
+        res.sent.append(name)
 
 
 def run_forever(store: Store, config: ExchangeConfig, stop: threading.Event,

@@ -246,3 +246,183 @@ def test_config_file_is_parsed_once(tmp_path: Path) -> None:
     cfg = load_config(tmp_path)
     assert cfg is not None and cfg.folder == tmp_path / "lienthong"
     assert cfg.interval_s == 30 and cfg.max_bytes == 50 * 1024 * 1024
+
+
+class _SoftKey:
+    """An agency key in memory with its chain (the TPM and token paths are tested elsewhere)."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        from appliance.keys import agency
+        from tests.conftest import ORG_ID, ORG_NAME
+        from tests.pki import make_ca
+
+        self.ca = make_ca()
+        self.private = ec.generate_private_key(ec.SECP256R1())
+        self.chain = [self.ca.issue(self.private.public_key(),
+                                    agency.agency_subject(ORG_NAME, None, ORG_ID)), self.ca.cert]
+
+    def xml_signing_key(self) -> Any:
+        return self.private
+
+
+def _status_of(raw: bytes, ca_pem: Path) -> dict[str, str]:
+    """A status message checked by signxml in its strict XAdES mode, and its fields."""
+    from lxml import etree
+    from signxml.xades import XAdESVerifier
+
+    results = XAdESVerifier().verify(raw, ca_pem_file=str(ca_pem))
+    signed = results[0].signed_xml
+    assert signed is not None and etree.QName(signed).localname == "edXML"
+    ns = "{http://www.mic.gov.vn/TBT/QCVN_102_2016}"
+    st = signed.find(f".//{ns}Status")
+    assert st is not None
+    return {"code": st.findtext(f"{ns}StatusCode") or "",
+            "organ": st.findtext(f"{ns}ResponseFor/{ns}OrganId") or "",
+            "document": st.findtext(f"{ns}ResponseFor/{ns}DocumentId") or "",
+            "number": st.findtext(f"{ns}ResponseFor/{ns}Code") or "",
+            "why": st.findtext(f"{ns}Description") or ""}
+
+
+def _malformed() -> dict[str, bytes]:
+    """Refused for their structure, each with a readable sender and document id; and a bomb
+    and a package without a sender, which get no answer."""
+    whole = _pkg(7)
+    return {
+        "cut.edxml": whole[: whole.index(b"<ContentTransferEncoded>") + 200],  # not XML
+        "no-subject.edxml": field_package(None, FieldDoc(
+            subject="", code_number="318", document_id="000.00.00.H49,2026/11/28,318/UBND-VX"),
+            [FieldAttachment("318.pdf", pdf_bytes("Công văn 318"))]),
+        "bomb.edxml": b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "a">]><edXML/>',
+        "nobody.edxml": b"<edXML><edXMLEnvelope><edXMLHeader><MessageHeader><DocumentId>9"
+                        b"</DocumentId></MessageHeader>",
+    }
+
+
+def test_a_malformed_package_from_a_known_sender_is_answered_with_a_signed_02(
+    store: Store, tmp_path: Path
+) -> None:
+    """Through the exchange folder: each malformed package is set aside with its reason, and
+    one whose sender and document can be read gets status 02 (signed, XAdES, strict
+    signxml) in di/, sent once; the bomb and the anonymous one get nothing."""
+    ex = tmp_path / "lienthong"
+    packages = _malformed()
+    for name, data in packages.items():
+        _drop(ex, name, data)
+    key = _SoftKey()
+    ca_pem = tmp_path / "ca.pem"
+    from tests.pki import pem
+
+    ca_pem.write_bytes(pem(key.ca.cert))
+    res = run_once(store, FolderConnector(ex, settle_s=0), _config(ex), key)
+    assert sorted(n for n, _ in res.refused) == sorted(_malformed())
+    assert inbox.list_items(store.reader()) == []
+    sent = sorted((ex / "di").iterdir())
+    assert len(sent) == 2 and all(p.name.startswith("trang-thai-02-") for p in sent)
+    answers = sorted((_status_of(p.read_bytes(), ca_pem) for p in sent),
+                     key=lambda a: a["document"])
+    assert [a["code"] for a in answers] == ["02", "02"]
+    assert {a["organ"] for a in answers} == {"000.00.00.H49"}
+    assert [a["document"] for a in answers] == [
+        "000.00.00.H49,2026/11/28,1234/UBND-VX", "000.00.00.H49,2026/11/28,318/UBND-VX"]
+    why = {a["number"]: a["why"] for a in answers}
+    assert "Subject" in why["318/UBND-VX"]
+    assert "XML" in why["107/UBND-VX"]
+    assert inbox.unsent(store.reader()) == []
+    # The same package dropped again is refused again but answered only once.
+    _drop(ex, "no-subject-2.edxml", packages["no-subject.edxml"])
+    again = run_once(store, FolderConnector(ex, settle_s=0), _config(ex), key)
+    assert [n for n, _ in again.refused] == ["no-subject-2.edxml"] and again.sent == []
+    assert len(list((ex / "di").iterdir())) == 2
+
+
+def test_lgsp_malformed_package_is_refused_and_answered(
+    store: Store, lgsp: tuple[Lgsp, str]
+) -> None:
+    """Through the LGSP connector: the refusal is acknowledged to the LGSP and the 02 goes
+    out as a message the same pass."""
+    server, url = lgsp
+    server.packages = {"cut": _malformed()["cut.edxml"]}
+    conn = HttpConnector(HttpSettings(url), sleep=lambda _: None)
+    res = run_once(store, conn, ExchangeConfig("http", online=False), _SoftKey())
+    assert [n for n, _ in res.refused] == ["cut.edxml"]
+    assert dict(server.acks)["cut"]["result"] == "refused"
+    assert [m[0][:14] for m in server.messages] == ["trang-thai-02-"]
+    assert b"<StatusCode>02</StatusCode>" in server.messages[0][1]
+    assert inbox.unsent(store.reader()) == []
+
+
+def _packaged(store: Store) -> tuple[str, int]:
+    """An issued văn bản đi with an electronic delivery packaged from its page: (id, n)."""
+    from appliance import writes
+    from appliance.kinds import Kind
+    from appliance.outgoing import deliveries
+    from tests.archive.conftest import attach_pdf
+    from tests.conftest import outgoing
+
+    rec = store.issue_outgoing(store.draft_outgoing(outgoing(
+        Subject="Về việc báo cáo kết quả chuyển đổi số quý IV",
+        To=[{"OrganId": "000.00.00.H49", "OrganName": "Ủy ban nhân dân tỉnh Quảng Ninh"},
+            {"OrganName": "Lưu: VT"}])).record.id).record
+    attach_pdf(store, rec, "Báo cáo kết quả chuyển đổi số")
+
+    def plan(txn: Any) -> Any:  # what issuing.issue does when the box signs and numbers it
+        cur = writes.current(txn, "document", id=rec.id)
+        data = dict(cur.data, Deliveries=deliveries.plan(cur.data, [], cur.data["IssuedDate"]))
+        return writes.put(txn, "document", Kind.DOCUMENT_DELIVERY, "vanthu", data, cur.id,
+                          cur.version)
+
+    store.writer_or_fail().call(plan)
+    items = store.get("document", rec.id).data["Deliveries"]
+    n = next(d["n"] for d in items if d["channel"] == "electronic")
+    deliveries.package_electronic(store, rec.id, n, "vanthu", None)
+    return rec.id, n
+
+
+def test_a_packaged_delivery_leaves_through_the_exchange_once(store: Store,
+                                                             tmp_path: Path) -> None:
+    """An issued văn bản đi's electronic delivery, packaged from its page, is handed to the
+    exchange folder by the next pass and becomes "sent"; a link that is down keeps it
+    packaged for the pass after."""
+    doc_id, n = _packaged(store)
+    rec = store.get("document", doc_id)
+    ex = tmp_path / "lienthong"
+
+    class Down(FolderConnector):
+        def send(self, name: str, data: bytes) -> None:
+            raise TransportError("mất kết nối")
+
+    res = run_once(store, Down(ex, settle_s=0), _config(ex))
+    assert res.sent == [] and res.errors
+    state = {d["n"]: d["status"] for d in store.get("document", rec.id).data["Deliveries"]}
+    assert state[n] == "packaged"
+    res = run_once(store, FolderConnector(ex, settle_s=0), _config(ex))
+    assert len(res.sent) == 1 and res.sent[0].startswith("van-ban-")
+    sent = list((ex / "di").iterdir())
+    assert [p.name for p in sent] == res.sent
+    assert b"<OrganId>000.00.00.H49</OrganId>" in sent[0].read_bytes()
+    state = {d["n"]: d["status"] for d in store.get("document", rec.id).data["Deliveries"]}
+    assert state[n] == "sent"
+    assert run_once(store, FolderConnector(ex, settle_s=0), _config(ex)).sent == []
+
+
+def test_a_packaged_delivery_made_secret_since_never_leaves(store: Store,
+                                                            tmp_path: Path) -> None:
+    """A document made mật after its package was made is not handed to the exchange."""
+    from appliance import writes
+    from appliance.kinds import Kind
+
+    doc_id, n = _packaged(store)
+
+    def secret(txn: Any) -> Any:
+        cur = writes.current(txn, "document", id=doc_id)
+        return writes.put(txn, "document", Kind.DOCUMENT_UPDATE, "vanthu",
+                          dict(cur.data, Mode="03"), cur.id, cur.version)
+
+    store.writer_or_fail().call(secret)
+    ex = tmp_path / "lienthong"
+    res = run_once(store, FolderConnector(ex, settle_s=0), _config(ex))
+    assert res.sent == [] and not list((ex / "di").iterdir())
+    state = {d["n"]: d["status"] for d in store.get("document", doc_id).data["Deliveries"]}
+    assert state[n] == "packaged"

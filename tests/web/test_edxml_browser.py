@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -106,6 +107,13 @@ def test_exchange_folder_to_register_and_return(data_dir: Path, tmp_path: Path,
         good_item.locator("a.subject-link").click()
         expect(page.locator("#verdict")).to_contain_text("Chữ ký hợp lệ")
         expect(page.locator("#envelope")).to_contain_text("Ủy ban nhân dân tỉnh Quảng Ninh")
+        # The signing time beside each verdict, as people read it: the PDF's signature
+        # states one; this envelope's plain XML-DSig does not, and the page says so.
+        times = page.locator(".card.sig .signing-time")
+        expect(times).to_have_count(2)
+        assert any(re.search(r"Thời điểm ký: \d{2}/\d{2}/\d{4} \d{2}:\d{2}$", t)
+                   for t in times.all_inner_texts()), times.all_inner_texts()
+        expect(times.filter(has_text="không ghi thời điểm ký")).to_have_count(1)
         shot("03-item-valid")
         page.set_viewport_size({"width": 360, "height": 780})
         shot("04-item-valid-360")
