@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import ValidationError
 from .fonts import register_reportlab
@@ -78,31 +80,46 @@ def _copy_pdf(width: float, height: float) -> bytes:
 def print_copy(pdf: bytes, mark: Mark) -> bytes:
     """A print copy of ``pdf`` with the conversion mark after the content of its last page
     and, for a copy, "BẢN SAO" at the top right of every page."""
+    with open_flat(pdf, "print", "the file") as src:
+        _mark_last_page(src, mark)
+        if mark.copy:
+            stamp_every_page(src, _copy_pdf)
+        out = io.BytesIO()
+        src.save(out, deterministic_id=True)
+        return out.getvalue()
+
+
+def open_flat(pdf: bytes, mode: str, what: str) -> Any:
+    """``pdf`` opened with its annotations flattened as shown in ``mode`` ("print",
+    "screen") and its form removed, so that a mark drawn over a page covers what is shown;
+    a ValidationError on ``Content`` naming ``what`` when it is not a PDF with a page."""
     import pikepdf
 
     try:
         src = pikepdf.open(io.BytesIO(pdf))
     except pikepdf.PdfError as exc:
-        raise ValidationError(f"the file is not a readable PDF ({exc})", "Content") from exc
-    with src:
-        if not len(src.pages):
-            raise ValidationError("the PDF has no page", "Content")
-        src.flatten_annotations("print")
-        if "/AcroForm" in src.Root:
-            del src.Root["/AcroForm"]
-        _mark_last_page(src, mark)
-        if mark.copy:
-            stamps: dict[tuple[float, float], pikepdf.Pdf] = {}
-            for page in src.pages:
-                box = page.mediabox
-                x0, y0, x1, y1 = (float(v) for v in box)
-                key = (round(x1 - x0, 1), round(y1 - y0, 1))
-                if key not in stamps:
-                    stamps[key] = pikepdf.open(io.BytesIO(_copy_pdf(*key)))
-                page.add_overlay(stamps[key].pages[0], pikepdf.Rectangle(x0, y0, x1, y1))
-        out = io.BytesIO()
-        src.save(out, deterministic_id=True)
-        return out.getvalue()
+        raise ValidationError(f"{what} is not a readable PDF ({exc})", "Content") from exc
+    if not len(src.pages):
+        src.close()
+        raise ValidationError("the PDF has no page", "Content")
+    src.flatten_annotations(mode)
+    if "/AcroForm" in src.Root:
+        del src.Root["/AcroForm"]
+    return src
+
+
+def stamp_every_page(src: Any, make: Callable[[float, float], bytes]) -> None:
+    """Overlay on every page of ``src`` the one-page PDF ``make(width, height)`` draws (made
+    once per page size)."""
+    import pikepdf
+
+    stamps: dict[tuple[float, float], pikepdf.Pdf] = {}
+    for page in src.pages:
+        x0, y0, x1, y1 = (float(v) for v in page.mediabox)
+        key = (round(x1 - x0, 1), round(y1 - y0, 1))
+        if key not in stamps:
+            stamps[key] = pikepdf.open(io.BytesIO(make(*key)))
+        page.add_overlay(stamps[key].pages[0], pikepdf.Rectangle(x0, y0, x1, y1))
 
 
 def _mark_last_page(src: object, mark: Mark) -> None:

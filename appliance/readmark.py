@@ -16,8 +16,8 @@ import io
 import math
 from dataclasses import dataclass
 
-from .errors import ValidationError
 from .fonts import register_reportlab
+from .printmark import open_flat, stamp_every_page
 
 READ_MARK = "ĐỌC TẠI CHỖ — KHÔNG PHẢI BẢN SAO"
 EDGE = 10.0  # points between the page's edge and the band's text
@@ -81,26 +81,8 @@ def _overlay(width: float, height: float, mark: ReadingMark) -> bytes:
 
 def mark_reading(pdf: bytes, mark: ReadingMark) -> bytes:
     """``pdf`` with the reading mark on every page (annotations flattened under it)."""
-    import pikepdf
-
-    try:
-        src = pikepdf.open(io.BytesIO(pdf))
-    except pikepdf.PdfError as exc:
-        raise ValidationError(f"the record's file is not a readable PDF ({exc})",
-                              "Content") from exc
-    with src:
-        if not len(src.pages):
-            raise ValidationError("the PDF has no page", "Content")
-        src.flatten_annotations("screen")
-        if "/AcroForm" in src.Root:
-            del src.Root["/AcroForm"]
-        stamps: dict[tuple[float, float], pikepdf.Pdf] = {}
-        for page in src.pages:
-            x0, y0, x1, y1 = (float(v) for v in page.mediabox)
-            key = (round(x1 - x0, 1), round(y1 - y0, 1))
-            if key not in stamps:
-                stamps[key] = pikepdf.open(io.BytesIO(_overlay(*key, mark)))
-            page.add_overlay(stamps[key].pages[0], pikepdf.Rectangle(x0, y0, x1, y1))
+    with open_flat(pdf, "screen", "the record's file") as src:
+        stamp_every_page(src, lambda width, height: _overlay(width, height, mark))
         out = io.BytesIO()
         src.save(out)
         return out.getvalue()
