@@ -5,6 +5,7 @@ retryable TransportError. (Filling connections and TCP_INFO are in test_wire.py.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,6 +19,7 @@ from sync.agent.http import CentreClient, Counters, TokenBucket
 from sync.errors import TransportError
 
 SHA = "ab" * 32
+NOISE = random.Random(1).randbytes(1000)  # incompressible
 
 
 @pytest.mark.asyncio
@@ -52,7 +54,7 @@ async def test_posts_are_counted_and_answered_as_they_came(
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
 ) -> None:
     """post_cbor returns the status and body as sent; the counters add the request and the
-    answer bytes."""
+    answer bytes (a body deflate cannot shrink goes as it is)."""
     seen: list[bytes] = []
 
     async def echo(request: web.Request) -> web.Response:
@@ -62,10 +64,37 @@ async def test_posts_are_counted_and_answered_as_they_came(
     server = await _serve(aiohttp_client, echo)
     counters = Counters()
     async with CentreClient(str(server.make_url("")), counters=counters) as client:
-        assert await client.post_cbor("/v1/status", b"x" * 1000) == (202, b"answer")
-    assert seen == [b"x" * 1000]
+        assert await client.post_cbor("/v1/status", NOISE) == (202, b"answer")
+    assert seen == [NOISE]
     assert counters.request_bytes > 1000 and counters.response_bytes >= len(b"answer")
     assert counters.requests == 1 and counters.content_bytes == 0
+
+
+@pytest.mark.asyncio
+async def test_signed_bodies_travel_deflated_without_aiohttps_own_headers(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+) -> None:
+    """A batch-sized CBOR body (hex hashes repeated, as a document's versions repeat them)
+    goes deflated and the server reads it as it was made; a small one goes as it is; no
+    request carries aiohttp's User-Agent, Accept or Accept-Encoding (the centre reads none)."""
+    seen: list[tuple[bytes, str | None, set[str]]] = []
+
+    async def echo(request: web.Request) -> web.Response:
+        seen.append((await request.read(), request.headers.get("Content-Encoding"),
+                     set(request.headers)))
+        return web.Response(status=202, body=b"ok", content_type="application/cbor")
+
+    server = await _serve(aiohttp_client, echo)
+    batch = wire.encode_map({"entries": [{"sha256": f"{i % 3:064x}", "n": i} for i in range(60)]})
+    counters = Counters()
+    async with CentreClient(str(server.make_url("")), counters=counters) as client:
+        assert await client.post_cbor("/v1/batch", batch) == (202, b"ok")
+        big = counters.request_bytes
+        assert await client.post_cbor("/v1/status", b"\xa0" * 100) == (202, b"ok")
+    assert [(body, enc) for body, enc, _ in seen] == [(batch, "deflate"), (b"\xa0" * 100, None)]
+    assert big < len(batch) / 4
+    for _, _, headers in seen:
+        assert not headers & {"User-Agent", "Accept", "Accept-Encoding"}, headers
 
 
 @pytest.mark.asyncio
