@@ -214,9 +214,13 @@ def photo(size: tuple[int, int], seed: int) -> Image.Image:
     return ImageChops.add(img, Image.merge("RGB", (grain, grain, grain)), 1.0, -128)
 
 
+PHOTO_BOX = (290, 900, 2190, 2250)  # where the photograph page's photograph is (300 dpi)
+
+
 def _photo_page(seed: int) -> tuple[Image.Image, list[str]]:
     img = paper(seed)
-    img.paste(photo((1900, 1350), seed), (290, 900))
+    x0, y0, x1, y1 = PHOTO_BOX
+    img.paste(photo((x1 - x0, y1 - y0), seed), (x0, y0))
     layer = Image.new("L", img.size, 0)
     d = ImageDraw.Draw(layer)
     head, serif = _font("sans-bold", 12), _font("serif", 12)

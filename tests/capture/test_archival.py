@@ -6,10 +6,10 @@ import io
 import subprocess
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw, ImageStat
 
-from appliance.capture.archival import ArchivalProfile, encode_page, pdf
-from tests.bench.pages import photo
+from appliance.capture.archival import ArchivalProfile, EncodedPage, encode_page, pdf
+from tests.bench.pages import PHOTO_BOX, make, photo
 
 from .images import text_page
 
@@ -76,3 +76,37 @@ def test_a_photograph_stays_in_the_paper_layer() -> None:
     inside = mask.crop((500, 900, 1900, 1800)).histogram()
     painted = sum(inside[:128])  # ink decodes dark (the stencil's painting bits)
     assert painted / sum(inside) < 0.02, painted
+
+
+def _mask(page: EncodedPage) -> Image.Image:
+    """The page's ink mask as decoded from its PDF (L: ink 0, the rest 255)."""
+    import pikepdf
+    from pikepdf import PdfImage
+
+    with pikepdf.open(io.BytesIO(pdf([page]))) as doc:
+        (ink,) = [im for im in doc.pages[0].get_images().values() if "/Mask" in im]
+        return PdfImage(ink.Mask).as_pil_image().convert("L")
+
+
+def test_a_photograph_on_grained_paper_is_kept_whole() -> None:
+    """The benchmark's photograph page (paper grain, mottling and shading; a pale sky, dark
+    hills, a building): no pixel of the photograph is taken for ink, and it is kept as
+    scanned, not smoothed as paper (its paper-layer pixels are the scan's at 200 dpi, grain
+    and all); the heading and the caption around it are still ink."""
+    scan = make("photo", 1).image
+    page = encode_page(scan, 300.0)
+    assert page.mask is not None
+    mask = _mask(page)
+    x0, y0, x1, y1 = PHOTO_BOX
+    assert sum(mask.crop(PHOTO_BOX).histogram()[:128]) == 0
+    assert sum(mask.crop((x0, y1 + 100, x1, y1 + 270)).histogram()[:128]) > 5000  # caption
+    assert sum(mask.crop((x0, 450, x1, 600)).histogram()[:128]) > 2000  # heading
+    paper = Image.open(io.BytesIO(page.paper.data)).convert("L")
+    s = paper.width / scan.width
+    box = (round(x0 * s), round(y0 * s), round(x1 * s), round(y1 * s))
+    stored = paper.crop(box)
+    scanned = scan.convert("L").resize(paper.size, Image.Resampling.LANCZOS).crop(box)
+    diff = ImageChops.difference(stored, scanned)
+    rows = [ImageStat.Stat(diff.crop((0, y, diff.width, y + 8))).mean[0]
+            for y in range(0, diff.height - 8, 8)]
+    assert max(rows) < 12, max(rows)  # every band of the photograph as scanned
