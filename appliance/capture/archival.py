@@ -125,10 +125,19 @@ def _scaled(im: Image.Image, factor: float) -> Image.Image:
     return im.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
 
 
+def _max(im: Image.Image, size: int) -> Image.Image:
+    """``MaxFilter(size)`` as ``size // 2`` passes of a 3×3 maximum: the same image (a square
+    maximum is the 3×3 one repeated, edges replicated either way) for a fraction of the work
+    (Pillow sorts each window: 81 values a pixel for 9×9, 4 × 9 this way)."""
+    for _ in range(size // 2):
+        im = im.filter(ImageFilter.MaxFilter(3))
+    return im
+
+
 def _paper_level(grey: Image.Image) -> Image.Image:
     """The local paper brightness (ink and grain removed), at ``grey``'s size."""
     small = grey.reduce(8)
-    level = small.filter(ImageFilter.MaxFilter(9)).filter(ImageFilter.BoxBlur(4))
+    level = _max(small, 9).filter(ImageFilter.BoxBlur(4))
     return level.resize(grey.size, Image.Resampling.BILINEAR)
 
 
@@ -220,19 +229,23 @@ def _smooth_paper(
     rgb: Image.Image, ink: Image.Image, pictures: Image.Image, target: float, dpi: float
 ) -> Image.Image:
     """The paper at ``target`` dpi without its grain: under the ink, the paper's colour
-    around it (no halo); elsewhere blurred; pictures as scanned."""
-    paper = _scaled(rgb, target / dpi)
-    small_ink = _scaled(ink, target / dpi).point(lambda v: 255 if v else 0)
-    small_ink = small_ink.filter(ImageFilter.MaxFilter(3))
-    blank = rgb.reduce(8).filter(ImageFilter.MaxFilter(9)).filter(ImageFilter.BoxBlur(4))
-    clean = Image.composite(_fit(blank, paper.size, Image.Resampling.BILINEAR), paper, small_ink)
-    del blank, small_ink
-    smooth = clean.filter(ImageFilter.GaussianBlur(3 * target / 100))
+    around it (no halo); elsewhere blurred (σ 0.03 inch); pictures as scanned. The blurred
+    paper holds nothing finer than its blur, so it is made at a quarter of ``target``
+    (a box reduction of the scan) and enlarged: the same page for a sixth of the work, which
+    on a page given as JPEG is most of what the archival encoding costs."""
+    k = max(1, round(dpi * 4 / target))
+    work = rgb.reduce(k)
+    near_ink = ink.reduce(k).point(lambda v: 255 if v else 0).filter(ImageFilter.MaxFilter(3))
+    blank = _max(rgb.reduce(8), 9).filter(ImageFilter.BoxBlur(4))
+    clean = Image.composite(_fit(blank, work.size, Image.Resampling.BILINEAR), work, near_ink)
+    del blank, near_ink, work
+    size = (max(1, round(rgb.width * target / dpi)), max(1, round(rgb.height * target / dpi)))
+    smooth = clean.filter(ImageFilter.GaussianBlur(3 * dpi / k / 100))
+    smooth = smooth.resize(size, Image.Resampling.BILINEAR)
     del clean
     if pictures.getbbox() is not None:
-        smooth = Image.composite(
-            paper, smooth, _fit(pictures, paper.size, Image.Resampling.NEAREST)
-        )
+        paper = _scaled(rgb, target / dpi)
+        smooth = Image.composite(paper, smooth, _fit(pictures, size, Image.Resampling.NEAREST))
     return smooth
 
 
