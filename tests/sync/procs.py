@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -15,6 +16,7 @@ import sys
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -114,14 +116,18 @@ def populate(
     classified: int = 0,
     subject: str = "Về việc quản lý đất đai",
     seed: int = 0,
+    noise: int = 0,
 ) -> list[str]:
-    """Register ``docs`` documents; the first ones get content files of the given sizes."""
+    """Register ``docs`` documents; the first ones get content files of the given sizes;
+    ``noise``: each subject ends with that many random letters (entries the sync's deflate
+    cannot shrink much)."""
     out: list[str] = []
     with Store.open(data_dir) as s:
         for i in range(docs):
-            rec = s.register_incoming(
-                incoming(CodeNumber=str(seed * 1000 + i + 1), Subject=f"{subject} {seed}-{i}")
-            ).record
+            tail = f" {secrets.token_urlsafe(noise)[:noise]}" if noise else ""
+            rec = s.register_incoming(incoming(
+                CodeNumber=str(seed * 1000 + i + 1), Subject=f"{subject} {seed}-{i}{tail}"
+            )).record
             out.append(rec.id)
             if i < len(content):
                 blob = os.urandom(content[i])
@@ -211,7 +217,7 @@ class Relay:
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self.port = free_port()
-        self.tamper: bytes | None = None  # flip a byte in the first upstream chunk holding it
+        self.tamper: bytes | None = None  # flip a bit of the first upstream bytes holding it
         self.tampered = False
         self._loop = asyncio.new_event_loop()
         self._conns: set[asyncio.StreamWriter] = set()
@@ -229,21 +235,52 @@ class Relay:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
 
     async def _pipe(self, r: asyncio.StreamReader, w: asyncio.StreamWriter, up: bool) -> None:
+        held = b""  # upstream bytes of a request not yet whole, while a tamper is pending
         try:
             while data := await r.read(65536):
                 if up and self.tamper and not self.tampered:
-                    pos = data.find(self.tamper)
-                    if pos >= 0:
-                        b = bytearray(data)
-                        b[pos] ^= 0x01
-                        data = bytes(b)
-                        self.tampered = True
+                    data, held = self._tampered(held + data)
+                elif held:
+                    data, held = held + data, b""
                 w.write(data)
                 await w.drain()
         except (ConnectionError, OSError):
             pass
         finally:
             w.close()
+
+    def _tampered(self, buf: bytes) -> tuple[bytes, bytes]:
+        """(bytes to pass on, bytes to hold): the first occurrence of ``tamper`` with a bit
+        flipped, in the bytes as they travel or, as an attacker on the path would do it, in a
+        deflated request body (inflated, changed, deflated again, its length set anew);
+        a deflated request is held until it is whole."""
+        assert self.tamper is not None
+        pos = buf.find(self.tamper)
+        if pos >= 0:
+            self.tampered = True
+            return buf[:pos] + bytes([buf[pos] ^ 0x01]) + buf[pos + 1:], b""
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            return b"", buf
+        head = buf[:end].decode("latin-1")
+        fields = dict(
+            (k.strip().lower(), v.strip())
+            for k, _, v in (line.partition(":") for line in head.split("\r\n")[1:])
+        )
+        if fields.get("content-encoding") != "deflate":
+            return buf, b""
+        n = int(fields["content-length"])
+        if len(buf) < end + 4 + n:
+            return b"", buf
+        body = zlib.decompress(buf[end + 4:end + 4 + n])
+        pos = body.find(self.tamper)
+        if pos < 0:
+            return buf, b""
+        self.tampered = True
+        body = zlib.compress(body[:pos] + bytes([body[pos] ^ 0x01]) + body[pos + 1:])
+        lines = [line if not line.lower().startswith("content-length:")
+                 else f"Content-Length: {len(body)}" for line in head.split("\r\n")]
+        return "\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + body + buf[end + 4 + n:], b""
 
     async def _handle(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         if not self._up:

@@ -90,13 +90,14 @@ def test_sigkill_centre_mid_batch_then_restart(tmp_path: Path, centre_dir: Path)
     srv = CentreServer(centre_dir).start()
     try:
         d = _enrolled(tmp_path, centre_dir, srv.url)
-        populate(d, 400)
-        set_sync(d, bandwidth_kbit=800, stall_timeout_s=5, read_timeout_s=5)
+        populate(d, 400, noise=300)
+        set_sync(d, bandwidth_kbit=100, stall_timeout_s=5, read_timeout_s=5)
         agent = subprocess.Popen(
             [*LUUTRU, "sync", "--data", str(d), "--once"], cwd=REPO,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        time.sleep(1.5)  # the first batch (~400 KB at 100 KB/s) is on its way
+        # the first batch (~310 KB, ~110 KB deflated: 64 KB at once, then 12.5 KB/s) is on its way
+        time.sleep(1.5)
         srv.kill(signal.SIGKILL)
         _, err = agent.communicate(timeout=60)
         assert agent.returncode != 0 and "centre" in err

@@ -101,14 +101,14 @@ def test_outage_mid_upload_resumes_over_the_emulated_link(tmp_path: Path, link: 
 def test_centre_killed_mid_batch_over_the_emulated_link(tmp_path: Path, link: Link) -> None:
     centre_dir, srv, d = _setup(tmp_path, link)
     try:
-        populate(d, 150)
+        populate(d, 600, noise=300)
         set_sync(d, stall_timeout_s=5, read_timeout_s=10)
         agent = subprocess.Popen(
             ["ip", "netns", "exec", link.appliance_ns, *LUUTRU, "sync", "--data", str(d),
              "--once"],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        time.sleep(3)  # ~150 KB of entries take ~5 s on this link
+        time.sleep(3)  # ~470 KB of entries, ~170 KB deflated, take ~5 s on this link
         srv.kill(signal.SIGKILL)
         agent.communicate(timeout=120)
         assert agent.returncode != 0
