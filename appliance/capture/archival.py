@@ -48,6 +48,7 @@ INK_LAYER_DPI = 50  # colour of the ink strokes; their shape is the full-resolut
 INK_DELTA = 70  # darker than the local paper by this much (of 255) is ink
 PICTURE_COVER = 0.6  # share of non-paper pixels above which a region is a picture
 PICTURE_DARKER = 40  # a background this much darker than the page's paper is a picture's
+PICTURE_HOLE = 0.25  # the largest share of the page a picture's hole (filled) may be
 
 
 class ArchivalProfile(StrEnum):
@@ -176,14 +177,25 @@ def _percentile(im: Image.Image, q: float) -> int:
 
 
 def _filled(mask: Image.Image) -> Image.Image:
-    """``mask`` with its holes filled: whatever it encloses (the paper outside, flooded from a
-    one-cell frame around the page, is all that stays 0)."""
+    """``mask`` with its holes filled (a photograph's white wall or cloud), each hole up to
+    PICTURE_HOLE of the page: a dark border all round a scan encloses the whole page, and a
+    page is not a picture for that. The paper outside is found by a flood from a one-cell
+    frame around the page."""
     if mask.getbbox() is None:
         return mask
     framed = ImageOps.expand(mask, 1, fill=0)
     ImageDraw.floodfill(framed, (0, 0), 128)
-    outside = framed.crop((1, 1, mask.width + 1, mask.height + 1))
-    return outside.point(lambda v: 0 if v == 128 else 255)
+    limit = PICTURE_HOLE * mask.width * mask.height
+    px = framed.load()
+    assert px is not None
+    for y in range(1, framed.height - 1):
+        for x in range(1, framed.width - 1):
+            if px[x, y] == 0:  # a hole not yet judged
+                ImageDraw.floodfill(framed, (x, y), 64)
+                small = framed.histogram()[64] <= limit
+                ImageDraw.floodfill(framed, (x, y), 255 if small else 128)
+    inner = framed.crop((1, 1, mask.width + 1, mask.height + 1))
+    return inner.point(lambda v: 255 if v == 255 else 0)
 
 
 def _ink_colour(rgb: Image.Image, ink: Image.Image, factor: int) -> Image.Image:

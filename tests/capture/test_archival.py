@@ -147,3 +147,18 @@ def test_paper_smoothed_at_a_quarter_resolution_is_the_same_paper() -> None:
     hist = diff.histogram()
     assert ImageStat.Stat(diff).mean[0] < 1.0, ImageStat.Stat(diff).mean
     assert sum(hist[:5]) >= 0.99 * diff.width * diff.height, hist[:12]
+
+
+def test_a_dark_border_round_the_scan_does_not_make_the_page_a_picture() -> None:
+    """A scan with a black border all round (the lid, a smaller page on the glass): the
+    border is picture, but what it encloses is a page of text, masked and smoothed as one;
+    only a picture's own holes (here: none) are filled."""
+    img = _letter()
+    d = ImageDraw.Draw(img)
+    d.rectangle((0, 0, img.width - 1, img.height - 1), outline=(12, 12, 12), width=60)
+    page = encode_page(img, 300.0)
+    plain = encode_page(_letter(), 300.0)
+    assert page.mask is not None  # not all of it taken for a picture
+    mask = _mask(page)
+    assert sum(mask.crop((240, 240, 1600, 300)).histogram()[:128]) > 500  # text is ink
+    assert page.size < plain.size + 30_000, (page.size, plain.size)
