@@ -61,6 +61,15 @@ def plan(data: Mapping[str, Any], internal: Sequence[str], at: str) -> list[dict
     return out
 
 
+def status_time(delivery: Mapping[str, Any]) -> str | None:
+    """When the delivery reached its status (ISO): the addressee's own time for a status
+    message it sent (``reported_at``), else when the step was logged; None when unknown."""
+    for step in reversed(delivery.get("history") or []):
+        if step.get("status") == delivery.get("status"):
+            return str(step.get("reported_at") or step.get("at") or "") or None
+    return None
+
+
 def _issued(txn: Txn, doc_id: str) -> Record:
     rec = writes.current(txn, "document", id=doc_id)
     if rec.data.get("Direction") != "outgoing" or rec.data.get("Status") != "issued":

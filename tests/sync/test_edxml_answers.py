@@ -13,19 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
 
 from appliance.clock import TZ, ManualClock
 from appliance.edxml import answers, inbox
-from appliance.edxml.build import status_package
 from appliance.edxml.intake_trust import add_root
-from appliance.edxml.model import NS_2016, Organ, StatusMessage
-from appliance.keys import agency
+from appliance.edxml.model import NS_2016
 from appliance.store import Store
 from sync.edxml.exchange import ExchangeConfig, run_once
 from sync.edxml.folder import FolderConnector
 from tests.conftest import ORG_ID
+from tests.edxml_field import AgencyXmlKey, answer_status
 from tests.pki import CA, make_ca, pem
 
 PROVINCE = "000.00.00.H49"
@@ -37,16 +35,9 @@ def clock() -> ManualClock:
     return ManualClock(dt.datetime.now(TZ))
 
 
-class Addressee:
+def Addressee(ca: CA, organ_id: str = PROVINCE, name: str = PROVINCE_NAME) -> AgencyXmlKey:
     """The addressee's agency key (XML-DSig), issued by ``ca`` for ``organ_id``."""
-
-    def __init__(self, ca: CA, organ_id: str = PROVINCE, name: str = PROVINCE_NAME) -> None:
-        self.private = ec.generate_private_key(ec.SECP256R1())
-        self.chain = [ca.issue(self.private.public_key(),
-                               agency.agency_subject(name, None, organ_id)), ca.cert]
-
-    def xml_signing_key(self) -> Any:
-        return self.private
+    return AgencyXmlKey(ca, organ_id, name)
 
 
 def _config(folder: Path) -> ExchangeConfig:
@@ -75,13 +66,9 @@ def _sent_document_id(folder: Path) -> tuple[str, str, str]:
 
 
 def _status(ref: tuple[str, str, str], code: str, key: Any, description: str = "",
-            sender: str = PROVINCE, stamp: str = "2026/12/03 09:41:00") -> bytes:
-    msg = StatusMessage(
-        namespace=NS_2016, sender=Organ(sender, PROVINCE_NAME), response_for_organ=ORG_ID,
-        response_for_code=ref[1], response_for_date=ref[2], response_for_document=ref[0],
-        status_code=code, description=description or {"01": "Đã đến", "03": "Đã vào sổ"}.get(
-            code, ""), timestamp=stamp, staff="Nguyễn Thị Văn Thư", department="Văn thư")
-    return status_package(msg, key, dt.datetime.now(TZ) if key else None)
+            stamp: str = "2026/12/03 09:41:00") -> bytes:
+    return answer_status(ref, code, key, description or {"01": "Đã đến", "03": "Đã vào sổ"}
+                         .get(code, ""), (PROVINCE, PROVINCE_NAME), stamp, ORG_ID)
 
 
 def _delivery(store: Store, doc_id: str, n: int) -> dict[str, Any]:
