@@ -122,6 +122,19 @@ def reported_at(stamp: str) -> str:
     return ""
 
 
+def reference_label(reference: str) -> str:
+    """``ORGAN,YYYY/MM/DD,NUMBER/NOTATION`` as people read it: 'số 99/UBND-VP ngày
+    05/01/2025 của 000.21.08.H49' (anything else as written)."""
+    parts = [p.strip() for p in reference.split(",")]
+    if len(parts) != 3:
+        return reference
+    try:
+        day = dt.datetime.strptime(parts[1], "%Y/%m/%d").strftime("%d/%m/%Y")
+    except ValueError:
+        return reference
+    return f"số {parts[2]} ngày {day} của {parts[0]}"
+
+
 def _reference(msg: StatusMessage) -> tuple[str, str, str, str] | None:
     """(our organ id, issued date ISO, number, notation) the message answers, if readable."""
     organ, date, code = msg.response_for_organ, msg.response_for_date, msg.response_for_code
@@ -215,6 +228,7 @@ class Answer:
             "organ_name": self.organ_name, "code": self.code,
             "code_label": CODES.get(self.code, self.code), "description": self.description,
             "reported_at": self.reported_at or None, "reference": self.reference,
+            "reference_label": reference_label(self.reference),
             "verdict": self.verdict, "verdict_label": LABELS[Verdict(self.verdict)],
             "reasons": self.reasons, "document_id": self.document_id,
             "delivery": self.delivery, "outcome": self.outcome,

@@ -144,7 +144,7 @@ def take_answer(store: Store, connector: Connector, config: ExchangeConfig, item
     try:
         answer = take_status(store, item.data, source=f"{connector.name}/{item.name}",
                              online=config.online, max_bytes=config.max_bytes,
-                             actor="edxml exchange")
+                             actor="edxml")
     except PackageRefused as exc:
         connector.refuse(item, exc.reason)
         res.refused.append((item.name, exc.reason))

@@ -197,6 +197,7 @@ def test_a_status_for_no_delivery_of_ours_is_kept(store: Store, tmp_path: Path) 
     assert row is not None
     assert (row.outcome, row.document_id, row.verdict) == ("unknown", None, "valid")
     assert row.reference == f"{ORG_ID},2026/01/05,999/UBND-VP"
+    assert row.to_json()["reference_label"] == f"số 999/UBND-VP ngày 05/01/2026 của {ORG_ID}"
     assert [a.id for a in answers.list_answers(store.reader(), unmatched_only=True)] == [aid]
 
 
