@@ -76,8 +76,8 @@ def _status_el(raw: bytes, max_bytes: int) -> tuple[Any, Any]:
 def is_status(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> bool:
     """Is ``raw`` a status message (a ``Status`` where a package has its ``MessageHeader``)?
     False also when it cannot be read: the package intake then refuses it with its reason."""
-    if b"Status" not in raw:
-        return False
+    if raw.find(b"StatusCode", 0, 1 << 20) < 0:
+        return False  # a document package (its header comes first): not parsed twice
     try:
         _, st = _status_el(raw, max_bytes)
     except PackageRefused:
