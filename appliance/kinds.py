@@ -72,6 +72,8 @@ class Kind(StrEnum):
     EDXML_REFUSED = "edxml.refused"  # a malformed package answered with status 02
     EDXML_EXPORTED = "edxml.exported"  # an issued document packaged for an addressee
     EDXML_TRUST = "edxml.trust"  # a trust root added to or removed from the trust store
+    # An addressee's status message about one of our packages (received / accepted / returned)
+    EDXML_STATUS_RECEIVED = "edxml.status_received"
     # Registers kept beside the documents (Decree 30 Phụ lục IV): appliance/postal.py,
     # appliance/copyuse.py.
     POSTAL_SEND = "postal.send"  # an issued văn bản đi handed to the post

@@ -87,6 +87,7 @@ EDXML_KINDS = frozenset(
         Kind.EDXML_RETURNED,
         Kind.EDXML_STATUS_SENT,
         Kind.EDXML_REFUSED,
+        Kind.EDXML_STATUS_RECEIVED,
     }
 )
 # Kinds known to project nothing that this rebuild can write.
@@ -114,7 +115,7 @@ INERT_PREFIXES = (
     "user.",
 )
 
-EDXML_TABLES = ("edxml_inbox", "edxml_outbox")
+EDXML_TABLES = ("edxml_inbox", "edxml_outbox", "edxml_refused", "edxml_answers")
 ARCHIVE_TABLES = (
     "archive_holds",
     "archive_custody",

@@ -209,12 +209,48 @@ def field_package(identity: Any | None, doc: FieldDoc | None = None,
     return sign_xml(text, identity, sha1=sha1)
 
 
+class AgencyXmlKey:
+    """Another agency's key for signing its edXML (an addressee answering us), issued by the
+    test CA ``ca`` with the agency identifier in the subject (as agency_subject writes it)."""
+
+    def __init__(self, ca: Any, organ_id: str, name: str) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        from appliance.keys import agency
+
+        self.private = ec.generate_private_key(ec.SECP256R1())
+        self.chain = [ca.issue(self.private.public_key(),
+                               agency.agency_subject(name, None, organ_id)), ca.cert]
+
+    def xml_signing_key(self) -> Any:
+        return self.private
+
+
+def answer_status(ref: tuple[str, str, str], code: str, key: Any, description: str,
+                  sender: tuple[str, str], stamp: str, to: str = OUR_ORG) -> bytes:
+    """The addressee ``sender`` (organ id, name)'s status message ``code`` about our document
+    ``ref`` = (DocumentId, số/ký hiệu, YYYY/MM/DD), signed by ``key`` (None: unsigned)."""
+    import datetime as dt
+
+    from appliance.clock import TZ
+    from appliance.edxml.build import status_package
+    from appliance.edxml.model import Organ, StatusMessage
+
+    msg = StatusMessage(
+        namespace=NS_2016, sender=Organ(sender[0], sender[1]), response_for_organ=to,
+        response_for_code=ref[1], response_for_date=ref[2], response_for_document=ref[0],
+        status_code=code, description=description, timestamp=stamp,
+        staff="Nguyễn Thị Văn Thư", department="Văn thư")
+    return status_package(msg, key, dt.datetime.now(TZ) if key else None)
+
+
 def edxml_everything(store: Any, secret_mode: str | None = None) -> dict[str, str]:
     """One of every ``edxml.*`` kind through the live paths, without a PKI (unsigned packages
     are "không kiểm tra được", registered with the clerk's confirmation): a trust root added
     and removed, two packages received and checked, one registered (as a mật document when
     ``secret_mode`` is "03"), one returned, one refused for its structure (answered with
-    status 02), their status messages sent, an issued document exported."""
+    status 02), their status messages sent, an issued document exported, and the
+    addressee's status message about it (unsigned: kept, not applied)."""
     from appliance.edxml import export, inbox, intake
     from appliance.edxml.errors import PackageRefused
     from appliance.edxml.intake_trust import add_root, remove_root
@@ -250,4 +286,14 @@ def edxml_everything(store: Any, secret_mode: str | None = None) -> dict[str, st
     )).record.id).record
     attach_pdf(store, out, "Báo cáo kết quả chuyển đổi số")
     export.export_document(store, out.id, "000.00.00.H49", None)
+    from appliance.edxml.answers import take_status
+    from appliance.edxml.build import status_package
+    from appliance.edxml.model import Organ, StatusMessage
+
+    code = f"{out.data['CodeNumber']}/{out.data['CodeNotation']}"
+    date = str(out.data["IssuedDate"]).replace("-", "/")
+    take_status(store, status_package(StatusMessage(
+        NS_2016, Organ("000.00.00.H49", "Ủy ban nhân dân tỉnh Quảng Ninh"), OUR_ORG, code,
+        date, f"{OUR_ORG},{date},{code}", "01", "Đã đến", "2026/12/03 09:41:00")),
+        source="kiểm thử", online=False)
     return {"registered": doc.record.id, "returned": second.item.id}

@@ -72,12 +72,12 @@ class CA:
         )
 
 
-def make_ca() -> CA:
+def make_ca(common_name: str = "Test CA chuyên dùng Chính phủ") -> CA:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
-            x509.NameAttribute(NameOID.COMMON_NAME, "Test CA chuyên dùng Chính phủ"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
         ]
     )
     now = datetime.now(UTC) - timedelta(days=2)

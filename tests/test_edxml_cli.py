@@ -111,3 +111,22 @@ def test_poll_runs_the_configured_exchange(box: Path, tmp_path: Path) -> None:
     out = json.loads(res.output)
     assert res.exit_code == 0 and len(out["imported"]) == 1 and len(out["sent"]) == 1
     assert len(list((ex / "di").iterdir())) == 1
+
+
+def test_import_takes_an_addressees_status_message(box: Path, tmp_path: Path) -> None:
+    """`edxml import` on a status message (unsigned, about nothing of ours) keeps it with its
+    verdict instead of refusing it as a malformed package."""
+    from tests.edxml_field import answer_status
+
+    raw = answer_status((f"{ORG_ID},2026/01/05,12/UBND-VP", "12/UBND-VP", "2026/01/05"), "01",
+                        None, "Đã đến", ("000.00.00.H49", "Ủy ban nhân dân tỉnh Quảng Ninh"),
+                        "2026/01/06 08:15:00", ORG_ID)
+    path = tmp_path / "trang-thai.edxml"
+    path.write_bytes(raw)
+    res = run("edxml", "import", "--data", str(box), str(path), "--json", "--offline")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert (out["code"], out["verdict"], out["outcome"]) == ("01", "unverified", "unknown")
+    assert out["reported_at"] == "2026-01-06T08:15:00+07:00"
+    text = run("edxml", "import", "--data", str(box), str(path), "--offline").output
+    assert "Không kiểm tra được chữ ký — Không khớp văn bản đi nào đã gửi" in text

@@ -356,7 +356,8 @@ def test_rebuild_from_log_alone_equals_live_projections(
               "fonds.import", "document.import", "fonds.close", "file.close",
               "file.add_document", "document.recall", "document.destroy", "audit.view",
               "edxml.received", "edxml.verified", "edxml.registered", "edxml.returned",
-              "edxml.status_sent", "edxml.exported", "edxml.trust", "edxml.refused"):
+              "edxml.status_sent", "edxml.exported", "edxml.trust", "edxml.refused",
+              "edxml.status_received"):
         assert k in kinds, k  # the scenario really exercised it
     assert all(want[t] for t in want if "." not in t), [t for t in want if not want[t]]
 

@@ -201,9 +201,10 @@ async def api_issue(request: web.Request) -> web.Response:
 
 
 async def api_deliveries(request: web.Request) -> web.Response:
+    from .outgoing_page import delivery_rows
+
     rec = await visible_document(request, request.match_info["id"])
-    items = [dict(d, status_vi=deliveries.STATUS_VI.get(str(d.get("status")), ""))
-             for d in rec.data.get("Deliveries") or []]
+    items = await blocking(delivery_rows, services(request), rec)
     return web.json_response({"document": rec.id, "items": items})
 
 

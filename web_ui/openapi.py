@@ -205,15 +205,26 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "responses": _ok(_DOC_ONLY),
     },
     "api_deliveries": {
-        "summary": "The deliveries of an issued văn bản đi, each with its channel and status",
+        "summary": "The deliveries of an issued văn bản đi, each with its channel and status, "
+                   "when it reached that status (status_at, ISO; the addressee's own time "
+                   "for a status message it sent) and the addressee's status messages that "
+                   "did not move it (answers: unsigned, untrusted, forged, late)",
         "responses": _ok({"type": "object", "properties": {"document": STR, "items": {
-            "type": "array", "items": {"type": "object"}}}}),
+            "type": "array", "items": {"type": "object", "properties": {
+                "n": {"type": "integer"},
+                "channel": {"type": "string", "enum": ["electronic", "paper", "internal"]},
+                "status": {"type": "string", "enum": [
+                    "pending", "packaged", "sent", "received", "accepted", "returned"]},
+                "status_vi": STR, "status_at": {"type": ["string", "null"]},
+                "history": {"type": "array", "items": {"type": "object"}},
+                "answers": {"type": "array", "items": {"type": "object"}}}}}}}),
     },
     "api_delivery": {
-        "summary": "Change a delivery's status (sent, received, returned)",
+        "summary": "Change a delivery's status (sent, received, accepted, returned)",
         "requestBody": {"required": True, "content": _json({
             "type": "object", "required": ["status"], "properties": {
-                "status": {"type": "string", "enum": ["sent", "received", "returned"]},
+                "status": {"type": "string",
+                           "enum": ["sent", "received", "accepted", "returned"]},
                 "note": {"type": "string", "maxLength": 500},
                 "envelopes": {"type": "integer", "minimum": 1, "maximum": 99}}})},
         "responses": _ok(_DOC_ONLY),
@@ -373,7 +384,13 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                                      "enum": ["received", "registered", "returned"]},
                           "received: waiting for the clerk's decision (default: all)")],
         "responses": _ok({"type": "object", "properties": {"items": {
-            "type": "array", "items": {"$ref": "#/components/schemas/InboxItem"}}}}),
+            "type": "array", "items": {"$ref": "#/components/schemas/InboxItem"}},
+            "refused": {"type": "array", "items": {"type": "object"},
+                        "description": "packages refused for their structure whose sender "
+                                       "could be read: reason, status 02 and when it went"},
+            "unmatched_status": {"type": "array", "items": {"type": "object"},
+                                 "description": "status messages about no delivery of ours"},
+        }}),
     },
     "api_inbox_electronic_register": {
         "summary": "Register a received package as a văn bản đến (fields from the envelope, "

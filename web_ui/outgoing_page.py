@@ -33,6 +33,20 @@ def _common_name(subject: str) -> str:
     return m.group(1).replace("\\", "") if m else subject
 
 
+def delivery_rows(s: Services, rec: Record) -> list[dict[str, Any]]:
+    """Each delivery with the time of its status and the addressee's status messages that
+    did not move it (unsigned, untrusted, forged, or late), for the page and the API."""
+    from appliance.edxml.answers import answers_for
+
+    kept: dict[int, list[dict[str, Any]]] = {}
+    for a in answers_for(s.store.reader(), rec.id):
+        if a.outcome != "applied" and a.delivery is not None:
+            kept.setdefault(a.delivery, []).append(a.to_json())
+    return [dict(d, status_vi=deliveries.STATUS_VI.get(str(d.get("status")), ""),
+                 status_at=deliveries.status_time(d), answers=kept.get(int(d["n"]), []))
+            for d in rec.data.get("Deliveries") or []]
+
+
 def outgoing_view(request: web.Request, s: Services, rec: Record) -> dict[str, Any] | None:
     data = rec.data
     if data.get("Direction") != "outgoing":
@@ -74,7 +88,7 @@ def outgoing_view(request: web.Request, s: Services, rec: Record) -> dict[str, A
         "colleagues": [(u.username, u.full_name or u.username) for u in users
                        if u.role is not Role.TECHNICIAN],
         "preview": None, "related": related, "relation": data.get("Relation"),
-        "deliveries": data.get("Deliveries") or [], "status_vi": deliveries.STATUS_VI,
+        "deliveries": delivery_rows(s, rec), "status_vi": deliveries.STATUS_VI,
         "next": deliveries.NEXT, "may_send": user.role is Role.CLERK
         and data.get("Status") == "issued",
         "template": (d.get("versions") or [{}])[-1].get("template") or {},

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from appliance.edxml import inbox, intake
+from appliance.edxml import answers, inbox, intake
 from appliance.edxml.errors import DecisionError
 from appliance.edxml.signing import open_signer
 from appliance.edxml.status import CODES as STATUS_CODES
@@ -69,8 +69,11 @@ async def inbox_page(request: web.Request) -> web.Response:
     show = request.query.get("show", "received")
     status = None if show == "all" else "received"
     items = await blocking(inbox.list_items, s.store.reader(), status)
+    refused = await blocking(inbox.list_refused, s.store.reader())
+    unmatched = await blocking(answers.list_answers, s.store.reader(), True)
     return render(request, "inbox_electronic.html", items=items, show=show,
-                  status_labels=STATUS_LABELS, done=request.query.get("done"))
+                  status_labels=STATUS_LABELS, done=request.query.get("done"),
+                  refused=refused, unmatched=[a.to_json() for a in unmatched])
 
 
 async def _item_page(request: web.Request, item: inbox.InboxItem, error: str | None = None,
@@ -162,7 +165,18 @@ async def api_inbox(request: web.Request) -> web.Response:
     if status not in (None, "received", "registered", "returned"):
         raise BadRequestError("status is one of received, registered, returned")
     items = await blocking(inbox.list_items, s.store.reader(), status)
-    return web.json_response({"items": [i.to_json() for i in items]})
+    refused = await blocking(inbox.list_refused, s.store.reader())
+    unmatched = await blocking(answers.list_answers, s.store.reader(), True)
+    return web.json_response({
+        "items": [i.to_json() for i in items],
+        "refused": [{"id": r.id, "refused_at": r.refused_at, "source": r.source,
+                     "package_sha256": r.package_sha256, "package_size": r.package_size,
+                     "organ_id": r.organ_id, "organ_name": r.organ_name,
+                     "document_id": r.document_ref, "code_number": r.code_number,
+                     "code_notation": r.code_notation, "reason": r.reason,
+                     "status_02": r.status_name, "status_02_sent_at": r.status_sent_at}
+                    for r in refused],
+        "unmatched_status": [a.to_json() for a in unmatched]})
 
 
 async def api_inbox_register(request: web.Request) -> web.Response:

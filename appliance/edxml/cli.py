@@ -61,7 +61,10 @@ def edxml() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @click.option("--offline", is_flag=True, help="Do not fetch OCSP/CRLs (use the cache only).")
 def import_cmd(data: Path | None, file: Path, as_json: bool, offline: bool) -> None:
-    """Verify a package, then put it into the electronic inbox; prints the verdict."""
+    """Verify a package, then put it into the electronic inbox; prints the verdict. An
+    addressee's status message about one of our packages is checked and applied to its
+    delivery instead (``answers``)."""
+    from .answers import is_status, take_status
     from .errors import PackageRefused
     from .intake import import_package
     from .parse import read_limited
@@ -69,6 +72,10 @@ def import_cmd(data: Path | None, file: Path, as_json: bool, offline: bool) -> N
     try:
         with _open(data) as store, agency_signer(store.data_dir) as key:
             raw = read_limited(file)
+            if is_status(raw):
+                _print_answer(take_status(store, raw, source=file.name, online=not offline,
+                                          actor="edxml"), as_json)
+                return
             res = import_package(store, raw, source=file.name, online=not offline, key=key,
                                  actor="edxml import")
     except PackageRefused as exc:
@@ -88,6 +95,15 @@ def import_cmd(data: Path | None, file: Path, as_json: bool, offline: bool) -> N
         click.echo("Gửi nhầm nơi nhận: cơ quan không có trong danh sách nơi nhận.")
     for s in out["signatures"]:
         click.echo(f"  {s['target']}: {s['status']} — {s['signer']} {' '.join(s['reasons'])}")
+
+
+def _print_answer(answer: Any, as_json: bool) -> None:
+    out = answer.to_json()
+    if as_json:
+        click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    click.echo(f"Báo trạng thái {out['code_label']} ({out['code']}) của {out['organ_name']}: "
+               f"{out['verdict_label']} — {out['outcome_label']}")
 
 
 @edxml.command("export")

@@ -16,6 +16,9 @@ Entries (``type`` "edxml", ``id`` the inbox item):
 - ``edxml.status_sent``: a status message handed to the exchange;
 - ``edxml.refused``: a package refused for its structure whose sender could be read: the
   reason and the status 02 prepared (no inbox row; ``id`` is the refusal, see ``refusal``);
+  It is listed in ``edxml_refused`` (the reason, the sender, the document) for the inbox page;
+- ``edxml.status_received``: an addressee's status message about one of our packages, its
+  verdict and what became of it (``answers``): a row of ``edxml_answers``;
 - ``edxml.exported``: one of our issued documents packaged for an addressee (no inbox row);
 - ``edxml.trust``: a trust root added or removed (no row; the store is ``trust``).
 """
@@ -58,11 +61,35 @@ DDL = (
         log_index INTEGER NOT NULL,
         PRIMARY KEY (item_id, code)
     )""",
+    """CREATE TABLE IF NOT EXISTS edxml_refused (
+        id TEXT PRIMARY KEY,
+        refused_at TEXT NOT NULL,
+        source TEXT,
+        package_sha256 TEXT NOT NULL,
+        package_size INTEGER NOT NULL,
+        organ_id TEXT, organ_name TEXT, document_ref TEXT, code_number TEXT, code_notation TEXT,
+        reason TEXT NOT NULL,
+        log_index INTEGER NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS edxml_answers (
+        id TEXT PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        source TEXT,
+        package_sha256 TEXT NOT NULL,
+        organ_id TEXT NOT NULL, organ_name TEXT NOT NULL,
+        code TEXT NOT NULL, description TEXT NOT NULL, reported_at TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        verdict TEXT NOT NULL, reasons TEXT NOT NULL,
+        document_id TEXT, delivery INTEGER,
+        outcome TEXT NOT NULL,
+        log_index INTEGER NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS edxml_answers_document ON edxml_answers (document_id)",
 )
-TABLES = ("edxml_inbox", "edxml_outbox")
+TABLES = ("edxml_inbox", "edxml_outbox", "edxml_refused", "edxml_answers")
 ROW_KINDS = frozenset({
     Kind.EDXML_RECEIVED, Kind.EDXML_VERIFIED, Kind.EDXML_REGISTERED, Kind.EDXML_RETURNED,
-    Kind.EDXML_STATUS_SENT, Kind.EDXML_REFUSED,
+    Kind.EDXML_STATUS_SENT, Kind.EDXML_REFUSED, Kind.EDXML_STATUS_RECEIVED,
 })
 INERT = frozenset({Kind.EDXML_EXPORTED, Kind.EDXML_TRUST})
 
@@ -117,13 +144,45 @@ def apply(conn: sqlite3.Connection, entry: Entry) -> None:
         )
         _queue_status(conn, entry, d.get("status"))
     elif kind == Kind.EDXML_REFUSED:
+        _refused(conn, entry, d)
         _queue_status(conn, entry, d.get("status"))
+    elif kind == Kind.EDXML_STATUS_RECEIVED:
+        _answer(conn, entry, d)
     elif kind == Kind.EDXML_STATUS_SENT:
         conn.execute(
             "UPDATE edxml_outbox SET sent_at = ?, sent_via = ?, log_index = ? "
             "WHERE item_id = ? AND code = ?",
             (entry.at, d.get("via"), entry.index, entry.id, d["code"]),
         )
+
+
+def _refused(conn: sqlite3.Connection, entry: Entry, d: dict[str, Any]) -> None:
+    s = d.get("summary") or {}
+    conn.execute(
+        "INSERT INTO edxml_refused (id, refused_at, source, package_sha256, package_size, "
+        "organ_id, organ_name, document_ref, code_number, code_notation, reason, log_index) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (entry.id, entry.at, d.get("source"), d["package"]["sha256"], d["package"]["size"],
+         (s.get("From") or {}).get("OrganId"), (s.get("From") or {}).get("OrganName"),
+         s.get("DocumentId"), s.get("CodeNumber"), s.get("CodeNotation"), d["reason"],
+         entry.index),
+    )
+
+
+def _answer(conn: sqlite3.Connection, entry: Entry, d: dict[str, Any]) -> None:
+    st = d["status"]
+    rf = st.get("ResponseFor") or {}
+    conn.execute(
+        "INSERT INTO edxml_answers (id, received_at, source, package_sha256, organ_id, "
+        "organ_name, code, description, reported_at, reference, verdict, reasons, "
+        "document_id, delivery, outcome, log_index) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (entry.id, entry.at, d.get("source"), d["package"]["sha256"],
+         st["From"].get("OrganId", ""), st["From"].get("OrganName", ""), st["StatusCode"],
+         st.get("Description", ""), d.get("reported_at") or "",
+         rf.get("DocumentId") or rf.get("Code") or "", d["verdict"], _dumps(d["reasons"]),
+         d.get("document_id"), d.get("delivery"), d["outcome"], entry.index),
+    )
 
 
 def _dumps(value: Any) -> str:
@@ -257,3 +316,36 @@ def statuses_of(conn: sqlite3.Connection, item_id: str) -> list[dict[str, Any]]:
     ).fetchall()
     return [dict(zip(("code", "name", "created_at", "sent_at", "sent_via", "sha256"),
                      tuple(r), strict=True)) for r in rows]
+
+
+@dataclass(frozen=True)
+class RefusedPackage:
+    """A package refused for its structure whose sender could be read, and its 02."""
+
+    id: str
+    refused_at: str
+    source: str | None
+    package_sha256: str
+    package_size: int
+    organ_id: str | None
+    organ_name: str | None
+    document_ref: str | None
+    code_number: str | None
+    code_notation: str | None
+    reason: str
+    status_name: str | None  # the status 02 message
+    status_sent_at: str | None  # when it was handed to the exchange (None: not yet)
+
+
+def list_refused(conn: sqlite3.Connection, limit: int = 100) -> list[RefusedPackage]:
+    """Newest first, with whether each one's status 02 has gone."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                        "AND name = 'edxml_refused'").fetchone():
+        return []
+    rows = conn.execute(
+        "SELECT r.id, r.refused_at, r.source, r.package_sha256, r.package_size, r.organ_id, "
+        "r.organ_name, r.document_ref, r.code_number, r.code_notation, r.reason, o.name, "
+        "o.sent_at FROM edxml_refused r LEFT JOIN edxml_outbox o "
+        "ON o.item_id = r.id AND o.code = '02' ORDER BY r.log_index DESC LIMIT ?", (limit,),
+    ).fetchall()
+    return [RefusedPackage(*tuple(r)) for r in rows]

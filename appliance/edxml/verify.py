@@ -467,3 +467,33 @@ class _quiet:
         for name, level in self._levels.items():
             logging.getLogger(name).setLevel(level)
 
+
+
+def verify_envelope(raw: bytes, root: Any, trust: TrustStore, moment: dt.datetime,
+                    online: bool = True) -> tuple[SignatureCheck | None, Revocation]:
+    """The envelope's XML-DSig alone, checked as a package's is (a status message has no
+    attachments): None when it carries none. ``VALID`` only when intact, over the whole
+    message, trusted and unrevoked at ``moment``."""
+    found = check_signature(raw, root)
+    if not found.present:
+        return None, Revocation()
+    ocsps, crls = trust.cached_revocation()
+    revocation = Revocation(tuple(ocsps), tuple(crls))
+
+    async def check() -> tuple[SignatureCheck, Revocation]:
+        from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
+
+        backend = AIOHttpFetcherBackend(per_request_timeout=FETCH_TIMEOUT_S)
+        try:
+            vc = _context(asn1_certs(trust.certificates()), moment, online, revocation,
+                          backend)
+            result = await _check_xml(found, vc, moment)
+            used = Revocation(tuple(o.dump() for o in vc.ocsps),
+                              tuple(c.dump() for c in vc.crls))
+        finally:
+            await backend.close()  # type: ignore[no-untyped-call]
+        return result, used
+
+    with _quiet():
+        out: tuple[SignatureCheck, Revocation] = _run(check)
+    return out

@@ -34,12 +34,15 @@ if TYPE_CHECKING:
     from ..store import Store
 
 CHANNELS = ("electronic", "paper", "internal")
-STATUSES = ("pending", "packaged", "sent", "received", "returned")
+STATUSES = ("pending", "packaged", "sent", "received", "accepted", "returned")
 STATUS_VI = {"pending": "chờ gửi", "packaged": "đã đóng gói edXML", "sent": "đã gửi",
-             "received": "đã nhận", "returned": "bị trả lại"}
-# What may follow what (a returned delivery can be sent again).
-NEXT = {"pending": ("packaged", "sent"), "packaged": ("sent",), "sent": ("received", "returned"),
-        "returned": ("sent",), "received": ()}
+             "received": "đã nhận", "accepted": "đã tiếp nhận", "returned": "bị trả lại"}
+# What may follow what (a returned delivery can be sent again). The addressee's status
+# messages (appliance/edxml/answers.py) move an electronic one: 01 received, 03 accepted
+# (vào sổ), 02 returned; a package answered before its sending was logged is sent all the same.
+NEXT = {"pending": ("packaged", "sent"), "packaged": ("sent",),
+        "sent": ("received", "accepted", "returned"), "received": ("accepted", "returned"),
+        "returned": ("sent",), "accepted": ()}
 
 
 def plan(data: Mapping[str, Any], internal: Sequence[str], at: str) -> list[dict[str, Any]]:
@@ -56,6 +59,15 @@ def plan(data: Mapping[str, Any], internal: Sequence[str], at: str) -> list[dict
                     "status": "sent", "envelopes": 0,
                     "history": [{"at": at, "by": "system", "status": "sent"}]})
     return out
+
+
+def status_time(delivery: Mapping[str, Any]) -> str | None:
+    """When the delivery reached its status (ISO): the addressee's own time for a status
+    message it sent (``reported_at``), else when the step was logged; None when unknown."""
+    for step in reversed(delivery.get("history") or []):
+        if step.get("status") == delivery.get("status"):
+            return str(step.get("reported_at") or step.get("at") or "") or None
+    return None
 
 
 def _issued(txn: Txn, doc_id: str) -> Record:
@@ -78,30 +90,48 @@ def set_status(store: Store, doc_id: str, n: int, status: str, actor: str,
     text = nfc(note or "")[:500] or None
 
     def job(txn: Txn) -> Record:
-        rec = _issued(txn, doc_id)
-        items = [dict(d) for d in rec.data.get("Deliveries") or []]
-        item = next((d for d in items if d.get("n") == n), None)
-        if item is None:
-            raise NotFoundError(f"document {doc_id} has no delivery {n}")
-        if status not in NEXT.get(str(item["status"]), ()):
-            raise WorkflowError(
-                f"Không chuyển được từ '{STATUS_VI[item['status']]}' sang "
-                f"'{STATUS_VI[status]}'.",
-                f"A delivery cannot go from {item['status']} to {status}.")
-        step: dict[str, Any] = {"at": clockmod.iso(txn.clock.now()), "by": actor,
-                                "status": status}
-        if text:
-            step["note"] = text
-        item.update(status=status, history=[*item.get("history", []), step])
-        if package:
-            item["package"] = package
-        if envelopes is not None:
-            item["envelopes"] = max(1, min(99, envelopes))
-        data = dict(rec.data, Deliveries=items)
-        return writes.put(txn, "document", Kind.DOCUMENT_DELIVERY, actor, data, rec.id,
-                          rec.version)
+        return move(txn, doc_id, n, status, actor, text, package=package,
+                    envelopes=envelopes)
 
     return store.writer_or_fail().call(job)
+
+
+def allowed(current: str, status: str, answered: bool = False) -> bool:
+    """May a delivery in ``current`` become ``status`` (``answered``: by the addressee's
+    status message, which may also find it packaged, its sending not logged yet)?"""
+    if answered and current == "packaged":
+        return status in ("received", "accepted", "returned")
+    return status in NEXT.get(current, ())
+
+
+def move(txn: Txn, doc_id: str, n: int, status: str, actor: str, note: str | None, *,
+         package: str | None = None, envelopes: int | None = None,
+         extra: Mapping[str, Any] | None = None, answered: bool = False) -> Record:
+    """Inside the writer's transaction: delivery ``n`` of ``doc_id`` to ``status``, one step
+    more in its history (``extra``: what the step also records, e.g. the addressee's time)."""
+    rec = _issued(txn, doc_id)
+    items = [dict(d) for d in rec.data.get("Deliveries") or []]
+    item = next((d for d in items if d.get("n") == n), None)
+    if item is None:
+        raise NotFoundError(f"document {doc_id} has no delivery {n}")
+    if not allowed(str(item["status"]), status, answered):
+        raise WorkflowError(
+            f"Không chuyển được từ '{STATUS_VI[item['status']]}' sang "
+            f"'{STATUS_VI[status]}'.",
+            f"A delivery cannot go from {item['status']} to {status}.")
+    step: dict[str, Any] = {"at": clockmod.iso(txn.clock.now()), "by": actor,
+                            "status": status}
+    if note:
+        step["note"] = note
+    step.update(extra or {})
+    item.update(status=status, history=[*item.get("history", []), step])
+    if package:
+        item["package"] = package
+    if envelopes is not None:
+        item["envelopes"] = max(1, min(99, envelopes))
+    data = dict(rec.data, Deliveries=items)
+    return writes.put(txn, "document", Kind.DOCUMENT_DELIVERY, actor, data, rec.id,
+                      rec.version)
 
 
 def package_electronic(store: Store, doc_id: str, n: int, actor: str, key: Any) -> Record:

@@ -1,13 +1,16 @@
 """The exchange loop: packages in through a connector, status messages out the same way.
 
 ``run_once`` takes every waiting package into the electronic inbox (verified, with its
-acknowledgement, status 01, prepared in the same transaction), tells the connector which are
-in and which were refused, then hands over every status message not sent yet (01 on receipt,
-03 registered, 02 returned or refused) and logs each as sent (``edxml.status_sent``), and
-every packaged electronic delivery of an issued văn bản đi (made from the document's page),
-whose delivery then becomes "sent" (``document.delivery``). A crash between the hand-over and
-the log sends it again next pass: the receiver knows a package by its SHA-256. A poll every
-``interval_s`` (a minute by default) sends the acknowledgement the same day as required.
+acknowledgement, status 01, prepared in the same transaction), and every status message an
+addressee sent back about one of our packages (checked, matched to its delivery, which it
+moves when its signature is valid and trusted: ``appliance.edxml.answers``), tells the
+connector which are in and which were refused, then hands over every status message not sent
+yet (01 on receipt, 03 registered, 02 returned or refused) and logs each as sent
+(``edxml.status_sent``), and every packaged electronic delivery of an issued văn bản đi
+(made from the document's page), whose delivery then becomes "sent" (``document.delivery``).
+A crash between the hand-over and the log sends it again next pass: the receiver knows a
+package by its SHA-256. A poll every ``interval_s`` (a minute by default) sends the
+acknowledgement the same day as required.
 
 Configuration, parsed once, from ``DIR/edxml.json``::
 
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.edxml.answers import is_status, take_status
 from appliance.edxml.errors import PackageRefused
 from appliance.edxml.inbox import unsent
 from appliance.edxml.intake import import_package, mark_sent
@@ -98,9 +102,11 @@ class ExchangeResult:
     refused: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
     sent: list[str] = field(default_factory=list)  # status message names
     errors: list[str] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)  # addressees' status messages taken
 
     def to_json(self) -> dict[str, Any]:
         return {"imported": self.imported, "duplicates": self.duplicates,
+                "answers": self.answers,
                 "refused": [{"name": n, "reason": r} for n, r in self.refused],
                 "sent": self.sent, "errors": self.errors}
 
@@ -110,6 +116,9 @@ def run_once(store: Store, connector: Connector, config: ExchangeConfig,
     """One pass: take in what waits, then send what is due."""
     res = ExchangeResult()
     for item in connector.fetch(config.max_bytes):
+        if is_status(item.data, config.max_bytes):
+            take_answer(store, connector, config, item, res)
+            continue
         try:
             out = import_package(store, item.data, source=f"{connector.name}/{item.name}",
                                  online=config.online, max_bytes=config.max_bytes, key=key,
@@ -126,6 +135,22 @@ def run_once(store: Store, connector: Connector, config: ExchangeConfig,
     send_pending(store, connector, res)
     send_deliveries(store, connector, res)
     return res
+
+
+def take_answer(store: Store, connector: Connector, config: ExchangeConfig, item: Any,
+                res: ExchangeResult) -> None:
+    """An addressee's status message: logged (and applied when trusted), then done; one that
+    cannot be read is set aside with its reason, unanswered."""
+    try:
+        answer = take_status(store, item.data, source=f"{connector.name}/{item.name}",
+                             online=config.online, max_bytes=config.max_bytes,
+                             actor="edxml")
+    except PackageRefused as exc:
+        connector.refuse(item, exc.reason)
+        res.refused.append((item.name, exc.reason))
+        return
+    connector.done(item)
+    res.answers.append(answer.id)
 
 
 def send_pending(store: Store, connector: Connector, res: ExchangeResult) -> None:
@@ -199,7 +224,7 @@ def run_forever(store: Store, config: ExchangeConfig, stop: threading.Event,
             else:
                 res = run_once(store, connector, config)
             failures = 0 if not res.errors else failures + 1
-            if res.imported or res.refused or res.sent:
+            if res.imported or res.refused or res.sent or res.answers:
                 log.info("edxml exchange: %s", res.to_json())
         except Exception:
             failures += 1

@@ -7,7 +7,10 @@
   wrong one refused); an addressee given with its mã định danh becomes an electronic
   delivery; from the document's page the clerk makes its edXML package, the exchange hands
   it over (signed by the agency key in swtpm, XAdES checked strictly by signxml) and the
-  delivery turns "đã gửi";
+  delivery turns "đã gửi"; the province's e-office answers through the exchange folder:
+  its signed status 01 (a root the box trusts) turns it "đã nhận" with the province's time,
+  an unsigned 03 is shown beside it and moves nothing; a malformed package from the
+  province and a status about no document of ours are listed in the electronic inbox;
 - the issued document recalled (thu hồi): a recall notice drafted from its page, approved,
   signed with the PIN again, issued; the old one is marked, never altered.
 
@@ -167,12 +170,15 @@ def _wait(what: str, ok: Callable[[], bool], seconds: float = 30) -> None:
 
 
 def _office(data_dir: Path, tcti: str, token: SoftHsmToken, exchange: Path) -> CA:
+    from appliance.edxml.intake_trust import add_root
+
     _users(data_dir)
     ca = make_ca()
     store = Store.open(data_dir)
     try:
         kit.setup_agency(store, ca, tcti)
         kit.setup_pkcs11_signer(store, ca, token)
+        add_root(store, pem(ca.cert), "kỹ thuật")  # the province's key is issued by it too
     finally:
         store.close()
     (exchange / "den").mkdir(parents=True)
@@ -181,6 +187,78 @@ def _office(data_dir: Path, tcti: str, token: SoftHsmToken, exchange: Path) -> C
          "online": False}))
     _PIN[:] = [token.pin]
     return ca
+
+
+def _province_answers(b: Browser, ca: CA, exchange: Path, doc: str, sent: Any) -> None:
+    """The province answers the package we sent (``sent``, its signed root): a signed 01
+    moves the delivery to "đã nhận" with the province's time; an unsigned 03 is shown and
+    moves nothing; a malformed package and a status about nothing of ours are listed in the
+    electronic inbox."""
+    import datetime as dt
+
+    from playwright.sync_api import expect
+
+    from appliance.clock import TZ
+    from appliance.edxml.status import timestamp
+    from tests.archive.conftest import pdf_bytes
+    from tests.conftest import ORG_ID
+    from tests.edxml_field import (
+        AgencyXmlKey,
+        FieldAttachment,
+        FieldDoc,
+        answer_status,
+        field_package,
+    )
+
+    page = b.page
+    ref = (sent.findtext(f".//{NS}DocumentId") or "", "01/QĐ-UBND",
+           sent.findtext(f".//{NS}PromulgationInfo/{NS}PromulgationDate") or "")
+    when = dt.datetime.now(TZ).replace(second=0, microsecond=0) - dt.timedelta(minutes=7)
+    province = (PROVINCE[1], PROVINCE[0])
+    key = AgencyXmlKey(ca, *province)
+    den = exchange / "den"
+    (den / "trang-thai-01.edxml").write_bytes(answer_status(
+        ref, "01", key, "Đã đến", province, timestamp(when)))
+    status = page.locator("#deliveries tbody tr").nth(1).locator(".delivery-status")
+
+    def received() -> bool:
+        page.reload()
+        return status.locator(".state").inner_text().strip() == "nơi nhận đã nhận"
+
+    _wait("the province's status 01 never moved the delivery", received)
+    expect(status.locator(".status-at")).to_have_text(when.strftime("%d/%m/%Y %H:%M"))
+    (den / "trang-thai-03-khong-ky.edxml").write_bytes(answer_status(
+        ref, "03", None, "Đã vào sổ", province, timestamp(when + dt.timedelta(minutes=3))))
+    _wait("the unsigned 03 is not shown", lambda: (page.reload(), status.locator(
+        ".answer-kept").count())[1] == 1)
+    expect(status.locator(".answer-kept")).to_contain_text("Không kiểm tra được chữ ký")
+    expect(status.locator(".answer-kept")).to_contain_text("chưa cập nhật")
+    expect(status.locator(".state")).to_have_text("nơi nhận đã nhận")
+    b.shot("03b-edxml-delivery-received")
+    api = page.request.get(f"{b.url}/api/v1/documents/{doc}/deliveries").json()
+    item = api["items"][1]
+    assert (item["status"], item["status_vi"]) == ("received", "đã nhận")
+    assert item["status_at"] == when.isoformat()
+    assert [a["outcome"] for a in item["answers"]] == ["unverified"]
+
+    (den / "sai-cau-truc.edxml").write_bytes(field_package(None, FieldDoc(
+        subject="", code_number="77", document_id=f"{PROVINCE[1]},2026/11/30,77/UBND-VP"),
+        [FieldAttachment("77.pdf", pdf_bytes("Công văn 77"))]))
+    (den / "trang-thai-la.edxml").write_bytes(answer_status(
+        (f"{ORG_ID},2025/01/05,99/UBND-VP", "99/UBND-VP", "2025/01/05"), "01", key,
+        "Đã đến", province, timestamp(when)))
+
+    def listed() -> bool:
+        page.goto(b.url + "/inbox/electronic")
+        return page.locator("#refused li").count() == 1 and \
+            page.locator("#unmatched li").count() == 1 and \
+            "Đã gửi trạng thái 02" in page.locator("#refused").inner_text()
+
+    _wait("the refused package or the unknown status is not listed", listed)
+    expect(page.locator("#refused")).to_contain_text("Subject")
+    expect(page.locator("#unmatched")).to_contain_text("99/UBND-VP")
+    b.shot("03c-inbox-refused-and-unknown-status")
+    page.goto(f"{b.url}/documents/{doc}")
 
 
 @pytest.mark.slow
@@ -235,12 +313,13 @@ def test_token_signature_edxml_delivery_and_recall(
         rows.nth(1).get_by_role("button", name="Tạo gói edXML").click()
         b.done("Đã cập nhật tình trạng gửi")
 
-        expect(rows.nth(1).locator(".delivery-status")).to_have_text("đã đóng gói edXML")
+        expect(rows.nth(1).locator(".delivery-status .state")).to_have_text(
+            "đã đóng gói edXML")
 
         def sent() -> bool:
             page.reload()
             return page.locator("#deliveries tbody tr").nth(1).locator(
-                ".delivery-status").inner_text().strip() == "đã gửi"
+                ".delivery-status .state").inner_text().strip() == "đã gửi"
 
         _wait("the exchange never sent the package", sent)
         b.shot("03-edxml-delivery-sent")
@@ -257,6 +336,7 @@ def test_token_signature_edxml_delivery_and_recall(
         assert signed.findtext(f".//{NS}Code/{NS}CodeNumber") == "01"
         props = next(r for r in results if hasattr(r, "signed_properties")).signed_properties
         assert (props.findtext(f"{{{XADES}}}SigningTime") or "").endswith("+07:00")
+        _province_answers(b, ca, exchange, doc, signed)
 
         # -- recall (thu hồi) from the issued document's page --------------------------
         page.click("#recall-box summary")
