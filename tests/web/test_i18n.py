@@ -89,3 +89,20 @@ def test_the_compiled_catalog_follows_its_source(tmp_path: Path,
         assert len(now) == 1 and now != kept
     finally:
         i18n.translations.cache_clear()
+
+
+def test_every_step_a_document_history_shows_is_named_in_vietnamese() -> None:
+    """A document's history names each step (no "Thay đổi khác" for a signature, a delivery's
+    status or an answer from the addressee): every kind that can name a document or hồ sơ."""
+    from appliance.kinds import Kind
+    from web_ui.fieldview import KIND_LABELS, kind_label
+
+    vi = i18n.translations("vi").gettext
+    shown = [k for k in Kind if k.value.split(".")[0] in ("document", "file", "edxml", "use",
+                                                           "postal", "copy")
+             and k not in (Kind.EDXML_TRUST,)]
+    missing = [k.value for k in shown if k not in KIND_LABELS]
+    assert missing == []
+    for k in KIND_LABELS:
+        assert vi(KIND_LABELS[k]) != KIND_LABELS[k], k
+        assert kind_label(k, vi) != vi("Other change"), k
