@@ -9,6 +9,10 @@ checks the SHA-256 the signed answer gave and that no signed byte of the origina
 (``appliance.signature_upgrade.check_upgrade``), stores it, and appends the ``document.ltv``
 entry. That entry reaches the centre with the next batch and ends the listing. A version that
 fails a check is refused (logged, counted) and the original stays as it is.
+
+A box that syncs by USB stick only gets the same list in the signed status `luutru central
+import` writes on the stick, and the versions beside it (``inbox/upgrades/<sha256>``);
+``luutru sync --import-receipts`` checks and records them the same way (``take_from_folder``).
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from appliance.errors import LuutruError
@@ -56,6 +62,8 @@ class Offer:
             raise ValueError("an upgrade is not a map")
         offer = cls(str(item["doc"]), str(item["from"]), str(item["sha256"]),
                     int(item["size"]), str(item["level"]))
+        if not re.fullmatch(r"[0-9a-f]{64}", offer.sha256):
+            raise ValueError("an upgrade's SHA-256 is not 64 hex digits")
         if offer.level not in LEVELS or not 0 < offer.size <= MAX_BYTES:
             raise ValueError(f"upgrade {offer.sha256[:12]} has level {offer.level!r}, "
                              f"size {offer.size}")
@@ -97,6 +105,20 @@ def _keep(store: Store, offer: Offer, data: bytes) -> None:
         store.content.derive(offer.source, stored.sha256)
 
 
+def _wanted(store: Store, item: Any) -> Offer | None:
+    """The offer of ``item``, or None when the box recorded that version already."""
+    offer = Offer.parse(item)
+    if not store.content.exists(offer.source):
+        raise ValueError(f"this box holds no content {offer.source[:12]}")
+    held = store.get("document", offer.doc).data.get("Content") or []
+    if any(c.get("sha256") == offer.sha256 for c in held):
+        return None  # recorded; the centre learns it from the next batch
+    return offer
+
+
+REFUSABLE = (LuutruError, ValueError, KeyError, TypeError, OSError)
+
+
 async def take_upgrades(
     store: Store, key: KeyProvider, client: Transport, now: Callable[[], str], items: Any
 ) -> UpgradesTaken:
@@ -104,17 +126,39 @@ async def take_upgrades(
     taken = UpgradesTaken()
     for item in items if isinstance(items, list) else []:
         try:
-            offer = Offer.parse(item)
-            if not store.content.exists(offer.source):
-                raise ValueError(f"this box holds no content {offer.source[:12]}")
-            held = store.get("document", offer.doc).data.get("Content") or []
-            if any(c.get("sha256") == offer.sha256 for c in held):
-                continue  # recorded; the centre learns it from the next batch
+            offer = _wanted(store, item)
+            if offer is None:
+                continue
             data = await _download(client, key, now, offer)
             await asyncio.to_thread(_keep, store, offer, data)
         except TransportError:
             raise
-        except (LuutruError, ValueError, KeyError, TypeError, OSError) as exc:
+        except REFUSABLE as exc:
+            log.warning("signature upgrade refused: %s", exc)
+            taken.refused.append(str(exc))
+            continue
+        taken.recorded += 1
+    return taken
+
+
+def take_from_folder(store: Store, items: Any, folder: Path) -> UpgradesTaken:
+    """Check and record every upgrade a status from a USB stick lists, reading each version
+    from ``folder`` (where `luutru central import` put it); one not on the stick yet waits
+    for the next stick."""
+    taken = UpgradesTaken()
+    for item in items if isinstance(items, list) else []:
+        try:
+            offer = _wanted(store, item)
+            if offer is None:
+                continue
+            path = folder / offer.sha256
+            if not path.is_file():
+                log.info("upgrade %s is not on this stick yet", offer.sha256[:12])
+                continue
+            if path.stat().st_size != offer.size:
+                raise ValueError(f"upgrade {offer.sha256[:12]} on the stick has another size")
+            _keep(store, offer, path.read_bytes())
+        except REFUSABLE as exc:
             log.warning("signature upgrade refused: %s", exc)
             taken.refused.append(str(exc))
             continue

@@ -40,6 +40,7 @@ from .state import (
     save_state,
     sync_dir,
 )
+from .upgrades import take_from_folder
 
 
 def copy_atomic(src: Path, dst: Path) -> None:
@@ -137,6 +138,8 @@ class ReceiptImport:
     receipt_index: int | None = None
     quarantined: bool = False
     refused: list[str] = field(default_factory=list)
+    upgrades_recorded: int = 0  # signed PDFs the centre made long-term valid (upgrades.py)
+    upgrades_refused: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -200,6 +203,9 @@ def import_receipts(data_dir: Path, store: Store, folder: Path) -> ReceiptImport
                     if rep.receipt_index == state.acknowledged_size:
                         state.settled_size = rep.receipt_index + 1
         save_state(data_dir, state)
+        if status is not None and status.extra.get("upgrades"):
+            taken = take_from_folder(store, status.extra["upgrades"], inbox / "upgrades")
+            rep.upgrades_recorded, rep.upgrades_refused = taken.recorded, taken.refused
         rep.acknowledged_size = state.acknowledged_size
         rep.confirmed_size = state.confirmed_size
         rep.pending_content = state.pending_content

@@ -3,7 +3,9 @@
 Per appliance folder: the enrolment request (if any), then the batches in log order (a batch
 that starts beyond what the centre holds is parked, so sticks may arrive in any order), then
 the content files the centre still lacks (each checked against its SHA-256), and finally a
-signed status with the receipt for everything held. Answers are written back to the stick.
+signed status with the receipt for everything held. Answers are written back to the stick,
+with the long-term-valid versions the centre made of the box's signed PDFs that the status
+lists (``inbox/upgrades/<sha256>``: a box without a link gets them this way).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class DeviceImport:
     content_ignored: int = 0
     accepted_size: int = 0
     missing_content: int = 0
+    upgrades_written: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -121,4 +124,32 @@ def _import_device(intake: Intake, dev: Path) -> DeviceImport:
     resp = wire.verify_response(status, c.public_key, None)
     rep.accepted_size = resp.accepted_size
     rep.missing_content = resp.missing_count
+    rep.upgrades_written = _write_upgrades(intake, dev.name, resp.extra.get("upgrades"),
+                                           inbox / "upgrades", rep.errors)
     return rep
+
+
+def _write_upgrades(intake: Intake, app_id: str, offers: Any, folder: Path,
+                    errors: list[str]) -> int:
+    """Each version the signed status lists, onto the stick beside it (the box checks it
+    against the status's SHA-256 and that no signed byte moved); already there: kept."""
+    from .ltv_job import fetch_version
+
+    written = 0
+    for offer in offers if isinstance(offers, list) else []:
+        try:
+            sha, size = str(offer["sha256"]), int(offer["size"])
+            target = folder / sha
+            if target.is_file() and target.stat().st_size == size:
+                continue
+            data = bytearray()
+            while len(data) < size:
+                piece = fetch_version(intake.c, app_id, sha, len(data))
+                if not piece:
+                    raise SyncError(f"version {sha[:12]} ends before its {size} bytes")
+                data.extend(piece)
+            write_atomic(target, bytes(data))
+            written += 1
+        except (KeyError, TypeError, ValueError, OSError, SyncError) as exc:
+            errors.append(f"upgrade: {exc}")
+    return written

@@ -43,10 +43,9 @@ def _signed_document(d: Path, text: str) -> tuple[str, str]:
     return doc.id, stored.sha256
 
 
-@pytest.fixture
-def setup(
-    tmp_path: Path, swtpm: Swtpm, pki_factory: Any
-) -> Iterator[tuple[Path, Path, PkiServices, CentreServer]]:
+def _box_and_centre(tmp_path: Path, swtpm: Swtpm, pki_factory: Any) -> tuple[Path, Path, Any]:
+    """A box with a TPM agency key certified by the suite's PKI, and a centre set up to make
+    its signatures long-term valid with the suite's TSA."""
     d = new_appliance(tmp_path / "app")
     agency.create_agency_tpm_key(d, swtpm.tcti)
     with agency.open_agency_key(d) as key:
@@ -61,6 +60,14 @@ def setup(
     config["ltv"] = {"tsa_url": pki.tsa_url(), "trust_roots": ["trust/root.pem"],
                      "retry_base_s": 0}
     (centre / "centre.json").write_text(json.dumps(config), "utf-8")
+    return d, centre, pki
+
+
+@pytest.fixture
+def setup(
+    tmp_path: Path, swtpm: Swtpm, pki_factory: Any
+) -> Iterator[tuple[Path, Path, PkiServices, CentreServer]]:
+    d, centre, pki = _box_and_centre(tmp_path, swtpm, pki_factory)
     server = CentreServer(centre).start()
     try:
         run("enrol", "--data", str(d), "--centre", server.url, "--token", token(centre))
@@ -133,3 +140,44 @@ def test_unreachable_tsa_is_retried_and_said(
     again = run_json("central", "ltv", "run", "--data", str(centre), "--json")
     assert again["upgraded"] == 1
     assert _ltv_report(centre)["states"] == {"upgraded": 1}
+
+
+def test_a_box_that_syncs_by_usb_gets_its_upgrades_on_the_stick(
+    tmp_path: Path, swtpm: Swtpm, pki_factory: Any
+) -> None:
+    """No link at all: the stick takes the signed scan to the centre, the centre makes it
+    B-LTA, the next `central import` puts the new version on the stick beside the signed
+    status that lists it, and `sync --import-receipts` checks and records it; a version
+    altered on the stick is refused and the original stays."""
+    d, centre, _ = _box_and_centre(tmp_path, swtpm, pki_factory)
+    stick = tmp_path / "stick"
+    run("enrol", "--data", str(d), "--token", token(centre), "--export", str(stick))
+    run("central", "import", str(stick), "--data", str(centre))
+    run("sync", "--data", str(d), "--import-receipts", str(stick))
+    doc_id, original = _signed_document(d, "So hoa 0003")
+    run("sync", "--data", str(d), "--export", str(stick))
+    run("central", "import", str(stick), "--data", str(centre))
+    done = run_json("central", "ltv", "run", "--data", str(centre), "--json")
+    assert done["upgraded"] == 1, done
+    imported = run_json("central", "import", str(stick), "--data", str(centre), "--json")
+    assert imported["devices"][0]["upgrades_written"] == 1, imported
+    (version,) = (stick / "luutru-sync").glob("*/inbox/upgrades/*")
+
+    good = version.read_bytes()
+    version.write_bytes(good[:-40] + b"%" * 40)  # altered on the way: refused
+    got = run_json("sync", "--data", str(d), "--import-receipts", str(stick), "--json")
+    assert got["upgrades_recorded"] == 0 and len(got["upgrades_refused"]) == 1, got
+    version.write_bytes(good)
+    got = run_json("sync", "--data", str(d), "--import-receipts", str(stick), "--json")
+    assert got["upgrades_recorded"] == 1 and got["upgrades_refused"] == [], got
+    with Store.open(d) as s:
+        content = s.get("document", doc_id).data["Content"]
+        assert (content[-1]["from"], content[-1]["ltv"]) == (original, "B-LTA")
+        assert content[-1]["sha256"] == version.name
+    again = run_json("sync", "--data", str(d), "--import-receipts", str(stick), "--json")
+    assert again["upgrades_recorded"] == 0  # recorded once
+    # The document.ltv entry travels on the next stick: the centre stops listing it.
+    run("sync", "--data", str(d), "--export", str(stick))
+    run("central", "import", str(stick), "--data", str(centre))
+    assert _ltv_report(centre)["undelivered"] == 0
+    assert run("verify", "--data", str(d), "--json", check=False).returncode == 0
