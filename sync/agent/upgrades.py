@@ -21,7 +21,8 @@ import asyncio
 import hashlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,25 +120,32 @@ def _wanted(store: Store, item: Any) -> Offer | None:
 REFUSABLE = (LuutruError, ValueError, KeyError, TypeError, OSError)
 
 
+@contextmanager
+def _refusing(taken: UpgradesTaken) -> Iterator[None]:
+    """One offer's work: a version that fails a check is refused (logged, counted) and the
+    next one is taken; the link failing is not a refusal and ends the pass."""
+    try:
+        yield
+    except TransportError:
+        raise
+    except REFUSABLE as exc:
+        log.warning("signature upgrade refused: %s", exc)
+        taken.refused.append(str(exc))
+
+
 async def take_upgrades(
     store: Store, key: KeyProvider, client: Transport, now: Callable[[], str], items: Any
 ) -> UpgradesTaken:
     """Fetch, check and record every upgrade an answer lists (see the module docstring)."""
     taken = UpgradesTaken()
     for item in items if isinstance(items, list) else []:
-        try:
+        with _refusing(taken):
             offer = _wanted(store, item)
             if offer is None:
                 continue
             data = await _download(client, key, now, offer)
             await asyncio.to_thread(_keep, store, offer, data)
-        except TransportError:
-            raise
-        except REFUSABLE as exc:
-            log.warning("signature upgrade refused: %s", exc)
-            taken.refused.append(str(exc))
-            continue
-        taken.recorded += 1
+            taken.recorded += 1
     return taken
 
 
@@ -147,7 +155,7 @@ def take_from_folder(store: Store, items: Any, folder: Path) -> UpgradesTaken:
     for the next stick."""
     taken = UpgradesTaken()
     for item in items if isinstance(items, list) else []:
-        try:
+        with _refusing(taken):
             offer = _wanted(store, item)
             if offer is None:
                 continue
@@ -158,9 +166,5 @@ def take_from_folder(store: Store, items: Any, folder: Path) -> UpgradesTaken:
             if path.stat().st_size != offer.size:
                 raise ValueError(f"upgrade {offer.sha256[:12]} on the stick has another size")
             _keep(store, offer, path.read_bytes())
-        except REFUSABLE as exc:
-            log.warning("signature upgrade refused: %s", exc)
-            taken.refused.append(str(exc))
-            continue
-        taken.recorded += 1
+            taken.recorded += 1
     return taken
