@@ -45,12 +45,22 @@ def close_fonds(
     when = clockmod.parse_date(closed_date, "ClosedDate").isoformat()
 
     def job(txn: Txn) -> Record:
-        rec = writes.current(txn, "fonds", FondCode=fond_code)
-        if rec.data.get("Status") == "closed":
-            raise ConflictError(f"fonds {fond_code} is already closed")
-        data = dict(rec.data, Status="closed", ClosedDate=when)
-        if successor:
-            data["SuccessorFondCode"] = successor
-        return writes.put(txn, "fonds", Kind.FONDS_CLOSE, actor, data, rec.id, rec.version)
+        return mark_closed(txn, open_fonds(txn, fond_code), when, successor, actor)
 
     return store.writer_or_fail().call(job)
+
+
+def open_fonds(txn: Txn, fond_code: str) -> Record:
+    """The fonds ``fond_code`` as it stands, refused when it is closed already."""
+    rec = writes.current(txn, "fonds", FondCode=fond_code)
+    if rec.data.get("Status") == "closed":
+        raise ConflictError(f"fonds {fond_code} is already closed")
+    return rec
+
+
+def mark_closed(txn: Txn, rec: Record, when: str, successor: str | None, actor: str) -> Record:
+    """The fonds.close entry: closed on ``when`` (ISO date), naming its successor if any."""
+    data = dict(rec.data, Status="closed", ClosedDate=when)
+    if successor:
+        data["SuccessorFondCode"] = successor
+    return writes.put(txn, "fonds", Kind.FONDS_CLOSE, actor, data, rec.id, rec.version)

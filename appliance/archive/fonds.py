@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import classified, writes
 from ..clock import iso, parse_date
-from ..errors import ConflictError
+from ..fonds import mark_closed, open_fonds
 from ..kinds import Kind
 from ..store import Record
 from ..versions import kept_items
@@ -42,9 +42,7 @@ def close_fonds(
     when = parse_date(closed_date, "ClosedDate").isoformat()
 
     def job(txn: Txn) -> FondsClosed:
-        rec = writes.current(txn, "fonds", FondCode=fond_code)
-        if rec.data.get("Status") == "closed":
-            raise ConflictError(f"fonds {fond_code} is already closed")
+        rec = open_fonds(txn, fond_code)
         if successor:
             writes.current(txn, "fonds", FondCode=successor)
         open_files = [
@@ -58,11 +56,7 @@ def close_fonds(
         closed = tuple(
             close_in_txn(store, txn, code, actor, reason="đóng phông") for code in open_files
         )
-        data = dict(rec.data, Status="closed", ClosedDate=when)
-        if successor:
-            data["SuccessorFondCode"] = successor
-        out = writes.put(txn, "fonds", Kind.FONDS_CLOSE, actor, data, rec.id, rec.version)
-        return FondsClosed(out, closed)
+        return FondsClosed(mark_closed(txn, rec, when, successor, actor), closed)
 
     return store.writer_or_fail().call(job)
 
