@@ -241,7 +241,7 @@ def take_status(store: Store, raw: bytes, *, source: str = "", online: bool = Tr
     """Check a status message, log it and apply it where it may be (module docstring);
     raises PackageRefused when it cannot be read."""
     from ..outgoing.deliveries import move
-    from .intake import _keep_revocation
+    from .intake import keep_revocation
     from .trust import TrustStore
 
     aid = answer_id(raw)
@@ -253,7 +253,7 @@ def take_status(store: Store, raw: bytes, *, source: str = "", online: bool = Tr
     check, used = verify_envelope(raw, root, trust, store.clock.now(), online)
     verdict, reasons = _verdict(check, msg.sender.organ_id)
     stored = store.content.put_bytes(raw)
-    refs = [bytes.fromhex(stored.sha256), *_keep_revocation(store, trust, used)]
+    refs = [bytes.fromhex(stored.sha256), *keep_revocation(store, trust, used)]
     when = reported_at(msg.timestamp)
 
     def job(txn: Txn) -> None:

@@ -111,7 +111,7 @@ def _store_report(store: Store, report: Report, summary: dict[str, Any]) -> dict
     }
 
 
-def _keep_revocation(store: Store, trust: TrustStore, used: Revocation) -> list[bytes]:
+def keep_revocation(store: Store, trust: TrustStore, used: Revocation) -> list[bytes]:
     refs = []
     for kind, blobs in (("ocsp", used.ocsps), ("crl", used.crls)):
         for der in blobs:
@@ -172,7 +172,7 @@ def import_package(
         attachments.append({"name": a.name, "sha256": s.sha256, "size": s.size,
                             "mime": a.content_type, "content_id": a.content_id})
     stored_report = _store_report(store, report, summary)
-    revocation_refs = _keep_revocation(store, trust, used)
+    revocation_refs = keep_revocation(store, trust, used)
     item_id = writes.new_id()
     ack = status.stored_status(store, item_id, summary, status.RECEIVED, "Đã nhận văn bản",
                                "văn thư", key)
@@ -252,7 +252,7 @@ def reverify(store: Store, item_id: str, online: bool = False,
     report, used = verify_package(raw, root, package, trust, store.config.all_ids, moment,
                                   online=online, revocation=revocation)
     stored = _store_report(store, report, package.summary())
-    refs = _keep_revocation(store, trust, used)
+    refs = keep_revocation(store, trust, used)
     store.writer_or_fail().call(
         lambda txn: _append_verified(txn, actor, item_id, report, stored, refs))
     return report.to_json()
