@@ -21,6 +21,14 @@ import click
 from appliance.cli_options import data_option
 
 
+def _after(group: click.Group, part: Part) -> None:
+    """``part`` hung first (once, in the `luutru` group; a plain group: just run)."""
+    if isinstance(group, _PartsGroup):
+        group.hang(part)
+    else:
+        part(group)
+
+
 def _appliance(group: click.Group) -> None:
     from appliance.cli import register
 
@@ -34,7 +42,7 @@ def _web(group: click.Group) -> None:
 
 
 def _sync(group: click.Group) -> None:
-    _appliance(group)  # sync adds `edxml poll` to the records part's `edxml` group
+    _after(group, _appliance)  # sync adds `edxml poll` to the records part's `edxml` group
     from sync.cli import register
 
     register(group)
@@ -42,7 +50,7 @@ def _sync(group: click.Group) -> None:
 
 def _centre(group: click.Group) -> None:
     """`luutru central …`: the sync part's group, with the centre's and dashboard's commands."""
-    _sync(group)
+    _after(group, _sync)
     from sync.cli import central
     from web_ui.central.cli import register as register_dashboard
 
